@@ -1,0 +1,125 @@
+# File tools: fs.read inside the workspace; fs.write inside the workspace
+# except protected paths; hidden paths (secrets) neither read nor written.
+#
+# Paths arrive normalised (relative to the workspace, `..` and symlinks
+# resolved) with `in_workspace` and `path_components` set by the runner, so
+# the built-in lists are checked with set lookups on components instead of
+# pattern loops: a decision costs microseconds, not a glob compilation per
+# pattern. Paths the worker config adds are globs over the relative path
+# (`*` stays within a directory, `**` crosses them).
+package runner
+
+import rego.v1
+
+# Protected at the workspace root: the entry itself and everything below it.
+protected_at_root := {
+	".gitconfig", ".gitmodules", ".bashrc", ".bash_profile", ".bash_login",
+	".bash_logout", ".profile", ".zshrc", ".zshenv", ".zprofile", ".inputrc",
+}
+
+# Entries of any `.git` directory, at any depth, that run code or redirect git.
+protected_in_git_dir := {"hooks", "config"}
+
+# Hidden at any depth (they hold secrets): exact names, and name prefixes and
+# extensions of the last component.
+hidden_names := {".env", ".ssh", ".netrc", ".git-credentials"}
+
+hidden_name_prefixes := [".env."]
+
+hidden_extensions := [".pem", ".key"]
+
+# Read-only paths (relative to the workspace) the sandboxes enforce even
+# under a writable grant: the literal protected entries.
+protected_read_only := array.concat(
+	[".git/hooks", ".git/config"],
+	sort([p | some p in protected_at_root]),
+)
+
+worker_protected := object.get(worker, "protected_paths", [])
+
+worker_hidden := object.get(worker, "hidden_paths", [])
+
+components := object.get(input.action, "path_components", [])
+
+is_protected if components[0] in protected_at_root
+
+is_protected if {
+	some i, c in components
+	c == ".git"
+	components[i + 1] in protected_in_git_dir
+}
+
+is_protected if {
+	some p in worker_protected
+	glob.match(p, ["/"], input.action.path)
+}
+
+is_hidden if {
+	some c in components
+	c in hidden_names
+}
+
+is_hidden if {
+	some p in hidden_name_prefixes
+	startswith(components[count(components) - 1], p)
+}
+
+is_hidden if {
+	some e in hidden_extensions
+	endswith(components[count(components) - 1], e)
+}
+
+is_hidden if {
+	some p in worker_hidden
+	glob.match(p, ["/"], input.action.path)
+}
+
+fs_kinds := {"fs.read", "fs.write"}
+
+deny contains msg if {
+	input.action.kind in fs_kinds
+	not input.action.in_workspace == true
+	msg := sprintf("%v is outside the workspace", [input.action.path])
+}
+
+deny contains msg if {
+	input.action.kind in fs_kinds
+	input.action.in_workspace == true
+	is_hidden
+	msg := sprintf("%v is a hidden path (it may hold secrets): tools may not read or write it", [input.action.path])
+}
+
+deny contains msg if {
+	input.action.kind == "fs.write"
+	input.action.in_workspace == true
+	is_protected
+	msg := sprintf("%v is a protected path: tools may not write it", [input.action.path])
+}
+
+allow contains msg if {
+	input.action.kind == "fs.read"
+	input.action.in_workspace == true
+	msg := sprintf("read of %v inside the workspace", [input.action.path])
+}
+
+allow contains msg if {
+	input.action.kind == "fs.write"
+	input.action.in_workspace == true
+	msg := sprintf("write of %v inside the workspace", [input.action.path])
+}
+
+read_only_paths := array.concat(protected_read_only, [p | some p in worker_protected; not contains(p, "*")])
+
+confine := {
+	"readable_roots": [workspace_dir],
+	"writable_roots": [],
+	"read_only_paths": [],
+	"network": "none",
+} if input.action.kind == "fs.read"
+
+confine := {
+	"readable_roots": [workspace_dir],
+	"writable_roots": [workspace_dir],
+	"read_only_paths": read_only_paths,
+	"network": "none",
+} if input.action.kind == "fs.write"

@@ -1,0 +1,117 @@
+# Tests of the file rules.
+package runner_test
+
+import data.runner
+import rego.v1
+
+fs(kind, path, in_ws) := with_action({"kind": kind, "tool": "Edit", "path": path, "in_workspace": in_ws, "path_components": split(path, "/")})
+
+test_read_inside_allowed if {
+	runner.decision.result == "allow" with input as fs("fs.read", "src/main.rs", true)
+}
+
+test_read_outside_denied if {
+	d := runner.decision with input as fs("fs.read", "/etc/passwd", false)
+	d.result == "deny"
+	some r in d.reasons
+	contains(r, "outside the workspace")
+}
+
+test_read_without_in_workspace_flag_denied if {
+	runner.decision.result == "deny" with input as with_action({"kind": "fs.read", "tool": "Read", "path": "a"})
+}
+
+test_in_workspace_must_be_true_not_truthy if {
+	runner.decision.result == "deny" with input as fs("fs.read", "a", "yes")
+}
+
+test_write_inside_allowed if {
+	d := runner.decision with input as fs("fs.write", "src/lib.rs", true)
+	d.result == "allow"
+	d.confine.writable_roots == [ws]
+	".git/hooks" in d.confine.read_only_paths
+}
+
+test_write_outside_denied if {
+	runner.decision.result == "deny" with input as fs("fs.write", "/tmp/x", false)
+}
+
+test_write_git_hook_denied if {
+	d := runner.decision with input as fs("fs.write", ".git/hooks/pre-commit", true)
+	d.result == "deny"
+	some r in d.reasons
+	contains(r, "protected path")
+}
+
+test_write_git_hooks_dir_denied if {
+	runner.decision.result == "deny" with input as fs("fs.write", ".git/hooks", true)
+}
+
+test_write_nested_repo_hook_denied if {
+	runner.decision.result == "deny" with input as fs("fs.write", "vendor/lib/.git/hooks/post-checkout", true)
+}
+
+test_write_git_config_denied if {
+	runner.decision.result == "deny" with input as fs("fs.write", ".git/config", true)
+}
+
+test_write_rc_files_denied if {
+	every p in [".bashrc", ".profile", ".zshrc", ".gitconfig", ".gitmodules", ".bash_profile"] {
+		runner.decision.result == "deny" with input as fs("fs.write", p, true)
+	}
+}
+
+test_read_protected_but_not_hidden_allowed if {
+	runner.decision.result == "allow" with input as fs("fs.read", ".bashrc", true)
+}
+
+test_git_objects_writable if {
+	runner.decision.result == "allow" with input as fs("fs.write", ".git/objects/ab/cdef", true)
+}
+
+test_hidden_env_not_readable if {
+	every p in [".env", ".env.local", "app/.env", "certs/server.pem", "id.key", ".ssh/id_ed25519"] {
+		d := runner.decision with input as fs("fs.read", p, true)
+		d.result == "deny"
+	}
+}
+
+test_hidden_not_writable if {
+	runner.decision.result == "deny" with input as fs("fs.write", ".env", true)
+}
+
+test_worker_adds_protected_paths if {
+	i := object.union(fs("fs.write", "deploy/prod.yaml", true), {"trusted": {"worker": {"protected_paths": ["deploy/**"]}}})
+	runner.decision.result == "deny" with input as i
+	runner.decision.result == "allow" with input as fs("fs.write", "deploy/prod.yaml", true)
+}
+
+test_worker_adds_hidden_paths if {
+	i := object.union(fs("fs.read", "secrets/db.txt", true), {"trusted": {"worker": {"hidden_paths": ["secrets/**"]}}})
+	runner.decision.result == "deny" with input as i
+}
+
+test_rc_files_protected_only_at_the_root if {
+	runner.decision.result == "allow" with input as fs("fs.write", "src/.bashrc", true)
+	runner.decision.result == "deny" with input as fs("fs.write", ".bashrc", true)
+}
+
+test_lookalike_names_are_not_hidden if {
+	every p in ["a/b/.envrc", "environment.md", "keys/readme.md", "src/key.rs"] {
+		runner.decision.result == "allow" with input as fs("fs.read", p, true)
+	}
+}
+
+test_worker_glob_star_stays_in_one_directory if {
+	i := object.union(fs("fs.write", "deploy/eu/prod.yaml", true), {"trusted": {"worker": {"protected_paths": ["deploy/*.yaml"]}}})
+	runner.decision.result == "allow" with input as i
+	j := object.union(fs("fs.write", "deploy/prod.yaml", true), {"trusted": {"worker": {"protected_paths": ["deploy/*.yaml"]}}})
+	runner.decision.result == "deny" with input as j
+}
+
+test_worker_literal_protected_path_is_read_only_in_confinement if {
+	i := object.union(fs("fs.write", "src/a.rs", true), {"trusted": {"worker": {"protected_paths": ["Makefile", "ci/**"]}}})
+	d := runner.decision with input as i
+	"Makefile" in d.confine.read_only_paths
+	not "ci/**" in d.confine.read_only_paths
+}

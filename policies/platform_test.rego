@@ -1,0 +1,38 @@
+# Tests of workspace.write and external.
+package runner_test
+
+import data.runner
+import rego.v1
+
+op(kind, operation) := with_action({"kind": kind, "tool": "Bash", "operation": operation})
+
+grant(i, g) := object.union(i, {"trusted": {"agent": {"grants": g}}})
+
+test_workspace_write_denied_without_grant if {
+	d := runner.decision with input as op("workspace.write", "comment")
+	d.result == "deny"
+}
+
+test_workspace_write_allowed_with_grant if {
+	runner.decision.result == "allow" with input as grant(op("workspace.write", "comment"), {"workspace_write": ["comment"]})
+}
+
+test_workspace_write_grant_is_per_operation if {
+	runner.decision.result == "deny" with input as grant(op("workspace.write", "status"), {"workspace_write": ["comment"]})
+}
+
+test_external_asks_without_grant if {
+	d := runner.decision with input as op("external", "git.push")
+	d.result == "ask"
+	some r in d.reasons
+	contains(r, "approval")
+}
+
+test_external_allowed_with_grant if {
+	runner.decision.result == "allow" with input as grant(op("external", "pull_request.open"), {"external": ["pull_request.open"]})
+}
+
+test_external_with_disabled_tool_denied_not_asked if {
+	i := object.union(op("external", "git.push"), {"trusted": {"agent": {"enabled_tools": ["Read"]}}})
+	runner.decision.result == "deny" with input as i
+}

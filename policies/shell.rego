@@ -1,0 +1,38 @@
+# Shell commands: allowed with the working directory inside the workspace,
+# confined to it — read-only system roots, the workspace writable except its
+# protected paths, and no network unless trusted config grants hosts (then
+# every connection still goes through the runner's proxy and its own
+# net.connect decision).
+package runner
+
+import rego.v1
+
+system_roots := ["/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/etc"]
+
+deny contains msg if {
+	input.action.kind == "shell.exec"
+	not input.action.cwd_in_workspace == true
+	msg := sprintf("working directory %v is outside the workspace", [input.action.cwd])
+}
+
+deny contains "the command is empty" if {
+	input.action.kind == "shell.exec"
+	trim_space(input.action.command) == ""
+}
+
+allow contains msg if {
+	input.action.kind == "shell.exec"
+	input.action.cwd_in_workspace == true
+	msg := sprintf("shell command confined to the workspace, network %v", [shell_network])
+}
+
+default shell_network := "none"
+
+shell_network := "proxy" if count(granted_hosts) > 0
+
+confine := {
+	"readable_roots": array.concat(system_roots, [workspace_dir]),
+	"writable_roots": [workspace_dir],
+	"read_only_paths": read_only_paths,
+	"network": shell_network,
+} if input.action.kind == "shell.exec"

@@ -1,0 +1,228 @@
+//! Actions, decisions and decision records: what the policy engine is asked,
+//! what it answers, and what is reported to the session and the audit log.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// A side effect a tool wants to perform, as the tool describes it.
+///
+/// This is the *request*: paths are as the tool (or the model) wrote them.
+/// The policy layer normalises it (clean paths, `in_workspace`, resolved
+/// addresses) before any Rego sees it, so policies never compare raw strings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Action {
+    /// The tool that asked for the action (`Read`, `Bash`, `WebFetch`, …).
+    pub tool: String,
+    /// What the action is, tagged by `kind` on the wire.
+    #[serde(flatten)]
+    pub detail: ActionDetail,
+}
+
+/// The kinds of action of DESIGN.md's table, each with the fields a policy
+/// needs to decide it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind")]
+pub enum ActionDetail {
+    /// A file tool reading a path.
+    #[serde(rename = "fs.read")]
+    FsRead {
+        /// Path as requested, relative to the workspace or absolute.
+        path: String,
+    },
+    /// A file tool creating or changing a path.
+    #[serde(rename = "fs.write")]
+    FsWrite {
+        /// Path as requested, relative to the workspace or absolute.
+        path: String,
+    },
+    /// A shell command (the Bash tool or any subprocess).
+    #[serde(rename = "shell.exec")]
+    ShellExec {
+        /// The command line as given to `bash -c`.
+        command: String,
+        /// Working directory, relative to the workspace or absolute.
+        #[serde(default = "dot")]
+        cwd: String,
+        /// Network the command asks for; the policy decides what it gets.
+        #[serde(default)]
+        network: NetworkMode,
+        /// Extra environment the command asks for (names and values). Values
+        /// are usually masked out of the recorded input.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        env: BTreeMap<String, String>,
+    },
+    /// An outgoing network connection (WebFetch, a guest socket, a proxied
+    /// connection of a shell process).
+    #[serde(rename = "net.connect")]
+    NetConnect {
+        /// Host name or IP literal as requested.
+        host: String,
+        /// Destination port.
+        port: u16,
+        /// `http`, `https`, `tcp`, …
+        scheme: String,
+        /// HTTP method when the proxy can see it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        method: Option<String>,
+        /// Addresses the *caller* resolved the host to. The policy checks
+        /// every one of them, so a name that resolves to loopback is caught.
+        #[serde(default)]
+        addresses: Vec<String>,
+    },
+    /// A write to the team workspace on the platform (comment, status, todo).
+    #[serde(rename = "workspace.write")]
+    WorkspaceWrite {
+        /// What is written: `comment`, `status`, `todo`, …
+        operation: String,
+        /// What it is written to, when there is one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        target: Option<String>,
+    },
+    /// A side effect outside both the sandbox and the platform.
+    #[serde(rename = "external")]
+    External {
+        /// `git.push`, `pull_request.open`, `message.send`, …
+        operation: String,
+        /// Remote, repository, channel…
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        target: Option<String>,
+    },
+}
+
+fn dot() -> String {
+    ".".to_string()
+}
+
+impl ActionDetail {
+    /// The `kind` string as policies see it (`fs.read`, `shell.exec`, …).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ActionDetail::FsRead { .. } => "fs.read",
+            ActionDetail::FsWrite { .. } => "fs.write",
+            ActionDetail::ShellExec { .. } => "shell.exec",
+            ActionDetail::NetConnect { .. } => "net.connect",
+            ActionDetail::WorkspaceWrite { .. } => "workspace.write",
+            ActionDetail::External { .. } => "external",
+        }
+    }
+}
+
+/// Network a sandboxed process gets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NetworkMode {
+    /// A network namespace with loopback only: nothing leaves the sandbox.
+    #[default]
+    None,
+    /// No route out, except the runner's proxy, which asks the policy per
+    /// connection.
+    Proxy,
+}
+
+/// The policy's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DecisionResult {
+    /// Go ahead, within the confinement.
+    Allow,
+    /// Do not perform the action.
+    Deny,
+    /// A person must approve first; until then it is not performed.
+    Ask,
+}
+
+impl DecisionResult {
+    /// Lowercase name as on the wire.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            DecisionResult::Allow => "allow",
+            DecisionResult::Deny => "deny",
+            DecisionResult::Ask => "ask",
+        }
+    }
+}
+
+/// What a sandbox must enforce for an allowed action. The policy states it;
+/// the sandbox applies it whatever the tool asked for.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Confinement {
+    /// Absolute paths the action may write beneath.
+    #[serde(default)]
+    pub writable_roots: Vec<String>,
+    /// Absolute paths the action may read (and execute) beneath.
+    #[serde(default)]
+    pub readable_roots: Vec<String>,
+    /// Paths relative to the workspace that stay read-only even under a
+    /// writable grant (the literal protected paths).
+    #[serde(default)]
+    pub read_only_paths: Vec<String>,
+    /// Network the sandbox gets.
+    #[serde(default)]
+    pub network: NetworkMode,
+}
+
+/// A decision as the policy engine returns it: a result, why, and for
+/// allowed actions the confinement to apply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Decision {
+    /// Allow, deny or ask.
+    pub result: DecisionResult,
+    /// Sentences a person can read, saying why.
+    #[serde(default)]
+    pub reasons: Vec<String>,
+    /// Confinement for an allowed action.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confine: Option<Confinement>,
+}
+
+impl Decision {
+    /// A deny with one reason: what every failure to evaluate becomes.
+    pub fn deny(reason: impl Into<String>) -> Self {
+        Decision {
+            result: DecisionResult::Deny,
+            reasons: vec![reason.into()],
+            confine: None,
+        }
+    }
+}
+
+/// One decision as reported: to the session as a `policy_decision` activity
+/// and to the local audit log. It carries enough to re-evaluate the decision
+/// later against another policy (`runner audit replay`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DecisionRecord {
+    /// Unique id of this decision.
+    pub decision_id: String,
+    /// When the decision was made, RFC 3339 UTC.
+    pub timestamp: String,
+    /// Session the action belongs to, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    /// Claim under which the session ran, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claim_id: Option<String>,
+    /// The normalised action, as the policy saw it.
+    pub action: serde_json::Value,
+    /// Allow, deny or ask.
+    pub result: DecisionResult,
+    /// Why.
+    pub reasons: Vec<String>,
+    /// Confinement applied to an allowed action.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confine: Option<Confinement>,
+    /// `sha256:` hash over every loaded policy and data file.
+    pub policy_revision: String,
+    /// Time spent evaluating the policy, in nanoseconds.
+    pub eval_ns: u64,
+    /// The full input document after masking.
+    pub input: serde_json::Value,
+    /// JSON pointers (into `input`) that were erased before recording.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub erased: Vec<String>,
+    /// Set when the shell sandbox ran without Landlock because the operator
+    /// opted into degraded mode; says so on every record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub degraded: Option<String>,
+}

@@ -1,0 +1,270 @@
+//! Policy decision benchmark: prints its figures.
+//!
+//! - warm decision latency, p50/p90/p99, with the default policy over a mix
+//!   of realistic actions, measured around `PolicyGate::check` — input
+//!   building, evaluation and the decision record all included (audit log
+//!   write excluded; measured separately);
+//! - decisions per second on 1 and 2 threads;
+//! - cold start: load + compile + Rego self-tests + first decision, and the
+//!   same without the self-tests.
+//!
+//! Run: `cargo bench -p runner --bench policy_decision`.
+
+use protocol::policy::{Action, ActionDetail, NetworkMode};
+use protocol::session::SourceWork;
+use runner::activity::NullSink;
+use runner::policy::audit::AuditLog;
+use runner::policy::{EngineSettings, PolicyEngine, PolicyGate, SessionContext, Trusted};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn settings(run_tests: bool) -> EngineSettings {
+    EngineSettings {
+        dirs: Vec::new(),
+        entrypoint: "data.runner.decision".into(),
+        eval_timeout: Duration::from_millis(50),
+        mask: vec!["/action/env".into()],
+        run_tests,
+        workspaces: Vec::new(),
+    }
+}
+
+fn actions() -> Vec<Action> {
+    let a = |tool: &str, detail| Action {
+        tool: tool.into(),
+        detail,
+    };
+    let mut env = BTreeMap::new();
+    env.insert("CI".to_string(), "1".to_string());
+    vec![
+        a(
+            "Read",
+            ActionDetail::FsRead {
+                path: "src/main.rs".into(),
+            },
+        ),
+        a(
+            "Read",
+            ActionDetail::FsRead {
+                path: "crates/core/src/lib.rs".into(),
+            },
+        ),
+        a(
+            "Edit",
+            ActionDetail::FsWrite {
+                path: "src/lib.rs".into(),
+            },
+        ),
+        a(
+            "Write",
+            ActionDetail::FsWrite {
+                path: ".git/hooks/pre-commit".into(),
+            },
+        ),
+        a(
+            "Read",
+            ActionDetail::FsRead {
+                path: "../../etc/passwd".into(),
+            },
+        ),
+        a(
+            "Bash",
+            ActionDetail::ShellExec {
+                command: "cargo test --workspace".into(),
+                cwd: ".".into(),
+                network: NetworkMode::None,
+                env,
+            },
+        ),
+        a(
+            "WebFetch",
+            ActionDetail::NetConnect {
+                host: "docs.rs".into(),
+                port: 443,
+                scheme: "https".into(),
+                method: Some("GET".into()),
+                addresses: vec!["18.154.101.2".into()],
+            },
+        ),
+        a(
+            "WebFetch",
+            ActionDetail::NetConnect {
+                host: "evil.example".into(),
+                port: 443,
+                scheme: "https".into(),
+                method: None,
+                addresses: vec!["169.254.169.254".into()],
+            },
+        ),
+        a(
+            "Bash",
+            ActionDetail::External {
+                operation: "git.push".into(),
+                target: Some("origin".into()),
+            },
+        ),
+        a(
+            "Bash",
+            ActionDetail::WorkspaceWrite {
+                operation: "comment".into(),
+                target: None,
+            },
+        ),
+    ]
+}
+
+fn context(root: &std::path::Path) -> SessionContext {
+    let trusted = Trusted {
+        agent: serde_json::json!({
+            "name": "coder", "model": "claude-sonnet", "system": "You are a careful coding agent.",
+            "enabled_tools": ["Bash", "Read", "Write", "Edit", "Glob", "Grep", "List", "WebFetch"],
+            "grants": {"workspace_write": ["comment"], "network": {"allow_hosts": ["docs.rs", "crates.io"]}},
+        }),
+        worker: serde_json::json!({"protected_paths": ["deploy/**"], "hidden_paths": [], "network": {"allow_hosts": ["*.github.com"], "deny_hosts": [], "allow_cidrs": []}}),
+        platform: serde_json::json!({"max_turns": 50}),
+    };
+    let untrusted = SourceWork {
+        title: "Fix flaky test in scheduler".into(),
+        description: "The scheduler test fails about one run in twenty. ".repeat(8),
+        comments: vec![
+            "Seen on main since Tuesday.".into(),
+            "Probably a timing issue.".into(),
+        ],
+        prompt: "Please fix it and add a regression test.".into(),
+    };
+    SessionContext::new(root.to_path_buf(), trusted, untrusted).with_session(
+        Some("sess-bench".into()),
+        Some("claim-bench".into()),
+        1,
+    )
+}
+
+fn percentile(sorted: &[u64], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i] as f64 / 1000.0
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        println!("policy_decision: bench");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = std::fs::canonicalize(dir.path()).unwrap();
+    std::fs::create_dir_all(root.join("src")).unwrap();
+    std::fs::create_dir_all(root.join(".git/hooks")).unwrap();
+
+    // Cold start.
+    let t = Instant::now();
+    let engine = Arc::new(PolicyEngine::load(settings(true)).unwrap());
+    let gate = PolicyGate::new(engine.clone(), None, Arc::new(NullSink));
+    let ctx = context(&root);
+    let _ = gate.check(&actions()[0], &ctx);
+    let cold_with_tests = t.elapsed();
+    let t = Instant::now();
+    let engine2 = Arc::new(PolicyEngine::load(settings(false)).unwrap());
+    let gate2 = PolicyGate::new(engine2, None, Arc::new(NullSink));
+    let _ = gate2.check(&actions()[0], &context(&root));
+    let cold_without_tests = t.elapsed();
+
+    // Warm latency.
+    let actions = actions();
+    for i in 0..2_000 {
+        let _ = gate.check(&actions[i % actions.len()], &ctx);
+    }
+    let n = 30_000;
+    let mut samples = Vec::with_capacity(n);
+    for i in 0..n {
+        let a = &actions[i % actions.len()];
+        let t = Instant::now();
+        let rec = gate.check(a, &ctx);
+        samples.push(t.elapsed().as_nanos() as u64);
+        std::hint::black_box(rec);
+    }
+    samples.sort_unstable();
+    println!(
+        "warm decision (default policy, {} mixed actions, input + eval + record), n={n}",
+        actions.len()
+    );
+    println!(
+        "  p50 {:.1} us   p90 {:.1} us   p99 {:.1} us   max {:.1} us",
+        percentile(&samples, 0.50),
+        percentile(&samples, 0.90),
+        percentile(&samples, 0.99),
+        *samples.last().unwrap() as f64 / 1000.0
+    );
+
+    // Per kind.
+    for a in &actions {
+        let mut s: Vec<u64> = (0..3_000)
+            .map(|_| {
+                let t = Instant::now();
+                std::hint::black_box(gate.check(a, &ctx));
+                t.elapsed().as_nanos() as u64
+            })
+            .collect();
+        s.sort_unstable();
+        println!(
+            "  {:<16} {:<10} p50 {:>6.1} us  p99 {:>6.1} us",
+            a.detail.kind(),
+            a.tool,
+            percentile(&s, 0.5),
+            percentile(&s, 0.99)
+        );
+    }
+
+    // Throughput on 1 and 2 threads.
+    for threads in [1usize, 2] {
+        let per_thread = 20_000;
+        let t = Instant::now();
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                let gate = &gate;
+                let actions = &actions;
+                let root = root.clone();
+                s.spawn(move || {
+                    let ctx = context(&root);
+                    for i in 0..per_thread {
+                        std::hint::black_box(gate.check(&actions[i % actions.len()], &ctx));
+                    }
+                });
+            }
+        });
+        let secs = t.elapsed().as_secs_f64();
+        println!(
+            "throughput: {threads} thread(s): {:.0} decisions/s",
+            (threads * per_thread) as f64 / secs
+        );
+    }
+
+    // With the audit log (write per decision, no fsync).
+    let log_path = root.join("audit.jsonl");
+    let gate_logged = PolicyGate::new(
+        engine.clone(),
+        Some(Arc::new(AuditLog::open(&log_path, false).unwrap())),
+        Arc::new(NullSink),
+    );
+    let mut s: Vec<u64> = (0..10_000)
+        .map(|i| {
+            let t = Instant::now();
+            std::hint::black_box(gate_logged.check(&actions[i % actions.len()], &ctx));
+            t.elapsed().as_nanos() as u64
+        })
+        .collect();
+    s.sort_unstable();
+    println!(
+        "with audit log append (no fsync): p50 {:.1} us  p99 {:.1} us",
+        percentile(&s, 0.5),
+        percentile(&s, 0.99)
+    );
+
+    println!(
+        "cold start (load + compile + self-tests + first decision): {:.1} ms",
+        cold_with_tests.as_secs_f64() * 1000.0
+    );
+    println!(
+        "cold start without self-tests (load + compile + first decision): {:.1} ms",
+        cold_without_tests.as_secs_f64() * 1000.0
+    );
+}

@@ -1,0 +1,89 @@
+//! The command line. Each subcommand lives in its own file and only wires
+//! library calls together; nothing here decides anything.
+//!
+//! Exit codes: 0 ok, 1 a check failed (tests, verify), 2 usage or config
+//! error (message on stderr), 3 an action was denied, 4 a tool failed.
+
+mod audit;
+mod call;
+mod policy;
+mod tools;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Exit code for a usage or configuration error.
+pub const EXIT_USAGE: u8 = 2;
+/// Exit code when a check (policy tests, audit verify) fails.
+pub const EXIT_CHECK_FAILED: u8 = 1;
+/// Exit code when an action was denied.
+pub const EXIT_DENIED: u8 = 3;
+/// Exit code when a tool failed.
+pub const EXIT_TOOL_ERROR: u8 = 4;
+
+#[derive(Parser)]
+#[command(
+    name = "runner",
+    version,
+    about = "A hardened worker for cloud AI agents: every action decided by Rego, run in a sandbox."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Test, evaluate and inspect Rego policies.
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
+    /// Run one tool call under policy, without a control plane.
+    Call(call::CallArgs),
+    /// Verify, list and replay the audit log.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
+    /// List the tools this runner offers.
+    #[command(subcommand)]
+    Tools(tools::ToolsCommand),
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("RUNNER_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Policy(c) => policy::run(c),
+        Command::Call(a) => call::run(a),
+        Command::Audit(c) => audit::run(c),
+        Command::Tools(c) => tools::run(c),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("runner: error: {e:#}");
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
+/// Loads the config file when one is given, else the defaults.
+fn load_config(path: Option<&std::path::Path>) -> anyhow::Result<crate::config::Config> {
+    match path {
+        Some(p) => Ok(crate::config::Config::load(p)?),
+        None => Ok(crate::config::Config::default()),
+    }
+}
+
+/// Reads a JSON file with an error naming it.
+fn read_json(path: &std::path::Path, what: &str) -> anyhow::Result<serde_json::Value> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("cannot read {what} {}: {e}", path.display()))?;
+    serde_json::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("{what} {} is not valid JSON: {e}", path.display()))
+}

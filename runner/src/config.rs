@@ -1,0 +1,256 @@
+//! The worker configuration file (`worker.toml`).
+//!
+//! One struct per section, every one with `deny_unknown_fields`, so a typo is
+//! an error that names the key instead of a setting silently ignored. What a
+//! policy may see of this file is [`Config::trusted_view`]: the policy-facing
+//! grants and lists, never paths to secrets.
+
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// The whole worker configuration.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Directory for the runner's own state (audit log, worker id, caches).
+    #[serde(default)]
+    pub state_dir: Option<PathBuf>,
+    /// Where policies come from and how they are evaluated.
+    #[serde(default)]
+    pub policy: PolicySection,
+    /// The local append-only decision log.
+    #[serde(default)]
+    pub audit: AuditSection,
+    /// Files inside a workspace that get extra protection.
+    #[serde(default)]
+    pub files: FilesSection,
+    /// Network grants of this worker (for every agent it runs).
+    #[serde(default)]
+    pub network: NetworkSection,
+}
+
+/// `[policy]`: which Rego files decide, and how.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicySection {
+    /// Directories of `.rego` and `data.json` files. Empty means the default
+    /// policy compiled into the binary.
+    #[serde(default)]
+    pub dirs: Vec<PathBuf>,
+    /// The rule whose value is the decision.
+    #[serde(default = "default_entrypoint")]
+    pub entrypoint: String,
+    /// Longest one evaluation may take before it is cut off (and denied).
+    #[serde(default = "default_eval_timeout_ms")]
+    pub eval_timeout_ms: u64,
+    /// JSON pointers into the input that are erased before a decision is
+    /// recorded (as OPA's decision-log masking does).
+    #[serde(default = "default_mask")]
+    pub mask: Vec<String>,
+    /// Run the policies' own `test_*` rules on every load and reload; a
+    /// failing test keeps the old policy in force.
+    #[serde(default = "yes")]
+    pub run_tests_on_load: bool,
+}
+
+impl Default for PolicySection {
+    fn default() -> Self {
+        PolicySection {
+            dirs: Vec::new(),
+            entrypoint: default_entrypoint(),
+            eval_timeout_ms: default_eval_timeout_ms(),
+            mask: default_mask(),
+            run_tests_on_load: true,
+        }
+    }
+}
+
+/// `[audit]`: the hash-chained JSONL decision log.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSection {
+    /// Log file; default `<state_dir>/audit.jsonl`.
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// fsync after every record (durable across power loss, slower).
+    #[serde(default)]
+    pub fsync: bool,
+}
+
+/// `[files]`: paths inside a workspace with extra protection, as globs
+/// relative to the workspace root (`**` crosses directories).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilesSection {
+    /// Added to the default policy's protected paths: never written by tools.
+    #[serde(default)]
+    pub protected_paths: Vec<String>,
+    /// Added to the default policy's hidden paths: never read or written.
+    #[serde(default)]
+    pub hidden_paths: Vec<String>,
+}
+
+/// `[network]`: hosts this worker lets agents reach.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkSection {
+    /// Host names or `*.suffix` patterns that may be connected to.
+    #[serde(default)]
+    pub allow_hosts: Vec<String>,
+    /// Hosts never connected to; wins over `allow_hosts`.
+    #[serde(default)]
+    pub deny_hosts: Vec<String>,
+    /// Address ranges exempt from the built-in guard against loopback,
+    /// private and link-local addresses (CIDR). For test rigs and on-premise
+    /// services; empty in production.
+    #[serde(default)]
+    pub allow_cidrs: Vec<String>,
+}
+
+fn default_entrypoint() -> String {
+    "data.runner.decision".to_string()
+}
+fn default_eval_timeout_ms() -> u64 {
+    50
+}
+fn default_mask() -> Vec<String> {
+    vec!["/action/env".to_string()]
+}
+fn yes() -> bool {
+    true
+}
+
+/// A configuration file that could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid for this schema; the message names the key.
+    #[error("invalid config {path}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message, naming the key and the line.
+        message: String,
+    },
+}
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::parse(&text).map_err(|message| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        })
+    }
+
+    /// Parses config text; the error names the offending key.
+    pub fn parse(text: &str) -> Result<Config, String> {
+        let cfg: Config = toml::from_str(text).map_err(|e| e.to_string())?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.policy.eval_timeout_ms == 0 {
+            return Err("policy.eval_timeout_ms must be at least 1".into());
+        }
+        if !self.policy.entrypoint.starts_with("data.") {
+            return Err(format!(
+                "policy.entrypoint `{}` must be a rule path starting with `data.`",
+                self.policy.entrypoint
+            ));
+        }
+        for p in &self.policy.mask {
+            if !p.starts_with('/') {
+                return Err(format!(
+                    "policy.mask entry `{p}` must be a JSON pointer starting with `/`"
+                ));
+            }
+        }
+        for c in &self.network.allow_cidrs {
+            if !c.contains('/') {
+                return Err(format!(
+                    "network.allow_cidrs entry `{c}` must be a CIDR like 127.0.0.1/32"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Directory for state: the config's `state_dir`, else
+    /// `$RUNNER_STATE_DIR`, else `$XDG_STATE_HOME/runner`, else
+    /// `~/.local/state/runner`.
+    pub fn state_dir(&self) -> PathBuf {
+        if let Some(d) = &self.state_dir {
+            return d.clone();
+        }
+        if let Some(d) = std::env::var_os("RUNNER_STATE_DIR") {
+            return PathBuf::from(d);
+        }
+        if let Some(d) = std::env::var_os("XDG_STATE_HOME") {
+            return PathBuf::from(d).join("runner");
+        }
+        let home = std::env::var_os("HOME").unwrap_or_else(|| "/var/lib".into());
+        PathBuf::from(home).join(".local/state/runner")
+    }
+
+    /// The audit log path.
+    pub fn audit_path(&self) -> PathBuf {
+        self.audit
+            .path
+            .clone()
+            .unwrap_or_else(|| self.state_dir().join("audit.jsonl"))
+    }
+
+    /// What policies see of this worker under `input.trusted.worker`.
+    pub fn trusted_view(&self) -> serde_json::Value {
+        serde_json::json!({
+            "protected_paths": self.files.protected_paths,
+            "hidden_paths": self.files.hidden_paths,
+            "network": self.network,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = Config::parse("[policy]\nentrypont = \"data.x\"\n").unwrap_err();
+        assert!(err.contains("entrypont"), "{err}");
+    }
+
+    #[test]
+    fn unknown_section_is_named() {
+        let err = Config::parse("[polcy]\n").unwrap_err();
+        assert!(err.contains("polcy"), "{err}");
+    }
+
+    #[test]
+    fn defaults_are_safe() {
+        let c = Config::parse("").unwrap();
+        assert_eq!(c.policy.entrypoint, "data.runner.decision");
+        assert!(c.policy.run_tests_on_load);
+        assert!(c.network.allow_hosts.is_empty());
+        assert_eq!(c.policy.mask, vec!["/action/env".to_string()]);
+    }
+
+    #[test]
+    fn bad_mask_pointer_is_refused() {
+        let err = Config::parse("[policy]\nmask = [\"action/env\"]\n").unwrap_err();
+        assert!(err.contains("JSON pointer"), "{err}");
+    }
+}

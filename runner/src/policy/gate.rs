@@ -1,0 +1,85 @@
+//! The gate every side effect passes: decide, record, report — in that
+//! order, before the tool runs.
+//!
+//! Trust rule 4: every decision, allow, deny or ask, goes to the local audit
+//! log *and* to the session as a `policy_decision` activity. If the audit
+//! log cannot be written the action is denied: an action nobody can audit
+//! does not happen.
+
+use super::audit::AuditLog;
+use super::engine::PolicyEngine;
+use super::input::SessionContext;
+use crate::activity::ActivitySink;
+use protocol::activity::Activity;
+use protocol::policy::{Action, DecisionRecord, DecisionResult};
+use std::sync::Arc;
+
+/// Decides, records and reports actions.
+pub struct PolicyGate {
+    engine: Arc<PolicyEngine>,
+    audit: Option<Arc<AuditLog>>,
+    sink: Arc<dyn ActivitySink>,
+    degraded: Option<String>,
+}
+
+impl std::fmt::Debug for PolicyGate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PolicyGate")
+            .field("revision", &self.engine.revision())
+            .field(
+                "audit",
+                &self.audit.as_ref().map(|a| a.path().to_path_buf()),
+            )
+            .field("degraded", &self.degraded)
+            .finish()
+    }
+}
+
+impl PolicyGate {
+    /// A gate over `engine`, writing to `audit` (when given) and `sink`.
+    pub fn new(
+        engine: Arc<PolicyEngine>,
+        audit: Option<Arc<AuditLog>>,
+        sink: Arc<dyn ActivitySink>,
+    ) -> Self {
+        PolicyGate {
+            engine,
+            audit,
+            sink,
+            degraded: None,
+        }
+    }
+
+    /// Marks every record with a degraded-mode note (the shell sandbox runs
+    /// without Landlock because the operator opted in).
+    pub fn with_degraded(mut self, note: Option<String>) -> Self {
+        self.degraded = note;
+        self
+    }
+
+    /// The engine behind the gate.
+    pub fn engine(&self) -> &Arc<PolicyEngine> {
+        &self.engine
+    }
+
+    /// Decides `action`, records and reports the decision, and returns it.
+    /// The caller performs the action only if the result is `Allow`.
+    pub fn check(&self, action: &Action, ctx: &SessionContext) -> DecisionRecord {
+        let mut record = self.engine.decide(action, ctx);
+        record.degraded = self.degraded.clone();
+        if let Some(log) = &self.audit {
+            if let Err(e) = log.append(&record) {
+                tracing::error!(error = %e, "audit log write failed; denying the action");
+                record.result = DecisionResult::Deny;
+                record.confine = None;
+                record.reasons.push(format!(
+                    "the decision could not be written to the audit log ({e}); the action was not performed"
+                ));
+            }
+        }
+        self.sink.emit(Activity::PolicyDecision {
+            record: Box::new(record.clone()),
+        });
+        record
+    }
+}

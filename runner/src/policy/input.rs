@@ -1,0 +1,281 @@
+//! Building the policy `input` document exactly as DESIGN.md shows it:
+//! `action`, `session`, `trusted`, `untrusted`.
+//!
+//! Trust rule 2 lives here: untrusted source work is placed under
+//! `input.untrusted` and nowhere else. The session part of the document is
+//! built once per session ([`SessionContext`]) and shared by reference
+//! between decisions, so a decision only adds its normalised action.
+
+use super::paths::{normalize, NormalizedPath};
+use protocol::policy::{Action, ActionDetail};
+use protocol::session::SourceWork;
+use serde_json::{json, Map, Value};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+/// Trusted configuration visible to policies under `input.trusted`.
+#[derive(Debug, Clone, Default)]
+pub struct Trusted {
+    /// The pinned agent version (model, system prompt, enabled tools, grants).
+    pub agent: Value,
+    /// What the worker config shows policies ([`crate::config::Config::trusted_view`]).
+    pub worker: Value,
+    /// Platform policy sent by the control plane.
+    pub platform: Value,
+}
+
+/// Everything about a session that does not change between its decisions.
+#[derive(Debug)]
+pub struct SessionContext {
+    /// Session id, when the action belongs to a session.
+    pub session_id: Option<String>,
+    /// Claim id under which the session runs.
+    pub claim_id: Option<String>,
+    /// Attempt number (1 for the first claim).
+    pub attempt: u32,
+    /// Canonical workspace root.
+    pub workspace: PathBuf,
+    /// Trusted configuration.
+    pub trusted: Trusted,
+    /// Untrusted source work.
+    pub untrusted: SourceWork,
+    base: OnceLock<InputBase>,
+}
+
+/// The session-constant part of the input, in both representations.
+#[derive(Debug)]
+pub(crate) struct InputBase {
+    pub(crate) rego: regorus::Value,
+    pub(crate) json: Value,
+}
+
+impl SessionContext {
+    /// A context for decisions in `workspace` (which must be canonical).
+    pub fn new(workspace: PathBuf, trusted: Trusted, untrusted: SourceWork) -> Self {
+        SessionContext {
+            session_id: None,
+            claim_id: None,
+            attempt: 1,
+            workspace,
+            trusted,
+            untrusted,
+            base: OnceLock::new(),
+        }
+    }
+
+    /// Sets the session and claim ids (builder style).
+    pub fn with_session(
+        mut self,
+        session_id: Option<String>,
+        claim_id: Option<String>,
+        attempt: u32,
+    ) -> Self {
+        self.session_id = session_id;
+        self.claim_id = claim_id;
+        self.attempt = attempt;
+        self.base = OnceLock::new();
+        self
+    }
+
+    pub(crate) fn base(&self) -> &InputBase {
+        self.base.get_or_init(|| {
+            let json = json!({
+                "session": {
+                    "id": self.session_id,
+                    "attempt": self.attempt,
+                    "workspace_dir": self.workspace.to_string_lossy(),
+                },
+                "trusted": {
+                    "agent": self.trusted.agent,
+                    "worker": self.trusted.worker,
+                    "platform": self.trusted.platform,
+                },
+                "untrusted": self.untrusted,
+            });
+            InputBase {
+                rego: regorus::Value::from(json.clone()),
+                json,
+            }
+        })
+    }
+}
+
+/// Turns a requested action into the normalised `input.action`: clean paths
+/// with `in_workspace`, canonical host and addresses. An `Err` is the reason
+/// the action is denied without evaluating the policy.
+pub fn normalize_action(action: &Action, ctx: &SessionContext) -> Result<Value, String> {
+    let mut obj = match serde_json::to_value(action) {
+        Ok(Value::Object(m)) => m,
+        _ => return Err("the action could not be represented as JSON".into()),
+    };
+    match &action.detail {
+        ActionDetail::FsRead { path } | ActionDetail::FsWrite { path } => {
+            let n = normalize_path(ctx, path)?;
+            put_path(&mut obj, "path", path, &n);
+        }
+        ActionDetail::ShellExec { cwd, .. } => {
+            let n = normalize_path(ctx, cwd)?;
+            put_path(&mut obj, "cwd", cwd, &n);
+        }
+        ActionDetail::NetConnect {
+            host, addresses, ..
+        } => {
+            let host_clean = host.trim().trim_end_matches('.').to_ascii_lowercase();
+            if host_clean.is_empty() {
+                return Err("the connection has no host".into());
+            }
+            let literal = host_clean
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<IpAddr>()
+                .ok();
+            let mut addrs: Vec<String> = Vec::new();
+            for a in literal
+                .iter()
+                .map(|ip| Ok(*ip))
+                .chain(addresses.iter().map(|s| {
+                    s.parse::<IpAddr>()
+                        .map_err(|_| format!("resolved address `{s}` is not an IP address"))
+                }))
+            {
+                let ip = canonical_ip(a?);
+                let s = ip.to_string();
+                if !addrs.contains(&s) {
+                    addrs.push(s);
+                }
+            }
+            obj.insert("host".into(), Value::String(host_clean));
+            obj.insert("host_is_ip".into(), Value::Bool(literal.is_some()));
+            obj.insert("addresses".into(), json!(addrs));
+        }
+        ActionDetail::WorkspaceWrite { .. } | ActionDetail::External { .. } => {}
+    }
+    Ok(Value::Object(obj))
+}
+
+fn normalize_path(ctx: &SessionContext, requested: &str) -> Result<NormalizedPath, String> {
+    normalize(&ctx.workspace, requested)
+        .map_err(|e| format!("path `{requested}` cannot be normalised: {e}"))
+}
+
+fn put_path(obj: &mut Map<String, Value>, field: &str, requested: &str, n: &NormalizedPath) {
+    obj.insert(field.to_string(), Value::String(n.policy_path()));
+    obj.insert(
+        format!("{field}_abs"),
+        Value::String(n.abs.to_string_lossy().into_owned()),
+    );
+    obj.insert(
+        format!("{field}_requested"),
+        Value::String(requested.to_string()),
+    );
+    // `in_workspace` for the action's main path; `cwd_in_workspace` for shell.
+    let flag = if field == "path" {
+        "in_workspace".to_string()
+    } else {
+        format!("{field}_in_workspace")
+    };
+    obj.insert(flag, Value::Bool(n.in_workspace()));
+    if field == "path" {
+        // Components let policies check names with set lookups instead of
+        // pattern loops (`.git` at any depth, the root entry, the extension).
+        let p = n.policy_path();
+        let comps: Vec<Value> = p
+            .split('/')
+            .filter(|c| !c.is_empty() && *c != ".")
+            .map(|c| Value::String(c.to_string()))
+            .collect();
+        obj.insert("path_components".into(), Value::Array(comps));
+    }
+}
+
+/// IPv4-mapped IPv6 (`::ffff:127.0.0.1`) becomes plain IPv4, so a policy's
+/// IPv4 ranges catch it.
+fn canonical_ip(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(v6),
+        },
+        v4 => v4,
+    }
+}
+
+/// The full input document for one action, as a regorus value (for the
+/// evaluation) and as JSON (for the record).
+pub(crate) fn build(ctx: &SessionContext, action: Value) -> (regorus::Value, Value) {
+    let base = ctx.base();
+    let mut rego = base.rego.clone();
+    if let Ok(obj) = rego.as_object_mut() {
+        obj.insert(
+            regorus::Value::from("action"),
+            regorus::Value::from(action.clone()),
+        );
+    }
+    let mut json = base.json.clone();
+    if let Value::Object(m) = &mut json {
+        m.insert("action".into(), action);
+    }
+    (rego, json)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx() -> (tempfile::TempDir, SessionContext) {
+        let d = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(d.path()).unwrap();
+        (
+            d,
+            SessionContext::new(root, Trusted::default(), SourceWork::default()),
+        )
+    }
+
+    fn net(host: &str, addrs: &[&str]) -> Action {
+        Action {
+            tool: "WebFetch".into(),
+            detail: ActionDetail::NetConnect {
+                host: host.into(),
+                port: 443,
+                scheme: "https".into(),
+                method: None,
+                addresses: addrs.iter().map(|s| s.to_string()).collect(),
+            },
+        }
+    }
+
+    #[test]
+    fn mapped_ipv6_becomes_ipv4() {
+        let (_d, c) = ctx();
+        let a = normalize_action(&net("Example.COM.", &["::ffff:127.0.0.1"]), &c).unwrap();
+        assert_eq!(a["host"], "example.com");
+        assert_eq!(a["addresses"], json!(["127.0.0.1"]));
+        assert_eq!(a["host_is_ip"], false);
+    }
+
+    #[test]
+    fn ip_literal_host_is_its_own_address() {
+        let (_d, c) = ctx();
+        let a = normalize_action(&net("[::1]", &[]), &c).unwrap();
+        assert_eq!(a["addresses"], json!(["::1"]));
+        assert_eq!(a["host_is_ip"], true);
+    }
+
+    #[test]
+    fn garbage_address_is_refused() {
+        let (_d, c) = ctx();
+        assert!(normalize_action(&net("a.com", &["not-an-ip"]), &c).is_err());
+    }
+
+    #[test]
+    fn untrusted_lands_only_under_untrusted() {
+        let (_d, mut c) = ctx();
+        c.untrusted.description = "MARKER-untrusted".into();
+        let (_, json) = build(&c, json!({"kind": "fs.read"}));
+        for key in ["session", "trusted", "action"] {
+            assert!(!json[key].to_string().contains("MARKER"), "{key}");
+        }
+        assert!(json["untrusted"].to_string().contains("MARKER"));
+    }
+}

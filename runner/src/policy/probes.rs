@@ -1,0 +1,77 @@
+//! Probe inputs: normalised input documents covering every action kind,
+//! allowed and denied, used to check that the register VM decides exactly
+//! as the interpreter before the VM is trusted with decisions.
+
+use serde_json::{json, Value};
+
+fn with_action(action: Value, worker: Value, grants: Value) -> Value {
+    json!({
+        "action": action,
+        "session": {"id": "probe", "attempt": 1, "workspace_dir": "/probe/ws"},
+        "trusted": {
+            "agent": {"name": "probe", "enabled_tools": ["Bash", "Read", "Write", "Edit", "Glob", "Grep", "List", "WebFetch"], "grants": grants},
+            "worker": worker,
+            "platform": {},
+        },
+        "untrusted": {"title": "t", "description": "d", "comments": ["c"], "prompt": "p"},
+    })
+}
+
+fn fs(kind: &str, path: &str, inside: bool) -> Value {
+    let comps: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
+    json!({"kind": kind, "tool": "Edit", "path": path, "path_abs": format!("/probe/ws/{path}"),
+           "path_requested": path, "in_workspace": inside, "path_components": comps})
+}
+
+fn net(host: &str, addr: &str) -> Value {
+    json!({"kind": "net.connect", "tool": "WebFetch", "host": host, "port": 443, "scheme": "https",
+           "addresses": [addr], "host_is_ip": false})
+}
+
+/// The probe documents.
+pub fn inputs() -> Vec<Value> {
+    let worker = json!({"protected_paths": ["deploy/**", "Makefile"], "hidden_paths": ["secrets/*"],
+                        "network": {"allow_hosts": ["*.github.com", "docs.rs"], "deny_hosts": ["bad.github.com"], "allow_cidrs": ["127.0.0.1/32"]}});
+    let grants = json!({"workspace_write": ["comment"], "external": ["pull_request.open"], "network": {"allow_hosts": ["pypi.org"]}});
+    let none = json!({});
+    let mut actions = vec![
+        fs("fs.read", "src/main.rs", true),
+        fs("fs.read", "/etc/passwd", false),
+        fs("fs.read", ".env.local", true),
+        fs("fs.read", "certs/tls.pem", true),
+        fs("fs.read", "secrets/db", true),
+        fs("fs.write", "src/lib.rs", true),
+        fs("fs.write", ".git/hooks/pre-commit", true),
+        fs("fs.write", "vendor/x/.git/config", true),
+        fs("fs.write", ".bashrc", true),
+        fs("fs.write", "deploy/prod.yaml", true),
+        fs("fs.write", ".", true),
+        json!({"kind": "shell.exec", "tool": "Bash", "command": "make test", "cwd": ".", "cwd_in_workspace": true, "network": "none"}),
+        json!({"kind": "shell.exec", "tool": "Bash", "command": "ls", "cwd": "/", "cwd_in_workspace": false, "network": "none"}),
+        json!({"kind": "shell.exec", "tool": "Bash", "command": " ", "cwd": ".", "cwd_in_workspace": true, "network": "proxy"}),
+        net("api.github.com", "140.82.112.6"),
+        net("bad.github.com", "140.82.112.7"),
+        net("docs.rs", "169.254.169.254"),
+        net("localhost", "127.0.0.1"),
+        net("pypi.org", "151.101.0.223"),
+        net("example.org", "93.184.216.34"),
+        json!({"kind": "workspace.write", "tool": "Bash", "operation": "comment"}),
+        json!({"kind": "workspace.write", "tool": "Bash", "operation": "status"}),
+        json!({"kind": "external", "tool": "Bash", "operation": "git.push"}),
+        json!({"kind": "external", "tool": "Bash", "operation": "pull_request.open"}),
+        json!({"kind": "fs.delete", "tool": "Edit", "path": "x"}),
+        json!({"kind": "fs.read", "tool": "NotEnabled", "path": "a", "in_workspace": true, "path_components": ["a"]}),
+    ];
+    let mut out: Vec<Value> = actions
+        .iter()
+        .flat_map(|a| {
+            [
+                with_action(a.clone(), worker.clone(), grants.clone()),
+                with_action(a.clone(), none.clone(), none.clone()),
+            ]
+        })
+        .collect();
+    out.push(json!({}));
+    actions.clear();
+    out
+}
