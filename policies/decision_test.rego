@@ -54,7 +54,7 @@ test_no_enabled_tools_denied if {
 test_deny_wins_over_allow if {
 	# Readable (inside) but the tool is not enabled: one allow, one deny.
 	i := object.union(read_in_ws, {"trusted": {"agent": {"enabled_tools": []}}})
-	runner.allow with input as i
+	count(runner.kind_allow) == 1 with input as i
 	runner.decision.result == "deny" with input as i
 }
 

@@ -76,33 +76,31 @@ is_hidden if {
 
 fs_kinds := {"fs.read", "fs.write"}
 
-deny contains msg if {
-	input.action.kind in fs_kinds
+fs_deny contains msg if {
 	not input.action.in_workspace == true
 	msg := sprintf("%v is outside the workspace", [input.action.path])
 }
 
-deny contains msg if {
-	input.action.kind in fs_kinds
+fs_deny contains msg if {
 	input.action.in_workspace == true
 	is_hidden
 	msg := sprintf("%v is a hidden path (it may hold secrets): tools may not read or write it", [input.action.path])
 }
 
-deny contains msg if {
+fs_deny contains msg if {
 	input.action.kind == "fs.write"
 	input.action.in_workspace == true
 	is_protected
 	msg := sprintf("%v is a protected path: tools may not write it", [input.action.path])
 }
 
-allow contains msg if {
+fs_allow contains msg if {
 	input.action.kind == "fs.read"
 	input.action.in_workspace == true
 	msg := sprintf("read of %v inside the workspace", [input.action.path])
 }
 
-allow contains msg if {
+fs_allow contains msg if {
 	input.action.kind == "fs.write"
 	input.action.in_workspace == true
 	msg := sprintf("write of %v inside the workspace", [input.action.path])

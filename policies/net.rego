@@ -73,40 +73,34 @@ exempt(addr) if {
 	net.cidr_contains(c, addr)
 }
 
-deny contains msg if {
-	input.action.kind == "net.connect"
+net_deny contains msg if {
 	count(object.get(input.action, "addresses", [])) == 0
 	msg := sprintf("%v was not resolved: the runner must resolve a host so every address can be checked", [input.action.host])
 }
 
-deny contains msg if {
-	input.action.kind == "net.connect"
+net_deny contains msg if {
 	some addr in input.action.addresses
 	in_blocked_range(addr)
 	not exempt(addr)
 	msg := sprintf("%v resolves to %v, a loopback, private, link-local or metadata address", [input.action.host, addr])
 }
 
-deny contains msg if {
-	input.action.kind == "net.connect"
+net_deny contains msg if {
 	input.action.host in metadata_hosts
 	msg := sprintf("%v is a cloud metadata service", [input.action.host])
 }
 
-deny contains msg if {
-	input.action.kind == "net.connect"
+net_deny contains msg if {
 	host_denied
 	msg := sprintf("%v is on a deny list", [input.action.host])
 }
 
-deny contains msg if {
-	input.action.kind == "net.connect"
+net_deny contains msg if {
 	not host_allowed
 	msg := sprintf("%v is not on the network allowlist", [input.action.host])
 }
 
-allow contains msg if {
-	input.action.kind == "net.connect"
+net_allow contains msg if {
 	host_allowed
 	msg := sprintf("%v is on the network allowlist", [input.action.host])
 }

@@ -9,19 +9,16 @@ import rego.v1
 
 system_roots := ["/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/etc"]
 
-deny contains msg if {
-	input.action.kind == "shell.exec"
+shell_deny contains msg if {
 	not input.action.cwd_in_workspace == true
 	msg := sprintf("working directory %v is outside the workspace", [input.action.cwd])
 }
 
-deny contains "the command is empty" if {
-	input.action.kind == "shell.exec"
+shell_deny contains "the command is empty" if {
 	trim_space(input.action.command) == ""
 }
 
-allow contains msg if {
-	input.action.kind == "shell.exec"
+shell_allow contains msg if {
 	input.action.cwd_in_workspace == true
 	msg := sprintf("shell command confined to the workspace, network %v", [shell_network])
 }

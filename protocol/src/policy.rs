@@ -216,6 +216,11 @@ pub struct DecisionRecord {
     pub policy_revision: String,
     /// Time spent evaluating the policy, in nanoseconds.
     pub eval_ns: u64,
+    /// The decision was answered from the decision cache: an identical input
+    /// was evaluated by the same policy revision before (deterministic
+    /// policies only).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cache_hit: bool,
     /// The full input document after masking.
     pub input: serde_json::Value,
     /// JSON pointers (into `input`) that were erased before recording.

@@ -140,9 +140,51 @@ fn context(root: &std::path::Path) -> SessionContext {
     )
 }
 
+/// The same action made distinct by `i` (another file, command, host…),
+/// so no decision can come from the cache.
+fn vary(a: &Action, i: usize) -> Action {
+    let mut a = a.clone();
+    match &mut a.detail {
+        ActionDetail::FsRead { path } | ActionDetail::FsWrite { path } => {
+            path.push_str(&format!(".{i}"))
+        }
+        ActionDetail::ShellExec { command, .. } => command.push_str(&format!(" --seed {i}")),
+        ActionDetail::NetConnect { method, .. } => *method = Some(format!("GET-{i}")),
+        ActionDetail::WorkspaceWrite { target, .. } | ActionDetail::External { target, .. } => {
+            *target = Some(format!("t{i}"))
+        }
+    }
+    a
+}
+
 fn percentile(sorted: &[u64], p: f64) -> f64 {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i] as f64 / 1000.0
+}
+
+fn summarize(label: &str, mut samples: Vec<u64>) {
+    samples.sort_unstable();
+    println!(
+        "{label}\n  p50 {:.1} us   p90 {:.1} us   p99 {:.1} us   max {:.1} us   (n={})",
+        percentile(&samples, 0.50),
+        percentile(&samples, 0.90),
+        percentile(&samples, 0.99),
+        *samples.last().unwrap() as f64 / 1000.0,
+        samples.len()
+    );
+}
+
+fn time_checks(gate: &PolicyGate, ctx: &SessionContext, actions: &[Action]) -> (Vec<u64>, usize) {
+    let mut samples = Vec::with_capacity(actions.len());
+    let mut hits = 0;
+    for a in actions {
+        let t = Instant::now();
+        let rec = gate.check(a, ctx);
+        samples.push(t.elapsed().as_nanos() as u64);
+        hits += rec.cache_hit as usize;
+        std::hint::black_box(rec);
+    }
+    (samples, hits)
 }
 
 fn main() {
@@ -154,56 +196,76 @@ fn main() {
     let root = std::fs::canonicalize(dir.path()).unwrap();
     std::fs::create_dir_all(root.join("src")).unwrap();
     std::fs::create_dir_all(root.join(".git/hooks")).unwrap();
+    let actions = actions();
 
-    // Cold start.
+    // Cold start: load, compile (interpreter + VM + differential check),
+    // the policy's own Rego tests, first decision.
     let t = Instant::now();
     let engine = Arc::new(PolicyEngine::load(settings(true)).unwrap());
     let gate = PolicyGate::new(engine.clone(), None, Arc::new(NullSink));
     let ctx = context(&root);
-    let _ = gate.check(&actions()[0], &ctx);
+    let _ = gate.check(&actions[0], &ctx);
     let cold_with_tests = t.elapsed();
     let t = Instant::now();
     let engine2 = Arc::new(PolicyEngine::load(settings(false)).unwrap());
     let gate2 = PolicyGate::new(engine2, None, Arc::new(NullSink));
-    let _ = gate2.check(&actions()[0], &context(&root));
+    let _ = gate2.check(&actions[0], &context(&root));
     let cold_without_tests = t.elapsed();
+    println!(
+        "backend: {}",
+        if engine.with_set(|s| s.uses_vm()) == Some(true) {
+            "register VM"
+        } else {
+            "interpreter"
+        }
+    );
 
-    // Warm latency.
-    let actions = actions();
-    for i in 0..2_000 {
-        let _ = gate.check(&actions[i % actions.len()], &ctx);
-    }
+    // Warm up.
+    let warm: Vec<Action> = (0..3_000)
+        .map(|i| vary(&actions[i % actions.len()], 9_000_000 + i))
+        .collect();
+    let _ = time_checks(&gate, &ctx, &warm);
+
     let n = 30_000;
-    let mut samples = Vec::with_capacity(n);
-    for i in 0..n {
-        let a = &actions[i % actions.len()];
-        let t = Instant::now();
-        let rec = gate.check(a, &ctx);
-        samples.push(t.elapsed().as_nanos() as u64);
-        std::hint::black_box(rec);
-    }
-    samples.sort_unstable();
-    println!(
-        "warm decision (default policy, {} mixed actions, input + eval + record), n={n}",
-        actions.len()
-    );
-    println!(
-        "  p50 {:.1} us   p90 {:.1} us   p99 {:.1} us   max {:.1} us",
-        percentile(&samples, 0.50),
-        percentile(&samples, 0.90),
-        percentile(&samples, 0.99),
-        *samples.last().unwrap() as f64 / 1000.0
+    // 1. Every input distinct: each decision is a full evaluation.
+    let unique: Vec<Action> = (0..n)
+        .map(|i| vary(&actions[i % actions.len()], i))
+        .collect();
+    let (s, hits) = time_checks(&gate, &ctx, &unique);
+    assert_eq!(hits, 0);
+    summarize("warm decision, every input distinct (full evaluation, 0 cache hits), 10 action kinds/tools mixed, input + eval + record:", s);
+
+    // 2. Recurring actions (a session re-reading its files, re-running its
+    //    tests): the same 10 inputs again and again, answered from the cache.
+    let recurring: Vec<Action> = (0..n).map(|i| actions[i % actions.len()].clone()).collect();
+    let (s, hits) = time_checks(&gate, &ctx, &recurring);
+    summarize(
+        &format!("warm decision, 10 recurring inputs ({hits} cache hits), input + cache + record:"),
+        s,
     );
 
-    // Per kind.
-    for a in &actions {
-        let mut s: Vec<u64> = (0..3_000)
-            .map(|_| {
-                let t = Instant::now();
-                std::hint::black_box(gate.check(a, &ctx));
-                t.elapsed().as_nanos() as u64
-            })
+    // 3. Realistic mix: 80% recurring, 20% new.
+    let mixed: Vec<Action> = (0..n)
+        .map(|i| {
+            if i % 5 == 0 {
+                vary(&actions[i % actions.len()], 5_000_000 + i)
+            } else {
+                actions[i % actions.len()].clone()
+            }
+        })
+        .collect();
+    let (s, hits) = time_checks(&gate, &ctx, &mixed);
+    summarize(
+        &format!("warm decision, 80% recurring / 20% new ({hits} cache hits):"),
+        s,
+    );
+
+    println!("per action, full evaluation (distinct inputs):");
+    for (k, a) in actions.iter().enumerate() {
+        let distinct: Vec<Action> = (0..3_000)
+            .map(|i| vary(a, 1_000_000 + k * 10_000 + i))
             .collect();
+        let (mut s, _) = time_checks(&gate, &ctx, &distinct);
         s.sort_unstable();
         println!(
             "  {:<16} {:<10} p50 {:>6.1} us  p99 {:>6.1} us",
@@ -214,57 +276,48 @@ fn main() {
         );
     }
 
-    // Throughput on 1 and 2 threads.
     for threads in [1usize, 2] {
         let per_thread = 20_000;
         let t = Instant::now();
         std::thread::scope(|s| {
-            for _ in 0..threads {
+            for th in 0..threads {
                 let gate = &gate;
                 let actions = &actions;
                 let root = root.clone();
                 s.spawn(move || {
                     let ctx = context(&root);
                     for i in 0..per_thread {
-                        std::hint::black_box(gate.check(&actions[i % actions.len()], &ctx));
+                        let a = vary(&actions[i % actions.len()], 20_000_000 + th * 1_000_000 + i);
+                        std::hint::black_box(gate.check(&a, &ctx));
                     }
                 });
             }
         });
         let secs = t.elapsed().as_secs_f64();
         println!(
-            "throughput: {threads} thread(s): {:.0} decisions/s",
+            "throughput, distinct inputs: {threads} thread(s): {:.0} decisions/s",
             (threads * per_thread) as f64 / secs
         );
     }
 
-    // With the audit log (write per decision, no fsync).
     let log_path = root.join("audit.jsonl");
     let gate_logged = PolicyGate::new(
         engine.clone(),
         Some(Arc::new(AuditLog::open(&log_path, false).unwrap())),
         Arc::new(NullSink),
     );
-    let mut s: Vec<u64> = (0..10_000)
-        .map(|i| {
-            let t = Instant::now();
-            std::hint::black_box(gate_logged.check(&actions[i % actions.len()], &ctx));
-            t.elapsed().as_nanos() as u64
-        })
+    let distinct: Vec<Action> = (0..10_000)
+        .map(|i| vary(&actions[i % actions.len()], 3_000_000 + i))
         .collect();
-    s.sort_unstable();
-    println!(
-        "with audit log append (no fsync): p50 {:.1} us  p99 {:.1} us",
-        percentile(&s, 0.5),
-        percentile(&s, 0.99)
-    );
+    let (s, _) = time_checks(&gate_logged, &ctx, &distinct);
+    summarize("with audit log append (no fsync), distinct inputs:", s);
 
     println!(
-        "cold start (load + compile + self-tests + first decision): {:.1} ms",
+        "cold start (load + compile + VM check + self-tests + first decision): {:.1} ms",
         cold_with_tests.as_secs_f64() * 1000.0
     );
     println!(
-        "cold start without self-tests (load + compile + first decision): {:.1} ms",
+        "cold start without self-tests: {:.1} ms",
         cold_without_tests.as_secs_f64() * 1000.0
     );
 }

@@ -249,6 +249,14 @@ mod tests {
     }
 
     #[test]
+    fn shipped_example_config_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/worker.toml");
+        let c = Config::load(&path).unwrap();
+        assert_eq!(c.policy.dirs, vec![PathBuf::from("/etc/runner/policies")]);
+        assert!(c.network.allow_hosts.contains(&"crates.io".to_string()));
+    }
+
+    #[test]
     fn bad_mask_pointer_is_refused() {
         let err = Config::parse("[policy]\nmask = [\"action/env\"]\n").unwrap_err();
         assert!(err.contains("JSON pointer"), "{err}");

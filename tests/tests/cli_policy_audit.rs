@@ -68,12 +68,11 @@ fn eval_prints_decision_record_and_explanation() {
         .unwrap()
         .starts_with("sha256:"));
     assert_eq!(v["explain"]["rules_fired"]["is_protected"], true);
+    let fired = &v["explain"]["rules_fired"];
+    assert_eq!(fired["fs_deny"].as_array().unwrap().len(), 1, "{v}");
     assert!(
-        v["explain"]["rules_fired"]["deny"]
-            .as_array()
-            .unwrap()
-            .len()
-            == 1
+        fired.get("net_deny").is_none(),
+        "rules of other kinds do not fire: {v}"
     );
 }
 

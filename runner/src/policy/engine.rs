@@ -52,7 +52,7 @@ impl EngineSettings {
 /// What is in force.
 #[derive(Debug)]
 enum InForce {
-    Ready(PolicySet),
+    Ready(Box<PolicySet>),
     Broken { revision: String, error: String },
 }
 
@@ -105,7 +105,7 @@ impl PolicyEngine {
             settings.eval_timeout,
             settings.run_tests,
         ) {
-            Ok(set) => InForce::Ready(set),
+            Ok(set) => InForce::Ready(Box::new(set)),
             Err(e) => InForce::Broken {
                 revision: sources.revision(),
                 error: e.to_string(),
@@ -124,7 +124,7 @@ impl PolicyEngine {
             self.settings.run_tests,
         )?;
         let revision = set.revision().to_string();
-        self.current.store(Arc::new(InForce::Ready(set)));
+        self.current.store(Arc::new(InForce::Ready(Box::new(set))));
         tracing::info!(%revision, "policy reloaded");
         Ok(revision)
     }
@@ -174,6 +174,8 @@ impl PolicyEngine {
                         "no working policy is loaded ({error}): denied; fix the policy and reload"
                     )),
                     eval_ns: 0,
+                    cache_hit: false,
+                    failed: false,
                 },
                 revision.clone(),
             ),
@@ -184,42 +186,37 @@ impl PolicyEngine {
     /// reported; [`super::PolicyGate`] reports it).
     pub fn decide(&self, action: &Action, ctx: &SessionContext) -> DecisionRecord {
         let current = self.current.load();
-        let (action_json, evaluation, revision, input_json) = match input::normalize_action(
-            action, ctx,
-        ) {
-            Err(reason) => {
-                let raw = serde_json::to_value(action).unwrap_or_default();
-                let (_, json) = input::build(ctx, raw.clone());
-                (
-                    raw,
-                    Evaluation {
-                        decision: Decision::deny(format!("{reason}: denied")),
-                        eval_ns: 0,
-                    },
-                    self.revision(),
-                    json,
-                )
-            }
-            Ok(normalized) => {
-                let (rego, json) = input::build(ctx, normalized.clone());
-                match &**current {
-                        InForce::Ready(set) => {
-                            (normalized, set.evaluate(rego), set.revision().to_string(), json)
-                        }
-                        InForce::Broken { revision, error } => (
-                            normalized,
-                            Evaluation {
-                                decision: Decision::deny(format!(
-                                    "no working policy is loaded ({error}): denied; fix the policy and reload"
-                                )),
-                                eval_ns: 0,
-                            },
-                            revision.clone(),
-                            json,
-                        ),
-                    }
-            }
+        let denied = |reason: String| Evaluation {
+            decision: Decision::deny(reason),
+            eval_ns: 0,
+            cache_hit: false,
+            failed: false,
         };
+        let (action_json, evaluation, revision) = match input::normalize_action(action, ctx) {
+            Err(reason) => (
+                serde_json::to_value(action).unwrap_or_default(),
+                denied(format!("{reason}: denied")),
+                self.revision(),
+            ),
+            Ok(normalized) => match &**current {
+                InForce::Ready(set) => {
+                    let key = set
+                        .cacheable()
+                        .then(|| (ctx.cache_id(), normalized.to_string()));
+                    let evaluation =
+                        set.evaluate_cached(key, || input::rego_input(ctx, &normalized));
+                    (normalized, evaluation, set.revision().to_string())
+                }
+                InForce::Broken { revision, error } => (
+                    normalized,
+                    denied(format!(
+                        "no working policy is loaded ({error}): denied; fix the policy and reload"
+                    )),
+                    revision.clone(),
+                ),
+            },
+        };
+        let input_json = input::json_input(ctx, action_json.clone());
         self.record(
             ctx.session_id.clone(),
             ctx.claim_id.clone(),
@@ -259,6 +256,7 @@ impl PolicyEngine {
             confine,
             policy_revision: revision,
             eval_ns: evaluation.eval_ns,
+            cache_hit: evaluation.cache_hit,
             input,
             erased,
             degraded: None,

@@ -12,6 +12,7 @@ use protocol::session::SourceWork;
 use serde_json::{json, Map, Value};
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 /// Trusted configuration visible to policies under `input.trusted`.
@@ -41,7 +42,10 @@ pub struct SessionContext {
     /// Untrusted source work.
     pub untrusted: SourceWork,
     base: OnceLock<InputBase>,
+    cache_id: u64,
 }
+
+static NEXT_CONTEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 /// The session-constant part of the input, in both representations.
 #[derive(Debug)]
@@ -61,6 +65,7 @@ impl SessionContext {
             trusted,
             untrusted,
             base: OnceLock::new(),
+            cache_id: NEXT_CONTEXT_ID.fetch_add(1, Ordering::Relaxed),
         }
     }
 
@@ -75,7 +80,14 @@ impl SessionContext {
         self.claim_id = claim_id;
         self.attempt = attempt;
         self.base = OnceLock::new();
+        self.cache_id = NEXT_CONTEXT_ID.fetch_add(1, Ordering::Relaxed);
         self
+    }
+
+    /// Identifies this context's (immutable) session part in decision-cache
+    /// keys: two contexts never share cached decisions.
+    pub(crate) fn cache_id(&self) -> u64 {
+        self.cache_id
     }
 
     pub(crate) fn base(&self) -> &InputBase {
@@ -201,22 +213,26 @@ fn canonical_ip(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// The full input document for one action, as a regorus value (for the
-/// evaluation) and as JSON (for the record).
-pub(crate) fn build(ctx: &SessionContext, action: Value) -> (regorus::Value, Value) {
-    let base = ctx.base();
-    let mut rego = base.rego.clone();
+/// The full input document for one action, as the evaluator takes it. The
+/// session part is shared with every other decision of the session.
+pub(crate) fn rego_input(ctx: &SessionContext, action: &Value) -> regorus::Value {
+    let mut rego = ctx.base().rego.clone();
     if let Ok(obj) = rego.as_object_mut() {
         obj.insert(
             regorus::Value::from("action"),
             regorus::Value::from(action.clone()),
         );
     }
-    let mut json = base.json.clone();
+    rego
+}
+
+/// The full input document for one action, as JSON for the record.
+pub(crate) fn json_input(ctx: &SessionContext, action: Value) -> Value {
+    let mut json = ctx.base().json.clone();
     if let Value::Object(m) = &mut json {
         m.insert("action".into(), action);
     }
-    (rego, json)
+    json
 }
 
 #[cfg(test)]
@@ -272,7 +288,7 @@ mod tests {
     fn untrusted_lands_only_under_untrusted() {
         let (_d, mut c) = ctx();
         c.untrusted.description = "MARKER-untrusted".into();
-        let (_, json) = build(&c, json!({"kind": "fs.read"}));
+        let json = json_input(&c, json!({"kind": "fs.read"}));
         for key in ["session", "trusted", "action"] {
             assert!(!json[key].to_string().contains("MARKER"), "{key}");
         }

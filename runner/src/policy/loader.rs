@@ -285,7 +285,7 @@ mod tests {
         let inner = ws.path().join("policies");
         fs::create_dir(&inner).unwrap();
         fs::set_permissions(&inner, fs::Permissions::from_mode(0o755)).unwrap();
-        let err = read_dirs(&[inner.clone()], &[ws.path().to_path_buf()]).unwrap_err();
+        let err = read_dirs(std::slice::from_ref(&inner), &[ws.path().to_path_buf()]).unwrap_err();
         assert!(matches!(err, LoadError::InsideWorkspace { .. }));
         assert!(err
             .to_string()

@@ -19,6 +19,7 @@ use regorus::rvm::program::Program;
 use regorus::rvm::vm::RegoVM;
 use regorus::utils::limits::ExecutionTimerConfig;
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -56,6 +57,7 @@ pub struct PolicySet {
     template: regorus::Engine,
     backend: Backend,
     timer: ExecutionTimerConfig,
+    cacheable: bool,
     revision: String,
     entrypoint: String,
     files: Vec<String>,
@@ -66,8 +68,33 @@ pub struct PolicySet {
 pub struct Evaluation {
     /// The decision (a deny with a reason when evaluation failed).
     pub decision: Decision,
-    /// Time spent in the engine.
+    /// Time spent in the engine (or the cache lookup).
     pub eval_ns: u64,
+    /// Answered from the decision cache.
+    pub cache_hit: bool,
+    /// Evaluation raised an error (the time limit included); never cached.
+    pub failed: bool,
+}
+
+/// Builtins whose result depends on something besides input and data; a
+/// policy that mentions any of them is never answered from the cache.
+const NONDETERMINISTIC: &[&str] = &[
+    "time.now_ns",
+    "rand.",
+    "uuid.rfc4122",
+    "http.send",
+    "net.lookup_ip_addr",
+    "opa.runtime",
+    "io.jwt.decode_verify",
+];
+
+/// Decisions cached per thread before the cache is cleared.
+const CACHE_CAPACITY: usize = 4096;
+
+type CacheKey = (u64, u64, String);
+
+thread_local! {
+    static DECISIONS: RefCell<HashMap<CacheKey, Decision>> = RefCell::new(HashMap::new());
 }
 
 /// Why a policy set could not be made ready.
@@ -146,6 +173,10 @@ impl PolicySet {
             template: engine,
             backend,
             timer,
+            cacheable: !sources
+                .modules
+                .iter()
+                .any(|m| NONDETERMINISTIC.iter().any(|b| m.text.contains(b))),
             revision: sources.revision(),
             entrypoint: entrypoint.to_string(),
             files: sources.modules.iter().map(|m| m.name.clone()).collect(),
@@ -169,6 +200,7 @@ impl PolicySet {
 
     fn finish(&self, result: anyhow::Result<regorus::Value>, start: Instant) -> Evaluation {
         let eval_ns = start.elapsed().as_nanos() as u64;
+        let failed = result.is_err();
         let decision = match result {
             Ok(v) => decision::parse(&self.entrypoint, &v),
             Err(e) => Decision::deny(format!(
@@ -176,7 +208,55 @@ impl PolicySet {
                 self.entrypoint
             )),
         };
-        Evaluation { decision, eval_ns }
+        Evaluation {
+            decision,
+            eval_ns,
+            cache_hit: false,
+            failed,
+        }
+    }
+
+    /// Whether decisions of this set may be answered from the cache: the
+    /// policy mentions no builtin whose result depends on anything but its
+    /// input and data.
+    pub fn cacheable(&self) -> bool {
+        self.cacheable
+    }
+
+    /// Evaluates with the per-thread decision cache. `key` is (session
+    /// context id, normalised action) — with the set's id, the whole input
+    /// — or `None` to bypass the cache; `input` builds the document on a
+    /// miss. Only successful evaluations are cached (an error or a timeout
+    /// is retried next time).
+    pub fn evaluate_cached(
+        &self,
+        key: Option<(u64, String)>,
+        input: impl FnOnce() -> regorus::Value,
+    ) -> Evaluation {
+        let Some((ctx, action)) = key else {
+            return self.evaluate(input());
+        };
+        let key = (self.id, ctx, action);
+        let start = Instant::now();
+        if let Some(decision) = DECISIONS.with(|c| c.borrow().get(&key).cloned()) {
+            return Evaluation {
+                decision,
+                eval_ns: start.elapsed().as_nanos() as u64,
+                cache_hit: true,
+                failed: false,
+            };
+        }
+        let evaluation = self.evaluate(input());
+        if !evaluation.failed {
+            DECISIONS.with(|c| {
+                let mut c = c.borrow_mut();
+                if c.len() >= CACHE_CAPACITY {
+                    c.clear();
+                }
+                c.insert(key, evaluation.decision.clone());
+            });
+        }
+        evaluation
     }
 
     /// `sha256:` revision of the files this set was built from.
@@ -286,6 +366,9 @@ fn new_vm(
     vm.load_program(program.clone());
     vm.set_data(data.clone())?;
     vm.set_execution_timer_config(Some(timer));
+    // The time limit is the bound that matters; the VM's own default
+    // instruction cap (25,000) would deny legitimate larger policies.
+    vm.set_max_instructions(usize::MAX);
     Ok(vm)
 }
 
