@@ -51,7 +51,7 @@ is_protected if {
 
 is_protected if {
 	some p in worker_protected
-	glob.match(p, ["/"], input.action.path)
+	path_matches(p, input.action.path)
 }
 
 is_hidden if {
@@ -71,8 +71,78 @@ is_hidden if {
 
 is_hidden if {
 	some p in worker_hidden
-	glob.match(p, ["/"], input.action.path)
+	path_matches(p, input.action.path)
 }
+
+# Patterns of the worker config, matched with string operations for the
+# common shapes — `dir/**` (the directory and everything below), `**/name`
+# (a name at any depth), `*.ext` and `**/*.ext` (an extension anywhere), a
+# literal path (itself and everything below) — and with glob.match for any
+# other shape. `*` never crosses a `/`.
+path_matches(pattern, path) if {
+	pattern_shape(pattern) == "literal"
+	path == pattern
+}
+
+path_matches(pattern, path) if {
+	pattern_shape(pattern) == "literal"
+	startswith(path, concat("", [pattern, "/"]))
+}
+
+path_matches(pattern, path) if {
+	pattern_shape(pattern) == "subtree"
+	prefix := trim_suffix(pattern, "/**")
+	startswith(path, concat("", [prefix, "/"]))
+}
+
+path_matches(pattern, path) if {
+	pattern_shape(pattern) == "anywhere"
+	rest := trim_prefix(pattern, "**/")
+	path_matches(rest, path)
+}
+
+path_matches(pattern, path) if {
+	pattern_shape(pattern) == "anywhere"
+	rest := trim_prefix(pattern, "**/")
+	contains(concat("", ["/", path, "/"]), concat("", ["/", rest, "/"]))
+}
+
+path_matches(pattern, path) if {
+	pattern_shape(pattern) == "extension"
+	ext := trim_prefix(trim_prefix(pattern, "**/"), "*")
+	last := components[count(components) - 1]
+	endswith(last, ext)
+	not pattern_shape_strict_root(pattern, path)
+}
+
+path_matches(pattern, path) if {
+	pattern_shape(pattern) == "glob"
+	glob.match(pattern, ["/"], path)
+}
+
+# `*.ext` without `**/` only matches at the root.
+pattern_shape_strict_root(pattern, path) if {
+	not startswith(pattern, "**/")
+	contains(path, "/")
+}
+
+pattern_shape(p) := "subtree" if {
+	endswith(p, "/**")
+	not contains(trim_suffix(p, "/**"), "*")
+} else := "anywhere" if {
+	startswith(p, "**/")
+	not contains(trim_prefix(p, "**/"), "*")
+} else := "extension" if {
+	ext := trim_prefix(trim_prefix(p, "**/"), "*.")
+	ext != trim_prefix(p, "**/")
+	not contains(ext, "*")
+	not contains(ext, "/")
+} else := "literal" if {
+	not contains(p, "*")
+	not contains(p, "?")
+	not contains(p, "[")
+	not contains(p, "{")
+} else := "glob"
 
 fs_kinds := {"fs.read", "fs.write"}
 

@@ -102,7 +102,7 @@ test_lookalike_names_are_not_hidden if {
 	}
 }
 
-test_worker_glob_star_stays_in_one_directory if {
+test_worker_star_stays_in_one_directory if {
 	i := object.union(fs("fs.write", "deploy/eu/prod.yaml", true), {"trusted": {"worker": {"protected_paths": ["deploy/*.yaml"]}}})
 	runner.decision.result == "allow" with input as i
 	j := object.union(fs("fs.write", "deploy/prod.yaml", true), {"trusted": {"worker": {"protected_paths": ["deploy/*.yaml"]}}})
@@ -114,4 +114,32 @@ test_worker_literal_protected_path_is_read_only_in_confinement if {
 	d := runner.decision with input as i
 	"Makefile" in d.confine.read_only_paths
 	not "ci/**" in d.confine.read_only_paths
+}
+
+worker_pattern(kind, path, field, patterns) := object.union(fs(kind, path, true), {"trusted": {"worker": {field: patterns}}})
+
+test_worker_pattern_shapes if {
+	cases := [
+		["deploy/**", "deploy/prod.yaml", true],
+		["deploy/**", "deploy/eu/prod.yaml", true],
+		["deploy/**", "deployment/x", false],
+		["deploy/**", "deploy", false],
+		["**/secrets.txt", "secrets.txt", true],
+		["**/secrets.txt", "a/b/secrets.txt", true],
+		["**/secrets.txt", "a/b/secrets.txt.bak", false],
+		["**/node_modules/.bin", "web/node_modules/.bin/x", true],
+		["*.sqlite", "db.sqlite", true],
+		["*.sqlite", "data/db.sqlite", false],
+		["**/*.sqlite", "data/db.sqlite", true],
+		["Makefile", "Makefile", true],
+		["Makefile", "src/Makefile", false],
+		["ci", "ci/deploy.yml", true],
+		["src/*/gen.rs", "src/a/gen.rs", true],
+		["src/*/gen.rs", "src/a/b/gen.rs", false],
+	]
+	every c in cases {
+		want := c[2]
+		got := runner.decision.result == "deny" with input as worker_pattern("fs.write", c[1], "protected_paths", [c[0]])
+		got == want
+	}
 }

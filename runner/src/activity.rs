@@ -6,10 +6,11 @@ use protocol::activity::Activity;
 use std::sync::Mutex;
 
 /// Where activities go. Implementations must not block for long: the policy
-/// gate emits from the hot path.
+/// gate emits from the hot path. A sink that keeps the activity clones it;
+/// one that does not (a counter, a null sink) pays nothing.
 pub trait ActivitySink: Send + Sync {
     /// Report one activity.
-    fn emit(&self, activity: Activity);
+    fn emit(&self, activity: &Activity);
 }
 
 /// Collects activities in memory (for `runner call` and tests).
@@ -26,11 +27,11 @@ impl MemorySink {
 }
 
 impl ActivitySink for MemorySink {
-    fn emit(&self, activity: Activity) {
+    fn emit(&self, activity: &Activity) {
         self.items
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push(activity);
+            .push(activity.clone());
     }
 }
 
@@ -39,5 +40,5 @@ impl ActivitySink for MemorySink {
 pub struct NullSink;
 
 impl ActivitySink for NullSink {
-    fn emit(&self, _activity: Activity) {}
+    fn emit(&self, _activity: &Activity) {}
 }

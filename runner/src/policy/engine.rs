@@ -98,12 +98,19 @@ impl PolicyEngine {
         }
     }
 
+    /// The embedded default's tests ran when this binary was tested (CI
+    /// runs `runner policy test policies/`); configured policies are tested
+    /// on every load and reload, as `policy.run_tests_on_load` says.
+    fn tests_on_load(settings: &EngineSettings) -> bool {
+        settings.run_tests && !settings.dirs.is_empty()
+    }
+
     fn compile(settings: &EngineSettings, sources: &PolicySources) -> InForce {
         match PolicySet::compile(
             sources,
             &settings.entrypoint,
             settings.eval_timeout,
-            settings.run_tests,
+            Self::tests_on_load(settings),
         ) {
             Ok(set) => InForce::Ready(Box::new(set)),
             Err(e) => InForce::Broken {
@@ -121,7 +128,7 @@ impl PolicyEngine {
             &sources,
             &self.settings.entrypoint,
             self.settings.eval_timeout,
-            self.settings.run_tests,
+            Self::tests_on_load(&self.settings),
         )?;
         let revision = set.revision().to_string();
         self.current.store(Arc::new(InForce::Ready(Box::new(set))));

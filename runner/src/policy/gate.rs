@@ -77,9 +77,11 @@ impl PolicyGate {
                 ));
             }
         }
-        self.sink.emit(Activity::PolicyDecision {
-            record: Box::new(record.clone()),
-        });
-        record
+        let activity = Activity::PolicyDecision {
+            record: Box::new(record),
+        };
+        self.sink.emit(&activity);
+        let Activity::PolicyDecision { record } = activity;
+        *record
     }
 }
