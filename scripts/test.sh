@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# The whole test suite: formatting, lints, Rust tests (unit, integration,
-# end-to-end with the real binaries) and the Rego tests of the shipped policy.
+# The whole test suite: formatting, lints, the Rego tests of the shipped
+# policy, and the Rust tests (unit, integration, end-to-end with the real
+# binaries). Ends with one line `total: N passed, N failed`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
+
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
@@ -12,6 +16,13 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 echo "== build binaries"
 cargo build --workspace --bins --quiet
 echo "== rego tests of policies/"
-./target/debug/runner policy test policies/ --quiet
+./target/debug/runner policy test policies/ --quiet | tee -a "$log"
 echo "== cargo test"
-cargo test --workspace --quiet
+cargo test --workspace --quiet 2>&1 | tee -a "$log"
+
+# One closing line over both runners.
+awk '
+  /^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed;?$/) p += $i; if ($(i+1) ~ /^failed;?$/) f += $i } }
+  /^[0-9]+ passed, [0-9]+ failed/ { p += $1; f += $3 }
+  END { printf "total: %d passed, %d failed\n", p, f; exit (f > 0) }
+' "$log"
