@@ -27,6 +27,44 @@ pub struct Config {
     /// Network grants of this worker (for every agent it runs).
     #[serde(default)]
     pub network: NetworkSection,
+    /// The process sandbox.
+    #[serde(default)]
+    pub sandbox: SandboxSection,
+}
+
+/// `[sandbox]`: how shell commands are contained.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SandboxSection {
+    /// Outside uid the sandbox's root maps to when the runner runs as root
+    /// (a dedicated, unprivileged uid; it is given the workspace).
+    #[serde(default = "nobody")]
+    pub uid: u32,
+    /// Outside gid, likewise.
+    #[serde(default = "nobody")]
+    pub gid: u32,
+    /// Run shell tools even when the kernel does not enforce Landlock.
+    /// Every decision record then says so. Off by default: fail closed.
+    #[serde(default)]
+    pub degraded: bool,
+    /// Resource limits of each command.
+    #[serde(default)]
+    pub limits: crate::sandbox::process::Limits,
+}
+
+impl Default for SandboxSection {
+    fn default() -> Self {
+        SandboxSection {
+            uid: nobody(),
+            gid: nobody(),
+            degraded: false,
+            limits: Default::default(),
+        }
+    }
+}
+
+fn nobody() -> u32 {
+    65534
 }
 
 /// `[policy]`: which Rego files decide, and how.
@@ -211,6 +249,25 @@ impl Config {
             .path
             .clone()
             .unwrap_or_else(|| self.state_dir().join("audit.jsonl"))
+    }
+
+    /// Settings of the Bash tool; `helper` is the runner binary.
+    pub fn bash_settings(&self, helper: PathBuf) -> crate::tools::BashSettings {
+        crate::tools::BashSettings {
+            helper,
+            uid: self.sandbox.uid,
+            gid: self.sandbox.gid,
+            limits: self.sandbox.limits.clone(),
+            degraded: self.sandbox.degraded,
+        }
+    }
+
+    /// The note every decision record carries when shell tools may run
+    /// without Landlock (degraded mode on a kernel that lacks it).
+    pub fn degraded_note(&self) -> Option<String> {
+        (self.sandbox.degraded && crate::sandbox::process::landlock::kernel_abi() < 1).then(|| {
+            "degraded: this kernel does not enforce Landlock and sandbox.degraded is set; shell commands run without filesystem confinement".to_string()
+        })
     }
 
     /// What policies see of this worker under `input.trusted.worker`.

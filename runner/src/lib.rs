@@ -16,4 +16,5 @@ pub mod activity;
 pub mod cli;
 pub mod config;
 pub mod policy;
+pub mod sandbox;
 pub mod tools;

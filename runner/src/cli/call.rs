@@ -75,7 +75,7 @@ pub fn run(a: CallArgs) -> anyhow::Result<u8> {
     let input: serde_json::Value = serde_json::from_str(&a.args).with_context(|| {
         format!("tool input for {} is not valid JSON; pass one JSON object, e.g. '{{\"path\": \"README.md\"}}'", a.tool)
     })?;
-    let registry = Registry::builtin();
+    let registry = Registry::builtin(config.bash_settings(super::runner_binary()?));
     if registry.get(&a.tool).is_none() {
         anyhow::bail!(
             "unknown tool `{}`; known tools: {} (see `runner tools list`)",
@@ -100,7 +100,8 @@ pub fn run(a: CallArgs) -> anyhow::Result<u8> {
     ))?);
     let audit_path = a.audit.clone().unwrap_or_else(|| config.audit_path());
     let audit = Arc::new(AuditLog::open(&audit_path, config.audit.fsync)?);
-    let gate = PolicyGate::new(engine, Some(audit), Arc::new(NullSink));
+    let gate = PolicyGate::new(engine, Some(audit), Arc::new(NullSink))
+        .with_degraded(config.degraded_note());
     let trusted = Trusted {
         agent,
         worker: config.trusted_view(),

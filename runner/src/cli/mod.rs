@@ -45,10 +45,23 @@ enum Command {
     /// List the tools this runner offers.
     #[command(subcommand)]
     Tools(tools::ToolsCommand),
+    /// Internal: build the process sandbox and exec the command (the runner
+    /// starts this itself; not for people).
+    #[command(name = "__sandbox-exec", hide = true)]
+    SandboxExec {
+        /// The sandbox spec, JSON.
+        spec: String,
+    },
 }
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
+    // The sandbox helper must stay single-threaded and quiet: dispatch it
+    // before anything else starts.
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("__sandbox-exec") {
+        crate::sandbox::process::helper::main(args.get(2).map(String::as_str).unwrap_or(""));
+    }
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("RUNNER_LOG")
@@ -62,6 +75,7 @@ pub fn main() -> ExitCode {
         Command::Call(a) => call::run(a),
         Command::Audit(c) => audit::run(c),
         Command::Tools(c) => tools::run(c),
+        Command::SandboxExec { spec } => crate::sandbox::process::helper::main(&spec),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -70,6 +84,11 @@ pub fn main() -> ExitCode {
             ExitCode::from(EXIT_USAGE)
         }
     }
+}
+
+/// The runner binary itself: the process sandbox re-executes it as its helper.
+fn runner_binary() -> anyhow::Result<std::path::PathBuf> {
+    std::env::current_exe().map_err(|e| anyhow::anyhow!("cannot locate the runner binary: {e}"))
 }
 
 /// Loads the config file when one is given, else the defaults.

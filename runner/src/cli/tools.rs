@@ -15,7 +15,8 @@ pub enum ToolsCommand {
 }
 
 pub fn run(cmd: ToolsCommand) -> anyhow::Result<u8> {
-    let registry = Registry::builtin();
+    let config = crate::config::Config::default();
+    let registry = Registry::builtin(config.bash_settings(super::runner_binary()?));
     match cmd {
         ToolsCommand::List { json } => {
             if json {

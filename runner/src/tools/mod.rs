@@ -6,8 +6,10 @@
 //! them ([`Tool::run`]); it never decides. Adding a tool is adding a type
 //! that implements [`Tool`] and one line in [`Registry::builtin`].
 
+mod bash;
 mod decide;
 
+pub use bash::{Bash, BashSettings};
 pub use decide::Decide;
 
 use crate::policy::{PolicyGate, SessionContext};
@@ -90,9 +92,10 @@ pub struct Registry {
 
 impl Registry {
     /// The built-in tools of this build.
-    pub fn builtin() -> Registry {
+    pub fn builtin(bash: BashSettings) -> Registry {
         let mut r = Registry::default();
         r.add(Arc::new(Decide::new()));
+        r.add(Arc::new(Bash::new(bash)));
         r
     }
 

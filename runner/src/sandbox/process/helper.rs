@@ -1,0 +1,259 @@
+//! The helper that builds the sandbox: `runner __sandbox-exec SPEC-JSON`.
+//!
+//! The runner is multi-threaded, and after `fork` in a multi-threaded
+//! process almost nothing is safe; so the runner re-executes itself as this
+//! single-threaded helper, which sets everything up in ordinary code and
+//! finally execs bash. Process tree:
+//!
+//! ```text
+//! runner ──spawn──> P0 helper (host namespaces)
+//!                    └─clone(NEWUSER|NEWNS|NEWPID|NEWNET|NEWIPC|NEWUTS)─> C: pid 1 of the sandbox
+//!                                                                          └─fork─> G: bash -c COMMAND
+//! ```
+//!
+//! P0 maps the sandbox's root to an unprivileged outside uid, then waits.
+//! C makes the mounts (private /tmp, minimal /dev, fresh /proc, read-only
+//! protected paths), brings loopback up, forks G and reaps; when G exits, C
+//! exits and the kernel kills everything left in the pid namespace. G sets
+//! rlimits, Landlock, drops every capability, installs seccomp and execs.
+//! Every step that fails reports on the status descriptor (fd 3) and exits
+//! 125; on success G's exec closes it, which the runner reads as "started".
+
+use super::mounts;
+use super::privileges;
+use super::spec::SandboxSpec;
+use super::{landlock, seccomp};
+use nix::sys::prctl;
+use nix::sys::signal::Signal;
+use std::ffi::CString;
+use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
+
+/// Descriptor on which the helper reports setup failures.
+pub const STATUS_FD: i32 = 3;
+
+/// Exit code of a helper whose setup failed.
+pub const SETUP_FAILED: i32 = 125;
+
+fn fail(msg: &str) -> ! {
+    // SAFETY: STATUS_FD is ours (inherited from the runner); a short write
+    // of a message, then _exit without running destructors.
+    unsafe {
+        let line = format!("error {msg}\n");
+        libc::write(STATUS_FD, line.as_ptr().cast(), line.len());
+        libc::_exit(SETUP_FAILED)
+    }
+}
+
+fn check<T, E: std::fmt::Display>(r: Result<T, E>, what: &str) -> T {
+    match r {
+        Ok(v) => v,
+        Err(e) => fail(&format!("{what}: {e}")),
+    }
+}
+
+fn os_check(rc: i64, what: &str) {
+    if rc < 0 {
+        fail(&format!("{what}: {}", std::io::Error::last_os_error()));
+    }
+}
+
+/// Entry point of `runner __sandbox-exec`. Never returns.
+pub fn main(spec_json: &str) -> ! {
+    let spec: SandboxSpec = check(serde_json::from_str(spec_json), "sandbox spec");
+    // SAFETY: raw syscalls with constant arguments in a single-threaded process.
+    unsafe {
+        // Nothing inherited beyond stdio and the status descriptor.
+        libc::syscall(
+            libc::SYS_close_range,
+            (STATUS_FD + 1) as u32,
+            u32::MAX,
+            0u32,
+        );
+        // Own session: no controlling terminal (no TIOCSTI into the runner's).
+        libc::setsid();
+    }
+    check(prctl::set_pdeathsig(Signal::SIGKILL), "pdeathsig");
+    // Drop root's supplementary groups before the user namespace denies setgroups.
+    // SAFETY: setgroups with an empty list.
+    os_check(
+        unsafe { libc::setgroups(0, std::ptr::null()) } as i64,
+        "setgroups",
+    );
+
+    let (go_r, go_w) = check(nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC), "pipe");
+    let flags = libc::CLONE_NEWUSER
+        | libc::CLONE_NEWNS
+        | libc::CLONE_NEWPID
+        | libc::CLONE_NEWNET
+        | libc::CLONE_NEWIPC
+        | libc::CLONE_NEWUTS;
+    // SAFETY: clone with a NULL stack behaves like fork; this process is
+    // single-threaded, so the child may run arbitrary code.
+    let pid = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            (flags | libc::SIGCHLD) as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
+    };
+    os_check(pid, "clone into new namespaces");
+    if pid == 0 {
+        drop(go_w);
+        sandbox_init(&spec, go_r);
+    }
+    drop(go_r);
+    let pid = pid as i32;
+    let write = |file: &str, content: String| {
+        check(std::fs::write(format!("/proc/{pid}/{file}"), content), file);
+    };
+    write("setgroups", "deny".into());
+    write("uid_map", format!("0 {} 1\n", spec.uid));
+    write("gid_map", format!("0 {} 1\n", spec.gid));
+    let mut go = std::fs::File::from(go_w);
+    check(go.write_all(&[1]), "start the sandbox");
+    drop(go);
+    std::process::exit(wait_for(pid))
+}
+
+fn wait_for(pid: i32) -> i32 {
+    let mut status = 0;
+    loop {
+        // SAFETY: waitpid on our own child.
+        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+        if r == pid {
+            break;
+        }
+        if r < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            fail("waitpid");
+        }
+    }
+    exit_code(status)
+}
+
+fn exit_code(status: i32) -> i32 {
+    if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        128 + libc::WTERMSIG(status)
+    }
+}
+
+/// C: pid 1 of the sandbox.
+fn sandbox_init(spec: &SandboxSpec, go_r: OwnedFd) -> ! {
+    check(prctl::set_pdeathsig(Signal::SIGKILL), "pdeathsig");
+    let mut byte = [0u8; 1];
+    let mut go = std::fs::File::from(go_r);
+    if go.read(&mut byte).unwrap_or(0) != 1 {
+        // P0 died before mapping us.
+        // SAFETY: immediate exit.
+        unsafe { libc::_exit(SETUP_FAILED) }
+    }
+    drop(go);
+    // The map does not change our credentials by itself: become the mapped root.
+    // SAFETY: plain credential syscalls.
+    unsafe {
+        os_check(libc::setresgid(0, 0, 0) as i64, "setresgid");
+        os_check(libc::setresuid(0, 0, 0) as i64, "setresuid");
+    }
+    check(mounts::make_private(), "mounts");
+    check(
+        mounts::private_tmp(&spec.workspace, spec.limits.tmp_mb),
+        "mounts",
+    );
+    for p in &spec.read_only {
+        if std::fs::symlink_metadata(p).is_ok() {
+            check(mounts::bind_read_only(p), "protected path");
+        }
+    }
+    check(mounts::minimal_dev(), "mounts");
+    check(mounts::fresh_proc(), "mounts");
+    check(nix::unistd::sethostname("sandbox"), "sethostname");
+    loopback_up();
+
+    // SAFETY: fork in a single-threaded process.
+    let g = unsafe { libc::fork() };
+    os_check(g as i64, "fork");
+    if g == 0 {
+        exec_command(spec);
+    }
+    // Reap everything; when the command exits, so does the sandbox.
+    loop {
+        let mut status = 0;
+        // SAFETY: waitpid for any child of pid 1.
+        let r = unsafe { libc::waitpid(-1, &mut status, 0) };
+        if r == g {
+            // SAFETY: immediate exit; the kernel kills the rest of the pid namespace.
+            unsafe { libc::_exit(exit_code(status)) }
+        }
+        if r < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ECHILD) {
+            // SAFETY: immediate exit.
+            unsafe { libc::_exit(SETUP_FAILED) }
+        }
+    }
+}
+
+/// Loopback up in the new network namespace (without netlink, which the
+/// seccomp filter forbids anyway).
+fn loopback_up() {
+    // SAFETY: ioctl on a local socket with a zeroed, then filled, ifreq.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+        os_check(fd as i64, "socket for loopback");
+        let mut ifr: libc::ifreq = std::mem::zeroed();
+        for (i, b) in b"lo".iter().enumerate() {
+            ifr.ifr_name[i] = *b as libc::c_char;
+        }
+        os_check(
+            libc::ioctl(fd, libc::SIOCGIFFLAGS, &mut ifr) as i64,
+            "loopback flags",
+        );
+        ifr.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+        os_check(
+            libc::ioctl(fd, libc::SIOCSIFFLAGS, &ifr) as i64,
+            "loopback up",
+        );
+        libc::close(fd);
+    }
+}
+
+/// G: the command itself, under every restriction.
+fn exec_command(spec: &SandboxSpec) -> ! {
+    check(nix::unistd::chdir(&spec.cwd), "working directory");
+    check(privileges::apply_limits(&spec.limits), "rlimits");
+    let enforcement = check(
+        landlock::restrict_self(&spec.readable, &spec.writable),
+        "landlock",
+    );
+    if enforcement == landlock::Enforcement::None && !spec.allow_degraded {
+        fail("Landlock is not enforced by this kernel: shell tools refuse to run unconfined. Enable Landlock (CONFIG_SECURITY_LANDLOCK=y and `lsm=landlock,...` on the kernel command line), or set sandbox.degraded = true in the worker config to accept running without it");
+    }
+    check(privileges::drop_all_capabilities(), "drop capabilities");
+    check(seccomp::install(), "seccomp");
+
+    let home = spec.workspace.to_string_lossy().into_owned();
+    let mut env = vec![
+        "PATH=/usr/local/bin:/usr/bin:/bin".to_string(),
+        format!("HOME={home}"),
+        "TMPDIR=/tmp".to_string(),
+        "LANG=C.UTF-8".to_string(),
+        "TERM=dumb".to_string(),
+    ];
+    for (k, v) in &spec.env {
+        env.push(format!("{k}={v}"));
+    }
+    let env: Vec<CString> = env
+        .into_iter()
+        .filter_map(|s| CString::new(s).ok())
+        .collect();
+    let cmd = check(CString::new(spec.command.as_str()), "command");
+    let argv = [c"bash".to_owned(), c"-c".to_owned(), cmd];
+    // The status descriptor closes on exec: "started".
+    // SAFETY: fcntl on our own descriptor.
+    unsafe { libc::fcntl(STATUS_FD, libc::F_SETFD, libc::FD_CLOEXEC) };
+    let e = nix::unistd::execve(c"/bin/bash", &argv, &env);
+    fail(&format!("exec /bin/bash: {e:?}"))
+}

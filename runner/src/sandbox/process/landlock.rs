@@ -1,0 +1,68 @@
+//! Landlock: the filesystem (and TCP) view of the sandboxed process.
+//!
+//! Read + execute beneath the confinement's readable roots, read-write
+//! beneath its writable roots (the workspace and the private /tmp), nothing
+//! else — and no TCP bind or connect at all, so even a socket that reaches
+//! an interface finds nothing it may open. Applied at the best ABI the
+//! kernel offers (best effort up to [`TARGET_ABI`]); a kernel that enforces
+//! nothing is an error the caller refuses to run under, unless the operator
+//! chose degraded mode.
+
+use landlock::{
+    path_beneath_rules, Access, AccessFs, AccessNet, CompatLevel, Compatible, Ruleset, RulesetAttr,
+    RulesetCreatedAttr, RulesetStatus, Scope, ABI,
+};
+use std::path::PathBuf;
+
+/// The newest ABI this code was tested with (ABI 6 adds signal and abstract
+/// Unix socket scoping).
+pub const TARGET_ABI: ABI = ABI::V6;
+
+/// How much of the ruleset the kernel enforces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Enforcement {
+    /// Every right we handle is enforced.
+    Full,
+    /// The kernel is older than [`TARGET_ABI`]: some rights are not enforced.
+    Partial,
+    /// Landlock is not enforced at all.
+    None,
+}
+
+/// The kernel's Landlock ABI version, or a negative errno when Landlock is
+/// absent or disabled.
+pub fn kernel_abi() -> i64 {
+    // SAFETY: landlock_create_ruleset(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION)
+    // only queries the version.
+    unsafe {
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            std::ptr::null::<libc::c_void>(),
+            0usize,
+            1u32,
+        )
+    }
+}
+
+/// Restricts the calling thread (and everything it execs) to `readable`
+/// and `writable`, and forbids TCP bind and connect.
+pub fn restrict_self(
+    readable: &[PathBuf],
+    writable: &[PathBuf],
+) -> Result<Enforcement, landlock::RulesetError> {
+    let abi = TARGET_ABI;
+    let status = Ruleset::default()
+        .set_compatibility(CompatLevel::BestEffort)
+        .handle_access(AccessFs::from_all(abi))?
+        .handle_access(AccessNet::from_all(abi))?
+        .scope(Scope::from_all(abi))?
+        .create()?
+        .add_rules(path_beneath_rules(readable, AccessFs::from_read(abi)))?
+        .add_rules(path_beneath_rules(writable, AccessFs::from_all(abi)))?
+        .restrict_self()?;
+    Ok(match status.ruleset {
+        RulesetStatus::FullyEnforced => Enforcement::Full,
+        RulesetStatus::PartiallyEnforced => Enforcement::Partial,
+        RulesetStatus::NotEnforced => Enforcement::None,
+    })
+}

@@ -1,0 +1,245 @@
+//! The process sandbox: how Bash (and any subprocess) runs.
+//!
+//! Defence in depth — the policy decided the command may run and with which
+//! confinement; this module makes sure that, whatever the command does, it
+//! cannot reach past that confinement:
+//! - new user, pid, mount, net, ipc and uts namespaces; a fresh /proc; its
+//!   own session; it dies with the runner ([`helper`]);
+//! - Landlock: read + execute on the readable roots, read-write only on the
+//!   workspace and a private /tmp, no TCP at all ([`landlock`]);
+//! - protected paths bound read-only, a minimal /dev ([`mounts`]);
+//! - no capabilities, no_new_privs, rlimits ([`privileges`]);
+//! - a seccomp filter ([`seccomp`]);
+//! - a wall-clock timeout that kills the whole pid namespace, capped
+//!   output, a scrubbed environment (here).
+//!
+//! Network: mode `none` is a namespace with loopback only. Mode `proxy`
+//! (connections through the runner's policy-checked proxy) is not built
+//! yet; a decision asking for it runs with `none`, which is stricter.
+
+pub mod helper;
+pub mod landlock;
+pub mod mounts;
+pub mod privileges;
+pub mod seccomp;
+pub mod spec;
+
+pub use spec::{Limits, SandboxSpec};
+
+use serde::Serialize;
+use std::io::Read;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// Why a command did not end on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KilledBy {
+    /// The wall-clock limit ran out.
+    Timeout,
+    /// A signal (CPU limit, memory, …).
+    Signal,
+}
+
+/// What a sandboxed command did.
+#[derive(Debug, Clone, Serialize)]
+pub struct SandboxOutput {
+    /// Exit code (128 + signal when killed by a signal).
+    pub exit_code: i32,
+    /// Standard output, up to the cap.
+    pub stdout: String,
+    /// Standard error, up to the cap.
+    pub stderr: String,
+    /// Either stream was cut at the cap.
+    pub truncated: bool,
+    /// Wall-clock time.
+    pub duration_ms: u64,
+    /// Set when the command did not end on its own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub killed_by: Option<KilledBy>,
+}
+
+/// The sandbox could not be built; nothing ran.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    /// The helper could not be started.
+    #[error(
+        "cannot start the sandbox helper {path}: {source}; check that the runner binary is intact"
+    )]
+    Spawn {
+        /// The helper binary.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A setup step inside the sandbox failed.
+    #[error("sandbox setup failed: {0}")]
+    Setup(String),
+}
+
+/// Runs commands in the sandbox, through the helper binary.
+#[derive(Debug, Clone)]
+pub struct ProcessSandbox {
+    helper: PathBuf,
+}
+
+impl ProcessSandbox {
+    /// A sandbox whose helper is `runner_binary __sandbox-exec`.
+    pub fn new(runner_binary: PathBuf) -> Self {
+        ProcessSandbox {
+            helper: runner_binary,
+        }
+    }
+
+    /// Runs `spec` with the wall-clock limit `timeout`.
+    pub fn run(
+        &self,
+        spec: &SandboxSpec,
+        timeout: Duration,
+    ) -> Result<SandboxOutput, SandboxError> {
+        give_to_sandbox_user(&spec.workspace, spec.uid, spec.gid);
+        let spec_json =
+            serde_json::to_string(spec).map_err(|e| SandboxError::Setup(e.to_string()))?;
+        let (status_r, status_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+            .map_err(|e| SandboxError::Setup(format!("pipe: {e}")))?;
+        let status_w_raw = std::os::fd::AsRawFd::as_raw_fd(&status_w);
+        let mut cmd = Command::new(&self.helper);
+        cmd.arg("__sandbox-exec")
+            .arg(spec_json)
+            .env_clear()
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        // SAFETY: dup2 is async-signal-safe; it puts the status pipe on fd 3
+        // (without CLOEXEC) in the child only.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::dup2(status_w_raw, helper::STATUS_FD) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let start = Instant::now();
+        let mut child = cmd.spawn().map_err(|source| SandboxError::Spawn {
+            path: self.helper.clone(),
+            source,
+        })?;
+        drop(status_w);
+        let pid = child.id() as i32;
+        let cap = spec.limits.output_bytes;
+        let out = capture(child.stdout.take(), cap);
+        let err = capture(child.stderr.take(), cap);
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(child.wait());
+        });
+        let (status, killed_by) = match rx.recv_timeout(timeout) {
+            Ok(s) => (s.ok(), None),
+            Err(_) => {
+                // Killing the helper kills pid 1 of the sandbox (its
+                // parent-death signal), which takes every process with it.
+                // SAFETY: signalling our own child.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+                (rx.recv().ok().and_then(|s| s.ok()), Some(KilledBy::Timeout))
+            }
+        };
+        let mut status_text = String::new();
+        let _ = std::fs::File::from(status_r).read_to_string(&mut status_text);
+        if let Some(msg) = status_text.lines().find_map(|l| l.strip_prefix("error ")) {
+            return Err(SandboxError::Setup(msg.to_string()));
+        }
+        let (stdout, t1) = out.join().unwrap_or_default();
+        let (stderr, t2) = err.join().unwrap_or_default();
+        use std::os::unix::process::ExitStatusExt;
+        let exit_code = match status {
+            Some(s) => s.code().unwrap_or_else(|| 128 + s.signal().unwrap_or(9)),
+            None => -1,
+        };
+        let killed_by =
+            killed_by.or((exit_code > 128 && exit_code < 160).then_some(KilledBy::Signal));
+        Ok(SandboxOutput {
+            exit_code,
+            stdout,
+            stderr,
+            truncated: t1 || t2,
+            duration_ms: start.elapsed().as_millis() as u64,
+            killed_by,
+        })
+    }
+}
+
+/// Reads a stream to its end, keeping at most `cap` bytes (the rest is
+/// drained so the writer never blocks).
+fn capture<R: Read + Send + 'static>(
+    stream: Option<R>,
+    cap: usize,
+) -> std::thread::JoinHandle<(String, bool)> {
+    std::thread::spawn(move || {
+        let Some(mut s) = stream else {
+            return (String::new(), false);
+        };
+        let mut kept = Vec::new();
+        let mut buf = [0u8; 16 * 1024];
+        let mut truncated = false;
+        loop {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    let room = cap.saturating_sub(kept.len());
+                    if n > room {
+                        truncated = true;
+                    }
+                    kept.extend_from_slice(&buf[..n.min(room)]);
+                }
+            }
+        }
+        (String::from_utf8_lossy(&kept).into_owned(), truncated)
+    })
+}
+
+/// The sandbox's root is an unprivileged uid outside; it must own the
+/// workspace to write it. Only the runner running as root can (and needs
+/// to) change owners; otherwise the sandbox maps to the runner's own uid.
+fn give_to_sandbox_user(workspace: &Path, uid: u32, gid: u32) {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return;
+    }
+    let owned = std::fs::metadata(workspace)
+        .map(|m| m.uid() == uid && m.gid() == gid)
+        .unwrap_or(true);
+    if owned {
+        return;
+    }
+    fn walk(p: &Path, uid: u32, gid: u32) {
+        let _ = std::os::unix::fs::lchown(p, Some(uid), Some(gid));
+        if let Ok(meta) = std::fs::symlink_metadata(p) {
+            if meta.is_dir() {
+                if let Ok(rd) = std::fs::read_dir(p) {
+                    for e in rd.flatten() {
+                        walk(&e.path(), uid, gid);
+                    }
+                }
+            }
+        }
+    }
+    walk(workspace, uid, gid);
+}
+
+/// The uid/gid the sandbox's root maps to outside: the configured one when
+/// the runner is root, else the runner's own (all an unprivileged user
+/// namespace can map).
+pub fn sandbox_ids(configured_uid: u32, configured_gid: u32) -> (u32, u32) {
+    // SAFETY: geteuid/getegid have no preconditions.
+    let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    if euid == 0 {
+        (configured_uid, configured_gid)
+    } else {
+        (euid, egid)
+    }
+}

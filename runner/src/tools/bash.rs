@@ -1,0 +1,157 @@
+//! `Bash`: a shell command in the process sandbox.
+//!
+//! Input `{"command": "...", "timeout_ms": N?, "cwd": "rel/dir"?}`; output
+//! `{exit_code, stdout, stderr, truncated, duration_ms, killed_by?}`. The
+//! policy sees the command line and working directory (`shell.exec`); the
+//! sandbox enforces the decision's confinement.
+
+use super::{Tool, ToolError, ToolRun, ToolSource, ToolSpec};
+use crate::sandbox::process::{self, Limits, ProcessSandbox, SandboxSpec};
+use protocol::policy::{Action, ActionDetail, NetworkMode};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How the Bash tool runs its commands.
+#[derive(Debug, Clone)]
+pub struct BashSettings {
+    /// The runner binary (its `__sandbox-exec` is the sandbox helper).
+    pub helper: PathBuf,
+    /// Outside uid/gid of the sandbox's root when the runner is root.
+    pub uid: u32,
+    /// See `uid`.
+    pub gid: u32,
+    /// Resource limits.
+    pub limits: Limits,
+    /// Run without Landlock when the kernel lacks it (operator opt-in).
+    pub degraded: bool,
+}
+
+/// The `Bash` tool.
+pub struct Bash {
+    spec: ToolSpec,
+    settings: BashSettings,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Input {
+    command: String,
+    #[serde(default)]
+    timeout_ms: Option<u64>,
+    #[serde(default)]
+    cwd: Option<String>,
+}
+
+impl Bash {
+    /// The tool with its settings.
+    pub fn new(settings: BashSettings) -> Self {
+        Bash {
+            spec: ToolSpec {
+                name: "Bash".into(),
+                description: "Run a shell command (bash -c) in the workspace, sandboxed: the workspace is writable, system directories read-only, no network unless granted.".into(),
+                input_schema: serde_json::json!({
+                    "type": "object",
+                    "required": ["command"],
+                    "additionalProperties": false,
+                    "properties": {
+                        "command": {"type": "string", "description": "the command line"},
+                        "timeout_ms": {"type": "integer", "minimum": 1},
+                        "cwd": {"type": "string", "description": "working directory relative to the workspace"}
+                    }
+                }),
+                source: ToolSource::Builtin,
+                capabilities: vec!["shell.exec".into()],
+                operator_only: false,
+            },
+            settings,
+        }
+    }
+
+    fn parse(input: &serde_json::Value) -> Result<Input, ToolError> {
+        serde_json::from_value(input.clone()).map_err(|e| ToolError::InvalidInput {
+            tool: "Bash".into(),
+            message: e.to_string(),
+        })
+    }
+}
+
+impl Tool for Bash {
+    fn spec(&self) -> &ToolSpec {
+        &self.spec
+    }
+
+    fn plan(&self, input: &serde_json::Value) -> Result<Vec<Action>, ToolError> {
+        let i = Self::parse(input)?;
+        Ok(vec![Action {
+            tool: "Bash".into(),
+            detail: ActionDetail::ShellExec {
+                command: i.command,
+                cwd: i.cwd.unwrap_or_else(|| ".".into()),
+                network: NetworkMode::None,
+                env: BTreeMap::new(),
+            },
+        }])
+    }
+
+    fn run(&self, run: ToolRun<'_>) -> Result<serde_json::Value, ToolError> {
+        let i = Self::parse(run.input)?;
+        let decision = run
+            .decisions
+            .first()
+            .ok_or_else(|| ToolError::Failed("no decision was made".into()))?;
+        let confine = decision.confine.as_ref().ok_or_else(|| {
+            ToolError::Failed(
+                "the policy allowed shell.exec without a confinement; refusing to run unconfined (return `confine` in the decision)".into(),
+            )
+        })?;
+        let cwd = decision.action["cwd_abs"]
+            .as_str()
+            .map(PathBuf::from)
+            .ok_or_else(|| ToolError::Failed("the decision has no normalised cwd".into()))?;
+        let workspace = run.ctx.workspace.clone();
+        let mut readable: Vec<PathBuf> = confine.readable_roots.iter().map(PathBuf::from).collect();
+        readable.extend(["/proc", "/dev"].map(PathBuf::from));
+        let mut writable: Vec<PathBuf> = confine.writable_roots.iter().map(PathBuf::from).collect();
+        writable.extend(
+            [
+                "/tmp",
+                "/dev/null",
+                "/dev/zero",
+                "/dev/full",
+                "/dev/tty",
+                "/dev/pts",
+                "/dev/shm",
+            ]
+            .map(PathBuf::from),
+        );
+        let read_only = confine
+            .read_only_paths
+            .iter()
+            .map(|p| workspace.join(p))
+            .collect();
+        let (uid, gid) = process::sandbox_ids(self.settings.uid, self.settings.gid);
+        let spec = SandboxSpec {
+            command: i.command,
+            workspace,
+            cwd,
+            readable,
+            writable,
+            read_only,
+            uid,
+            gid,
+            limits: self.settings.limits.clone(),
+            env: Vec::new(),
+            allow_degraded: self.settings.degraded,
+        };
+        let timeout_ms = i
+            .timeout_ms
+            .unwrap_or(self.settings.limits.default_timeout_ms)
+            .min(self.settings.limits.max_timeout_ms);
+        let out = ProcessSandbox::new(self.settings.helper.clone())
+            .run(&spec, Duration::from_millis(timeout_ms))
+            .map_err(|e| ToolError::Failed(e.to_string()))?;
+        serde_json::to_value(out).map_err(|e| ToolError::Failed(e.to_string()))
+    }
+}
