@@ -113,7 +113,14 @@ impl Tool for Bash {
         let workspace = run.ctx.workspace.clone();
         let mut readable: Vec<PathBuf> = confine.readable_roots.iter().map(PathBuf::from).collect();
         readable.extend(["/proc", "/dev"].map(PathBuf::from));
-        let mut writable: Vec<PathBuf> = confine.writable_roots.iter().map(PathBuf::from).collect();
+        // Defence in depth: whatever the policy grants, nothing outside the
+        // workspace is writable (besides the sandbox's private /tmp).
+        let mut writable: Vec<PathBuf> = confine
+            .writable_roots
+            .iter()
+            .map(PathBuf::from)
+            .filter(|p| p.starts_with(&workspace))
+            .collect();
         writable.extend(
             [
                 "/tmp",

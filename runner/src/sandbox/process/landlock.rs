@@ -44,6 +44,12 @@ pub fn kernel_abi() -> i64 {
     }
 }
 
+/// Everything beneath a writable root except creating FIFOs and device
+/// nodes: no named pipe or device special file is ever made in a workspace.
+fn writable_access(abi: ABI) -> landlock::BitFlags<AccessFs> {
+    AccessFs::from_all(abi) & !(AccessFs::MakeFifo | AccessFs::MakeChar | AccessFs::MakeBlock)
+}
+
 /// Restricts the calling thread (and everything it execs) to `readable`
 /// and `writable`, and forbids TCP bind and connect.
 pub fn restrict_self(
@@ -58,7 +64,7 @@ pub fn restrict_self(
         .scope(Scope::from_all(abi))?
         .create()?
         .add_rules(path_beneath_rules(readable, AccessFs::from_read(abi)))?
-        .add_rules(path_beneath_rules(writable, AccessFs::from_all(abi)))?
+        .add_rules(path_beneath_rules(writable, writable_access(abi)))?
         .restrict_self()?;
     Ok(match status.ruleset {
         RulesetStatus::FullyEnforced => Enforcement::Full,

@@ -140,10 +140,14 @@ impl ProcessSandbox {
         let (status, killed_by) = match rx.recv_timeout(timeout) {
             Ok(s) => (s.ok(), None),
             Err(_) => {
-                // Killing the helper kills pid 1 of the sandbox (its
-                // parent-death signal), which takes every process with it.
-                // SAFETY: signalling our own child.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
+                // The helper leads its own process group, with the sandbox's
+                // pid 1 in it: SIGKILL from here reaches pid 1, and when pid 1
+                // dies the kernel kills everything in its pid namespace.
+                // SAFETY: signalling our own child's process group.
+                unsafe {
+                    libc::kill(-pid, libc::SIGKILL);
+                    libc::kill(pid, libc::SIGKILL);
+                }
                 (rx.recv().ok().and_then(|s| s.ok()), Some(KilledBy::Timeout))
             }
         };
@@ -217,8 +221,16 @@ fn give_to_sandbox_user(workspace: &Path, uid: u32, gid: u32) {
         return;
     }
     fn walk(p: &Path, uid: u32, gid: u32) {
-        let _ = std::os::unix::fs::lchown(p, Some(uid), Some(gid));
-        if let Ok(meta) = std::fs::symlink_metadata(p) {
+        let Ok(meta) = std::fs::symlink_metadata(p) else {
+            return;
+        };
+        // A file with more than one link may be a hard link to something
+        // outside the workspace: it stays with its owner, so the sandbox
+        // cannot write through it.
+        if meta.is_dir() || meta.nlink() <= 1 {
+            let _ = std::os::unix::fs::lchown(p, Some(uid), Some(gid));
+        }
+        {
             if meta.is_dir() {
                 if let Ok(rd) = std::fs::read_dir(p) {
                     for e in rd.flatten() {

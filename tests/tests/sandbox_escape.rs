@@ -1,0 +1,325 @@
+//! The process sandbox's escape suite, run through the real `runner call
+//! Bash`. Every case pairs an attempt that must fail with legitimate work
+//! beside it that must succeed, so a sandbox that simply breaks everything
+//! fails the suite too.
+
+use e2e::*;
+use std::path::{Path, PathBuf};
+
+struct Sandbox {
+    dir: tempfile::TempDir,
+    ws: PathBuf,
+    config: PathBuf,
+}
+
+/// A workspace outside /tmp-only setups, with a worker config that keeps
+/// limits small enough to test.
+fn sandbox() -> Sandbox {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = std::fs::canonicalize(dir.path()).unwrap().join("ws");
+    std::fs::create_dir_all(ws.join(".git/hooks")).unwrap();
+    std::fs::write(ws.join(".git/hooks/pre-commit"), "#!/bin/sh\nexit 0\n").unwrap();
+    std::fs::write(ws.join(".git/config"), "[core]\n").unwrap();
+    std::fs::write(ws.join(".bashrc"), "# rc\n").unwrap();
+    std::fs::write(ws.join("README.md"), "# demo\n").unwrap();
+    let config = dir.path().join("worker.toml");
+    std::fs::write(
+        &config,
+        "[sandbox.limits]\nprocesses = 64\nmemory_mb = 512\ndefault_timeout_ms = 20000\noutput_bytes = 65536\n",
+    )
+    .unwrap();
+    Sandbox { dir, ws, config }
+}
+
+impl Sandbox {
+    fn bash_with(&self, input: serde_json::Value, env: &[(&str, &str)]) -> serde_json::Value {
+        let mut cmd = std::process::Command::new(bin("runner"));
+        cmd.args([
+            "call",
+            "--workspace",
+            self.ws.to_str().unwrap(),
+            "--config",
+            self.config.to_str().unwrap(),
+        ])
+        .arg("Bash")
+        .arg(input.to_string())
+        .env("RUNNER_STATE_DIR", self.dir.path().join("state"));
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "not JSON ({e}): {}\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        assert_eq!(v["status"], "ok", "{v}");
+        v["output"].clone()
+    }
+
+    fn bash(&self, command: &str) -> serde_json::Value {
+        self.bash_with(serde_json::json!({ "command": command }), &[])
+    }
+}
+
+fn stdout(v: &serde_json::Value) -> &str {
+    v["stdout"].as_str().unwrap()
+}
+
+fn assert_absent(p: &Path) {
+    assert!(
+        std::fs::symlink_metadata(p).is_err(),
+        "{} must not exist",
+        p.display()
+    );
+}
+
+#[test]
+fn writes_outside_the_workspace_fail_writes_inside_succeed() {
+    let s = sandbox();
+    let outside = s.dir.path().join("outside.txt");
+    let host_tmp = PathBuf::from(format!("/tmp/runner-escape-{}", std::process::id()));
+    let out = s.bash(&format!(
+        "echo x > ../outside.txt; echo x > {}; echo x > /etc/runner-escape; echo x > /root/runner-escape; echo ok > inside.txt; cat inside.txt",
+        host_tmp.display()
+    ));
+    assert_eq!(stdout(&out), "ok\n", "{out}");
+    assert_absent(&outside);
+    assert_absent(&host_tmp);
+    assert_absent(Path::new("/etc/runner-escape"));
+    assert_absent(Path::new("/root/runner-escape"));
+    assert_eq!(
+        std::fs::read_to_string(s.ws.join("inside.txt")).unwrap(),
+        "ok\n"
+    );
+}
+
+#[test]
+fn symlink_and_hardlink_out_of_the_workspace_do_not_write_outside() {
+    let s = sandbox();
+    let outside_dir = s.dir.path().join("target");
+    std::fs::create_dir(&outside_dir).unwrap();
+    let victim = s.dir.path().join("victim.txt");
+    std::fs::write(&victim, "original\n").unwrap();
+    std::os::unix::fs::symlink(&outside_dir, s.ws.join("link")).unwrap();
+    std::fs::hard_link(&victim, s.ws.join("hardlink.txt")).unwrap();
+    let out = s.bash("echo pwned > link/pwned; echo pwned >> hardlink.txt; ln /etc/passwd pw; ln -s /etc/shadow sh && cat sh; echo ok");
+    assert!(stdout(&out).ends_with("ok\n"), "{out}");
+    assert_absent(&outside_dir.join("pwned"));
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "original\n");
+    assert_absent(&s.ws.join("pw"));
+    assert!(!stdout(&out).contains("root:"), "{out}");
+}
+
+#[test]
+fn protected_paths_are_read_only_even_for_an_allowed_command() {
+    let s = sandbox();
+    let out = s.bash(
+        "echo evil >> .git/hooks/pre-commit; echo evil >> .git/config; echo evil >> .bashrc; \
+         rm -rf .git/hooks; mv .git/hooks hooks-gone; ln -sfn /tmp .git/hooks; echo ok > notes.txt; cat notes.txt",
+    );
+    assert_eq!(stdout(&out), "ok\n", "{out}");
+    assert_eq!(
+        std::fs::read_to_string(s.ws.join(".git/hooks/pre-commit")).unwrap(),
+        "#!/bin/sh\nexit 0\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(s.ws.join(".git/config")).unwrap(),
+        "[core]\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(s.ws.join(".bashrc")).unwrap(),
+        "# rc\n"
+    );
+    assert!(std::fs::symlink_metadata(s.ws.join(".git/hooks"))
+        .unwrap()
+        .is_dir());
+}
+
+#[test]
+fn fifos_and_device_nodes_cannot_be_made() {
+    let s = sandbox();
+    let out = s.bash("mkfifo f1; mknod d1 c 1 3; mknod /tmp/d2 c 1 3; touch regular; ls");
+    assert_absent(&s.ws.join("f1"));
+    assert_absent(&s.ws.join("d1"));
+    assert!(stdout(&out).contains("regular"), "{out}");
+}
+
+#[test]
+fn secrets_of_the_host_and_the_runner_are_unreadable() {
+    let s = sandbox();
+    let secret = "runner-test-secret-3f9a";
+    let out = s.bash_with(
+        serde_json::json!({"command": "env; cat /proc/1/environ | tr '\\0' '\\n'; ls /root/.ssh; cat /etc/shadow; ls ../state; head -c 20 /dev/vda; cat README.md"}),
+        &[("RUNNER_TEST_SECRET", secret)],
+    );
+    let all = format!("{}{}", out["stdout"], out["stderr"]);
+    assert!(
+        !all.contains(secret),
+        "the runner's environment leaked: {all}"
+    );
+    assert!(!all.contains("root:"), "/etc/shadow was read: {all}");
+    assert!(
+        !all.contains("audit.jsonl"),
+        "the runner's state directory was listed: {all}"
+    );
+    assert!(stdout(&out).contains("# demo"), "{out}");
+    assert!(
+        stdout(&out).contains("PATH=/usr/local/bin:/usr/bin:/bin"),
+        "{out}"
+    );
+}
+
+#[test]
+fn host_processes_are_invisible_and_unreachable() {
+    let s = sandbox();
+    let me = std::process::id();
+    let out = s.bash(&format!(
+        "ls /proc | grep -E '^[0-9]+$' | wc -l; kill -0 {me} && echo KILLED; kill -9 1 && echo KILLED1; echo done"
+    ));
+    let lines: Vec<&str> = stdout(&out).lines().collect();
+    let visible: usize = lines[0].trim().parse().unwrap();
+    assert!(
+        visible < 10,
+        "only the sandbox's own processes are visible: {out}"
+    );
+    assert!(!stdout(&out).contains("KILLED"), "{out}");
+    assert_eq!(lines.last(), Some(&"done"));
+}
+
+#[test]
+fn privileges_are_gone() {
+    let s = sandbox();
+    let out = s.bash(
+        "grep -E '^(NoNewPrivs|CapEff|CapPrm|CapBnd|CapAmb):' /proc/self/status; \
+         mount -t tmpfs none /mnt 2>&1 && echo MOUNTED; \
+         unshare -U true 2>&1 && echo UNSHARED; \
+         sleep 30 & pid=$!; perl -e 'my $r = syscall(101, 16, $ARGV[0], 0, 0); print \"ptrace=$r $!\\n\"' $pid; kill $pid",
+    );
+    let o = stdout(&out);
+    assert!(o.contains("NoNewPrivs:\t1"), "{out}");
+    for cap in ["CapEff", "CapPrm", "CapBnd", "CapAmb"] {
+        assert!(
+            o.contains(&format!("{cap}:\t0000000000000000")),
+            "{cap}: {out}"
+        );
+    }
+    assert!(!o.contains("MOUNTED") && !o.contains("UNSHARED"), "{out}");
+    assert!(o.contains("ptrace=-1"), "{out}");
+}
+
+#[test]
+fn limits_stop_runaway_commands_and_the_runner_goes_on() {
+    let s = sandbox();
+    let started = std::time::Instant::now();
+    let out = s.bash_with(
+        serde_json::json!({"command": "sleep 100", "timeout_ms": 1000}),
+        &[],
+    );
+    assert_eq!(out["killed_by"], "timeout", "{out}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+
+    let bomb = s.bash_with(serde_json::json!({"command": "b() { b | b & }; b; sleep 2; echo survived", "timeout_ms": 8000}), &[]);
+    assert!(bomb["duration_ms"].as_u64().unwrap() < 9000, "{bomb}");
+
+    let hog = s.bash("x=$(head -c 2000000000 /dev/zero | tr '\\0' a); echo ${#x}");
+    assert_ne!(stdout(&hog).trim(), "2000000000", "{hog}");
+
+    let flood = s.bash("yes runner | head -c 5000000; echo");
+    assert_eq!(flood["truncated"], true);
+    assert_eq!(stdout(&flood).len(), 65536);
+
+    let after = s.bash("echo still-serving");
+    assert_eq!(stdout(&after), "still-serving\n");
+}
+
+#[test]
+fn background_children_die_with_the_command() {
+    let s = sandbox();
+    let marker = format!("{}", 40_000 + std::process::id() % 20_000);
+    let out = s.bash(&format!("(sleep {marker} &); nohup sleep {marker} >/dev/null 2>&1 & setsid sleep {marker} & echo started"));
+    assert_eq!(stdout(&out), "started\n");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let ps = std::process::Command::new("pgrep")
+        .args(["-f", &format!("sleep {marker}")])
+        .output()
+        .unwrap();
+    assert!(
+        ps.stdout.is_empty(),
+        "left running: {}",
+        String::from_utf8_lossy(&ps.stdout)
+    );
+}
+
+#[test]
+fn network_is_off_in_mode_none() {
+    let s = sandbox();
+    let out = s.bash(
+        "curl -sS -m 3 http://example.com >/dev/null 2>&1 && echo CURL; \
+         curl -sS -m 3 http://1.1.1.1 >/dev/null 2>&1 && echo CURLIP; \
+         (echo > /dev/tcp/1.1.1.1/80) 2>/dev/null && echo DEVTCP; \
+         (echo > /dev/tcp/127.0.0.1/22) 2>/dev/null && echo LOOPBACK; \
+         getent hosts example.com && echo DNS; \
+         perl -MIO::Socket::INET -e 'exit(IO::Socket::INET->new(PeerAddr => \"1.1.1.1:443\", Timeout => 2) ? 0 : 1)' && echo PERL; \
+         ping -c1 -W1 1.1.1.1 >/dev/null 2>&1 && echo PING; \
+         echo checked",
+    );
+    assert_eq!(stdout(&out), "checked\n", "{out}");
+}
+
+#[test]
+fn allow_everything_policy_still_keeps_writes_inside() {
+    let s = sandbox();
+    let pol = policy_dir(
+        s.dir.path(),
+        "allow-all",
+        &[(
+            "p.rego",
+            "package runner\nimport rego.v1\ndecision := {\"result\": \"allow\", \"reasons\": [\"everything goes\"], \"confine\": {\"readable_roots\": [\"/\"], \"writable_roots\": [\"/\"], \"network\": \"none\"}}\n",
+        )],
+    );
+    let out = std::process::Command::new(bin("runner"))
+        .args(["call", "--workspace", s.ws.to_str().unwrap(), "--policy", pol.to_str().unwrap(), "Bash"])
+        .arg(serde_json::json!({"command": "echo x > /etc/allow-all-escape; echo x > ../escaped; echo ok > inside; cat inside"}).to_string())
+        .env("RUNNER_STATE_DIR", s.dir.path().join("state"))
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["decisions"][0]["result"], "allow");
+    assert_eq!(v["output"]["stdout"], "ok\n", "{v}");
+    assert_absent(Path::new("/etc/allow-all-escape"));
+    assert_absent(&s.dir.path().join("escaped"));
+}
+
+#[test]
+fn a_real_build_and_test_run_works_offline() {
+    let s = sandbox();
+    std::fs::remove_dir_all(s.ws.join(".git")).unwrap();
+    let out = s.bash(
+        "set -e; git init -q .; printf 'test:\\n\\ttest \"$$(cat src.txt)\" = hello\\n' > Makefile; echo hello > src.txt; \
+         make -s test; git add -A; git -c user.name=agent -c user.email=agent@example.invalid commit -qm 'first'; git log --oneline | wc -l",
+    );
+    assert_eq!(out["exit_code"], 0, "{out}");
+    assert_eq!(stdout(&out).trim(), "1", "{out}");
+}
+
+#[test]
+fn denied_command_never_starts() {
+    let s = sandbox();
+    let out = std::process::Command::new(bin("runner"))
+        .args([
+            "call",
+            "--workspace",
+            s.ws.to_str().unwrap(),
+            "Bash",
+            r#"{"command": "touch ran", "cwd": "../"}"#,
+        ])
+        .env("RUNNER_STATE_DIR", s.dir.path().join("state"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert_absent(&s.dir.path().join("ran"));
+    assert_absent(&s.ws.join("ran"));
+}
