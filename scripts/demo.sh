@@ -9,18 +9,21 @@ source scripts/setup.sh
 cargo build --release --quiet -p runner
 R=./target/release/runner
 
-demo=$(mktemp -d /tmp/runner-demo.XXXXXX)
+demo=$(mktemp -d /var/tmp/runner-demo.XXXXXX)
+# The sandbox's unprivileged user must be able to walk down to the workspace.
+chmod 711 "$demo"
 ws="$demo/workspace"
 mkdir -p "$ws/src" "$ws/.git/hooks"
+printf '#!/bin/sh\nexit 0\n' > "$ws/.git/hooks/pre-commit"
 echo 'fn main() { println!("hi"); }' > "$ws/src/main.rs"
 echo 'API_KEY=not-for-agents' > "$ws/.env"
 export RUNNER_STATE_DIR="$demo/state"
 log="$RUNNER_STATE_DIR/audit.jsonl"
 
 show() {
-  local label=$1 action=$2
+  local label=$1 action=$2 tool=${3:-Decide}
   set +e
-  out=$($R call --workspace "$ws" Decide "$action")
+  out=$($R call --workspace "$ws" "$tool" "$action")
   code=$?
   set -e
   python3 - "$label" "$code" "$out" <<'PY'
@@ -29,6 +32,10 @@ label, code, out = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 d = out["decisions"][0]
 mark = {"allow": "allow", "deny": "DENY ", "ask": "ASK  "}[d["result"]]
 print(f"{mark} (exit {code})  {label:<48} {'; '.join(d['reasons'])}")
+o = out.get("output") or {}
+if "stdout" in o:
+    for line in (o["stdout"] + o["stderr"]).splitlines():
+        print(f"      | {line}")
 PY
 }
 
@@ -43,6 +50,11 @@ show "WebFetch docs.rs (not allowlisted)" '{"kind":"net.connect","host":"docs.rs
 show "WebFetch name -> 169.254.169.254" '{"kind":"net.connect","host":"metadata.evil.example","port":80,"scheme":"http","addresses":["169.254.169.254"],"tool":"WebFetch"}'
 show "git push"                         '{"kind":"external","operation":"git.push","target":"origin","tool":"Bash"}'
 show "Edit by a tool not enabled"       '{"kind":"fs.write","path":"src/main.rs","tool":"Teleport"}'
+echo
+echo "== real commands: Bash in the process sandbox (namespaces, Landlock, seccomp)"
+show "Bash: build something in the workspace" '{"command":"printf \"int main(){return 0;}\" > t.c && ls && echo built > build.log && cat build.log"}' Bash
+show "Bash: try to escape"                    '{"command":"echo x > /etc/escaped; echo x > ../escaped; echo x >> .git/hooks/pre-commit; curl -sS -m 2 http://example.com; grep CapEff /proc/self/status"}' Bash
+show "Bash: cwd outside the workspace"        '{"command":"ls","cwd":"../.."}' Bash
 echo
 echo "== audit log: $log"
 $R audit list "$log"

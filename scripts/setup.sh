@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
 # Everything the project needs on a fresh Debian 12 machine that has rustup's
 # toolchain. Idempotent: installs only what is missing. Sourced by demo.sh and
-# test.sh; later steps add the wasm toolchain and bubblewrap here.
+# test.sh; step 3 adds the wasm toolchain here.
 set -euo pipefail
 
 need_apt=()
 command -v git >/dev/null 2>&1 || need_apt+=(git)
 command -v cc >/dev/null 2>&1 || need_apt+=(gcc libc6-dev)
+# The sandbox runs `bash`; its tests use git, make, curl and perl; the
+# sandbox benchmark compares against bubblewrap.
+for tool in bash git make curl perl; do
+  command -v "$tool" >/dev/null 2>&1 || need_apt+=("$tool")
+done
+command -v bwrap >/dev/null 2>&1 || need_apt+=(bubblewrap)
+command -v pgrep >/dev/null 2>&1 || need_apt+=(procps)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
   echo "setup: installing ${need_apt[*]}" >&2

@@ -323,3 +323,45 @@ fn denied_command_never_starts() {
     assert_absent(&s.dir.path().join("ran"));
     assert_absent(&s.ws.join("ran"));
 }
+
+#[test]
+fn unreachable_workspace_is_a_clear_error_not_a_run() {
+    let dir = tempfile::tempdir_in("/var/tmp").unwrap();
+    let ws = std::fs::canonicalize(dir.path()).unwrap().join("ws");
+    std::fs::create_dir_all(&ws).unwrap();
+    // A 0700 parent: the sandbox user cannot pass through it (when we are root).
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
+    if unsafe_geteuid_is_root() {
+        let out = std::process::Command::new(bin("runner"))
+            .args([
+                "call",
+                "--workspace",
+                ws.to_str().unwrap(),
+                "Bash",
+                r#"{"command": "touch ran"}"#,
+            ])
+            .env("RUNNER_STATE_DIR", dir.path().join("state"))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(4));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(
+            v["output"]["error"].as_str().unwrap().contains("chmod o+x"),
+            "{v}"
+        );
+        assert_absent(&ws.join("ran"));
+    }
+}
+
+fn unsafe_geteuid_is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .map(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"))
+        })
+        .unwrap_or(false)
+}

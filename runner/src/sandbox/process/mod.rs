@@ -100,6 +100,7 @@ impl ProcessSandbox {
         spec: &SandboxSpec,
         timeout: Duration,
     ) -> Result<SandboxOutput, SandboxError> {
+        check_reachable(&spec.workspace, spec.uid)?;
         give_to_sandbox_user(&spec.workspace, spec.uid, spec.gid);
         let spec_json =
             serde_json::to_string(spec).map_err(|e| SandboxError::Setup(e.to_string()))?;
@@ -203,6 +204,31 @@ fn capture<R: Read + Send + 'static>(
         }
         (String::from_utf8_lossy(&kept).into_owned(), truncated)
     })
+}
+
+/// The sandbox user must be able to walk down to the workspace: every
+/// directory above it must be searchable by others (or owned by that uid).
+/// Directories under /tmp are exempt: the sandbox recreates that path in its
+/// private /tmp.
+fn check_reachable(workspace: &Path, uid: u32) -> Result<(), SandboxError> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    for dir in workspace.ancestors().skip(1) {
+        if workspace.starts_with("/tmp") && dir.starts_with("/tmp") {
+            continue;
+        }
+        let Ok(meta) = std::fs::metadata(dir) else {
+            continue;
+        };
+        if meta.permissions().mode() & 0o001 == 0 && meta.uid() != uid {
+            return Err(SandboxError::Setup(format!(
+                "the sandbox user (uid {uid}) cannot reach the workspace: {} is not searchable by others (mode {:o}); run `chmod o+x {}` or keep workspaces under a directory like /var/lib/runner/workspaces with mode 0711",
+                dir.display(),
+                meta.permissions().mode() & 0o7777,
+                dir.display()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The sandbox's root is an unprivileged uid outside; it must own the

@@ -1,0 +1,146 @@
+//! Process sandbox benchmark: prints its figures.
+//!
+//! Spawn-to-exit of `bash -c /bin/true`, side by side in one run:
+//! - a plain `std::process::Command` (no isolation);
+//! - bubblewrap with comparable flags (all namespaces, read-only system
+//!   roots, the workspace bound writable, fresh /proc, minimal /dev, private
+//!   /tmp, new session, die-with-parent) — skipped when `bwrap` is absent;
+//! - the runner's sandbox (namespaces + Landlock + seccomp + rlimits +
+//!   capability drop + mounts), through `ProcessSandbox::run`.
+//!
+//! Run: `cargo bench -p runner --bench sandbox_spawn`.
+
+use runner::sandbox::process::{sandbox_ids, Limits, ProcessSandbox, SandboxSpec};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn percentiles(mut v: Vec<u64>) -> (f64, f64, f64) {
+    v.sort_unstable();
+    let p = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize] as f64 / 1e6;
+    (p(0.5), p(0.9), p(0.99))
+}
+
+fn time<F: FnMut()>(n: usize, mut f: F) -> Vec<u64> {
+    for _ in 0..5 {
+        f();
+    }
+    (0..n)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_nanos() as u64
+        })
+        .collect()
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        println!("sandbox_spawn: bench");
+        return;
+    }
+    let n = 200;
+    let dir = tempfile::tempdir_in("/var/tmp").unwrap();
+    let ws = std::fs::canonicalize(dir.path()).unwrap().join("ws");
+    std::fs::create_dir_all(&ws).unwrap();
+
+    let plain = time(n, || {
+        let s = Command::new("/bin/bash")
+            .args(["-c", "/bin/true"])
+            .stdin(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(s.success());
+    });
+
+    let bwrap = which("bwrap").map(|bwrap| {
+        time(n, || {
+            let s = Command::new(&bwrap)
+                .args([
+                    "--unshare-all",
+                    "--die-with-parent",
+                    "--new-session",
+                    "--cap-drop",
+                    "ALL",
+                ])
+                .args(["--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc"])
+                .args([
+                    "--symlink",
+                    "usr/bin",
+                    "/bin",
+                    "--symlink",
+                    "usr/lib",
+                    "/lib",
+                    "--symlink",
+                    "usr/lib64",
+                    "/lib64",
+                    "--symlink",
+                    "usr/sbin",
+                    "/sbin",
+                ])
+                .args(["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"])
+                .arg("--bind")
+                .arg(&ws)
+                .arg(&ws)
+                .arg("--chdir")
+                .arg(&ws)
+                .args(["/bin/bash", "-c", "/bin/true"])
+                .stdin(Stdio::null())
+                .status()
+                .unwrap();
+            assert!(s.success());
+        })
+    });
+
+    let (uid, gid) = sandbox_ids(65534, 65534);
+    let spec = SandboxSpec {
+        command: "/bin/true".into(),
+        workspace: ws.clone(),
+        cwd: ws.clone(),
+        readable: [
+            "/usr", "/bin", "/sbin", "/lib", "/lib64", "/etc", "/proc", "/dev",
+        ]
+        .map(PathBuf::from)
+        .to_vec(),
+        writable: vec![
+            ws.clone(),
+            PathBuf::from("/tmp"),
+            PathBuf::from("/dev/null"),
+        ],
+        read_only: vec![],
+        uid,
+        gid,
+        limits: Limits::default(),
+        env: vec![],
+        allow_degraded: false,
+    };
+    let sandbox = ProcessSandbox::new(PathBuf::from(env!("CARGO_BIN_EXE_runner")));
+    let ours = time(n, || {
+        let out = sandbox.run(&spec, Duration::from_secs(10)).unwrap();
+        assert_eq!(out.exit_code, 0, "{out:?}");
+    });
+
+    println!("spawn-to-exit of `bash -c /bin/true`, n={n} each, ms:");
+    let show = |label: &str, v: Vec<u64>| {
+        let (p50, p90, p99) = percentiles(v);
+        println!("  {label:<44} p50 {p50:>6.2}   p90 {p90:>6.2}   p99 {p99:>6.2}");
+        p50
+    };
+    let base = show("plain std::process::Command", plain);
+    let bw = bwrap.map(|v| show("bwrap (comparable flags)", v));
+    let us = show("runner sandbox (ns + landlock + seccomp + ...)", ours);
+    println!(
+        "  overhead over plain: runner {:.2} ms{}",
+        us - base,
+        bw.map(|b| format!(", bwrap {:.2} ms", b - base))
+            .unwrap_or_default()
+    );
+}
+
+fn which(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| PathBuf::from(d).join(name))
+        .find(|p| p.exists())
+}
