@@ -66,24 +66,7 @@ fn sources(dirs: &[PathBuf]) -> anyhow::Result<PolicySources> {
 
 fn test(dirs: Vec<PathBuf>, coverage: bool, quiet: bool) -> anyhow::Result<u8> {
     let sources = sources(&dirs)?;
-    let mut engine = regorus::Engine::new();
-    engine.set_gather_prints(true);
-    for m in &sources.modules {
-        engine
-            .add_policy(m.name.clone(), m.text.clone())
-            .map_err(|e| anyhow::anyhow!("{}: {e}", m.name))?;
-    }
-    for d in &sources.data {
-        let mut doc = regorus::Value::from_json_str(&d.text)
-            .map_err(|e| anyhow::anyhow!("{}: not valid JSON: {e}", d.name))?;
-        for key in d.data_path.iter().rev() {
-            let mut w = regorus::Value::new_object();
-            w.as_object_mut()?
-                .insert(regorus::Value::from(key.as_str()), doc);
-            doc = w;
-        }
-        engine.add_data(doc)?;
-    }
+    let mut engine = crate::policy::set::parse(&sources)?;
     if coverage {
         engine.set_enable_coverage(true);
     }

@@ -120,27 +120,7 @@ impl PolicySet {
         eval_timeout: Duration,
         run_tests: bool,
     ) -> Result<PolicySet, CompileError> {
-        let mut engine = regorus::Engine::new();
-        engine.set_gather_prints(true);
-        for m in &sources.modules {
-            engine
-                .add_policy(m.name.clone(), m.text.clone())
-                .map_err(|e| CompileError::Invalid(format!("{}: {e}", m.name)))?;
-        }
-        for d in &sources.data {
-            let mut doc = regorus::Value::from_json_str(&d.text)
-                .map_err(|e| CompileError::Invalid(format!("{}: not valid JSON: {e}", d.name)))?;
-            for key in d.data_path.iter().rev() {
-                let mut wrapper = regorus::Value::new_object();
-                if let Ok(obj) = wrapper.as_object_mut() {
-                    obj.insert(regorus::Value::from(key.as_str()), doc);
-                }
-                doc = wrapper;
-            }
-            engine
-                .add_data(doc)
-                .map_err(|e| CompileError::Invalid(format!("{}: {e}", d.name)))?;
-        }
+        let mut engine = parse(sources)?;
         let rules = rego_test::declared_rules(&engine, sources)
             .map_err(|e| CompileError::Invalid(e.to_string()))?;
         if !rules.iter().any(|r| r.path() == entrypoint) {
@@ -370,6 +350,33 @@ fn new_vm(
     // instruction cap (25,000) would deny legitimate larger policies.
     vm.set_max_instructions(usize::MAX);
     Ok(vm)
+}
+
+/// Parses every module and merges every data document of `sources` into a
+/// fresh interpreter (prints gathered, not written to stderr).
+pub fn parse(sources: &PolicySources) -> Result<regorus::Engine, CompileError> {
+    let mut engine = regorus::Engine::new();
+    engine.set_gather_prints(true);
+    for m in &sources.modules {
+        engine
+            .add_policy(m.name.clone(), m.text.clone())
+            .map_err(|e| CompileError::Invalid(format!("{}: {e}", m.name)))?;
+    }
+    for d in &sources.data {
+        let mut doc = regorus::Value::from_json_str(&d.text)
+            .map_err(|e| CompileError::Invalid(format!("{}: not valid JSON: {e}", d.name)))?;
+        for key in d.data_path.iter().rev() {
+            let mut wrapper = regorus::Value::new_object();
+            if let Ok(obj) = wrapper.as_object_mut() {
+                obj.insert(regorus::Value::from(key.as_str()), doc);
+            }
+            doc = wrapper;
+        }
+        engine
+            .add_data(doc)
+            .map_err(|e| CompileError::Invalid(format!("{}: {e}", d.name)))?;
+    }
+    Ok(engine)
 }
 
 /// Compiles the entrypoint for the VM and checks it against the interpreter
