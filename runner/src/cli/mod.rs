@@ -6,6 +6,7 @@
 
 mod audit;
 mod call;
+mod doctor;
 mod policy;
 mod tools;
 
@@ -45,6 +46,8 @@ enum Command {
     /// List the tools this runner offers.
     #[command(subcommand)]
     Tools(tools::ToolsCommand),
+    /// Check that this host can run the sandboxes; prints the fix for each failure.
+    Doctor(doctor::DoctorArgs),
     /// Internal: build the process sandbox and exec the command (the runner
     /// starts this itself; not for people).
     #[command(name = "__sandbox-exec", hide = true)]
@@ -75,6 +78,7 @@ pub fn main() -> ExitCode {
         Command::Call(a) => call::run(a),
         Command::Audit(c) => audit::run(c),
         Command::Tools(c) => tools::run(c),
+        Command::Doctor(a) => doctor::run(a),
         Command::SandboxExec { spec } => crate::sandbox::process::helper::main(&spec),
     };
     match result {

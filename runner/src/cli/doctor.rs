@@ -1,0 +1,175 @@
+//! `runner doctor`: can this host run the sandboxes? One line per check,
+//! and for every failure the fix. Exits non-zero when the shell sandbox
+//! cannot run.
+
+use crate::sandbox::process::{landlock, sandbox_ids, ProcessSandbox, SandboxSpec};
+use clap::Args;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Arguments of `runner doctor`.
+#[derive(Args)]
+pub struct DoctorArgs {
+    /// Worker config (for the sandbox uid and degraded mode).
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+struct Report {
+    failed: bool,
+}
+
+impl Report {
+    fn pass(&mut self, name: &str, detail: &str) {
+        println!("PASS  {name:<22} {detail}");
+    }
+    fn info(&mut self, name: &str, detail: &str) {
+        println!("INFO  {name:<22} {detail}");
+    }
+    fn fail(&mut self, name: &str, detail: &str, fix: &str) {
+        self.failed = true;
+        println!("FAIL  {name:<22} {detail}\n      fix: {fix}");
+    }
+}
+
+fn read(path: &str) -> Option<String> {
+    std::fs::read_to_string(path)
+        .ok()
+        .map(|s| s.trim().to_string())
+}
+
+pub fn run(a: DoctorArgs) -> anyhow::Result<u8> {
+    let config = super::load_config(a.config.as_deref())?;
+    let mut r = Report { failed: false };
+
+    let abi = landlock::kernel_abi();
+    if abi >= 1 {
+        r.pass(
+            "landlock",
+            &format!("kernel ABI {abi}; the sandbox enforces up to ABI 6"),
+        );
+    } else if config.sandbox.degraded {
+        r.info("landlock", "not available; sandbox.degraded is set, so shell commands run WITHOUT filesystem confinement and every decision record says so");
+    } else {
+        r.fail(
+            "landlock",
+            "not available: shell tools will refuse to run",
+            "build the kernel with CONFIG_SECURITY_LANDLOCK=y and boot with landlock in lsm= (e.g. lsm=landlock,lockdown,yama,apparmor,bpf); in a container, use a host kernel ≥ 5.13 that has it; or accept degraded mode with sandbox.degraded = true",
+        );
+    }
+
+    match read("/proc/sys/user/max_user_namespaces").and_then(|s| s.parse::<u64>().ok()) {
+        Some(0) => r.fail(
+            "user namespaces",
+            "disabled (user.max_user_namespaces = 0)",
+            "sysctl -w user.max_user_namespaces=15000 (and persist it in /etc/sysctl.d)",
+        ),
+        Some(n) => r.pass("user namespaces", &format!("enabled (max {n})")),
+        None => r.fail(
+            "user namespaces",
+            "the kernel has no user namespaces",
+            "build the kernel with CONFIG_USER_NS=y",
+        ),
+    }
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root {
+        if read("/proc/sys/kernel/unprivileged_userns_clone").as_deref() == Some("0") {
+            r.fail(
+                "unprivileged userns",
+                "kernel.unprivileged_userns_clone = 0",
+                "sysctl -w kernel.unprivileged_userns_clone=1, or run the runner as root",
+            );
+        }
+        if read("/proc/sys/kernel/apparmor_restrict_unprivileged_userns").as_deref() == Some("1") {
+            r.fail("apparmor userns", "AppArmor restricts unprivileged user namespaces", "add an AppArmor profile for the runner binary with `userns,` (see apparmor.d), or sysctl -w kernel.apparmor_restrict_unprivileged_userns=0");
+        }
+    }
+
+    let status = read("/proc/self/status").unwrap_or_default();
+    if status.lines().any(|l| l.starts_with("Seccomp_filters:")) {
+        r.pass("seccomp", "filters supported");
+    } else if status.lines().any(|l| l.starts_with("Seccomp:")) {
+        r.pass("seccomp", "supported");
+    } else {
+        r.fail(
+            "seccomp",
+            "not supported by this kernel",
+            "build the kernel with CONFIG_SECCOMP_FILTER=y",
+        );
+    }
+
+    if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        r.info(
+            "cgroups",
+            "v2 mounted (not used yet: limits are rlimits and the pid namespace)",
+        );
+    } else {
+        r.info(
+            "cgroups",
+            "v2 not mounted (not needed: limits are rlimits and the pid namespace)",
+        );
+    }
+    r.info(
+        "wasm toolchain",
+        "not needed yet (the wasm sandbox arrives with step 3)",
+    );
+
+    // The real thing: build the whole sandbox and run a command in it.
+    let base = PathBuf::from("/var/tmp");
+    let dir = tempfile::Builder::new()
+        .prefix("runner-doctor.")
+        .tempdir_in(if base.is_dir() {
+            &base
+        } else {
+            std::path::Path::new("/tmp")
+        })?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711))?;
+    }
+    let ws = std::fs::canonicalize(dir.path())?.join("ws");
+    std::fs::create_dir_all(&ws)?;
+    let (uid, gid) = sandbox_ids(config.sandbox.uid, config.sandbox.gid);
+    let spec = SandboxSpec {
+        command: "echo sandbox-ok > probe && cat probe && grep -c . /proc/self/status >/dev/null"
+            .into(),
+        workspace: ws.clone(),
+        cwd: ws.clone(),
+        readable: [
+            "/usr", "/bin", "/sbin", "/lib", "/lib64", "/etc", "/proc", "/dev",
+        ]
+        .map(PathBuf::from)
+        .to_vec(),
+        writable: vec![
+            ws.clone(),
+            PathBuf::from("/tmp"),
+            PathBuf::from("/dev/null"),
+        ],
+        read_only: vec![],
+        uid,
+        gid,
+        limits: config.sandbox.limits.clone(),
+        env: vec![],
+        allow_degraded: config.sandbox.degraded,
+    };
+    match ProcessSandbox::new(super::runner_binary()?).run(&spec, Duration::from_secs(20)) {
+        Ok(out) if out.exit_code == 0 && out.stdout.trim() == "sandbox-ok" => {
+            r.pass("shell sandbox", &format!("a command ran fully confined in {} ms (outside uid {uid})", out.duration_ms))
+        }
+        Ok(out) => r.fail(
+            "shell sandbox",
+            &format!("the probe command failed (exit {}): {}", out.exit_code, out.stderr.trim()),
+            "run `runner doctor` as the service user and read the message above; check that bash is at /bin/bash",
+        ),
+        Err(e) => r.fail("shell sandbox", &e.to_string(), "fix the failing check above; the message names the step that failed"),
+    }
+
+    if r.failed {
+        println!("the shell sandbox cannot run on this host as configured");
+        Ok(super::EXIT_CHECK_FAILED)
+    } else {
+        println!("this host can run the shell sandbox");
+        Ok(0)
+    }
+}
