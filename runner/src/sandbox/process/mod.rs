@@ -60,6 +60,12 @@ pub struct SandboxOutput {
     /// Set when the command did not end on its own.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub killed_by: Option<KilledBy>,
+    /// Protected paths that did not exist when the command started and that
+    /// it created (a `.git/hooks/` where there was none): a read-only mount
+    /// needs something to mount on, so these are removed afterwards instead,
+    /// and listed here.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub removed_protected: Vec<String>,
 }
 
 /// The sandbox could not be built; nothing ran.
@@ -124,6 +130,12 @@ impl ProcessSandbox {
                 Ok(())
             });
         }
+        let missing_protected: Vec<PathBuf> = spec
+            .read_only
+            .iter()
+            .filter(|p| std::fs::symlink_metadata(p).is_err())
+            .cloned()
+            .collect();
         let start = Instant::now();
         let mut child = cmd.spawn().map_err(|source| SandboxError::Spawn {
             path: self.helper.clone(),
@@ -166,15 +178,41 @@ impl ProcessSandbox {
         };
         let killed_by =
             killed_by.or((exit_code > 128 && exit_code < 160).then_some(KilledBy::Signal));
+        let duration_ms = start.elapsed().as_millis() as u64;
+        let removed_protected = remove_created(&missing_protected);
         Ok(SandboxOutput {
             exit_code,
             stdout,
             stderr,
             truncated: t1 || t2,
-            duration_ms: start.elapsed().as_millis() as u64,
+            duration_ms,
             killed_by,
+            removed_protected,
         })
     }
+}
+
+/// Removes each of `paths` that exists now (it was created by the command)
+/// and returns them.
+fn remove_created(paths: &[PathBuf]) -> Vec<String> {
+    let mut removed = Vec::new();
+    for p in paths {
+        let Ok(meta) = std::fs::symlink_metadata(p) else {
+            continue;
+        };
+        let gone = if meta.is_dir() {
+            std::fs::remove_dir_all(p)
+        } else {
+            std::fs::remove_file(p)
+        };
+        match gone {
+            Ok(()) => removed.push(p.to_string_lossy().into_owned()),
+            Err(e) => {
+                tracing::error!(path = %p.display(), error = %e, "could not remove a protected path the sandboxed command created")
+            }
+        }
+    }
+    removed
 }
 
 /// Reads a stream to its end, keeping at most `cap` bytes (the rest is
