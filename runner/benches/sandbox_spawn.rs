@@ -113,6 +113,7 @@ fn main() {
         limits: Limits::default(),
         env: vec![],
         allow_degraded: false,
+        proxy_socket: None,
     };
     let sandbox = ProcessSandbox::new(PathBuf::from(env!("CARGO_BIN_EXE_runner")));
     let ours = time(n, || {

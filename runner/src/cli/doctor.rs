@@ -152,6 +152,7 @@ pub fn run(a: DoctorArgs) -> anyhow::Result<u8> {
         limits: config.sandbox.limits.clone(),
         env: vec![],
         allow_degraded: config.sandbox.degraded,
+        proxy_socket: None,
     };
     match ProcessSandbox::new(super::runner_binary()?).run(&spec, Duration::from_secs(20)) {
         Ok(out) if out.exit_code == 0 && out.stdout.trim() == "sandbox-ok" => {

@@ -6,6 +6,7 @@
 //! sandbox enforces the decision's confinement.
 
 use super::{Tool, ToolError, ToolRun, ToolSource, ToolSpec};
+use crate::sandbox::process::proxy::NetProxy;
 use crate::sandbox::process::{self, Limits, ProcessSandbox, SandboxSpec};
 use protocol::policy::{Action, ActionDetail, NetworkMode};
 use serde::Deserialize;
@@ -151,14 +152,32 @@ impl Tool for Bash {
             limits: self.settings.limits.clone(),
             env: Vec::new(),
             allow_degraded: self.settings.degraded,
+            proxy_socket: None,
         };
         let timeout_ms = i
             .timeout_ms
             .unwrap_or(self.settings.limits.default_timeout_ms)
             .min(self.settings.limits.max_timeout_ms);
-        let out = ProcessSandbox::new(self.settings.helper.clone())
-            .run(&spec, Duration::from_millis(timeout_ms))
-            .map_err(|e| ToolError::Failed(e.to_string()))?;
+        let sandbox = ProcessSandbox::new(self.settings.helper.clone());
+        let timeout = Duration::from_millis(timeout_ms);
+        let out = if confine.network == protocol::policy::NetworkMode::Proxy {
+            // Every connection through the proxy is its own decision.
+            let proxy = NetProxy::bind(&std::env::temp_dir())
+                .map_err(|e| ToolError::Failed(format!("cannot start the network proxy: {e}")))?;
+            let spec = SandboxSpec {
+                proxy_socket: Some(proxy.socket().to_path_buf()),
+                ..spec
+            };
+            std::thread::scope(|scope| {
+                scope.spawn(|| proxy.serve(run.gate, run.ctx, "Bash"));
+                let out = sandbox.run(&spec, timeout);
+                proxy.stop();
+                out
+            })
+        } else {
+            sandbox.run(&spec, timeout)
+        }
+        .map_err(|e| ToolError::Failed(e.to_string()))?;
         serde_json::to_value(out).map_err(|e| ToolError::Failed(e.to_string()))
     }
 }

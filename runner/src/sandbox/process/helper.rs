@@ -21,6 +21,7 @@
 
 use super::mounts;
 use super::privileges;
+use super::proxy::PROXY_PORT;
 use super::spec::SandboxSpec;
 use super::{landlock, seccomp};
 use nix::sys::prctl;
@@ -81,6 +82,29 @@ pub fn main(spec_json: &str) -> ! {
         "setgroups",
     );
 
+    // Mode proxy: a descriptor of the proxy socket's directory, so the
+    // sandbox reaches the socket through /proc/self/fd even after its own
+    // /tmp hides the host's.
+    let proxy_dir = spec.proxy_socket.as_ref().map(|sock| {
+        let dir = sock.parent().unwrap_or(std::path::Path::new("/"));
+        let c = check(
+            CString::new(dir.as_os_str().as_encoded_bytes()),
+            "proxy dir",
+        );
+        // SAFETY: open(2) with O_PATH of a NUL-terminated path.
+        let fd = unsafe {
+            libc::open(
+                c.as_ptr(),
+                libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            )
+        };
+        os_check(fd as i64, "open the proxy socket's directory");
+        let name = sock
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        format!("/proc/self/fd/{fd}/{name}")
+    });
     let (go_r, go_w) = check(nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC), "pipe");
     let flags = libc::CLONE_NEWUSER
         | libc::CLONE_NEWNS
@@ -103,7 +127,7 @@ pub fn main(spec_json: &str) -> ! {
     os_check(pid, "clone into new namespaces");
     if pid == 0 {
         drop(go_w);
-        sandbox_init(&spec, go_r);
+        sandbox_init(&spec, go_r, proxy_dir);
     }
     drop(go_r);
     let pid = pid as i32;
@@ -143,7 +167,7 @@ fn exit_code(status: i32) -> i32 {
 }
 
 /// C: pid 1 of the sandbox.
-fn sandbox_init(spec: &SandboxSpec, go_r: OwnedFd) -> ! {
+fn sandbox_init(spec: &SandboxSpec, go_r: OwnedFd, proxy_path: Option<String>) -> ! {
     check(prctl::set_pdeathsig(Signal::SIGKILL), "pdeathsig");
     let mut byte = [0u8; 1];
     let mut go = std::fs::File::from(go_r);
@@ -173,12 +197,22 @@ fn sandbox_init(spec: &SandboxSpec, go_r: OwnedFd) -> ! {
     check(mounts::fresh_proc(), "mounts");
     check(nix::unistd::sethostname("sandbox"), "sethostname");
     loopback_up();
+    let listener = proxy_path.as_ref().map(|_| {
+        check(
+            std::net::TcpListener::bind(("127.0.0.1", PROXY_PORT)),
+            "proxy port inside the sandbox",
+        )
+    });
 
     // SAFETY: fork in a single-threaded process.
     let g = unsafe { libc::fork() };
     os_check(g as i64, "fork");
     if g == 0 {
+        drop(listener);
         exec_command(spec);
+    }
+    if let (Some(listener), Some(path)) = (listener, proxy_path) {
+        std::thread::spawn(move || bridge(listener, path));
     }
     // Reap everything; when the command exits, so does the sandbox.
     loop {
@@ -193,6 +227,31 @@ fn sandbox_init(spec: &SandboxSpec, go_r: OwnedFd) -> ! {
             // SAFETY: immediate exit.
             unsafe { libc::_exit(SETUP_FAILED) }
         }
+    }
+}
+
+/// Forwards every connection to 127.0.0.1:PROXY_PORT to the runner's proxy
+/// socket (pid 1 runs this, outside Landlock and seccomp, with no route out).
+fn bridge(listener: std::net::TcpListener, socket: String) {
+    for conn in listener.incoming() {
+        let Ok(tcp) = conn else { continue };
+        let socket = socket.clone();
+        std::thread::spawn(move || {
+            let Ok(unix) = std::os::unix::net::UnixStream::connect(&socket) else {
+                return;
+            };
+            let (Ok(mut t1), Ok(mut u1)) = (tcp.try_clone(), unix.try_clone()) else {
+                return;
+            };
+            let up = std::thread::spawn(move || {
+                let _ = std::io::copy(&mut t1, &mut u1);
+                let _ = u1.shutdown(std::net::Shutdown::Write);
+            });
+            let (mut t2, mut u2) = (tcp, unix);
+            let _ = std::io::copy(&mut u2, &mut t2);
+            let _ = t2.shutdown(std::net::Shutdown::Write);
+            let _ = up.join();
+        });
     }
 }
 
@@ -224,8 +283,9 @@ fn loopback_up() {
 fn exec_command(spec: &SandboxSpec) -> ! {
     check(nix::unistd::chdir(&spec.cwd), "working directory");
     check(privileges::apply_limits(&spec.limits), "rlimits");
+    let proxy_port = spec.proxy_socket.as_ref().map(|_| PROXY_PORT);
     let enforcement = check(
-        landlock::restrict_self(&spec.readable, &spec.writable),
+        landlock::restrict_self(&spec.readable, &spec.writable, proxy_port),
         "landlock",
     );
     if enforcement == landlock::Enforcement::None && !spec.allow_degraded {
@@ -242,6 +302,20 @@ fn exec_command(spec: &SandboxSpec) -> ! {
         "LANG=C.UTF-8".to_string(),
         "TERM=dumb".to_string(),
     ];
+    if spec.proxy_socket.is_some() {
+        let url = format!("http://127.0.0.1:{PROXY_PORT}");
+        for k in [
+            "HTTP_PROXY",
+            "HTTPS_PROXY",
+            "http_proxy",
+            "https_proxy",
+            "ALL_PROXY",
+            "all_proxy",
+        ] {
+            env.push(format!("{k}={url}"));
+        }
+        env.push("NO_PROXY=".into());
+    }
     for (k, v) in &spec.env {
         env.push(format!("{k}={v}"));
     }

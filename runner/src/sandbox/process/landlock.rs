@@ -2,15 +2,16 @@
 //!
 //! Read + execute beneath the confinement's readable roots, read-write
 //! beneath its writable roots (the workspace and the private /tmp), nothing
-//! else — and no TCP bind or connect at all, so even a socket that reaches
-//! an interface finds nothing it may open. Applied at the best ABI the
+//! else — and no TCP bind or connect at all but to the proxy port in mode
+//! `proxy`, so even a socket that reaches an interface finds nothing it may
+//! open. Applied at the best ABI the
 //! kernel offers (best effort up to [`TARGET_ABI`]); a kernel that enforces
 //! nothing is an error the caller refuses to run under, unless the operator
 //! chose degraded mode.
 
 use landlock::{
-    path_beneath_rules, Access, AccessFs, AccessNet, CompatLevel, Compatible, Ruleset, RulesetAttr,
-    RulesetCreatedAttr, RulesetStatus, Scope, ABI,
+    path_beneath_rules, Access, AccessFs, AccessNet, CompatLevel, Compatible, NetPort, Ruleset,
+    RulesetAttr, RulesetCreatedAttr, RulesetStatus, Scope, ABI,
 };
 use std::path::PathBuf;
 
@@ -51,21 +52,26 @@ fn writable_access(abi: ABI) -> landlock::BitFlags<AccessFs> {
 }
 
 /// Restricts the calling thread (and everything it execs) to `readable`
-/// and `writable`, and forbids TCP bind and connect.
+/// and `writable`, and forbids TCP bind and connect — except connecting to
+/// `proxy_port` when given.
 pub fn restrict_self(
     readable: &[PathBuf],
     writable: &[PathBuf],
+    proxy_port: Option<u16>,
 ) -> Result<Enforcement, landlock::RulesetError> {
     let abi = TARGET_ABI;
-    let status = Ruleset::default()
+    let mut created = Ruleset::default()
         .set_compatibility(CompatLevel::BestEffort)
         .handle_access(AccessFs::from_all(abi))?
         .handle_access(AccessNet::from_all(abi))?
         .scope(Scope::from_all(abi))?
         .create()?
         .add_rules(path_beneath_rules(readable, AccessFs::from_read(abi)))?
-        .add_rules(path_beneath_rules(writable, writable_access(abi)))?
-        .restrict_self()?;
+        .add_rules(path_beneath_rules(writable, writable_access(abi)))?;
+    if let Some(port) = proxy_port {
+        created = created.add_rule(NetPort::new(port, AccessNet::ConnectTcp))?;
+    }
+    let status = created.restrict_self()?;
     Ok(match status.ruleset {
         RulesetStatus::FullyEnforced => Enforcement::Full,
         RulesetStatus::PartiallyEnforced => Enforcement::Partial,

@@ -13,14 +13,14 @@
 //! - a wall-clock timeout that kills the whole pid namespace, capped
 //!   output, a scrubbed environment (here).
 //!
-//! Network: mode `none` is a namespace with loopback only. Mode `proxy`
-//! (connections through the runner's policy-checked proxy) is not built
-//! yet; a decision asking for it runs with `none`, which is stricter.
+//! Network: mode `none` is a namespace with loopback only; mode `proxy`
+//! adds one way out, the runner's [`proxy`], which decides every connection.
 
 pub mod helper;
 pub mod landlock;
 pub mod mounts;
 pub mod privileges;
+pub mod proxy;
 pub mod seccomp;
 pub mod spec;
 

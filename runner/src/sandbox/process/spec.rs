@@ -109,4 +109,8 @@ pub struct SandboxSpec {
     pub env: Vec<(String, String)>,
     /// Run even though Landlock is not enforced (operator's degraded mode).
     pub allow_degraded: bool,
+    /// Network mode `proxy`: the runner's proxy socket, reachable inside the
+    /// sandbox at 127.0.0.1:3128. `None` is network mode `none`.
+    #[serde(default)]
+    pub proxy_socket: Option<PathBuf>,
 }

@@ -1,0 +1,303 @@
+//! The network proxy of mode `proxy`: the only way out of a sandbox whose
+//! network namespace has no route anywhere.
+//!
+//! The sandbox's pid 1 listens on 127.0.0.1:[`PROXY_PORT`] inside the
+//! namespace and forwards every connection to this proxy's Unix socket.
+//! Each request — an HTTP `CONNECT host:port` or a plain-HTTP request in
+//! absolute form — is its own `net.connect` decision: the proxy resolves the
+//! name itself (the system resolver, never the sandbox's), hands every
+//! address to the policy (which refuses loopback, private, link-local and
+//! metadata addresses whatever the name), records the decision, and only
+//! then connects — to an address the policy saw. A denial is a 403 whose
+//! body is the reasons. Programs that ignore the proxy variables cannot
+//! connect at all: the namespace has no route and Landlock allows TCP only
+//! to the proxy port.
+
+use crate::policy::{PolicyGate, SessionContext};
+use protocol::policy::{Action, ActionDetail, DecisionResult};
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// The port the proxy is reached on inside the sandbox.
+pub const PROXY_PORT: u16 = 3128;
+
+/// Largest request head the proxy reads.
+const MAX_HEAD: usize = 16 * 1024;
+
+/// A proxy listening on a Unix socket in a private directory.
+pub struct NetProxy {
+    _dir: tempfile::TempDir,
+    socket: PathBuf,
+    listener: UnixListener,
+    stop: AtomicBool,
+}
+
+impl NetProxy {
+    /// Binds the socket in a new directory under `parent` (mode 0711; the
+    /// socket 0666 so the sandbox's unprivileged uid can connect).
+    pub fn bind(parent: &Path) -> std::io::Result<NetProxy> {
+        let dir = tempfile::Builder::new()
+            .prefix("runner-proxy.")
+            .tempdir_in(parent)?;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711))?;
+        let socket = dir.path().join("proxy.sock");
+        let listener = UnixListener::bind(&socket)?;
+        std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o666))?;
+        listener.set_nonblocking(true)?;
+        Ok(NetProxy {
+            _dir: dir,
+            socket,
+            listener,
+            stop: AtomicBool::new(false),
+        })
+    }
+
+    /// The socket the sandbox connects to.
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    /// Asks [`NetProxy::serve`] to return.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+
+    /// Serves connections until [`NetProxy::stop`]; each is decided by
+    /// `gate` in `ctx` as an action of `tool`.
+    pub fn serve(&self, gate: &PolicyGate, ctx: &SessionContext, tool: &str) {
+        std::thread::scope(|scope| {
+            while !self.stop.load(Ordering::SeqCst) {
+                match self.listener.accept() {
+                    Ok((conn, _)) => {
+                        scope.spawn(move || {
+                            let _ = conn.set_nonblocking(false);
+                            let _ = handle(conn, gate, ctx, tool);
+                        });
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+    }
+}
+
+struct Request {
+    method: String,
+    host: String,
+    port: u16,
+    scheme: &'static str,
+    /// For plain HTTP: the head rewritten to origin form, plus any body bytes
+    /// already read.
+    forward: Option<Vec<u8>>,
+}
+
+fn read_head(conn: &mut UnixStream) -> std::io::Result<(Vec<u8>, usize)> {
+    conn.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 2048];
+    loop {
+        let n = conn.read(&mut chunk)?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            return Ok((buf, end + 4));
+        }
+        if buf.len() > MAX_HEAD {
+            return Err(std::io::ErrorKind::InvalidData.into());
+        }
+    }
+}
+
+fn parse(buf: &[u8], head_len: usize) -> Result<Request, String> {
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut req = httparse::Request::new(&mut headers);
+    match req.parse(&buf[..head_len]) {
+        Ok(httparse::Status::Complete(_)) => {}
+        _ => return Err("malformed request".into()),
+    }
+    let method = req.method.unwrap_or("").to_string();
+    let target = req.path.unwrap_or("");
+    if method == "CONNECT" {
+        let (host, port) = split_host_port(target, 443)?;
+        return Ok(Request {
+            method,
+            host,
+            port,
+            scheme: "https",
+            forward: None,
+        });
+    }
+    let rest = target
+        .strip_prefix("http://")
+        .ok_or("only CONNECT and absolute http:// requests go through this proxy")?;
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let (host, port) = split_host_port(authority, 80)?;
+    let mut head = format!("{method} {path} HTTP/1.1\r\n");
+    for h in req.headers.iter() {
+        let name = h.name.to_ascii_lowercase();
+        if name.starts_with("proxy-") || name == "connection" {
+            continue;
+        }
+        head.push_str(h.name);
+        head.push_str(": ");
+        head.push_str(&String::from_utf8_lossy(h.value));
+        head.push_str("\r\n");
+    }
+    head.push_str("Connection: close\r\n\r\n");
+    let mut forward = head.into_bytes();
+    forward.extend_from_slice(&buf[head_len..]);
+    Ok(Request {
+        method,
+        host,
+        port,
+        scheme: "http",
+        forward: Some(forward),
+    })
+}
+
+fn split_host_port(authority: &str, default: u16) -> Result<(String, u16), String> {
+    if let Some(rest) = authority.strip_prefix('[') {
+        let (h, p) = rest.split_once(']').ok_or("bad IPv6 authority")?;
+        let port = p
+            .strip_prefix(':')
+            .map(|p| p.parse())
+            .unwrap_or(Ok(default));
+        return Ok((h.to_string(), port.map_err(|_| "bad port")?));
+    }
+    match authority.rsplit_once(':') {
+        Some((h, p)) => Ok((h.to_string(), p.parse().map_err(|_| "bad port")?)),
+        None => Ok((authority.to_string(), default)),
+    }
+}
+
+fn respond(conn: &mut UnixStream, status: &str, body: &str) {
+    let _ = write!(
+        conn,
+        "HTTP/1.1 {status}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+}
+
+fn handle(
+    mut conn: UnixStream,
+    gate: &PolicyGate,
+    ctx: &SessionContext,
+    tool: &str,
+) -> std::io::Result<()> {
+    let (buf, head_len) = read_head(&mut conn)?;
+    let req = match parse(&buf, head_len) {
+        Ok(r) => r,
+        Err(e) => {
+            respond(&mut conn, "400 Bad Request", &format!("{e}\n"));
+            return Ok(());
+        }
+    };
+    // Resolve here, with the host's resolver; the policy sees every address.
+    let addrs: Vec<SocketAddr> = (req.host.as_str(), req.port)
+        .to_socket_addrs()
+        .map(|a| a.collect())
+        .unwrap_or_default();
+    let action = Action {
+        tool: tool.to_string(),
+        detail: ActionDetail::NetConnect {
+            host: req.host.clone(),
+            port: req.port,
+            scheme: req.scheme.to_string(),
+            method: Some(req.method.clone()),
+            addresses: addrs.iter().map(|a| a.ip().to_string()).collect(),
+        },
+    };
+    let record = gate.check(&action, ctx);
+    if record.result != DecisionResult::Allow {
+        respond(
+            &mut conn,
+            "403 Forbidden",
+            &format!("denied by policy: {}\n", record.reasons.join("; ")),
+        );
+        return Ok(());
+    }
+    let Some(upstream) = addrs
+        .iter()
+        .find_map(|a| TcpStream::connect_timeout(a, Duration::from_secs(10)).ok())
+    else {
+        respond(
+            &mut conn,
+            "502 Bad Gateway",
+            "could not connect to any address of the host\n",
+        );
+        return Ok(());
+    };
+    let mut upstream = upstream;
+    match &req.forward {
+        None => {
+            conn.write_all(b"HTTP/1.1 200 Connection Established\r\n\r\n")?;
+            let rest = &buf[head_len..];
+            if !rest.is_empty() {
+                upstream.write_all(rest)?;
+            }
+        }
+        Some(bytes) => upstream.write_all(bytes)?,
+    }
+    conn.set_read_timeout(None)?;
+    let (mut c2, mut u2) = (conn.try_clone()?, upstream.try_clone()?);
+    let up = std::thread::spawn(move || {
+        let _ = std::io::copy(&mut c2, &mut u2);
+        let _ = u2.shutdown(Shutdown::Write);
+    });
+    let _ = std::io::copy(&mut upstream, &mut conn);
+    let _ = conn.shutdown(Shutdown::Write);
+    let _ = up.join();
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> Request {
+        parse(s.as_bytes(), s.len()).unwrap()
+    }
+
+    #[test]
+    fn connect_is_parsed() {
+        let r = p("CONNECT example.com:8443 HTTP/1.1\r\nHost: example.com:8443\r\n\r\n");
+        assert_eq!(
+            (r.method.as_str(), r.host.as_str(), r.port, r.scheme),
+            ("CONNECT", "example.com", 8443, "https")
+        );
+    }
+
+    #[test]
+    fn absolute_get_is_rewritten_to_origin_form_without_proxy_headers() {
+        let r = p("GET http://h.test:8080/a?b=1 HTTP/1.1\r\nHost: h.test\r\nProxy-Authorization: x\r\nConnection: keep-alive\r\n\r\n");
+        assert_eq!(
+            (r.host.as_str(), r.port, r.scheme),
+            ("h.test", 8080, "http")
+        );
+        let f = String::from_utf8(r.forward.unwrap()).unwrap();
+        assert!(f.starts_with("GET /a?b=1 HTTP/1.1\r\n"), "{f}");
+        assert!(!f.to_ascii_lowercase().contains("proxy-authorization"));
+        assert!(f.ends_with("Connection: close\r\n\r\n"));
+    }
+
+    #[test]
+    fn ipv6_authority_and_garbage() {
+        let r = p("CONNECT [::1]:443 HTTP/1.1\r\n\r\n");
+        assert_eq!(r.host, "::1");
+        assert!(parse(b"GET /relative HTTP/1.1\r\n\r\n", 26).is_err());
+        assert!(parse(b"\x00\x01garbage\r\n\r\n", 13).is_err());
+    }
+}
