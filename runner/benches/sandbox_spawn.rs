@@ -136,6 +136,84 @@ fn main() {
         bw.map(|b| format!(", bwrap {:.2} ms", b - base))
             .unwrap_or_default()
     );
+
+    proxy_latency(&ws);
+}
+
+/// Added latency per connection of the policy-checked proxy on loopback:
+/// a GET straight to a local server vs the same GET through the proxy's
+/// socket (parse, resolve, decide with the default policy, record, connect,
+/// relay).
+fn proxy_latency(ws: &std::path::Path) {
+    use runner::activity::NullSink;
+    use runner::policy::{EngineSettings, PolicyEngine, PolicyGate, SessionContext, Trusted};
+    use std::io::{Read, Write};
+    use std::sync::Arc;
+
+    let server = std::net::TcpListener::bind("127.0.0.2:0").unwrap();
+    let port = server.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for c in server.incoming() {
+            let Ok(mut c) = c else { continue };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 2048];
+                let _ = c.read(&mut buf);
+                let _ = c.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+                );
+            });
+        }
+    });
+    let engine = Arc::new(
+        PolicyEngine::load(EngineSettings {
+            dirs: vec![],
+            entrypoint: "data.runner.decision".into(),
+            eval_timeout: Duration::from_millis(50),
+            mask: vec![],
+            run_tests: false,
+            workspaces: vec![],
+        })
+        .unwrap(),
+    );
+    let gate = PolicyGate::new(engine, None, Arc::new(NullSink));
+    let trusted = Trusted {
+        agent: serde_json::json!({"enabled_tools": ["Bash"], "grants": {}}),
+        worker: serde_json::json!({"network": {"allow_hosts": ["127.0.0.2"], "allow_cidrs": ["127.0.0.2/32"]}}),
+        platform: serde_json::json!({}),
+    };
+    let ctx = SessionContext::new(ws.to_path_buf(), trusted, Default::default());
+    let proxy = runner::sandbox::process::proxy::NetProxy::bind(&std::env::temp_dir()).unwrap();
+    let n = 500;
+    fn fetch<S: Read + Write>(mut s: S, req: &str) {
+        s.write_all(req.as_bytes()).unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        assert!(out.ends_with("ok"), "{out}");
+    }
+    std::thread::scope(|scope| {
+        scope.spawn(|| proxy.serve(&gate, &ctx, "Bash"));
+        let direct = time(n, || {
+            let s = std::net::TcpStream::connect(("127.0.0.2", port)).unwrap();
+            fetch(
+                s,
+                "GET / HTTP/1.1\r\nHost: 127.0.0.2\r\nConnection: close\r\n\r\n",
+            );
+        });
+        let proxied = time(n, || {
+            let s = std::os::unix::net::UnixStream::connect(proxy.socket()).unwrap();
+            fetch(
+                s,
+                &format!("GET http://127.0.0.2:{port}/ HTTP/1.1\r\nHost: 127.0.0.2\r\n\r\n"),
+            );
+        });
+        proxy.stop();
+        let (d50, _, d99) = percentiles(direct);
+        let (p50, _, p99) = percentiles(proxied);
+        println!(
+            "HTTP GET on loopback, n={n}, ms: direct p50 {d50:.3} p99 {d99:.3}; through the proxy p50 {p50:.3} p99 {p99:.3}; added per connection p50 {:.3} ms",
+            p50 - d50
+        );
+    });
 }
 
 fn which(name: &str) -> Option<PathBuf> {

@@ -48,7 +48,6 @@ impl NetProxy {
         let socket = dir.path().join("proxy.sock");
         let listener = UnixListener::bind(&socket)?;
         std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o666))?;
-        listener.set_nonblocking(true)?;
         Ok(NetProxy {
             _dir: dir,
             socket,
@@ -62,28 +61,28 @@ impl NetProxy {
         &self.socket
     }
 
-    /// Asks [`NetProxy::serve`] to return.
+    /// Makes [`NetProxy::serve`] return (after the connections it is
+    /// serving end): sets the flag and wakes the blocking accept.
     pub fn stop(&self) {
         self.stop.store(true, Ordering::SeqCst);
+        let _ = UnixStream::connect(&self.socket);
     }
 
     /// Serves connections until [`NetProxy::stop`]; each is decided by
     /// `gate` in `ctx` as an action of `tool`.
     pub fn serve(&self, gate: &PolicyGate, ctx: &SessionContext, tool: &str) {
-        std::thread::scope(|scope| {
-            while !self.stop.load(Ordering::SeqCst) {
-                match self.listener.accept() {
-                    Ok((conn, _)) => {
-                        scope.spawn(move || {
-                            let _ = conn.set_nonblocking(false);
-                            let _ = handle(conn, gate, ctx, tool);
-                        });
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                        std::thread::sleep(Duration::from_millis(5));
-                    }
-                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+        std::thread::scope(|scope| loop {
+            let accepted = self.listener.accept();
+            if self.stop.load(Ordering::SeqCst) {
+                break;
+            }
+            match accepted {
+                Ok((conn, _)) => {
+                    scope.spawn(move || {
+                        let _ = handle(conn, gate, ctx, tool);
+                    });
                 }
+                Err(_) => std::thread::sleep(Duration::from_millis(5)),
             }
         });
     }
