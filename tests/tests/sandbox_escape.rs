@@ -196,7 +196,9 @@ fn privileges_are_gone() {
         "grep -E '^(NoNewPrivs|CapEff|CapPrm|CapBnd|CapAmb):' /proc/self/status; \
          mount -t tmpfs none /mnt 2>&1 && echo MOUNTED; \
          unshare -U true 2>&1 && echo UNSHARED; \
-         sleep 30 & pid=$!; perl -e 'my $r = syscall(101, 16, $ARGV[0], 0, 0); print \"ptrace=$r $!\\n\"' $pid; kill $pid",
+         sleep 30 & pid=$!; perl -e 'my $r = syscall(101, 16, $ARGV[0], 0, 0); print \"ptrace=$r $!\\n\"' $pid; kill $pid; \
+         /usr/bin/passwd -S root 2>&1 | sed 's/^/passwd: /'; \
+         cp /bin/bash ./sbash && chmod u+s ./sbash && ./sbash -p -c 'grep CapEff /proc/self/status' | sed 's/^/suid-/'",
     );
     let o = stdout(&out);
     assert!(o.contains("NoNewPrivs:\t1"), "{out}");
@@ -208,6 +210,15 @@ fn privileges_are_gone() {
     }
     assert!(!o.contains("MOUNTED") && !o.contains("UNSHARED"), "{out}");
     assert!(o.contains("ptrace=-1"), "{out}");
+    // The host's setuid-root passwd gains nothing: it cannot read the shadow
+    // file (its ageing fields stay unknown: "never -1 -1 -1 -1").
+    let passwd = o.lines().find(|l| l.starts_with("passwd: ")).unwrap_or("");
+    assert!(
+        passwd.contains("never -1 -1 -1 -1") || passwd.contains("may not"),
+        "{out}"
+    );
+    // A setuid binary made inside gains no capability (no_new_privs).
+    assert!(o.contains("suid-CapEff:\t0000000000000000"), "{out}");
 }
 
 #[test]
