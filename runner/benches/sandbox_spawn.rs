@@ -115,7 +115,7 @@ fn main() {
         allow_degraded: false,
         proxy_socket: None,
     };
-    let sandbox = ProcessSandbox::new(PathBuf::from(env!("CARGO_BIN_EXE_runner")));
+    let sandbox = ProcessSandbox::new(PathBuf::from(env!("CARGO_BIN_EXE_runner-sandbox")));
     let ours = time(n, || {
         let out = sandbox.run(&spec, Duration::from_secs(10)).unwrap();
         assert_eq!(out.exit_code, 0, "{out:?}");

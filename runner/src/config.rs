@@ -251,7 +251,7 @@ impl Config {
             .unwrap_or_else(|| self.state_dir().join("audit.jsonl"))
     }
 
-    /// Settings of the Bash tool; `helper` is the runner binary.
+    /// Settings of the Bash tool; `helper` is the `runner-sandbox` binary.
     pub fn bash_settings(&self, helper: PathBuf) -> crate::tools::BashSettings {
         crate::tools::BashSettings {
             helper,

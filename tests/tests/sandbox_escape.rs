@@ -391,3 +391,32 @@ fn protected_paths_created_by_a_command_do_not_survive_it() {
     assert!(removed.iter().any(|p| p.ends_with(".git/hooks")), "{out}");
     assert!(removed.iter().any(|p| p.ends_with(".bashrc")), "{out}");
 }
+
+#[test]
+fn missing_sandbox_helper_is_a_clear_error_and_nothing_runs() {
+    let s = sandbox();
+    let lonely = s.dir.path().join("bin");
+    std::fs::create_dir(&lonely).unwrap();
+    std::fs::copy(bin("runner"), lonely.join("runner")).unwrap();
+    let out = std::process::Command::new(lonely.join("runner"))
+        .args([
+            "call",
+            "--workspace",
+            s.ws.to_str().unwrap(),
+            "Bash",
+            r#"{"command": "touch ran"}"#,
+        ])
+        .env("RUNNER_STATE_DIR", s.dir.path().join("state"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        v["output"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("install `runner-sandbox`"),
+        "{v}"
+    );
+    assert_absent(&s.ws.join("ran"));
+}

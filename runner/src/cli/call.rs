@@ -75,7 +75,7 @@ pub fn run(a: CallArgs) -> anyhow::Result<u8> {
     let input: serde_json::Value = serde_json::from_str(&a.args).with_context(|| {
         format!("tool input for {} is not valid JSON; pass one JSON object, e.g. '{{\"path\": \"README.md\"}}'", a.tool)
     })?;
-    let registry = Registry::builtin(config.bash_settings(super::runner_binary()?));
+    let registry = Registry::builtin(config.bash_settings(super::sandbox_helper()?));
     if registry.get(&a.tool).is_none() {
         anyhow::bail!(
             "unknown tool `{}`; known tools: {} (see `runner tools list`)",

@@ -154,7 +154,7 @@ pub fn run(a: DoctorArgs) -> anyhow::Result<u8> {
         allow_degraded: config.sandbox.degraded,
         proxy_socket: None,
     };
-    match ProcessSandbox::new(super::runner_binary()?).run(&spec, Duration::from_secs(20)) {
+    match ProcessSandbox::new(super::sandbox_helper()?).run(&spec, Duration::from_secs(20)) {
         Ok(out) if out.exit_code == 0 && out.stdout.trim() == "sandbox-ok" => {
             r.pass("shell sandbox", &format!("a command ran fully confined in {} ms (outside uid {uid})", out.duration_ms))
         }

@@ -48,23 +48,10 @@ enum Command {
     Tools(tools::ToolsCommand),
     /// Check that this host can run the sandboxes; prints the fix for each failure.
     Doctor(doctor::DoctorArgs),
-    /// Internal: build the process sandbox and exec the command (the runner
-    /// starts this itself; not for people).
-    #[command(name = "__sandbox-exec", hide = true)]
-    SandboxExec {
-        /// The sandbox spec, JSON.
-        spec: String,
-    },
 }
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
-    // The sandbox helper must stay single-threaded and quiet: dispatch it
-    // before anything else starts.
-    let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some("__sandbox-exec") {
-        crate::sandbox::process::helper::main(args.get(2).map(String::as_str).unwrap_or(""));
-    }
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("RUNNER_LOG")
@@ -79,7 +66,6 @@ pub fn main() -> ExitCode {
         Command::Audit(c) => audit::run(c),
         Command::Tools(c) => tools::run(c),
         Command::Doctor(a) => doctor::run(a),
-        Command::SandboxExec { spec } => crate::sandbox::process::helper::main(&spec),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -90,9 +76,11 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// The runner binary itself: the process sandbox re-executes it as its helper.
-fn runner_binary() -> anyhow::Result<std::path::PathBuf> {
-    std::env::current_exe().map_err(|e| anyhow::anyhow!("cannot locate the runner binary: {e}"))
+/// The process sandbox's helper: `runner-sandbox` beside this binary.
+fn sandbox_helper() -> anyhow::Result<std::path::PathBuf> {
+    let me = std::env::current_exe()
+        .map_err(|e| anyhow::anyhow!("cannot locate the runner binary: {e}"))?;
+    Ok(crate::sandbox::process::helper_beside(&me))
 }
 
 /// Loads the config file when one is given, else the defaults.

@@ -16,7 +16,7 @@ pub enum ToolsCommand {
 
 pub fn run(cmd: ToolsCommand) -> anyhow::Result<u8> {
     let config = crate::config::Config::default();
-    let registry = Registry::builtin(config.bash_settings(super::runner_binary()?));
+    let registry = Registry::builtin(config.bash_settings(super::sandbox_helper()?));
     match cmd {
         ToolsCommand::List { json } => {
             if json {

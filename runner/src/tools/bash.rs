@@ -17,7 +17,7 @@ use std::time::Duration;
 /// How the Bash tool runs its commands.
 #[derive(Debug, Clone)]
 pub struct BashSettings {
-    /// The runner binary (its `__sandbox-exec` is the sandbox helper).
+    /// The sandbox helper binary (`runner-sandbox`).
     pub helper: PathBuf,
     /// Outside uid/gid of the sandbox's root when the runner is root.
     pub uid: u32,

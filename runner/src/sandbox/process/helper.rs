@@ -1,7 +1,8 @@
-//! The helper that builds the sandbox: `runner __sandbox-exec SPEC-JSON`.
+//! The helper that builds the sandbox: the `runner-sandbox SPEC-JSON`
+//! binary.
 //!
 //! The runner is multi-threaded, and after `fork` in a multi-threaded
-//! process almost nothing is safe; so the runner re-executes itself as this
+//! process almost nothing is safe; so the runner starts this small,
 //! single-threaded helper, which sets everything up in ordinary code and
 //! finally execs bash. Process tree:
 //!
@@ -59,7 +60,7 @@ fn os_check(rc: i64, what: &str) {
     }
 }
 
-/// Entry point of `runner __sandbox-exec`. Never returns.
+/// Entry point of `runner-sandbox`. Never returns.
 pub fn main(spec_json: &str) -> ! {
     let spec: SandboxSpec = check(serde_json::from_str(spec_json), "sandbox spec");
     // SAFETY: raw syscalls with constant arguments in a single-threaded process.

@@ -92,12 +92,19 @@ pub struct ProcessSandbox {
     helper: PathBuf,
 }
 
+/// File name of the dedicated helper binary.
+pub const HELPER_NAME: &str = "runner-sandbox";
+
+/// The helper of a runner at `runner_binary`: `runner-sandbox`, installed
+/// beside it.
+pub fn helper_beside(runner_binary: &Path) -> PathBuf {
+    runner_binary.with_file_name(HELPER_NAME)
+}
+
 impl ProcessSandbox {
-    /// A sandbox whose helper is `runner_binary __sandbox-exec`.
-    pub fn new(runner_binary: PathBuf) -> Self {
-        ProcessSandbox {
-            helper: runner_binary,
-        }
+    /// A sandbox whose helper is the `runner-sandbox` binary at `helper`.
+    pub fn new(helper: PathBuf) -> Self {
+        ProcessSandbox { helper }
     }
 
     /// Runs `spec` with the wall-clock limit `timeout`.
@@ -114,8 +121,7 @@ impl ProcessSandbox {
             .map_err(|e| SandboxError::Setup(format!("pipe: {e}")))?;
         let status_w_raw = std::os::fd::AsRawFd::as_raw_fd(&status_w);
         let mut cmd = Command::new(&self.helper);
-        cmd.arg("__sandbox-exec")
-            .arg(spec_json)
+        cmd.arg(spec_json)
             .env_clear()
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

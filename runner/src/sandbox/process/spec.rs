@@ -1,6 +1,6 @@
 //! What one sandboxed run is: the command, where, and the confinement and
 //! limits it runs under. The runner builds it from the decision; the helper
-//! (`runner __sandbox-exec`) receives it as JSON and applies it.
+//! (`runner-sandbox`) receives it as JSON and applies it.
 
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
