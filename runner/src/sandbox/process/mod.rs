@@ -73,7 +73,7 @@ pub struct SandboxOutput {
 pub enum SandboxError {
     /// The helper could not be started.
     #[error(
-        "cannot start the sandbox helper {path}: {source}; check that the runner binary is intact"
+        "cannot start the sandbox helper {path}: {source}; install `runner-sandbox` beside `runner` (both are built by `cargo build --release -p runner`)"
     )]
     Spawn {
         /// The helper binary.
