@@ -94,26 +94,8 @@ fn main() {
 
     let (uid, gid) = sandbox_ids(65534, 65534);
     let spec = SandboxSpec {
-        command: "/bin/true".into(),
-        workspace: ws.clone(),
-        cwd: ws.clone(),
-        readable: [
-            "/usr", "/bin", "/sbin", "/lib", "/lib64", "/etc", "/proc", "/dev",
-        ]
-        .map(PathBuf::from)
-        .to_vec(),
-        writable: vec![
-            ws.clone(),
-            PathBuf::from("/tmp"),
-            PathBuf::from("/dev/null"),
-        ],
-        read_only: vec![],
-        uid,
-        gid,
-        limits: Limits::default(),
-        env: vec![],
         allow_degraded: false,
-        proxy_socket: None,
+        ..SandboxSpec::system_default("/bin/true", ws.clone(), uid, gid, Limits::default())
     };
     let sandbox = ProcessSandbox::new(PathBuf::from(env!("CARGO_BIN_EXE_runner-sandbox")));
     let ours = time(n, || {

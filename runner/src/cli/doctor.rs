@@ -132,27 +132,14 @@ pub fn run(a: DoctorArgs) -> anyhow::Result<u8> {
     std::fs::create_dir_all(&ws)?;
     let (uid, gid) = sandbox_ids(config.sandbox.uid, config.sandbox.gid);
     let spec = SandboxSpec {
-        command: "echo sandbox-ok > probe && cat probe && grep -c . /proc/self/status >/dev/null"
-            .into(),
-        workspace: ws.clone(),
-        cwd: ws.clone(),
-        readable: [
-            "/usr", "/bin", "/sbin", "/lib", "/lib64", "/etc", "/proc", "/dev",
-        ]
-        .map(PathBuf::from)
-        .to_vec(),
-        writable: vec![
-            ws.clone(),
-            PathBuf::from("/tmp"),
-            PathBuf::from("/dev/null"),
-        ],
-        read_only: vec![],
-        uid,
-        gid,
-        limits: config.sandbox.limits.clone(),
-        env: vec![],
         allow_degraded: config.sandbox.degraded,
-        proxy_socket: None,
+        ..SandboxSpec::system_default(
+            "echo sandbox-ok > probe && cat probe && grep -c . /proc/self/status >/dev/null",
+            ws.clone(),
+            uid,
+            gid,
+            config.sandbox.limits.clone(),
+        )
     };
     match ProcessSandbox::new(super::sandbox_helper()?).run(&spec, Duration::from_secs(20)) {
         Ok(out) if out.exit_code == 0 && out.stdout.trim() == "sandbox-ok" => {

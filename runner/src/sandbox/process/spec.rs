@@ -114,3 +114,39 @@ pub struct SandboxSpec {
     #[serde(default)]
     pub proxy_socket: Option<PathBuf>,
 }
+
+impl SandboxSpec {
+    /// A spec with the usual system confinement — system roots readable,
+    /// the workspace and the private /tmp writable, network `none` — for
+    /// probes and benchmarks that are not driven by a policy decision.
+    pub fn system_default(
+        command: &str,
+        workspace: PathBuf,
+        uid: u32,
+        gid: u32,
+        limits: Limits,
+    ) -> Self {
+        SandboxSpec {
+            command: command.to_string(),
+            cwd: workspace.clone(),
+            readable: [
+                "/usr", "/bin", "/sbin", "/lib", "/lib64", "/etc", "/proc", "/dev",
+            ]
+            .map(PathBuf::from)
+            .to_vec(),
+            writable: vec![
+                workspace.clone(),
+                PathBuf::from("/tmp"),
+                PathBuf::from("/dev/null"),
+            ],
+            workspace,
+            read_only: Vec::new(),
+            uid,
+            gid,
+            limits,
+            env: Vec::new(),
+            allow_degraded: false,
+            proxy_socket: None,
+        }
+    }
+}
