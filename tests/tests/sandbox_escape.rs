@@ -232,6 +232,7 @@ fn limits_stop_runaway_commands_and_the_runner_goes_on() {
         &[],
     );
     assert_eq!(out["killed_by"], "timeout", "{out}");
+    assert!(out["duration_ms"].as_u64().unwrap() < 3000, "{out}");
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
 
     let bomb = s.bash_with(serde_json::json!({"command": "b() { b | b & }; b; sleep 2; echo survived", "timeout_ms": 8000}), &[]);
@@ -421,4 +422,130 @@ fn missing_sandbox_helper_is_a_clear_error_and_nothing_runs() {
         "{v}"
     );
     assert_absent(&s.ws.join("ran"));
+}
+
+/// Landlock on its own: a directory outside the workspace that file
+/// permissions would let anyone write, and a file anyone may read, stay out
+/// of reach — only Landlock stands in the way.
+#[test]
+fn landlock_confines_where_file_permissions_would_not() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = sandbox();
+    let open_dir = PathBuf::from(format!("/var/tmp/runner-landlock-{}", std::process::id()));
+    std::fs::create_dir_all(&open_dir).unwrap();
+    std::fs::set_permissions(&open_dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    std::fs::write(open_dir.join("public.txt"), "readable-by-all\n").unwrap();
+    std::fs::set_permissions(
+        open_dir.join("public.txt"),
+        std::fs::Permissions::from_mode(0o666),
+    )
+    .unwrap();
+    let out = s.bash(&format!(
+        "echo x > {d}/written; cat {d}/public.txt; echo y >> {d}/public.txt; echo ok > inside; cat inside",
+        d = open_dir.display()
+    ));
+    let written = open_dir.join("written").exists();
+    let public = std::fs::read_to_string(open_dir.join("public.txt")).unwrap();
+    let _ = std::fs::remove_dir_all(&open_dir);
+    assert_eq!(stdout(&out), "ok\n", "{out}");
+    assert!(!written, "{out}");
+    assert_eq!(public, "readable-by-all\n");
+}
+
+/// The seccomp filter on its own: calls an unprivileged process could
+/// otherwise make.
+#[test]
+fn seccomp_refuses_the_listed_calls_and_socket_families() {
+    let s = sandbox();
+    let out = s.bash(
+        "perl -e '
+           use Socket;
+           for my $f ([16, \"netlink\"], [40, \"vsock\"]) {
+             print socket(my $s, $f->[0], SOCK_DGRAM, 0) ? \"$f->[1]=open\\n\" : \"$f->[1]=\" . ($!+0) . \"\\n\";
+           }
+           print socket(my $u, AF_UNIX, SOCK_STREAM, 0) ? \"unix=open\\n\" : \"unix=failed\\n\";
+           print socket(my $i, AF_INET, SOCK_STREAM, 0) ? \"inet=open\\n\" : \"inet=failed\\n\";
+           for my $c ([425, \"io_uring_setup\", 8, 0], [250, \"keyctl\", 0, -3], [321, \"bpf\", 0, 0], [298, \"perf_event_open\", 0, 0], [272, \"unshare\", 0x10000000, 0]) {
+             my $r = syscall($c->[0], $c->[2], $c->[3], 0, 0, 0);
+             print \"$c->[1]=\" . ($r == -1 ? ($!+0) : \"ok\") . \"\\n\";
+           }'",
+    );
+    let o = stdout(&out);
+    for line in [
+        "netlink=1",
+        "io_uring_setup=1",
+        "keyctl=1",
+        "bpf=1",
+        "perf_event_open=1",
+        "unshare=1",
+    ] {
+        assert!(
+            o.lines().any(|l| l == line),
+            "{line} (EPERM) expected: {out}"
+        );
+    }
+    assert!(!o.contains("vsock=open"), "{out}");
+    assert!(o.contains("unix=open") && o.contains("inet=open"), "{out}");
+}
+
+/// The rlimits on their own: what the command sees is what the config says.
+#[test]
+fn rlimits_are_those_of_the_config() {
+    let s = sandbox();
+    let out = s.bash("ulimit -u; ulimit -v; ulimit -c; ulimit -n");
+    assert_eq!(
+        stdout(&out),
+        format!("64\n{}\n0\n1024\n", 512 * 1024),
+        "{out}"
+    );
+}
+
+/// The sandbox dies with the runner: kill -9 the runner mid-command and
+/// nothing of the command is left.
+#[test]
+fn sandbox_dies_with_the_runner() {
+    let s = sandbox();
+    let marker = format!("{}", 20_000 + std::process::id() % 20_000);
+    let mut child = std::process::Command::new(bin("runner"))
+        .args([
+            "call",
+            "--workspace",
+            s.ws.to_str().unwrap(),
+            "--config",
+            s.config.to_str().unwrap(),
+            "Bash",
+        ])
+        .arg(serde_json::json!({ "command": format!("sleep {marker}.5; echo never") }).to_string())
+        .env("RUNNER_STATE_DIR", s.dir.path().join("state"))
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Anchored, so only the command's own `sleep` matches (the runner's and
+    // the helper's command lines contain the text too).
+    let pattern = format!("^sleep {marker}\\.5$");
+    let running = || {
+        let ps = std::process::Command::new("pgrep")
+            .args(["-f", &pattern])
+            .output()
+            .unwrap();
+        !ps.stdout.is_empty()
+    };
+    let start = std::time::Instant::now();
+    while !running() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(10),
+            "the command never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    let _ = child.wait();
+    let start = std::time::Instant::now();
+    while running() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(5),
+            "{pattern} outlived the runner"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }

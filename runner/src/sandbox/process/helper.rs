@@ -107,6 +107,9 @@ pub fn main(spec_json: &str) -> ! {
         format!("/proc/self/fd/{fd}/{name}")
     });
     let (go_r, go_w) = check(nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC), "pipe");
+    // Lifeline: P0 holds the write end until it dies; the sandbox's pid 1
+    // watches the read end, which hangs up when P0 is gone.
+    let (life_r, life_w) = check(nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC), "pipe");
     let flags = libc::CLONE_NEWUSER
         | libc::CLONE_NEWNS
         | libc::CLONE_NEWPID
@@ -128,9 +131,13 @@ pub fn main(spec_json: &str) -> ! {
     os_check(pid, "clone into new namespaces");
     if pid == 0 {
         drop(go_w);
-        sandbox_init(&spec, go_r, proxy_dir);
+        drop(life_w);
+        sandbox_init(&spec, go_r, life_r, proxy_dir);
     }
     drop(go_r);
+    drop(life_r);
+    // Held, never written, until this process exits.
+    let _lifeline = life_w;
     let pid = pid as i32;
     let write = |file: &str, content: String| {
         check(std::fs::write(format!("/proc/{pid}/{file}"), content), file);
@@ -168,8 +175,12 @@ fn exit_code(status: i32) -> i32 {
 }
 
 /// C: pid 1 of the sandbox.
-fn sandbox_init(spec: &SandboxSpec, go_r: OwnedFd, proxy_path: Option<String>) -> ! {
-    check(prctl::set_pdeathsig(Signal::SIGKILL), "pdeathsig");
+fn sandbox_init(
+    spec: &SandboxSpec,
+    go_r: OwnedFd,
+    life_r: OwnedFd,
+    proxy_path: Option<String>,
+) -> ! {
     let mut byte = [0u8; 1];
     let mut go = std::fs::File::from(go_r);
     if go.read(&mut byte).unwrap_or(0) != 1 {
@@ -183,6 +194,19 @@ fn sandbox_init(spec: &SandboxSpec, go_r: OwnedFd, proxy_path: Option<String>) -
     unsafe {
         os_check(libc::setresgid(0, 0, 0) as i64, "setresgid");
         os_check(libc::setresuid(0, 0, 0) as i64, "setresuid");
+    }
+    // Changing credentials clears the parent-death signal, so it is set only
+    // now; and since P0 may have died in between, the lifeline is checked
+    // after it is set. Either way: no P0, no sandbox.
+    check(prctl::set_pdeathsig(Signal::SIGKILL), "pdeathsig");
+    let mut poll = [nix::poll::PollFd::new(
+        std::os::fd::AsFd::as_fd(&life_r),
+        nix::poll::PollFlags::POLLIN,
+    )];
+    let gone = nix::poll::poll(&mut poll, nix::poll::PollTimeout::ZERO).unwrap_or(1) > 0;
+    if gone {
+        // SAFETY: immediate exit; the runner is gone.
+        unsafe { libc::_exit(SETUP_FAILED) }
     }
     check(mounts::make_private(), "mounts");
     check(
