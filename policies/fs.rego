@@ -176,12 +176,43 @@ fs_allow contains msg if {
 	msg := sprintf("write of %v inside the workspace", [input.action.path])
 }
 
+# Globs (relative to the workspace) of the hidden paths, for the file tools
+# that list or search many files at once (Glob, Grep, List): the runner
+# drops every result at or below a match, so a secret never appears in a
+# listing or a search hit even when the root being searched is allowed.
+hidden_globs := array.concat(
+	array.concat(
+		[concat("", ["**/", n]) | some n in hidden_names],
+		[concat("", ["**/", p, "*"]) | some p in hidden_name_prefixes],
+	),
+	array.concat([concat("", ["**/*", e]) | some e in hidden_extensions], worker_hidden),
+)
+
+# The capabilities guest tools may ask for in their manifests, by tool name;
+# "*" is any custom tool. A manifest asking for more is refused at load.
+# Grant a custom tool more with, in a policy file of your own:
+#   tool_grants["Formatter"] := ["fs.read", "fs.write"]
+tool_grants["Read"] := ["fs.read"]
+
+tool_grants["Glob"] := ["fs.read"]
+
+tool_grants["Grep"] := ["fs.read"]
+
+tool_grants["List"] := ["fs.read"]
+
+tool_grants["Write"] := ["fs.write"]
+
+tool_grants["Edit"] := ["fs.write"]
+
+tool_grants["*"] := ["fs.read"]
+
 read_only_paths := array.concat(protected_read_only, [p | some p in worker_protected; not contains(p, "*")])
 
 confine := {
 	"readable_roots": [workspace_dir],
 	"writable_roots": [],
 	"read_only_paths": [],
+	"hidden_paths": hidden_globs,
 	"network": "none",
 } if input.action.kind == "fs.read"
 
@@ -189,5 +220,6 @@ confine := {
 	"readable_roots": [workspace_dir],
 	"writable_roots": [workspace_dir],
 	"read_only_paths": read_only_paths,
+	"hidden_paths": hidden_globs,
 	"network": "none",
 } if input.action.kind == "fs.write"

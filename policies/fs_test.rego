@@ -143,3 +143,27 @@ test_worker_pattern_shapes if {
 		got == want
 	}
 }
+
+test_read_confinement_names_hidden_globs if {
+	d := runner.decision with input as fs("fs.read", ".", true)
+	d.result == "allow"
+	"**/.env" in d.confine.hidden_paths
+	"**/.env.*" in d.confine.hidden_paths
+	"**/*.pem" in d.confine.hidden_paths
+	"**/.ssh" in d.confine.hidden_paths
+}
+
+test_worker_hidden_paths_join_the_hidden_globs if {
+	d := runner.decision with input as worker_pattern("fs.read", ".", "hidden_paths", ["secrets/**"])
+	"secrets/**" in d.confine.hidden_paths
+}
+
+test_tool_grants_builtin_guests_and_custom_default if {
+	runner.tool_grants.Read == ["fs.read"]
+	runner.tool_grants.Glob == ["fs.read"]
+	runner.tool_grants.Grep == ["fs.read"]
+	runner.tool_grants.List == ["fs.read"]
+	runner.tool_grants.Write == ["fs.write"]
+	runner.tool_grants.Edit == ["fs.write"]
+	runner.tool_grants["*"] == ["fs.read"]
+}

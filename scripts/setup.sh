@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Everything the project needs on a fresh Debian 12 machine that has rustup's
 # toolchain. Idempotent: installs only what is missing. Sourced by demo.sh and
-# test.sh; step 3 adds the wasm toolchain here.
+# test.sh; the wasm guest toolchain is scripts/build-guests.sh's.
 set -euo pipefail
 
 need_apt=()
@@ -14,6 +14,8 @@ for tool in bash git make curl perl; do
 done
 command -v bwrap >/dev/null 2>&1 || need_apt+=(bubblewrap)
 command -v pgrep >/dev/null 2>&1 || need_apt+=(procps)
+# The Grep benchmark compares against ripgrep.
+command -v rg >/dev/null 2>&1 || need_apt+=(ripgrep)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
   echo "setup: installing ${need_apt[*]}" >&2

@@ -11,6 +11,11 @@ trap 'rm -f "$log"' EXIT
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
+for m in guest-tools/Cargo.toml examples/custom-tool/Cargo.toml; do
+  cargo fmt --manifest-path "$m" --all -- --check
+done
+echo "== guest tools (wasm32-wasip1)"
+./scripts/build-guests.sh
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 echo "== build binaries"

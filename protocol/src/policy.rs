@@ -157,6 +157,11 @@ pub struct Confinement {
     /// writable grant (the literal protected paths).
     #[serde(default)]
     pub read_only_paths: Vec<String>,
+    /// Globs relative to the workspace whose matches (and everything below
+    /// them) a tool that lists or searches many files must leave out of its
+    /// results (secrets inside an allowed root).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hidden_paths: Vec<String>,
     /// Network the sandbox gets.
     #[serde(default)]
     pub network: NetworkMode,

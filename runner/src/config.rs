@@ -30,6 +30,33 @@ pub struct Config {
     /// The process sandbox.
     #[serde(default)]
     pub sandbox: SandboxSection,
+    /// Guest tools and the wasm sandbox.
+    #[serde(default)]
+    pub tools: ToolsSection,
+    /// The WebFetch host tool.
+    #[serde(default)]
+    pub webfetch: crate::tools::WebFetchSettings,
+}
+
+/// `[tools]`: where guest tools come from and how they run.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ToolsSection {
+    /// Directory of the built-in guest tools (Read, Write, Edit, Glob, Grep,
+    /// List); default `guest-tools/` next to the runner binary or one level
+    /// up (where scripts/build-guests.sh puts them).
+    #[serde(default)]
+    pub builtin_dir: Option<PathBuf>,
+    /// Directories of custom tools: each subdirectory with `tool.toml` and
+    /// its module is one tool.
+    #[serde(default)]
+    pub dirs: Vec<PathBuf>,
+    /// Cache of compiled modules; default `<state_dir>/wasm-cache`.
+    #[serde(default)]
+    pub cache_dir: Option<PathBuf>,
+    /// Limits of every guest call.
+    #[serde(default)]
+    pub limits: crate::sandbox::wasm::WasmLimits,
 }
 
 /// `[sandbox]`: how shell commands are contained.
@@ -249,6 +276,14 @@ impl Config {
             .path
             .clone()
             .unwrap_or_else(|| self.state_dir().join("audit.jsonl"))
+    }
+
+    /// The compiled-module cache directory.
+    pub fn wasm_cache_dir(&self) -> PathBuf {
+        self.tools
+            .cache_dir
+            .clone()
+            .unwrap_or_else(|| self.state_dir().join("wasm-cache"))
     }
 
     /// Settings of the Bash tool; `helper` is the `runner-sandbox` binary.

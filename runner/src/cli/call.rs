@@ -5,7 +5,7 @@ use crate::activity::NullSink;
 use crate::policy::audit::AuditLog;
 use crate::policy::paths::canonical_root;
 use crate::policy::{EngineSettings, PolicyEngine, PolicyGate, SessionContext, Trusted};
-use crate::tools::{self, CallStatus, Registry};
+use crate::tools::{self, CallStatus};
 use anyhow::Context;
 use clap::Args;
 use protocol::session::SourceWork;
@@ -75,29 +75,44 @@ pub fn run(a: CallArgs) -> anyhow::Result<u8> {
     let input: serde_json::Value = serde_json::from_str(&a.args).with_context(|| {
         format!("tool input for {} is not valid JSON; pass one JSON object, e.g. '{{\"path\": \"README.md\"}}'", a.tool)
     })?;
-    let registry = Registry::builtin(config.bash_settings(super::sandbox_helper()?));
-    if registry.get(&a.tool).is_none() {
-        anyhow::bail!(
-            "unknown tool `{}`; known tools: {} (see `runner tools list`)",
-            a.tool,
-            registry.names().join(", ")
-        );
-    }
     let session: SessionFile = match &a.session {
         Some(p) => serde_json::from_value(read_json(p, "session file")?)
             .with_context(|| format!("session file {} has the wrong shape", p.display()))?,
         None => SessionFile::default(),
     };
-    let agent = match &a.agent {
-        Some(p) => read_json(p, "agent file")?,
-        None => {
-            serde_json::json!({"name": "cli", "enabled_tools": DEFAULT_ENABLED_TOOLS, "grants": {}})
-        }
-    };
     let engine = Arc::new(PolicyEngine::load(EngineSettings::from_config(
         &config.policy,
         vec![workspace.clone()],
     ))?);
+    let exe = std::env::current_exe().context("cannot locate the runner binary")?;
+    let registry = tools::assemble(&config, &exe, &engine).map_err(anyhow::Error::msg)?;
+    if registry.get(&a.tool).is_none() {
+        let mut msg = format!(
+            "unknown tool `{}`; known tools: {} (see `runner tools list`)",
+            a.tool,
+            registry.names().join(", ")
+        );
+        for p in registry.problems() {
+            msg.push_str(&format!("\n  not loaded: {p}"));
+        }
+        anyhow::bail!(msg);
+    }
+    // The operator at the CLI: the default tools plus every custom tool.
+    let agent = match &a.agent {
+        Some(p) => read_json(p, "agent file")?,
+        None => {
+            let mut enabled: Vec<String> = DEFAULT_ENABLED_TOOLS
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+            for n in registry.names() {
+                if !enabled.contains(&n) {
+                    enabled.push(n);
+                }
+            }
+            serde_json::json!({"name": "cli", "enabled_tools": enabled, "grants": {}})
+        }
+    };
     let audit_path = a.audit.clone().unwrap_or_else(|| config.audit_path());
     let audit = Arc::new(AuditLog::open(&audit_path, config.audit.fsync)?);
     let gate = PolicyGate::new(engine, Some(audit), Arc::new(NullSink))

@@ -165,6 +165,42 @@ impl PolicyEngine {
         }
     }
 
+    /// The capabilities the policy grants guest tools: the value of the
+    /// rule `tool_grants` in the entrypoint's package, an object from tool
+    /// name (or `"*"` for any custom tool) to a list of action kinds. A
+    /// guest whose manifest asks for more is refused at load. Undefined
+    /// grants nothing; an error or a malformed value is an error (the
+    /// caller refuses every guest: fail closed).
+    pub fn tool_grants(&self) -> Result<std::collections::BTreeMap<String, Vec<String>>, String> {
+        let rule = match self.settings.entrypoint.rsplit_once('.') {
+            Some((package, _)) => format!("{package}.tool_grants"),
+            None => return Err("the entrypoint has no package".into()),
+        };
+        let value = self
+            .with_set(|set| {
+                let mut engine = set.engine();
+                engine.set_input(regorus::Value::new_object());
+                engine.eval_query(rule.clone(), false).map(|r| {
+                    r.result
+                        .first()
+                        .and_then(|q| q.expressions.first())
+                        .map(|e| e.value.clone())
+                        .unwrap_or(regorus::Value::Undefined)
+                })
+            })
+            .ok_or_else(|| "no working policy is loaded".to_string())?
+            .map_err(|e| format!("evaluating {rule}: {e}"))?;
+        if value == regorus::Value::Undefined {
+            return Ok(Default::default());
+        }
+        let json = value
+            .to_json_str()
+            .map_err(|e| format!("{rule} is not JSON: {e}"))?;
+        serde_json::from_str(&json).map_err(|e| {
+            format!("{rule} must be an object from tool name to a list of action kinds: {e}")
+        })
+    }
+
     /// Evaluates a complete input document (as recorded, or as written by
     /// hand for `runner policy eval`). Returns the decision, the time taken
     /// and the revision that decided.

@@ -3,6 +3,7 @@
 //!
 //! - [`process`]: Bash and any subprocess — namespaces, Landlock, seccomp,
 //!   rlimits, a wall-clock timeout, capped output, a scrubbed environment.
-//! - `wasm` (step 3): file tools and custom tools as WASI guests.
+//! - [`wasm`]: file tools and custom tools as WASI guests on wasmtime.
 
 pub mod process;
+pub mod wasm;

@@ -8,9 +8,13 @@
 
 mod bash;
 mod decide;
+pub mod guest;
+mod webfetch;
 
 pub use bash::{Bash, BashSettings};
 pub use decide::Decide;
+pub use guest::GuestTool;
+pub use webfetch::{WebFetch, WebFetchSettings};
 
 use crate::policy::{PolicyGate, SessionContext};
 use protocol::policy::{Action, DecisionRecord, DecisionResult};
@@ -84,34 +88,102 @@ pub trait Tool: Send + Sync {
     fn run(&self, run: ToolRun<'_>) -> Result<serde_json::Value, ToolError>;
 }
 
-/// All tools by name.
+/// All tools by name, each with its compiled input schema.
 #[derive(Default, Clone)]
 pub struct Registry {
-    tools: BTreeMap<String, Arc<dyn Tool>>,
+    tools: BTreeMap<String, (Arc<dyn Tool>, Arc<jsonschema::Validator>)>,
+    problems: Vec<String>,
 }
 
 impl Registry {
-    /// The built-in tools of this build.
-    pub fn builtin(bash: BashSettings) -> Registry {
+    /// The host tools of this build (Decide, Bash, WebFetch); the guest
+    /// tools come from [`Registry::add_guest_dir`].
+    pub fn builtin(bash: BashSettings, fetch: WebFetchSettings) -> Registry {
         let mut r = Registry::default();
-        r.add(Arc::new(Decide::new()));
-        r.add(Arc::new(Bash::new(bash)));
+        for t in [
+            Arc::new(Decide::new()) as Arc<dyn Tool>,
+            Arc::new(Bash::new(bash)),
+            Arc::new(WebFetch::new(fetch)),
+        ] {
+            r.add(t).expect("the host tools' schemas are valid");
+        }
         r
     }
 
-    /// Adds (or replaces) a tool.
-    pub fn add(&mut self, tool: Arc<dyn Tool>) {
-        self.tools.insert(tool.spec().name.clone(), tool);
+    /// Adds a tool, refusing one whose input schema does not compile or
+    /// whose name is taken (a custom tool cannot replace a built-in one).
+    pub fn add(&mut self, tool: Arc<dyn Tool>) -> Result<(), String> {
+        let name = tool.spec().name.clone();
+        if self.tools.contains_key(&name) {
+            return Err(format!(
+                "a tool named {name} is already registered; rename the custom tool"
+            ));
+        }
+        let validator = jsonschema::validator_for(&tool.spec().input_schema)
+            .map_err(|e| format!("the input schema of {name} is invalid: {e}"))?;
+        self.tools.insert(name, (tool, Arc::new(validator)));
+        Ok(())
+    }
+
+    /// Loads every guest tool under `dir`; tools that fail to load are
+    /// kept as [`Registry::problems`], the rest are added.
+    pub fn add_guest_dir(
+        &mut self,
+        dir: &std::path::Path,
+        source: ToolSource,
+        sandbox: &crate::sandbox::wasm::WasmSandbox,
+        grants: &BTreeMap<String, Vec<String>>,
+    ) {
+        let (tools, errors) = guest::load_dir(dir, source, sandbox, grants);
+        self.problems.extend(errors.iter().map(|e| e.to_string()));
+        for t in tools {
+            if let Err(e) = self.add(Arc::new(t)) {
+                self.problems.push(format!("{}: {e}", dir.display()));
+            }
+        }
+    }
+
+    /// Records a problem found while assembling the registry.
+    pub fn note_problem(&mut self, problem: String) {
+        self.problems.push(problem);
+    }
+
+    /// Tools that could not be loaded, each with why.
+    pub fn problems(&self) -> &[String] {
+        &self.problems
     }
 
     /// Looks a tool up by name.
     pub fn get(&self, name: &str) -> Option<&Arc<dyn Tool>> {
-        self.tools.get(name)
+        self.tools.get(name).map(|(t, _)| t)
+    }
+
+    /// Checks an input against the tool's schema: every violation, or Ok.
+    pub fn validate(&self, name: &str, input: &serde_json::Value) -> Result<(), Vec<String>> {
+        let Some((_, v)) = self.tools.get(name) else {
+            return Err(vec![format!("unknown tool {name}")]);
+        };
+        let errors: Vec<String> = v
+            .iter_errors(input)
+            .map(|e| {
+                let at = e.instance_path().to_string();
+                if at.is_empty() {
+                    e.to_string()
+                } else {
+                    format!("{at}: {e}")
+                }
+            })
+            .collect();
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
     }
 
     /// Every tool's spec, by name.
     pub fn specs(&self) -> Vec<&ToolSpec> {
-        self.tools.values().map(|t| t.spec()).collect()
+        self.tools.values().map(|(t, _)| t.spec()).collect()
     }
 
     /// Names of every tool, sorted.
@@ -162,12 +234,33 @@ pub fn call(
         decisions,
     };
     let Some(tool) = registry.get(tool_name) else {
+        let mut msg = format!(
+            "unknown tool `{tool_name}`; known tools: {}",
+            registry.names().join(", ")
+        );
+        if !registry.problems().is_empty() {
+            msg.push_str(&format!(
+                " (tools that failed to load: {})",
+                registry.problems().join("; ")
+            ));
+        }
         return outcome(
             CallStatus::Error,
-            serde_json::json!({"error": format!("unknown tool `{tool_name}`; known tools: {}", registry.names().join(", "))}),
+            serde_json::json!({ "error": msg }),
             Vec::new(),
         );
     };
+    // The schema is checked before anything is decided or run.
+    if let Err(errors) = registry.validate(tool_name, input) {
+        return outcome(
+            CallStatus::Error,
+            serde_json::json!({
+                "error": format!("invalid input for {tool_name}: {}", errors.join("; ")),
+                "schema": tool.spec().input_schema,
+            }),
+            Vec::new(),
+        );
+    }
     let actions = match tool.plan(input) {
         Ok(a) => a,
         Err(e) => {
@@ -213,4 +306,64 @@ pub fn call(
             decisions,
         ),
     }
+}
+
+/// Where the built-in guest tools are when the config does not say:
+/// `guest-tools/` beside the runner binary (an installation) or one level up
+/// (`target/guest-tools/` of a source checkout, from scripts/build-guests.sh).
+pub fn default_builtin_dir(exe: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let Some(dir) = exe.parent() else {
+        return Vec::new();
+    };
+    let mut out = vec![dir.join("guest-tools")];
+    if let Some(up) = dir.parent() {
+        out.push(up.join("guest-tools"));
+    }
+    out
+}
+
+/// The full tool set of a worker: the host tools, the built-in guests and
+/// the configured custom guests, each guest checked against the
+/// capabilities the policy in force grants. Guests that fail to load are
+/// listed in [`Registry::problems`]; the others still work.
+pub fn assemble(
+    config: &crate::config::Config,
+    exe: &std::path::Path,
+    engine: &crate::policy::PolicyEngine,
+) -> Result<Registry, String> {
+    let helper = crate::sandbox::process::helper_beside(exe);
+    let mut r = Registry::builtin(config.bash_settings(helper), config.webfetch.clone());
+    let sandbox = crate::sandbox::wasm::WasmSandbox::new(
+        config.tools.limits.clone(),
+        Some(config.wasm_cache_dir()),
+    )
+    .map_err(|e| e.to_string())?;
+    let grants = match engine.tool_grants() {
+        Ok(g) => g,
+        Err(e) => {
+            r.note_problem(format!(
+                "no guest tool was loaded: the policy's tool_grants could not be evaluated ({e})"
+            ));
+            return Ok(r);
+        }
+    };
+    let candidates = match &config.tools.builtin_dir {
+        Some(d) => vec![d.clone()],
+        None => default_builtin_dir(exe),
+    };
+    match candidates.iter().find(|d| d.join("Read/tool.toml").is_file()) {
+        Some(d) => r.add_guest_dir(d, ToolSource::Builtin, &sandbox, &grants),
+        None => r.note_problem(format!(
+            "the built-in guest tools (Read, Write, Edit, Glob, Grep, List) were not found in {}; run scripts/build-guests.sh or set tools.builtin_dir",
+            candidates
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(" or ")
+        )),
+    }
+    for d in &config.tools.dirs {
+        r.add_guest_dir(d, ToolSource::Custom, &sandbox, &grants);
+    }
+    Ok(r)
 }

@@ -1,0 +1,441 @@
+//! Guest tools: a WASI command module plus its `tool.toml` manifest, run in
+//! the wasm sandbox. The built-in file tools (Read, Write, Edit, Glob, Grep,
+//! List) and every custom tool are this one type; they differ only in their
+//! manifests.
+//!
+//! A call is planned from the manifest: one `fs.read` / `fs.write` action
+//! (per capability) on the path in the input property `path_arg` names
+//! (default `.`, the whole workspace). The guest then runs with the
+//! workspace read-only unless a write was allowed, and — for tools that list
+//! or search (`filters_hidden`) — with the decision's hidden paths both
+//! passed in and filtered out of its results again here.
+
+use super::{Tool, ToolError, ToolRun, ToolSource, ToolSpec};
+use crate::sandbox::wasm::{GuestCall, GuestModule, WasmSandbox};
+use protocol::policy::{Action, ActionDetail};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Capabilities a guest may ask for: WASI gives it files and nothing else.
+pub const GUEST_CAPABILITIES: &[&str] = &["fs.read", "fs.write"];
+
+/// The environment variable that passes hidden-path globs to a guest.
+pub const HIDDEN_ENV: &str = "RUNNER_HIDDEN_PATHS";
+
+/// `tool.toml`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Name the model calls the tool by.
+    pub name: String,
+    /// What it does.
+    pub description: String,
+    /// `fs.read` and/or `fs.write`.
+    pub capabilities: Vec<String>,
+    /// Input property holding the workspace path the call acts on.
+    #[serde(default)]
+    pub path_arg: Option<String>,
+    /// The tool lists or searches many files: hidden paths are filtered
+    /// from its results.
+    #[serde(default)]
+    pub filters_hidden: bool,
+    /// Module file beside the manifest (default `tool.wasm`).
+    #[serde(default)]
+    pub module: Option<String>,
+    /// A shorter time limit than the sandbox's, in milliseconds.
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+    /// JSON Schema of the input.
+    pub input_schema: serde_json::Value,
+}
+
+/// A guest tool: manifest checked at load; its module compiled (or taken
+/// from the disk cache) on first use, so a one-shot `runner call` pays for
+/// one module, not all of them.
+pub struct GuestTool {
+    spec: ToolSpec,
+    manifest: Manifest,
+    module_path: PathBuf,
+    module: std::sync::OnceLock<Result<GuestModule, String>>,
+    sandbox: WasmSandbox,
+}
+
+/// Why a tool directory could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[error("{dir}: {message}")]
+pub struct LoadError {
+    /// The tool's directory.
+    pub dir: PathBuf,
+    /// What is wrong, and what to do.
+    pub message: String,
+}
+
+fn load_err(dir: &Path, message: impl Into<String>) -> LoadError {
+    LoadError {
+        dir: dir.to_path_buf(),
+        message: message.into(),
+    }
+}
+
+/// Files that decide what runs must not be writable by group or others (as
+/// for policies): anyone who could edit them could change a tool.
+fn check_not_shared(path: &Path) -> Result<(), String> {
+    let meta =
+        std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    if meta.mode() & 0o022 != 0 {
+        return Err(format!(
+            "{} is writable by group or others (mode {:o}); run `chmod go-w {}`",
+            path.display(),
+            meta.permissions().mode() & 0o7777,
+            path.display()
+        ));
+    }
+    Ok(())
+}
+
+impl GuestTool {
+    /// Loads a tool directory (`tool.toml` + module), checking the manifest
+    /// against the capabilities the policy grants (`grants`: tool name or
+    /// `"*"` → kinds).
+    pub fn load(
+        dir: &Path,
+        source: ToolSource,
+        sandbox: &WasmSandbox,
+        grants: &BTreeMap<String, Vec<String>>,
+    ) -> Result<GuestTool, LoadError> {
+        let manifest_path = dir.join("tool.toml");
+        check_not_shared(dir).map_err(|m| load_err(dir, m))?;
+        check_not_shared(&manifest_path).map_err(|m| load_err(dir, m))?;
+        let text = std::fs::read_to_string(&manifest_path)
+            .map_err(|e| load_err(dir, format!("cannot read tool.toml: {e}")))?;
+        let manifest: Manifest = toml::from_str(&text)
+            .map_err(|e| load_err(dir, format!("tool.toml is invalid: {e}")))?;
+        validate_manifest(&manifest).map_err(|m| load_err(dir, format!("tool.toml: {m}")))?;
+        let granted = grants
+            .get(&manifest.name)
+            .or_else(|| match source {
+                ToolSource::Custom => grants.get("*"),
+                ToolSource::Builtin => None,
+            })
+            .cloned()
+            .unwrap_or_default();
+        let excess: Vec<&String> = manifest
+            .capabilities
+            .iter()
+            .filter(|c| !granted.contains(c))
+            .collect();
+        if !excess.is_empty() {
+            return Err(load_err(
+                dir,
+                format!(
+                    "tool {} asks for {} but the policy grants it only [{}]; grant more in a policy file (tool_grants[\"{}\"] := [...]) or remove the capability from tool.toml",
+                    manifest.name,
+                    excess.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "),
+                    granted.join(", "),
+                    manifest.name
+                ),
+            ));
+        }
+        let module_path = dir.join(manifest.module.as_deref().unwrap_or("tool.wasm"));
+        check_not_shared(&module_path).map_err(|m| load_err(dir, m))?;
+        let spec = ToolSpec {
+            name: manifest.name.clone(),
+            description: manifest.description.clone(),
+            input_schema: manifest.input_schema.clone(),
+            source,
+            capabilities: manifest.capabilities.clone(),
+            operator_only: false,
+        };
+        Ok(GuestTool {
+            spec,
+            manifest,
+            module_path,
+            module: std::sync::OnceLock::new(),
+            sandbox: sandbox.clone(),
+        })
+    }
+
+    /// The compiled module, compiling (or loading from the cache) it on
+    /// first use. A long-running worker calls this at start-up.
+    pub fn module(&self) -> Result<&GuestModule, String> {
+        self.module
+            .get_or_init(|| {
+                let p = &self.module_path;
+                check_not_shared(p)?;
+                let wasm = std::fs::read(p)
+                    .map_err(|e| format!("cannot read the module {}: {e}", p.display()))?;
+                self.sandbox
+                    .load(&wasm)
+                    .map_err(|e| format!("{}: {e}", p.display()))
+            })
+            .as_ref()
+            .map_err(|e| e.clone())
+    }
+}
+
+fn validate_manifest(m: &Manifest) -> Result<(), String> {
+    let name_ok = m.name.len() <= 64
+        && m.name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic())
+        && m.name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if !name_ok {
+        return Err(format!(
+            "name {:?} must start with a letter and use only letters, digits, `_` and `-` (at most 64)",
+            m.name
+        ));
+    }
+    if m.capabilities.is_empty() {
+        return Err("capabilities is empty; a guest tool needs at least \"fs.read\"".into());
+    }
+    for c in &m.capabilities {
+        if !GUEST_CAPABILITIES.contains(&c.as_str()) {
+            return Err(format!(
+                "unknown capability {c:?}; guest tools may ask for {}",
+                GUEST_CAPABILITIES.join(", ")
+            ));
+        }
+    }
+    if m.input_schema.get("type").and_then(|t| t.as_str()) != Some("object") {
+        return Err("input_schema must describe an object (type = \"object\")".into());
+    }
+    jsonschema::validator_for(&m.input_schema)
+        .map_err(|e| format!("input_schema is not a valid JSON Schema: {e}"))?;
+    if let Some(arg) = &m.path_arg {
+        let ty = m.input_schema["properties"][arg]["type"].as_str();
+        if ty != Some("string") {
+            return Err(format!(
+                "path_arg {arg:?} must name a string property of input_schema"
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl GuestTool {
+    fn target(&self, input: &serde_json::Value) -> String {
+        self.manifest
+            .path_arg
+            .as_ref()
+            .and_then(|a| input.get(a))
+            .and_then(|v| v.as_str())
+            .filter(|s| !s.is_empty())
+            .unwrap_or(".")
+            .to_string()
+    }
+}
+
+impl Tool for GuestTool {
+    fn spec(&self) -> &ToolSpec {
+        &self.spec
+    }
+
+    fn plan(&self, input: &serde_json::Value) -> Result<Vec<Action>, ToolError> {
+        let path = self.target(input);
+        Ok(self
+            .manifest
+            .capabilities
+            .iter()
+            .map(|c| Action {
+                tool: self.spec.name.clone(),
+                detail: if c == "fs.write" {
+                    ActionDetail::FsWrite { path: path.clone() }
+                } else {
+                    ActionDetail::FsRead { path: path.clone() }
+                },
+            })
+            .collect())
+    }
+
+    fn run(&self, run: ToolRun<'_>) -> Result<serde_json::Value, ToolError> {
+        let workspace = run.ctx.workspace.clone();
+        let ws = workspace.to_string_lossy();
+        // A write is granted only by an allowed fs.write whose confinement
+        // makes the workspace writable.
+        let writable = run.decisions.iter().any(|d| {
+            d.action["kind"] == "fs.write"
+                && d.confine
+                    .as_ref()
+                    .is_some_and(|c| c.writable_roots.iter().any(|r| ws.starts_with(r.as_str())))
+        });
+        let mut hidden: Vec<String> = run
+            .decisions
+            .iter()
+            .filter_map(|d| d.confine.as_ref())
+            .flat_map(|c| c.hidden_paths.iter().cloned())
+            .collect();
+        hidden.sort();
+        hidden.dedup();
+        let matcher = HiddenMatcher::new(&hidden)?;
+        let env = vec![(
+            HIDDEN_ENV.to_string(),
+            serde_json::to_string(&hidden).unwrap_or_else(|_| "[]".into()),
+        )];
+        let limit = self.sandbox.limits().timeout_ms;
+        let timeout = Duration::from_millis(self.manifest.timeout_ms.unwrap_or(limit).min(limit));
+        let module = self
+            .module()
+            .map_err(|e| ToolError::Failed(format!("{}: {e}", self.spec.name)))?;
+        let out = self
+            .sandbox
+            .run(
+                module,
+                GuestCall {
+                    stdin: serde_json::to_vec(run.input).unwrap_or_default(),
+                    workspace,
+                    writable,
+                    env,
+                    timeout,
+                },
+            )
+            .map_err(|e| ToolError::Failed(format!("{}: {e}", self.spec.name)))?;
+        let mut value = parse_output(&self.spec.name, &out)?;
+        if self.manifest.filters_hidden || !hidden.is_empty() {
+            matcher.filter(&mut value);
+        }
+        Ok(value)
+    }
+}
+
+/// Turns a finished guest's stdout into the tool's output or error.
+fn parse_output(
+    name: &str,
+    out: &crate::sandbox::wasm::GuestOutput,
+) -> Result<serde_json::Value, ToolError> {
+    if out.stdout_truncated {
+        return Err(ToolError::Failed(format!(
+            "{name}: the guest's output exceeded the limit of {} bytes and was cut off",
+            out.stdout.len()
+        )));
+    }
+    let parsed: Result<serde_json::Value, _> = serde_json::from_slice(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = stderr.trim();
+    if out.exit_code != 0 {
+        let msg = parsed
+            .as_ref()
+            .ok()
+            .and_then(|v| v.get("error"))
+            .and_then(|e| e.as_str())
+            .map(str::to_string)
+            .unwrap_or_else(|| {
+                if stderr.is_empty() {
+                    "no message".to_string()
+                } else {
+                    stderr.chars().take(400).collect()
+                }
+            });
+        return Err(ToolError::Failed(format!(
+            "{name} failed (exit code {}): {msg}",
+            out.exit_code
+        )));
+    }
+    match parsed {
+        Ok(v) if v.is_object() => Ok(v),
+        Ok(_) => Err(ToolError::Failed(format!(
+            "{name}: the guest printed JSON that is not an object; a guest must print exactly one JSON object"
+        ))),
+        Err(e) => {
+            let shown: String = String::from_utf8_lossy(&out.stdout).chars().take(120).collect();
+            Err(ToolError::Failed(format!(
+                "{name}: the guest did not print one JSON object ({e}); it printed {shown:?}"
+            )))
+        }
+    }
+}
+
+/// Hidden-path globs, applied to a path and each of its ancestors.
+struct HiddenMatcher {
+    set: globset::GlobSet,
+}
+
+impl HiddenMatcher {
+    fn new(patterns: &[String]) -> Result<Self, ToolError> {
+        let mut b = globset::GlobSetBuilder::new();
+        for p in patterns {
+            let g = globset::GlobBuilder::new(p)
+                .literal_separator(true)
+                .build()
+                .map_err(|e| {
+                    ToolError::Failed(format!("the policy's hidden path {p:?} is not a glob: {e}"))
+                })?;
+            b.add(g);
+        }
+        let set = b
+            .build()
+            .map_err(|e| ToolError::Failed(format!("hidden paths: {e}")))?;
+        Ok(HiddenMatcher { set })
+    }
+
+    fn hides(&self, rel: &str) -> bool {
+        let mut candidate = rel.trim_start_matches("./");
+        loop {
+            if self.set.is_match(candidate) {
+                return true;
+            }
+            match candidate.rfind('/') {
+                Some(i) => candidate = &candidate[..i],
+                None => return false,
+            }
+        }
+    }
+
+    /// Drops, from every array at the top level of the output, the items
+    /// that are (or carry in `path`) a hidden path.
+    fn filter(&self, value: &mut serde_json::Value) {
+        let Some(obj) = value.as_object_mut() else {
+            return;
+        };
+        for v in obj.values_mut() {
+            if let Some(items) = v.as_array_mut() {
+                items.retain(|item| {
+                    let path = item
+                        .as_str()
+                        .or_else(|| item.get("path").and_then(|p| p.as_str()));
+                    !path.is_some_and(|p| self.hides(p))
+                });
+            }
+        }
+    }
+}
+
+/// Loads every tool directory under `root` (each subdirectory with a
+/// `tool.toml`). A directory that fails to load is reported, not fatal to
+/// the others.
+pub fn load_dir(
+    root: &Path,
+    source: ToolSource,
+    sandbox: &WasmSandbox,
+    grants: &BTreeMap<String, Vec<String>>,
+) -> (Vec<GuestTool>, Vec<LoadError>) {
+    let mut tools = Vec::new();
+    let mut errors = Vec::new();
+    let entries = match std::fs::read_dir(root) {
+        Ok(e) => e,
+        Err(e) => {
+            errors.push(load_err(
+                root,
+                format!("cannot read the tool directory: {e}"),
+            ));
+            return (tools, errors);
+        }
+    };
+    let mut dirs: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("tool.toml").is_file())
+        .collect();
+    dirs.sort();
+    for d in dirs {
+        match GuestTool::load(&d, source, sandbox, grants) {
+            Ok(t) => tools.push(t),
+            Err(e) => errors.push(e),
+        }
+    }
+    (tools, errors)
+}

@@ -1,0 +1,406 @@
+//! `WebFetch`: an HTTP(S) GET or HEAD from the runner itself (a host tool,
+//! not a guest), under policy.
+//!
+//! Every request — the first and each redirect hop — is a `net.connect`
+//! decision on the host, port, scheme and *the addresses the runner itself
+//! resolved*; the connection then goes to exactly those addresses (the
+//! resolver is pinned), so a name that re-resolves elsewhere between the
+//! decision and the connect (DNS rebinding) gains nothing. The policy's
+//! address guard therefore judges what is actually dialled. Redirects are
+//! followed by hand, at most [`MAX_REDIRECTS`], and stop at the first hop
+//! the policy does not allow. Size and time are capped.
+
+use super::{Tool, ToolError, ToolRun, ToolSource, ToolSpec};
+use protocol::policy::{Action, ActionDetail, DecisionResult};
+use serde::{Deserialize, Serialize};
+use std::io::Read;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::Duration;
+
+/// Redirect hops followed at most.
+pub const MAX_REDIRECTS: usize = 5;
+
+/// Limits of WebFetch (`[webfetch]` in the worker config).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebFetchSettings {
+    /// Largest body returned unless the call asks for less.
+    #[serde(default = "default_max_bytes")]
+    pub max_bytes: usize,
+    /// Time limit of each request (connect + response).
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+fn default_max_bytes() -> usize {
+    1 << 20
+}
+fn default_timeout_ms() -> u64 {
+    20_000
+}
+
+impl Default for WebFetchSettings {
+    fn default() -> Self {
+        WebFetchSettings {
+            max_bytes: default_max_bytes(),
+            timeout_ms: default_timeout_ms(),
+        }
+    }
+}
+
+/// The `WebFetch` tool.
+pub struct WebFetch {
+    spec: ToolSpec,
+    settings: WebFetchSettings,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Input {
+    url: String,
+    #[serde(default)]
+    method: Option<String>,
+    #[serde(default)]
+    max_bytes: Option<usize>,
+}
+
+struct Target {
+    url: url::Url,
+    host: String,
+    port: u16,
+    scheme: String,
+}
+
+impl WebFetch {
+    /// The tool with its limits.
+    pub fn new(settings: WebFetchSettings) -> Self {
+        WebFetch {
+            spec: ToolSpec {
+                name: "WebFetch".into(),
+                description: "Fetch a web page or file over HTTP(S) (GET or HEAD). Returns the status, content type and the body as text (HTML reduced to readable text). Only hosts the policy allows; redirects are checked hop by hop.".into(),
+                input_schema: serde_json::json!({
+                    "type": "object",
+                    "required": ["url"],
+                    "additionalProperties": false,
+                    "properties": {
+                        "url": {"type": "string", "description": "http:// or https:// URL"},
+                        "method": {"enum": ["GET", "HEAD"]},
+                        "max_bytes": {"type": "integer", "minimum": 1}
+                    }
+                }),
+                source: ToolSource::Builtin,
+                capabilities: vec!["net.connect".into()],
+                operator_only: false,
+            },
+            settings,
+        }
+    }
+
+    fn parse(input: &serde_json::Value) -> Result<Input, ToolError> {
+        serde_json::from_value(input.clone()).map_err(|e| ToolError::InvalidInput {
+            tool: "WebFetch".into(),
+            message: e.to_string(),
+        })
+    }
+}
+
+fn target(raw: &str) -> Result<Target, ToolError> {
+    let url =
+        url::Url::parse(raw).map_err(|e| ToolError::Failed(format!("{raw} is not a URL: {e}")))?;
+    let scheme = url.scheme().to_string();
+    if scheme != "http" && scheme != "https" {
+        return Err(ToolError::Failed(format!(
+            "{raw}: only http and https URLs can be fetched"
+        )));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(ToolError::Failed(format!(
+            "{raw}: URLs with credentials are refused"
+        )));
+    }
+    let host = url
+        .host_str()
+        .ok_or_else(|| ToolError::Failed(format!("{raw} has no host")))?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    let port = url
+        .port_or_known_default()
+        .ok_or_else(|| ToolError::Failed(format!("{raw} has no port")))?;
+    Ok(Target {
+        url,
+        host,
+        port,
+        scheme,
+    })
+}
+
+/// Resolves with the host's resolver; an unresolvable name has no
+/// addresses (and the policy denies it).
+fn resolve(host: &str, port: u16) -> Vec<SocketAddr> {
+    (host, port)
+        .to_socket_addrs()
+        .map(|a| a.collect())
+        .unwrap_or_default()
+}
+
+fn action(t: &Target, method: &str, addrs: &[SocketAddr]) -> Action {
+    Action {
+        tool: "WebFetch".into(),
+        detail: ActionDetail::NetConnect {
+            host: t.host.clone(),
+            port: t.port,
+            scheme: t.scheme.clone(),
+            method: Some(method.to_string()),
+            addresses: addrs.iter().map(|a| a.ip().to_string()).collect(),
+        },
+    }
+}
+
+impl Tool for WebFetch {
+    fn spec(&self) -> &ToolSpec {
+        &self.spec
+    }
+
+    fn plan(&self, input: &serde_json::Value) -> Result<Vec<Action>, ToolError> {
+        let i = Self::parse(input)?;
+        let t = target(&i.url)?;
+        let method = i.method.as_deref().unwrap_or("GET");
+        Ok(vec![action(&t, method, &resolve(&t.host, t.port))])
+    }
+
+    fn run(&self, run: ToolRun<'_>) -> Result<serde_json::Value, ToolError> {
+        let i = Self::parse(run.input)?;
+        let method = i.method.clone().unwrap_or_else(|| "GET".into());
+        let max = i
+            .max_bytes
+            .unwrap_or(self.settings.max_bytes)
+            .min(self.settings.max_bytes);
+        let first = run
+            .decisions
+            .first()
+            .ok_or_else(|| ToolError::Failed("no decision was made".into()))?;
+        // The first hop dials exactly the addresses that were decided.
+        let mut t = target(&i.url)?;
+        let mut addrs: Vec<SocketAddr> = first.action["addresses"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a.as_str()?.parse().ok())
+            .map(|ip| SocketAddr::new(ip, t.port))
+            .collect();
+        let mut hops: Vec<String> = Vec::new();
+        loop {
+            let response = self.request(&t, &method, &addrs)?;
+            let status = response.status();
+            let location = response.header("location").map(str::to_string);
+            if (300..400).contains(&status) && location.is_some() {
+                let loc = location.unwrap_or_default();
+                let next = t.url.join(&loc).map_err(|e| {
+                    ToolError::Failed(format!("redirect to an invalid URL {loc:?}: {e}"))
+                })?;
+                hops.push(t.url.to_string());
+                if hops.len() > MAX_REDIRECTS {
+                    return Err(ToolError::Failed(format!(
+                        "more than {MAX_REDIRECTS} redirects; stopped at {next}"
+                    )));
+                }
+                t = target(next.as_str())?;
+                addrs = resolve(&t.host, t.port);
+                let record = run.gate.check(&action(&t, &method, &addrs), run.ctx);
+                if record.result != DecisionResult::Allow {
+                    return Err(ToolError::Failed(format!(
+                        "redirect from {} to {} was not allowed by policy ({}): {}",
+                        hops.last().map(String::as_str).unwrap_or(""),
+                        t.url,
+                        serde_json::to_value(record.result)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_string))
+                            .unwrap_or_default(),
+                        record.reasons.join("; ")
+                    )));
+                }
+                continue;
+            }
+            return self.body(response, &t, &method, max, hops);
+        }
+    }
+}
+
+impl WebFetch {
+    fn request(
+        &self,
+        t: &Target,
+        method: &str,
+        addrs: &[SocketAddr],
+    ) -> Result<ureq::Response, ToolError> {
+        if addrs.is_empty() {
+            return Err(ToolError::Failed(format!("{} did not resolve", t.host)));
+        }
+        let pinned = addrs.to_vec();
+        let agent = ureq::AgentBuilder::new()
+            .redirects(0)
+            .timeout(Duration::from_millis(self.settings.timeout_ms))
+            .user_agent(concat!("runner-webfetch/", env!("CARGO_PKG_VERSION")))
+            // Only the decided addresses are ever dialled.
+            .resolver(move |_netloc: &str| Ok(pinned.clone()))
+            .build();
+        match agent.request(method, t.url.as_str()).call() {
+            Ok(r) => Ok(r),
+            Err(ureq::Error::Status(_, r)) => Ok(r),
+            Err(ureq::Error::Transport(e)) => {
+                Err(ToolError::Failed(format!("fetching {} failed: {e}", t.url)))
+            }
+        }
+    }
+
+    fn body(
+        &self,
+        response: ureq::Response,
+        t: &Target,
+        method: &str,
+        max: usize,
+        redirects: Vec<String>,
+    ) -> Result<serde_json::Value, ToolError> {
+        let status = response.status();
+        let content_type = response.content_type().to_string();
+        let mut bytes = Vec::new();
+        if method != "HEAD" {
+            response
+                .into_reader()
+                .take(max as u64 + 1)
+                .read_to_end(&mut bytes)
+                .map_err(|e| ToolError::Failed(format!("reading {} failed: {e}", t.url)))?;
+        }
+        let truncated = bytes.len() > max;
+        bytes.truncate(max);
+        let text = if content_type.contains("html") {
+            html_to_text(&String::from_utf8_lossy(&bytes))
+        } else if content_type.starts_with("text/")
+            || content_type.contains("json")
+            || content_type.contains("xml")
+            || std::str::from_utf8(&bytes).is_ok()
+        {
+            String::from_utf8_lossy(&bytes).into_owned()
+        } else {
+            format!("({} bytes of {content_type}, not text)", bytes.len())
+        };
+        Ok(serde_json::json!({
+            "url": t.url.as_str(),
+            "status": status,
+            "content_type": content_type,
+            "body": text,
+            "truncated": truncated,
+            "redirects": redirects,
+        }))
+    }
+}
+
+/// HTML reduced to readable text: scripts, styles and tags dropped, block
+/// elements on their own lines, common entities decoded, blank runs folded.
+pub fn html_to_text(html: &str) -> String {
+    let mut out = String::with_capacity(html.len() / 2);
+    let lower = html.to_ascii_lowercase();
+    let mut i = 0;
+    let b = html.as_bytes();
+    while i < b.len() {
+        if b[i] == b'<' {
+            let rest = &lower[i..];
+            for skip in ["script", "style", "noscript", "template"] {
+                if rest[1..].starts_with(skip) {
+                    let close = format!("</{skip}");
+                    i = match rest.find(&close) {
+                        Some(p) => i + p,
+                        None => b.len(),
+                    };
+                    break;
+                }
+            }
+            if i >= b.len() {
+                break;
+            }
+            let end = lower[i..].find('>').map_or(b.len(), |p| i + p + 1);
+            let tag = lower[i + 1..end.saturating_sub(1).max(i + 1)]
+                .trim_start_matches('/')
+                .split(|c: char| c.is_whitespace() || c == '/')
+                .next()
+                .unwrap_or("");
+            if matches!(
+                tag,
+                "p" | "div"
+                    | "br"
+                    | "li"
+                    | "tr"
+                    | "h1"
+                    | "h2"
+                    | "h3"
+                    | "h4"
+                    | "h5"
+                    | "h6"
+                    | "pre"
+                    | "section"
+                    | "article"
+                    | "header"
+                    | "footer"
+                    | "table"
+                    | "ul"
+                    | "ol"
+                    | "blockquote"
+                    | "title"
+            ) {
+                out.push('\n');
+            }
+            i = end;
+        } else {
+            let next = html[i..].find('<').map_or(html.len(), |p| i + p);
+            out.push_str(&decode_entities(&html[i..next]));
+            i = next;
+        }
+    }
+    let mut folded = String::with_capacity(out.len());
+    let mut blank = 0;
+    for line in out.lines() {
+        let line = line.split_whitespace().collect::<Vec<_>>().join(" ");
+        if line.is_empty() {
+            blank += 1;
+            if blank > 1 {
+                continue;
+            }
+        } else {
+            blank = 0;
+        }
+        folded.push_str(&line);
+        folded.push('\n');
+    }
+    folded.trim().to_string()
+}
+
+fn decode_entities(s: &str) -> String {
+    s.replace("&nbsp;", " ")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_becomes_text() {
+        let t = html_to_text(
+            "<html><head><title>T</title><style>p{}</style><script>alert(1)</script></head><body><h1>Hello</h1><p>a &amp; b</p></body></html>",
+        );
+        assert_eq!(t, "T\n\nHello\n\na & b");
+    }
+
+    #[test]
+    fn only_http_urls_without_credentials() {
+        assert!(target("file:///etc/passwd").is_err());
+        assert!(target("http://user:pw@example.com/").is_err());
+        let t = target("https://example.com/x").unwrap();
+        assert_eq!((t.host.as_str(), t.port), ("example.com", 443));
+    }
+}

@@ -1,0 +1,530 @@
+//! The wasm sandbox and the guest tools, end to end through `tools::call`:
+//! real wasmtime, the real guest modules built by scripts/build-guests.sh,
+//! the shipped default policy, a real workspace on disk.
+
+mod common;
+
+use protocol::session::SourceWork;
+use runner::policy::{PolicyEngine, PolicyGate, SessionContext, Trusted};
+use runner::sandbox::wasm::{WasmLimits, WasmSandbox};
+use runner::tools::{self, CallOutcome, CallStatus, Registry, ToolSource, WebFetchSettings};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+fn guests(sub: &str) -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target")
+        .join(sub);
+    assert!(
+        p.is_dir(),
+        "{} is missing: run scripts/build-guests.sh (scripts/test.sh does)",
+        p.display()
+    );
+    p
+}
+
+const TOOLS: &[&str] = &[
+    "Read",
+    "Write",
+    "Edit",
+    "Glob",
+    "Grep",
+    "List",
+    "Misbehave",
+    "MisbehaveRW",
+    "WordCount",
+];
+
+struct Rig {
+    _tmp: tempfile::TempDir,
+    ws: PathBuf,
+    registry: Registry,
+    gate: PolicyGate,
+    ctx: SessionContext,
+    sink: Arc<runner::activity::MemorySink>,
+}
+
+/// A registry with the built-in guests, the test guest (read-only and, when
+/// the policy grants it, read-write) and the example custom tool.
+fn rig_with(engine: Arc<PolicyEngine>, limits: WasmLimits) -> Rig {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = std::fs::canonicalize(tmp.path()).unwrap();
+    let ws = base.join("ws");
+    std::fs::create_dir_all(ws.join("src/nested")).unwrap();
+    std::fs::write(ws.join("README.md"), "# demo\nline two\nline three\n").unwrap();
+    std::fs::write(
+        ws.join("src/main.rs"),
+        "fn main() {\n    println!(\"hi\");\n}\n",
+    )
+    .unwrap();
+    std::fs::write(ws.join("src/nested/lib.rs"), "pub fn hi() {}\n").unwrap();
+    std::fs::write(ws.join(".env"), "API_KEY=secret-value\n").unwrap();
+    std::fs::write(ws.join("src/server.pem"), "-----BEGIN secret-value\n").unwrap();
+    std::fs::create_dir_all(ws.join(".ssh")).unwrap();
+    std::fs::write(ws.join(".ssh/id_rsa"), "secret-value\n").unwrap();
+    std::fs::write(ws.join("ignored.log"), "fn main secret? no, ignored\n").unwrap();
+    std::fs::write(ws.join(".gitignore"), "*.log\n").unwrap();
+    std::fs::create_dir_all(ws.join(".git/hooks")).unwrap();
+    std::fs::write(ws.join(".git/config"), "[core]\n").unwrap();
+    // Custom tools: the test guest twice (fs.read only, and fs.read+write).
+    let custom = base.join("custom");
+    for (name, caps) in [
+        ("Misbehave", r#"["fs.read"]"#),
+        ("MisbehaveRW", r#"["fs.read", "fs.write"]"#),
+    ] {
+        let d = custom.join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::copy(
+            guests("guest-tools-testing").join("Misbehave/tool.wasm"),
+            d.join("tool.wasm"),
+        )
+        .unwrap();
+        std::fs::write(
+            d.join("tool.toml"),
+            format!(
+                "name = \"{name}\"\ndescription = \"test guest\"\ncapabilities = {caps}\npath_arg = \"target\"\n[input_schema]\ntype = \"object\"\nrequired = [\"mode\"]\n[input_schema.properties.mode]\ntype = \"string\"\n[input_schema.properties.target]\ntype = \"string\"\n"
+            ),
+        )
+        .unwrap();
+    }
+    chmod_go_w(&custom);
+    let sandbox = WasmSandbox::new(limits, Some(base.join("cache"))).unwrap();
+    let grants = engine.tool_grants().unwrap();
+    let mut registry = Registry::builtin(
+        runner::config::Config::default().bash_settings(PathBuf::from("/nonexistent")),
+        WebFetchSettings::default(),
+    );
+    registry.add_guest_dir(
+        &guests("guest-tools"),
+        ToolSource::Builtin,
+        &sandbox,
+        &grants,
+    );
+    registry.add_guest_dir(&custom, ToolSource::Custom, &sandbox, &grants);
+    registry.add_guest_dir(
+        &guests("custom-tools"),
+        ToolSource::Custom,
+        &sandbox,
+        &grants,
+    );
+    let (gate, sink) = common::gate(engine, Some(&base.join("audit.jsonl")));
+    let trusted = Trusted {
+        agent: serde_json::json!({"name": "t", "enabled_tools": TOOLS, "grants": {}}),
+        ..common::trusted()
+    };
+    let ctx = SessionContext::new(ws.clone(), trusted, SourceWork::default());
+    Rig {
+        _tmp: tmp,
+        ws,
+        registry,
+        gate,
+        ctx,
+        sink,
+    }
+}
+
+fn chmod_go_w(p: &Path) {
+    for e in walk(p) {
+        let m = std::fs::metadata(&e).unwrap().permissions().mode();
+        std::fs::set_permissions(&e, std::fs::Permissions::from_mode(m & !0o022)).unwrap();
+    }
+}
+
+fn walk(p: &Path) -> Vec<PathBuf> {
+    let mut out = vec![p.to_path_buf()];
+    if p.is_dir() {
+        for e in std::fs::read_dir(p).unwrap() {
+            out.extend(walk(&e.unwrap().path()));
+        }
+    }
+    out
+}
+
+fn rig() -> Rig {
+    rig_with(common::default_engine(), WasmLimits::default())
+}
+
+impl Rig {
+    fn call(&self, tool: &str, input: serde_json::Value) -> CallOutcome {
+        tools::call(&self.registry, &self.gate, &self.ctx, tool, &input, false)
+    }
+    fn ok(&self, tool: &str, input: serde_json::Value) -> serde_json::Value {
+        let o = self.call(tool, input);
+        assert_eq!(o.status, CallStatus::Ok, "{tool}: {}", o.output);
+        o.output
+    }
+    fn error(&self, tool: &str, input: serde_json::Value) -> String {
+        let o = self.call(tool, input);
+        assert_eq!(o.status, CallStatus::Error, "{tool}: {}", o.output);
+        o.output["error"].as_str().unwrap().to_string()
+    }
+}
+
+// ---- the file tools work ----
+
+#[test]
+fn read_write_edit_roundtrip() {
+    let r = rig();
+    let out = r.ok(
+        "Read",
+        serde_json::json!({"path": "README.md", "offset": 2, "limit": 1}),
+    );
+    assert_eq!(out["content"], "line two\n");
+    assert_eq!(out["total_lines"], 3);
+    let out = r.ok(
+        "Write",
+        serde_json::json!({"path": "src/new/file.txt", "content": "one\ntwo\n"}),
+    );
+    assert_eq!(out["created"], true);
+    assert_eq!(
+        std::fs::read_to_string(r.ws.join("src/new/file.txt")).unwrap(),
+        "one\ntwo\n"
+    );
+    r.ok(
+        "Edit",
+        serde_json::json!({"path": "src/new/file.txt", "old": "two", "new": "2"}),
+    );
+    assert_eq!(
+        std::fs::read_to_string(r.ws.join("src/new/file.txt")).unwrap(),
+        "one\n2\n"
+    );
+    // Absent and ambiguous `old` fail clearly and change nothing.
+    let e = r.error(
+        "Edit",
+        serde_json::json!({"path": "src/new/file.txt", "old": "zzz", "new": "y"}),
+    );
+    assert!(e.contains("does not occur"), "{e}");
+    std::fs::write(r.ws.join("dup.txt"), "a a a").unwrap();
+    let e = r.error(
+        "Edit",
+        serde_json::json!({"path": "dup.txt", "old": "a", "new": "b"}),
+    );
+    assert!(e.contains("occurs 3 times"), "{e}");
+    assert_eq!(
+        std::fs::read_to_string(r.ws.join("dup.txt")).unwrap(),
+        "a a a"
+    );
+    let out = r.ok(
+        "Edit",
+        serde_json::json!({"path": "dup.txt", "old": "a", "new": "b", "replace_all": true}),
+    );
+    assert_eq!(out["replacements"], 3);
+    assert_eq!(
+        std::fs::read_to_string(r.ws.join("dup.txt")).unwrap(),
+        "b b b"
+    );
+}
+
+#[test]
+fn glob_grep_list_and_the_custom_tool() {
+    let r = rig();
+    let files = r.ok("Glob", serde_json::json!({"pattern": "**/*.rs"}))["files"].clone();
+    assert_eq!(
+        files,
+        serde_json::json!(["src/main.rs", "src/nested/lib.rs"])
+    );
+    let m = r.ok(
+        "Grep",
+        serde_json::json!({"pattern": "fn \\w+", "glob": "*.rs"}),
+    );
+    let hits: Vec<(String, u64)> = m["matches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                h["path"].as_str().unwrap().to_string(),
+                h["line"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        hits,
+        vec![("src/main.rs".into(), 1), ("src/nested/lib.rs".into(), 1)]
+    );
+    // .gitignore is honoured like ripgrep: ignored.log is not searched.
+    let m = r.ok("Grep", serde_json::json!({"pattern": "ignored"}));
+    assert_eq!(m["matches"], serde_json::json!([]));
+    let l = r.ok("List", serde_json::json!({"path": "src"}));
+    let names: Vec<&str> = l["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["src/main.rs", "src/nested"]);
+    let wc = r.ok("WordCount", serde_json::json!({"path": "README.md"}));
+    assert_eq!(
+        (wc["lines"].as_u64(), wc["words"].as_u64()),
+        (Some(3), Some(6))
+    );
+}
+
+// ---- policy ----
+
+#[test]
+fn protected_and_outside_paths_are_denied_with_records() {
+    let r = rig();
+    let o = r.call("Read", serde_json::json!({"path": ".env"}));
+    assert_eq!(o.status, CallStatus::Denied, "{}", o.output);
+    assert_eq!(o.decisions.len(), 1);
+    assert!(o.decisions[0].reasons[0].contains("hidden path"));
+    let o = r.call(
+        "Write",
+        serde_json::json!({"path": "../outside.txt", "content": "x"}),
+    );
+    assert_eq!(o.status, CallStatus::Denied);
+    assert!(o.decisions[0].reasons[0].contains("outside the workspace"));
+    assert!(!r.ws.parent().unwrap().join("outside.txt").exists());
+    let o = r.call(
+        "Write",
+        serde_json::json!({"path": "/etc/runner-test", "content": "x"}),
+    );
+    assert_eq!(o.status, CallStatus::Denied);
+    let o = r.call(
+        "Edit",
+        serde_json::json!({"path": ".git/config", "old": "[core]", "new": "[x]"}),
+    );
+    assert_eq!(o.status, CallStatus::Denied);
+    assert_eq!(
+        std::fs::read_to_string(r.ws.join(".git/config")).unwrap(),
+        "[core]\n"
+    );
+    // Every decision reached the activity sink.
+    assert_eq!(r.sink.take().len(), 4);
+}
+
+#[test]
+fn glob_grep_list_never_return_hidden_files() {
+    let r = rig();
+    for (tool, input) in [
+        ("Glob", serde_json::json!({"pattern": "**/*"})),
+        ("Grep", serde_json::json!({"pattern": "secret-value"})),
+        ("List", serde_json::json!({"depth": 5})),
+    ] {
+        let out = r.ok(tool, input);
+        let text = out.to_string();
+        for secret in [".env", "id_rsa", "server.pem", "secret-value"] {
+            assert!(!text.contains(secret), "{tool} returned {secret}: {text}");
+        }
+    }
+    // Grep with hidden files explicitly included by glob still finds nothing.
+    let out = r.ok(
+        "Grep",
+        serde_json::json!({"pattern": "secret", "glob": "*.pem"}),
+    );
+    assert_eq!(out["matches"], serde_json::json!([]));
+}
+
+#[test]
+fn a_manifest_asking_for_more_than_the_policy_grants_is_refused() {
+    let r = rig();
+    assert!(r.registry.get("MisbehaveRW").is_none());
+    let p = r.registry.problems().join("\n");
+    assert!(
+        p.contains("MisbehaveRW asks for fs.write but the policy grants it only [fs.read]"),
+        "{p}"
+    );
+    // A policy granting it makes it load.
+    let dir = common::shipped_policy_copy();
+    common::write_policy_files(
+        dir.path(),
+        &[("grants.rego", "package runner\n\nimport rego.v1\n\ntool_grants[\"MisbehaveRW\"] := [\"fs.read\", \"fs.write\"]\n")],
+    );
+    let engine =
+        Arc::new(PolicyEngine::load(common::settings(vec![dir.path().to_path_buf()])).unwrap());
+    let r = rig_with(engine, WasmLimits::default());
+    assert!(
+        r.registry.get("MisbehaveRW").is_some(),
+        "{:?}",
+        r.registry.problems()
+    );
+    let out = r.ok(
+        "MisbehaveRW",
+        serde_json::json!({"mode": "write", "target": "w.txt", "path": "/workspace/w.txt"}),
+    );
+    assert_eq!(out["wrote"], "/workspace/w.txt");
+    assert_eq!(
+        std::fs::read_to_string(r.ws.join("w.txt")).unwrap(),
+        "written by a guest"
+    );
+}
+
+// ---- schema ----
+
+#[test]
+fn inputs_that_break_the_schema_are_refused_before_any_decision() {
+    let r = rig();
+    for (tool, input, expect) in [
+        ("Read", serde_json::json!({}), "required"),
+        ("Read", serde_json::json!({"path": 7}), "not of type"),
+        (
+            "Read",
+            serde_json::json!({"path": "README.md", "extra": 1}),
+            "Additional properties",
+        ),
+        ("Write", serde_json::json!({"path": "x"}), "required"),
+        (
+            "Grep",
+            serde_json::json!({"pattern": "x", "max_results": 0}),
+            "minimum",
+        ),
+        (
+            "WordCount",
+            serde_json::json!({"path": "a", "nope": true}),
+            "Additional properties",
+        ),
+    ] {
+        let o = r.call(tool, input.clone());
+        assert_eq!(o.status, CallStatus::Error, "{tool} {input}");
+        assert!(o.decisions.is_empty(), "{tool} {input} was decided");
+        let e = o.output["error"].as_str().unwrap();
+        assert!(e.contains(expect), "{tool} {input}: {e}");
+    }
+    assert_eq!(r.sink.take().len(), 0, "nothing was decided");
+    assert!(!r.ws.join("x").exists());
+}
+
+// ---- containment ----
+
+#[test]
+fn paths_cannot_leave_the_workspace() {
+    let r = rig();
+    let outside = r.ws.parent().unwrap().join("outside-secret.txt");
+    std::fs::write(&outside, "outside").unwrap();
+    std::os::unix::fs::symlink(&outside, r.ws.join("link")).unwrap();
+    // `..`, absolute and symlinked paths: the policy decides on the
+    // normalised path and denies.
+    for p in [
+        "../outside-secret.txt",
+        "src/../../outside-secret.txt",
+        outside.to_str().unwrap(),
+        "link",
+    ] {
+        let o = r.call("Read", serde_json::json!({"path": p}));
+        assert_eq!(o.status, CallStatus::Denied, "{p}: {}", o.output);
+    }
+    // A guest that tries anyway (its decision was on `.`) is stopped by WASI.
+    for p in [
+        "/workspace/../outside-secret.txt",
+        "/workspace/link",
+        "/etc/passwd",
+        outside.to_str().unwrap(),
+    ] {
+        let e = r.error("Misbehave", serde_json::json!({"mode": "read", "path": p}));
+        assert!(e.contains("failed (exit code 1)"), "{p}: {e}");
+    }
+}
+
+#[test]
+fn a_read_only_grant_cannot_write() {
+    let r = rig();
+    let e = r.error(
+        "Misbehave",
+        serde_json::json!({"mode": "write", "path": "/workspace/README.md"}),
+    );
+    assert!(e.contains("write /workspace/README.md"), "{e}");
+    assert_eq!(
+        std::fs::read_to_string(r.ws.join("README.md")).unwrap(),
+        "# demo\nline two\nline three\n"
+    );
+}
+
+#[test]
+fn misbehaving_guests_fail_cleanly_and_the_runner_keeps_serving() {
+    let limits = WasmLimits {
+        memory_mib: 64,
+        timeout_ms: 500,
+        max_output_bytes: 64 * 1024,
+        max_input_bytes: 1 << 20,
+        ..WasmLimits::default()
+    };
+    let r = rig_with(common::default_engine(), limits);
+    let cases: Vec<(serde_json::Value, &str)> = vec![
+        (serde_json::json!({"mode": "loop"}), "time limit of 500 ms"),
+        (
+            serde_json::json!({"mode": "alloc"}),
+            "memory limit of 64 MiB",
+        ),
+        (
+            serde_json::json!({"mode": "recurse"}),
+            "overflowed its stack",
+        ),
+        (
+            serde_json::json!({"mode": "recurse_frames"}),
+            "out of bounds memory access",
+        ),
+        (
+            serde_json::json!({"mode": "flood"}),
+            "output exceeded the limit",
+        ),
+        (
+            serde_json::json!({"mode": "stdin", "padding": "x".repeat(2 << 20)}),
+            "more than the guest input limit",
+        ),
+        (serde_json::json!({"mode": "trap"}), "trapped"),
+        (serde_json::json!({"mode": "exit"}), "exit code 7"),
+        (
+            serde_json::json!({"mode": "not_json"}),
+            "did not print one JSON object",
+        ),
+        (
+            serde_json::json!({"mode": "two_json"}),
+            "did not print one JSON object",
+        ),
+        (serde_json::json!({"mode": "net"}), "connect"),
+    ];
+    for (input, expect) in cases {
+        let e = r.error("Misbehave", input.clone());
+        assert!(
+            e.contains(expect),
+            "{}: expected {expect:?} in {e}",
+            input["mode"]
+        );
+        // The next call is served normally.
+        assert_eq!(
+            r.ok("Misbehave", serde_json::json!({"mode": "echo"}))["ok"],
+            true
+        );
+    }
+    // A big input under the limit is fine.
+    let out = r.ok(
+        "Misbehave",
+        serde_json::json!({"mode": "stdin", "padding": "x".repeat(512 << 10)}),
+    );
+    assert_eq!(out["ok"], "read");
+    // Nothing inherited: only the variable the runner sets, no arguments.
+    let out = r.ok("Misbehave", serde_json::json!({"mode": "env"}));
+    assert_eq!(out["env"], serde_json::json!(["RUNNER_HIDDEN_PATHS"]));
+    assert!(out["args"].as_array().unwrap().len() <= 1);
+}
+
+#[test]
+fn compiled_modules_come_from_the_private_disk_cache() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let wasm = std::fs::read(guests("guest-tools-testing").join("Misbehave/tool.wasm")).unwrap();
+    let a = WasmSandbox::new(WasmLimits::default(), Some(cache.clone())).unwrap();
+    assert!(!a.load(&wasm).unwrap().from_cache);
+    let mode = std::fs::metadata(&cache).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700);
+    let b = WasmSandbox::new(WasmLimits::default(), Some(cache.clone())).unwrap();
+    assert!(b.load(&wasm).unwrap().from_cache);
+    // A cache file someone else could have written is never deserialized.
+    for f in std::fs::read_dir(&cache).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o666)).unwrap();
+    }
+    let c = WasmSandbox::new(WasmLimits::default(), Some(cache.clone())).unwrap();
+    assert!(!c.load(&wasm).unwrap().from_cache);
+    // Garbage under the right name is recompiled, not run.
+    for f in std::fs::read_dir(&cache).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::write(&f, b"not a module").unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let d = WasmSandbox::new(WasmLimits::default(), Some(cache)).unwrap();
+    let m = d.load(&wasm).unwrap();
+    assert!(!m.from_cache);
+}
