@@ -6,6 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
+./scripts/build-guests.sh
 cargo build --release --quiet -p runner
 R=./target/release/runner
 
@@ -29,13 +30,21 @@ show() {
   python3 - "$label" "$code" "$out" <<'PY'
 import json, sys
 label, code, out = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+if not out["decisions"]:
+    print(f"ERROR (exit {code})  {label:<48} {out['output']['error']}")
+    sys.exit(0)
 d = out["decisions"][0]
 mark = {"allow": "allow", "deny": "DENY ", "ask": "ASK  "}[d["result"]]
 print(f"{mark} (exit {code})  {label:<48} {'; '.join(d['reasons'])}")
+if out["status"] == "error":
+    print(f"      | tool error: {out['output']['error']}")
 o = out.get("output") or {}
 if "stdout" in o:
     for line in (o["stdout"] + o["stderr"]).splitlines():
         print(f"      | {line}")
+elif out["tool"] != "Decide" and o:
+    text = json.dumps(o)
+    print(f"      | {text[:300]}{'…' if len(text) > 300 else ''}")
 PY
 }
 
@@ -55,6 +64,28 @@ echo "== real commands: Bash in the process sandbox (namespaces, Landlock, secco
 show "Bash: build something in the workspace" '{"command":"printf \"int main(){return 0;}\" > t.c && ls && echo built > build.log && cat build.log"}' Bash
 show "Bash: try to escape"                    '{"command":"echo x > /etc/escaped; echo x > ../escaped; echo x >> .git/hooks/pre-commit; curl -sS -m 2 http://example.com; grep CapEff /proc/self/status"}' Bash
 show "Bash: cwd outside the workspace"        '{"command":"ls","cwd":"../.."}' Bash
+echo
+echo "== file tools: wasm guests (wasmtime, the workspace preopened read-only unless a write is allowed)"
+show "Read src/main.rs"                       '{"path":"src/main.rs"}' Read
+show "Write notes/plan.md"                    '{"path":"notes/plan.md","content":"1. build\n2. test\n"}' Write
+show "Edit notes/plan.md"                     '{"path":"notes/plan.md","old":"2. test","new":"2. test everything"}' Edit
+show "Grep for println (the .env never shows)" '{"pattern":"println|API_KEY"}' Grep
+show "Glob **/*"                              '{"pattern":"**/*"}' Glob
+show "Read .env"                              '{"path":".env"}' Read
+show "Write ../escape.txt"                    '{"path":"../escape.txt","content":"x"}' Write
+show "Read with a field the schema forbids"   '{"path":"src/main.rs","mode":"raw"}' Read
+echo
+echo "== a custom tool (examples/custom-tool, built by scripts/build-guests.sh)"
+cat > "$demo/worker.toml" <<TOML
+[tools]
+dirs = ["$(pwd)/target/custom-tools"]
+TOML
+R_CFG=(--config "$demo/worker.toml")
+$R call --workspace "$ws" "${R_CFG[@]}" WordCount '{"path":"src"}' \
+  | python3 -c 'import json,sys; o=json.load(sys.stdin); print("allow (exit 0)  WordCount src ->", json.dumps(o["output"]))'
+echo
+echo "== WebFetch: a name that resolves to loopback is refused on its address"
+show "WebFetch http://localhost:9/"           '{"url":"http://localhost:9/"}' WebFetch
 echo
 echo "== audit log: $log"
 $R audit list "$log"

@@ -4,12 +4,15 @@
 //! control plane — serialise exactly these types, so a field renamed here is
 //! renamed on the wire for both at once. Nothing in this crate does I/O.
 //!
-//! The session, claim and activity types arrive with the session loop (step
-//! 4); the policy types are here from the start because every
-//! `policy_decision` activity carries a [`policy::DecisionRecord`].
+//! - [`session`]: sessions, the untrusted source work, the pinned agent version;
+//! - [`platform`]: workers, claims, leases, heartbeats, outcomes, errors;
+//! - [`activity`]: the seven activity types;
+//! - [`policy`]: actions, decisions and the records every `policy_decision`
+//!   activity carries.
 
 #![deny(missing_docs)]
 
 pub mod activity;
+pub mod platform;
 pub mod policy;
 pub mod session;

@@ -1,6 +1,10 @@
-//! Session content. The full session, claim and lease types arrive with the
-//! session loop (step 4); the *untrusted* source work is here already because
-//! the policy input carries it.
+//! Sessions: the work, the pinned agent version it runs with, its state.
+//!
+//! A session carries two kinds of content, kept apart on purpose: the
+//! **source work** a person sent ([`SourceWork`], untrusted) and the pinned
+//! **agent version** ([`AgentVersion`], trusted). Updating an agent never
+//! changes a running session: the version is copied into the session when
+//! it is queued.
 
 use serde::{Deserialize, Serialize};
 
@@ -23,4 +27,157 @@ pub struct SourceWork {
     /// The prompt the person wrote when sending the work.
     #[serde(default)]
     pub prompt: String,
+}
+
+/// The agent version a session is pinned to (trusted).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentVersion {
+    /// Agent name.
+    pub name: String,
+    /// Version number of the agent profile this copy was taken from.
+    #[serde(default = "one")]
+    pub version: u32,
+    /// Model id; `"script"` runs the session's scripted tool calls.
+    pub model: String,
+    /// Trusted instructions.
+    #[serde(default)]
+    pub system_prompt: String,
+    /// Tools this agent may use; nothing else can enable another.
+    #[serde(default)]
+    pub enabled_tools: Vec<String>,
+    /// Skill names.
+    #[serde(default)]
+    pub skills: Vec<String>,
+    /// Free-form trusted metadata.
+    #[serde(default)]
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+    /// Grants the policy reads (network hosts, platform operations).
+    #[serde(default)]
+    pub grants: serde_json::Map<String, serde_json::Value>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// One tool call of a scripted session.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScriptStep {
+    /// Tool name.
+    pub tool: String,
+    /// Tool input.
+    pub input: serde_json::Value,
+}
+
+/// Session states (One Horizon's). Transitions are enforced by the control
+/// plane in one place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionState {
+    /// Waiting for a worker.
+    Queued,
+    /// Claimed and running.
+    Active,
+    /// Running, waiting for a person.
+    AwaitingInput,
+    /// Finished successfully.
+    Complete,
+    /// Finished with a failure, or out of attempts.
+    Error,
+    /// Its lease expired; about to be queued again.
+    Stale,
+    /// Stopped by a person.
+    Cancelled,
+}
+
+impl SessionState {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionState::Queued => "queued",
+            SessionState::Active => "active",
+            SessionState::AwaitingInput => "awaiting_input",
+            SessionState::Complete => "complete",
+            SessionState::Error => "error",
+            SessionState::Stale => "stale",
+            SessionState::Cancelled => "cancelled",
+        }
+    }
+
+    /// Parses the wire name.
+    pub fn parse(s: &str) -> Option<SessionState> {
+        Some(match s {
+            "queued" => SessionState::Queued,
+            "active" => SessionState::Active,
+            "awaiting_input" => SessionState::AwaitingInput,
+            "complete" => SessionState::Complete,
+            "error" => SessionState::Error,
+            "stale" => SessionState::Stale,
+            "cancelled" => SessionState::Cancelled,
+            _ => return None,
+        })
+    }
+
+    /// No transition leaves these.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            SessionState::Complete | SessionState::Error | SessionState::Cancelled
+        )
+    }
+}
+
+/// `POST /v1/sessions`: queue work for an agent profile.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewSession {
+    /// Workspace the session belongs to.
+    pub workspace: String,
+    /// Agent profile the work is sent to.
+    pub agent_profile: String,
+    /// The agent version to pin.
+    pub agent: AgentVersion,
+    /// The untrusted work.
+    #[serde(default)]
+    pub source: SourceWork,
+    /// Tool calls of a scripted session (`agent.model = "script"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub script: Option<Vec<ScriptStep>>,
+}
+
+/// A session as the control plane returns it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Session {
+    /// Session id.
+    pub id: String,
+    /// Workspace.
+    pub workspace: String,
+    /// Agent profile.
+    pub agent_profile: String,
+    /// The pinned agent version (trusted).
+    pub agent: AgentVersion,
+    /// The source work (untrusted).
+    pub source: SourceWork,
+    /// Scripted tool calls, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub script: Option<Vec<ScriptStep>>,
+    /// Current state.
+    pub state: SessionState,
+    /// 1 for the first claim; counts claims whose lease expired.
+    pub attempt: u32,
+    /// Plan steps the worker reported.
+    #[serde(default)]
+    pub plan: Vec<String>,
+    /// External URL the worker reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_url: Option<String>,
+    /// Summary (complete) or error (error) once terminal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub updated_at: String,
 }

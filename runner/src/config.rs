@@ -36,6 +36,86 @@ pub struct Config {
     /// The WebFetch host tool.
     #[serde(default)]
     pub webfetch: crate::tools::WebFetchSettings,
+    /// The worker loop (`runner worker`, `runner up`).
+    #[serde(default)]
+    pub worker: WorkerSection,
+}
+
+/// `[worker]`: which control plane, which sessions, how many at once.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerSection {
+    /// Base URL of the control plane.
+    #[serde(default)]
+    pub control_plane: Option<String>,
+    /// Workspace whose sessions this worker runs.
+    #[serde(default)]
+    pub workspace: Option<String>,
+    /// Agent profile whose sessions this worker runs.
+    #[serde(default)]
+    pub agent_profile: Option<String>,
+    /// Label people see.
+    #[serde(default = "default_display_name")]
+    pub display_name: String,
+    /// Sessions at once.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: u32,
+    /// Lease asked for on each claim; extended every third of it.
+    #[serde(default = "default_lease")]
+    pub lease_seconds: u32,
+    /// Poll interval (jittered ±20%; backs off on errors).
+    #[serde(default = "default_poll_ms")]
+    pub poll_interval_ms: u64,
+    /// Heartbeat interval.
+    #[serde(default = "default_heartbeat_ms")]
+    pub heartbeat_interval_ms: u64,
+    /// After the first SIGTERM/SIGINT, how long in-flight sessions may run
+    /// before they are released.
+    #[serde(default = "default_grace")]
+    pub grace_seconds: u64,
+    /// Where session workspaces are created; default `<state_dir>/workspaces`.
+    #[serde(default)]
+    pub workspaces_dir: Option<PathBuf>,
+    /// Worker-level custom instructions (trusted).
+    #[serde(default)]
+    pub custom_instructions: Option<String>,
+}
+
+fn default_display_name() -> String {
+    "runner".into()
+}
+fn default_concurrency() -> u32 {
+    4
+}
+fn default_lease() -> u32 {
+    900
+}
+fn default_poll_ms() -> u64 {
+    1000
+}
+fn default_heartbeat_ms() -> u64 {
+    30_000
+}
+fn default_grace() -> u64 {
+    30
+}
+
+impl Default for WorkerSection {
+    fn default() -> Self {
+        WorkerSection {
+            control_plane: None,
+            workspace: None,
+            agent_profile: None,
+            display_name: default_display_name(),
+            concurrency: default_concurrency(),
+            lease_seconds: default_lease(),
+            poll_interval_ms: default_poll_ms(),
+            heartbeat_interval_ms: default_heartbeat_ms(),
+            grace_seconds: default_grace(),
+            workspaces_dir: None,
+            custom_instructions: None,
+        }
+    }
 }
 
 /// `[tools]`: where guest tools come from and how they run.
@@ -227,6 +307,26 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), String> {
+        let w = &self.worker;
+        if !(1..=256).contains(&w.concurrency) {
+            return Err("worker.concurrency must be between 1 and 256".into());
+        }
+        if !(3..=3600).contains(&w.lease_seconds) {
+            return Err("worker.lease_seconds must be between 3 and 3600".into());
+        }
+        if w.poll_interval_ms < 10 {
+            return Err("worker.poll_interval_ms must be at least 10".into());
+        }
+        if w.heartbeat_interval_ms < 100 {
+            return Err("worker.heartbeat_interval_ms must be at least 100".into());
+        }
+        if let Some(u) = &w.control_plane {
+            if !(u.starts_with("http://") || u.starts_with("https://")) {
+                return Err(format!(
+                    "worker.control_plane `{u}` must be an http:// or https:// URL"
+                ));
+            }
+        }
         if self.policy.eval_timeout_ms == 0 {
             return Err("policy.eval_timeout_ms must be at least 1".into());
         }

@@ -15,6 +15,8 @@
 pub mod activity;
 pub mod cli;
 pub mod config;
+pub mod platform;
 pub mod policy;
 pub mod sandbox;
 pub mod tools;
+pub mod worker;

@@ -9,6 +9,8 @@ mod call;
 mod doctor;
 mod policy;
 mod tools;
+mod up;
+mod worker;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -48,6 +50,10 @@ enum Command {
     Tools(tools::ToolsCommand),
     /// Check that this host can run the sandboxes; prints the fix for each failure.
     Doctor(doctor::DoctorArgs),
+    /// Run as a worker: claim sessions from the control plane and run them.
+    Worker(worker::WorkerArgs),
+    /// The whole loop on this machine: a control plane, a worker, the example sessions.
+    Up(up::UpArgs),
 }
 
 /// Entry point of the binary.
@@ -66,6 +72,8 @@ pub fn main() -> ExitCode {
         Command::Audit(c) => audit::run(c),
         Command::Tools(c) => tools::run(c),
         Command::Doctor(a) => doctor::run(a),
+        Command::Worker(a) => worker::run(a),
+        Command::Up(a) => up::run(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -81,7 +81,9 @@ impl PolicyGate {
             record: Box::new(record),
         };
         self.sink.emit(&activity);
-        let Activity::PolicyDecision { record } = activity;
-        *record
+        match activity {
+            Activity::PolicyDecision { record } => *record,
+            _ => unreachable!("built as a policy decision just above"),
+        }
     }
 }

@@ -170,12 +170,12 @@ impl Tool for Bash {
             };
             std::thread::scope(|scope| {
                 scope.spawn(|| proxy.serve(run.gate, run.ctx, "Bash"));
-                let out = sandbox.run(&spec, timeout);
+                let out = sandbox.run_cancellable(&spec, timeout, run.cancel);
                 proxy.stop();
                 out
             })
         } else {
-            sandbox.run(&spec, timeout)
+            sandbox.run_cancellable(&spec, timeout, run.cancel)
         }
         .map_err(|e| ToolError::Failed(e.to_string()))?;
         serde_json::to_value(out).map_err(|e| ToolError::Failed(e.to_string()))

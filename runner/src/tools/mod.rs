@@ -65,6 +65,27 @@ pub enum ToolError {
     Failed(String),
 }
 
+/// A cancellation flag shared by a session and the tools it runs: set when
+/// the session's claim is lost or the worker shuts down, it kills running
+/// sandboxes and stops further calls.
+#[derive(Debug, Clone, Default)]
+pub struct Cancel(Arc<std::sync::atomic::AtomicBool>);
+
+impl Cancel {
+    /// A flag that is never set (the CLI, tests).
+    pub fn never() -> Cancel {
+        Cancel::default()
+    }
+    /// Sets the flag.
+    pub fn cancel(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+    /// Whether it is set.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
 /// What a tool run gets besides its input.
 pub struct ToolRun<'a> {
     /// The call's input.
@@ -76,6 +97,8 @@ pub struct ToolRun<'a> {
     /// For actions only known while running (a redirect, a proxied
     /// connection): each must pass the gate too.
     pub gate: &'a PolicyGate,
+    /// Set when the run must stop at once.
+    pub cancel: &'a Cancel,
 }
 
 /// A tool: describes its side effects, then performs them once allowed.
@@ -227,6 +250,27 @@ pub fn call(
     input: &serde_json::Value,
     dry_run: bool,
 ) -> CallOutcome {
+    call_cancellable(
+        registry,
+        gate,
+        ctx,
+        tool_name,
+        input,
+        dry_run,
+        &Cancel::never(),
+    )
+}
+
+/// [`call`] that stops (killing a running sandbox) when `cancel` is set.
+pub fn call_cancellable(
+    registry: &Registry,
+    gate: &PolicyGate,
+    ctx: &SessionContext,
+    tool_name: &str,
+    input: &serde_json::Value,
+    dry_run: bool,
+    cancel: &Cancel,
+) -> CallOutcome {
     let outcome = |status, output, decisions| CallOutcome {
         status,
         tool: tool_name.to_string(),
@@ -292,11 +336,19 @@ pub fn call(
             decisions,
         );
     }
+    if cancel.is_cancelled() {
+        return outcome(
+            CallStatus::Error,
+            serde_json::json!({"error": "cancelled before the tool ran"}),
+            decisions,
+        );
+    }
     let ran = tool.run(ToolRun {
         input,
         ctx,
         decisions: &decisions,
         gate,
+        cancel,
     });
     match ran {
         Ok(output) => outcome(CallStatus::Ok, output, decisions),

@@ -42,6 +42,8 @@ pub enum KilledBy {
     Timeout,
     /// A signal (CPU limit, memory, …).
     Signal,
+    /// The runner cancelled it (the session's claim was lost, or shutdown).
+    Cancelled,
 }
 
 /// What a sandboxed command did.
@@ -113,6 +115,17 @@ impl ProcessSandbox {
         spec: &SandboxSpec,
         timeout: Duration,
     ) -> Result<SandboxOutput, SandboxError> {
+        self.run_cancellable(spec, timeout, &crate::tools::Cancel::never())
+    }
+
+    /// Runs `spec` with the wall-clock limit `timeout`; when `cancel` fires
+    /// the whole sandbox is killed at once (within about 20 ms).
+    pub fn run_cancellable(
+        &self,
+        spec: &SandboxSpec,
+        timeout: Duration,
+        cancel: &crate::tools::Cancel,
+    ) -> Result<SandboxOutput, SandboxError> {
         check_reachable(&spec.workspace, spec.uid)?;
         give_to_sandbox_user(&spec.workspace, spec.uid, spec.gid);
         let spec_json =
@@ -156,9 +169,27 @@ impl ProcessSandbox {
         std::thread::spawn(move || {
             let _ = tx.send(child.wait());
         });
-        let (status, killed_by) = match rx.recv_timeout(timeout) {
+        let deadline = start + timeout;
+        let waited = loop {
+            let now = Instant::now();
+            if cancel.is_cancelled() {
+                break Err(KilledBy::Cancelled);
+            }
+            if now >= deadline {
+                break Err(KilledBy::Timeout);
+            }
+            let slice = (deadline - now).min(Duration::from_millis(20));
+            match rx.recv_timeout(slice) {
+                Ok(s) => break Ok(s),
+                Err(mpsc::RecvTimeoutError::Timeout) => continue,
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    break Ok(Err(std::io::Error::other("wait thread ended")))
+                }
+            }
+        };
+        let (status, killed_by) = match waited {
             Ok(s) => (s.ok(), None),
-            Err(_) => {
+            Err(why) => {
                 // The helper leads its own process group, with the sandbox's
                 // pid 1 in it: SIGKILL from here reaches pid 1, and when pid 1
                 // dies the kernel kills everything in its pid namespace.
@@ -167,7 +198,7 @@ impl ProcessSandbox {
                     libc::kill(-pid, libc::SIGKILL);
                     libc::kill(pid, libc::SIGKILL);
                 }
-                (rx.recv().ok().and_then(|s| s.ok()), Some(KilledBy::Timeout))
+                (rx.recv().ok().and_then(|s| s.ok()), Some(why))
             }
         };
         let mut status_text = String::new();

@@ -1,0 +1,59 @@
+//! The reference control plane: the other side of the session contract,
+//! small enough to run beside a worker on one machine (`runner up`) and
+//! strict enough to test a worker against (claims, leases, transitions,
+//! typed errors).
+//!
+//! [`store`] keeps the state in SQLite (WAL); [`api`] serves it over HTTP;
+//! [`transitions`] is the one place session states change; [`serve`] runs
+//! the API with the lease sweeper.
+
+#![deny(missing_docs)]
+
+pub mod api;
+pub mod error;
+mod openapi;
+pub mod store;
+pub mod transitions;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use store::Store;
+
+/// Serves the API on `listener` and sweeps expired leases every `sweep`
+/// until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    store: Arc<Store>,
+    sweep: Duration,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let sweeper = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(sweep);
+            loop {
+                tick.tick().await;
+                let s = store.clone();
+                match tokio::task::spawn_blocking(move || s.sweep()).await {
+                    Ok(Ok(n)) if n > 0 => tracing::info!("{n} expired claim(s) voided"),
+                    Ok(Err(e)) => tracing::warn!("sweep failed: {}", e.message),
+                    _ => {}
+                }
+            }
+        })
+    };
+    let r = axum::serve(listener, api::router(store))
+        .with_graceful_shutdown(shutdown)
+        .await;
+    sweeper.abort();
+    r
+}
+
+/// Binds `addr` (port 0 picks one) and returns the listener with its address.
+pub async fn bind(addr: &str) -> std::io::Result<(tokio::net::TcpListener, SocketAddr)> {
+    let l = tokio::net::TcpListener::bind(addr).await?;
+    let a = l.local_addr()?;
+    Ok((l, a))
+}

@@ -1,0 +1,104 @@
+//! Session state transitions, in one place. Every state change the store
+//! makes asks [`next`] first; anything not listed here is refused with a
+//! typed `invalid_transition` error and changes nothing.
+
+use crate::error::ApiError;
+use protocol::session::SessionState::{self, *};
+
+/// What happens to a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// A worker claims it.
+    Claim,
+    /// The agent asks a person something.
+    AwaitInput,
+    /// Work goes on after awaiting input.
+    Resume,
+    /// The worker completes it.
+    Complete,
+    /// The worker fails it.
+    Fail,
+    /// The worker gives it back.
+    Release,
+    /// A person stops it.
+    Cancel,
+    /// Its lease expired.
+    LeaseExpired,
+    /// A stale session goes back to the queue.
+    Requeue,
+    /// A stale session is out of attempts.
+    GiveUp,
+}
+
+/// The state after `event`, or why it is not allowed from `from`.
+pub fn next(from: SessionState, event: Event) -> Result<SessionState, ApiError> {
+    let to = match (from, event) {
+        (Queued, Event::Claim) => Active,
+        (Active, Event::AwaitInput) => AwaitingInput,
+        (AwaitingInput, Event::Resume) => Active,
+        (Active | AwaitingInput, Event::Complete) => Complete,
+        (Active | AwaitingInput, Event::Fail) => Error,
+        (Active | AwaitingInput, Event::Release) => Queued,
+        (Active | AwaitingInput, Event::LeaseExpired) => Stale,
+        (Stale, Event::Requeue) => Queued,
+        (Stale, Event::GiveUp) => Error,
+        (Queued | Active | AwaitingInput | Stale, Event::Cancel) => Cancelled,
+        (from, event) => {
+            return Err(ApiError::conflict(
+                "invalid_transition",
+                format!(
+                    "a session that is {} cannot be {}",
+                    from.as_str(),
+                    match event {
+                        Event::Claim => "claimed",
+                        Event::AwaitInput => "set to awaiting_input",
+                        Event::Resume => "resumed",
+                        Event::Complete => "completed",
+                        Event::Fail => "failed",
+                        Event::Release => "released",
+                        Event::Cancel => "cancelled",
+                        Event::LeaseExpired => "expired",
+                        Event::Requeue => "requeued",
+                        Event::GiveUp => "given up",
+                    }
+                ),
+            ))
+        }
+    };
+    Ok(to)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terminal_states_have_no_way_out() {
+        for s in [Complete, Error, Cancelled] {
+            for e in [
+                Event::Claim,
+                Event::AwaitInput,
+                Event::Resume,
+                Event::Complete,
+                Event::Fail,
+                Event::Release,
+                Event::Cancel,
+                Event::LeaseExpired,
+                Event::Requeue,
+                Event::GiveUp,
+            ] {
+                assert!(next(s, e).is_err(), "{s:?} {e:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_lifecycle() {
+        assert_eq!(next(Queued, Event::Claim).unwrap(), Active);
+        assert_eq!(next(Active, Event::LeaseExpired).unwrap(), Stale);
+        assert_eq!(next(Stale, Event::Requeue).unwrap(), Queued);
+        assert_eq!(next(Stale, Event::GiveUp).unwrap(), Error);
+        assert!(next(Queued, Event::Complete).is_err());
+        assert!(next(Active, Event::Claim).is_err());
+    }
+}

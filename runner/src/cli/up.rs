@@ -1,0 +1,293 @@
+//! `runner up`: the whole loop on one machine. An in-process control plane
+//! on a SQLite file in a local state directory, a worker against it, the
+//! example sessions queued; activities printed live, then a summary.
+
+use super::load_config;
+use crate::platform::Platform;
+use crate::worker::{self, Shutdown, WorkerShared};
+use anyhow::Context;
+use clap::Args;
+use protocol::activity::Activity;
+use protocol::session::NewSession;
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Arguments of `runner up`.
+#[derive(Args)]
+pub struct UpArgs {
+    /// Worker config (optional; `[worker]` control-plane settings are filled in).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// State directory (control-plane database, audit log, workspaces).
+    #[arg(long, default_value = ".runner/up")]
+    state: PathBuf,
+    /// Directory of session files (NewSession JSON) to queue.
+    #[arg(long, default_value = "examples/sessions")]
+    sessions: PathBuf,
+    /// Address of the control plane (port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: String,
+    /// Leave the control plane and worker serving after the sessions end.
+    #[arg(long)]
+    keep: bool,
+    /// Give up waiting for the sessions after this many seconds.
+    #[arg(long, default_value_t = 600)]
+    timeout_seconds: u64,
+}
+
+const WORKSPACE: &str = "local";
+const PROFILE: &str = "example";
+
+pub fn run(a: UpArgs) -> anyhow::Result<u8> {
+    std::fs::create_dir_all(&a.state)
+        .with_context(|| format!("cannot create the state directory {}", a.state.display()))?;
+    let state = std::fs::canonicalize(&a.state)?;
+    let _ = std::fs::set_permissions(&state, std::os::unix::fs::PermissionsExt::from_mode(0o711));
+    let sessions = read_sessions(&a.sessions)?;
+
+    // The control plane, on its own runtime thread.
+    let store = Arc::new(
+        control_plane::Store::open(&state.join("control-plane.db"), 3)
+            .map_err(|e| anyhow::anyhow!("{}", e.message))?,
+    );
+    let (tx, rx) = std::sync::mpsc::channel();
+    let listen = a.listen.clone();
+    std::thread::Builder::new()
+        .name("control-plane".into())
+        .spawn(move || {
+            let rt = match tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    let _ = tx.send(Err(e.to_string()));
+                    return;
+                }
+            };
+            rt.block_on(async move {
+                match control_plane::bind(&listen).await {
+                    Ok((l, addr)) => {
+                        let _ = tx.send(Ok(addr));
+                        let _ = control_plane::serve(
+                            l,
+                            store,
+                            Duration::from_millis(500),
+                            std::future::pending(),
+                        )
+                        .await;
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(format!("cannot listen on {listen}: {e}")));
+                    }
+                }
+            });
+        })?;
+    let addr = rx
+        .recv()
+        .context("the control plane did not start")?
+        .map_err(anyhow::Error::msg)?;
+    let url = format!("http://{addr}");
+    println!("control plane  {url}   (state in {})", state.display());
+
+    let mut config = load_config(a.config.as_deref())?;
+    config.state_dir = Some(state.clone());
+    config.worker.control_plane = Some(url.clone());
+    config.worker.workspace = Some(WORKSPACE.into());
+    config.worker.agent_profile = Some(PROFILE.into());
+    config.worker.display_name = "runner up".into();
+    config.worker.poll_interval_ms = config.worker.poll_interval_ms.min(250);
+    let exe = std::env::current_exe().context("cannot locate the runner binary")?;
+    let shared = Arc::new(WorkerShared::from_config(config, &exe)?);
+    let platform = Platform::new(&url).map_err(anyhow::Error::msg)?;
+
+    let mut ids = Vec::new();
+    for (name, mut s) in sessions {
+        s.workspace = WORKSPACE.into();
+        s.agent_profile = PROFILE.into();
+        let queued = platform
+            .queue(&s)
+            .map_err(|e| anyhow::anyhow!("queueing {name}: {e}"))?;
+        println!(
+            "queued         {}  {name}: {}",
+            short(&queued.id),
+            s.source.title
+        );
+        ids.push((queued.id, name));
+    }
+
+    let shutdown = Shutdown::default();
+    shutdown
+        .on_signals()
+        .context("cannot install the signal handlers")?;
+    let worker = {
+        let (sh, sd) = (shared.clone(), shutdown.clone());
+        std::thread::Builder::new()
+            .name("worker".into())
+            .spawn(move || worker::run(sh, sd))?
+    };
+
+    let started = Instant::now();
+    let mut seen: HashMap<String, u64> = HashMap::new();
+    let mut done: BTreeMap<String, serde_json::Value> = BTreeMap::new();
+    while done.len() < ids.len() && started.elapsed() < Duration::from_secs(a.timeout_seconds) {
+        if shutdown.is_draining() {
+            break;
+        }
+        for (id, _) in &ids {
+            if done.contains_key(id) {
+                continue;
+            }
+            let Ok(view) = platform.session(id) else {
+                continue;
+            };
+            let last = seen.entry(id.clone()).or_insert(0);
+            for entry in view["activities"].as_array().into_iter().flatten() {
+                let seq = entry["seq"].as_u64().unwrap_or(0);
+                if seq <= *last {
+                    continue;
+                }
+                *last = seq;
+                if let Ok(act) = serde_json::from_value::<Activity>(entry["activity"].clone()) {
+                    println!("{}  {}", short(id), line(&act));
+                }
+            }
+            let st = view["session"]["state"].as_str().unwrap_or("");
+            if matches!(st, "complete" | "error" | "cancelled") {
+                done.insert(id.clone(), view);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    println!();
+    println!(
+        "{:<14} {:<22} {:<9} {:>5} {:>6} {:>5} {:>9}",
+        "session", "name", "state", "steps", "allows", "denies", "duration"
+    );
+    for (id, name) in &ids {
+        let Some(view) = done.get(id) else {
+            println!("{:<14} {:<22} {:<9}", short(id), name, "unfinished");
+            continue;
+        };
+        let acts: Vec<Activity> = view["activities"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| serde_json::from_value(e["activity"].clone()).ok())
+            .collect();
+        let steps = acts
+            .iter()
+            .filter(|a| matches!(a, Activity::Progress { .. }))
+            .count();
+        let (mut allows, mut denies) = (0, 0);
+        for a in &acts {
+            if let Activity::PolicyDecision { record } = a {
+                match record.result {
+                    protocol::policy::DecisionResult::Allow => allows += 1,
+                    _ => denies += 1,
+                }
+            }
+        }
+        let t = |k: &str| {
+            chrono::DateTime::parse_from_rfc3339(view["session"][k].as_str().unwrap_or("")).ok()
+        };
+        let dur = match (t("created_at"), t("updated_at")) {
+            (Some(a), Some(b)) => format!("{:.2}s", (b - a).num_milliseconds() as f64 / 1000.0),
+            _ => "?".into(),
+        };
+        println!(
+            "{:<14} {:<22} {:<9} {:>5} {:>6} {:>5} {:>9}",
+            short(id),
+            name,
+            view["session"]["state"].as_str().unwrap_or("?"),
+            steps,
+            allows,
+            denies,
+            dur
+        );
+    }
+    println!("\naudit log      {}", shared.config.audit_path().display());
+
+    if a.keep && !shutdown.is_draining() {
+        println!("control plane still serving at {url} (GET {url}/v1/sessions); Ctrl-C to stop");
+        while !shutdown.is_draining() {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    shutdown.abort();
+    match worker.join() {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(e.into()),
+        Err(_) => anyhow::bail!("the worker thread panicked"),
+    }
+    Ok(if done.len() == ids.len() { 0 } else { 1 })
+}
+
+fn read_sessions(dir: &std::path::Path) -> anyhow::Result<Vec<(String, NewSession)>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| {
+            format!(
+                "cannot read the sessions directory {}; pass --sessions DIR",
+                dir.display()
+            )
+        })?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|p| {
+            let text = std::fs::read_to_string(&p)
+                .with_context(|| format!("cannot read {}", p.display()))?;
+            let s: NewSession = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not a session (NewSession JSON)", p.display()))?;
+            let name = p
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            Ok((name, s))
+        })
+        .collect()
+}
+
+fn short(id: &str) -> String {
+    id.chars().take(12).collect()
+}
+
+/// One readable line per activity; denials marked.
+fn line(a: &Activity) -> String {
+    match a {
+        Activity::PlanUpdated { steps } => format!("plan           {}", steps.join(" | ")),
+        Activity::Progress { message, .. } => format!("progress       {message}"),
+        Activity::PolicyDecision { record } => {
+            let mark = match record.result {
+                protocol::policy::DecisionResult::Allow => "allow",
+                protocol::policy::DecisionResult::Deny => "DENY ✗",
+                protocol::policy::DecisionResult::Ask => "ASK  ?",
+            };
+            let what = record
+                .action
+                .get("path")
+                .or(record.action.get("command"))
+                .or(record.action.get("host"))
+                .and_then(|v| v.as_str())
+                .unwrap_or("");
+            format!(
+                "decision       {mark:<7} {} {} ({}) — {}",
+                record.action["kind"].as_str().unwrap_or(""),
+                what,
+                record.action["tool"].as_str().unwrap_or(""),
+                record.reasons.join("; ")
+            )
+        }
+        Activity::Completed { summary } => format!("completed      {summary}"),
+        Activity::Failed { error } => format!("failed         {error}"),
+        Activity::AwaitingInput { question } => format!("awaiting input {question}"),
+        Activity::ExternalUrlUpdated { url } => format!("external url   {url}"),
+    }
+}

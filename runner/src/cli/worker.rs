@@ -1,0 +1,29 @@
+//! `runner worker`: the worker as a service.
+
+use super::load_config;
+use crate::worker::{self, Shutdown, WorkerShared};
+use anyhow::Context;
+use clap::Args;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Arguments of `runner worker`.
+#[derive(Args)]
+pub struct WorkerArgs {
+    /// Worker config file (TOML); `[worker]` names the control plane,
+    /// workspace and agent profile.
+    #[arg(long)]
+    config: PathBuf,
+}
+
+pub fn run(a: WorkerArgs) -> anyhow::Result<u8> {
+    let config = load_config(Some(&a.config))?;
+    let exe = std::env::current_exe().context("cannot locate the runner binary")?;
+    let shared = Arc::new(WorkerShared::from_config(config, &exe)?);
+    let shutdown = Shutdown::default();
+    shutdown
+        .on_signals()
+        .context("cannot install the signal handlers")?;
+    worker::run(shared, shutdown)?;
+    Ok(0)
+}

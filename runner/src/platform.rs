@@ -1,0 +1,237 @@
+//! The control plane's client: one method per route of the session
+//! contract, blocking (the worker runs sessions on their own threads).
+//!
+//! Errors are typed so the worker can branch on what matters: a claim
+//! conflict (another worker has it: move on), a lost claim (stop the
+//! session's work at once), an unknown worker (stop: reconfiguration is
+//! needed), or anything else (retry with backoff).
+
+use protocol::activity::Activity;
+use protocol::platform::{
+    Claim, ClaimRequest, ErrorBody, ExtendRequest, Finish, Heartbeat, HeldClaim, Lease,
+    MetadataUpdate, PostActivity, RegisterWorker, Worker,
+};
+use protocol::session::{NewSession, Session};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::time::Duration;
+
+/// What a control-plane call can fail with.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PlatformError {
+    /// 409 `claim_conflict`: another worker holds the session.
+    #[error("claim conflict: {0}")]
+    ClaimConflict(String),
+    /// 409 `claim_invalid`: this claim no longer holds the session.
+    #[error("claim lost: {0}")]
+    ClaimLost(String),
+    /// 404 `unknown_worker`: the saved worker id was rejected.
+    #[error("unknown worker: {0}")]
+    UnknownWorker(String),
+    /// Any other error response.
+    #[error("control plane answered {status} {kind}: {message}")]
+    Api {
+        /// HTTP status.
+        status: u16,
+        /// Error type.
+        kind: String,
+        /// Message.
+        message: String,
+    },
+    /// The request did not get an answer.
+    #[error("cannot reach the control plane: {0}")]
+    Transport(String),
+}
+
+/// A blocking control-plane client.
+#[derive(Clone)]
+pub struct Platform {
+    base: String,
+    http: reqwest::blocking::Client,
+}
+
+impl Platform {
+    /// A client for the control plane at `base` (e.g. `http://127.0.0.1:8700`).
+    pub fn new(base: &str) -> Result<Platform, PlatformError> {
+        let http = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .connect_timeout(Duration::from_secs(5))
+            .user_agent(concat!("runner/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| PlatformError::Transport(e.to_string()))?;
+        Ok(Platform {
+            base: base.trim_end_matches('/').to_string(),
+            http,
+        })
+    }
+
+    /// The base URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    fn send<T: DeserializeOwned>(
+        &self,
+        req: reqwest::blocking::RequestBuilder,
+    ) -> Result<T, PlatformError> {
+        let resp = req
+            .send()
+            .map_err(|e| PlatformError::Transport(e.to_string()))?;
+        let status = resp.status();
+        let bytes = resp
+            .bytes()
+            .map_err(|e| PlatformError::Transport(e.to_string()))?;
+        if status.is_success() {
+            return serde_json::from_slice(&bytes)
+                .map_err(|e| PlatformError::Transport(format!("unexpected response body: {e}")));
+        }
+        let (kind, message) = match serde_json::from_slice::<ErrorBody>(&bytes) {
+            Ok(b) => (b.error.kind, b.error.message),
+            Err(_) => (
+                "unknown".into(),
+                String::from_utf8_lossy(&bytes).chars().take(300).collect(),
+            ),
+        };
+        Err(match (status.as_u16(), kind.as_str()) {
+            (409, "claim_conflict") => PlatformError::ClaimConflict(message),
+            (409, "claim_invalid") => PlatformError::ClaimLost(message),
+            (404, "unknown_worker") => PlatformError::UnknownWorker(message),
+            (s, _) => PlatformError::Api {
+                status: s,
+                kind,
+                message,
+            },
+        })
+    }
+
+    fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, PlatformError> {
+        self.send(self.http.post(format!("{}{path}", self.base)).json(body))
+    }
+
+    fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, PlatformError> {
+        self.send(self.http.get(format!("{}{path}", self.base)))
+    }
+
+    /// Queues a session.
+    pub fn queue(&self, new: &NewSession) -> Result<Session, PlatformError> {
+        self.post("/v1/sessions", new)
+    }
+
+    /// A session with its activities (as JSON: the view).
+    pub fn session(&self, id: &str) -> Result<serde_json::Value, PlatformError> {
+        self.get(&format!("/v1/sessions/{id}"))
+    }
+
+    /// Finds or creates the worker.
+    pub fn register(&self, r: &RegisterWorker) -> Result<Worker, PlatformError> {
+        self.post("/v1/workers", r)
+    }
+
+    /// A worker by id (checks a saved id).
+    pub fn worker(&self, id: &str) -> Result<Worker, PlatformError> {
+        self.get(&format!("/v1/workers/{id}"))
+    }
+
+    /// Sessions this worker may claim.
+    pub fn claimable(&self, worker: &str) -> Result<Vec<Session>, PlatformError> {
+        self.get(&format!("/v1/workers/{worker}/sessions"))
+    }
+
+    /// Claims a session.
+    pub fn claim(
+        &self,
+        worker: &str,
+        session: &str,
+        lease_seconds: u32,
+    ) -> Result<Claim, PlatformError> {
+        self.post(
+            &format!("/v1/workers/{worker}/sessions/{session}/claim"),
+            &ClaimRequest {
+                lease_seconds: Some(lease_seconds),
+            },
+        )
+    }
+
+    /// Extends a lease.
+    pub fn extend(
+        &self,
+        session: &str,
+        claim: &str,
+        lease_seconds: u32,
+    ) -> Result<Lease, PlatformError> {
+        self.post(
+            &format!("/v1/sessions/{session}/extend"),
+            &ExtendRequest {
+                claim_id: claim.into(),
+                lease_seconds: Some(lease_seconds),
+            },
+        )
+    }
+
+    /// Reports health.
+    pub fn heartbeat(&self, worker: &str, hb: &Heartbeat) -> Result<(), PlatformError> {
+        self.post::<_, serde_json::Value>(&format!("/v1/workers/{worker}/heartbeat"), hb)
+            .map(|_| ())
+    }
+
+    /// Appends an activity.
+    pub fn activity(
+        &self,
+        session: &str,
+        claim: &str,
+        activity: &Activity,
+    ) -> Result<(), PlatformError> {
+        self.post::<_, serde_json::Value>(
+            &format!("/v1/sessions/{session}/activities"),
+            &PostActivity {
+                claim_id: claim.into(),
+                activity: activity.clone(),
+            },
+        )
+        .map(|_| ())
+    }
+
+    /// Updates the plan.
+    pub fn plan(
+        &self,
+        session: &str,
+        claim: &str,
+        steps: Vec<String>,
+    ) -> Result<(), PlatformError> {
+        self.post::<_, serde_json::Value>(
+            &format!("/v1/sessions/{session}/metadata"),
+            &MetadataUpdate {
+                claim_id: claim.into(),
+                plan: Some(steps),
+                external_url: None,
+            },
+        )
+        .map(|_| ())
+    }
+
+    /// Completes, fails or releases (`outcome` is the route's last segment).
+    pub fn finish(
+        &self,
+        session: &str,
+        claim: &str,
+        outcome: &str,
+        message: &str,
+    ) -> Result<Session, PlatformError> {
+        self.post(
+            &format!("/v1/sessions/{session}/{outcome}"),
+            &Finish {
+                claim_id: claim.into(),
+                message: message.into(),
+            },
+        )
+    }
+
+    /// Claims this worker still holds.
+    pub fn held_claims(&self, worker: &str) -> Result<Vec<HeldClaim>, PlatformError> {
+        self.get(&format!("/v1/workers/{worker}/claims"))
+    }
+}

@@ -1,0 +1,110 @@
+//! The worker's identity: registered once per workspace + agent profile +
+//! runtime, saved in the state directory and reused. A saved id the control
+//! plane rejects stops the worker (reconfiguration is needed); it is never
+//! silently replaced.
+
+use super::WorkerError;
+use crate::config::Config;
+use crate::platform::{Platform, PlatformError};
+use crate::tools::Registry;
+use protocol::platform::RegisterWorker;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+#[derive(Serialize, Deserialize)]
+struct Saved {
+    control_plane: String,
+    workspace: String,
+    agent_profile: String,
+    worker_id: String,
+}
+
+/// Where the worker id is saved.
+pub fn id_file(config: &Config) -> PathBuf {
+    config.state_dir().join("worker.json")
+}
+
+/// The worker id: the saved one (checked) or a new registration (saved).
+pub fn worker_id(
+    platform: &Platform,
+    config: &Config,
+    registry: &Registry,
+) -> Result<String, WorkerError> {
+    let w = &config.worker;
+    let workspace = w.workspace.clone().ok_or_else(|| {
+        WorkerError::Config(
+            "worker.workspace is not set; name the workspace whose sessions this worker runs"
+                .into(),
+        )
+    })?;
+    let agent_profile = w.agent_profile.clone().ok_or_else(|| WorkerError::Config("worker.agent_profile is not set; name the agent profile whose sessions this worker runs".into()))?;
+    let file = id_file(config);
+    let saved: Option<Saved> = std::fs::read(&file)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    if let Some(s) = saved.filter(|s| {
+        s.control_plane == platform.base()
+            && s.workspace == workspace
+            && s.agent_profile == agent_profile
+    }) {
+        return match platform.worker(&s.worker_id) {
+            Ok(_) => Ok(s.worker_id),
+            Err(PlatformError::UnknownWorker(message)) => Err(WorkerError::Rejected {
+                id: s.worker_id,
+                message,
+                file,
+            }),
+            Err(e) => Err(e.into()),
+        };
+    }
+    let reg = RegisterWorker {
+        workspace: workspace.clone(),
+        agent_profile: agent_profile.clone(),
+        runtime: runtime(config),
+        execution_mode: "cloud".into(),
+        display_name: w.display_name.clone(),
+        capabilities: registry.names(),
+        concurrency: w.concurrency,
+        policy_entries: config
+            .policy
+            .dirs
+            .iter()
+            .map(|d| d.display().to_string())
+            .collect(),
+        custom_instructions: w.custom_instructions.clone(),
+    };
+    let worker = platform.register(&reg)?;
+    if let Some(dir) = file.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    let saved = Saved {
+        control_plane: platform.base().to_string(),
+        workspace,
+        agent_profile,
+        worker_id: worker.worker_id.clone(),
+    };
+    std::fs::write(&file, serde_json::to_vec_pretty(&saved).unwrap_or_default()).map_err(|e| {
+        WorkerError::Config(format!(
+            "cannot save the worker id to {}: {e}",
+            file.display()
+        ))
+    })?;
+    Ok(worker.worker_id)
+}
+
+/// The runtime this worker registers with: the runner's version and
+/// platform, the host, and its state directory (one worker identity per
+/// state directory, so two runners on one host never share claims).
+fn runtime(config: &Config) -> String {
+    use sha2::Digest;
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let state = sha2::Sha256::digest(config.state_dir().to_string_lossy().as_bytes());
+    format!(
+        "runner/{} {}-{} host={} state={}",
+        env!("CARGO_PKG_VERSION"),
+        std::env::consts::OS,
+        std::env::consts::ARCH,
+        host.trim(),
+        &hex::encode(state)[..12]
+    )
+}

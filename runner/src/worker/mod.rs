@@ -1,0 +1,329 @@
+//! The worker loop: register (or reuse) the worker, poll for claimable
+//! sessions with jitter and backoff, claim, run each session on its own
+//! thread, keep its lease alive, heartbeat, and end every claimed session
+//! in exactly one of complete / fail / release — on success, tool errors,
+//! panics and shutdown alike.
+//!
+//! Shutdown: the first SIGTERM/SIGINT stops claiming and lets in-flight
+//! sessions finish within the grace period (still heartbeating and
+//! extending), then cancels and releases them; a second signal releases at
+//! once. A claim the control plane refuses (lease lost) cancels the
+//! session's work immediately — running sandboxes are killed — and nothing
+//! more is sent under it.
+
+mod identity;
+mod session;
+
+pub use session::{run_session, SessionEnd};
+
+use crate::config::Config;
+use crate::platform::{Platform, PlatformError};
+use crate::policy::audit::AuditLog;
+use crate::policy::PolicyEngine;
+use crate::tools::{Cancel, Registry};
+use protocol::platform::Heartbeat;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Why the worker could not start or had to stop.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    /// The config lacks something the worker needs.
+    #[error("{0}")]
+    Config(String),
+    /// The saved worker id was rejected: a person must reconfigure.
+    #[error("the control plane rejected the saved worker id {id} ({message}); reconfiguration is needed: check worker.workspace and worker.agent_profile, then delete {file} to register anew")]
+    Rejected {
+        /// The id.
+        id: String,
+        /// The control plane's message.
+        message: String,
+        /// The saved-id file.
+        file: PathBuf,
+    },
+    /// The control plane failed in a way the worker cannot go on from.
+    #[error("{0}")]
+    Platform(#[from] PlatformError),
+}
+
+/// Shared stop controls: set by signals (or by `runner up`).
+#[derive(Debug, Clone, Default)]
+pub struct Shutdown {
+    draining: Arc<AtomicBool>,
+    abort: Arc<AtomicBool>,
+    since: Arc<Mutex<Option<Instant>>>,
+}
+
+impl Shutdown {
+    /// First request: claim nothing more, finish within the grace period.
+    pub fn drain(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+        self.since
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_or_insert_with(Instant::now);
+    }
+    /// Second request: release everything now.
+    pub fn abort(&self) {
+        self.drain();
+        self.abort.store(true, Ordering::SeqCst);
+    }
+    /// Whether draining.
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
+    }
+    fn aborting(&self, grace: Duration) -> bool {
+        self.abort.load(Ordering::SeqCst)
+            || self
+                .since
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_some_and(|t| t.elapsed() >= grace)
+    }
+
+    /// Installs SIGTERM/SIGINT handling: first signal drains, second aborts.
+    pub fn on_signals(&self) -> std::io::Result<()> {
+        let mut signals = signal_hook::iterator::Signals::new([
+            signal_hook::consts::SIGTERM,
+            signal_hook::consts::SIGINT,
+        ])?;
+        let me = self.clone();
+        std::thread::Builder::new()
+            .name("signals".into())
+            .spawn(move || {
+                for _ in signals.forever() {
+                    if me.is_draining() {
+                        tracing::warn!("second signal: releasing every session now");
+                        me.abort();
+                    } else {
+                        tracing::warn!(
+                            "signal: claiming nothing more; finishing in-flight sessions"
+                        );
+                        me.drain();
+                    }
+                }
+            })?;
+        Ok(())
+    }
+}
+
+/// Everything a session thread needs, shared.
+pub struct WorkerShared {
+    /// The control plane.
+    pub platform: Platform,
+    /// Policy in force.
+    pub engine: Arc<PolicyEngine>,
+    /// The audit log.
+    pub audit: Arc<AuditLog>,
+    /// Tools.
+    pub registry: Registry,
+    /// Config.
+    pub config: Config,
+    /// Where session workspaces go.
+    pub workspaces: PathBuf,
+}
+
+struct Running {
+    cancel: Cancel,
+    done: Arc<AtomicBool>,
+}
+
+/// Runs the worker until shutdown completes.
+pub fn run(shared: Arc<WorkerShared>, shutdown: Shutdown) -> Result<(), WorkerError> {
+    let cfg = shared.config.worker.clone();
+    let worker_id = identity::worker_id(&shared.platform, &shared.config, &shared.registry)?;
+    tracing::info!("worker {worker_id} serving {}", shared.platform.base());
+    // Claims a previous run of this worker still holds: give them back.
+    for held in shared.platform.held_claims(&worker_id)? {
+        let _ = shared.platform.finish(
+            &held.session_id,
+            &held.claim_id,
+            "release",
+            "the worker restarted; released for a fresh attempt",
+        );
+        tracing::info!("released {} left over from a previous run", held.session_id);
+    }
+    let active = Arc::new(AtomicUsize::new(0));
+    let stop_heartbeat = Arc::new(AtomicBool::new(false));
+    let heartbeat = {
+        let (p, id, active, stop, sd) = (
+            shared.platform.clone(),
+            worker_id.clone(),
+            active.clone(),
+            stop_heartbeat.clone(),
+            shutdown.clone(),
+        );
+        let every = Duration::from_millis(cfg.heartbeat_interval_ms);
+        std::thread::spawn(move || {
+            let mut last: Option<Instant> = None;
+            while !stop.load(Ordering::SeqCst) {
+                if last.is_none_or(|t| t.elapsed() >= every) {
+                    let hb = Heartbeat {
+                        status: if sd.is_draining() { "draining" } else { "ok" }.into(),
+                        active_sessions: active.load(Ordering::SeqCst) as u32,
+                    };
+                    if let Err(e) = p.heartbeat(&id, &hb) {
+                        tracing::warn!("heartbeat failed: {e}");
+                    }
+                    last = Some(Instant::now());
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        })
+    };
+    let mut running: HashMap<String, Running> = HashMap::new();
+    let mut backoff = Duration::ZERO;
+    let grace = Duration::from_secs(cfg.grace_seconds);
+    loop {
+        running.retain(|_, r| !r.done.load(Ordering::SeqCst));
+        active.store(running.len(), Ordering::SeqCst);
+        if shutdown.is_draining() {
+            if shutdown.aborting(grace) {
+                for r in running.values() {
+                    r.cancel.cancel();
+                }
+            }
+            if running.is_empty() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        }
+        let free = cfg.concurrency as usize - running.len().min(cfg.concurrency as usize);
+        let mut claimed_any = false;
+        if free > 0 {
+            match shared.platform.claimable(&worker_id) {
+                Ok(sessions) => {
+                    backoff = Duration::ZERO;
+                    for s in sessions {
+                        if running.contains_key(&s.id) {
+                            continue;
+                        }
+                        if running.len() >= cfg.concurrency as usize || shutdown.is_draining() {
+                            break;
+                        }
+                        match shared.platform.claim(&worker_id, &s.id, cfg.lease_seconds) {
+                            Ok(claim) => {
+                                claimed_any = true;
+                                let cancel = Cancel::default();
+                                let done = Arc::new(AtomicBool::new(false));
+                                let id = claim.session.id.clone();
+                                let (sh, c, d, sd) = (
+                                    shared.clone(),
+                                    cancel.clone(),
+                                    done.clone(),
+                                    shutdown.clone(),
+                                );
+                                std::thread::Builder::new()
+                                    .name(format!("session-{id}"))
+                                    .spawn(move || {
+                                        let end = run_session(&sh, claim, &c, &sd);
+                                        tracing::info!("session ended: {end:?}");
+                                        d.store(true, Ordering::SeqCst);
+                                    })
+                                    .map_err(|e| {
+                                        WorkerError::Config(format!(
+                                            "cannot start a session thread: {e}"
+                                        ))
+                                    })?;
+                                running.insert(id, Running { cancel, done });
+                            }
+                            // Another worker has it: leave it alone.
+                            Err(PlatformError::ClaimConflict(_)) => {}
+                            Err(PlatformError::UnknownWorker(m)) => {
+                                return Err(WorkerError::Rejected {
+                                    id: worker_id,
+                                    message: m,
+                                    file: identity::id_file(&shared.config),
+                                })
+                            }
+                            Err(e) => {
+                                tracing::warn!("claim of {} failed: {e}", s.id);
+                            }
+                        }
+                    }
+                }
+                Err(PlatformError::UnknownWorker(m)) => {
+                    return Err(WorkerError::Rejected {
+                        id: worker_id,
+                        message: m,
+                        file: identity::id_file(&shared.config),
+                    })
+                }
+                Err(e) => {
+                    backoff =
+                        (backoff * 2).clamp(Duration::from_millis(200), Duration::from_secs(30));
+                    tracing::warn!("polling failed ({e}); retrying in {backoff:?}");
+                }
+            }
+        }
+        if claimed_any {
+            continue; // there may be more right away
+        }
+        let base = Duration::from_millis(cfg.poll_interval_ms).max(backoff);
+        sleep_jittered(base, &shutdown);
+    }
+    stop_heartbeat.store(true, Ordering::SeqCst);
+    let _ = heartbeat.join();
+    Ok(())
+}
+
+/// Sleeps about `base` (±20%), waking early when a drain starts.
+fn sleep_jittered(base: Duration, shutdown: &Shutdown) {
+    let jitter = (uuid::Uuid::new_v4().as_u128() % 400) as f64 / 1000.0 + 0.8;
+    let until = Instant::now() + base.mul_f64(jitter);
+    while Instant::now() < until && !shutdown.is_draining() {
+        std::thread::sleep(
+            Duration::from_millis(10).min(until.saturating_duration_since(Instant::now())),
+        );
+    }
+}
+
+impl WorkerShared {
+    /// Wires a worker from its config: policy engine, audit log, tools,
+    /// control-plane client, workspaces directory.
+    pub fn from_config(config: Config, exe: &std::path::Path) -> anyhow::Result<WorkerShared> {
+        let url = config.worker.control_plane.clone().ok_or_else(|| {
+            anyhow::anyhow!(
+                "worker.control_plane is not set; give the control plane's URL in the config"
+            )
+        })?;
+        let platform = Platform::new(&url).map_err(anyhow::Error::msg)?;
+        let workspaces = config
+            .worker
+            .workspaces_dir
+            .clone()
+            .unwrap_or_else(|| config.state_dir().join("workspaces"));
+        std::fs::create_dir_all(&workspaces).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot create the workspaces directory {}: {e}",
+                workspaces.display()
+            )
+        })?;
+        // The sandbox's unprivileged user must be able to walk down to each
+        // session's workspace.
+        let _ = std::fs::set_permissions(
+            &workspaces,
+            std::os::unix::fs::PermissionsExt::from_mode(0o711),
+        );
+        let engine = Arc::new(PolicyEngine::load(
+            crate::policy::EngineSettings::from_config(&config.policy, vec![workspaces.clone()]),
+        )?);
+        let audit = Arc::new(AuditLog::open(&config.audit_path(), config.audit.fsync)?);
+        let registry = crate::tools::assemble(&config, exe, &engine).map_err(anyhow::Error::msg)?;
+        for p in registry.problems() {
+            tracing::warn!("tool not loaded: {p}");
+        }
+        Ok(WorkerShared {
+            platform,
+            engine,
+            audit,
+            registry,
+            config,
+            workspaces,
+        })
+    }
+}

@@ -1,0 +1,297 @@
+//! One claimed session, run to exactly one terminal outcome.
+
+use super::{Shutdown, WorkerShared};
+use crate::activity::ActivitySink;
+use crate::platform::{Platform, PlatformError};
+use crate::policy::{PolicyGate, SessionContext, Trusted};
+use crate::tools::{self, CallStatus, Cancel};
+use protocol::activity::Activity;
+use protocol::platform::Claim;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How a session ended, from the worker's side.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionEnd {
+    /// Completed.
+    Complete,
+    /// Failed (a step failed or was denied, or the worker hit an error).
+    Failed(String),
+    /// Released (shutdown).
+    Released,
+    /// The claim was lost; nothing more was sent under it.
+    ClaimLost(String),
+}
+
+/// Posts activities under the claim; a refusal means the claim is lost.
+struct ClaimSink {
+    platform: Platform,
+    session: String,
+    claim: String,
+    lost: Arc<AtomicBool>,
+    cancel: Cancel,
+}
+
+impl ClaimSink {
+    fn send(&self, a: &Activity) {
+        if self.lost.load(Ordering::SeqCst) {
+            return;
+        }
+        for attempt in 0..3 {
+            match self.platform.activity(&self.session, &self.claim, a) {
+                Ok(()) => return,
+                Err(PlatformError::ClaimLost(m)) => {
+                    self.lose(&m);
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(
+                        "activity for {} failed (attempt {}): {e}",
+                        self.session,
+                        attempt + 1
+                    );
+                    std::thread::sleep(Duration::from_millis(100 << attempt));
+                }
+            }
+        }
+    }
+
+    fn lose(&self, why: &str) {
+        if !self.lost.swap(true, Ordering::SeqCst) {
+            tracing::warn!("claim on {} lost ({why}); stopping its work", self.session);
+        }
+        self.cancel.cancel();
+    }
+}
+
+impl ActivitySink for ClaimSink {
+    fn emit(&self, activity: &Activity) {
+        self.send(activity);
+    }
+}
+
+/// Runs a claimed session to its end. Never panics outward: a panic in the
+/// work fails the session (if the claim still holds).
+pub fn run_session(
+    shared: &WorkerShared,
+    claim: Claim,
+    cancel: &Cancel,
+    shutdown: &Shutdown,
+) -> SessionEnd {
+    let session = claim.session.id.clone();
+    let lost = Arc::new(AtomicBool::new(false));
+    let sink = Arc::new(ClaimSink {
+        platform: shared.platform.clone(),
+        session: session.clone(),
+        claim: claim.claim_id.clone(),
+        lost: lost.clone(),
+        cancel: cancel.clone(),
+    });
+    let stop_lease = Arc::new(AtomicBool::new(false));
+    let keeper = lease_keeper(shared, &claim, sink.clone(), stop_lease.clone());
+    let worked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        work(shared, &claim, sink.clone(), cancel)
+    }));
+    stop_lease.store(true, Ordering::SeqCst);
+    let _ = keeper.join();
+    if lost.load(Ordering::SeqCst) {
+        return SessionEnd::ClaimLost("the control plane refused the claim".into());
+    }
+    let (outcome, message, end) = match worked {
+        _ if cancel.is_cancelled() && shutdown.is_draining() => (
+            "release",
+            "the worker is shutting down; released for another worker".to_string(),
+            SessionEnd::Released,
+        ),
+        Ok(Ok(summary)) => {
+            sink.send(&Activity::Completed {
+                summary: summary.clone(),
+            });
+            ("complete", summary, SessionEnd::Complete)
+        }
+        Ok(Err(error)) => {
+            sink.send(&Activity::Failed {
+                error: error.clone(),
+            });
+            ("fail", error.clone(), SessionEnd::Failed(error))
+        }
+        Err(_) => {
+            let error = "the worker hit an internal error running this session".to_string();
+            sink.send(&Activity::Failed {
+                error: error.clone(),
+            });
+            ("fail", error.clone(), SessionEnd::Failed(error))
+        }
+    };
+    if lost.load(Ordering::SeqCst) {
+        return SessionEnd::ClaimLost("the control plane refused the claim".into());
+    }
+    for attempt in 0..5 {
+        match shared
+            .platform
+            .finish(&session, &claim.claim_id, outcome, &message)
+        {
+            Ok(_) => return end,
+            Err(PlatformError::ClaimLost(m)) => return SessionEnd::ClaimLost(m),
+            Err(e) => {
+                tracing::warn!(
+                    "{outcome} of {session} failed (attempt {}): {e}",
+                    attempt + 1
+                );
+                std::thread::sleep(Duration::from_millis(200 << attempt));
+            }
+        }
+    }
+    SessionEnd::Failed(format!(
+        "could not {outcome} the session; its lease will expire"
+    ))
+}
+
+/// Extends the lease every third of it until stopped; a refusal loses the
+/// claim (and cancels the work).
+fn lease_keeper(
+    shared: &WorkerShared,
+    claim: &Claim,
+    sink: Arc<ClaimSink>,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    let platform = shared.platform.clone();
+    let lease = shared.config.worker.lease_seconds;
+    let every = Duration::from_millis(u64::from(lease) * 1000 / 3);
+    let (session, claim_id) = (claim.session.id.clone(), claim.claim_id.clone());
+    std::thread::spawn(move || {
+        let mut last = std::time::Instant::now();
+        while !stop.load(Ordering::SeqCst) {
+            if last.elapsed() >= every {
+                match platform.extend(&session, &claim_id, lease) {
+                    Ok(_) => {}
+                    Err(PlatformError::ClaimLost(m)) => {
+                        sink.lose(&m);
+                        return;
+                    }
+                    Err(e) => tracing::warn!("extending the lease of {session} failed: {e}"),
+                }
+                last = std::time::Instant::now();
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    })
+}
+
+/// The session's work. Ok(summary) or Err(why it failed).
+fn work(
+    shared: &WorkerShared,
+    claim: &Claim,
+    sink: Arc<ClaimSink>,
+    cancel: &Cancel,
+) -> Result<String, String> {
+    let s = &claim.session;
+    if s.agent.model != "script" {
+        return Err(format!(
+            "model {:?} is not available in this runner yet (only scripted sessions, model \"script\")",
+            s.agent.model
+        ));
+    }
+    let steps = s.script.clone().unwrap_or_default();
+    let plan: Vec<String> = steps
+        .iter()
+        .enumerate()
+        .map(|(i, st)| {
+            let what = ["path", "command", "url", "pattern"]
+                .iter()
+                .find_map(|k| st.input.get(*k).and_then(|v| v.as_str()))
+                .unwrap_or("");
+            let what: String = what.chars().take(60).collect();
+            format!("{}. {} {what}", i + 1, st.tool)
+        })
+        .collect();
+    if let Err(PlatformError::ClaimLost(m)) =
+        shared.platform.plan(&s.id, &claim.claim_id, plan.clone())
+    {
+        sink.lose(&m);
+        return Err("claim lost".into());
+    }
+    sink.send(&Activity::PlanUpdated { steps: plan });
+    let workspace = shared.workspaces.join(&s.id);
+    std::fs::create_dir_all(&workspace)
+        .map_err(|e| format!("cannot create the workspace {}: {e}", workspace.display()))?;
+    let workspace = crate::policy::paths::canonical_root(&workspace)?;
+    let trusted = Trusted {
+        agent: serde_json::to_value(&s.agent).unwrap_or_default(),
+        worker: shared.config.trusted_view(),
+        platform: serde_json::json!({}),
+    };
+    let ctx = SessionContext::new(workspace, trusted, s.source.clone()).with_session(
+        Some(s.id.clone()),
+        Some(claim.claim_id.clone()),
+        s.attempt,
+    );
+    let gate = PolicyGate::new(
+        shared.engine.clone(),
+        Some(shared.audit.clone()),
+        sink.clone(),
+    )
+    .with_degraded(shared.config.degraded_note());
+    let mut failed = Vec::new();
+    for (i, step) in steps.iter().enumerate() {
+        if cancel.is_cancelled() {
+            return Err("cancelled".into());
+        }
+        let n = i as u32 + 1;
+        // Trust rule 3: nothing in the work enables a tool the pinned agent
+        // version does not (the policy denies it too; this never even asks).
+        let (status, summary) = if !s.agent.enabled_tools.iter().any(|t| t == &step.tool) {
+            (
+                "denied",
+                format!("{} is not enabled by the pinned agent version", step.tool),
+            )
+        } else {
+            let out = tools::call_cancellable(
+                &shared.registry,
+                &gate,
+                &ctx,
+                &step.tool,
+                &step.input,
+                false,
+                cancel,
+            );
+            let status = match out.status {
+                CallStatus::Ok => "ok",
+                CallStatus::Denied => "denied",
+                CallStatus::Error => "error",
+            };
+            (status, brief(&out.output))
+        };
+        if cancel.is_cancelled() {
+            return Err("cancelled".into());
+        }
+        if status != "ok" {
+            failed.push(format!("step {n} ({}) {status}", step.tool));
+        }
+        sink.send(&Activity::Progress {
+            message: format!("step {n}/{} {} {status}: {summary}", steps.len(), step.tool),
+            step: Some(n),
+        });
+    }
+    if failed.is_empty() {
+        Ok(format!("all {} steps succeeded", steps.len()))
+    } else {
+        Err(format!(
+            "{} of {} steps did not succeed: {}",
+            failed.len(),
+            steps.len(),
+            failed.join(", ")
+        ))
+    }
+}
+
+/// A one-line summary of a JSON value (at most 160 characters).
+fn brief(v: &serde_json::Value) -> String {
+    let text = v.to_string();
+    if text.chars().count() > 160 {
+        format!("{}…", text.chars().take(159).collect::<String>())
+    } else {
+        text
+    }
+}
