@@ -90,3 +90,195 @@ pub fn policy_dir(parent: &Path, name: &str, files: &[(&str, &str)]) -> PathBuf 
 pub fn shipped_policies() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies")
 }
+
+/// A `control-plane` process on a free loopback port; killed on drop.
+pub struct ControlPlane {
+    child: std::process::Child,
+    /// Its base URL.
+    pub url: String,
+    /// Its database file.
+    pub db: PathBuf,
+}
+
+impl ControlPlane {
+    /// Starts one on `db` with a fast lease sweeper.
+    pub fn start(db: &Path) -> ControlPlane {
+        use std::io::BufRead;
+        let mut child = Command::new(bin("control-plane"))
+            .args([
+                "--db",
+                db.to_str().unwrap(),
+                "--listen",
+                "127.0.0.1:0",
+                "--sweep-ms",
+                "100",
+                "--max-attempts",
+                "3",
+            ])
+            .env("CONTROL_PLANE_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("control-plane starts");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .expect("address line")
+            .to_string();
+        ControlPlane {
+            child,
+            url,
+            db: db.to_path_buf(),
+        }
+    }
+
+    /// POSTs JSON; returns (status, body).
+    pub fn post(&self, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+        self.post_raw(path, &body.to_string())
+    }
+
+    /// POSTs raw bytes as JSON; returns (status, body).
+    pub fn post_raw(&self, path: &str, body: &str) -> (u16, serde_json::Value) {
+        let r = ureq::post(&format!("{}{path}", self.url))
+            .set("Content-Type", "application/json")
+            .send_string(body);
+        unpack(r)
+    }
+
+    /// GETs; returns (status, body).
+    pub fn get(&self, path: &str) -> (u16, serde_json::Value) {
+        unpack(ureq::get(&format!("{}{path}", self.url)).call())
+    }
+
+    /// Queues a scripted session; returns its id.
+    pub fn queue(&self, title: &str, script: serde_json::Value) -> String {
+        let (s, b) = self.post(
+            "/v1/sessions",
+            &serde_json::json!({
+                "workspace": "w", "agent_profile": "p",
+                "agent": {"name": "t", "model": "script", "enabled_tools": ["Bash", "Read", "Write", "Edit", "Glob", "Grep", "List", "WebFetch"]},
+                "source": {"title": title},
+                "script": script,
+            }),
+        );
+        assert_eq!(s, 200, "{b}");
+        b["id"].as_str().unwrap().to_string()
+    }
+
+    /// A session's view (session, activities, transitions).
+    pub fn session(&self, id: &str) -> serde_json::Value {
+        let (s, b) = self.get(&format!("/v1/sessions/{id}"));
+        assert_eq!(s, 200, "{b}");
+        b
+    }
+
+    /// Waits until `f` holds for the session, up to `secs`.
+    pub fn wait_for(
+        &self,
+        id: &str,
+        secs: u64,
+        f: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        loop {
+            let v = self.session(id);
+            if f(&v) {
+                return v;
+            }
+            assert!(
+                std::time::Instant::now() < until,
+                "timed out waiting on {id}: {v}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+}
+
+fn unpack(r: Result<ureq::Response, ureq::Error>) -> (u16, serde_json::Value) {
+    match r {
+        Ok(resp) => (resp.status(), body_json(resp)),
+        Err(ureq::Error::Status(code, resp)) => (code, body_json(resp)),
+        Err(e) => panic!("request failed: {e}"),
+    }
+}
+
+fn body_json(resp: ureq::Response) -> serde_json::Value {
+    let text = resp.into_string().unwrap_or_default();
+    serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))
+}
+
+impl Drop for ControlPlane {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A `runner worker` process; killed on drop.
+pub struct WorkerProc {
+    /// The process.
+    pub child: std::process::Child,
+    /// Its state directory.
+    pub state: PathBuf,
+}
+
+impl WorkerProc {
+    /// Starts `runner worker` against `url` with its own state directory
+    /// under `dir`; `extra` is appended to its `[worker]` section.
+    pub fn start(dir: &Path, name: &str, url: &str, extra: &str) -> WorkerProc {
+        let state = dir.join(name);
+        std::fs::create_dir_all(&state).unwrap();
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o711)).unwrap();
+        std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o711)).unwrap();
+        let cache = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/e2e-wasm-cache");
+        let cfg = state.join("worker.toml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "state_dir = {:?}\n[tools]\ncache_dir = {:?}\n[worker]\ncontrol_plane = {url:?}\nworkspace = \"w\"\nagent_profile = \"p\"\ndisplay_name = {name:?}\npoll_interval_ms = 100\nheartbeat_interval_ms = 500\n{extra}",
+                state.display().to_string(),
+                cache.display().to_string()
+            ),
+        )
+        .unwrap();
+        let child = Command::new(bin("runner"))
+            .args(["worker", "--config", cfg.to_str().unwrap()])
+            .env("RUNNER_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("runner worker starts");
+        WorkerProc { child, state }
+    }
+
+    /// Sends a signal.
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: signalling our own child.
+        unsafe {
+            libc::kill(self.child.id() as i32, sig);
+        }
+    }
+
+    /// Waits for exit up to `secs`; the exit status, or None on timeout.
+    pub fn wait(&mut self, secs: u64) -> Option<std::process::ExitStatus> {
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        loop {
+            if let Ok(Some(s)) = self.child.try_wait() {
+                return Some(s);
+            }
+            if std::time::Instant::now() >= until {
+                return None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for WorkerProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
