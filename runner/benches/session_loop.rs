@@ -1,0 +1,250 @@
+//! Session-loop benchmark: prints its figures.
+//!
+//! - Claims/s: 8 concurrent claimers (each its own registered worker and
+//!   HTTP client) against one in-process control plane on a SQLite file,
+//!   4,000 queued sessions; then every session is checked for exactly one
+//!   claim (zero double claims).
+//! - Queued → claimed latency with a 1 s poll interval: the real `runner
+//!   worker` binary; sessions queued at random moments; the latency is the
+//!   control plane's own transition times.
+//! - Runner RSS: the worker process idle, and with 4 concurrent sessions
+//!   (each a sandboxed `sleep`).
+//!
+//! Run: `cargo bench -p runner --bench session_loop` (after
+//! scripts/build-guests.sh).
+
+use protocol::platform::RegisterWorker;
+use protocol::session::{AgentVersion, NewSession, ScriptStep, SourceWork};
+use runner::platform::{Platform, PlatformError};
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn session(script: serde_json::Value) -> NewSession {
+    NewSession {
+        workspace: "w".into(),
+        agent_profile: "p".into(),
+        agent: AgentVersion {
+            name: "bench".into(),
+            model: "script".into(),
+            enabled_tools: vec!["Bash".into(), "Write".into()],
+            ..Default::default()
+        },
+        source: SourceWork::default(),
+        script: Some(serde_json::from_value::<Vec<ScriptStep>>(script).unwrap()),
+    }
+}
+
+fn start_control_plane(db: &Path) -> (String, Arc<control_plane::Store>) {
+    let store = Arc::new(control_plane::Store::open(db, 3).unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    let s = store.clone();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let (l, addr) = control_plane::bind("127.0.0.1:0").await.unwrap();
+            tx.send(addr).unwrap();
+            control_plane::serve(l, s, Duration::from_millis(200), std::future::pending())
+                .await
+                .unwrap();
+        });
+    });
+    (format!("http://{}", rx.recv().unwrap()), store)
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        println!("session_loop: bench");
+        return;
+    }
+    let tmp = tempfile::tempdir_in("/var/tmp").unwrap();
+    let dir = std::fs::canonicalize(tmp.path()).unwrap();
+
+    // 1. Claims/s.
+    let (url, store) = start_control_plane(&dir.join("claims.db"));
+    let p = Platform::new(&url).unwrap();
+    let n = 4000;
+    let new =
+        session(serde_json::json!([{"tool": "Write", "input": {"path": "a", "content": "b"}}]));
+    for _ in 0..n {
+        p.queue(&new).unwrap();
+    }
+    let claimed = Arc::new(AtomicUsize::new(0));
+    let conflicts = Arc::new(AtomicUsize::new(0));
+    let t = Instant::now();
+    let threads: Vec<_> = (0..8)
+        .map(|i| {
+            let (url, claimed, conflicts) = (url.clone(), claimed.clone(), conflicts.clone());
+            std::thread::spawn(move || {
+                let p = Platform::new(&url).unwrap();
+                let w = p
+                    .register(&RegisterWorker {
+                        workspace: "w".into(),
+                        agent_profile: "p".into(),
+                        runtime: format!("bench-{i}"),
+                        execution_mode: "cloud".into(),
+                        display_name: format!("bench {i}"),
+                        capabilities: vec![],
+                        concurrency: 64,
+                        policy_entries: vec![],
+                        custom_instructions: None,
+                    })
+                    .unwrap();
+                loop {
+                    let list = p.claimable(&w.worker_id).unwrap();
+                    if list.is_empty() {
+                        return;
+                    }
+                    // Start at a different place per worker, as jittered
+                    // real workers would.
+                    let k = list.len();
+                    for j in 0..k {
+                        let s = &list[(j + i * 7) % k];
+                        match p.claim(&w.worker_id, &s.id, 900) {
+                            Ok(_) => {
+                                claimed.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Err(PlatformError::ClaimConflict(_)) => {
+                                conflicts.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Err(e) => panic!("{e}"),
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for th in threads {
+        th.join().unwrap();
+    }
+    let secs = t.elapsed().as_secs_f64();
+    let counts = store.audit_counts().unwrap();
+    let doubles = counts.iter().filter(|c| c.2 != 1).count();
+    println!("claims with 8 concurrent workers, one SQLite control plane ({n} sessions):");
+    println!(
+        "  {:.0} claims/s ({} claimed in {:.2} s, {} conflicts answered 409, {} sessions with other than one claim)",
+        claimed.load(Ordering::Relaxed) as f64 / secs,
+        claimed.load(Ordering::Relaxed),
+        secs,
+        conflicts.load(Ordering::Relaxed),
+        doubles
+    );
+
+    // 2 and 3: the real worker binary.
+    let exe = std::env::current_exe().unwrap();
+    let runner = exe.parent().unwrap().parent().unwrap().join("runner");
+    assert!(
+        runner.exists(),
+        "{} missing: cargo build --release",
+        runner.display()
+    );
+    let (url, _store) = start_control_plane(&dir.join("loop.db"));
+    let state = dir.join("worker");
+    std::fs::create_dir_all(&state).unwrap();
+    for d in [&dir, &state] {
+        std::fs::set_permissions(d, std::os::unix::fs::PermissionsExt::from_mode(0o711)).unwrap();
+    }
+    std::fs::write(
+        state.join("worker.toml"),
+        format!(
+            "state_dir = {:?}\n[worker]\ncontrol_plane = {url:?}\nworkspace = \"w\"\nagent_profile = \"p\"\npoll_interval_ms = 1000\nconcurrency = 4\n",
+            state.display().to_string()
+        ),
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(&runner)
+        .args([
+            "worker",
+            "--config",
+            state.join("worker.toml").to_str().unwrap(),
+        ])
+        .env("RUNNER_LOG", "error")
+        .spawn()
+        .unwrap();
+    let p = Platform::new(&url).unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    let idle = rss_kib(child.id());
+    let mut ids = Vec::new();
+    let mut seed = 0x2545F4914F6CDD1Du64;
+    for _ in 0..30 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        std::thread::sleep(Duration::from_millis(300 + seed % 1200));
+        ids.push(p.queue(&new).unwrap().id);
+    }
+    let mut lat = Vec::new();
+    for id in &ids {
+        let until = Instant::now() + Duration::from_secs(60);
+        loop {
+            let v = p.session(id).unwrap();
+            let tr = v["transitions"].as_array().cloned().unwrap_or_default();
+            let at = |to: &str| {
+                tr.iter()
+                    .find(|t| t["to"] == to)
+                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(t["at"].as_str()?).ok())
+            };
+            if let (Some(q), Some(a)) = (at("queued"), at("active")) {
+                lat.push((a - q).num_milliseconds());
+                break;
+            }
+            assert!(Instant::now() < until, "{id} never claimed");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    lat.sort_unstable();
+    let pct = |q: f64| lat[((lat.len() - 1) as f64 * q).round() as usize];
+    println!(
+        "queued -> claimed, 1 s poll interval, real `runner worker` (n={}):",
+        lat.len()
+    );
+    println!(
+        "  p50 {} ms  p99 {} ms  max {} ms",
+        pct(0.5),
+        pct(0.99),
+        lat[lat.len() - 1]
+    );
+
+    // RSS with 4 concurrent sessions.
+    let busy: Vec<String> = (0..4)
+        .map(|_| {
+            p.queue(&session(
+                serde_json::json!([{"tool": "Bash", "input": {"command": "sleep 4"}}]),
+            ))
+            .unwrap()
+            .id
+        })
+        .collect();
+    let mut peak = 0;
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(6) {
+        peak = peak.max(rss_kib(child.id()));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for id in &busy {
+        let _ = p.session(id);
+    }
+    println!("runner worker RSS:");
+    println!(
+        "  idle {:.1} MB; with 4 concurrent sessions {:.1} MB ({:.1} MB per session)",
+        idle as f64 / 1024.0,
+        peak as f64 / 1024.0,
+        (peak.saturating_sub(idle)) as f64 / 4096.0
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}
