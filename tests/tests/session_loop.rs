@@ -409,3 +409,44 @@ fn bad_input_gets_a_typed_4xx_and_changes_nothing() {
         "{doc}"
     );
 }
+
+#[test]
+fn a_restarted_runner_releases_what_it_held_and_a_rejected_id_stops_it() {
+    let (d, cp) = setup();
+    let id = cp.queue(
+        "held",
+        json!([{"tool": "Bash", "input": {"command": "sleep 2; echo ok"}}]),
+    );
+    let mut a = WorkerProc::start(d.path(), "r", &cp.url, "");
+    cp.wait_for(&id, 30, |v| {
+        kinds(v).contains(&"policy_decision".to_string())
+    });
+    a.signal(libc::SIGKILL);
+    a.wait(10).expect("killed");
+    assert_eq!(cp.session(&id)["session"]["state"], "active");
+    // Same state directory, same worker id: the leftover claim is released
+    // at start-up (not left to a 900 s lease) and the session runs again.
+    let _a2 = WorkerProc::start(d.path(), "r", &cp.url, "");
+    let v = cp.wait_for(&id, 60, terminal);
+    assert_eq!(v["session"]["state"], "complete", "{v}");
+    let reasons: Vec<&str> = v["transitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["reason"].as_str().unwrap())
+        .collect();
+    assert!(reasons.contains(&"released"), "{reasons:?}");
+    drop(_a2);
+
+    // A saved worker id the control plane does not know: stop, say why.
+    let state = d.path().join("rejected");
+    std::fs::create_dir_all(&state).unwrap();
+    std::fs::write(
+        state.join("worker.json"),
+        json!({"control_plane": cp.url, "workspace": "w", "agent_profile": "p", "worker_id": "wrk_gone"}).to_string(),
+    )
+    .unwrap();
+    let mut w = WorkerProc::start(d.path(), "rejected", &cp.url, "");
+    let status = w.wait(20).expect("exits");
+    assert_eq!(status.code(), Some(2));
+}
