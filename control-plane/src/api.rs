@@ -162,10 +162,23 @@ pub async fn get_worker(State(s): State<Shared>, Path(id): Path<String>) -> ApiR
     blocking(s, move |st| st.worker(&id)).await
 }
 
-/// Sessions this worker may claim.
-#[utoipa::path(get, path = "/v1/workers/{worker}/sessions", responses((status = 200, body = Vec<Object>)))]
-pub async fn claimable(State(s): State<Shared>, Path(id): Path<String>) -> ApiResult<Vec<Session>> {
-    blocking(s, move |st| st.claimable(&id, 50)).await
+/// Query of `GET /v1/workers/{worker}/sessions`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimableQuery {
+    limit: Option<u32>,
+}
+
+/// Sessions this worker may claim, oldest first (`limit` 1–100, default 50).
+#[utoipa::path(get, path = "/v1/workers/{worker}/sessions", params(("limit" = Option<u32>, Query)), responses((status = 200, body = Vec<Object>)))]
+pub async fn claimable(
+    State(s): State<Shared>,
+    Path(id): Path<String>,
+    q: Result<Query<ClaimableQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Vec<protocol::platform::ClaimableSession>> {
+    let Query(q) = q.map_err(|e| ApiError::invalid(e.body_text()))?;
+    let limit = q.limit.unwrap_or(50).clamp(1, 100);
+    blocking(s, move |st| st.claimable(&id, limit)).await
 }
 
 /// Claim a session (409 when another worker has it).

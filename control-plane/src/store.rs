@@ -11,8 +11,9 @@ use crate::error::ApiError;
 use crate::transitions::{next, Event};
 use protocol::activity::{Activity, ActivityEntry};
 use protocol::platform::{
-    Claim, ExtendRequest, Finish, Heartbeat, HeldClaim, Lease, MetadataUpdate, PostActivity,
-    RegisterWorker, Worker, DEFAULT_LEASE_SECONDS, MAX_LEASE_SECONDS, MIN_LEASE_SECONDS,
+    Claim, ClaimableSession, ExtendRequest, Finish, Heartbeat, HeldClaim, Lease, MetadataUpdate,
+    PostActivity, RegisterWorker, Worker, DEFAULT_LEASE_SECONDS, MAX_LEASE_SECONDS,
+    MIN_LEASE_SECONDS,
 };
 use protocol::session::{NewSession, Session, SessionState};
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
@@ -280,17 +281,19 @@ impl Store {
         self.tx(|tx| load_worker(tx, id))
     }
 
-    /// Sessions this worker may claim, oldest first.
-    pub fn claimable(&self, worker: &str, limit: u32) -> Result<Vec<Session>, ApiError> {
+    /// Sessions this worker may claim, oldest first (one query, no bodies).
+    pub fn claimable(&self, worker: &str, limit: u32) -> Result<Vec<ClaimableSession>, ApiError> {
         self.tx(|tx| {
             let w = load_worker(tx, worker)?;
-            let mut st = tx.prepare(
-                "SELECT id FROM sessions WHERE state = 'queued' AND workspace = ?1 AND agent_profile = ?2 ORDER BY created_at, id LIMIT ?3",
+            let mut st = tx.prepare_cached(
+                "SELECT id, attempt, created_at FROM sessions WHERE state = 'queued' AND workspace = ?1 AND agent_profile = ?2 ORDER BY created_at, id LIMIT ?3",
             )?;
-            let ids: Vec<String> = st
-                .query_map(params![w.registration.workspace, w.registration.agent_profile, limit], |r| r.get(0))?
+            let v = st
+                .query_map(params![w.registration.workspace, w.registration.agent_profile, limit], |r| {
+                    Ok(ClaimableSession { id: r.get(0)?, attempt: r.get(1)?, created_at: rfc3339(r.get(2)?) })
+                })?
                 .collect::<Result<_, _>>()?;
-            ids.iter().map(|id| load_session(tx, id)).collect()
+            Ok(v)
         })
     }
 

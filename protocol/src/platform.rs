@@ -161,6 +161,18 @@ pub struct Finish {
     pub message: String,
 }
 
+/// A claimable session as the list shows it: enough to pick one; the claim
+/// returns the whole session.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClaimableSession {
+    /// Session id.
+    pub id: String,
+    /// 1 for a first run; more after expired leases.
+    pub attempt: u32,
+    /// RFC 3339.
+    pub created_at: String,
+}
+
 /// A claim a worker still holds (`GET /v1/workers/{worker}/claims`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HeldClaim {

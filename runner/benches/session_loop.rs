@@ -105,20 +105,31 @@ fn main() {
                     })
                     .unwrap();
                 loop {
-                    let list = p.claimable(&w.worker_id).unwrap();
+                    let list = p.claimable(&w.worker_id, 100).unwrap();
                     if list.is_empty() {
                         return;
                     }
-                    // Start at a different place per worker, as jittered
-                    // real workers would.
-                    let k = list.len();
-                    for j in 0..k {
-                        let s = &list[(j + i * 7) % k];
+                    // A random order per worker, as `runner worker` does.
+                    let mut order: Vec<usize> = (0..list.len()).collect();
+                    for a in (1..order.len()).rev() {
+                        let b = (uuid::Uuid::new_v4().as_u128() % (a as u128 + 1)) as usize;
+                        order.swap(a, b);
+                    }
+                    // Like a worker with free slots: take a few, then look
+                    // again (a list goes stale as the others claim).
+                    let (mut got, mut lost) = (0, 0);
+                    for j in order {
+                        if got == 4 || lost == 2 {
+                            break;
+                        }
+                        let s = &list[j];
                         match p.claim(&w.worker_id, &s.id, 900) {
                             Ok(_) => {
+                                got += 1;
                                 claimed.fetch_add(1, Ordering::Relaxed);
                             }
                             Err(PlatformError::ClaimConflict(_)) => {
+                                lost += 1;
                                 conflicts.fetch_add(1, Ordering::Relaxed);
                             }
                             Err(e) => panic!("{e}"),

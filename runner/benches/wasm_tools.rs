@@ -117,7 +117,7 @@ fn main() {
     println!("  distinct targets (full eval)  p50 {b50:8.1} µs  p99 {b99:8.1} µs");
 
     // 2. Cold first call.
-    let grep_wasm = std::fs::read(target("guest-tools/Grep/tool.wasm")).unwrap();
+    let grep_wasm = std::fs::read(target("guest-tools").join("Grep/tool.wasm")).unwrap();
     std::fs::write(ws.join("a.txt"), "hello\n").unwrap();
     let cold = |cache: Option<PathBuf>| -> (f64, bool) {
         let t = Instant::now();

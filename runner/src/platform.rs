@@ -136,9 +136,13 @@ impl Platform {
         self.get(&format!("/v1/workers/{id}"))
     }
 
-    /// Sessions this worker may claim.
-    pub fn claimable(&self, worker: &str) -> Result<Vec<Session>, PlatformError> {
-        self.get(&format!("/v1/workers/{worker}/sessions"))
+    /// Up to `limit` sessions this worker may claim, oldest first.
+    pub fn claimable(
+        &self,
+        worker: &str,
+        limit: u32,
+    ) -> Result<Vec<protocol::platform::ClaimableSession>, PlatformError> {
+        self.get(&format!("/v1/workers/{worker}/sessions?limit={limit}"))
     }
 
     /// Claims a session.

@@ -89,7 +89,10 @@ fn rig_with(engine: Arc<PolicyEngine>, limits: WasmLimits) -> Rig {
         .unwrap();
     }
     chmod_go_w(&custom);
-    let sandbox = WasmSandbox::new(limits, Some(base.join("cache"))).unwrap();
+    // One compiled-module cache for the suite (written atomically, keyed by
+    // module and engine), so each guest is compiled once per run.
+    let cache = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-wasm-cache");
+    let sandbox = WasmSandbox::new(limits, Some(cache)).unwrap();
     let grants = engine.tool_grants().unwrap();
     let mut registry = Registry::builtin(
         runner::config::Config::default().bash_settings(PathBuf::from("/nonexistent")),

@@ -20,6 +20,12 @@ pub fn run(a: WorkerArgs) -> anyhow::Result<u8> {
     let config = load_config(Some(&a.config))?;
     let exe = std::env::current_exe().context("cannot locate the runner binary")?;
     let shared = Arc::new(WorkerShared::from_config(config, &exe)?);
+    // Loading the policy (parse, compile, differential check) leaves freed
+    // heap behind; give it back so the idle service stays small.
+    // SAFETY: malloc_trim only releases free memory.
+    unsafe {
+        libc::malloc_trim(0);
+    }
     let shutdown = Shutdown::default();
     shutdown
         .on_signals()

@@ -17,6 +17,7 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Capabilities a guest may ask for: WASI gives it files and nothing else.
@@ -61,6 +62,9 @@ pub struct GuestTool {
     module_path: PathBuf,
     module: std::sync::OnceLock<Result<GuestModule, String>>,
     sandbox: WasmSandbox,
+    /// The last hidden-path matcher built, with its patterns: they change
+    /// only with the policy, and compiling globs costs more than a call.
+    hidden: std::sync::Mutex<Option<(Vec<String>, Arc<HiddenMatcher>)>>,
 }
 
 /// Why a tool directory could not be loaded.
@@ -155,6 +159,7 @@ impl GuestTool {
             module_path,
             module: std::sync::OnceLock::new(),
             sandbox: sandbox.clone(),
+            hidden: std::sync::Mutex::new(None),
         })
     }
 
@@ -231,6 +236,20 @@ impl GuestTool {
     }
 }
 
+impl GuestTool {
+    fn matcher(&self, patterns: &[String]) -> Result<Arc<HiddenMatcher>, ToolError> {
+        let mut slot = self.hidden.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((p, m)) = slot.as_ref() {
+            if p == patterns {
+                return Ok(m.clone());
+            }
+        }
+        let m = Arc::new(HiddenMatcher::new(patterns)?);
+        *slot = Some((patterns.to_vec(), m.clone()));
+        Ok(m)
+    }
+}
+
 impl Tool for GuestTool {
     fn spec(&self) -> &ToolSpec {
         &self.spec
@@ -272,7 +291,7 @@ impl Tool for GuestTool {
             .collect();
         hidden.sort();
         hidden.dedup();
-        let matcher = HiddenMatcher::new(&hidden)?;
+        let matcher = self.matcher(&hidden)?;
         let env = vec![(
             HIDDEN_ENV.to_string(),
             serde_json::to_string(&hidden).unwrap_or_else(|_| "[]".into()),

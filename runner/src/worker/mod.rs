@@ -45,7 +45,7 @@ pub enum WorkerError {
         file: PathBuf,
     },
     /// The control plane failed in a way the worker cannot go on from.
-    #[error("{0}")]
+    #[error(transparent)]
     Platform(#[from] PlatformError),
 }
 
@@ -134,7 +134,23 @@ struct Running {
 /// Runs the worker until shutdown completes.
 pub fn run(shared: Arc<WorkerShared>, shutdown: Shutdown) -> Result<(), WorkerError> {
     let cfg = shared.config.worker.clone();
-    let worker_id = identity::worker_id(&shared.platform, &shared.config, &shared.registry)?;
+    // An unreachable control plane at start-up is waited out (with backoff),
+    // not fatal: a service outlives its control plane's restarts.
+    let mut backoff = Duration::from_millis(200);
+    let worker_id = loop {
+        match identity::worker_id(&shared.platform, &shared.config, &shared.registry) {
+            Ok(id) => break id,
+            Err(WorkerError::Platform(PlatformError::Transport(e))) if !shutdown.is_draining() => {
+                tracing::warn!("cannot reach the control plane ({e}); retrying in {backoff:?}");
+                sleep_jittered(backoff, &shutdown);
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    if shutdown.is_draining() {
+        return Ok(());
+    }
     tracing::info!("worker {worker_id} serving {}", shared.platform.base());
     // Claims a previous run of this worker still holds: give them back.
     for held in shared.platform.held_claims(&worker_id)? {
@@ -195,9 +211,17 @@ pub fn run(shared: Arc<WorkerShared>, shutdown: Shutdown) -> Result<(), WorkerEr
         let free = cfg.concurrency as usize - running.len().min(cfg.concurrency as usize);
         let mut claimed_any = false;
         if free > 0 {
-            match shared.platform.claimable(&worker_id) {
-                Ok(sessions) => {
+            // A few more than there is room for: some will be taken by
+            // other workers first.
+            match shared
+                .platform
+                .claimable(&worker_id, (free as u32 * 2).clamp(4, 100))
+            {
+                Ok(mut sessions) => {
                     backoff = Duration::ZERO;
+                    // Workers that see the same list try it in different
+                    // orders, so they rarely race for the same session.
+                    shuffle(&mut sessions);
                     for s in sessions {
                         if running.contains_key(&s.id) {
                             continue;
@@ -269,6 +293,13 @@ pub fn run(shared: Arc<WorkerShared>, shutdown: Shutdown) -> Result<(), WorkerEr
     stop_heartbeat.store(true, Ordering::SeqCst);
     let _ = heartbeat.join();
     Ok(())
+}
+
+fn shuffle<T>(v: &mut [T]) {
+    for i in (1..v.len()).rev() {
+        let j = (uuid::Uuid::new_v4().as_u128() % (i as u128 + 1)) as usize;
+        v.swap(i, j);
+    }
 }
 
 /// Sleeps about `base` (±20%), waking early when a drain starts.

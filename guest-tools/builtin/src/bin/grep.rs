@@ -90,20 +90,41 @@ fn grep(i: Input) -> Result<Output> {
                 return true;
             }
         }
-        buf.clear();
+        // open + read + close only: `read_to_end` would add an fstat and a
+        // seek per file, and each WASI call is a host round trip.
         let Ok(mut file) = std::fs::File::open(path) else {
             return true;
         };
-        if std::io::Read::read_to_end(&mut file, &mut buf).is_err() {
+        let Ok(len) = read_all(&mut file, &mut buf) else {
             return true;
-        }
+        };
+        let data = &buf[..len];
         out.files_searched += 1;
-        if memchr(0, &buf).is_some() {
+        if memchr(0, data).is_some() {
             return true; // binary
         }
-        search(&re, &buf, rel, max, &mut out)
+        search(&re, data, rel, max, &mut out)
     })?;
     Ok(out)
+}
+
+/// Reads a whole file into the front of `buf` with plain reads; returns its
+/// length. `buf` stays initialised and only grows, so nothing is zeroed twice.
+fn read_all(file: &mut std::fs::File, buf: &mut Vec<u8>) -> std::io::Result<usize> {
+    use std::io::Read;
+    let mut filled = 0;
+    loop {
+        if buf.len() - filled < 16 * 1024 {
+            let grow = buf.len().max(64 * 1024);
+            buf.resize(buf.len() + grow, 0);
+        }
+        match file.read(&mut buf[filled..]) {
+            Ok(0) => return Ok(filled),
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// Adds the matching lines of one buffer; false once `max` is reached.

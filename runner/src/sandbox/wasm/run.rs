@@ -140,11 +140,10 @@ impl WasmSandbox {
         let (tx, rx) = mpsc::sync_channel(1);
         let me = self.clone();
         let module = module.clone();
-        std::thread::Builder::new()
-            .name("wasm-guest".into())
-            .spawn(move || {
+        self.threads
+            .execute(Box::new(move || {
                 let _ = tx.send(me.run_here(&module, call, timeout));
-            })
+            }))
             .map_err(|e| GuestFailure::Setup(format!("cannot start a guest thread: {e}")))?;
         // Grace beyond the deadline: the epoch trap is the normal stop.
         match rx.recv_timeout(timeout + Duration::from_secs(2)) {
