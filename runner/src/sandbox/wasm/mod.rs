@@ -136,6 +136,9 @@ impl WasmSandbox {
         let mut cfg = Config::new();
         cfg.epoch_interruption(true);
         cfg.max_wasm_stack(limits.stack_kib.max(64) * 1024);
+        // No backtrace capture on every exit/trap: the runner reports the
+        // kind of failure, not guest stack frames.
+        cfg.wasm_backtrace(false);
         let mut pool = PoolingAllocationConfig::new();
         let n = limits.max_concurrent.max(1);
         pool.total_core_instances(n)
@@ -147,8 +150,9 @@ impl WasmSandbox {
             .max_tables_per_module(4)
             .max_memory_size((limits.memory_mib as usize) << 20)
             // Reset the first pages of a slot with memset instead of
-            // madvise: no TLB shootdown across cores on every call.
-            .linear_memory_keep_resident(2 << 20)
+            // madvise: no TLB shootdown across cores on every call (kept
+            // small: memset costs more than refaulting untouched pages).
+            .linear_memory_keep_resident(128 << 10)
             .table_keep_resident(64 << 10);
         cfg.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&cfg).map_err(|e| WasmError::Engine(format!("{e:#}")))?;
