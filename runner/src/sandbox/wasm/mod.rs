@@ -138,7 +138,7 @@ impl WasmSandbox {
         cfg.max_wasm_stack(limits.stack_kib.max(64) * 1024);
         // No backtrace capture on every exit/trap: the runner reports the
         // kind of failure, not guest stack frames.
-        cfg.wasm_backtrace(false);
+        cfg.wasm_backtrace_max_frames(None);
         let mut pool = PoolingAllocationConfig::new();
         let n = limits.max_concurrent.max(1);
         pool.total_core_instances(n)
