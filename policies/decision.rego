@@ -5,6 +5,7 @@
 # apply to every kind (add your own `deny contains ...` rules there). This
 # file turns them into the one decision: any deny reason wins, then any ask
 # reason, then allow; an action no rule allows is denied (deny by default).
+# An ask carries the confinement that applies once a person approves.
 # Only the sets of the action's own kind are evaluated, which keeps a
 # decision to a few microseconds.
 #
@@ -21,7 +22,7 @@ default decision := {
 
 decision := {"result": "deny", "reasons": sort([r | some r in all_deny])} if {
 	count(all_deny) > 0
-} else := {"result": "ask", "reasons": sort([r | some r in kind_ask])} if {
+} else := object.union({"result": "ask", "reasons": sort([r | some r in kind_ask])}, confinement) if {
 	count(kind_ask) > 0
 } else := object.union({"result": "allow", "reasons": sort([r | some r in kind_allow])}, confinement) if {
 	count(kind_allow) > 0
@@ -45,6 +46,8 @@ kind_deny := platform_deny if kind in platform_kinds
 default kind_ask := set()
 
 kind_ask := platform_ask if kind in platform_kinds
+
+kind_ask := fs_ask if kind in fs_kinds
 
 default kind_allow := set()
 

@@ -164,6 +164,18 @@ fs_deny contains msg if {
 	msg := sprintf("%v is a protected path: tools may not write it", [input.action.path])
 }
 
+# CI workflows run with the repository's secrets: a file tool changing one
+# needs a person's approval. (A shell command cannot change an existing
+# workflow file only if you list `.github/workflows` in
+# files.protected_paths; that also makes it unwritable for file tools.)
+fs_ask contains msg if {
+	input.action.kind == "fs.write"
+	input.action.in_workspace == true
+	components[0] == ".github"
+	components[1] == "workflows"
+	msg := sprintf("%v is a CI workflow (it runs with the repository's secrets): writing it needs a person's approval", [input.action.path])
+}
+
 fs_allow contains msg if {
 	input.action.kind == "fs.read"
 	input.action.in_workspace == true

@@ -167,3 +167,19 @@ test_tool_grants_builtin_guests_and_custom_default if {
 	runner.tool_grants.Edit == ["fs.write"]
 	runner.tool_grants["*"] == ["fs.read"]
 }
+
+test_write_ci_workflow_asks_with_confinement if {
+	d := runner.decision with input as fs("fs.write", ".github/workflows/ci.yml", true)
+	d.result == "ask"
+	some r in d.reasons
+	contains(r, "needs a person's approval")
+	d.confine.writable_roots == [ws]
+}
+
+test_read_ci_workflow_allowed if {
+	runner.decision.result == "allow" with input as fs("fs.read", ".github/workflows/ci.yml", true)
+}
+
+test_write_elsewhere_under_github_allowed if {
+	runner.decision.result == "allow" with input as fs("fs.write", ".github/CODEOWNERS", true)
+}

@@ -10,6 +10,9 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use protocol::activity::ActivityEntry;
+use protocol::conversation::{
+    Answer, AppendConversation, ConversationEntry, FollowUp, TakeInput, TakenInput,
+};
 use protocol::platform::{
     Claim, ClaimRequest, ExtendRequest, Finish, Heartbeat, HeldClaim, Lease, MetadataUpdate,
     PostActivity, RegisterWorker, Worker,
@@ -84,6 +87,13 @@ pub fn router(store: Arc<Store>) -> Router {
         .route("/v1/sessions/{session}/complete", post(complete))
         .route("/v1/sessions/{session}/fail", post(fail))
         .route("/v1/sessions/{session}/release", post(release))
+        .route(
+            "/v1/sessions/{session}/conversation",
+            post(append_conversation).get(conversation),
+        )
+        .route("/v1/sessions/{session}/answer", post(answer))
+        .route("/v1/sessions/{session}/follow-up", post(follow_up))
+        .route("/v1/sessions/{session}/inputs/take", post(take_input))
         .route("/v1/workers", post(register_worker))
         .route("/v1/workers/{worker}", get(get_worker))
         .route("/v1/workers/{worker}/sessions", get(claimable))
@@ -280,4 +290,54 @@ pub async fn held_claims(
     Path(id): Path<String>,
 ) -> ApiResult<Vec<HeldClaim>> {
     blocking(s, move |st| st.held_claims(&id)).await
+}
+
+/// Append messages to the conversation (worker, under its claim).
+#[utoipa::path(post, path = "/v1/sessions/{session}/conversation", request_body = Object, responses((status = 200, body = u64), (status = 409, body = Object)))]
+pub async fn append_conversation(
+    State(s): State<Shared>,
+    Path(id): Path<String>,
+    Body(a): Body<AppendConversation>,
+) -> ApiResult<u64> {
+    blocking(s, move |st| st.append_conversation(&id, a)).await
+}
+
+/// The conversation of a model session, oldest first.
+#[utoipa::path(get, path = "/v1/sessions/{session}/conversation", responses((status = 200, body = Vec<Object>), (status = 404, body = Object)))]
+pub async fn conversation(
+    State(s): State<Shared>,
+    Path(id): Path<String>,
+) -> ApiResult<Vec<ConversationEntry>> {
+    blocking(s, move |st| st.conversation(&id)).await
+}
+
+/// Answer a session that is awaiting input (approve, refuse, or reply).
+#[utoipa::path(post, path = "/v1/sessions/{session}/answer", request_body = Object, responses((status = 200, body = Object), (status = 409, body = Object)))]
+pub async fn answer(
+    State(s): State<Shared>,
+    Path(id): Path<String>,
+    Body(a): Body<Answer>,
+) -> ApiResult<Session> {
+    blocking(s, move |st| st.answer(&id, a)).await
+}
+
+/// Send a follow-up to a finished session; it is queued again.
+#[utoipa::path(post, path = "/v1/sessions/{session}/follow-up", request_body = Object, responses((status = 200, body = Object), (status = 409, body = Object)))]
+pub async fn follow_up(
+    State(s): State<Shared>,
+    Path(id): Path<String>,
+    Body(f): Body<FollowUp>,
+) -> ApiResult<Session> {
+    blocking(s, move |st| st.follow_up(&id, f)).await
+}
+
+/// Take the oldest answer or follow-up not yet taken (worker, under its
+/// claim).
+#[utoipa::path(post, path = "/v1/sessions/{session}/inputs/take", request_body = Object, responses((status = 200, body = Object), (status = 409, body = Object)))]
+pub async fn take_input(
+    State(s): State<Shared>,
+    Path(id): Path<String>,
+    Body(t): Body<TakeInput>,
+) -> ApiResult<TakenInput> {
+    blocking(s, move |st| st.take_input(&id, t)).await
 }

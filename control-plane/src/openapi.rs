@@ -24,7 +24,12 @@ use utoipa::OpenApi;
         crate::api::complete,
         crate::api::fail,
         crate::api::release,
-        crate::api::held_claims
+        crate::api::held_claims,
+        crate::api::append_conversation,
+        crate::api::conversation,
+        crate::api::answer,
+        crate::api::follow_up,
+        crate::api::take_input
     ),
     components(schemas(crate::store::SessionView, crate::store::Transition))
 )]

@@ -10,6 +10,9 @@
 use crate::error::ApiError;
 use crate::transitions::{next, Event};
 use protocol::activity::{Activity, ActivityEntry};
+use protocol::conversation::{
+    Answer, AppendConversation, ConversationEntry, FollowUp, HumanInput, TakeInput, TakenInput,
+};
 use protocol::platform::{
     Claim, ClaimableSession, ExtendRequest, Finish, Heartbeat, HeldClaim, Lease, MetadataUpdate,
     PostActivity, RegisterWorker, Worker, DEFAULT_LEASE_SECONDS, MAX_LEASE_SECONDS,
@@ -117,7 +120,21 @@ CREATE TABLE IF NOT EXISTS transitions (
   from_state TEXT NOT NULL, to_state TEXT NOT NULL, at INTEGER NOT NULL, reason TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS transitions_session ON transitions (session_id, id);
+CREATE TABLE IF NOT EXISTS messages (
+  session_id TEXT NOT NULL, seq INTEGER NOT NULL, at INTEGER NOT NULL, body TEXT NOT NULL,
+  PRIMARY KEY (session_id, seq)
+);
+CREATE TABLE IF NOT EXISTS inputs (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, session_id TEXT NOT NULL,
+  at INTEGER NOT NULL, body TEXT NOT NULL, taken_at INTEGER
+);
+CREATE INDEX IF NOT EXISTS inputs_pending ON inputs (session_id, taken_at, id);
 ";
+
+/// Longest message of a conversation the store keeps.
+const MAX_MESSAGE_BYTES: usize = 256 * 1024;
+/// Most messages one append may carry.
+const MAX_APPEND_MESSAGES: usize = 100;
 
 /// A claim row.
 struct ClaimRow {
@@ -484,6 +501,167 @@ impl Store {
                 params![f.claim_id, claim_state, now],
             )?;
             load_session(tx, session)
+        })
+    }
+
+    /// Appends messages to a session's conversation under a valid claim.
+    pub fn append_conversation(
+        &self,
+        session: &str,
+        a: AppendConversation,
+    ) -> Result<u64, ApiError> {
+        if a.messages.len() > MAX_APPEND_MESSAGES {
+            return Err(ApiError::invalid(format!(
+                "messages: at most {MAX_APPEND_MESSAGES} per call"
+            )));
+        }
+        let bodies = a
+            .messages
+            .iter()
+            .map(|m| serde_json::to_string(m).map_err(ApiError::internal))
+            .collect::<Result<Vec<_>, _>>()?;
+        if let Some(i) = bodies.iter().position(|b| b.len() > MAX_MESSAGE_BYTES) {
+            return Err(ApiError::invalid(format!(
+                "messages[{i}] is longer than {} KiB; cap tool results before sending",
+                MAX_MESSAGE_BYTES / 1024
+            )));
+        }
+        let now = now_ms();
+        self.tx(|tx| {
+            valid_claim(tx, session, &a.claim_id, now)?;
+            let mut seq: i64 = tx.query_row(
+                "SELECT COALESCE(MAX(seq), 0) FROM messages WHERE session_id = ?1",
+                params![session],
+                |r| r.get(0),
+            )?;
+            for b in &bodies {
+                seq += 1;
+                tx.execute(
+                    "INSERT INTO messages (session_id, seq, at, body) VALUES (?1, ?2, ?3, ?4)",
+                    params![session, seq, now, b],
+                )?;
+            }
+            Ok(seq as u64)
+        })
+    }
+
+    /// A session's conversation, oldest first.
+    pub fn conversation(&self, session: &str) -> Result<Vec<ConversationEntry>, ApiError> {
+        self.tx(|tx| {
+            load_session(tx, session)?;
+            let mut st = tx
+                .prepare("SELECT seq, at, body FROM messages WHERE session_id = ?1 ORDER BY seq")?;
+            let rows = st
+                .query_map(params![session], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, String>(2)?,
+                    ))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            rows.into_iter()
+                .map(|(seq, at, body)| {
+                    Ok(ConversationEntry {
+                        seq: seq as u64,
+                        at: rfc3339(at),
+                        message: serde_json::from_str(&body).map_err(ApiError::internal)?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    /// A person answers a session that is awaiting input; it is active
+    /// again and its worker takes the answer.
+    pub fn answer(&self, session: &str, a: Answer) -> Result<Session, ApiError> {
+        check_name("by", &a.by)?;
+        check_len("message", &a.message, 16 * 1024)?;
+        let now = now_ms();
+        let body =
+            serde_json::to_string(&HumanInput::Answer(a.clone())).map_err(ApiError::internal)?;
+        self.tx(|tx| {
+            let s = load_session(tx, session)?;
+            if s.state != SessionState::AwaitingInput {
+                return Err(ApiError::conflict(
+                    "invalid_transition",
+                    format!(
+                        "session {session} is {}, not awaiting_input: there is nothing to answer",
+                        s.state.as_str()
+                    ),
+                ));
+            }
+            let to = next(s.state, Event::Resume)?;
+            set_state(
+                tx,
+                session,
+                s.state,
+                to,
+                now,
+                &format!("answered by {}", a.by),
+            )?;
+            tx.execute(
+                "INSERT INTO inputs (session_id, at, body) VALUES (?1, ?2, ?3)",
+                params![session, now, body],
+            )?;
+            load_session(tx, session)
+        })
+    }
+
+    /// A person sends a follow-up to a finished (complete or error)
+    /// session: it is queued again, with a fresh attempt count, and the
+    /// worker that claims it resumes the conversation with this message.
+    pub fn follow_up(&self, session: &str, f: FollowUp) -> Result<Session, ApiError> {
+        check_name("by", &f.by)?;
+        check_len("message", &f.message, 64 * 1024)?;
+        if f.message.trim().is_empty() {
+            return Err(ApiError::invalid("message is empty; say what to do next"));
+        }
+        let now = now_ms();
+        let body =
+            serde_json::to_string(&HumanInput::FollowUp(f.clone())).map_err(ApiError::internal)?;
+        self.tx(|tx| {
+            let s = load_session(tx, session)?;
+            let to = next(s.state, Event::FollowUp)?;
+            set_state(
+                tx,
+                session,
+                s.state,
+                to,
+                now,
+                &format!("follow-up from {}", f.by),
+            )?;
+            tx.execute(
+                "UPDATE sessions SET attempt = 1, outcome = NULL WHERE id = ?1",
+                params![session],
+            )?;
+            tx.execute(
+                "INSERT INTO inputs (session_id, at, body) VALUES (?1, ?2, ?3)",
+                params![session, now, body],
+            )?;
+            load_session(tx, session)
+        })
+    }
+
+    /// The worker takes the oldest input not yet taken, under a valid claim.
+    pub fn take_input(&self, session: &str, t: TakeInput) -> Result<TakenInput, ApiError> {
+        let now = now_ms();
+        self.tx(|tx| {
+            valid_claim(tx, session, &t.claim_id, now)?;
+            let row: Option<(i64, String)> = tx
+                .query_row(
+                    "SELECT id, body FROM inputs WHERE session_id = ?1 AND taken_at IS NULL ORDER BY id LIMIT 1",
+                    params![session],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            let Some((id, body)) = row else {
+                return Ok(TakenInput { input: None });
+            };
+            tx.execute("UPDATE inputs SET taken_at = ?2 WHERE id = ?1", params![id, now])?;
+            Ok(TakenInput {
+                input: Some(serde_json::from_str(&body).map_err(ApiError::internal)?),
+            })
         })
     }
 

@@ -28,6 +28,9 @@ pub enum Event {
     Requeue,
     /// A stale session is out of attempts.
     GiveUp,
+    /// A person sends a follow-up to a finished session: it runs again,
+    /// resuming its conversation.
+    FollowUp,
 }
 
 /// The state after `event`, or why it is not allowed from `from`.
@@ -42,6 +45,7 @@ pub fn next(from: SessionState, event: Event) -> Result<SessionState, ApiError> 
         (Active | AwaitingInput, Event::LeaseExpired) => Stale,
         (Stale, Event::Requeue) => Queued,
         (Stale, Event::GiveUp) => Error,
+        (Complete | Error, Event::FollowUp) => Queued,
         (Queued | Active | AwaitingInput | Stale, Event::Cancel) => Cancelled,
         (from, event) => {
             return Err(ApiError::conflict(
@@ -60,6 +64,8 @@ pub fn next(from: SessionState, event: Event) -> Result<SessionState, ApiError> 
                         Event::LeaseExpired => "expired",
                         Event::Requeue => "requeued",
                         Event::GiveUp => "given up",
+                        Event::FollowUp =>
+                            "sent a follow-up (only complete and error sessions take one)",
                     }
                 ),
             ))
@@ -73,7 +79,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn terminal_states_have_no_way_out() {
+    fn finished_states_leave_only_by_follow_up() {
+        assert_eq!(next(Complete, Event::FollowUp).unwrap(), Queued);
+        assert_eq!(next(Error, Event::FollowUp).unwrap(), Queued);
+        assert!(next(Cancelled, Event::FollowUp).is_err());
+        assert!(next(Active, Event::FollowUp).is_err());
+        assert!(next(Queued, Event::FollowUp).is_err());
         for s in [Complete, Error, Cancelled] {
             for e in [
                 Event::Claim,

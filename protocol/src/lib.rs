@@ -7,12 +7,14 @@
 //! - [`session`]: sessions, the untrusted source work, the pinned agent version;
 //! - [`platform`]: workers, claims, leases, heartbeats, outcomes, errors;
 //! - [`activity`]: the seven activity types;
+//! - [`conversation`]: a model session's messages, answers and follow-ups;
 //! - [`policy`]: actions, decisions and the records every `policy_decision`
 //!   activity carries.
 
 #![deny(missing_docs)]
 
 pub mod activity;
+pub mod conversation;
 pub mod platform;
 pub mod policy;
 pub mod session;

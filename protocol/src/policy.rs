@@ -177,7 +177,8 @@ pub struct Decision {
     /// Sentences a person can read, saying why.
     #[serde(default)]
     pub reasons: Vec<String>,
-    /// Confinement for an allowed action.
+    /// Confinement for an allowed action (for an `ask`: the confinement
+    /// that applies once a person approves).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confine: Option<Confinement>,
 }
@@ -235,4 +236,16 @@ pub struct DecisionRecord {
     /// opted into degraded mode; says so on every record.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub degraded: Option<String>,
+    /// Who approved an action the policy asked about; only then is an
+    /// `ask` performed (within its confinement).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_by: Option<String>,
+}
+
+impl DecisionRecord {
+    /// Whether the action may be performed: allowed, or asked and approved.
+    pub fn permits(&self) -> bool {
+        self.result == DecisionResult::Allow
+            || (self.result == DecisionResult::Ask && self.approved_by.is_some())
+    }
 }

@@ -39,6 +39,12 @@ pub struct Config {
     /// The worker loop (`runner worker`, `runner up`).
     #[serde(default)]
     pub worker: WorkerSection,
+    /// The agent loop of model-driven sessions.
+    #[serde(default)]
+    pub agent: crate::agent::AgentSettings,
+    /// Model providers (`[[providers]]`), by the model ids they serve.
+    #[serde(default)]
+    pub providers: Vec<crate::model::ProviderConfig>,
 }
 
 /// `[worker]`: which control plane, which sessions, how many at once.

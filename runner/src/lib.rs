@@ -13,8 +13,10 @@
 #![deny(missing_docs)]
 
 pub mod activity;
+pub mod agent;
 pub mod cli;
 pub mod config;
+pub mod model;
 pub mod platform;
 pub mod policy;
 pub mod sandbox;

@@ -238,4 +238,76 @@ impl Platform {
     pub fn held_claims(&self, worker: &str) -> Result<Vec<HeldClaim>, PlatformError> {
         self.get(&format!("/v1/workers/{worker}/claims"))
     }
+
+    /// Sets the external URL people follow the work at (a pull request).
+    pub fn external_url(&self, session: &str, claim: &str, url: &str) -> Result<(), PlatformError> {
+        self.post::<_, serde_json::Value>(
+            &format!("/v1/sessions/{session}/metadata"),
+            &MetadataUpdate {
+                claim_id: claim.into(),
+                plan: None,
+                external_url: Some(url.into()),
+            },
+        )
+        .map(|_| ())
+    }
+
+    /// Appends messages to the session's stored conversation.
+    pub fn append_conversation(
+        &self,
+        session: &str,
+        claim: &str,
+        messages: &[protocol::conversation::Message],
+    ) -> Result<(), PlatformError> {
+        self.post::<_, serde_json::Value>(
+            &format!("/v1/sessions/{session}/conversation"),
+            &protocol::conversation::AppendConversation {
+                claim_id: claim.into(),
+                messages: messages.to_vec(),
+            },
+        )
+        .map(|_| ())
+    }
+
+    /// The session's stored conversation (to resume it).
+    pub fn conversation(
+        &self,
+        session: &str,
+    ) -> Result<Vec<protocol::conversation::ConversationEntry>, PlatformError> {
+        self.get(&format!("/v1/sessions/{session}/conversation"))
+    }
+
+    /// Takes the oldest answer or follow-up a person sent, if any.
+    pub fn take_input(
+        &self,
+        session: &str,
+        claim: &str,
+    ) -> Result<Option<protocol::conversation::HumanInput>, PlatformError> {
+        self.post::<_, protocol::conversation::TakenInput>(
+            &format!("/v1/sessions/{session}/inputs/take"),
+            &protocol::conversation::TakeInput {
+                claim_id: claim.into(),
+            },
+        )
+        .map(|t| t.input)
+    }
+
+    /// A person answers a session awaiting input (used by `runner up`'s
+    /// callers and tests; workers never answer themselves).
+    pub fn answer(
+        &self,
+        session: &str,
+        answer: &protocol::conversation::Answer,
+    ) -> Result<Session, PlatformError> {
+        self.post(&format!("/v1/sessions/{session}/answer"), answer)
+    }
+
+    /// A person sends a follow-up to a finished session.
+    pub fn follow_up(
+        &self,
+        session: &str,
+        f: &protocol::conversation::FollowUp,
+    ) -> Result<Session, PlatformError> {
+        self.post(&format!("/v1/sessions/{session}/follow-up"), f)
+    }
 }

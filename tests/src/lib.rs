@@ -1,6 +1,8 @@
 //! Helpers shared by the end-to-end tests: find the real binaries, run them,
 //! and make workspaces and policy directories.
 
+pub mod fake_model;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -162,6 +164,27 @@ impl ControlPlane {
                 "agent": {"name": "t", "model": "script", "enabled_tools": ["Bash", "Read", "Write", "Edit", "Glob", "Grep", "List", "WebFetch"]},
                 "source": {"title": title},
                 "script": script,
+            }),
+        );
+        assert_eq!(s, 200, "{b}");
+        b["id"].as_str().unwrap().to_string()
+    }
+
+    /// Queues a model-driven session pinned to `model` with these enabled
+    /// tools and this untrusted work; returns its id.
+    pub fn queue_model(
+        &self,
+        model: &str,
+        enabled_tools: &[&str],
+        source: serde_json::Value,
+    ) -> String {
+        let (s, b) = self.post(
+            "/v1/sessions",
+            &serde_json::json!({
+                "workspace": "w", "agent_profile": "p",
+                "agent": {"name": "coder", "model": model, "enabled_tools": enabled_tools,
+                          "system_prompt": "You fix small programs. Keep changes minimal."},
+                "source": source,
             }),
         );
         assert_eq!(s, 200, "{b}");

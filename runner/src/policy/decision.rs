@@ -33,7 +33,8 @@ pub fn parse(entrypoint: &str, value: &regorus::Value) -> Decision {
             ))
         }
     };
-    if d.result != DecisionResult::Allow {
+    // An ask keeps its confinement: it applies if a person approves.
+    if d.result == DecisionResult::Deny {
         d.confine = None;
     }
     if d.reasons.is_empty() {

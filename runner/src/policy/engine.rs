@@ -303,6 +303,7 @@ impl PolicyEngine {
             input,
             erased,
             degraded: None,
+            approved_by: None,
         }
     }
 }

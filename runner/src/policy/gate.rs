@@ -65,7 +65,50 @@ impl PolicyGate {
     /// Decides `action`, records and reports the decision, and returns it.
     /// The caller performs the action only if the result is `Allow`.
     pub fn check(&self, action: &Action, ctx: &SessionContext) -> DecisionRecord {
+        self.check_approved(action, ctx, None)
+    }
+
+    /// [`PolicyGate::check`] for a call a person approved: an `ask` is
+    /// recorded with who approved it ([`DecisionRecord::permits`] is then
+    /// true). Allow and deny are unchanged: an approval never overrides a
+    /// deny.
+    pub fn check_approved(
+        &self,
+        action: &Action,
+        ctx: &SessionContext,
+        approved_by: Option<&str>,
+    ) -> DecisionRecord {
         let mut record = self.engine.decide(action, ctx);
+        if record.result == DecisionResult::Ask {
+            record.approved_by = approved_by.map(str::to_string);
+        }
+        self.report(record)
+    }
+
+    /// Records and reports a refusal the runner makes before any action
+    /// exists to decide — a model calling a tool this session does not
+    /// offer. It is a deny like any other in the audit log and the
+    /// session's decision history, with `kind: "tool.call"`.
+    pub fn refuse(&self, tool: &str, reason: String, ctx: &SessionContext) -> DecisionRecord {
+        let action = serde_json::json!({"kind": "tool.call", "tool": tool});
+        let input = super::input::json_input(ctx, action.clone());
+        let record = self.engine.record(
+            ctx.session_id.clone(),
+            ctx.claim_id.clone(),
+            action,
+            super::set::Evaluation {
+                decision: protocol::policy::Decision::deny(reason),
+                eval_ns: 0,
+                cache_hit: false,
+                failed: false,
+            },
+            self.engine.revision(),
+            input,
+        );
+        self.report(record)
+    }
+
+    fn report(&self, mut record: DecisionRecord) -> DecisionRecord {
         record.degraded = self.degraded.clone();
         if let Some(log) = &self.audit {
             if let Err(e) = log.append(&record) {

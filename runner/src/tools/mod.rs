@@ -17,7 +17,7 @@ pub use guest::GuestTool;
 pub use webfetch::{WebFetch, WebFetchSettings};
 
 use crate::policy::{PolicyGate, SessionContext};
-use protocol::policy::{Action, DecisionRecord, DecisionResult};
+use protocol::policy::{Action, DecisionRecord};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -271,6 +271,44 @@ pub fn call_cancellable(
     dry_run: bool,
     cancel: &Cancel,
 ) -> CallOutcome {
+    call_with(
+        registry,
+        gate,
+        ctx,
+        tool_name,
+        input,
+        &CallOptions {
+            dry_run,
+            cancel: cancel.clone(),
+            approved_by: None,
+        },
+    )
+}
+
+/// How a call is made besides its input.
+#[derive(Debug, Clone, Default)]
+pub struct CallOptions {
+    /// Decide and record, but do not run.
+    pub dry_run: bool,
+    /// Stops the call (and kills its sandbox) when set.
+    pub cancel: Cancel,
+    /// A person approved this one call: the policy's `ask` decisions are
+    /// recorded with this name and let through within their confinement.
+    /// Denials stay denials.
+    pub approved_by: Option<String>,
+}
+
+/// The call path with every option; [`call`] and [`call_cancellable`] are
+/// its common forms.
+pub fn call_with(
+    registry: &Registry,
+    gate: &PolicyGate,
+    ctx: &SessionContext,
+    tool_name: &str,
+    input: &serde_json::Value,
+    options: &CallOptions,
+) -> CallOutcome {
+    let (dry_run, cancel) = (options.dry_run, &options.cancel);
     let outcome = |status, output, decisions| CallOutcome {
         status,
         tool: tool_name.to_string(),
@@ -317,11 +355,12 @@ pub fn call_cancellable(
     };
     let mut decisions = Vec::with_capacity(actions.len());
     for action in &actions {
-        let record = gate.check(action, ctx);
+        let record = gate.check_approved(action, ctx, options.approved_by.as_deref());
         let result = record.result;
         let reasons = record.reasons.clone();
+        let permits = record.permits();
         decisions.push(record);
-        if result != DecisionResult::Allow {
+        if !permits {
             return outcome(
                 CallStatus::Denied,
                 serde_json::json!({"denied": action.detail.kind(), "result": result, "reasons": reasons}),

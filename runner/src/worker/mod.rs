@@ -11,6 +11,7 @@
 //! session's work immediately — running sandboxes are killed — and nothing
 //! more is sent under it.
 
+mod agent_host;
 mod identity;
 mod session;
 
@@ -124,6 +125,8 @@ pub struct WorkerShared {
     pub config: Config,
     /// Where session workspaces go.
     pub workspaces: PathBuf,
+    /// Model clients by model id (`[[providers]]`).
+    pub providers: crate::model::Providers,
 }
 
 struct Running {
@@ -348,7 +351,10 @@ impl WorkerShared {
         for p in registry.problems() {
             tracing::warn!("tool not loaded: {p}");
         }
+        let providers =
+            crate::model::Providers::from_config(&config.providers).map_err(anyhow::Error::msg)?;
         Ok(WorkerShared {
+            providers,
             platform,
             engine,
             audit,

@@ -25,7 +25,7 @@ pub enum SessionEnd {
 }
 
 /// Posts activities under the claim; a refusal means the claim is lost.
-struct ClaimSink {
+pub(super) struct ClaimSink {
     platform: Platform,
     session: String,
     claim: String,
@@ -34,7 +34,7 @@ struct ClaimSink {
 }
 
 impl ClaimSink {
-    fn send(&self, a: &Activity) {
+    pub(super) fn send(&self, a: &Activity) {
         if self.lost.load(Ordering::SeqCst) {
             return;
         }
@@ -57,7 +57,7 @@ impl ClaimSink {
         }
     }
 
-    fn lose(&self, why: &str) {
+    pub(super) fn lose(&self, why: &str) {
         if !self.lost.swap(true, Ordering::SeqCst) {
             tracing::warn!("claim on {} lost ({why}); stopping its work", self.session);
         }
@@ -187,32 +187,13 @@ fn work(
     cancel: &Cancel,
 ) -> Result<String, String> {
     let s = &claim.session;
-    if s.agent.model != "script" {
-        return Err(format!(
-            "model {:?} is not available in this runner yet (only scripted sessions, model \"script\")",
-            s.agent.model
-        ));
-    }
-    let steps = s.script.clone().unwrap_or_default();
-    let plan: Vec<String> = steps
-        .iter()
-        .enumerate()
-        .map(|(i, st)| {
-            let what = ["path", "command", "url", "pattern"]
-                .iter()
-                .find_map(|k| st.input.get(*k).and_then(|v| v.as_str()))
-                .unwrap_or("");
-            let what: String = what.chars().take(60).collect();
-            format!("{}. {} {what}", i + 1, st.tool)
-        })
-        .collect();
-    if let Err(PlatformError::ClaimLost(m)) =
-        shared.platform.plan(&s.id, &claim.claim_id, plan.clone())
-    {
-        sink.lose(&m);
-        return Err("claim lost".into());
-    }
-    sink.send(&Activity::PlanUpdated { steps: plan });
+    // A model session whose model this runner does not serve fails before
+    // anything is created.
+    let model = if s.agent.model == "script" {
+        None
+    } else {
+        Some(shared.providers.get(&s.agent.model)?)
+    };
     let workspace = shared.workspaces.join(&s.id);
     std::fs::create_dir_all(&workspace)
         .map_err(|e| format!("cannot create the workspace {}: {e}", workspace.display()))?;
@@ -233,6 +214,57 @@ fn work(
         sink.clone(),
     )
     .with_degraded(shared.config.degraded_note());
+    match model {
+        None => scripted(shared, claim, &sink, &gate, &ctx, cancel),
+        Some(model) => {
+            let host = super::agent_host::ClaimHost::new(shared, claim, sink.clone(), cancel);
+            let (history, new_turns) = host.resume()?;
+            let agent = crate::agent::Agent {
+                registry: &shared.registry,
+                gate: &gate,
+                ctx: &ctx,
+                agent: &s.agent,
+                model: model.as_ref(),
+                settings: &shared.config.agent,
+                worker_instructions: shared.config.worker.custom_instructions.as_deref(),
+                host: &host,
+                cancel,
+            };
+            agent.run(history, new_turns).result
+        }
+    }
+}
+
+/// A scripted session (`model = "script"`): its steps, in order.
+fn scripted(
+    shared: &WorkerShared,
+    claim: &Claim,
+    sink: &Arc<ClaimSink>,
+    gate: &PolicyGate,
+    ctx: &SessionContext,
+    cancel: &Cancel,
+) -> Result<String, String> {
+    let s = &claim.session;
+    let steps = s.script.clone().unwrap_or_default();
+    let plan: Vec<String> = steps
+        .iter()
+        .enumerate()
+        .map(|(i, st)| {
+            let what = ["path", "command", "url", "pattern"]
+                .iter()
+                .find_map(|k| st.input.get(*k).and_then(|v| v.as_str()))
+                .unwrap_or("");
+            let what: String = what.chars().take(60).collect();
+            format!("{}. {} {what}", i + 1, st.tool)
+        })
+        .collect();
+    if let Err(PlatformError::ClaimLost(m)) =
+        shared.platform.plan(&s.id, &claim.claim_id, plan.clone())
+    {
+        sink.lose(&m);
+        return Err("claim lost".into());
+    }
+    sink.send(&Activity::PlanUpdated { steps: plan });
     let mut failed = Vec::new();
     for (i, step) in steps.iter().enumerate() {
         if cancel.is_cancelled() {
@@ -249,8 +281,8 @@ fn work(
         } else {
             let out = tools::call_cancellable(
                 &shared.registry,
-                &gate,
-                &ctx,
+                gate,
+                ctx,
                 &step.tool,
                 &step.input,
                 false,

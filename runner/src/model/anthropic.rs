@@ -1,0 +1,180 @@
+//! Anthropic Messages with `tool_use` / `tool_result`:
+//! `POST {base_url}/v1/messages`, `x-api-key`, `anthropic-version`.
+
+use super::http::HttpCaller;
+use super::secret::Secret;
+use super::{
+    Message, ModelClient, ModelError, ModelReply, ModelRequest, ProviderConfig, StopReason,
+    ToolCall, Usage,
+};
+use crate::tools::Cancel;
+use serde_json::{json, Value};
+
+/// The API version header this client speaks.
+pub const ANTHROPIC_VERSION: &str = "2023-06-01";
+
+/// A model behind the Messages API.
+pub struct Anthropic {
+    model: String,
+    provider: String,
+    max_tokens: u32,
+    http: HttpCaller,
+}
+
+impl Anthropic {
+    /// A client for `model` at the provider's base URL.
+    pub fn new(
+        cfg: &ProviderConfig,
+        model: &str,
+        key: Option<Secret>,
+    ) -> Result<Anthropic, String> {
+        let url = format!("{}/v1/messages", cfg.base_url.trim_end_matches('/'));
+        let mut headers = vec![("anthropic-version", ANTHROPIC_VERSION.to_string(), false)];
+        if let Some(k) = key {
+            headers.push(("x-api-key", k.expose().to_string(), true));
+        }
+        Ok(Anthropic {
+            model: model.to_string(),
+            provider: cfg.name.clone(),
+            max_tokens: cfg.max_tokens,
+            http: HttpCaller::new(cfg, url, headers)?,
+        })
+    }
+
+    /// The request body (public for the wire-format tests). Consecutive
+    /// messages of one role are merged: the API wants user and assistant
+    /// turns to alternate, and tool results travel in a user turn.
+    pub fn body(&self, req: &ModelRequest<'_>) -> Value {
+        let mut turns: Vec<(&'static str, Vec<Value>)> = Vec::new();
+        for m in req.messages {
+            let (role, blocks) = match m {
+                Message::User { content } => {
+                    ("user", vec![json!({"type": "text", "text": content})])
+                }
+                Message::Assistant {
+                    content,
+                    tool_calls,
+                } => {
+                    let mut b = Vec::new();
+                    if !content.is_empty() {
+                        b.push(json!({"type": "text", "text": content}));
+                    }
+                    for c in tool_calls {
+                        let input = if c.arguments.is_object() {
+                            c.arguments.clone()
+                        } else {
+                            json!({})
+                        };
+                        b.push(
+                            json!({"type": "tool_use", "id": c.id, "name": c.name, "input": input}),
+                        );
+                    }
+                    ("assistant", b)
+                }
+                Message::Tool {
+                    tool_call_id,
+                    content,
+                    is_error,
+                    ..
+                } => (
+                    "user",
+                    vec![
+                        json!({"type": "tool_result", "tool_use_id": tool_call_id, "content": content, "is_error": is_error}),
+                    ],
+                ),
+            };
+            if blocks.is_empty() {
+                continue;
+            }
+            match turns.last_mut() {
+                Some((r, b)) if *r == role => b.extend(blocks),
+                _ => turns.push((role, blocks)),
+            }
+        }
+        let messages: Vec<Value> = turns
+            .into_iter()
+            .map(|(role, content)| json!({"role": role, "content": content}))
+            .collect();
+        let mut body = json!({
+            "model": self.model,
+            "max_tokens": self.max_tokens,
+            "system": req.system,
+            "messages": messages,
+        });
+        if !req.tools.is_empty() {
+            body["tools"] = req
+                .tools
+                .iter()
+                .map(|t| json!({"name": t.name, "description": t.description, "input_schema": t.input_schema}))
+                .collect();
+        }
+        body
+    }
+
+    /// Reads a `message` object.
+    pub fn parse(&self, v: &Value) -> Result<ModelReply, ModelError> {
+        let bad = |m: &str| ModelError::Malformed {
+            provider: self.provider.clone(),
+            message: m.to_string(),
+        };
+        if v.get("type").and_then(|t| t.as_str()) != Some("message") {
+            return Err(bad("the answer is not a message object"));
+        }
+        let blocks = v
+            .get("content")
+            .and_then(|c| c.as_array())
+            .ok_or_else(|| bad("the message has no content array"))?;
+        let mut text = Vec::new();
+        let mut tool_calls = Vec::new();
+        for (i, b) in blocks.iter().enumerate() {
+            match b.get("type").and_then(|t| t.as_str()) {
+                Some("text") => {
+                    text.push(b.get("text").and_then(|t| t.as_str()).unwrap_or_default())
+                }
+                Some("tool_use") => tool_calls.push(ToolCall {
+                    id: b
+                        .get("id")
+                        .and_then(|x| x.as_str())
+                        .ok_or_else(|| bad(&format!("content[{i}] tool_use has no id")))?
+                        .to_string(),
+                    name: b
+                        .get("name")
+                        .and_then(|x| x.as_str())
+                        .ok_or_else(|| bad(&format!("content[{i}] tool_use has no name")))?
+                        .to_string(),
+                    arguments: b.get("input").cloned().unwrap_or_else(|| json!({})),
+                }),
+                // thinking and other blocks carry nothing the loop needs.
+                _ => {}
+            }
+        }
+        let stop = match v.get("stop_reason").and_then(|s| s.as_str()) {
+            Some("end_turn") | Some("stop_sequence") => StopReason::EndTurn,
+            Some("tool_use") => StopReason::ToolUse,
+            Some("max_tokens") => StopReason::MaxTokens,
+            Some(other) => StopReason::Other(other.to_string()),
+            None => StopReason::EndTurn,
+        };
+        let usage = v.get("usage").map(|u| Usage {
+            input_tokens: u.get("input_tokens").and_then(|x| x.as_u64()).unwrap_or(0),
+            output_tokens: u.get("output_tokens").and_then(|x| x.as_u64()).unwrap_or(0),
+        });
+        Ok(ModelReply {
+            content: text.join("\n"),
+            tool_calls,
+            stop,
+            usage: usage.unwrap_or_default(),
+        })
+    }
+}
+
+impl ModelClient for Anthropic {
+    fn model(&self) -> &str {
+        &self.model
+    }
+
+    fn complete(&self, req: &ModelRequest<'_>, cancel: &Cancel) -> Result<ModelReply, ModelError> {
+        let answer = self.http.post(&self.body(req), cancel)?;
+        self.parse(&answer)
+    }
+}

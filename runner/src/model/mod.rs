@@ -1,0 +1,132 @@
+//! Model providers behind one trait: an OpenAI-compatible Chat Completions
+//! client ([`openai`]: OpenAI, vLLM, Ollama, llama.cpp's server) and an
+//! Anthropic Messages client ([`anthropic`]).
+//!
+//! Both speak the provider-neutral [`Message`] of the stored conversation;
+//! each maps it to its wire format and back. The HTTP part they share
+//! ([`http`]) bounds every call: a total timeout, retries with backoff on
+//! 408/409/429/5xx honouring `Retry-After`, and cancellation that returns at
+//! once. A provider error becomes a [`ModelError`] carrying the provider's
+//! own message, never a hang.
+
+pub mod anthropic;
+pub mod config;
+mod http;
+pub mod openai;
+pub mod secret;
+
+pub use config::{ApiKind, ProviderConfig, Providers};
+pub use protocol::conversation::{Message, ToolCall};
+
+use crate::tools::Cancel;
+
+/// A tool as offered to a model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OfferedTool {
+    /// Name the model calls it by.
+    pub name: String,
+    /// What it does.
+    pub description: String,
+    /// JSON Schema of its input.
+    pub input_schema: serde_json::Value,
+}
+
+/// One model call: the trusted system prompt, the conversation so far, the
+/// tools on offer.
+#[derive(Debug, Clone, Copy)]
+pub struct ModelRequest<'a> {
+    /// Trusted text only.
+    pub system: &'a str,
+    /// The conversation, oldest first.
+    pub messages: &'a [Message],
+    /// Tools the model may call.
+    pub tools: &'a [OfferedTool],
+}
+
+/// Why the model stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StopReason {
+    /// It finished its turn.
+    EndTurn,
+    /// It wants tool results.
+    ToolUse,
+    /// It hit the token limit.
+    MaxTokens,
+    /// Anything else the provider said.
+    Other(String),
+}
+
+/// Tokens used by one call.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Prompt tokens.
+    pub input_tokens: u64,
+    /// Completion tokens.
+    pub output_tokens: u64,
+}
+
+/// A model's answer to one call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelReply {
+    /// Text of the turn (may be empty).
+    pub content: String,
+    /// Tool calls, in order.
+    pub tool_calls: Vec<ToolCall>,
+    /// Why it stopped.
+    pub stop: StopReason,
+    /// Tokens used.
+    pub usage: Usage,
+}
+
+/// A model call that did not produce a reply.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ModelError {
+    /// The provider answered with an error status (after any retries).
+    #[error("{provider} answered HTTP {status}: {message}")]
+    Provider {
+        /// Provider name from the config.
+        provider: String,
+        /// HTTP status.
+        status: u16,
+        /// The provider's own message.
+        message: String,
+    },
+    /// No answer within the configured timeout (after any retries).
+    #[error("{provider} did not answer within {seconds} s (timeout_seconds); check that it is up, or raise the timeout")]
+    Timeout {
+        /// Provider name.
+        provider: String,
+        /// The timeout.
+        seconds: u64,
+    },
+    /// The provider could not be reached.
+    #[error("{provider} could not be reached at {url}: {message}")]
+    Transport {
+        /// Provider name.
+        provider: String,
+        /// The URL called.
+        url: String,
+        /// What failed.
+        message: String,
+    },
+    /// The answer was not the provider's documented shape.
+    #[error("{provider} sent an answer this runner cannot read: {message}")]
+    Malformed {
+        /// Provider name.
+        provider: String,
+        /// What was wrong.
+        message: String,
+    },
+    /// The session was cancelled while waiting.
+    #[error("cancelled while waiting for the model")]
+    Cancelled,
+}
+
+/// A model behind some provider's API.
+pub trait ModelClient: Send + Sync {
+    /// The model id sent to the provider.
+    fn model(&self) -> &str;
+    /// One call. Returns when the reply arrives, the call fails for good,
+    /// or `cancel` is set.
+    fn complete(&self, req: &ModelRequest<'_>, cancel: &Cancel) -> Result<ModelReply, ModelError>;
+}

@@ -1,0 +1,180 @@
+//! OpenAI-compatible Chat Completions with tool calling: OpenAI, vLLM,
+//! Ollama (`/v1`), llama.cpp's server. `POST {base_url}/chat/completions`.
+
+use super::http::HttpCaller;
+use super::secret::Secret;
+use super::{
+    Message, ModelClient, ModelError, ModelReply, ModelRequest, ProviderConfig, StopReason,
+    ToolCall, Usage,
+};
+use crate::tools::Cancel;
+use serde_json::{json, Value};
+
+/// A model behind a Chat Completions endpoint.
+pub struct OpenAi {
+    model: String,
+    provider: String,
+    max_tokens: u32,
+    http: HttpCaller,
+}
+
+impl OpenAi {
+    /// A client for `model` at the provider's base URL.
+    pub fn new(cfg: &ProviderConfig, model: &str, key: Option<Secret>) -> Result<OpenAi, String> {
+        let url = format!("{}/chat/completions", cfg.base_url.trim_end_matches('/'));
+        let mut headers = Vec::new();
+        if let Some(k) = key {
+            headers.push(("authorization", format!("Bearer {}", k.expose()), true));
+        }
+        Ok(OpenAi {
+            model: model.to_string(),
+            provider: cfg.name.clone(),
+            max_tokens: cfg.max_tokens,
+            http: HttpCaller::new(cfg, url, headers)?,
+        })
+    }
+
+    /// The request body (public for the wire-format tests).
+    pub fn body(&self, req: &ModelRequest<'_>) -> Value {
+        let mut messages = vec![json!({"role": "system", "content": req.system})];
+        for m in req.messages {
+            messages.push(match m {
+                Message::User { content } => json!({"role": "user", "content": content}),
+                Message::Assistant { content, tool_calls } => {
+                    let mut v = json!({
+                        "role": "assistant",
+                        "content": if content.is_empty() && !tool_calls.is_empty() { Value::Null } else { json!(content) },
+                    });
+                    if !tool_calls.is_empty() {
+                        v["tool_calls"] = tool_calls
+                            .iter()
+                            .map(|c| {
+                                json!({
+                                    "id": c.id,
+                                    "type": "function",
+                                    "function": {"name": c.name, "arguments": arguments_text(&c.arguments)},
+                                })
+                            })
+                            .collect();
+                    }
+                    v
+                }
+                Message::Tool { tool_call_id, content, .. } => {
+                    json!({"role": "tool", "tool_call_id": tool_call_id, "content": content})
+                }
+            });
+        }
+        let mut body = json!({
+            "model": self.model,
+            "messages": messages,
+            "max_tokens": self.max_tokens,
+        });
+        if !req.tools.is_empty() {
+            body["tools"] = req
+                .tools
+                .iter()
+                .map(|t| {
+                    json!({"type": "function", "function": {
+                        "name": t.name, "description": t.description, "parameters": t.input_schema,
+                    }})
+                })
+                .collect();
+        }
+        body
+    }
+
+    /// Reads a `chat.completion` object.
+    pub fn parse(&self, v: &Value) -> Result<ModelReply, ModelError> {
+        let bad = |m: &str| ModelError::Malformed {
+            provider: self.provider.clone(),
+            message: m.to_string(),
+        };
+        let choice = v
+            .get("choices")
+            .and_then(|c| c.get(0))
+            .ok_or_else(|| bad("no choices[0] in the completion"))?;
+        let message = choice
+            .get("message")
+            .ok_or_else(|| bad("choices[0] has no message"))?;
+        let content = message
+            .get("content")
+            .and_then(|c| c.as_str())
+            .unwrap_or_default()
+            .to_string();
+        let mut tool_calls = Vec::new();
+        for (i, c) in message
+            .get("tool_calls")
+            .and_then(|t| t.as_array())
+            .map(|a| a.as_slice())
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+        {
+            let f = c
+                .get("function")
+                .ok_or_else(|| bad(&format!("tool_calls[{i}] has no function")))?;
+            let name = f
+                .get("name")
+                .and_then(|n| n.as_str())
+                .ok_or_else(|| bad(&format!("tool_calls[{i}] has no function.name")))?;
+            let raw = f.get("arguments").and_then(|a| a.as_str()).unwrap_or("{}");
+            // Arguments are a JSON *string*; one that does not parse is kept
+            // as a string and answered with an error result.
+            let arguments = if raw.trim().is_empty() {
+                json!({})
+            } else {
+                serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_string()))
+            };
+            let id = c
+                .get("id")
+                .and_then(|x| x.as_str())
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("call_{i}"));
+            tool_calls.push(ToolCall {
+                id,
+                name: name.to_string(),
+                arguments,
+            });
+        }
+        let stop = match choice.get("finish_reason").and_then(|f| f.as_str()) {
+            Some("stop") => StopReason::EndTurn,
+            Some("tool_calls") | Some("function_call") => StopReason::ToolUse,
+            Some("length") => StopReason::MaxTokens,
+            Some(other) => StopReason::Other(other.to_string()),
+            None if !tool_calls.is_empty() => StopReason::ToolUse,
+            None => StopReason::EndTurn,
+        };
+        let usage = v.get("usage").map(|u| Usage {
+            input_tokens: u.get("prompt_tokens").and_then(|x| x.as_u64()).unwrap_or(0),
+            output_tokens: u
+                .get("completion_tokens")
+                .and_then(|x| x.as_u64())
+                .unwrap_or(0),
+        });
+        Ok(ModelReply {
+            content,
+            tool_calls,
+            stop,
+            usage: usage.unwrap_or_default(),
+        })
+    }
+}
+
+/// Arguments as Chat Completions carries them: a JSON text.
+fn arguments_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+impl ModelClient for OpenAi {
+    fn model(&self) -> &str {
+        &self.model
+    }
+
+    fn complete(&self, req: &ModelRequest<'_>, cancel: &Cancel) -> Result<ModelReply, ModelError> {
+        let answer = self.http.post(&self.body(req), cancel)?;
+        self.parse(&answer)
+    }
+}
