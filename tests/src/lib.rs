@@ -252,6 +252,18 @@ impl WorkerProc {
     /// Starts `runner worker` against `url` with its own state directory
     /// under `dir`; `extra` is appended to its `[worker]` section.
     pub fn start(dir: &Path, name: &str, url: &str, extra: &str) -> WorkerProc {
+        Self::start_with_tools(dir, name, url, "", extra)
+    }
+
+    /// [`WorkerProc::start`] with `tools` appended to its `[tools]` section
+    /// (e.g. `dirs = [...]` of custom tools).
+    pub fn start_with_tools(
+        dir: &Path,
+        name: &str,
+        url: &str,
+        tools: &str,
+        extra: &str,
+    ) -> WorkerProc {
         let state = dir.join(name);
         std::fs::create_dir_all(&state).unwrap();
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o711)).unwrap();
@@ -261,7 +273,7 @@ impl WorkerProc {
         std::fs::write(
             &cfg,
             format!(
-                "state_dir = {:?}\n[tools]\ncache_dir = {:?}\n[worker]\ncontrol_plane = {url:?}\nworkspace = \"w\"\nagent_profile = \"p\"\ndisplay_name = {name:?}\npoll_interval_ms = 100\nheartbeat_interval_ms = 500\n{extra}",
+                "state_dir = {:?}\n[tools]\ncache_dir = {:?}\n{tools}\n[worker]\ncontrol_plane = {url:?}\nworkspace = \"w\"\nagent_profile = \"p\"\ndisplay_name = {name:?}\npoll_interval_ms = 100\nheartbeat_interval_ms = 500\n{extra}",
                 state.display().to_string(),
                 cache.display().to_string()
             ),

@@ -92,16 +92,28 @@ fn code_session(wire: Wire) {
                 json!({"path": "add.sh", "old": "$1 - $2", "new": "$1 + $2"}),
             ),
             call("Bash", json!({"command": "sh add.sh 2 3"})),
+            call(
+                "Misbehave",
+                json!({"mode": "publish", "url": "https://git.example/acme/calc/pull/7"}),
+            ),
             Step::Text("Fixed add.sh: it subtracted; `sh add.sh 2 3` now prints 5.".into()),
         ],
     );
     let cfg = provider(d.path(), "fake", &fake, wire, "fake-coder", "");
-    let _w = WorkerProc::start(d.path(), "w1", &cp.url, &cfg);
+    let testing = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/guest-tools-testing");
+    let _w = WorkerProc::start_with_tools(
+        d.path(),
+        "w1",
+        &cp.url,
+        &format!("dirs = [{:?}]", testing.display().to_string()),
+        &cfg,
+    );
     let untrusted_title = "Fix add.sh (title-7f3e)";
     let untrusted_description = "The add script gives wrong sums (description-91ac).";
+    let tools: Vec<&str> = ALL_TOOLS.iter().copied().chain(["Misbehave"]).collect();
     let id = cp.queue_model(
         "fake-coder",
-        ALL_TOOLS,
+        &tools,
         json!({"title": untrusted_title, "description": untrusted_description,
                "comments": ["seen on main (comment-55d0)"], "prompt": "please fix (prompt-c2b8)"}),
     );
@@ -114,9 +126,15 @@ fn code_session(wire: Wire) {
     let k = kinds(&v);
     assert!(k.contains(&"plan_updated".to_string()), "{k:?}");
     assert_eq!(k.last().map(String::as_str), Some("completed"), "{k:?}");
-    assert_eq!(k.iter().filter(|x| *x == "progress").count(), 5, "{k:?}");
+    assert_eq!(k.iter().filter(|x| *x == "progress").count(), 6, "{k:?}");
+    // The custom tool's URL for the user.
+    assert!(k.contains(&"external_url_updated".to_string()), "{k:?}");
+    assert_eq!(
+        v["session"]["external_url"],
+        "https://git.example/acme/calc/pull/7"
+    );
     let ds = decisions(&v);
-    assert_eq!(ds.len(), 4, "one decision per file/shell action: {ds:?}");
+    assert_eq!(ds.len(), 5, "one decision per file/shell action: {ds:?}");
     assert!(ds.iter().all(|d| d["result"] == "allow"), "{ds:?}");
     assert_eq!(v["session"]["plan"].as_array().unwrap().len(), 4);
     let ws = d.path().join("w1/workspaces").join(&id);
@@ -126,7 +144,7 @@ fn code_session(wire: Wire) {
     );
     // The model saw the test's output as a tool result.
     let reqs = fake.requests();
-    assert_eq!(reqs.len(), 5);
+    assert_eq!(reqs.len(), 6);
     let results = fake.last_results(&reqs[4]);
     assert!(results[0].0.contains("\"stdout\":\"5\\n\""), "{results:?}");
     assert!(
@@ -189,7 +207,7 @@ fn code_session(wire: Wire) {
     assert_eq!(roles.last(), Some(&"assistant"));
     assert_eq!(
         roles.iter().filter(|r| **r == "tool").count(),
-        5,
+        6,
         "{roles:?}"
     );
     // The key is in no log the worker wrote.

@@ -15,6 +15,8 @@ struct Input {
     #[serde(default)]
     #[allow(dead_code)]
     padding: Option<String>,
+    #[serde(default)]
+    url: Option<String>,
 }
 
 /// Deep recursion on wasm's own stack (scalars only): the engine's stack
@@ -39,6 +41,8 @@ fn recurse(n: u64, acc: &mut [u64; 64]) -> u64 {
 fn behave(i: Input) -> Result<serde_json::Value> {
     match i.mode.as_str() {
         "echo" => Ok(serde_json::json!({"ok": true})),
+        // Like a tool that pushed a branch: a URL meant for the user.
+        "publish" => Ok(serde_json::json!({"published": true, "external_url": i.url})),
         "loop" => {
             let mut x: u64 = 0;
             loop {
