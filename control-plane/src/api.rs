@@ -2,6 +2,7 @@
 //! thread, and map errors to the JSON error body. Bodies are limited in size
 //! and unknown fields are refused (the protocol types deny them).
 
+use crate::auth::{AgentCaller, Caller, Principal};
 use crate::error::ApiError;
 use crate::store::{Outcome, SessionView, Store};
 use axum::extract::rejection::JsonRejection;
@@ -94,6 +95,12 @@ pub fn router(store: Arc<Store>) -> Router {
         .route("/v1/sessions/{session}/answer", post(answer))
         .route("/v1/sessions/{session}/follow-up", post(follow_up))
         .route("/v1/sessions/{session}/inputs/take", post(take_input))
+        .route(
+            "/oauth/authorize",
+            get(crate::auth::oauth::authorize_page).post(crate::auth::oauth::authorize_submit),
+        )
+        .route("/oauth/token", post(crate::auth::oauth::token))
+        .route("/oauth/revoke", post(crate::auth::oauth::revoke))
         .route("/v1/workers", post(register_worker))
         .route("/v1/workers/{worker}", get(get_worker))
         .route("/v1/workers/{worker}/sessions", get(claimable))
@@ -111,6 +118,7 @@ pub fn router(store: Arc<Store>) -> Router {
 #[utoipa::path(post, path = "/v1/sessions", request_body = Object, responses((status = 200, body = Object), (status = 400, body = Object)))]
 pub async fn queue_session(
     State(s): State<Shared>,
+    _caller: Caller,
     Body(new): Body<NewSession>,
 ) -> ApiResult<Session> {
     blocking(s, move |st| st.queue(new)).await
@@ -128,6 +136,7 @@ pub struct ListQuery {
 #[utoipa::path(get, path = "/v1/sessions", params(("state" = Option<String>, Query), ("limit" = Option<u32>, Query)), responses((status = 200, body = Vec<Object>)))]
 pub async fn list_sessions(
     State(s): State<Shared>,
+    _caller: Caller,
     q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Vec<Session>> {
     let Query(q) = q.map_err(|e| ApiError::invalid(e.body_text()))?;
@@ -146,6 +155,7 @@ pub async fn list_sessions(
 #[utoipa::path(get, path = "/v1/sessions/{session}", responses((status = 200, body = SessionView), (status = 404, body = Object)))]
 pub async fn get_session(
     State(s): State<Shared>,
+    _caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<SessionView> {
     blocking(s, move |st| st.get(&id)).await
@@ -153,7 +163,11 @@ pub async fn get_session(
 
 /// Stop a session.
 #[utoipa::path(post, path = "/v1/sessions/{session}/cancel", responses((status = 200, body = Object), (status = 409, body = Object)))]
-pub async fn cancel_session(State(s): State<Shared>, Path(id): Path<String>) -> ApiResult<Session> {
+pub async fn cancel_session(
+    State(s): State<Shared>,
+    _caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Session> {
     blocking(s, move |st| st.cancel(&id)).await
 }
 
@@ -161,6 +175,7 @@ pub async fn cancel_session(State(s): State<Shared>, Path(id): Path<String>) -> 
 #[utoipa::path(post, path = "/v1/workers", request_body = Object, responses((status = 200, body = Object)))]
 pub async fn register_worker(
     State(s): State<Shared>,
+    _caller: AgentCaller,
     Body(r): Body<RegisterWorker>,
 ) -> ApiResult<Worker> {
     blocking(s, move |st| st.register_worker(r)).await
@@ -168,7 +183,11 @@ pub async fn register_worker(
 
 /// A worker.
 #[utoipa::path(get, path = "/v1/workers/{worker}", responses((status = 200, body = Object), (status = 404, body = Object)))]
-pub async fn get_worker(State(s): State<Shared>, Path(id): Path<String>) -> ApiResult<Worker> {
+pub async fn get_worker(
+    State(s): State<Shared>,
+    _caller: AgentCaller,
+    Path(id): Path<String>,
+) -> ApiResult<Worker> {
     blocking(s, move |st| st.worker(&id)).await
 }
 
@@ -183,6 +202,7 @@ pub struct ClaimableQuery {
 #[utoipa::path(get, path = "/v1/workers/{worker}/sessions", params(("limit" = Option<u32>, Query)), responses((status = 200, body = Vec<Object>)))]
 pub async fn claimable(
     State(s): State<Shared>,
+    _caller: AgentCaller,
     Path(id): Path<String>,
     q: Result<Query<ClaimableQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Vec<protocol::platform::ClaimableSession>> {
@@ -195,6 +215,7 @@ pub async fn claimable(
 #[utoipa::path(post, path = "/v1/workers/{worker}/sessions/{session}/claim", request_body = Object, responses((status = 200, body = Object), (status = 409, body = Object)))]
 pub async fn claim(
     State(s): State<Shared>,
+    _caller: AgentCaller,
     Path((w, id)): Path<(String, String)>,
     body: axum::body::Bytes,
 ) -> ApiResult<Claim> {
@@ -213,6 +234,7 @@ pub async fn claim(
 #[utoipa::path(post, path = "/v1/sessions/{session}/extend", request_body = Object, responses((status = 200, body = Object), (status = 409, body = Object)))]
 pub async fn extend(
     State(s): State<Shared>,
+    _caller: AgentCaller,
     Path(id): Path<String>,
     Body(r): Body<ExtendRequest>,
 ) -> ApiResult<Lease> {
@@ -223,6 +245,7 @@ pub async fn extend(
 #[utoipa::path(post, path = "/v1/workers/{worker}/heartbeat", request_body = Object, responses((status = 200, body = Object)))]
 pub async fn heartbeat(
     State(s): State<Shared>,
+    _caller: AgentCaller,
     Path(id): Path<String>,
     Body(h): Body<Heartbeat>,
 ) -> ApiResult<serde_json::Value> {
@@ -237,6 +260,7 @@ pub async fn heartbeat(
 #[utoipa::path(post, path = "/v1/sessions/{session}/activities", request_body = Object, responses((status = 200, body = Object), (status = 409, body = Object)))]
 pub async fn post_activity(
     State(s): State<Shared>,
+    _caller: AgentCaller,
     Path(id): Path<String>,
     Body(a): Body<PostActivity>,
 ) -> ApiResult<ActivityEntry> {
@@ -247,6 +271,7 @@ pub async fn post_activity(
 #[utoipa::path(post, path = "/v1/sessions/{session}/metadata", request_body = Object, responses((status = 200, body = Object), (status = 409, body = Object)))]
 pub async fn metadata(
     State(s): State<Shared>,
+    _caller: AgentCaller,
     Path(id): Path<String>,
     Body(m): Body<MetadataUpdate>,
 ) -> ApiResult<Session> {
@@ -257,6 +282,7 @@ pub async fn metadata(
 #[utoipa::path(post, path = "/v1/sessions/{session}/complete", request_body = Object, responses((status = 200, body = Object), (status = 409, body = Object)))]
 pub async fn complete(
     State(s): State<Shared>,
+    _caller: AgentCaller,
     Path(id): Path<String>,
     Body(f): Body<Finish>,
 ) -> ApiResult<Session> {
@@ -267,6 +293,7 @@ pub async fn complete(
 #[utoipa::path(post, path = "/v1/sessions/{session}/fail", request_body = Object, responses((status = 200, body = Object), (status = 409, body = Object)))]
 pub async fn fail(
     State(s): State<Shared>,
+    _caller: AgentCaller,
     Path(id): Path<String>,
     Body(f): Body<Finish>,
 ) -> ApiResult<Session> {
@@ -277,6 +304,7 @@ pub async fn fail(
 #[utoipa::path(post, path = "/v1/sessions/{session}/release", request_body = Object, responses((status = 200, body = Object), (status = 409, body = Object)))]
 pub async fn release(
     State(s): State<Shared>,
+    _caller: AgentCaller,
     Path(id): Path<String>,
     Body(f): Body<Finish>,
 ) -> ApiResult<Session> {
@@ -287,6 +315,7 @@ pub async fn release(
 #[utoipa::path(get, path = "/v1/workers/{worker}/claims", responses((status = 200, body = Vec<Object>)))]
 pub async fn held_claims(
     State(s): State<Shared>,
+    _caller: AgentCaller,
     Path(id): Path<String>,
 ) -> ApiResult<Vec<HeldClaim>> {
     blocking(s, move |st| st.held_claims(&id)).await
@@ -296,6 +325,7 @@ pub async fn held_claims(
 #[utoipa::path(post, path = "/v1/sessions/{session}/conversation", request_body = Object, responses((status = 200, body = u64), (status = 409, body = Object)))]
 pub async fn append_conversation(
     State(s): State<Shared>,
+    _caller: AgentCaller,
     Path(id): Path<String>,
     Body(a): Body<AppendConversation>,
 ) -> ApiResult<u64> {
@@ -306,6 +336,7 @@ pub async fn append_conversation(
 #[utoipa::path(get, path = "/v1/sessions/{session}/conversation", responses((status = 200, body = Vec<Object>), (status = 404, body = Object)))]
 pub async fn conversation(
     State(s): State<Shared>,
+    _caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Vec<ConversationEntry>> {
     blocking(s, move |st| st.conversation(&id)).await
@@ -315,9 +346,11 @@ pub async fn conversation(
 #[utoipa::path(post, path = "/v1/sessions/{session}/answer", request_body = Object, responses((status = 200, body = Object), (status = 409, body = Object)))]
 pub async fn answer(
     State(s): State<Shared>,
+    Caller(who): Caller,
     Path(id): Path<String>,
-    Body(a): Body<Answer>,
+    Body(mut a): Body<Answer>,
 ) -> ApiResult<Session> {
+    a.by = who_name(&who);
     blocking(s, move |st| st.answer(&id, a)).await
 }
 
@@ -325,9 +358,11 @@ pub async fn answer(
 #[utoipa::path(post, path = "/v1/sessions/{session}/follow-up", request_body = Object, responses((status = 200, body = Object), (status = 409, body = Object)))]
 pub async fn follow_up(
     State(s): State<Shared>,
+    Caller(who): Caller,
     Path(id): Path<String>,
-    Body(f): Body<FollowUp>,
+    Body(mut f): Body<FollowUp>,
 ) -> ApiResult<Session> {
+    f.by = who_name(&who);
     blocking(s, move |st| st.follow_up(&id, f)).await
 }
 
@@ -336,8 +371,18 @@ pub async fn follow_up(
 #[utoipa::path(post, path = "/v1/sessions/{session}/inputs/take", request_body = Object, responses((status = 200, body = Object), (status = 409, body = Object)))]
 pub async fn take_input(
     State(s): State<Shared>,
+    _caller: AgentCaller,
     Path(id): Path<String>,
     Body(t): Body<TakeInput>,
 ) -> ApiResult<TakenInput> {
     blocking(s, move |st| st.take_input(&id, t)).await
+}
+
+/// The name a person's answer or follow-up is recorded under: the
+/// authenticated caller, never a name the body claims.
+fn who_name(p: &Principal) -> String {
+    match p {
+        Principal::User { user, .. } => user.clone(),
+        Principal::ApiKey { name } => format!("api-key:{name}"),
+    }
 }

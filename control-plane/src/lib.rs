@@ -4,12 +4,14 @@
 //! typed errors).
 //!
 //! [`store`] keeps the state in SQLite (WAL); [`api`] serves it over HTTP;
+//! [`auth`] is the OAuth 2.0 authorization server and says who calls;
 //! [`transitions`] is the one place session states change; [`serve`] runs
 //! the API with the lease sweeper.
 
 #![deny(missing_docs)]
 
 pub mod api;
+pub mod auth;
 pub mod error;
 mod openapi;
 pub mod store;

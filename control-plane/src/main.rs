@@ -1,17 +1,19 @@
-//! `control-plane`: the reference control plane as a service.
+//! `control-plane`: the reference control plane as a service, and its
+//! admin commands (users, OAuth clients, API keys).
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
+use std::io::BufRead;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 /// The reference control plane: sessions, workers, claims and leases on a
-/// SQLite file, over HTTP.
+/// SQLite file, over HTTP, with its own OAuth 2.0 authorization server.
 #[derive(Parser)]
 #[command(version)]
 struct Args {
     /// SQLite database file (created when missing; WAL mode).
-    #[arg(long, default_value = "control-plane.db")]
+    #[arg(long, default_value = "control-plane.db", global = true)]
     db: PathBuf,
     /// Address to listen on (port 0 picks a free one; the address is printed).
     #[arg(long, default_value = "127.0.0.1:8700")]
@@ -22,6 +24,97 @@ struct Args {
     /// How often expired leases are swept, in milliseconds.
     #[arg(long, default_value_t = 1000)]
     sweep_ms: u64,
+    /// Lifetime of OAuth access tokens, in seconds.
+    #[arg(long, default_value_t = 900)]
+    access_token_seconds: u64,
+    /// Lifetime of OAuth refresh tokens, in seconds (rotated at every use).
+    #[arg(long, default_value_t = 30 * 24 * 3600)]
+    refresh_token_seconds: u64,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Users, OAuth clients and API keys.
+    Admin {
+        #[command(subcommand)]
+        what: Admin,
+    },
+}
+
+#[derive(Subcommand)]
+enum Admin {
+    /// Add a user; the password is read from the first line of stdin.
+    UserAdd {
+        /// User name.
+        name: String,
+    },
+    /// Register an OAuth client; a confidential one's secret is printed once.
+    ClientAdd {
+        /// Client id.
+        id: String,
+        /// Name shown on the consent page.
+        #[arg(long)]
+        name: String,
+        /// Confidential (authenticates with a secret) instead of public.
+        #[arg(long)]
+        confidential: bool,
+        /// Allowed redirect URI (repeat); loopback http URIs match any port.
+        #[arg(long = "redirect-uri", required = true)]
+        redirect_uris: Vec<String>,
+    },
+    /// Create an API key (printed once). API keys queue and read sessions;
+    /// they are refused on agent-execution endpoints.
+    ApiKeyAdd {
+        /// A name for the key.
+        name: String,
+    },
+    /// Sign a user out of a client: revoke every refresh token of theirs.
+    /// Their workers release their sessions and stop within one access
+    /// token lifetime.
+    SignOut {
+        /// User name.
+        user: String,
+        /// Client id.
+        #[arg(long, default_value = "runner")]
+        client: String,
+    },
+}
+
+fn admin(store: &control_plane::Store, what: Admin) -> Result<String, String> {
+    match what {
+        Admin::UserAdd { name } => {
+            let mut line = String::new();
+            std::io::stdin()
+                .lock()
+                .read_line(&mut line)
+                .map_err(|e| format!("cannot read the password from stdin: {e}"))?;
+            store
+                .add_user(&name, line.trim_end_matches(['\n', '\r']))
+                .map_err(|e| e.message)?;
+            Ok(serde_json::json!({"user": name}).to_string())
+        }
+        Admin::ClientAdd {
+            id,
+            name,
+            confidential,
+            redirect_uris,
+        } => {
+            let secret = store
+                .add_client(&id, &name, confidential, &redirect_uris)
+                .map_err(|e| e.message)?;
+            Ok(serde_json::json!({"client_id": id, "client_secret": secret}).to_string())
+        }
+        Admin::SignOut { user, client } => {
+            let n = store.revoke_user(&user, &client).map_err(|e| e.message)?;
+            Ok(serde_json::json!({"user": user, "client": client, "revoked": n}).to_string())
+        }
+        Admin::ApiKeyAdd { name } => {
+            let key = store.add_api_key(&name).map_err(|e| e.message)?;
+            Ok(serde_json::json!({"name": name, "api_key": key}).to_string())
+        }
+    }
 }
 
 #[tokio::main]
@@ -35,12 +128,27 @@ async fn main() {
         .init();
     let a = Args::parse();
     let store = match control_plane::Store::open(&a.db, a.max_attempts) {
-        Ok(s) => Arc::new(s),
+        Ok(s) => s.with_auth_settings(control_plane::auth::AuthSettings {
+            access_seconds: a.access_token_seconds.max(1),
+            refresh_seconds: a.refresh_token_seconds.max(1),
+            ..Default::default()
+        }),
         Err(e) => {
             eprintln!("control-plane: {}", e.message);
             std::process::exit(2);
         }
     };
+    if let Some(Command::Admin { what }) = a.command {
+        match admin(&store, what) {
+            Ok(out) => println!("{out}"),
+            Err(e) => {
+                eprintln!("control-plane admin: {e}");
+                std::process::exit(2);
+            }
+        }
+        return;
+    }
+    let store = Arc::new(store);
     let (listener, addr) = match control_plane::bind(&a.listen).await {
         Ok(x) => x,
         Err(e) => {

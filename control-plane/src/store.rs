@@ -74,6 +74,7 @@ struct Body {
 pub struct Store {
     conn: Mutex<Connection>,
     max_attempts: u32,
+    auth: crate::auth::AuthSettings,
 }
 
 fn now_ms() -> i64 {
@@ -156,13 +157,28 @@ impl Store {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.execute_batch(SCHEMA)?;
-        Ok(Store {
+        conn.execute_batch(crate::auth::db_schema())?;
+        let store = Store {
             conn: Mutex::new(conn),
             max_attempts: max_attempts.max(1),
-        })
+            auth: crate::auth::AuthSettings::default(),
+        };
+        store.ensure_runner_client()?;
+        Ok(store)
     }
 
-    fn tx<R>(
+    /// Sets the lifetimes of issued tokens and codes (before serving).
+    pub fn with_auth_settings(mut self, auth: crate::auth::AuthSettings) -> Store {
+        self.auth = auth;
+        self
+    }
+
+    /// The lifetimes in force.
+    pub fn auth_settings(&self) -> crate::auth::AuthSettings {
+        self.auth
+    }
+
+    pub(crate) fn tx<R>(
         &self,
         f: impl FnOnce(&Transaction<'_>) -> Result<R, ApiError>,
     ) -> Result<R, ApiError> {

@@ -84,7 +84,10 @@ pub struct ConversationEntry {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Answer {
-    /// Who answers (recorded on the decision an approval lets through).
+    /// Who answered, recorded on the decision an approval lets through.
+    /// The control plane sets it from the caller's credentials; a value in
+    /// the request is ignored.
+    #[serde(default)]
     pub by: String,
     /// For an approval: approve (`true`) or refuse (`false`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -99,7 +102,9 @@ pub struct Answer {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FollowUp {
-    /// Who sends it.
+    /// Who sent it; set by the control plane from the caller's
+    /// credentials (a value in the request is ignored).
+    #[serde(default)]
     pub by: String,
     /// The message (untrusted, like the rest of the work).
     pub message: String,

@@ -57,6 +57,30 @@ fn start_control_plane(db: &Path) -> (String, Arc<control_plane::Store>) {
     (format!("http://{}", rx.recv().unwrap()), store)
 }
 
+/// A signed-in client: tokens issued by the store (as `runner up` does).
+fn platform(url: &str, store: &control_plane::Store) -> Platform {
+    let t = store.issue_tokens("bench", "runner").unwrap();
+    let tokens = runner::auth::TokenManager::new(
+        stored(url, t),
+        runner::auth::tokens::Persist::Memory,
+        None,
+        0.25,
+    )
+    .unwrap();
+    Platform::new(url).unwrap().with_tokens(Arc::new(tokens))
+}
+
+fn stored(url: &str, t: control_plane::auth::IssuedTokens) -> runner::auth::store::StoredTokens {
+    runner::auth::store::StoredTokens {
+        control_plane: url.to_string(),
+        client_id: "runner".into(),
+        access_token: t.access_token,
+        refresh_token: t.refresh_token,
+        access_expires_at: chrono::Utc::now().timestamp() + t.expires_in as i64,
+        access_lifetime: t.expires_in as i64,
+    }
+}
+
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
@@ -76,7 +100,7 @@ fn main() {
 
     // 1. Claims/s.
     let (url, store) = start_control_plane(&dir.join("claims.db"));
-    let p = Platform::new(&url).unwrap();
+    let p = platform(&url, &store);
     let n = 4000;
     let new =
         session(serde_json::json!([{"tool": "Write", "input": {"path": "a", "content": "b"}}]));
@@ -89,8 +113,8 @@ fn main() {
     let threads: Vec<_> = (0..8)
         .map(|i| {
             let (url, claimed, conflicts) = (url.clone(), claimed.clone(), conflicts.clone());
+            let p = platform(&url, &store);
             std::thread::spawn(move || {
-                let p = Platform::new(&url).unwrap();
                 let w = p
                     .register(&RegisterWorker {
                         workspace: "w".into(),
@@ -163,17 +187,35 @@ fn main() {
         "{} missing: cargo build --release",
         runner.display()
     );
-    let (url, _store) = start_control_plane(&dir.join("loop.db"));
+    let (url, store) = start_control_plane(&dir.join("loop.db"));
     let state = dir.join("worker");
     std::fs::create_dir_all(&state).unwrap();
     for d in [&dir, &state] {
         std::fs::set_permissions(d, std::os::unix::fs::PermissionsExt::from_mode(0o711)).unwrap();
     }
+    // The worker's sign-in: a token file sealed with its key.
+    let key = "5a".repeat(32);
+    std::fs::write(state.join("token.key"), &key).unwrap();
+    std::fs::set_permissions(
+        state.join("token.key"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    runner::auth::store::TokenFile::new(
+        state.join("tokens.enc"),
+        runner::auth::store::TokenKey::parse(&key).unwrap(),
+    )
+    .save(&stored(
+        &url,
+        store.issue_tokens("bench", "runner").unwrap(),
+    ))
+    .unwrap();
     std::fs::write(
         state.join("worker.toml"),
         format!(
-            "state_dir = {:?}\n[worker]\ncontrol_plane = {url:?}\nworkspace = \"w\"\nagent_profile = \"p\"\npoll_interval_ms = 1000\nconcurrency = 4\n",
-            state.display().to_string()
+            "state_dir = {:?}\n[auth]\nkey = {{ file = {:?} }}\n[worker]\ncontrol_plane = {url:?}\nworkspace = \"w\"\nagent_profile = \"p\"\npoll_interval_ms = 1000\nconcurrency = 4\n",
+            state.display().to_string(),
+            state.join("token.key").display().to_string()
         ),
     )
     .unwrap();
@@ -186,7 +228,7 @@ fn main() {
         .env("RUNNER_LOG", "error")
         .spawn()
         .unwrap();
-    let p = Platform::new(&url).unwrap();
+    let p = platform(&url, &store);
     std::thread::sleep(Duration::from_secs(3));
     let idle = rss_kib(child.id());
     let mut ids = Vec::new();

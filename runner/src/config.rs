@@ -42,6 +42,9 @@ pub struct Config {
     /// The agent loop of model-driven sessions.
     #[serde(default)]
     pub agent: crate::agent::AgentSettings,
+    /// Signing in to the control plane (`runner login`).
+    #[serde(default)]
+    pub auth: crate::auth::AuthSection,
     /// Model providers (`[[providers]]`), by the model ids they serve.
     #[serde(default)]
     pub providers: Vec<crate::model::ProviderConfig>,

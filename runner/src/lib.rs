@@ -14,6 +14,7 @@
 
 pub mod activity;
 pub mod agent;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod model;

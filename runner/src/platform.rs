@@ -41,6 +41,10 @@ pub enum PlatformError {
     /// The request did not get an answer.
     #[error("cannot reach the control plane: {0}")]
     Transport(String),
+    /// The sign-in is refused and cannot be refreshed: `runner login` is
+    /// needed.
+    #[error("signed out: {0}")]
+    AuthLost(String),
 }
 
 /// A blocking control-plane client.
@@ -48,6 +52,7 @@ pub enum PlatformError {
 pub struct Platform {
     base: String,
     http: reqwest::blocking::Client,
+    tokens: Option<std::sync::Arc<dyn crate::auth::TokenSource>>,
 }
 
 impl Platform {
@@ -62,7 +67,20 @@ impl Platform {
         Ok(Platform {
             base: base.trim_end_matches('/').to_string(),
             http,
+            tokens: None,
         })
+    }
+
+    /// Sends the user access token of `tokens` with every call (and
+    /// refreshes it on a 401).
+    pub fn with_tokens(mut self, tokens: std::sync::Arc<dyn crate::auth::TokenSource>) -> Platform {
+        self.tokens = Some(tokens);
+        self
+    }
+
+    /// Why the sign-in is lost, once it is.
+    pub fn signed_out(&self) -> Option<String> {
+        self.tokens.as_ref().and_then(|t| t.lost())
     }
 
     /// The base URL.
@@ -72,11 +90,29 @@ impl Platform {
 
     fn send<T: DeserializeOwned>(
         &self,
-        req: reqwest::blocking::RequestBuilder,
+        make: impl Fn() -> reqwest::blocking::RequestBuilder,
     ) -> Result<T, PlatformError> {
-        let resp = req
-            .send()
-            .map_err(|e| PlatformError::Transport(e.to_string()))?;
+        let auth = |token: &str| make().bearer_auth(token);
+        let (resp, token) = match &self.tokens {
+            None => (make().send(), None),
+            Some(t) => {
+                let token = t.bearer().map_err(PlatformError::AuthLost)?;
+                (auth(&token).send(), Some(token))
+            }
+        };
+        let mut resp = resp.map_err(|e| PlatformError::Transport(e.to_string()))?;
+        if resp.status() == reqwest::StatusCode::UNAUTHORIZED {
+            if let (Some(t), Some(token)) = (&self.tokens, token) {
+                // Refresh (once, whoever comes first) and try again.
+                let fresh = t.after_unauthorized(&token).map_err(|e| match t.lost() {
+                    Some(why) => PlatformError::AuthLost(why),
+                    None => PlatformError::Transport(e),
+                })?;
+                resp = auth(&fresh)
+                    .send()
+                    .map_err(|e| PlatformError::Transport(e.to_string()))?;
+            }
+        }
         let status = resp.status();
         let bytes = resp
             .bytes()
@@ -96,6 +132,7 @@ impl Platform {
             (409, "claim_conflict") => PlatformError::ClaimConflict(message),
             (409, "claim_invalid") => PlatformError::ClaimLost(message),
             (404, "unknown_worker") => PlatformError::UnknownWorker(message),
+            (401, _) | (403, "oauth_required") => PlatformError::AuthLost(message),
             (s, _) => PlatformError::Api {
                 status: s,
                 kind,
@@ -109,11 +146,13 @@ impl Platform {
         path: &str,
         body: &B,
     ) -> Result<T, PlatformError> {
-        self.send(self.http.post(format!("{}{path}", self.base)).json(body))
+        let url = format!("{}{path}", self.base);
+        self.send(|| self.http.post(&url).json(body))
     }
 
     fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, PlatformError> {
-        self.send(self.http.get(format!("{}{path}", self.base)))
+        let url = format!("{}{path}", self.base);
+        self.send(|| self.http.get(&url))
     }
 
     /// Queues a session.

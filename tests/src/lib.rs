@@ -100,11 +100,26 @@ pub struct ControlPlane {
     pub url: String,
     /// Its database file.
     pub db: PathBuf,
+    /// A user access token of [`USER`] and its refresh token (sent with
+    /// every helper request; refreshed on a 401).
+    tokens: std::sync::Mutex<(String, String)>,
+    client_secret: String,
 }
 
+/// The user every e2e control plane has.
+pub const USER: &str = "alice";
+/// Her password.
+pub const PASSWORD: &str = "correct horse battery staple";
+
 impl ControlPlane {
-    /// Starts one on `db` with a fast lease sweeper.
+    /// Starts one on `db` with a fast lease sweeper, adds [`USER`], and
+    /// signs in as her through the OAuth flow (a confidential client).
     pub fn start(db: &Path) -> ControlPlane {
+        Self::start_with(db, &[])
+    }
+
+    /// [`ControlPlane::start`] with extra flags.
+    pub fn start_with(db: &Path, extra: &[&str]) -> ControlPlane {
         use std::io::BufRead;
         let mut child = Command::new(bin("control-plane"))
             .args([
@@ -117,6 +132,7 @@ impl ControlPlane {
                 "--max-attempts",
                 "3",
             ])
+            .args(extra)
             .env("CONTROL_PLANE_LOG", "warn")
             .stdout(std::process::Stdio::piped())
             .spawn()
@@ -130,11 +146,135 @@ impl ControlPlane {
             .strip_prefix("listening on ")
             .expect("address line")
             .to_string();
-        ControlPlane {
+        let mut cp = ControlPlane {
             child,
             url,
             db: db.to_path_buf(),
+            tokens: std::sync::Mutex::new((String::new(), String::new())),
+            client_secret: String::new(),
+        };
+        cp.admin(&["user-add", USER], Some(PASSWORD));
+        let client = cp.admin(
+            &[
+                "client-add",
+                "e2e",
+                "--name",
+                "e2e tests",
+                "--confidential",
+                "--redirect-uri",
+                "http://127.0.0.1/cb",
+            ],
+            None,
+        );
+        let secret = client["client_secret"].as_str().unwrap().to_string();
+        let code = cp.authorize(&[
+            ("response_type", "code"),
+            ("client_id", "e2e"),
+            ("redirect_uri", "http://127.0.0.1:9/cb"),
+            ("state", "s1"),
+        ]);
+        let code = code.expect("a code");
+        let r = ureq::post(&format!("{}/oauth/token", cp.url))
+            .set("Authorization", &format!("Basic {}", basic("e2e", &secret)))
+            .send_form(&[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", "http://127.0.0.1:9/cb"),
+            ]);
+        let (s, b) = unpack(r);
+        assert_eq!(s, 200, "{b}");
+        cp.tokens = std::sync::Mutex::new((
+            b["access_token"].as_str().unwrap().to_string(),
+            b["refresh_token"].as_str().unwrap().to_string(),
+        ));
+        cp.client_secret = secret;
+        cp
+    }
+
+    /// The current access token of [`USER`].
+    pub fn token(&self) -> String {
+        self.tokens.lock().unwrap().0.clone()
+    }
+
+    fn refresh(&self) {
+        let mut t = self.tokens.lock().unwrap();
+        let r = ureq::post(&format!("{}/oauth/token", self.url))
+            .set(
+                "Authorization",
+                &format!("Basic {}", basic("e2e", &self.client_secret)),
+            )
+            .send_form(&[("grant_type", "refresh_token"), ("refresh_token", &t.1)]);
+        let (s, b) = unpack(r);
+        assert_eq!(s, 200, "refresh: {b}");
+        *t = (
+            b["access_token"].as_str().unwrap().to_string(),
+            b["refresh_token"].as_str().unwrap().to_string(),
+        );
+    }
+
+    /// Sends with the user's token, refreshing it once on a 401.
+    fn authed(&self, send: impl Fn(&str) -> (u16, serde_json::Value)) -> (u16, serde_json::Value) {
+        let (s, b) = send(&self.token());
+        if s == 401 {
+            self.refresh();
+            return send(&self.token());
         }
+        (s, b)
+    }
+
+    /// Runs `control-plane admin …` on this database; its JSON output.
+    pub fn admin(&self, args: &[&str], stdin: Option<&str>) -> serde_json::Value {
+        use std::io::Write;
+        let mut c = Command::new(bin("control-plane"))
+            .args(["--db", self.db.to_str().unwrap(), "admin"])
+            .args(args)
+            .env("CONTROL_PLANE_LOG", "warn")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        if let Some(s) = stdin {
+            writeln!(c.stdin.take().unwrap(), "{s}").unwrap();
+        }
+        let out = c.wait_with_output().unwrap();
+        assert!(out.status.success(), "admin {args:?} failed");
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// Submits the consent form as [`USER`] (allow) with these authorization
+    /// parameters; the code from the redirect (or the code page).
+    pub fn authorize(&self, params: &[(&str, &str)]) -> Option<String> {
+        let mut form: Vec<(&str, &str)> = params.to_vec();
+        form.extend([
+            ("username", USER),
+            ("password", PASSWORD),
+            ("decision", "allow"),
+        ]);
+        let agent = ureq::AgentBuilder::new().redirects(0).build();
+        let r = agent
+            .post(&format!("{}/oauth/authorize", self.url))
+            .send_form(&form);
+        let resp = match r {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("authorize: {e}"),
+        };
+        if let Some(loc) = resp.header("location") {
+            let u = url_query(loc);
+            return u.into_iter().find(|(k, _)| k == "code").map(|(_, v)| v);
+        }
+        let html = resp.into_string().unwrap_or_default();
+        let start = html.find("<code id=code>")? + "<code id=code>".len();
+        let end = html[start..].find("</code>")? + start;
+        Some(html[start..end].to_string())
+    }
+
+    /// A new API key.
+    pub fn api_key(&self) -> String {
+        self.admin(&["api-key-add", "automation"], None)["api_key"]
+            .as_str()
+            .unwrap()
+            .to_string()
     }
 
     /// POSTs JSON; returns (status, body).
@@ -144,15 +284,25 @@ impl ControlPlane {
 
     /// POSTs raw bytes as JSON; returns (status, body).
     pub fn post_raw(&self, path: &str, body: &str) -> (u16, serde_json::Value) {
-        let r = ureq::post(&format!("{}{path}", self.url))
-            .set("Content-Type", "application/json")
-            .send_string(body);
-        unpack(r)
+        self.authed(|t| {
+            unpack(
+                ureq::post(&format!("{}{path}", self.url))
+                    .set("Content-Type", "application/json")
+                    .set("Authorization", &format!("Bearer {t}"))
+                    .send_string(body),
+            )
+        })
     }
 
     /// GETs; returns (status, body).
     pub fn get(&self, path: &str) -> (u16, serde_json::Value) {
-        unpack(ureq::get(&format!("{}{path}", self.url)).call())
+        self.authed(|t| {
+            unpack(
+                ureq::get(&format!("{}{path}", self.url))
+                    .set("Authorization", &format!("Bearer {t}"))
+                    .call(),
+            )
+        })
     }
 
     /// Queues a scripted session; returns its id.
@@ -220,6 +370,24 @@ impl ControlPlane {
     }
 }
 
+/// HTTP Basic credentials (RFC 6749 §2.3.1: form-encoded, then base64).
+pub fn basic(id: &str, secret: &str) -> String {
+    use base64::Engine;
+    let enc = |x: &str| url::form_urlencoded::byte_serialize(x.as_bytes()).collect::<String>();
+    base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", enc(id), enc(secret)))
+}
+
+/// The decoded query pairs of a URL.
+pub fn url_query(u: &str) -> Vec<(String, String)> {
+    url::Url::parse(u)
+        .map(|u| {
+            u.query_pairs()
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn unpack(r: Result<ureq::Response, ureq::Error>) -> (u16, serde_json::Value) {
     match r {
         Ok(resp) => (resp.status(), body_json(resp)),
@@ -251,8 +419,8 @@ pub struct WorkerProc {
 impl WorkerProc {
     /// Starts `runner worker` against `url` with its own state directory
     /// under `dir`; `extra` is appended to its `[worker]` section.
-    pub fn start(dir: &Path, name: &str, url: &str, extra: &str) -> WorkerProc {
-        Self::start_with_tools(dir, name, url, "", extra)
+    pub fn start(dir: &Path, name: &str, cp: &ControlPlane, extra: &str) -> WorkerProc {
+        Self::start_with_tools(dir, name, cp, "", extra)
     }
 
     /// [`WorkerProc::start`] with `tools` appended to its `[tools]` section
@@ -260,32 +428,95 @@ impl WorkerProc {
     pub fn start_with_tools(
         dir: &Path,
         name: &str,
-        url: &str,
+        cp: &ControlPlane,
         tools: &str,
         extra: &str,
     ) -> WorkerProc {
+        let cfg = Self::configure(dir, name, &cp.url, tools, extra);
+        let (ok, out) = Self::login(cp, &cfg);
+        assert!(ok, "runner login failed: {out}");
+        Self::spawn(&cfg)
+    }
+
+    /// Writes a worker config (and its token key, 0600) under `dir/name`;
+    /// returns the config's path.
+    pub fn configure(dir: &Path, name: &str, url: &str, tools: &str, extra: &str) -> PathBuf {
         let state = dir.join(name);
         std::fs::create_dir_all(&state).unwrap();
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o711)).unwrap();
         std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o711)).unwrap();
+        let key = state.join("token.key");
+        let mut k = [0u8; 32];
+        std::fs::File::open("/dev/urandom")
+            .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut k))
+            .unwrap();
+        std::fs::write(
+            &key,
+            k.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+        )
+        .unwrap();
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
         let cache = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/e2e-wasm-cache");
         let cfg = state.join("worker.toml");
         std::fs::write(
             &cfg,
             format!(
-                "state_dir = {:?}\n[tools]\ncache_dir = {:?}\n{tools}\n[worker]\ncontrol_plane = {url:?}\nworkspace = \"w\"\nagent_profile = \"p\"\ndisplay_name = {name:?}\npoll_interval_ms = 100\nheartbeat_interval_ms = 500\n{extra}",
+                "state_dir = {:?}\n[tools]\ncache_dir = {:?}\n{tools}\n[auth]\nkey = {{ file = {:?} }}\n[worker]\ncontrol_plane = {url:?}\nworkspace = \"w\"\nagent_profile = \"p\"\ndisplay_name = {name:?}\npoll_interval_ms = 100\nheartbeat_interval_ms = 500\n{extra}",
                 state.display().to_string(),
-                cache.display().to_string()
+                cache.display().to_string(),
+                key.display().to_string(),
             ),
         )
         .unwrap();
+        cfg
+    }
+
+    /// `runner login --paste` for `cfg`, allowing access as [`USER`] on
+    /// the consent form; (success, what it printed on stderr).
+    pub fn login(cp: &ControlPlane, cfg: &Path) -> (bool, String) {
+        use std::io::{BufRead, Read, Write};
+        let mut c = Command::new(bin("runner"))
+            .args(["login", "--paste", "--config", cfg.to_str().unwrap()])
+            .env("RUNNER_LOG", "warn")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(c.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        if !line.starts_with("http") {
+            let mut err = String::new();
+            c.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+            let _ = c.wait();
+            return (false, err);
+        }
+        let params = url_query(line.trim());
+        let params: Vec<(&str, &str)> = params
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let code = cp.authorize(&params).expect("the code page");
+        writeln!(c.stdin.take().unwrap(), "{code}").unwrap();
+        let mut err = String::new();
+        c.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+        (c.wait().unwrap().success(), err)
+    }
+
+    /// Starts `runner worker --config cfg`.
+    pub fn spawn(cfg: &Path) -> WorkerProc {
         let child = Command::new(bin("runner"))
             .args(["worker", "--config", cfg.to_str().unwrap()])
             .env("RUNNER_LOG", "warn")
             .stdout(std::process::Stdio::null())
             .spawn()
             .expect("runner worker starts");
-        WorkerProc { child, state }
+        WorkerProc {
+            child,
+            state: cfg.parent().unwrap().to_path_buf(),
+        }
     }
 
     /// Sends a signal.

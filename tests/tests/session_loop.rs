@@ -46,7 +46,7 @@ fn scripted_sessions_end_with_the_right_activities_and_every_decision() {
             {"tool": "Teleport", "input": {}},
         ]),
     );
-    let _w = WorkerProc::start(d.path(), "w1", &cp.url, "");
+    let _w = WorkerProc::start(d.path(), "w1", &cp, "");
     let v = cp.wait_for(&ok, 60, terminal);
     assert_eq!(v["session"]["state"], "complete", "{v}");
     let k = kinds(&v);
@@ -111,7 +111,7 @@ fn eight_workers_two_hundred_sessions_each_claimed_run_and_ended_once() {
         .map(|i| cp.queue(&format!("s{i}"), json!([{"tool": "Write", "input": {"path": "out.txt", "content": format!("{i}\n")}}])))
         .collect();
     let workers: Vec<WorkerProc> = (0..8)
-        .map(|i| WorkerProc::start(d.path(), &format!("w{i}"), &cp.url, "concurrency = 4\n"))
+        .map(|i| WorkerProc::start(d.path(), &format!("w{i}"), &cp, "concurrency = 4\n"))
         .collect();
     for id in &ids {
         cp.wait_for(id, 180, terminal);
@@ -146,7 +146,7 @@ fn a_killed_runner_loses_its_session_to_another_after_the_lease() {
         "slow",
         json!([{"tool": "Bash", "input": {"command": "sleep 3; echo finished > done.txt"}}]),
     );
-    let mut a = WorkerProc::start(d.path(), "a", &cp.url, "lease_seconds = 3\n");
+    let mut a = WorkerProc::start(d.path(), "a", &cp, "lease_seconds = 3\n");
     let v = cp.wait_for(&id, 30, |v| v["session"]["state"] == "active");
     let _ = v;
     // The claim id of A, from its decision activity.
@@ -166,7 +166,7 @@ fn a_killed_runner_loses_its_session_to_another_after_the_lease() {
         .collect();
     assert_eq!(tr, vec!["queued", "active", "stale", "queued"]);
     assert_eq!(v["session"]["attempt"], 2);
-    let _b = WorkerProc::start(d.path(), "b", &cp.url, "lease_seconds = 3\n");
+    let _b = WorkerProc::start(d.path(), "b", &cp, "lease_seconds = 3\n");
     let v = cp.wait_for(&id, 60, terminal);
     assert_eq!(v["session"]["state"], "complete", "{v}");
     // Anything under the dead runner's claim is refused.
@@ -197,7 +197,7 @@ fn a_runner_stopped_past_its_lease_gets_nothing_in_afterwards() {
             {"tool": "Write", "input": {"path": "late.txt", "content": "late"}},
         ]),
     );
-    let w = WorkerProc::start(d.path(), "s", &cp.url, "lease_seconds = 3\n");
+    let w = WorkerProc::start(d.path(), "s", &cp, "lease_seconds = 3\n");
     let v = cp.wait_for(&id, 30, |v| {
         kinds(v).contains(&"policy_decision".to_string())
     });
@@ -244,7 +244,7 @@ fn sigterm_finishes_within_grace_and_a_second_signal_releases_at_once() {
         "short",
         json!([{"tool": "Bash", "input": {"command": "sleep 2"}}]),
     );
-    let mut w = WorkerProc::start(d.path(), "g1", &cp.url, "grace_seconds = 20\n");
+    let mut w = WorkerProc::start(d.path(), "g1", &cp, "grace_seconds = 20\n");
     cp.wait_for(&id, 30, |v| {
         kinds(v).contains(&"policy_decision".to_string())
     });
@@ -258,7 +258,7 @@ fn sigterm_finishes_within_grace_and_a_second_signal_releases_at_once() {
         "long",
         json!([{"tool": "Bash", "input": {"command": "sleep 60"}}]),
     );
-    let mut w = WorkerProc::start(d.path(), "g2", &cp.url, "grace_seconds = 60\n");
+    let mut w = WorkerProc::start(d.path(), "g2", &cp, "grace_seconds = 60\n");
     cp.wait_for(&id, 30, |v| {
         kinds(v).contains(&"policy_decision".to_string())
     });
@@ -417,7 +417,7 @@ fn a_restarted_runner_releases_what_it_held_and_a_rejected_id_stops_it() {
         "held",
         json!([{"tool": "Bash", "input": {"command": "sleep 2; echo ok"}}]),
     );
-    let mut a = WorkerProc::start(d.path(), "r", &cp.url, "");
+    let mut a = WorkerProc::start(d.path(), "r", &cp, "");
     cp.wait_for(&id, 30, |v| {
         kinds(v).contains(&"policy_decision".to_string())
     });
@@ -426,7 +426,7 @@ fn a_restarted_runner_releases_what_it_held_and_a_rejected_id_stops_it() {
     assert_eq!(cp.session(&id)["session"]["state"], "active");
     // Same state directory, same worker id: the leftover claim is released
     // at start-up (not left to a 900 s lease) and the session runs again.
-    let _a2 = WorkerProc::start(d.path(), "r", &cp.url, "");
+    let _a2 = WorkerProc::start(d.path(), "r", &cp, "");
     let v = cp.wait_for(&id, 60, terminal);
     assert_eq!(v["session"]["state"], "complete", "{v}");
     let reasons: Vec<&str> = v["transitions"]
@@ -446,7 +446,7 @@ fn a_restarted_runner_releases_what_it_held_and_a_rejected_id_stops_it() {
         json!({"control_plane": cp.url, "workspace": "w", "agent_profile": "p", "worker_id": "wrk_gone"}).to_string(),
     )
     .unwrap();
-    let mut w = WorkerProc::start(d.path(), "rejected", &cp.url, "");
+    let mut w = WorkerProc::start(d.path(), "rejected", &cp, "");
     let status = w.wait(20).expect("exits");
     assert_eq!(status.code(), Some(2));
 }

@@ -7,6 +7,7 @@
 mod audit;
 mod call;
 mod doctor;
+mod login;
 mod policy;
 mod tools;
 mod up;
@@ -50,6 +51,8 @@ enum Command {
     Tools(tools::ToolsCommand),
     /// Check that this host can run the sandboxes; prints the fix for each failure.
     Doctor(doctor::DoctorArgs),
+    /// Sign the worker in to its control plane (OAuth); tokens stored encrypted.
+    Login(login::LoginArgs),
     /// Run as a worker: claim sessions from the control plane and run them.
     Worker(worker::WorkerArgs),
     /// The whole loop on this machine: a control plane, a worker, the example sessions.
@@ -72,6 +75,7 @@ pub fn main() -> ExitCode {
         Command::Audit(c) => audit::run(c),
         Command::Tools(c) => tools::run(c),
         Command::Doctor(a) => doctor::run(a),
+        Command::Login(a) => login::run(a),
         Command::Worker(a) => worker::run(a),
         Command::Up(a) => up::run(a),
     };

@@ -52,6 +52,13 @@ pub fn run(a: UpArgs) -> anyhow::Result<u8> {
         control_plane::Store::open(&state.join("control-plane.db"), 3)
             .map_err(|e| anyhow::anyhow!("{}", e.message))?,
     );
+    // The worker signs in as the local user: tokens issued by the embedded
+    // authorization server directly (no browser on a one-machine loop),
+    // refreshed through its token endpoint like any sign-in.
+    let issued = store
+        .issue_tokens("local", control_plane::auth::RUNNER_CLIENT)
+        .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+    let cp_store = store.clone();
     let (tx, rx) = std::sync::mpsc::channel();
     let listen = a.listen.clone();
     std::thread::Builder::new()
@@ -74,7 +81,7 @@ pub fn run(a: UpArgs) -> anyhow::Result<u8> {
                         let _ = tx.send(Ok(addr));
                         let _ = control_plane::serve(
                             l,
-                            store,
+                            cp_store,
                             Duration::from_millis(500),
                             std::future::pending(),
                         )
@@ -101,8 +108,30 @@ pub fn run(a: UpArgs) -> anyhow::Result<u8> {
     config.worker.display_name = "runner up".into();
     config.worker.poll_interval_ms = config.worker.poll_interval_ms.min(250);
     let exe = std::env::current_exe().context("cannot locate the runner binary")?;
-    let shared = Arc::new(WorkerShared::from_config(config, &exe)?);
-    let platform = Platform::new(&url).map_err(anyhow::Error::msg)?;
+    let tokens: Arc<dyn crate::auth::TokenSource> = Arc::new(
+        crate::auth::TokenManager::new(
+            crate::auth::store::StoredTokens {
+                control_plane: url.clone(),
+                client_id: control_plane::auth::RUNNER_CLIENT.into(),
+                access_token: issued.access_token,
+                refresh_token: issued.refresh_token,
+                access_expires_at: chrono::Utc::now().timestamp() + issued.expires_in as i64,
+                access_lifetime: issued.expires_in as i64,
+            },
+            crate::auth::tokens::Persist::Memory,
+            None,
+            config.auth.refresh_when_left,
+        )
+        .map_err(anyhow::Error::msg)?,
+    );
+    let shared = Arc::new(WorkerShared::from_config(
+        config,
+        &exe,
+        Some(tokens.clone()),
+    )?);
+    let platform = Platform::new(&url)
+        .map_err(anyhow::Error::msg)?
+        .with_tokens(tokens);
 
     let mut ids = Vec::new();
     for (name, mut s) in sessions {

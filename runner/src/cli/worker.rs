@@ -19,7 +19,7 @@ pub struct WorkerArgs {
 pub fn run(a: WorkerArgs) -> anyhow::Result<u8> {
     let config = load_config(Some(&a.config))?;
     let exe = std::env::current_exe().context("cannot locate the runner binary")?;
-    let shared = Arc::new(WorkerShared::from_config(config, &exe)?);
+    let shared = Arc::new(WorkerShared::from_config(config, &exe, None)?);
     // Loading the policy (parse, compile, differential check) leaves freed
     // heap behind; give it back so the idle service stays small.
     // SAFETY: malloc_trim only releases free memory.
@@ -30,6 +30,12 @@ pub fn run(a: WorkerArgs) -> anyhow::Result<u8> {
     shutdown
         .on_signals()
         .context("cannot install the signal handlers")?;
-    worker::run(shared, shutdown)?;
-    Ok(0)
+    match worker::run(shared, shutdown) {
+        Ok(()) => Ok(0),
+        Err(e @ worker::WorkerError::SignedOut(_)) => {
+            eprintln!("runner: {e}");
+            Ok(3)
+        }
+        Err(e) => Err(e.into()),
+    }
 }

@@ -48,6 +48,10 @@ pub enum WorkerError {
     /// The control plane failed in a way the worker cannot go on from.
     #[error(transparent)]
     Platform(#[from] PlatformError),
+    /// The sign-in was refused for good (revoked, reused, expired): the
+    /// worker released its sessions and stopped.
+    #[error("{0}; the worker released its sessions and stopped: run `runner login` with this config, then start the worker again")]
+    SignedOut(String),
 }
 
 /// Shared stop controls: set by signals (or by `runner up`).
@@ -143,6 +147,9 @@ pub fn run(shared: Arc<WorkerShared>, shutdown: Shutdown) -> Result<(), WorkerEr
     let worker_id = loop {
         match identity::worker_id(&shared.platform, &shared.config, &shared.registry) {
             Ok(id) => break id,
+            Err(WorkerError::Platform(PlatformError::AuthLost(m))) => {
+                return Err(WorkerError::SignedOut(m))
+            }
             Err(WorkerError::Platform(PlatformError::Transport(e))) if !shutdown.is_draining() => {
                 tracing::warn!("cannot reach the control plane ({e}); retrying in {backoff:?}");
                 sleep_jittered(backoff, &shutdown);
@@ -196,7 +203,17 @@ pub fn run(shared: Arc<WorkerShared>, shutdown: Shutdown) -> Result<(), WorkerEr
     let mut running: HashMap<String, Running> = HashMap::new();
     let mut backoff = Duration::ZERO;
     let grace = Duration::from_secs(cfg.grace_seconds);
+    let mut signed_out: Option<String> = None;
     loop {
+        // A sign-in refused for good: claim nothing more and release every
+        // session now (the access token still works until it expires).
+        if signed_out.is_none() {
+            if let Some(why) = shared.platform.signed_out() {
+                tracing::error!("{why}: releasing every session and stopping");
+                signed_out = Some(why);
+                shutdown.abort();
+            }
+        }
         running.retain(|_, r| !r.done.load(Ordering::SeqCst));
         active.store(running.len(), Ordering::SeqCst);
         if shutdown.is_draining() {
@@ -280,6 +297,15 @@ pub fn run(shared: Arc<WorkerShared>, shutdown: Shutdown) -> Result<(), WorkerEr
                         file: identity::id_file(&shared.config),
                     })
                 }
+                Err(PlatformError::AuthLost(m)) if shared.platform.signed_out().is_none() => {
+                    // A 401 the refresh did not cure but that is not final
+                    // (e.g. the control plane is restarting): back off.
+                    backoff =
+                        (backoff * 2).clamp(Duration::from_millis(200), Duration::from_secs(30));
+                    tracing::warn!(
+                        "the control plane refused the sign-in ({m}); retrying in {backoff:?}"
+                    );
+                }
                 Err(e) => {
                     backoff =
                         (backoff * 2).clamp(Duration::from_millis(200), Duration::from_secs(30));
@@ -295,7 +321,10 @@ pub fn run(shared: Arc<WorkerShared>, shutdown: Shutdown) -> Result<(), WorkerEr
     }
     stop_heartbeat.store(true, Ordering::SeqCst);
     let _ = heartbeat.join();
-    Ok(())
+    match signed_out {
+        Some(why) => Err(WorkerError::SignedOut(why)),
+        None => Ok(()),
+    }
 }
 
 fn shuffle<T>(v: &mut [T]) {
@@ -319,13 +348,28 @@ fn sleep_jittered(base: Duration, shutdown: &Shutdown) {
 impl WorkerShared {
     /// Wires a worker from its config: policy engine, audit log, tools,
     /// control-plane client, workspaces directory.
-    pub fn from_config(config: Config, exe: &std::path::Path) -> anyhow::Result<WorkerShared> {
+    /// `tokens`: the sign-in to use; `None` loads the stored one
+    /// (`runner login`), refusing a token file or state directory others
+    /// can read.
+    pub fn from_config(
+        config: Config,
+        exe: &std::path::Path,
+        tokens: Option<Arc<dyn crate::auth::TokenSource>>,
+    ) -> anyhow::Result<WorkerShared> {
         let url = config.worker.control_plane.clone().ok_or_else(|| {
             anyhow::anyhow!(
                 "worker.control_plane is not set; give the control plane's URL in the config"
             )
         })?;
-        let platform = Platform::new(&url).map_err(anyhow::Error::msg)?;
+        let tokens = match tokens {
+            Some(t) => t,
+            None => Arc::new(
+                crate::auth::TokenManager::from_config(&config).map_err(anyhow::Error::msg)?,
+            ),
+        };
+        let platform = Platform::new(&url)
+            .map_err(anyhow::Error::msg)?
+            .with_tokens(tokens);
         let workspaces = config
             .worker
             .workspaces_dir

@@ -1,0 +1,454 @@
+//! The authorization server's endpoints: `GET`/`POST /oauth/authorize`
+//! (consent), `POST /oauth/token` (authorization code with PKCE, refresh
+//! with rotation), `POST /oauth/revoke` (RFC 7009).
+
+use super::db::{Client, OAuthError};
+use super::{page, OOB_REDIRECT};
+use crate::store::Store;
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Form, Json};
+use base64::Engine;
+use serde::Deserialize;
+use std::sync::Arc;
+
+type Shared = Arc<Store>;
+
+/// The parameters of an authorization request (query of the GET, hidden
+/// fields of the POST).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct AuthorizeParams {
+    response_type: Option<String>,
+    client_id: Option<String>,
+    redirect_uri: Option<String>,
+    state: Option<String>,
+    code_challenge: Option<String>,
+    code_challenge_method: Option<String>,
+    scope: Option<String>,
+    // The POST's own fields.
+    username: Option<String>,
+    password: Option<String>,
+    decision: Option<String>,
+}
+
+/// A checked authorization request.
+struct Checked {
+    client: Client,
+    redirect_uri: String,
+    state: String,
+    challenge: Option<String>,
+    scope: String,
+}
+
+/// What is wrong with an authorization request: shown on a page when the
+/// client or its redirect cannot be trusted, otherwise sent back to the
+/// client's redirect URI (RFC 6749 §4.1.2.1).
+enum Refusal {
+    Page(String),
+    Redirect {
+        uri: String,
+        state: String,
+        error: &'static str,
+        description: String,
+    },
+}
+
+impl Refusal {
+    fn into_response(self) -> Response {
+        match self {
+            Refusal::Page(m) => page::page(
+                StatusCode::BAD_REQUEST,
+                "Cannot sign in",
+                &format!("<p class=err>{}</p>", page::esc(&m)),
+            ),
+            Refusal::Redirect {
+                uri,
+                state,
+                error,
+                description,
+            } => redirect_with(
+                &uri,
+                &[
+                    ("error", error),
+                    ("error_description", &description),
+                    ("state", &state),
+                ],
+            ),
+        }
+    }
+}
+
+fn redirect_with(uri: &str, pairs: &[(&str, &str)]) -> Response {
+    if uri == OOB_REDIRECT {
+        let get = |k: &str| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| *v)
+                .unwrap_or("")
+        };
+        if !get("code").is_empty() {
+            return page::show_code(get("code"), get("state"));
+        }
+        return page::page(
+            StatusCode::BAD_REQUEST,
+            "Not signed in",
+            &format!(
+                "<p class=err>{}: {}</p>",
+                page::esc(get("error")),
+                page::esc(get("error_description"))
+            ),
+        );
+    }
+    let mut url = match url::Url::parse(uri) {
+        Ok(u) => u,
+        Err(_) => {
+            return page::page(
+                StatusCode::BAD_REQUEST,
+                "Cannot sign in",
+                "<p class=err>bad redirect URI</p>",
+            )
+        }
+    };
+    {
+        let mut q = url.query_pairs_mut();
+        for (k, v) in pairs {
+            if !v.is_empty() {
+                q.append_pair(k, v);
+            }
+        }
+    }
+    let mut r = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(url.as_str()) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+fn check(store: &Store, p: &AuthorizeParams) -> Result<Checked, Refusal> {
+    let Some(client_id) = p.client_id.as_deref().filter(|c| !c.is_empty()) else {
+        return Err(Refusal::Page(
+            "client_id is missing from the sign-in link".into(),
+        ));
+    };
+    let client = match store.client(client_id) {
+        Ok(Some(c)) => c,
+        Ok(None) => return Err(Refusal::Page(format!("unknown client {client_id:?}"))),
+        Err(e) => return Err(Refusal::Page(e.message)),
+    };
+    let Some(redirect_uri) = p.redirect_uri.clone().filter(|r| client.allows_redirect(r)) else {
+        return Err(Refusal::Page(
+            "redirect_uri is missing or not registered for this client".into(),
+        ));
+    };
+    let state = p.state.clone().unwrap_or_default();
+    let refuse = |error, description: &str| Refusal::Redirect {
+        uri: redirect_uri.clone(),
+        state: state.clone(),
+        error,
+        description: description.to_string(),
+    };
+    if p.response_type.as_deref() != Some("code") {
+        return Err(refuse(
+            "unsupported_response_type",
+            "only response_type=code is supported",
+        ));
+    }
+    let challenge = p.code_challenge.clone().filter(|c| !c.is_empty());
+    match (&challenge, p.code_challenge_method.as_deref()) {
+        (Some(c), Some("S256")) if (43..=128).contains(&c.len()) => {}
+        (Some(_), Some("S256")) => {
+            return Err(refuse(
+                "invalid_request",
+                "code_challenge must be 43–128 characters",
+            ))
+        }
+        (Some(_), _) => {
+            return Err(refuse(
+                "invalid_request",
+                "code_challenge_method must be S256",
+            ))
+        }
+        (None, _) if !client.confidential => {
+            return Err(refuse(
+                "invalid_request",
+                "public clients must send a PKCE code_challenge with code_challenge_method=S256",
+            ))
+        }
+        (None, _) => {}
+    }
+    let scope = p
+        .scope
+        .clone()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "agent".into());
+    if scope != "agent" {
+        return Err(refuse("invalid_scope", "the only scope is `agent`"));
+    }
+    Ok(Checked {
+        client,
+        redirect_uri,
+        state,
+        challenge,
+        scope,
+    })
+}
+
+fn hidden(c: &Checked) -> Vec<(&'static str, String)> {
+    let mut v = vec![
+        ("response_type", "code".to_string()),
+        ("client_id", c.client.client_id.clone()),
+        ("redirect_uri", c.redirect_uri.clone()),
+        ("state", c.state.clone()),
+        ("scope", c.scope.clone()),
+    ];
+    if let Some(ch) = &c.challenge {
+        v.push(("code_challenge", ch.clone()));
+        v.push(("code_challenge_method", "S256".into()));
+    }
+    v
+}
+
+/// The consent page.
+pub async fn authorize_page(
+    State(s): State<Shared>,
+    q: Result<Query<AuthorizeParams>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Ok(Query(p)) = q else {
+        return Refusal::Page("the sign-in link's parameters are malformed".into()).into_response();
+    };
+    tokio::task::spawn_blocking(move || match check(&s, &p) {
+        Ok(c) => {
+            let h = hidden(&c);
+            let h: Vec<(&str, &str)> = h.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            page::consent(&c.client.name, &h, None)
+        }
+        Err(r) => r.into_response(),
+    })
+    .await
+    .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+/// The consent decision: sign-in plus allow or deny.
+pub async fn authorize_submit(
+    State(s): State<Shared>,
+    f: Result<Form<AuthorizeParams>, FormRejection>,
+) -> Response {
+    let Ok(Form(p)) = f else {
+        return Refusal::Page("the form is malformed".into()).into_response();
+    };
+    tokio::task::spawn_blocking(move || {
+        let c = match check(&s, &p) {
+            Ok(c) => c,
+            Err(r) => return r.into_response(),
+        };
+        if p.decision.as_deref() != Some("allow") {
+            return redirect_with(
+                &c.redirect_uri,
+                &[
+                    ("error", "access_denied"),
+                    ("error_description", "the user denied access"),
+                    ("state", &c.state),
+                ],
+            );
+        }
+        let user = p.username.clone().unwrap_or_default();
+        let ok = s
+            .check_password(&user, p.password.as_deref().unwrap_or_default())
+            .unwrap_or(false);
+        if !ok {
+            let h = hidden(&c);
+            let h: Vec<(&str, &str)> = h.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            return page::consent(&c.client.name, &h, Some("wrong user name or password"));
+        }
+        let challenge = c.challenge.as_deref().map(|ch| (ch, "S256"));
+        match s.create_code(
+            &c.client.client_id,
+            &user,
+            &c.redirect_uri,
+            challenge,
+            &c.scope,
+        ) {
+            Ok(code) => redirect_with(&c.redirect_uri, &[("code", &code), ("state", &c.state)]),
+            Err(e) => e.into_response(),
+        }
+    })
+    .await
+    .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+/// `POST /oauth/token` form.
+#[derive(Debug, Default, Deserialize)]
+pub struct TokenForm {
+    grant_type: Option<String>,
+    code: Option<String>,
+    redirect_uri: Option<String>,
+    code_verifier: Option<String>,
+    refresh_token: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    // Accepted and ignored (RFC 6749 allows narrowing; there is one scope).
+    #[allow(dead_code)]
+    scope: Option<String>,
+}
+
+/// `POST /oauth/revoke` form.
+#[derive(Debug, Default, Deserialize)]
+pub struct RevokeForm {
+    token: Option<String>,
+    #[allow(dead_code)]
+    token_type_hint: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        let mut r = (
+            self.status,
+            Json(serde_json::json!({"error": self.error, "error_description": self.description})),
+        )
+            .into_response();
+        r.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if self.status == StatusCode::UNAUTHORIZED {
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"oauth\""),
+            );
+        }
+        r
+    }
+}
+
+/// Client credentials from HTTP Basic (RFC 6749 §2.3.1) or the form.
+fn client_credentials(
+    headers: &HeaderMap,
+    id: Option<String>,
+    secret: Option<String>,
+) -> Result<(String, Option<String>), OAuthError> {
+    if let Some(h) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        if let Some(b) = h.strip_prefix("Basic ") {
+            let raw = base64::engine::general_purpose::STANDARD
+                .decode(b.trim())
+                .map_err(|_| {
+                    OAuthError::new("invalid_client", "the Basic credentials are not base64")
+                })?;
+            let raw = String::from_utf8(raw).map_err(|_| {
+                OAuthError::new("invalid_client", "the Basic credentials are not text")
+            })?;
+            let (i, s) = raw.split_once(':').ok_or_else(|| {
+                OAuthError::new("invalid_client", "the Basic credentials lack ':'")
+            })?;
+            let dec = |x: &str| {
+                url::form_urlencoded::parse(format!("x={x}").as_bytes())
+                    .next()
+                    .map(|(_, v)| v.into_owned())
+                    .unwrap_or_default()
+            };
+            return Ok((dec(i), Some(dec(s)).filter(|s| !s.is_empty())));
+        }
+    }
+    let id = id
+        .filter(|i| !i.is_empty())
+        .ok_or_else(|| OAuthError::new("invalid_client", "client_id is missing"))?;
+    Ok((id, secret.filter(|s| !s.is_empty())))
+}
+
+fn tokens_response(t: super::IssuedTokens) -> Response {
+    let mut r = Json(t).into_response();
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r.headers_mut()
+        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    r
+}
+
+/// The token endpoint.
+pub async fn token(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    f: Result<Form<TokenForm>, FormRejection>,
+) -> Response {
+    let Ok(Form(f)) = f else {
+        return OAuthError::new(
+            "invalid_request",
+            "the body must be application/x-www-form-urlencoded",
+        )
+        .into_response();
+    };
+    tokio::task::spawn_blocking(move || -> Result<Response, OAuthError> {
+        let (id, secret) =
+            client_credentials(&headers, f.client_id.clone(), f.client_secret.clone())?;
+        let client = s.authenticate_client(&id, secret.as_deref())?;
+        let t = match f.grant_type.as_deref() {
+            Some("authorization_code") => {
+                let code = f
+                    .code
+                    .as_deref()
+                    .ok_or_else(|| OAuthError::new("invalid_request", "code is missing"))?;
+                let redirect = f
+                    .redirect_uri
+                    .as_deref()
+                    .ok_or_else(|| OAuthError::new("invalid_request", "redirect_uri is missing"))?;
+                s.exchange_code(&client, code, redirect, f.code_verifier.as_deref())?
+            }
+            Some("refresh_token") => {
+                let rt = f.refresh_token.as_deref().ok_or_else(|| {
+                    OAuthError::new("invalid_request", "refresh_token is missing")
+                })?;
+                s.refresh(&client, rt)?
+            }
+            Some(other) => {
+                return Err(OAuthError::new(
+                    "unsupported_grant_type",
+                    format!(
+                        "grant_type {other} is not supported (authorization_code, refresh_token)"
+                    ),
+                ))
+            }
+            None => return Err(OAuthError::new("invalid_request", "grant_type is missing")),
+        };
+        Ok(tokens_response(t))
+    })
+    .await
+    .unwrap_or_else(|_| Err(OAuthError::new("server_error", "the control plane failed")))
+    .unwrap_or_else(IntoResponse::into_response)
+}
+
+/// The revocation endpoint (RFC 7009): 200 whether or not the token was
+/// known.
+pub async fn revoke(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    f: Result<Form<RevokeForm>, FormRejection>,
+) -> Response {
+    let Ok(Form(f)) = f else {
+        return OAuthError::new(
+            "invalid_request",
+            "the body must be application/x-www-form-urlencoded",
+        )
+        .into_response();
+    };
+    tokio::task::spawn_blocking(move || -> Result<Response, OAuthError> {
+        let (id, secret) =
+            client_credentials(&headers, f.client_id.clone(), f.client_secret.clone())?;
+        let client = s.authenticate_client(&id, secret.as_deref())?;
+        let token = f
+            .token
+            .as_deref()
+            .ok_or_else(|| OAuthError::new("invalid_request", "token is missing"))?;
+        s.revoke(&client, token)?;
+        Ok(StatusCode::OK.into_response())
+    })
+    .await
+    .unwrap_or_else(|_| Err(OAuthError::new("server_error", "the control plane failed")))
+    .unwrap_or_else(IntoResponse::into_response)
+}
