@@ -94,7 +94,8 @@ pub fn router(store: Arc<Store>) -> Router {
         )
         .route("/v1/sessions/{session}/answer", post(answer))
         .route("/v1/sessions/{session}/follow-up", post(follow_up))
-        .route("/v1/sessions/{session}/inputs/take", post(take_input))
+        .route("/v1/sessions/{session}/inputs/next", post(next_input))
+        .route("/v1/sessions/{session}/inputs/{input}/ack", post(ack_input))
         .route(
             "/oauth/authorize",
             get(crate::auth::oauth::authorize_page).post(crate::auth::oauth::authorize_submit),
@@ -366,16 +367,31 @@ pub async fn follow_up(
     blocking(s, move |st| st.follow_up(&id, f)).await
 }
 
-/// Take the oldest answer or follow-up not yet taken (worker, under its
+/// The oldest answer or follow-up not yet acknowledged (worker, under its
 /// claim).
-#[utoipa::path(post, path = "/v1/sessions/{session}/inputs/take", request_body = Object, responses((status = 200, body = Object), (status = 409, body = Object)))]
-pub async fn take_input(
+#[utoipa::path(post, path = "/v1/sessions/{session}/inputs/next", request_body = Object, responses((status = 200, body = Object), (status = 409, body = Object)))]
+pub async fn next_input(
     State(s): State<Shared>,
     _caller: AgentCaller,
     Path(id): Path<String>,
     Body(t): Body<TakeInput>,
 ) -> ApiResult<TakenInput> {
-    blocking(s, move |st| st.take_input(&id, t)).await
+    blocking(s, move |st| st.next_input(&id, t)).await
+}
+
+/// Acknowledge an input: the worker is done with it (idempotent).
+#[utoipa::path(post, path = "/v1/sessions/{session}/inputs/{input}/ack", request_body = Object, responses((status = 200, body = Object), (status = 409, body = Object)))]
+pub async fn ack_input(
+    State(s): State<Shared>,
+    _caller: AgentCaller,
+    Path((id, input)): Path<(String, u64)>,
+    Body(t): Body<TakeInput>,
+) -> ApiResult<serde_json::Value> {
+    blocking(s, move |st| {
+        st.ack_input(&id, input, t)
+            .map(|()| serde_json::json!({"acknowledged": input}))
+    })
+    .await
 }
 
 /// The name a person's answer or follow-up is recorded under: the

@@ -29,7 +29,8 @@ use utoipa::OpenApi;
         crate::api::conversation,
         crate::api::answer,
         crate::api::follow_up,
-        crate::api::take_input
+        crate::api::next_input,
+        crate::api::ack_input
     ),
     components(schemas(crate::store::SessionView, crate::store::Transition))
 )]

@@ -11,7 +11,8 @@ use crate::error::ApiError;
 use crate::transitions::{next, Event};
 use protocol::activity::{Activity, ActivityEntry};
 use protocol::conversation::{
-    Answer, AppendConversation, ConversationEntry, FollowUp, HumanInput, TakeInput, TakenInput,
+    Answer, AppendConversation, ConversationEntry, FollowUp, HumanInput, PendingInput, TakeInput,
+    TakenInput,
 };
 use protocol::platform::{
     Claim, ClaimableSession, ExtendRequest, Finish, Heartbeat, HeldClaim, Lease, MetadataUpdate,
@@ -550,6 +551,26 @@ impl Store {
                 params![session],
                 |r| r.get(0),
             )?;
+            if let Some(expect) = a.expect_count {
+                let expect = expect as i64;
+                if seq == expect + bodies.len() as i64 {
+                    // A retry of an append that landed.
+                    let landed: Vec<String> = {
+                        let mut st = tx.prepare("SELECT body FROM messages WHERE session_id = ?1 AND seq > ?2 ORDER BY seq")?;
+                        let v = st.query_map(params![session, expect], |r| r.get(0))?.collect::<Result<_, _>>()?;
+                        v
+                    };
+                    if landed == bodies {
+                        return Ok(seq as u64);
+                    }
+                }
+                if seq != expect {
+                    return Err(ApiError::conflict(
+                        "conversation_conflict",
+                        format!("the conversation has {seq} messages, not {expect}; read it again before appending"),
+                    ));
+                }
+            }
             for b in &bodies {
                 seq += 1;
                 tx.execute(
@@ -607,6 +628,29 @@ impl Store {
                     ),
                 ));
             }
+            // The answer must name the question now asked.
+            let last: Option<String> = tx
+                .query_row(
+                    "SELECT body FROM activities WHERE session_id = ?1 AND body LIKE '{\"type\":\"awaiting_input\"%' ORDER BY seq DESC LIMIT 1",
+                    params![session],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let asked = last
+                .and_then(|b| serde_json::from_str::<Activity>(&b).ok())
+                .and_then(|a| match a {
+                    Activity::AwaitingInput { question_id, .. } => question_id,
+                    _ => None,
+                });
+            if let Some(asked) = asked {
+                match &a.question_id {
+                    None => return Err(ApiError::invalid(format!("question_id is missing: answer question {asked} (the latest awaiting_input activity)"))),
+                    Some(q) if q != &asked => {
+                        return Err(ApiError::conflict("stale_question", format!("question {q} is not the one asked now ({asked}); read the session's latest awaiting_input activity")))
+                    }
+                    Some(_) => {}
+                }
+            }
             let to = next(s.state, Event::Resume)?;
             set_state(
                 tx,
@@ -638,6 +682,12 @@ impl Store {
             serde_json::to_string(&HumanInput::FollowUp(f.clone())).map_err(ApiError::internal)?;
         self.tx(|tx| {
             let s = load_session(tx, session)?;
+            if s.agent.model == "script" {
+                return Err(ApiError::conflict(
+                    "invalid_transition",
+                    "a scripted session takes no follow-up (it has no conversation to resume); queue a new session",
+                ));
+            }
             let to = next(s.state, Event::FollowUp)?;
             set_state(
                 tx,
@@ -659,25 +709,44 @@ impl Store {
         })
     }
 
-    /// The worker takes the oldest input not yet taken, under a valid claim.
-    pub fn take_input(&self, session: &str, t: TakeInput) -> Result<TakenInput, ApiError> {
+    /// The oldest input not yet acknowledged, under a valid claim (the
+    /// same one until it is acknowledged).
+    pub fn next_input(&self, session: &str, t: TakeInput) -> Result<TakenInput, ApiError> {
         let now = now_ms();
         self.tx(|tx| {
             valid_claim(tx, session, &t.claim_id, now)?;
             let row: Option<(i64, String)> = tx
                 .query_row(
-                    "SELECT id, body FROM inputs WHERE session_id = ?1 AND taken_at IS NULL ORDER BY id LIMIT 1",
-                    params![session],
+                    "SELECT id, body FROM inputs WHERE session_id = ?1 AND taken_at IS NULL AND id > ?2 ORDER BY id LIMIT 1",
+                    params![session, t.after.unwrap_or(0) as i64],
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )
                 .optional()?;
             let Some((id, body)) = row else {
                 return Ok(TakenInput { input: None });
             };
-            tx.execute("UPDATE inputs SET taken_at = ?2 WHERE id = ?1", params![id, now])?;
             Ok(TakenInput {
-                input: Some(serde_json::from_str(&body).map_err(ApiError::internal)?),
+                input: Some(PendingInput {
+                    id: id as u64,
+                    input: serde_json::from_str(&body).map_err(ApiError::internal)?,
+                }),
             })
+        })
+    }
+
+    /// Acknowledges an input (idempotent), under a valid claim.
+    pub fn ack_input(&self, session: &str, input: u64, t: TakeInput) -> Result<(), ApiError> {
+        let now = now_ms();
+        self.tx(|tx| {
+            valid_claim(tx, session, &t.claim_id, now)?;
+            let n = tx.execute(
+                "UPDATE inputs SET taken_at = COALESCE(taken_at, ?3) WHERE id = ?1 AND session_id = ?2",
+                params![input as i64, session, now],
+            )?;
+            if n == 0 {
+                return Err(ApiError::not_found("not_found", format!("session {session} has no input {input}")));
+            }
+            Ok(())
         })
     }
 
@@ -990,7 +1059,10 @@ fn validate_activity(a: &Activity) -> Result<(), ApiError> {
         Activity::Progress { message, .. } => message.len(),
         Activity::PlanUpdated { steps } => steps.iter().map(String::len).sum(),
         Activity::ExternalUrlUpdated { url } => url.len(),
-        Activity::AwaitingInput { question } => question.len(),
+        Activity::AwaitingInput {
+            question,
+            question_id,
+        } => question.len() + question_id.as_ref().map_or(0, |q| q.len()),
         Activity::Completed { summary } => summary.len(),
         Activity::Failed { error } => error.len(),
         Activity::PolicyDecision { .. } => 0,

@@ -30,6 +30,10 @@ pub enum Activity {
     AwaitingInput {
         /// The question.
         question: String,
+        /// Identifies this question; an answer must name it, so an answer
+        /// meant for an earlier question is refused.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        question_id: Option<String>,
     },
     /// The session completed.
     Completed {

@@ -63,6 +63,11 @@ pub struct AppendConversation {
     /// The claim.
     #[serde(rename = "claimId")]
     pub claim_id: String,
+    /// How many messages the worker believes are stored; the append is
+    /// refused (409 `conversation_conflict`) unless that is so, and a
+    /// retried append that already landed is acknowledged, not repeated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect_count: Option<u64>,
     /// Messages, oldest first.
     pub messages: Vec<Message>,
 }
@@ -95,6 +100,9 @@ pub struct Answer {
     /// Free text: the reply to a question, or why an approval was refused.
     #[serde(default)]
     pub message: String,
+    /// The `question_id` of the `awaiting_input` activity answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub question_id: Option<String>,
 }
 
 /// `POST /v1/sessions/{session}/follow-up`: a person sends a new message to
@@ -120,19 +128,33 @@ pub enum HumanInput {
     FollowUp(FollowUp),
 }
 
-/// `POST /v1/sessions/{session}/inputs/take`: the worker takes the oldest
-/// input not yet taken (each is handed out once).
+/// `POST /v1/sessions/{session}/inputs/next` (the oldest input not yet
+/// acknowledged; asking again gives the same one) and
+/// `POST /v1/sessions/{session}/inputs/{id}/ack` (done with it). Two steps,
+/// so an answer is never lost with a lost response.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TakeInput {
     /// The claim.
     #[serde(rename = "claimId")]
     pub claim_id: String,
+    /// `inputs/next` only: look past inputs up to this id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<u64>,
 }
 
-/// The answer to [`TakeInput`].
+/// An input waiting for its worker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingInput {
+    /// Its id (for the acknowledgement).
+    pub id: u64,
+    /// What the person sent.
+    pub input: HumanInput,
+}
+
+/// The answer to `inputs/next`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TakenInput {
     /// The input, or none yet.
-    pub input: Option<HumanInput>,
+    pub input: Option<PendingInput>,
 }

@@ -27,7 +27,9 @@ impl runner::activity::ActivitySink for NullHost {
     fn emit(&self, _a: &protocol::activity::Activity) {}
 }
 impl Host for NullHost {
-    fn save(&self, _m: &[Message]) {}
+    fn save(&self, _m: &[Message]) -> Result<(), String> {
+        Ok(())
+    }
     fn plan(&self, _s: &[String]) {}
     fn external_url(&self, _u: &str) {}
     fn ask(&self, _q: &str, _c: &Cancel) -> Reply {
@@ -160,6 +162,7 @@ fn main() {
             retries: 0,
             max_retry_after_seconds: 1,
             max_tokens: 256,
+            max_tokens_field: "max_tokens".into(),
         };
         let model: Arc<dyn ModelClient> =
             Arc::new(runner::model::openai::OpenAi::new(&provider, "bench", None).unwrap());

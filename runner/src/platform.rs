@@ -296,12 +296,14 @@ impl Platform {
         &self,
         session: &str,
         claim: &str,
+        expect_count: u64,
         messages: &[protocol::conversation::Message],
     ) -> Result<(), PlatformError> {
         self.post::<_, serde_json::Value>(
             &format!("/v1/sessions/{session}/conversation"),
             &protocol::conversation::AppendConversation {
                 claim_id: claim.into(),
+                expect_count: Some(expect_count),
                 messages: messages.to_vec(),
             },
         )
@@ -316,19 +318,34 @@ impl Platform {
         self.get(&format!("/v1/sessions/{session}/conversation"))
     }
 
-    /// Takes the oldest answer or follow-up a person sent, if any.
-    pub fn take_input(
+    /// The oldest answer or follow-up a person sent and the worker has not
+    /// acknowledged, if any (the same one until acknowledged).
+    pub fn next_input(
         &self,
         session: &str,
         claim: &str,
-    ) -> Result<Option<protocol::conversation::HumanInput>, PlatformError> {
+        after: Option<u64>,
+    ) -> Result<Option<protocol::conversation::PendingInput>, PlatformError> {
         self.post::<_, protocol::conversation::TakenInput>(
-            &format!("/v1/sessions/{session}/inputs/take"),
+            &format!("/v1/sessions/{session}/inputs/next"),
             &protocol::conversation::TakeInput {
                 claim_id: claim.into(),
+                after,
             },
         )
         .map(|t| t.input)
+    }
+
+    /// Acknowledges an input (idempotent).
+    pub fn ack_input(&self, session: &str, claim: &str, input: u64) -> Result<(), PlatformError> {
+        self.post::<_, serde_json::Value>(
+            &format!("/v1/sessions/{session}/inputs/{input}/ack"),
+            &protocol::conversation::TakeInput {
+                claim_id: claim.into(),
+                after: None,
+            },
+        )
+        .map(|_| ())
     }
 
     /// A person answers a session awaiting input (used by `runner up`'s

@@ -211,8 +211,9 @@ fn code_session(wire: Wire) {
         "{roles:?}"
     );
     // The key is in no log the worker wrote.
-    let audit = std::fs::read_to_string(d.path().join("w1/audit.jsonl")).unwrap_or_default();
-    assert!(!audit.contains(KEY));
+    let audit = std::fs::read_to_string(d.path().join("w1/audit.jsonl")).unwrap();
+    assert!(audit.contains("add.sh") && !audit.contains(KEY));
+    assert!(!v.to_string().contains(KEY) && !conv.to_string().contains(KEY));
 }
 
 #[test]
@@ -469,10 +470,19 @@ fn refused_tools_bad_arguments_provider_errors_timeouts_and_max_turns_all_end() 
             .contains("[[providers]]"),
         "{v}"
     );
+}
 
-    // Nothing is left active.
-    let (_, active) = cp.get("/v1/sessions?state=active");
-    assert_eq!(active.as_array().unwrap().len(), 0, "{active}");
+/// The question id of the latest `awaiting_input` activity.
+fn question_id(v: &Value) -> String {
+    v["activities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|a| a["activity"]["type"] == "awaiting_input")
+        .and_then(|a| a["activity"]["question_id"].as_str())
+        .expect("a question id")
+        .to_string()
 }
 
 fn wait_state(cp: &ControlPlane, id: &str, state: &str) -> Value {
@@ -553,9 +563,25 @@ fn ask_approve_refuse_and_timeout_through_the_control_plane_then_a_follow_up() {
         !ws_ok.join(".github/workflows/ci.yml").exists(),
         "written before approval"
     );
+    // An answer must name the question asked now.
+    let q1 = question_id(&v);
     let (s, b) = cp.post(
         &format!("/v1/sessions/{s_ok}/answer"),
-        &json!({"by": "alice", "approve": true}),
+        &json!({"approve": true}),
+    );
+    assert_eq!(s, 400, "{b}");
+    let (s, b) = cp.post(
+        &format!("/v1/sessions/{s_ok}/answer"),
+        &json!({"approve": true, "question_id": "q_stale"}),
+    );
+    assert_eq!(
+        (s, b["error"]["type"].as_str()),
+        (409, Some("stale_question")),
+        "{b}"
+    );
+    let (s, b) = cp.post(
+        &format!("/v1/sessions/{s_ok}/answer"),
+        &json!({"approve": true, "question_id": q1}),
     );
     assert_eq!(s, 200, "{b}");
     // The model's own question, answered.
@@ -567,10 +593,17 @@ fn ask_approve_refuse_and_timeout_through_the_control_plane_then_a_follow_up() {
                 .iter()
                 .any(|a| a["activity"]["question"] == "Which branch should CI run on?")
     });
-    assert!(terminal(&v) || v["session"]["state"] == "awaiting_input");
+    let q2 = question_id(&v);
+    assert_ne!(q1, q2);
+    // The first question's id no longer answers anything.
+    let (s, _) = cp.post(
+        &format!("/v1/sessions/{s_ok}/answer"),
+        &json!({"approve": true, "question_id": q1}),
+    );
+    assert_eq!(s, 409);
     let (s, b) = cp.post(
         &format!("/v1/sessions/{s_ok}/answer"),
-        &json!({"by": "alice", "message": "main only"}),
+        &json!({"message": "main only", "question_id": q2}),
     );
     assert_eq!(s, 200, "{b}");
     let v = cp.wait_for(&s_ok, 60, terminal);
@@ -597,10 +630,10 @@ fn ask_approve_refuse_and_timeout_through_the_control_plane_then_a_follow_up() {
     assert_eq!(s, 409);
 
     // Refuse: the denial goes back to the model; nothing is written.
-    wait_state(&cp, &s_no, "awaiting_input");
+    let v = wait_state(&cp, &s_no, "awaiting_input");
     let (s, b) = cp.post(
         &format!("/v1/sessions/{s_no}/answer"),
-        &json!({"by": "mallory (ignored: the caller is alice)", "approve": false, "message": "not in this change"}),
+        &json!({"by": "mallory (ignored: the caller is alice)", "approve": false, "message": "not in this change", "question_id": question_id(&v)}),
     );
     assert_eq!(s, 200, "{b}");
     let v = cp.wait_for(&s_no, 60, terminal);
@@ -649,6 +682,14 @@ fn ask_approve_refuse_and_timeout_through_the_control_plane_then_a_follow_up() {
         "history and follow-up: {user}"
     );
     assert!(!approve.system_of(last).contains("followup-3b1d"));
+    // A scripted session takes no follow-up.
+    let scripted = cp.queue("s", json!([]));
+    cp.wait_for(&scripted, 60, terminal);
+    let (s, b) = cp.post(
+        &format!("/v1/sessions/{scripted}/follow-up"),
+        &json!({"message": "again"}),
+    );
+    assert_eq!(s, 409, "{b}");
     // An empty follow-up is refused and changes nothing.
     let (s, b) = cp.post(
         &format!("/v1/sessions/{s_none}/follow-up"),

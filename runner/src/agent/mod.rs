@@ -91,8 +91,8 @@ pub enum Reply {
 
 /// What the loop needs from the session it runs in.
 pub trait Host: ActivitySink {
-    /// Appends messages to the stored conversation.
-    fn save(&self, messages: &[Message]);
+    /// Appends messages to the stored conversation; Err ends the run.
+    fn save(&self, messages: &[Message]) -> Result<(), String>;
     /// The model stated or revised its plan.
     fn plan(&self, steps: &[String]);
     /// A tool produced a URL meant for the user (a pushed branch, a PR).

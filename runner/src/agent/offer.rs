@@ -23,6 +23,8 @@ pub fn offered_tools(
         .specs()
         .into_iter()
         .filter(|s| !s.operator_only)
+        // The loop's own tools keep their names.
+        .filter(|s| s.name != UPDATE_PLAN && s.name != ASK_USER)
         .filter(|s| agent.enabled_tools.iter().any(|t| t == &s.name))
         .filter(|s| {
             s.source == ToolSource::Builtin

@@ -88,7 +88,7 @@ impl Agent<'_> {
             .map(|c| Message::Tool {
                 tool_call_id: c.id,
                 name: c.name,
-                content: "not run: the session moved to another worker before this call ran; call it again if it is still needed".into(),
+                content: "result unknown: the run stopped before this call's result was recorded (it may or may not have taken effect); check before calling it again".into(),
                 is_error: true,
             })
             .collect::<Vec<_>>();
@@ -103,7 +103,7 @@ impl Agent<'_> {
                 content: "(The session was resumed by another worker. Continue the work, then reply with a short summary.)".into(),
             });
         }
-        self.push(messages, repaired);
+        self.push(messages, repaired)?;
         let mut step = 0u32;
         for turn in 1.. {
             if self.cancel.is_cancelled() {
@@ -137,18 +137,29 @@ impl Agent<'_> {
                     content: reply.content.clone(),
                     tool_calls: calls.clone(),
                 }],
-            );
+            )?;
             if calls.is_empty() {
                 stats.push(TurnStats {
                     model: model_time,
                     total: started.elapsed(),
                     waiting: Duration::ZERO,
                 });
-                if reply.stop == StopReason::MaxTokens {
-                    return Err(format!(
-                        "the model's reply was cut off at max_tokens without finishing; raise max_tokens for model {}",
-                        self.model.model()
-                    ));
+                match &reply.stop {
+                    StopReason::MaxTokens => {
+                        return Err(format!(
+                            "the model's reply was cut off at max_tokens without finishing; raise max_tokens for model {}",
+                            self.model.model()
+                        ))
+                    }
+                    // A content filter, a refusal, a paused turn: not a
+                    // finished piece of work.
+                    StopReason::Other(why) => {
+                        return Err(format!(
+                            "the model stopped without finishing ({why}): {}",
+                            clip_chars(reply.content.trim(), 500)
+                        ))
+                    }
+                    StopReason::EndTurn | StopReason::ToolUse => {}
                 }
                 let summary = reply.content.trim();
                 return Ok(if summary.is_empty() {
@@ -158,7 +169,6 @@ impl Agent<'_> {
                 });
             }
             let mut waiting = Duration::ZERO;
-            let mut results = Vec::with_capacity(calls.len());
             for call in &calls {
                 if self.cancel.is_cancelled() {
                     return Err("cancelled".into());
@@ -166,9 +176,10 @@ impl Agent<'_> {
                 step += 1;
                 let (result, waited) = self.handle(call, &tools, step)?;
                 waiting += waited;
-                results.push(result);
+                // Stored as soon as it exists: a run that stops later must
+                // not tell the model a call that ran never did.
+                self.push(messages, vec![result])?;
             }
-            self.push(messages, results);
             stats.push(TurnStats {
                 model: model_time,
                 total: started.elapsed(),
@@ -178,12 +189,15 @@ impl Agent<'_> {
         unreachable!("the turn loop only ends by returning")
     }
 
-    fn push(&self, messages: &mut Vec<Message>, new: Vec<Message>) {
+    /// Stores and appends; a conversation that cannot be stored ends the
+    /// run (a follow-up could not resume it).
+    fn push(&self, messages: &mut Vec<Message>, new: Vec<Message>) -> Result<(), String> {
         if new.is_empty() {
-            return;
+            return Ok(());
         }
-        self.host.save(&new);
+        self.host.save(&new)?;
         messages.extend(new);
+        Ok(())
     }
 
     /// One tool call → its result message. Err ends the session (nobody

@@ -316,7 +316,7 @@ fn line(a: &Activity) -> String {
         }
         Activity::Completed { summary } => format!("completed      {summary}"),
         Activity::Failed { error } => format!("failed         {error}"),
-        Activity::AwaitingInput { question } => format!("awaiting input {question}"),
+        Activity::AwaitingInput { question, .. } => format!("awaiting input {question}"),
         Activity::ExternalUrlUpdated { url } => format!("external url   {url}"),
     }
 }

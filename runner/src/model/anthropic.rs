@@ -48,6 +48,8 @@ impl Anthropic {
         let mut turns: Vec<(&'static str, Vec<Value>)> = Vec::new();
         for m in req.messages {
             let (role, blocks) = match m {
+                // The API refuses whitespace-only text blocks.
+                Message::User { content } if content.trim().is_empty() => ("user", Vec::new()),
                 Message::User { content } => {
                     ("user", vec![json!({"type": "text", "text": content})])
                 }
@@ -56,7 +58,7 @@ impl Anthropic {
                     tool_calls,
                 } => {
                     let mut b = Vec::new();
-                    if !content.is_empty() {
+                    if !content.trim().is_empty() {
                         b.push(json!({"type": "text", "text": content}));
                     }
                     for c in tool_calls {
@@ -176,5 +178,100 @@ impl ModelClient for Anthropic {
     fn complete(&self, req: &ModelRequest<'_>, cancel: &Cancel) -> Result<ModelReply, ModelError> {
         let answer = self.http.post(&self.body(req), cancel)?;
         self.parse(&answer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::OfferedTool;
+
+    fn client() -> Anthropic {
+        let cfg: ProviderConfig = toml::from_str(
+            "name = \"a\"\napi = \"anthropic\"\nbase_url = \"http://127.0.0.1:9\"\nmodels = [\"m\"]\n",
+        )
+        .unwrap();
+        Anthropic::new(&cfg, "m", None).unwrap()
+    }
+
+    #[test]
+    fn tool_results_travel_in_one_user_turn_and_blank_text_is_dropped() {
+        let call = |id: &str| ToolCall {
+            id: id.into(),
+            name: "Read".into(),
+            arguments: json!({"path": "a"}),
+        };
+        let msgs = vec![
+            Message::User {
+                content: "work".into(),
+            },
+            Message::Assistant {
+                content: "  \n".into(),
+                tool_calls: vec![call("toolu_1"), call("toolu_2")],
+            },
+            Message::Tool {
+                tool_call_id: "toolu_1".into(),
+                name: "Read".into(),
+                content: "x".into(),
+                is_error: false,
+            },
+            Message::Tool {
+                tool_call_id: "toolu_2".into(),
+                name: "Read".into(),
+                content: "denied".into(),
+                is_error: true,
+            },
+            Message::User {
+                content: "follow-up".into(),
+            },
+        ];
+        let tools = [OfferedTool {
+            name: "Read".into(),
+            description: "d".into(),
+            input_schema: json!({"type": "object"}),
+        }];
+        let b = client().body(&ModelRequest {
+            system: "sys",
+            messages: &msgs,
+            tools: &tools,
+        });
+        assert_eq!(b["system"], "sys");
+        let m = b["messages"].as_array().unwrap();
+        assert_eq!(m.len(), 3, "{b}");
+        assert_eq!(m[1]["role"], "assistant");
+        assert!(
+            m[1]["content"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|c| c["type"] == "tool_use"),
+            "blank text dropped"
+        );
+        assert_eq!(m[2]["role"], "user");
+        let c = m[2]["content"].as_array().unwrap();
+        assert_eq!(
+            (
+                c[0]["type"].as_str(),
+                c[1]["is_error"].as_bool(),
+                c[2]["type"].as_str()
+            ),
+            (Some("tool_result"), Some(true), Some("text"))
+        );
+        assert_eq!(b["tools"][0]["input_schema"]["type"], "object");
+    }
+
+    #[test]
+    fn reads_tool_use_and_stop_reasons() {
+        let r = client()
+            .parse(&json!({"type": "message", "content": [{"type": "text", "text": "ok"}, {"type": "tool_use", "id": "toolu_9", "name": "Read", "input": {"path": "a"}}], "stop_reason": "tool_use", "usage": {"input_tokens": 3, "output_tokens": 4}}))
+            .unwrap();
+        assert_eq!(r.tool_calls[0].id, "toolu_9");
+        assert_eq!(r.stop, StopReason::ToolUse);
+        assert_eq!(r.usage.output_tokens, 4);
+        let r = client()
+            .parse(&json!({"type": "message", "content": [], "stop_reason": "refusal"}))
+            .unwrap();
+        assert_eq!(r.stop, StopReason::Other("refusal".into()));
+        assert!(client().parse(&json!({"type": "error"})).is_err());
     }
 }

@@ -51,6 +51,15 @@ pub struct ProviderConfig {
     /// `max_tokens` of each call.
     #[serde(default = "default_max_tokens")]
     pub max_tokens: u32,
+    /// The field that carries it (OpenAI-compatible only): `max_tokens`
+    /// (vLLM, Ollama, llama.cpp, most OpenAI models) or
+    /// `max_completion_tokens` (OpenAI's reasoning models).
+    #[serde(default = "default_max_tokens_field")]
+    pub max_tokens_field: String,
+}
+
+fn default_max_tokens_field() -> String {
+    "max_tokens".into()
 }
 
 fn default_timeout() -> u64 {
@@ -90,6 +99,15 @@ impl ProviderConfig {
         if self.timeout_seconds == 0 || self.connect_timeout_seconds == 0 {
             return Err(format!(
                 "provider {}: timeouts must be at least 1 s",
+                self.name
+            ));
+        }
+        if !matches!(
+            self.max_tokens_field.as_str(),
+            "max_tokens" | "max_completion_tokens"
+        ) {
+            return Err(format!(
+                "provider {}: max_tokens_field is max_tokens or max_completion_tokens",
                 self.name
             ));
         }

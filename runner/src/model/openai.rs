@@ -15,6 +15,7 @@ pub struct OpenAi {
     model: String,
     provider: String,
     max_tokens: u32,
+    max_tokens_field: String,
     http: HttpCaller,
 }
 
@@ -30,6 +31,7 @@ impl OpenAi {
             model: model.to_string(),
             provider: cfg.name.clone(),
             max_tokens: cfg.max_tokens,
+            max_tokens_field: cfg.max_tokens_field.clone(),
             http: HttpCaller::new(cfg, url, headers)?,
         })
     }
@@ -67,8 +69,8 @@ impl OpenAi {
         let mut body = json!({
             "model": self.model,
             "messages": messages,
-            "max_tokens": self.max_tokens,
         });
+        body[self.max_tokens_field.as_str()] = json!(self.max_tokens);
         if !req.tools.is_empty() {
             body["tools"] = req
                 .tools
@@ -117,13 +119,17 @@ impl OpenAi {
                 .get("name")
                 .and_then(|n| n.as_str())
                 .ok_or_else(|| bad(&format!("tool_calls[{i}] has no function.name")))?;
-            let raw = f.get("arguments").and_then(|a| a.as_str()).unwrap_or("{}");
             // Arguments are a JSON *string*; one that does not parse is kept
-            // as a string and answered with an error result.
-            let arguments = if raw.trim().is_empty() {
-                json!({})
-            } else {
-                serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_string()))
+            // as a string and answered with an error result. Some
+            // compatible servers send an object: taken as it is.
+            let arguments = match f.get("arguments") {
+                Some(Value::String(raw)) if raw.trim().is_empty() => json!({}),
+                Some(Value::String(raw)) => {
+                    serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_string()))
+                }
+                Some(v @ Value::Object(_)) => v.clone(),
+                None | Some(Value::Null) => json!({}),
+                Some(other) => Value::String(other.to_string()),
             };
             let id = c
                 .get("id")
@@ -176,5 +182,102 @@ impl ModelClient for OpenAi {
     fn complete(&self, req: &ModelRequest<'_>, cancel: &Cancel) -> Result<ModelReply, ModelError> {
         let answer = self.http.post(&self.body(req), cancel)?;
         self.parse(&answer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(extra: &str) -> OpenAi {
+        let cfg: ProviderConfig = toml::from_str(&format!(
+            "name = \"o\"\napi = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\nmodels = [\"m\"]\n{extra}"
+        ))
+        .unwrap();
+        OpenAi::new(&cfg, "m", None).unwrap()
+    }
+
+    #[test]
+    fn system_first_arguments_as_text_and_the_token_field() {
+        let msgs = vec![
+            Message::User {
+                content: "work".into(),
+            },
+            Message::Assistant {
+                content: String::new(),
+                tool_calls: vec![ToolCall {
+                    id: "call_1".into(),
+                    name: "Read".into(),
+                    arguments: json!({"path": "a"}),
+                }],
+            },
+            Message::Tool {
+                tool_call_id: "call_1".into(),
+                name: "Read".into(),
+                content: "x".into(),
+                is_error: false,
+            },
+        ];
+        let b = client("").body(&ModelRequest {
+            system: "sys",
+            messages: &msgs,
+            tools: &[],
+        });
+        assert_eq!(
+            b["messages"][0],
+            json!({"role": "system", "content": "sys"})
+        );
+        assert_eq!(b["messages"][2]["content"], Value::Null);
+        assert_eq!(
+            b["messages"][2]["tool_calls"][0]["function"]["arguments"],
+            "{\"path\":\"a\"}"
+        );
+        assert_eq!(b["messages"][3]["tool_call_id"], "call_1");
+        assert_eq!(b["max_tokens"], 4096);
+        assert!(b.get("tools").is_none());
+        let b = client("max_tokens_field = \"max_completion_tokens\"").body(&ModelRequest {
+            system: "s",
+            messages: &[],
+            tools: &[],
+        });
+        assert!(b.get("max_tokens").is_none() && b["max_completion_tokens"] == 4096);
+    }
+
+    #[test]
+    fn reads_string_object_and_broken_arguments_and_finish_reasons() {
+        let reply = |args: Value, finish: &str| {
+            client("").parse(&json!({"choices": [{"index": 0, "finish_reason": finish, "message": {"role": "assistant", "content": null,
+                "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "Read", "arguments": args}}]}}]}))
+        };
+        assert_eq!(
+            reply(json!("{\"path\":\"a\"}"), "tool_calls")
+                .unwrap()
+                .tool_calls[0]
+                .arguments,
+            json!({"path": "a"})
+        );
+        assert_eq!(
+            reply(json!({"path": "b"}), "tool_calls")
+                .unwrap()
+                .tool_calls[0]
+                .arguments,
+            json!({"path": "b"})
+        );
+        assert_eq!(
+            reply(json!("{\"path\": "), "tool_calls")
+                .unwrap()
+                .tool_calls[0]
+                .arguments,
+            json!("{\"path\": ")
+        );
+        assert_eq!(
+            reply(json!("{}"), "content_filter").unwrap().stop,
+            StopReason::Other("content_filter".into())
+        );
+        assert_eq!(
+            reply(json!("{}"), "length").unwrap().stop,
+            StopReason::MaxTokens
+        );
+        assert!(client("").parse(&json!({"choices": []})).is_err());
     }
 }

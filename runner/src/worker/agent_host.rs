@@ -23,6 +23,10 @@ pub(super) struct ClaimHost {
     cancel: Cancel,
     await_for: Duration,
     poll: Duration,
+    /// Messages stored so far.
+    stored: std::sync::Mutex<u64>,
+    /// Follow-ups to acknowledge once their turns are stored.
+    acks: std::sync::Mutex<Vec<u64>>,
 }
 
 impl ClaimHost {
@@ -40,6 +44,8 @@ impl ClaimHost {
             cancel: cancel.clone(),
             await_for: Duration::from_secs(shared.config.agent.await_input_seconds),
             poll: Duration::from_millis(shared.config.agent.await_poll_ms.max(10)),
+            stored: std::sync::Mutex::new(0),
+            acks: std::sync::Mutex::new(Vec::new()),
         }
     }
 
@@ -53,21 +59,40 @@ impl ClaimHost {
             .into_iter()
             .map(|e| e.message)
             .collect();
+        *self.stored.lock().unwrap_or_else(|e| e.into_inner()) = history.len() as u64;
         let mut turns = Vec::new();
         if history.is_empty() {
             turns.push(Message::User {
                 content: prompt::work_turn(&self.session.source),
             });
         }
+        // Each follow-up is acknowledged only once its turn is stored (the
+        // first save of the run): a worker that dies in between leaves it
+        // to the next one.
+        let mut after = None;
         loop {
-            match self.retry(|p| p.take_input(id, &self.claim)) {
-                Ok(Some(HumanInput::FollowUp(f))) => turns.push(Message::User {
-                    content: prompt::follow_up_turn(&f.by, &f.message),
-                }),
-                Ok(Some(HumanInput::Answer(a))) => tracing::warn!(
-                    "session {id}: an answer from {} arrived after its question's worker stopped; it is dropped",
-                    a.by
-                ),
+            match self.retry(|p| p.next_input(id, &self.claim, after)) {
+                Ok(Some(p)) => {
+                    after = Some(p.id);
+                    match &p.input {
+                        HumanInput::FollowUp(f) => {
+                            turns.push(Message::User {
+                                content: prompt::follow_up_turn(&f.by, &f.message),
+                            });
+                            self.acks
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .push(p.id);
+                        }
+                        HumanInput::Answer(a) => {
+                            tracing::warn!(
+                                "session {id}: an answer from {} arrived after its question's worker stopped; it is dropped",
+                                a.by
+                            );
+                            let _ = self.retry(|pl| pl.ack_input(id, &self.claim, p.id));
+                        }
+                    }
+                }
                 Ok(None) => break,
                 Err(e) => return Err(format!("cannot read the session's follow-ups: {e}")),
             }
@@ -109,15 +134,19 @@ impl ActivitySink for ClaimHost {
 }
 
 impl Host for ClaimHost {
-    fn save(&self, messages: &[Message]) {
-        if let Err(e) =
-            self.retry(|p| p.append_conversation(&self.session.id, &self.claim, messages))
-        {
-            tracing::warn!(
-                "storing the conversation of {} failed: {e}",
-                self.session.id
-            );
+    fn save(&self, messages: &[Message]) -> Result<(), String> {
+        let mut stored = self.stored.lock().unwrap_or_else(|e| e.into_inner());
+        // The expected count makes a retried append idempotent: if the
+        // first attempt landed but its answer was lost, the store sees the
+        // count already advanced by exactly these messages and says so.
+        let expect = *stored;
+        self.retry(|p| p.append_conversation(&self.session.id, &self.claim, expect, messages))
+            .map_err(|e| format!("the conversation could not be stored ({e}); the session stops so that a follow-up can resume it"))?;
+        *stored = expect + messages.len() as u64;
+        for input in std::mem::take(&mut *self.acks.lock().unwrap_or_else(|e| e.into_inner())) {
+            let _ = self.retry(|p| p.ack_input(&self.session.id, &self.claim, input));
         }
+        Ok(())
     }
 
     fn plan(&self, steps: &[String]) {
@@ -141,21 +170,36 @@ impl Host for ClaimHost {
     }
 
     fn ask(&self, question: &str, cancel: &Cancel) -> Reply {
+        // A fresh id per question: only an answer naming it counts, so an
+        // answer meant for an earlier question (another worker's, before a
+        // lease expired) never approves this one.
+        let qid = format!("q_{}", uuid::Uuid::new_v4().simple());
         self.sink.send(&Activity::AwaitingInput {
             question: question.to_string(),
+            question_id: Some(qid.clone()),
         });
         let deadline = Instant::now() + self.await_for;
+        let id = &self.session.id;
         loop {
             if cancel.is_cancelled() || self.cancel.is_cancelled() {
                 return Reply::Cancelled;
             }
-            match self.retry(|p| p.take_input(&self.session.id, &self.claim)) {
-                Ok(Some(HumanInput::Answer(a))) => return Reply::Answered(a),
-                Ok(Some(HumanInput::FollowUp(_))) | Ok(None) => {}
-                Err(PlatformError::ClaimLost(_)) => return Reply::Cancelled,
-                Err(e) => {
-                    tracing::warn!("looking for an answer on {} failed: {e}", self.session.id)
+            match self.retry(|p| p.next_input(id, &self.claim, None)) {
+                Ok(Some(p)) => {
+                    let _ = self.retry(|pl| pl.ack_input(id, &self.claim, p.id));
+                    match p.input {
+                        HumanInput::Answer(a) if a.question_id.as_deref() == Some(qid.as_str()) => {
+                            return Reply::Answered(a)
+                        }
+                        other => tracing::warn!(
+                            "session {id}: an input for another question was dropped: {other:?}"
+                        ),
+                    }
+                    continue;
                 }
+                Ok(None) => {}
+                Err(PlatformError::ClaimLost(_)) => return Reply::Cancelled,
+                Err(e) => tracing::warn!("looking for an answer on {id} failed: {e}"),
             }
             let now = Instant::now();
             if now >= deadline {

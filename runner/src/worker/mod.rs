@@ -397,6 +397,13 @@ impl WorkerShared {
         }
         let providers =
             crate::model::Providers::from_config(&config.providers).map_err(anyhow::Error::msg)?;
+        // A tool result must fit in one stored message of the conversation.
+        if config.agent.max_tool_output_bytes > 128 * 1024 {
+            anyhow::bail!(
+                "[agent] max_tool_output_bytes is {}; at most 131072 (the control plane stores a message of up to 256 KiB)",
+                config.agent.max_tool_output_bytes
+            );
+        }
         Ok(WorkerShared {
             providers,
             platform,
