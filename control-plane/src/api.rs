@@ -102,6 +102,8 @@ pub fn router(store: Arc<Store>) -> Router {
         )
         .route("/oauth/token", post(crate::auth::oauth::token))
         .route("/oauth/revoke", post(crate::auth::oauth::revoke))
+        .route("/v1/webhooks", post(add_subscription).get(subscriptions))
+        .route("/v1/webhooks/{id}/deliveries", get(deliveries))
         .route("/v1/workers", post(register_worker))
         .route("/v1/workers/{worker}", get(get_worker))
         .route("/v1/workers/{worker}/sessions", get(claimable))
@@ -401,4 +403,34 @@ fn who_name(p: &Principal) -> String {
         Principal::User { user, .. } => user.clone(),
         Principal::ApiKey { name } => format!("api-key:{name}"),
     }
+}
+
+/// Subscribe a URL to session events (CloudEvents; retried; optionally
+/// signed — the secret is in this answer only).
+#[utoipa::path(post, path = "/v1/webhooks", request_body = Object, responses((status = 200, body = Object), (status = 400, body = Object)))]
+pub async fn add_subscription(
+    State(s): State<Shared>,
+    _caller: Caller,
+    Body(n): Body<crate::webhooks::NewSubscription>,
+) -> ApiResult<crate::webhooks::Subscription> {
+    blocking(s, move |st| st.add_subscription(n)).await
+}
+
+/// The webhook subscriptions.
+#[utoipa::path(get, path = "/v1/webhooks", responses((status = 200, body = Vec<Object>)))]
+pub async fn subscriptions(
+    State(s): State<Shared>,
+    _caller: Caller,
+) -> ApiResult<Vec<crate::webhooks::Subscription>> {
+    blocking(s, move |st| st.subscriptions()).await
+}
+
+/// A subscription's delivery log, newest first.
+#[utoipa::path(get, path = "/v1/webhooks/{id}/deliveries", responses((status = 200, body = Vec<Object>), (status = 404, body = Object)))]
+pub async fn deliveries(
+    State(s): State<Shared>,
+    _caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Vec<crate::webhooks::Delivery>> {
+    blocking(s, move |st| st.deliveries(&id)).await
 }

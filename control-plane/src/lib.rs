@@ -16,6 +16,7 @@ pub mod error;
 mod openapi;
 pub mod store;
 pub mod transitions;
+pub mod webhooks;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -46,10 +47,12 @@ pub async fn serve(
             }
         })
     };
+    let delivery = tokio::spawn(webhooks::deliver(store.clone(), store.retry_schedule()));
     let r = axum::serve(listener, api::router(store))
         .with_graceful_shutdown(shutdown)
         .await;
     sweeper.abort();
+    delivery.abort();
     r
 }
 

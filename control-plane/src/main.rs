@@ -30,6 +30,10 @@ struct Args {
     /// Lifetime of OAuth refresh tokens, in seconds (rotated at every use).
     #[arg(long, default_value_t = 30 * 24 * 3600)]
     refresh_token_seconds: u64,
+    /// Seconds before each retry of a failed webhook delivery, comma
+    /// separated (after the last, the delivery is marked failed).
+    #[arg(long, default_value = "0,60,300")]
+    webhook_retry_schedule: String,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -127,12 +131,28 @@ async fn main() {
         .with_writer(std::io::stderr)
         .init();
     let a = Args::parse();
+    let schedule: Vec<u64> = match a
+        .webhook_retry_schedule
+        .split(',')
+        .filter(|x| !x.trim().is_empty())
+        .map(|x| x.trim().parse::<u64>())
+        .collect()
+    {
+        Ok(v) => v,
+        Err(_) => {
+            eprintln!("control-plane: --webhook-retry-schedule is seconds separated by commas, e.g. 0,60,300");
+            std::process::exit(2);
+        }
+    };
     let store = match control_plane::Store::open(&a.db, a.max_attempts) {
-        Ok(s) => s.with_auth_settings(control_plane::auth::AuthSettings {
-            access_seconds: a.access_token_seconds.max(1),
-            refresh_seconds: a.refresh_token_seconds.max(1),
-            ..Default::default()
-        }),
+        Ok(s) => {
+            s.with_retry_schedule(schedule)
+                .with_auth_settings(control_plane::auth::AuthSettings {
+                    access_seconds: a.access_token_seconds.max(1),
+                    refresh_seconds: a.refresh_token_seconds.max(1),
+                    ..Default::default()
+                })
+        }
         Err(e) => {
             eprintln!("control-plane: {}", e.message);
             std::process::exit(2);

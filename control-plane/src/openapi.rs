@@ -29,6 +29,9 @@ use utoipa::OpenApi;
         crate::api::conversation,
         crate::api::answer,
         crate::api::follow_up,
+        crate::api::add_subscription,
+        crate::api::subscriptions,
+        crate::api::deliveries,
         crate::api::next_input,
         crate::api::ack_input
     ),

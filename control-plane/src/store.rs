@@ -76,6 +76,8 @@ pub struct Store {
     conn: Mutex<Connection>,
     max_attempts: u32,
     auth: crate::auth::AuthSettings,
+    outbox: tokio::sync::Notify,
+    retry_schedule: Vec<u64>,
 }
 
 fn now_ms() -> i64 {
@@ -159,10 +161,13 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.execute_batch(SCHEMA)?;
         conn.execute_batch(crate::auth::db_schema())?;
+        conn.execute_batch(crate::webhooks::SCHEMA)?;
         let store = Store {
             conn: Mutex::new(conn),
             max_attempts: max_attempts.max(1),
             auth: crate::auth::AuthSettings::default(),
+            outbox: tokio::sync::Notify::new(),
+            retry_schedule: vec![0, 60, 300],
         };
         store.ensure_runner_client()?;
         Ok(store)
@@ -172,6 +177,23 @@ impl Store {
     pub fn with_auth_settings(mut self, auth: crate::auth::AuthSettings) -> Store {
         self.auth = auth;
         self
+    }
+
+    /// Seconds to wait before each retry of a failed webhook delivery
+    /// (default: immediately, 1 min, 5 min); after the last, it fails.
+    pub fn with_retry_schedule(mut self, schedule: Vec<u64>) -> Store {
+        self.retry_schedule = schedule;
+        self
+    }
+
+    /// The webhook retry schedule.
+    pub fn retry_schedule(&self) -> Vec<u64> {
+        self.retry_schedule.clone()
+    }
+
+    /// Notified when webhook events were written.
+    pub(crate) fn outbox(&self) -> &tokio::sync::Notify {
+        &self.outbox
     }
 
     /// The lifetimes in force.
@@ -187,6 +209,9 @@ impl Store {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let r = f(&tx)?;
         tx.commit()?;
+        if crate::webhooks::take_dirty() {
+            self.outbox.notify_one();
+        }
         Ok(r)
     }
 
@@ -207,6 +232,11 @@ impl Store {
                 params![id, new.workspace, new.agent_profile, body, now],
             )?;
             record(tx, &id, "new", SessionState::Queued, now, "queued")?;
+            crate::webhooks::enqueue(
+                tx,
+                crate::webhooks::SESSION_QUEUED,
+                serde_json::json!({"session_id": id, "workspace": new.workspace, "agent_profile": new.agent_profile}),
+            )?;
             load_session(tx, &id)
         })
     }
@@ -860,6 +890,18 @@ fn set_state(
             "invalid_transition",
             format!("session {id} changed state concurrently; retry"),
         ));
+    }
+    crate::webhooks::enqueue(
+        tx,
+        crate::webhooks::SESSION_STATE_CHANGED,
+        serde_json::json!({"session_id": id, "from": from.as_str(), "to": to.as_str(), "reason": reason}),
+    )?;
+    if to == SessionState::Queued {
+        crate::webhooks::enqueue(
+            tx,
+            crate::webhooks::SESSION_QUEUED,
+            serde_json::json!({"session_id": id}),
+        )?;
     }
     record(tx, id, from.as_str(), to, now, reason)
 }

@@ -42,6 +42,9 @@ pub struct Config {
     /// The agent loop of model-driven sessions.
     #[serde(default)]
     pub agent: crate::agent::AgentSettings,
+    /// The webhook receiver (wake-ups from the control plane).
+    #[serde(default)]
+    pub webhook: crate::webhook::WebhookSection,
     /// Signing in to the control plane (`runner login`).
     #[serde(default)]
     pub auth: crate::auth::AuthSection,

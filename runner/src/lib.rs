@@ -22,4 +22,5 @@ pub mod platform;
 pub mod policy;
 pub mod sandbox;
 pub mod tools;
+pub mod webhook;
 pub mod worker;

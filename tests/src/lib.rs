@@ -458,10 +458,15 @@ impl WorkerProc {
         std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
         let cache = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/e2e-wasm-cache");
         let cfg = state.join("worker.toml");
+        let poll = if extra.contains("poll_interval_ms") {
+            ""
+        } else {
+            "poll_interval_ms = 100\n"
+        };
         std::fs::write(
             &cfg,
             format!(
-                "state_dir = {:?}\n[tools]\ncache_dir = {:?}\n{tools}\n[auth]\nkey = {{ file = {:?} }}\n[worker]\ncontrol_plane = {url:?}\nworkspace = \"w\"\nagent_profile = \"p\"\ndisplay_name = {name:?}\npoll_interval_ms = 100\nheartbeat_interval_ms = 500\n{extra}",
+                "state_dir = {:?}\n[tools]\ncache_dir = {:?}\n{tools}\n[auth]\nkey = {{ file = {:?} }}\n[worker]\ncontrol_plane = {url:?}\nworkspace = \"w\"\nagent_profile = \"p\"\ndisplay_name = {name:?}\n{poll}heartbeat_interval_ms = 500\n{extra}",
                 state.display().to_string(),
                 cache.display().to_string(),
                 key.display().to_string(),

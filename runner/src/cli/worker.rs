@@ -26,6 +26,15 @@ pub fn run(a: WorkerArgs) -> anyhow::Result<u8> {
     unsafe {
         libc::malloc_trim(0);
     }
+    if let Some(r) = crate::webhook::receiver::start(
+        &shared.config.webhook,
+        &shared.config.state_dir(),
+        shared.wake.clone(),
+    )
+    .map_err(anyhow::Error::msg)?
+    {
+        eprintln!("runner: webhook receiver on {}://{}", r.scheme, r.addr);
+    }
     let shutdown = Shutdown::default();
     shutdown
         .on_signals()

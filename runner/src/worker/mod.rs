@@ -131,6 +131,8 @@ pub struct WorkerShared {
     pub workspaces: PathBuf,
     /// Model clients by model id (`[[providers]]`).
     pub providers: crate::model::Providers,
+    /// Rung by the webhook receiver: poll now.
+    pub wake: Arc<crate::webhook::Wake>,
 }
 
 struct Running {
@@ -316,8 +318,16 @@ pub fn run(shared: Arc<WorkerShared>, shutdown: Shutdown) -> Result<(), WorkerEr
         if claimed_any {
             continue; // there may be more right away
         }
+        // Poll again after the interval (±20 %), or at once when a webhook
+        // rings: webhooks only shorten the wait, polling never stops.
         let base = Duration::from_millis(cfg.poll_interval_ms).max(backoff);
-        sleep_jittered(base, &shutdown);
+        let jitter = (uuid::Uuid::new_v4().as_u128() % 400) as f64 / 1000.0 + 0.8;
+        if shared
+            .wake
+            .wait(base.mul_f64(jitter), || shutdown.is_draining())
+        {
+            tracing::debug!("woken by a webhook: polling now");
+        }
     }
     stop_heartbeat.store(true, Ordering::SeqCst);
     let _ = heartbeat.join();
@@ -406,6 +416,7 @@ impl WorkerShared {
         }
         Ok(WorkerShared {
             providers,
+            wake: Arc::new(crate::webhook::Wake::default()),
             platform,
             engine,
             audit,

@@ -1,0 +1,397 @@
+//! Webhook delivery: subscriptions (URL, shared key, event types, an
+//! optional Standard Webhooks signing secret), CloudEvents 1.0 structured
+//! JSON for `agent.session_queued` and `agent.session_state_changed`,
+//! retries on a schedule (by default immediately, after ~1 min, after
+//! ~5 min), and a delivery log per subscription.
+//!
+//! Events are written to an outbox in the same transaction as the change
+//! they report, so a committed change is always delivered (at least once:
+//! receivers de-duplicate by event id) and a rolled-back one never is.
+
+use crate::error::ApiError;
+use crate::store::Store;
+use base64::Engine;
+use rusqlite::{params, OptionalExtension, Transaction};
+use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A session became claimable (queued, requeued, released, followed up).
+pub const SESSION_QUEUED: &str = "agent.session_queued";
+/// A session changed state.
+pub const SESSION_STATE_CHANGED: &str = "agent.session_state_changed";
+
+pub(crate) const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS subscriptions (
+  id TEXT PRIMARY KEY, url TEXT NOT NULL, key TEXT NOT NULL, signing_secret TEXT,
+  event_types TEXT NOT NULL, created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS deliveries (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, subscription_id TEXT NOT NULL, event_id TEXT NOT NULL,
+  event_type TEXT NOT NULL, body TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+  next_at INTEGER, state TEXT NOT NULL, log TEXT NOT NULL DEFAULT '[]',
+  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (state, next_at);
+CREATE INDEX IF NOT EXISTS deliveries_sub ON deliveries (subscription_id, id);
+";
+
+/// Set when an event was written; the delivery loop is told after commit.
+static OUTBOX_DIRTY: AtomicBool = AtomicBool::new(false);
+
+/// `POST /v1/webhooks`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewSubscription {
+    /// Where to POST (http or https).
+    pub url: String,
+    /// Sent as `X-One-Webhook-Key`.
+    pub key: String,
+    /// Event types, or `["*"]`.
+    #[serde(default = "all")]
+    pub event_types: Vec<String>,
+    /// Also sign each delivery (Standard Webhooks); the secret is returned
+    /// once.
+    #[serde(default)]
+    pub sign: bool,
+}
+
+fn all() -> Vec<String> {
+    vec!["*".into()]
+}
+
+/// A subscription as listed (no secrets).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Subscription {
+    /// Its id.
+    pub id: String,
+    /// Where deliveries go.
+    pub url: String,
+    /// Event types.
+    pub event_types: Vec<String>,
+    /// Whether deliveries are signed.
+    pub signed: bool,
+    /// The signing secret, only in the answer to its creation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signing_secret: Option<String>,
+}
+
+/// One delivery and its attempts.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Delivery {
+    /// Delivery id.
+    pub id: i64,
+    /// The CloudEvent id (the receiver's idempotency key).
+    pub event_id: String,
+    /// Its type.
+    pub event_type: String,
+    /// `pending`, `sending`, `delivered` or `failed`.
+    pub state: String,
+    /// Attempts made.
+    pub attempts: u32,
+    /// Each attempt: when, HTTP status or error.
+    pub log: serde_json::Value,
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Writes an event for every subscription that wants it (inside the
+/// transaction of the change it reports).
+pub(crate) fn enqueue(
+    tx: &Transaction<'_>,
+    event_type: &str,
+    data: serde_json::Value,
+) -> Result<(), ApiError> {
+    let subs: Vec<(String, String)> = {
+        let mut st = tx.prepare("SELECT id, event_types FROM subscriptions")?;
+        let v = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        v
+    };
+    let now = now_ms();
+    let event_id = format!("evt_{}", uuid::Uuid::new_v4().simple());
+    let body = serde_json::json!({
+        "specversion": "1.0",
+        "id": event_id,
+        "type": event_type,
+        "source": "/runner/control-plane",
+        "time": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "datacontenttype": "application/json",
+        "data": data,
+    })
+    .to_string();
+    for (id, types) in subs {
+        let types: Vec<String> = serde_json::from_str(&types).unwrap_or_default();
+        if !types.iter().any(|t| t == "*" || t == event_type) {
+            continue;
+        }
+        tx.execute(
+            "INSERT INTO deliveries (subscription_id, event_id, event_type, body, next_at, state, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?5, ?5)",
+            params![id, event_id, event_type, body, now],
+        )?;
+        OUTBOX_DIRTY.store(true, Ordering::SeqCst);
+    }
+    Ok(())
+}
+
+/// Whether an event was written since the last call (then the delivery
+/// loop is woken).
+pub(crate) fn take_dirty() -> bool {
+    OUTBOX_DIRTY.swap(false, Ordering::SeqCst)
+}
+
+struct Due {
+    id: i64,
+    url: String,
+    key: String,
+    secret: Option<String>,
+    event_id: String,
+    body: String,
+    attempts: u32,
+}
+
+impl Store {
+    /// Adds a subscription.
+    pub fn add_subscription(&self, n: NewSubscription) -> Result<Subscription, ApiError> {
+        let u = url::Url::parse(&n.url)
+            .map_err(|_| ApiError::invalid(format!("url {:?} is not a URL", n.url)))?;
+        if !matches!(u.scheme(), "http" | "https") || n.url.len() > 2048 {
+            return Err(ApiError::invalid(
+                "url must be http(s), at most 2048 characters",
+            ));
+        }
+        if n.key.is_empty() || n.key.len() > 256 {
+            return Err(ApiError::invalid(
+                "key is 1–256 characters (sent as X-One-Webhook-Key)",
+            ));
+        }
+        if n.event_types.is_empty()
+            || n.event_types
+                .iter()
+                .any(|t| !matches!(t.as_str(), "*" | SESSION_QUEUED | SESSION_STATE_CHANGED))
+        {
+            return Err(ApiError::invalid(format!(
+                "event_types are among {SESSION_QUEUED}, {SESSION_STATE_CHANGED} or *"
+            )));
+        }
+        let id = format!("sub_{}", uuid::Uuid::new_v4().simple());
+        let secret = n.sign.then(|| {
+            let mut b = [0u8; 32];
+            let _ = getrandom::fill(&mut b);
+            format!(
+                "whsec_{}",
+                base64::engine::general_purpose::STANDARD.encode(b)
+            )
+        });
+        let types = serde_json::to_string(&n.event_types).map_err(ApiError::internal)?;
+        self.tx(|tx| {
+            tx.execute(
+                "INSERT INTO subscriptions (id, url, key, signing_secret, event_types, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![id, n.url, n.key, secret, types, now_ms()],
+            )?;
+            Ok(())
+        })?;
+        Ok(Subscription {
+            id,
+            url: n.url,
+            event_types: n.event_types,
+            signed: secret.is_some(),
+            signing_secret: secret,
+        })
+    }
+
+    /// Every subscription (no secrets).
+    pub fn subscriptions(&self) -> Result<Vec<Subscription>, ApiError> {
+        self.tx(|tx| {
+            let mut st = tx.prepare(
+                "SELECT id, url, event_types, signing_secret IS NOT NULL FROM subscriptions ORDER BY created_at",
+            )?;
+            let v = st
+                .query_map([], |r| {
+                    Ok(Subscription {
+                        id: r.get(0)?,
+                        url: r.get(1)?,
+                        event_types: serde_json::from_str(&r.get::<_, String>(2)?).unwrap_or_default(),
+                        signed: r.get(3)?,
+                        signing_secret: None,
+                    })
+                })?
+                .collect::<Result<_, _>>()?;
+            Ok(v)
+        })
+    }
+
+    /// A subscription's deliveries, newest first (at most 500).
+    pub fn deliveries(&self, sub: &str) -> Result<Vec<Delivery>, ApiError> {
+        self.tx(|tx| {
+            let exists: Option<i64> = tx
+                .query_row("SELECT 1 FROM subscriptions WHERE id = ?1", params![sub], |r| r.get(0))
+                .optional()?;
+            if exists.is_none() {
+                return Err(ApiError::not_found("not_found", format!("no subscription {sub}")));
+            }
+            let mut st = tx.prepare(
+                "SELECT id, event_id, event_type, state, attempts, log FROM deliveries WHERE subscription_id = ?1 ORDER BY id DESC LIMIT 500",
+            )?;
+            let v = st
+                .query_map(params![sub], |r| {
+                    Ok(Delivery {
+                        id: r.get(0)?,
+                        event_id: r.get(1)?,
+                        event_type: r.get(2)?,
+                        state: r.get(3)?,
+                        attempts: r.get(4)?,
+                        log: serde_json::from_str(&r.get::<_, String>(5)?).unwrap_or_default(),
+                    })
+                })?
+                .collect::<Result<_, _>>()?;
+            Ok(v)
+        })
+    }
+
+    /// Deliveries due now, marked `sending` (a `sending` one left by a
+    /// crashed process is due again after a minute).
+    fn take_due(&self, limit: u32) -> Result<Vec<Due>, ApiError> {
+        let now = now_ms();
+        self.tx(|tx| {
+            let mut st = tx.prepare(
+                "SELECT d.id, s.url, s.key, s.signing_secret, d.event_id, d.body, d.attempts FROM deliveries d JOIN subscriptions s ON s.id = d.subscription_id
+                 WHERE (d.state = 'pending' AND d.next_at <= ?1) OR (d.state = 'sending' AND d.updated_at <= ?1 - 60000)
+                 ORDER BY d.next_at LIMIT ?2",
+            )?;
+            let due: Vec<Due> = st
+                .query_map(params![now, limit], |r| {
+                    Ok(Due {
+                        id: r.get(0)?,
+                        url: r.get(1)?,
+                        key: r.get(2)?,
+                        secret: r.get(3)?,
+                        event_id: r.get(4)?,
+                        body: r.get(5)?,
+                        attempts: r.get(6)?,
+                    })
+                })?
+                .collect::<Result<_, _>>()?;
+            for d in &due {
+                tx.execute(
+                    "UPDATE deliveries SET state = 'sending', updated_at = ?2 WHERE id = ?1",
+                    params![d.id, now],
+                )?;
+            }
+            Ok(due)
+        })
+    }
+
+    fn record_attempt(
+        &self,
+        id: i64,
+        attempts: u32,
+        outcome: Result<u16, String>,
+        schedule: &[u64],
+    ) -> Result<(), ApiError> {
+        let now = now_ms();
+        let attempts = attempts + 1;
+        let (state, next) = match &outcome {
+            Ok(s) if (200..300).contains(s) => ("delivered", None),
+            _ => match schedule.get(attempts as usize - 1) {
+                Some(delay) => ("pending", Some(now + *delay as i64 * 1000)),
+                None => ("failed", None),
+            },
+        };
+        let entry = match &outcome {
+            Ok(s) => serde_json::json!({"at": chrono::Utc::now().to_rfc3339(), "status": s}),
+            Err(e) => serde_json::json!({"at": chrono::Utc::now().to_rfc3339(), "error": e}),
+        };
+        self.tx(|tx| {
+            let log: String = tx.query_row("SELECT log FROM deliveries WHERE id = ?1", params![id], |r| r.get(0))?;
+            let mut log: Vec<serde_json::Value> = serde_json::from_str(&log).unwrap_or_default();
+            log.push(entry.clone());
+            tx.execute(
+                "UPDATE deliveries SET attempts = ?2, state = ?3, next_at = ?4, log = ?5, updated_at = ?6 WHERE id = ?1",
+                params![id, attempts, state, next, serde_json::to_string(&log).unwrap_or_default(), now],
+            )?;
+            Ok(())
+        })
+    }
+}
+
+/// Delivers due events until the task is dropped: woken when an event is
+/// written, and every 250 ms for retries.
+pub(crate) async fn deliver(store: Arc<Store>, schedule: Vec<u64>) {
+    let http = match reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("runner-control-plane/", env!("CARGO_PKG_VERSION")))
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!("webhook delivery is off: {e}");
+            return;
+        }
+    };
+    let schedule = Arc::new(schedule);
+    loop {
+        tokio::select! {
+            _ = store.outbox().notified() => {}
+            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+        }
+        let s = store.clone();
+        let due = match tokio::task::spawn_blocking(move || s.take_due(100)).await {
+            Ok(Ok(d)) => d,
+            Ok(Err(e)) => {
+                tracing::warn!("webhook outbox: {}", e.message);
+                continue;
+            }
+            Err(_) => continue,
+        };
+        for d in due {
+            let (http, store, schedule) = (http.clone(), store.clone(), schedule.clone());
+            tokio::spawn(async move {
+                let ts = chrono::Utc::now().timestamp();
+                let mut req = http
+                    .post(&d.url)
+                    .header("content-type", "application/cloudevents+json")
+                    .header("x-one-webhook-key", &d.key)
+                    .header("webhook-id", &d.event_id)
+                    .header("webhook-timestamp", ts.to_string());
+                if let Some(secret) = &d.secret {
+                    req = req.header(
+                        "webhook-signature",
+                        sign(secret, &d.event_id, ts, d.body.as_bytes()),
+                    );
+                }
+                let outcome = match req.body(d.body.clone()).send().await {
+                    Ok(r) => Ok(r.status().as_u16()),
+                    Err(e) => Err(e.to_string()),
+                };
+                if let Err(e) = &outcome {
+                    tracing::warn!("webhook to {} failed: {e}", d.url);
+                }
+                let _ = tokio::task::spawn_blocking(move || {
+                    store.record_attempt(d.id, d.attempts, outcome, &schedule)
+                })
+                .await;
+            });
+        }
+    }
+}
+
+/// The Standard Webhooks signature of a delivery.
+fn sign(secret: &str, id: &str, ts: i64, body: &[u8]) -> String {
+    let raw = secret.strip_prefix("whsec_").unwrap_or(secret);
+    let key_bytes = base64::engine::general_purpose::STANDARD
+        .decode(raw)
+        .unwrap_or_default();
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key_bytes);
+    let mut msg = format!("{id}.{ts}.").into_bytes();
+    msg.extend_from_slice(body);
+    format!(
+        "v1,{}",
+        base64::engine::general_purpose::STANDARD.encode(ring::hmac::sign(&key, &msg).as_ref())
+    )
+}
