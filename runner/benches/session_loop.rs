@@ -14,81 +14,13 @@
 //! scripts/build-guests.sh).
 
 use protocol::platform::RegisterWorker;
-use protocol::session::{AgentVersion, NewSession, ScriptStep, SourceWork};
-use runner::platform::{Platform, PlatformError};
-use std::path::Path;
+use runner::platform::PlatformError;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-fn session(script: serde_json::Value) -> NewSession {
-    NewSession {
-        workspace: "w".into(),
-        agent_profile: "p".into(),
-        agent: AgentVersion {
-            name: "bench".into(),
-            model: "script".into(),
-            enabled_tools: vec!["Bash".into(), "Write".into()],
-            ..Default::default()
-        },
-        source: SourceWork::default(),
-        script: Some(serde_json::from_value::<Vec<ScriptStep>>(script).unwrap()),
-    }
-}
-
-fn start_control_plane(db: &Path) -> (String, Arc<control_plane::Store>) {
-    let store = Arc::new(control_plane::Store::open(db, 3).unwrap());
-    let (tx, rx) = std::sync::mpsc::channel();
-    let s = store.clone();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let (l, addr) = control_plane::bind("127.0.0.1:0").await.unwrap();
-            tx.send(addr).unwrap();
-            control_plane::serve(l, s, Duration::from_millis(200), std::future::pending())
-                .await
-                .unwrap();
-        });
-    });
-    (format!("http://{}", rx.recv().unwrap()), store)
-}
-
-/// A signed-in client: tokens issued by the store (as `runner up` does).
-fn platform(url: &str, store: &control_plane::Store) -> Platform {
-    let t = store.issue_tokens("bench", "runner").unwrap();
-    let tokens = runner::auth::TokenManager::new(
-        stored(url, t),
-        runner::auth::tokens::Persist::Memory,
-        None,
-        0.25,
-    )
-    .unwrap();
-    Platform::new(url).unwrap().with_tokens(Arc::new(tokens))
-}
-
-fn stored(url: &str, t: control_plane::auth::IssuedTokens) -> runner::auth::store::StoredTokens {
-    runner::auth::store::StoredTokens {
-        control_plane: url.to_string(),
-        client_id: "runner".into(),
-        access_token: t.access_token,
-        refresh_token: t.refresh_token,
-        access_expires_at: chrono::Utc::now().timestamp() + t.expires_in as i64,
-        access_lifetime: t.expires_in as i64,
-    }
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
+mod common;
+use common::*;
 
 fn main() {
     if std::env::args().any(|a| a == "--list") {
@@ -188,46 +120,7 @@ fn main() {
         runner.display()
     );
     let (url, store) = start_control_plane(&dir.join("loop.db"));
-    let state = dir.join("worker");
-    std::fs::create_dir_all(&state).unwrap();
-    for d in [&dir, &state] {
-        std::fs::set_permissions(d, std::os::unix::fs::PermissionsExt::from_mode(0o711)).unwrap();
-    }
-    // The worker's sign-in: a token file sealed with its key.
-    let key = "5a".repeat(32);
-    std::fs::write(state.join("token.key"), &key).unwrap();
-    std::fs::set_permissions(
-        state.join("token.key"),
-        std::os::unix::fs::PermissionsExt::from_mode(0o600),
-    )
-    .unwrap();
-    runner::auth::store::TokenFile::new(
-        state.join("tokens.enc"),
-        runner::auth::store::TokenKey::parse(&key).unwrap(),
-    )
-    .save(&stored(
-        &url,
-        store.issue_tokens("bench", "runner").unwrap(),
-    ))
-    .unwrap();
-    std::fs::write(
-        state.join("worker.toml"),
-        format!(
-            "state_dir = {:?}\n[auth]\nkey = {{ file = {:?} }}\n[worker]\ncontrol_plane = {url:?}\nworkspace = \"w\"\nagent_profile = \"p\"\npoll_interval_ms = 1000\nconcurrency = 4\n",
-            state.display().to_string(),
-            state.join("token.key").display().to_string()
-        ),
-    )
-    .unwrap();
-    let mut child = std::process::Command::new(&runner)
-        .args([
-            "worker",
-            "--config",
-            state.join("worker.toml").to_str().unwrap(),
-        ])
-        .env("RUNNER_LOG", "error")
-        .spawn()
-        .unwrap();
+    let mut child = spawn_worker(&runner, &dir.join("worker"), &url, &store, "poll_interval_ms = 1000\nconcurrency = 4\n");
     let p = platform(&url, &store);
     std::thread::sleep(Duration::from_secs(3));
     let idle = rss_kib(child.id());
@@ -240,25 +133,7 @@ fn main() {
         std::thread::sleep(Duration::from_millis(300 + seed % 1200));
         ids.push(p.queue(&new).unwrap().id);
     }
-    let mut lat = Vec::new();
-    for id in &ids {
-        let until = Instant::now() + Duration::from_secs(60);
-        loop {
-            let v = p.session(id).unwrap();
-            let tr = v["transitions"].as_array().cloned().unwrap_or_default();
-            let at = |to: &str| {
-                tr.iter()
-                    .find(|t| t["to"] == to)
-                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(t["at"].as_str()?).ok())
-            };
-            if let (Some(q), Some(a)) = (at("queued"), at("active")) {
-                lat.push((a - q).num_milliseconds());
-                break;
-            }
-            assert!(Instant::now() < until, "{id} never claimed");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
+    let mut lat = latencies(&p, &ids);
     lat.sort_unstable();
     let pct = |q: f64| lat[((lat.len() - 1) as f64 * q).round() as usize];
     println!(

@@ -109,6 +109,14 @@ impl Wake {
         self.cv.notify_all();
     }
 
+    /// Rings without counting as a webhook wake-up: a session ended, so
+    /// there is room to claim more (work left queued while the worker was
+    /// full is taken at once, not at the next interval).
+    pub fn nudge(&self) {
+        *self.rung.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.cv.notify_all();
+    }
+
     /// Wake-ups recorded so far.
     pub fn rings(&self) -> u64 {
         self.rings.load(Ordering::SeqCst)

@@ -269,6 +269,7 @@ pub fn run(shared: Arc<WorkerShared>, shutdown: Shutdown) -> Result<(), WorkerEr
                                         let end = run_session(&sh, claim, &c, &sd);
                                         tracing::info!("session ended: {end:?}");
                                         d.store(true, Ordering::SeqCst);
+                                        sh.wake.nudge();
                                     })
                                     .map_err(|e| {
                                         WorkerError::Config(format!(
