@@ -120,7 +120,13 @@ fn main() {
         runner.display()
     );
     let (url, store) = start_control_plane(&dir.join("loop.db"));
-    let mut child = spawn_worker(&runner, &dir.join("worker"), &url, &store, "poll_interval_ms = 1000\nconcurrency = 4\n");
+    let mut child = spawn_worker(
+        &runner,
+        &dir.join("worker"),
+        &url,
+        &store,
+        "poll_interval_ms = 1000\nconcurrency = 4\n",
+    );
     let p = platform(&url, &store);
     std::thread::sleep(Duration::from_secs(3));
     let idle = rss_kib(child.id());

@@ -22,12 +22,17 @@ fn run(label: &str, webhooks: bool, n: usize) {
     let exe = std::env::current_exe().unwrap();
     let runner = exe.parent().unwrap().parent().unwrap().join("runner");
     let (url, store) = start_control_plane(&dir.join("cp.db"));
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let rest = if webhooks {
         std::fs::create_dir_all(dir.join("worker")).unwrap();
         let key = dir.join("worker/hook.key");
         std::fs::write(&key, "bench-key").unwrap();
-        std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+        std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
         store
             .add_subscription(control_plane::webhooks::NewSubscription {
                 url: format!("http://127.0.0.1:{port}/webhooks/one"),
@@ -43,9 +48,17 @@ fn run(label: &str, webhooks: bool, n: usize) {
     } else {
         String::new()
     };
-    let mut child = spawn_worker_with(&runner, &dir.join("worker"), &url, &store, "poll_interval_ms = 5000\nconcurrency = 4\n", &rest);
+    let mut child = spawn_worker_with(
+        &runner,
+        &dir.join("worker"),
+        &url,
+        &store,
+        "poll_interval_ms = 5000\nconcurrency = 4\n",
+        &rest,
+    );
     let p = platform(&url, &store);
-    let new = session(serde_json::json!([{"tool": "Write", "input": {"path": "a", "content": "b"}}]));
+    let new =
+        session(serde_json::json!([{"tool": "Write", "input": {"path": "a", "content": "b"}}]));
     // Warm-up: measure only once the worker is up and polling.
     let first = p.queue(&new).unwrap().id;
     latencies(&p, &[first]);

@@ -56,7 +56,10 @@ pub fn platform(url: &str, store: &control_plane::Store) -> Platform {
     Platform::new(url).unwrap().with_tokens(Arc::new(tokens))
 }
 
-pub fn stored(url: &str, t: control_plane::auth::IssuedTokens) -> runner::auth::store::StoredTokens {
+pub fn stored(
+    url: &str,
+    t: control_plane::auth::IssuedTokens,
+) -> runner::auth::store::StoredTokens {
     runner::auth::store::StoredTokens {
         control_plane: url.to_string(),
         client_id: "runner".into(),
@@ -75,7 +78,6 @@ pub fn rss_kib(pid: u32) -> u64 {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0)
 }
-
 
 /// Starts the real `runner worker` in `state`, signed in with tokens the
 /// store issues (sealed in its token file); `worker` is appended to its
@@ -126,7 +128,11 @@ pub fn spawn_worker_with(
     )
     .unwrap();
     std::process::Command::new(runner)
-        .args(["worker", "--config", state.join("worker.toml").to_str().unwrap()])
+        .args([
+            "worker",
+            "--config",
+            state.join("worker.toml").to_str().unwrap(),
+        ])
         .env(
             "RUNNER_LOG",
             std::env::var("BENCH_RUNNER_LOG").unwrap_or_else(|_| "error".into()),
