@@ -34,6 +34,9 @@ struct Args {
     /// separated (after the last, the delivery is marked failed).
     #[arg(long, default_value = "0,60,300")]
     webhook_retry_schedule: String,
+    /// Allow webhook subscriptions to loopback and private addresses.
+    #[arg(long)]
+    allow_private_webhooks: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -145,14 +148,14 @@ async fn main() {
         }
     };
     let store = match control_plane::Store::open(&a.db, a.max_attempts) {
-        Ok(s) => {
-            s.with_retry_schedule(schedule)
-                .with_auth_settings(control_plane::auth::AuthSettings {
-                    access_seconds: a.access_token_seconds.max(1),
-                    refresh_seconds: a.refresh_token_seconds.max(1),
-                    ..Default::default()
-                })
-        }
+        Ok(s) => s
+            .with_retry_schedule(schedule)
+            .with_private_webhooks(a.allow_private_webhooks)
+            .with_auth_settings(control_plane::auth::AuthSettings {
+                access_seconds: a.access_token_seconds.max(1),
+                refresh_seconds: a.refresh_token_seconds.max(1),
+                ..Default::default()
+            }),
         Err(e) => {
             eprintln!("control-plane: {}", e.message);
             std::process::exit(2);

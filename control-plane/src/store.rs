@@ -78,6 +78,7 @@ pub struct Store {
     auth: crate::auth::AuthSettings,
     outbox: tokio::sync::Notify,
     retry_schedule: Vec<u64>,
+    private_webhooks: bool,
 }
 
 fn now_ms() -> i64 {
@@ -168,6 +169,7 @@ impl Store {
             auth: crate::auth::AuthSettings::default(),
             outbox: tokio::sync::Notify::new(),
             retry_schedule: vec![0, 60, 300],
+            private_webhooks: false,
         };
         store.ensure_runner_client()?;
         Ok(store)
@@ -184,6 +186,19 @@ impl Store {
     pub fn with_retry_schedule(mut self, schedule: Vec<u64>) -> Store {
         self.retry_schedule = schedule;
         self
+    }
+
+    /// Allows webhook subscriptions to loopback and private addresses
+    /// (test rigs, one-machine setups). Off by default: a subscription is
+    /// a request the control plane makes on the caller's behalf.
+    pub fn with_private_webhooks(mut self, allow: bool) -> Store {
+        self.private_webhooks = allow;
+        self
+    }
+
+    /// Whether private webhook targets are allowed.
+    pub fn private_webhooks(&self) -> bool {
+        self.private_webhooks
     }
 
     /// The webhook retry schedule.
@@ -393,6 +408,11 @@ impl Store {
             if changed != 1 {
                 return Err(ApiError::conflict("claim_conflict", format!("session {session} was claimed by another worker")));
             }
+            crate::webhooks::enqueue(
+                tx,
+                crate::webhooks::SESSION_STATE_CHANGED,
+                serde_json::json!({"session_id": session, "from": s.state.as_str(), "to": to.as_str(), "reason": "claimed"}),
+            )?;
             record(tx, session, s.state.as_str(), to, now, &format!("claimed by {worker}"))?;
             let claim_id = format!("clm_{}", uuid::Uuid::new_v4().simple());
             let expires = now + i64::from(lease) * 1000;

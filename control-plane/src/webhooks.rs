@@ -51,14 +51,18 @@ pub struct NewSubscription {
     /// Event types, or `["*"]`.
     #[serde(default = "all")]
     pub event_types: Vec<String>,
-    /// Also sign each delivery (Standard Webhooks); the secret is returned
-    /// once.
-    #[serde(default)]
+    /// Sign each delivery (Standard Webhooks; default on); the secret is
+    /// returned once, in the answer.
+    #[serde(default = "yes")]
     pub sign: bool,
 }
 
 fn all() -> Vec<String> {
     vec!["*".into()]
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// A subscription as listed (no secrets).
@@ -163,6 +167,33 @@ impl Store {
             return Err(ApiError::invalid(
                 "url must be http(s), at most 2048 characters",
             ));
+        }
+        if !self.private_webhooks() {
+            let private = match u.host() {
+                Some(url::Host::Ipv4(a)) => {
+                    a.is_loopback()
+                        || a.is_private()
+                        || a.is_link_local()
+                        || a.is_unspecified()
+                        || a.is_multicast()
+                        || a.is_broadcast()
+                }
+                Some(url::Host::Ipv6(a)) => {
+                    a.is_loopback()
+                        || a.is_unspecified()
+                        || a.is_multicast()
+                        || (a.segments()[0] & 0xfe00) == 0xfc00
+                        || (a.segments()[0] & 0xffc0) == 0xfe80
+                }
+                Some(url::Host::Domain(d)) => d == "localhost" || d.ends_with(".localhost"),
+                None => true,
+            };
+            if private {
+                return Err(ApiError::invalid(format!(
+                    "url {} points at a loopback or private address; start the control plane with --allow-private-webhooks to allow that",
+                    n.url
+                )));
+            }
         }
         if n.key.is_empty() || n.key.len() > 256 {
             return Err(ApiError::invalid(

@@ -31,7 +31,7 @@ fn main() {
     let dir = std::fs::canonicalize(tmp.path()).unwrap();
 
     // 1. Claims/s.
-    let (url, store) = start_control_plane(&dir.join("claims.db"));
+    let (url, store) = start_control_plane(&dir.join("claims.db"), false);
     let p = platform(&url, &store);
     let n = 4000;
     let new =
@@ -119,7 +119,7 @@ fn main() {
         "{} missing: cargo build --release",
         runner.display()
     );
-    let (url, store) = start_control_plane(&dir.join("loop.db"));
+    let (url, store) = start_control_plane(&dir.join("loop.db"), false);
     let mut child = spawn_worker(
         &runner,
         &dir.join("worker"),

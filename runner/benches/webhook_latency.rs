@@ -21,7 +21,7 @@ fn run(label: &str, webhooks: bool, n: usize) {
     let dir = std::fs::canonicalize(tmp.path()).unwrap();
     let exe = std::env::current_exe().unwrap();
     let runner = exe.parent().unwrap().parent().unwrap().join("runner");
-    let (url, store) = start_control_plane(&dir.join("cp.db"));
+    let (url, store) = start_control_plane(&dir.join("cp.db"), true);
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

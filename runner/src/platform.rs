@@ -58,7 +58,9 @@ pub struct Platform {
 impl Platform {
     /// A client for the control plane at `base` (e.g. `http://127.0.0.1:8700`).
     pub fn new(base: &str) -> Result<Platform, PlatformError> {
+        // Never follow a redirect with the bearer token.
         let http = reqwest::blocking::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(30))
             .connect_timeout(Duration::from_secs(5))
             .user_agent(concat!("runner/", env!("CARGO_PKG_VERSION")))
@@ -96,7 +98,13 @@ impl Platform {
         let (resp, token) = match &self.tokens {
             None => (make().send(), None),
             Some(t) => {
-                let token = t.bearer().map_err(PlatformError::AuthLost)?;
+                // Signed out only when the sign-in is lost for good; a
+                // refresh that failed for now (control plane down) is a
+                // transport problem, retried like any other.
+                let token = t.bearer().map_err(|e| match t.lost() {
+                    Some(why) => PlatformError::AuthLost(why),
+                    None => PlatformError::Transport(e),
+                })?;
                 (auth(&token).send(), Some(token))
             }
         };

@@ -495,7 +495,10 @@ fn the_token_store_refuses_a_wrong_key_open_permissions_and_no_sign_in() {
     std::fs::set_permissions(state, std::fs::Permissions::from_mode(0o755)).unwrap();
     let (code, err) = start(&cfg);
     assert_ne!(code, Some(0));
-    assert!(err.contains("readable by group or others"), "{err}");
+    assert!(
+        err.contains("readable or writable by group or others"),
+        "{err}"
+    );
     std::fs::set_permissions(state, std::fs::Permissions::from_mode(0o711)).unwrap();
     // Another key: a clear error.
     std::fs::write(state.join("token.key"), "ab".repeat(32)).unwrap();

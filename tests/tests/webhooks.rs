@@ -213,9 +213,31 @@ fn the_receiver_checks_every_delivery_and_wakes_once_per_event() {
 #[test]
 fn control_plane_deliveries_are_signed_retried_logged_and_wake_the_worker() {
     let d = tempfile::tempdir().unwrap();
+    // By default a subscription to a loopback address is refused.
+    {
+        let strict = ControlPlane::start(&d.path().join("strict.db"));
+        let (s, b) = strict.post(
+            "/v1/webhooks",
+            &json!({"url": "http://127.0.0.1:9/x", "key": KEY}),
+        );
+        assert_eq!(s, 400, "{b}");
+        assert!(b["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("--allow-private-webhooks"));
+        let (s, _) = strict.post(
+            "/v1/webhooks",
+            &json!({"url": "http://169.254.169.254/x", "key": KEY}),
+        );
+        assert_eq!(s, 400);
+    }
     let cp = ControlPlane::start_with(
         &d.path().join("cp.db"),
-        &["--webhook-retry-schedule", "0,1"],
+        &[
+            "--webhook-retry-schedule",
+            "0,1",
+            "--allow-private-webhooks",
+        ],
     );
     let port = free_port();
     let hook = format!("http://127.0.0.1:{port}/webhooks/one");

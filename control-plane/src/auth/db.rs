@@ -75,7 +75,7 @@ impl Client {
 }
 
 /// What the token endpoint hands out.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, PartialEq, Eq, serde::Serialize)]
 pub struct IssuedTokens {
     /// The access token.
     pub access_token: String,
@@ -87,6 +87,15 @@ pub struct IssuedTokens {
     pub refresh_token: String,
     /// Granted scope.
     pub scope: String,
+}
+
+impl std::fmt::Debug for IssuedTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedTokens")
+            .field("expires_in", &self.expires_in)
+            .field("scope", &self.scope)
+            .finish_non_exhaustive()
+    }
 }
 
 /// An error of the token or revocation endpoint (RFC 6749 §5.2 shape).
@@ -381,6 +390,8 @@ impl Store {
         let code = random_secret(CODE_PREFIX);
         let expires = now_ms() + self.auth_settings().code_seconds as i64 * 1000;
         self.tx(|tx| {
+            // Codes are worth nothing once expired: forget them.
+            tx.execute("DELETE FROM auth_codes WHERE expires_at < ?1", params![now_ms() - 3_600_000])?;
             tx.execute(
                 "INSERT INTO auth_codes (code_hash, client_id, user_name, redirect_uri, challenge, challenge_method, scope, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 params![secret_hash(&code), client_id, user, redirect_uri, challenge.map(|c| c.0), challenge.map(|c| c.1), scope, expires],
@@ -414,15 +425,17 @@ impl Store {
             let Some((cid, user, redirect, challenge, method, scope, expires, family)) = row else {
                 return Ok(Err(OAuthError::new("invalid_grant", "unknown authorization code")));
             };
-            if let Some(f) = family {
-                tx.execute("UPDATE tokens SET state = 'revoked' WHERE family = ?1", params![f])?;
-                return Ok(Err(OAuthError::new("invalid_grant", "the authorization code was already used; the tokens it gave were revoked")));
-            }
             if cid != client.client_id {
                 return Ok(Err(OAuthError::new("invalid_grant", "the code was issued to another client")));
             }
             if expires <= now {
                 return Ok(Err(OAuthError::new("invalid_grant", "the authorization code expired; sign in again")));
+            }
+            // Used twice while still valid: someone else has it; what the
+            // first use gave is revoked (RFC 6749 §4.1.2).
+            if let Some(f) = family {
+                tx.execute("UPDATE tokens SET state = 'revoked' WHERE family = ?1", params![f])?;
+                return Ok(Err(OAuthError::new("invalid_grant", "the authorization code was already used; the tokens it gave were revoked")));
             }
             if redirect != redirect_uri {
                 return Ok(Err(OAuthError::new("invalid_grant", "redirect_uri differs from the one the code was issued for")));

@@ -18,7 +18,7 @@ type Shared = Arc<Store>;
 
 /// The parameters of an authorization request (query of the GET, hidden
 /// fields of the POST).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Clone, Default, Deserialize)]
 pub struct AuthorizeParams {
     response_type: Option<String>,
     client_id: Option<String>,
@@ -31,6 +31,43 @@ pub struct AuthorizeParams {
     username: Option<String>,
     password: Option<String>,
     decision: Option<String>,
+}
+
+impl std::fmt::Debug for AuthorizeParams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthorizeParams")
+            .field("client_id", &self.client_id)
+            .field("redirect_uri", &self.redirect_uri)
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Failed sign-ins per user name: after [`MAX_FAILURES`] within
+/// [`FAILURE_WINDOW`], further attempts are refused until the window ends
+/// (online guessing, and Argon2 work on demand, are bounded).
+static FAILURES: std::sync::LazyLock<
+    std::sync::Mutex<std::collections::HashMap<String, (u32, std::time::Instant)>>,
+> = std::sync::LazyLock::new(Default::default);
+const MAX_FAILURES: u32 = 5;
+const FAILURE_WINDOW: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+fn locked_out(user: &str) -> bool {
+    let mut f = FAILURES.lock().unwrap_or_else(|e| e.into_inner());
+    f.retain(|_, (_, since)| since.elapsed() < FAILURE_WINDOW);
+    f.get(user).is_some_and(|(n, _)| *n >= MAX_FAILURES)
+}
+
+fn record_failure(user: &str, ok: bool) {
+    let mut f = FAILURES.lock().unwrap_or_else(|e| e.into_inner());
+    if ok {
+        f.remove(user);
+    } else {
+        let e = f
+            .entry(user.to_string())
+            .or_insert((0, std::time::Instant::now()));
+        e.0 += 1;
+    }
 }
 
 /// A checked authorization request.
@@ -257,9 +294,17 @@ pub async fn authorize_submit(
             );
         }
         let user = p.username.clone().unwrap_or_default();
+        if locked_out(&user) {
+            return page::page(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many attempts",
+                "<p class=err>Too many failed sign-ins for this user; try again in 15 minutes.</p>",
+            );
+        }
         let ok = s
             .check_password(&user, p.password.as_deref().unwrap_or_default())
             .unwrap_or(false);
+        record_failure(&user, ok);
         if !ok {
             let h = hidden(&c);
             let h: Vec<(&str, &str)> = h.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -282,7 +327,7 @@ pub async fn authorize_submit(
 }
 
 /// `POST /oauth/token` form.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Default, Deserialize)]
 pub struct TokenForm {
     grant_type: Option<String>,
     code: Option<String>,
@@ -297,7 +342,7 @@ pub struct TokenForm {
 }
 
 /// `POST /oauth/revoke` form.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Default, Deserialize)]
 pub struct RevokeForm {
     token: Option<String>,
     #[allow(dead_code)]

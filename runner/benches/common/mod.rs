@@ -22,8 +22,15 @@ pub fn session(script: serde_json::Value) -> NewSession {
     }
 }
 
-pub fn start_control_plane(db: &Path) -> (String, Arc<control_plane::Store>) {
-    let store = Arc::new(control_plane::Store::open(db, 3).unwrap());
+pub fn start_control_plane(
+    db: &Path,
+    private_webhooks: bool,
+) -> (String, Arc<control_plane::Store>) {
+    let store = Arc::new(
+        control_plane::Store::open(db, 3)
+            .unwrap()
+            .with_private_webhooks(private_webhooks),
+    );
     let (tx, rx) = std::sync::mpsc::channel();
     let s = store.clone();
     std::thread::spawn(move || {

@@ -41,9 +41,14 @@ pub fn login(
         .clone()
         .ok_or("worker.control_plane is not set; give the control plane's URL in the config")?;
     let base = base.trim_end_matches('/').to_string();
+    super::check_transport(&base)?;
     let file = TokenFile::from_config(config)?;
     if let Some(dir) = file.path.parent() {
-        std::fs::create_dir_all(dir)
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
     file.check_permissions()?;
@@ -181,8 +186,14 @@ fn receive(l: &TcpListener, state: &str, wait: Duration) -> Result<String, Strin
                 .map(|(_, v)| v.into_owned())
         };
         if get("state").as_deref() != Some(state) {
-            respond(stream, 400, "The sign-in answer does not belong to this login (state mismatch). Start `runner login` again.");
-            return Err("the redirect's state did not match this login (a stale or forged redirect); run `runner login` again".into());
+            // A stale tab or a forged request: refuse it, keep waiting.
+            respond(
+                stream,
+                400,
+                "This sign-in answer does not belong to the login in progress (state mismatch).",
+            );
+            tracing::warn!("ignored a redirect whose state does not match this login");
+            continue;
         }
         if let Some(err) = get("error") {
             let desc = get("error_description").unwrap_or_default();

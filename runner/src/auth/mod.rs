@@ -47,6 +47,25 @@ pub struct AuthSection {
     pub refresh_when_left: f64,
 }
 
+/// Tokens travel only over HTTPS, or plain HTTP to a loopback address.
+pub fn check_transport(url: &str) -> Result<(), String> {
+    let u = url::Url::parse(url)
+        .map_err(|e| format!("worker.control_plane {url:?} is not a URL ({e})"))?;
+    let loopback = match u.host() {
+        Some(url::Host::Ipv4(a)) => a.is_loopback(),
+        Some(url::Host::Ipv6(a)) => a.is_loopback(),
+        Some(url::Host::Domain(d)) => d == "localhost",
+        None => false,
+    };
+    match u.scheme() {
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        _ => Err(format!(
+            "worker.control_plane {url} would carry the sign-in's tokens in clear: use https (plain http only to a loopback address)"
+        )),
+    }
+}
+
 fn default_client() -> String {
     "runner".into()
 }

@@ -118,9 +118,9 @@ impl TokenFile {
         let dmeta = std::fs::metadata(dir)
             .map_err(|e| format!("cannot read the state directory {}: {e}", dir.display()))?;
         let dmode = dmeta.permissions().mode() & 0o777;
-        if dmode & 0o044 != 0 {
+        if dmode & 0o066 != 0 {
             return Err(format!(
-                "the state directory {} is readable by group or others (mode {dmode:o}); run chmod 700 {} (or 711 when session workspaces live inside it)",
+                "the state directory {} is readable or writable by group or others (mode {dmode:o}); run chmod 700 {} (or 711 when session workspaces live inside it)",
                 dir.display(),
                 dir.display()
             ));

@@ -41,6 +41,8 @@ pub struct TokenManager {
     refresh_when_left: f64,
     lost: Mutex<Option<String>>,
     http: reqwest::blocking::Client,
+    /// After a failed refresh, the next attempt waits until then.
+    retry_at: Mutex<Option<std::time::Instant>>,
 }
 
 impl std::fmt::Debug for TokenManager {
@@ -75,6 +77,7 @@ impl TokenManager {
             refresh_when_left: refresh_when_left.clamp(0.0, 0.9),
             lost: Mutex::new(None),
             http,
+            retry_at: Mutex::new(None),
         })
     }
 
@@ -177,11 +180,13 @@ impl TokenManager {
             ..t.clone()
         };
         // The new refresh token is on disk before the new access token is
-        // used: a crash now leaves a usable sign-in.
+        // used: a crash now leaves a usable sign-in. If it cannot be
+        // written, the new tokens are still the only valid ones (the old
+        // refresh token is spent): keep them in memory and say so loudly.
         if let Persist::File(f) = &self.persist {
-            f.save(&new).map_err(|e| {
-                format!("the refreshed tokens could not be stored ({e}); keeping the old ones")
-            })?;
+            if let Err(e) = f.save(&new) {
+                tracing::error!("the refreshed tokens could not be stored ({e}); they are kept in memory — fix the state directory, or the next start needs `runner login`");
+            }
         }
         *t = new;
         Ok(())
@@ -191,8 +196,17 @@ impl TokenManager {
 impl TokenSource for TokenManager {
     fn bearer(&self) -> Result<String, String> {
         let mut t = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        if self.due(&t) {
-            if let Err(e) = self.refresh_locked(&mut t) {
+        let backing_off = self
+            .retry_at
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some_and(|at| std::time::Instant::now() < at && t.access_expires_at > now());
+        if self.due(&t) && !backing_off {
+            let r = self.refresh_locked(&mut t);
+            *self.retry_at.lock().unwrap_or_else(|e| e.into_inner()) = r
+                .is_err()
+                .then(|| std::time::Instant::now() + std::time::Duration::from_secs(5));
+            if let Err(e) = r {
                 // Still valid for a while: use it; the next call retries.
                 if t.access_expires_at > now() && self.lost().is_none() {
                     tracing::warn!("{e}");

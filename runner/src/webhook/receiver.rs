@@ -181,21 +181,38 @@ fn tls_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, Stri
     Ok(Arc::new(cfg))
 }
 
+/// Connections served at once; more wait in the accept queue.
+const MAX_CONNECTIONS: usize = 256;
+
 async fn serve_tls(listener: tokio::net::TcpListener, app: Router, cfg: Arc<rustls::ServerConfig>) {
     let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
-        let Ok((tcp, _)) = listener.accept().await else {
-            continue;
+        let Ok(permit) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let tcp = match listener.accept().await {
+            Ok((tcp, _)) => tcp,
+            Err(e) => {
+                // Out of descriptors, say: do not spin.
+                tracing::warn!("webhook accept failed: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
         };
         let (acceptor, app) = (acceptor.clone(), app.clone());
         tokio::spawn(async move {
+            let _permit = permit;
             let accept =
                 tokio::time::timeout(std::time::Duration::from_secs(10), acceptor.accept(tcp));
             let Ok(Ok(tls)) = accept.await else {
                 return;
             };
             let svc = hyper_util::service::TowerToHyperService::new(app);
+            // Slow clients cannot hold a connection: headers within 10 s.
             let _ = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(std::time::Duration::from_secs(10))
                 .serve_connection(hyper_util::rt::TokioIo::new(tls), svc)
                 .await;
         });
@@ -326,10 +343,13 @@ async fn post(
     r.received.fetch_add(1, Ordering::SeqCst);
     // 5. Once per id (per source): retries are expected.
     let id = format!("{}\u{0}{}", event.source(), event.id());
-    let first = {
-        let mut seen = r.seen.lock().unwrap_or_else(|e| e.into_inner());
+    let rr = r.clone();
+    let first = tokio::task::spawn_blocking(move || {
+        let mut seen = rr.seen.lock().unwrap_or_else(|e| e.into_inner());
         seen.first_time(&id)
-    };
+    })
+    .await
+    .unwrap_or_else(|e| Err(e.to_string()));
     match first {
         Ok(false) => {
             r.duplicates.fetch_add(1, Ordering::SeqCst);

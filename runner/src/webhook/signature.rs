@@ -60,10 +60,13 @@ impl SigningKey {
             .trim()
             .parse()
             .map_err(|_| "webhook-timestamp is not a number".to_string())?;
-        if (now - ts).unsigned_abs() > tolerance {
+        let skew = now
+            .checked_sub(ts)
+            .map(i64::unsigned_abs)
+            .unwrap_or(u64::MAX);
+        if skew > tolerance {
             return Err(format!(
-                "webhook-timestamp is {} s from now (allowed: {tolerance} s); a replay or a clock problem",
-                (now - ts).abs()
+                "webhook-timestamp is {skew} s from now (allowed: {tolerance} s); a replay or a clock problem"
             ));
         }
         let msg = content(id, ts, body);

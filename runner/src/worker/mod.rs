@@ -149,8 +149,17 @@ pub fn run(shared: Arc<WorkerShared>, shutdown: Shutdown) -> Result<(), WorkerEr
     let worker_id = loop {
         match identity::worker_id(&shared.platform, &shared.config, &shared.registry) {
             Ok(id) => break id,
-            Err(WorkerError::Platform(PlatformError::AuthLost(m))) => {
+            Err(WorkerError::Platform(PlatformError::AuthLost(m)))
+                if shared.platform.signed_out().is_some() =>
+            {
                 return Err(WorkerError::SignedOut(m))
+            }
+            Err(WorkerError::Platform(PlatformError::AuthLost(m))) if !shutdown.is_draining() => {
+                tracing::warn!(
+                    "the control plane refused the sign-in ({m}); retrying in {backoff:?}"
+                );
+                sleep_jittered(backoff, &shutdown);
+                backoff = (backoff * 2).min(Duration::from_secs(30));
             }
             Err(WorkerError::Platform(PlatformError::Transport(e))) if !shutdown.is_draining() => {
                 tracing::warn!("cannot reach the control plane ({e}); retrying in {backoff:?}");
@@ -372,6 +381,7 @@ impl WorkerShared {
                 "worker.control_plane is not set; give the control plane's URL in the config"
             )
         })?;
+        crate::auth::check_transport(&url).map_err(anyhow::Error::msg)?;
         let tokens = match tokens {
             Some(t) => t,
             None => Arc::new(
