@@ -701,19 +701,8 @@ impl Store {
                     Some(_) => {}
                 }
             }
-            let to = next(s.state, Event::Resume)?;
-            set_state(
-                tx,
-                session,
-                s.state,
-                to,
-                now,
-                &format!("answered by {}", a.by),
-            )?;
-            tx.execute(
-                "INSERT INTO inputs (session_id, at, body) VALUES (?1, ?2, ?3)",
-                params![session, now, body],
-            )?;
+            let reason = format!("answered by {}", a.by);
+            add_input(tx, &s, Event::Resume, &reason, &body, now)?;
             load_session(tx, session)
         })
     }
@@ -738,22 +727,11 @@ impl Store {
                     "a scripted session takes no follow-up (it has no conversation to resume); queue a new session",
                 ));
             }
-            let to = next(s.state, Event::FollowUp)?;
-            set_state(
-                tx,
-                session,
-                s.state,
-                to,
-                now,
-                &format!("follow-up from {}", f.by),
-            )?;
+            let reason = format!("follow-up from {}", f.by);
+            add_input(tx, &s, Event::FollowUp, &reason, &body, now)?;
             tx.execute(
                 "UPDATE sessions SET attempt = 1, outcome = NULL WHERE id = ?1",
                 params![session],
-            )?;
-            tx.execute(
-                "INSERT INTO inputs (session_id, at, body) VALUES (?1, ?2, ?3)",
-                params![session, now, body],
             )?;
             load_session(tx, session)
         })
@@ -889,6 +867,25 @@ fn record(
     tx.execute(
         "INSERT INTO transitions (session_id, from_state, to_state, at, reason) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![id, from, to.as_str(), now, reason],
+    )?;
+    Ok(())
+}
+
+/// A person's input: the state change it causes, and the input kept for
+/// the worker to take.
+fn add_input(
+    tx: &Transaction<'_>,
+    s: &Session,
+    event: Event,
+    reason: &str,
+    body: &str,
+    now: i64,
+) -> Result<(), ApiError> {
+    let to = next(s.state, event)?;
+    set_state(tx, &s.id, s.state, to, now, reason)?;
+    tx.execute(
+        "INSERT INTO inputs (session_id, at, body) VALUES (?1, ?2, ?3)",
+        params![s.id, now, body],
     )?;
     Ok(())
 }

@@ -106,6 +106,24 @@ pub struct ControlPlane {
     client_secret: String,
 }
 
+/// Whether a session view shows a state nothing leaves by itself.
+pub fn terminal(v: &serde_json::Value) -> bool {
+    matches!(
+        v["session"]["state"].as_str(),
+        Some("complete" | "error" | "cancelled")
+    )
+}
+
+/// The activity types of a session view, in order.
+pub fn kinds(v: &serde_json::Value) -> Vec<String> {
+    v["activities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["activity"]["type"].as_str().unwrap().to_string())
+        .collect()
+}
+
 /// The user every e2e control plane has.
 pub const USER: &str = "alice";
 /// Her password.

@@ -3,28 +3,13 @@
 //! real wire format (`e2e::fake_model`) and records every request.
 
 use e2e::fake_model::{FakeModel, Step, Wire};
+use e2e::{kinds, terminal};
 use e2e::{ControlPlane, WorkerProc};
 use serde_json::{json, Value};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 const KEY: &str = "sk-fake-0123456789";
-
-fn terminal(v: &Value) -> bool {
-    matches!(
-        v["session"]["state"].as_str(),
-        Some("complete" | "error" | "cancelled")
-    )
-}
-
-fn kinds(v: &Value) -> Vec<String> {
-    v["activities"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["activity"]["type"].as_str().unwrap().to_string())
-        .collect()
-}
 
 fn decisions(v: &Value) -> Vec<Value> {
     v["activities"]

@@ -3,19 +3,13 @@
 //! revocation stopping a worker, API keys refused on agent endpoints, and
 //! the encrypted token store's refusals.
 
+use e2e::terminal;
 use e2e::{basic, url_query, ControlPlane, WorkerProc};
 use serde_json::json;
 use std::io::{BufRead, Read};
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn terminal(v: &serde_json::Value) -> bool {
-    matches!(
-        v["session"]["state"].as_str(),
-        Some("complete" | "error" | "cancelled")
-    )
-}
 
 fn form(url: &str, auth: Option<&str>, fields: &[(&str, &str)]) -> (u16, serde_json::Value) {
     let mut r = ureq::post(url);

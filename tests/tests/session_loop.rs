@@ -1,25 +1,10 @@
 //! The session loop with real processes on loopback: the `control-plane`
 //! binary on a SQLite file and `runner worker` binaries against it.
 
+use e2e::{kinds, terminal};
 use e2e::{ControlPlane, WorkerProc};
 use serde_json::json;
 use std::time::Duration;
-
-fn terminal(v: &serde_json::Value) -> bool {
-    matches!(
-        v["session"]["state"].as_str(),
-        Some("complete" | "error" | "cancelled")
-    )
-}
-
-fn kinds(v: &serde_json::Value) -> Vec<String> {
-    v["activities"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["activity"]["type"].as_str().unwrap().to_string())
-        .collect()
-}
 
 fn setup() -> (tempfile::TempDir, ControlPlane) {
     let d = tempfile::tempdir().unwrap();

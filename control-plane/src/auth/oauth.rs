@@ -416,11 +416,15 @@ fn tokens_response(t: super::IssuedTokens) -> Response {
     r
 }
 
-/// The token endpoint.
-pub async fn token(
-    State(s): State<Shared>,
+/// Runs `f` for an authenticated client of a form endpoint (token,
+/// revocation) off the async runtime; every failure is an RFC 6749 error
+/// body.
+async fn client_endpoint<F: Send + 'static>(
+    s: Shared,
     headers: HeaderMap,
-    f: Result<Form<TokenForm>, FormRejection>,
+    f: Result<Form<F>, FormRejection>,
+    ids: impl FnOnce(&F) -> (Option<String>, Option<String>) + Send + 'static,
+    then: impl FnOnce(&Store, &Client, F) -> Result<Response, OAuthError> + Send + 'static,
 ) -> Response {
     let Ok(Form(f)) = f else {
         return OAuthError::new(
@@ -430,9 +434,24 @@ pub async fn token(
         .into_response();
     };
     tokio::task::spawn_blocking(move || -> Result<Response, OAuthError> {
-        let (id, secret) =
-            client_credentials(&headers, f.client_id.clone(), f.client_secret.clone())?;
+        let (id, secret) = ids(&f);
+        let (id, secret) = client_credentials(&headers, id, secret)?;
         let client = s.authenticate_client(&id, secret.as_deref())?;
+        then(&s, &client, f)
+    })
+    .await
+    .unwrap_or_else(|_| Err(OAuthError::new("server_error", "the control plane failed")))
+    .unwrap_or_else(IntoResponse::into_response)
+}
+
+/// The token endpoint.
+pub async fn token(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    f: Result<Form<TokenForm>, FormRejection>,
+) -> Response {
+    let ids = |f: &TokenForm| (f.client_id.clone(), f.client_secret.clone());
+    client_endpoint(s, headers, f, ids, |s, client, f| {
         let t = match f.grant_type.as_deref() {
             Some("authorization_code") => {
                 let code = f
@@ -443,13 +462,13 @@ pub async fn token(
                     .redirect_uri
                     .as_deref()
                     .ok_or_else(|| OAuthError::new("invalid_request", "redirect_uri is missing"))?;
-                s.exchange_code(&client, code, redirect, f.code_verifier.as_deref())?
+                s.exchange_code(client, code, redirect, f.code_verifier.as_deref())?
             }
             Some("refresh_token") => {
                 let rt = f.refresh_token.as_deref().ok_or_else(|| {
                     OAuthError::new("invalid_request", "refresh_token is missing")
                 })?;
-                s.refresh(&client, rt)?
+                s.refresh(client, rt)?
             }
             Some(other) => {
                 return Err(OAuthError::new(
@@ -464,8 +483,6 @@ pub async fn token(
         Ok(tokens_response(t))
     })
     .await
-    .unwrap_or_else(|_| Err(OAuthError::new("server_error", "the control plane failed")))
-    .unwrap_or_else(IntoResponse::into_response)
 }
 
 /// The revocation endpoint (RFC 7009): 200 whether or not the token was
@@ -475,25 +492,14 @@ pub async fn revoke(
     headers: HeaderMap,
     f: Result<Form<RevokeForm>, FormRejection>,
 ) -> Response {
-    let Ok(Form(f)) = f else {
-        return OAuthError::new(
-            "invalid_request",
-            "the body must be application/x-www-form-urlencoded",
-        )
-        .into_response();
-    };
-    tokio::task::spawn_blocking(move || -> Result<Response, OAuthError> {
-        let (id, secret) =
-            client_credentials(&headers, f.client_id.clone(), f.client_secret.clone())?;
-        let client = s.authenticate_client(&id, secret.as_deref())?;
+    let ids = |f: &RevokeForm| (f.client_id.clone(), f.client_secret.clone());
+    client_endpoint(s, headers, f, ids, |s, client, f| {
         let token = f
             .token
             .as_deref()
             .ok_or_else(|| OAuthError::new("invalid_request", "token is missing"))?;
-        s.revoke(&client, token)?;
+        s.revoke(client, token)?;
         Ok(StatusCode::OK.into_response())
     })
     .await
-    .unwrap_or_else(|_| Err(OAuthError::new("server_error", "the control plane failed")))
-    .unwrap_or_else(IntoResponse::into_response)
 }

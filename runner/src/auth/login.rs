@@ -70,15 +70,7 @@ pub fn login(
         .set_auth_uri(AuthUrl::new(format!("{base}/oauth/authorize")).map_err(bad)?)
         .set_token_uri(TokenUrl::new(format!("{base}/oauth/token")).map_err(bad)?)
         .set_redirect_uri(RedirectUrl::new(redirect.clone()).map_err(bad)?);
-    let secret = config
-        .auth
-        .client_secret
-        .as_ref()
-        .map(|s| {
-            s.resolve("[auth] client_secret")
-                .map(|s| s.expose().to_string())
-        })
-        .transpose()?;
+    let secret = config.auth.client_secret()?;
     if let Some(s) = &secret {
         client = client.set_client_secret(ClientSecret::new(s.clone()));
     }

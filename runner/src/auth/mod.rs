@@ -66,6 +66,19 @@ pub fn check_transport(url: &str) -> Result<(), String> {
     }
 }
 
+impl AuthSection {
+    /// The confidential client's secret, when one is configured.
+    pub fn client_secret(&self) -> Result<Option<String>, String> {
+        self.client_secret
+            .as_ref()
+            .map(|s| {
+                s.resolve("[auth] client_secret")
+                    .map(|v| v.expose().to_string())
+            })
+            .transpose()
+    }
+}
+
 fn default_client() -> String {
     "runner".into()
 }

@@ -93,15 +93,7 @@ impl TokenManager {
                 tokens.control_plane
             ));
         }
-        let secret = config
-            .auth
-            .client_secret
-            .as_ref()
-            .map(|s| {
-                s.resolve("[auth] client_secret")
-                    .map(|s| s.expose().to_string())
-            })
-            .transpose()?;
+        let secret = config.auth.client_secret()?;
         TokenManager::new(
             tokens,
             Persist::File(file),
@@ -207,14 +199,14 @@ impl TokenSource for TokenManager {
                 .is_err()
                 .then(|| std::time::Instant::now() + std::time::Duration::from_secs(5));
             if let Err(e) = r {
-                // Still valid for a while: use it; the next call retries.
-                if t.access_expires_at > now() && self.lost().is_none() {
-                    tracing::warn!("{e}");
-                } else if self.lost().is_some() && t.access_expires_at > now() {
-                    // Lost, but the access token still works: the worker
-                    // uses it to release its sessions.
-                } else {
+                // An access token that still works is used: for a lost
+                // sign-in, to release the sessions; otherwise the next call
+                // retries the refresh.
+                if t.access_expires_at <= now() {
                     return Err(e);
+                }
+                if self.lost().is_none() {
+                    tracing::warn!("{e}");
                 }
             }
         }
