@@ -53,6 +53,27 @@ fn worker(
         std::thread::sleep(Duration::from_millis(20));
     }
     let url = std::fs::read_to_string(addr_file).unwrap();
+    // Ready means polling: its first heartbeat comes right before its
+    // start-up poll, so a session queued after this waits for the next one.
+    let saved = d.join(name).join("worker.json");
+    loop {
+        let id = std::fs::read_to_string(&saved)
+            .ok()
+            .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+            .and_then(|v| v["worker_id"].as_str().map(str::to_string));
+        if let Some(id) = id {
+            let (s, v) = cp.get(&format!("/v1/workers/{id}"));
+            if s == 200 && !v["last_heartbeat_at"].is_null() {
+                break;
+            }
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "the worker did not start polling"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(200));
     (w, url)
 }
 

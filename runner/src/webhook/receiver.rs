@@ -117,10 +117,20 @@ pub fn start(
         .map_err(|e| e.to_string())?;
     let bound = std_listener.local_addr().map_err(|e| e.to_string())?;
     let scheme = if tls.is_some() { "https" } else { "http" };
-    let _ = std::fs::write(
-        state_dir.join("webhook.addr"),
-        format!("{scheme}://{bound}{}", section.path),
-    );
+    // Written whole or not at all (temp file, then rename): whoever waits
+    // for the file never reads it half-written.
+    let url = format!("{scheme}://{bound}{}", section.path);
+    let written = tempfile::NamedTempFile::new_in(state_dir).and_then(|mut f| {
+        std::io::Write::write_all(&mut f, url.as_bytes())?;
+        f.persist(state_dir.join("webhook.addr"))
+            .map_err(|e| e.error)
+    });
+    if let Err(e) = written {
+        tracing::warn!(
+            "cannot write {}: {e}",
+            state_dir.join("webhook.addr").display()
+        );
+    }
     std::thread::Builder::new()
         .name("webhooks".into())
         .spawn(move || {
