@@ -44,6 +44,13 @@ fn main() {
         println!("wasm_tools: bench");
         return;
     }
+    // `cargo bench --bench wasm_tools -- grep` runs only the parts named
+    // (trivial, cold, grep); nothing named runs all three.
+    let named: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let part = |p: &str| named.is_empty() || named.iter().any(|n| n == p);
     let tmp = tempfile::tempdir_in("/var/tmp").unwrap();
     let base = std::fs::canonicalize(tmp.path()).unwrap();
     let ws = base.join("ws");
@@ -82,75 +89,82 @@ fn main() {
     );
     assert!(reg.problems().is_empty(), "{:?}", reg.problems());
 
-    // 1. Trivial call, end to end.
-    let echo = serde_json::json!({"mode": "echo"});
-    let call = |input: &serde_json::Value| {
-        let o = tools::call(&reg, &gate, &ctx, "Misbehave", input, false);
-        assert_eq!(o.status, CallStatus::Ok, "{}", o.output);
-    };
-    for _ in 0..200 {
-        call(&echo);
-    }
-    let n = 3000;
-    let same: Vec<u64> = (0..n)
-        .map(|_| {
-            let t = Instant::now();
+    if part("trivial") {
+        // 1. Trivial call, end to end.
+        let echo = serde_json::json!({"mode": "echo"});
+        let call = |input: &serde_json::Value| {
+            let o = tools::call(&reg, &gate, &ctx, "Misbehave", input, false);
+            assert_eq!(o.status, CallStatus::Ok, "{}", o.output);
+        };
+        for _ in 0..200 {
             call(&echo);
-            t.elapsed().as_nanos() as u64
-        })
-        .collect();
-    let inputs: Vec<serde_json::Value> = (0..n)
-        .map(|i| serde_json::json!({"mode": "echo", "target": format!("src/f{i}.rs")}))
-        .collect();
-    let distinct: Vec<u64> = inputs
-        .iter()
-        .map(|i| {
+        }
+        let n = 3000;
+        let same: Vec<u64> = (0..n)
+            .map(|_| {
+                let t = Instant::now();
+                call(&echo);
+                t.elapsed().as_nanos() as u64
+            })
+            .collect();
+        let inputs: Vec<serde_json::Value> = (0..n)
+            .map(|i| serde_json::json!({"mode": "echo", "target": format!("src/f{i}.rs")}))
+            .collect();
+        let distinct: Vec<u64> = inputs
+            .iter()
+            .map(|i| {
+                let t = Instant::now();
+                call(i);
+                t.elapsed().as_nanos() as u64
+            })
+            .collect();
+        let (a50, a99) = pct(same);
+        let (b50, b99) = pct(distinct);
+        println!("trivial guest call, end to end (n={n}):");
+        println!("  same call (decision cached)   p50 {a50:8.1} µs  p99 {a99:8.1} µs");
+        println!("  distinct targets (full eval)  p50 {b50:8.1} µs  p99 {b99:8.1} µs");
+    }
+
+    if part("cold") {
+        // 2. Cold first call.
+        let grep_wasm = std::fs::read(target("guest-tools").join("Grep/tool.wasm")).unwrap();
+        std::fs::write(ws.join("a.txt"), "hello\n").unwrap();
+        let cold = |cache: Option<PathBuf>| -> (f64, bool) {
             let t = Instant::now();
-            call(i);
-            t.elapsed().as_nanos() as u64
-        })
-        .collect();
-    let (a50, a99) = pct(same);
-    let (b50, b99) = pct(distinct);
-    println!("trivial guest call, end to end (n={n}):");
-    println!("  same call (decision cached)   p50 {a50:8.1} µs  p99 {a99:8.1} µs");
-    println!("  distinct targets (full eval)  p50 {b50:8.1} µs  p99 {b99:8.1} µs");
+            let sb = WasmSandbox::new(WasmLimits::default(), cache).unwrap();
+            let m = sb.load(&grep_wasm).unwrap();
+            let out = sb
+                .run(
+                    &m,
+                    runner::sandbox::wasm::GuestCall {
+                        stdin: br#"{"pattern":"hello"}"#.to_vec(),
+                        workspace: ws.clone(),
+                        writable: false,
+                        env: Vec::new(),
+                        timeout: Duration::from_secs(30),
+                    },
+                )
+                .unwrap();
+            assert_eq!(out.exit_code, 0);
+            (t.elapsed().as_secs_f64() * 1e3, m.from_cache)
+        };
+        let fresh = base.join("cold-cache");
+        let (no_cache, _) = cold(None);
+        let (filling, hit1) = cold(Some(fresh.clone()));
+        let (from_disk, hit2) = cold(Some(fresh));
+        assert!(!hit1 && hit2);
+        println!(
+            "cold first call (new engine + load Grep, {} KB wasm + one call):",
+            grep_wasm.len() / 1024
+        );
+        println!("  no disk cache (compile)        {no_cache:8.1} ms");
+        println!("  empty disk cache (compile+store){filling:7.1} ms");
+        println!("  warm disk cache (deserialize)  {from_disk:8.1} ms");
+    }
 
-    // 2. Cold first call.
-    let grep_wasm = std::fs::read(target("guest-tools").join("Grep/tool.wasm")).unwrap();
-    std::fs::write(ws.join("a.txt"), "hello\n").unwrap();
-    let cold = |cache: Option<PathBuf>| -> (f64, bool) {
-        let t = Instant::now();
-        let sb = WasmSandbox::new(WasmLimits::default(), cache).unwrap();
-        let m = sb.load(&grep_wasm).unwrap();
-        let out = sb
-            .run(
-                &m,
-                runner::sandbox::wasm::GuestCall {
-                    stdin: br#"{"pattern":"hello"}"#.to_vec(),
-                    workspace: ws.clone(),
-                    writable: false,
-                    env: Vec::new(),
-                    timeout: Duration::from_secs(30),
-                },
-            )
-            .unwrap();
-        assert_eq!(out.exit_code, 0);
-        (t.elapsed().as_secs_f64() * 1e3, m.from_cache)
-    };
-    let fresh = base.join("cold-cache");
-    let (no_cache, _) = cold(None);
-    let (filling, hit1) = cold(Some(fresh.clone()));
-    let (from_disk, hit2) = cold(Some(fresh));
-    assert!(!hit1 && hit2);
-    println!(
-        "cold first call (new engine + load Grep, {} KB wasm + one call):",
-        grep_wasm.len() / 1024
-    );
-    println!("  no disk cache (compile)        {no_cache:8.1} ms");
-    println!("  empty disk cache (compile+store){filling:7.1} ms");
-    println!("  warm disk cache (deserialize)  {from_disk:8.1} ms");
-
+    if !part("grep") {
+        return;
+    }
     // 3. Grep vs rg -j1.
     let corpus = base.join("ws-corpus");
     let bytes = make_corpus(&corpus, 10_000);
@@ -169,7 +183,13 @@ fn main() {
     let mut theirs = Vec::new();
     let mut counts = (0, 0);
     let rg = which("rg");
-    for _ in 0..7 {
+    // WASM_BENCH_GREP_RUNS (default 7) repeats the Grep comparison, e.g.
+    // to profile it.
+    let runs: usize = std::env::var("WASM_BENCH_GREP_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(7);
+    for _ in 0..runs {
         let t = Instant::now();
         let o = tools::call(&reg, &gate, &ctx2, "Grep", &input, false);
         ours.push(t.elapsed().as_secs_f64() * 1e3);
@@ -189,20 +209,25 @@ fn main() {
     ours.sort_by(f64::total_cmp);
     theirs.sort_by(f64::total_cmp);
     println!(
-        "Grep over {} files, {:.1} MB (median of 7, warm page cache):",
+        "Grep over {} files, {:.1} MB (median of {runs}, warm page cache):",
         10_000,
         bytes as f64 / 1e6
     );
     println!(
         "  runner Grep (guest)  {:8.1} ms  ({} matching lines)",
-        ours[3], counts.0
+        ours[runs / 2],
+        counts.0
     );
     if rg.is_some() {
         println!(
             "  rg -j1               {:8.1} ms  ({} matching lines)",
-            theirs[3], counts.1
+            theirs[runs / 2],
+            counts.1
         );
-        println!("  ratio                {:8.2}x", ours[3] / theirs[3]);
+        println!(
+            "  ratio                {:8.2}x",
+            ours[runs / 2] / theirs[runs / 2]
+        );
     } else {
         println!("  rg not installed (scripts/setup.sh installs ripgrep)");
     }

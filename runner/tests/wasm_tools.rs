@@ -420,6 +420,66 @@ fn paths_cannot_leave_the_workspace() {
     }
 }
 
+/// Runs `f` on its own thread and fails the test if it has not returned
+/// in `secs` (a guest stuck in the host would otherwise hang the suite).
+fn within<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(secs))
+        .expect("the call did not come back: a guest blocked in a host call")
+}
+
+#[test]
+fn a_guest_cannot_block_in_the_host_past_its_time_limit() {
+    let limits = WasmLimits {
+        timeout_ms: 500,
+        ..WasmLimits::default()
+    };
+    let r = Arc::new(rig_with(common::default_engine(), limits));
+    // A FIFO (the shell sandbox cannot make one; an operator's directory
+    // might hold one): opening it would block until a writer comes.
+    std::fs::create_dir_all(r.ws.join("sub")).unwrap();
+    let fifo = std::ffi::CString::new(r.ws.join("sub/pipe").to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+    std::os::unix::fs::symlink("sub/pipe", r.ws.join("pipe-link")).unwrap();
+    let rr = r.clone();
+    within(20, move || {
+        // Sleeping past the limit stops at once as a timeout; a short
+        // sleep is served.
+        let e = rr.error(
+            "Misbehave",
+            serde_json::json!({"mode": "sleep", "ms": 600_000}),
+        );
+        assert!(e.contains("time limit of 500 ms"), "{e}");
+        let out = rr.ok("Misbehave", serde_json::json!({"mode": "sleep", "ms": 20}));
+        assert_eq!(out["slept_ms"], 20);
+        // Opening the FIFO (it waits for a writer that never comes),
+        // directly, through a symlink or from a guest of its own: the
+        // blocked open is interrupted at the deadline and the call ends as
+        // a timeout.
+        for p in ["sub/pipe", "pipe-link"] {
+            let e = rr.error("Read", serde_json::json!({"path": p}));
+            assert!(e.contains("time limit of 500 ms"), "{p}: {e}");
+        }
+        let e = rr.error(
+            "Misbehave",
+            serde_json::json!({"mode": "read", "path": "/workspace/sub/pipe"}),
+        );
+        assert!(e.contains("time limit of 500 ms"), "{e}");
+        // The thread that was interrupted serves the next call normally.
+        assert_eq!(
+            rr.ok("Misbehave", serde_json::json!({"mode": "echo"}))["ok"],
+            true
+        );
+        // Searching past it is fine: Grep only opens regular files.
+        let out = rr.ok("Grep", serde_json::json!({"pattern": "println"}));
+        assert_eq!(out["matches"].as_array().unwrap().len(), 1, "{out}");
+    });
+}
+
 #[test]
 fn a_read_only_grant_cannot_write() {
     let r = rig();

@@ -1,7 +1,8 @@
 //! A test guest: `{"mode": ...}` picks a behaviour the runner must contain.
 //! `echo` (the trivial call the benchmarks time), `loop`, `alloc`, `recurse`, `recurse_frames`,
 //! `flood`, `stdin` (its input is huge), `trap`, `exit`, `not_json`,
-//! `two_json`, `read_outside`, `write`, `read`, `env`, `net`.
+//! `two_json`, `read_outside`, `write`, `read`, `env`, `net`, `sleep`
+//! (`ms`).
 
 use runner_guest::{fail, Result};
 use serde::Deserialize;
@@ -17,6 +18,8 @@ struct Input {
     padding: Option<String>,
     #[serde(default)]
     url: Option<String>,
+    #[serde(default)]
+    ms: u64,
 }
 
 /// Deep recursion on wasm's own stack (scalars only): the engine's stack
@@ -100,6 +103,10 @@ fn behave(i: Input) -> Result<serde_json::Value> {
             Ok(_) => Ok(serde_json::json!({"connected": true})),
             Err(e) => fail(format!("connect: {e}")),
         },
+        "sleep" => {
+            std::thread::sleep(std::time::Duration::from_millis(i.ms));
+            Ok(serde_json::json!({"slept_ms": i.ms}))
+        }
         other => fail(format!("unknown mode {other}")),
     }
 }

@@ -109,7 +109,8 @@ fn grep(i: Input) -> Result<Output> {
 }
 
 /// Reads a whole file into the front of `buf` with plain reads; returns its
-/// length. `buf` stays initialised and only grows, so nothing is zeroed twice.
+/// length (what was there when it was read: a file growing meanwhile may
+/// be cut at a read boundary). `buf` stays initialised and only grows, so nothing is zeroed twice.
 fn read_all(file: &mut std::fs::File, buf: &mut Vec<u8>) -> std::io::Result<usize> {
     use std::io::Read;
     let mut filled = 0;
@@ -118,8 +119,12 @@ fn read_all(file: &mut std::fs::File, buf: &mut Vec<u8>) -> std::io::Result<usiz
             let grow = buf.len().max(64 * 1024);
             buf.resize(buf.len() + grow, 0);
         }
+        let room = buf.len() - filled;
         match file.read(&mut buf[filled..]) {
             Ok(0) => return Ok(filled),
+            // A short read of a regular file is its end: one host call
+            // fewer per file than reading on until a read returns 0.
+            Ok(n) if n < room => return Ok(filled + n),
             Ok(n) => filled += n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),

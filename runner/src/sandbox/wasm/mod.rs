@@ -10,12 +10,14 @@
 //! unless the decision granted a write), the environment variables the
 //! runner sets and nothing inherited, no arguments, no sockets. What stops
 //! it: `StoreLimits` (memory, tables, instances), a bounded wasm stack, an
-//! epoch deadline for guest code, and a wall-clock timeout for time spent
-//! blocked in the host.
+//! epoch deadline for guest code, a watchdog that interrupts a system call
+//! still blocked past that deadline (`watchdog`), and a guard that refuses
+//! a sleep ending past it (`guard`). A call runs on the caller's thread.
 
 mod cache;
-mod pool;
+mod guard;
 mod run;
+mod watchdog;
 
 pub use cache::ModuleCache;
 pub use run::{GuestCall, GuestFailure, GuestOutput};
@@ -27,6 +29,11 @@ use std::time::Duration;
 use wasmtime::{
     Config, Engine, InstanceAllocationStrategy, InstancePre, Linker, PoolingAllocationConfig,
 };
+
+/// Bytes of a linear-memory slot kept resident between calls (and reset
+/// in place); measured: 128 KiB → 2 MiB took a trivial call from 65–74 µs
+/// to 55–58 µs, 16 MiB saved no more.
+const KEEP_RESIDENT: usize = 2 << 20;
 
 /// How often the epoch ticker advances the engine's epoch; the granularity
 /// of the guest deadline.
@@ -107,6 +114,7 @@ pub enum WasmError {
 pub(crate) struct Ctx {
     pub(crate) wasi: wasmtime_wasi::p1::WasiP1Ctx,
     pub(crate) limits: run::Limiter,
+    pub(crate) clock: guard::CallClock,
 }
 
 /// A guest module compiled, linked and ready to instantiate.
@@ -126,7 +134,7 @@ pub struct WasmSandbox {
     linker: Arc<Linker<Ctx>>,
     cache: Option<Arc<ModuleCache>>,
     limits: WasmLimits,
-    threads: Arc<pool::ThreadPool>,
+    watchdog: Arc<watchdog::Watchdog>,
 }
 
 impl WasmSandbox {
@@ -149,27 +157,36 @@ impl WasmSandbox {
             .max_memories_per_module(1)
             .max_tables_per_module(4)
             .max_memory_size((limits.memory_mib as usize) << 20)
-            // Reset the first pages of a slot with memset instead of
-            // madvise: no TLB shootdown across cores on every call (kept
-            // small: memset costs more than refaulting untouched pages).
-            .linear_memory_keep_resident(128 << 10)
+            // Reset a slot's pages for the next call with memset rather
+            // than madvise (no page faults refilling them, no TLB
+            // shootdown across cores), and with PAGEMAP_SCAN (Linux 6.7+)
+            // only the pages the call dirtied: a trivial call's stack and
+            // heap fit in the first 2 MiB. Beyond that, madvise as usual.
+            .linear_memory_keep_resident(KEEP_RESIDENT)
+            .pagemap_scan(wasmtime::Enabled::Auto)
             .table_keep_resident(64 << 10);
         cfg.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&cfg).map_err(|e| WasmError::Engine(format!("{e:#}")))?;
         let mut linker: Linker<Ctx> = Linker::new(&engine);
         wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |c: &mut Ctx| &mut c.wasi)
+            .and_then(|()| guard::install(&mut linker))
             .map_err(|e| WasmError::Engine(format!("{e:#}")))?;
         let cache = match cache_dir {
             Some(d) => Some(Arc::new(ModuleCache::open(d, &engine)?)),
             None => None,
         };
-        start_ticker(&engine);
+        let watchdog = watchdog::Watchdog::new().map_err(|e| {
+            WasmError::Engine(format!(
+                "cannot install the guest watchdog's signal handler: {e}"
+            ))
+        })?;
+        start_ticker(&engine, watchdog.clone());
         Ok(WasmSandbox {
             engine,
             linker: Arc::new(linker),
             cache,
             limits,
-            threads: Arc::new(pool::ThreadPool::default()),
+            watchdog,
         })
     }
 
@@ -210,8 +227,9 @@ pub(crate) fn compile(engine: &Engine, wasm: &[u8]) -> Result<wasmtime::Module, 
         .map_err(|e| WasmError::Module(format!("not a valid wasm module: {e:#}")))
 }
 
-/// Advances the epoch every [`EPOCH_TICK`] for as long as the engine lives.
-fn start_ticker(engine: &Engine) {
+/// Advances the epoch every [`EPOCH_TICK`] for as long as the engine lives,
+/// and interrupts calls blocked in the host past their deadline.
+fn start_ticker(engine: &Engine, watchdog: Arc<watchdog::Watchdog>) {
     let weak = engine.weak();
     std::thread::Builder::new()
         .name("wasm-epoch".into())
@@ -221,6 +239,7 @@ fn start_ticker(engine: &Engine) {
                 Some(e) => e.increment_epoch(),
                 None => return,
             }
+            watchdog.interrupt_overdue();
         })
         .expect("spawn the wasm epoch ticker");
 }

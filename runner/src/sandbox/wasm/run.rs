@@ -1,10 +1,10 @@
 //! One guest call: a fresh `Store`, the WASI context, instantiate, `_start`,
 //! and a precise account of how it ended.
 
+use super::guard::CallClock;
 use super::{Ctx, GuestModule, WasmSandbox, EPOCH_TICK};
 use serde::Serialize;
 use std::path::PathBuf;
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use wasmtime::{ResourceLimiter, Store, StoreLimits, StoreLimitsBuilder, Trap};
 use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
@@ -53,9 +53,6 @@ pub enum GuestFailure {
     /// Guest code ran past its deadline.
     #[error("the guest ran past its time limit of {0} ms and was stopped")]
     Timeout(u64),
-    /// Blocked in a host call past the wall-clock limit; abandoned.
-    #[error("the guest was blocked for longer than its time limit of {0} ms (in a host call) and was abandoned")]
-    WallClock(u64),
     /// Tried to grow its memory past the limit.
     #[error("the guest exceeded its memory limit of {0} MiB")]
     Memory(u64),
@@ -123,9 +120,11 @@ impl ResourceLimiter for Limiter {
 }
 
 impl WasmSandbox {
-    /// Runs one call of a loaded module. The guest runs on its own thread so
-    /// a guest blocked inside a host call cannot hold the caller past the
-    /// wall-clock limit; guest code itself is stopped by the epoch deadline.
+    /// Runs one call of a loaded module on this thread. Guest code is
+    /// stopped by the epoch deadline; a system call still blocked past it
+    /// is interrupted by the watchdog, and a sleep ending past it is a
+    /// timeout at once. Call it from a plain thread, not from inside an
+    /// async runtime: WASI's host calls block on their own runtime.
     pub fn run(&self, module: &GuestModule, call: GuestCall) -> Result<GuestOutput, GuestFailure> {
         let limit = self.limits.max_input_bytes;
         if call.stdin.len() > limit {
@@ -137,19 +136,7 @@ impl WasmSandbox {
         let timeout = call
             .timeout
             .min(Duration::from_millis(self.limits.timeout_ms));
-        let (tx, rx) = mpsc::sync_channel(1);
-        let me = self.clone();
-        let module = module.clone();
-        self.threads
-            .execute(Box::new(move || {
-                let _ = tx.send(me.run_here(&module, call, timeout));
-            }))
-            .map_err(|e| GuestFailure::Setup(format!("cannot start a guest thread: {e}")))?;
-        // Grace beyond the deadline: the epoch trap is the normal stop.
-        match rx.recv_timeout(timeout + Duration::from_secs(2)) {
-            Ok(r) => r,
-            Err(_) => Err(GuestFailure::WallClock(timeout.as_millis() as u64)),
-        }
+        self.run_here(module, call, timeout)
     }
 
     fn run_here(
@@ -161,6 +148,7 @@ impl WasmSandbox {
         let cap = self.limits.max_output_bytes;
         let stdout = MemoryOutputPipe::new(cap);
         let stderr = MemoryOutputPipe::new(cap);
+        let monotonic_base = Instant::now();
         let mut b = WasiCtxBuilder::new();
         b.stdin(MemoryInputPipe::new(call.stdin))
             .stdout(stdout.clone())
@@ -198,12 +186,17 @@ impl WasmSandbox {
                     inner: limits,
                     memory_hit: false,
                 },
+                clock: CallClock {
+                    deadline: monotonic_base + timeout,
+                    monotonic_base,
+                },
             },
         );
         store.limiter(|c| &mut c.limits);
         let ticks = (timeout.as_micros() / EPOCH_TICK.as_micros()).max(1) as u64 + 1;
         store.set_epoch_deadline(ticks);
         store.epoch_deadline_trap();
+        let _watched = self.watchdog.watch(monotonic_base + timeout);
         let started = Instant::now();
         let instance = module.pre.instantiate(&mut store).map_err(|e| {
             let msg = format!("{e:#}");
