@@ -420,6 +420,67 @@ fn paths_cannot_leave_the_workspace() {
     }
 }
 
+#[test]
+fn directory_listings_are_whole_and_typed() {
+    // A directory far bigger than a guest's read buffer (4 KiB in
+    // wasi-libc), so listings continue from cookies and cut entries
+    // mid-name, with every kind of entry a workspace has.
+    let r = rig();
+    let big = r.ws.join("big");
+    std::fs::create_dir_all(big.join("sub")).unwrap();
+    let mut expect = std::collections::BTreeMap::new();
+    for i in 0..400 {
+        let name = format!("file-with-a-rather-long-name-{i:04}.txt");
+        std::fs::write(big.join(&name), "x".repeat(i)).unwrap();
+        expect.insert(format!("big/{name}"), ("file", Some(i as u64)));
+    }
+    std::os::unix::fs::symlink("sub", big.join("link-to-sub")).unwrap();
+    std::fs::write(big.join("sub/inner.txt"), "inner").unwrap();
+    expect.insert("big/link-to-sub".into(), ("symlink", None));
+    expect.insert("big/sub".into(), ("dir", None));
+    expect.insert("big/sub/inner.txt".into(), ("file", Some(5)));
+    let out = r.ok("List", serde_json::json!({"path": "big", "depth": 2}));
+    let got: std::collections::BTreeMap<String, (&str, Option<u64>)> = out["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let kind = match e["type"].as_str().unwrap() {
+                "file" => "file",
+                "dir" => "dir",
+                "symlink" => "symlink",
+                other => panic!("unexpected type {other}"),
+            };
+            (
+                e["path"].as_str().unwrap().to_string(),
+                (kind, e["size"].as_u64()),
+            )
+        })
+        .collect();
+    assert_eq!(
+        out["entries"].as_array().unwrap().len(),
+        got.len(),
+        "no duplicates"
+    );
+    let wrong: Vec<_> = expect
+        .iter()
+        .filter(|(k, v)| got.get(*k) != Some(*v))
+        .map(|(k, v)| format!("{k}: expected {v:?}, got {:?}", got.get(k)))
+        .chain(
+            got.keys()
+                .filter(|k| !expect.contains_key(*k))
+                .map(|k| format!("{k}: unexpected")),
+        )
+        .collect();
+    assert!(wrong.is_empty(), "{wrong:#?}");
+    // Grep walks the same listings: every file searched once.
+    let out = r.ok(
+        "Grep",
+        serde_json::json!({"pattern": "inner", "path": "big"}),
+    );
+    assert_eq!(out["files_searched"], 401, "{out}");
+}
+
 /// Runs `f` on its own thread and fails the test if it has not returned
 /// in `secs` (a guest stuck in the host would otherwise hang the suite).
 fn within<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) -> T {

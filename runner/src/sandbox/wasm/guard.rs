@@ -63,7 +63,9 @@ pub(crate) fn install(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
     Ok(())
 }
 
-fn memory(caller: &mut Caller<'_, Ctx>) -> wasmtime::Result<Memory> {
+/// The guest's exported linear memory (every WASI call with pointers
+/// needs it).
+pub(crate) fn memory(caller: &mut Caller<'_, Ctx>) -> wasmtime::Result<Memory> {
     match caller.get_export("memory") {
         Some(Extern::Memory(m)) => Ok(m),
         _ => Err(wasmtime::Error::msg("missing required memory export")),

@@ -16,6 +16,7 @@
 
 mod cache;
 mod guard;
+mod readdir;
 mod run;
 mod watchdog;
 
@@ -115,6 +116,7 @@ pub(crate) struct Ctx {
     pub(crate) wasi: wasmtime_wasi::p1::WasiP1Ctx,
     pub(crate) limits: run::Limiter,
     pub(crate) clock: guard::CallClock,
+    pub(crate) dirs: readdir::Dirs,
 }
 
 /// A guest module compiled, linked and ready to instantiate.
@@ -170,6 +172,7 @@ impl WasmSandbox {
         let mut linker: Linker<Ctx> = Linker::new(&engine);
         wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |c: &mut Ctx| &mut c.wasi)
             .and_then(|()| guard::install(&mut linker))
+            .and_then(|()| readdir::install(&mut linker))
             .map_err(|e| WasmError::Engine(format!("{e:#}")))?;
         let cache = match cache_dir {
             Some(d) => Some(Arc::new(ModuleCache::open(d, &engine)?)),

@@ -2,6 +2,7 @@
 //! and a precise account of how it ended.
 
 use super::guard::CallClock;
+use super::readdir::Dirs;
 use super::{Ctx, GuestModule, WasmSandbox, EPOCH_TICK};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -186,6 +187,7 @@ impl WasmSandbox {
                     inner: limits,
                     memory_hit: false,
                 },
+                dirs: Dirs::new(&call.workspace),
                 clock: CallClock {
                     deadline: monotonic_base + timeout,
                     monotonic_base,

@@ -1,0 +1,422 @@
+//! `fd_readdir` without a `stat` per entry.
+//!
+//! wasmtime-wasi answers every `fd_readdir` by listing the directory,
+//! `stat`ing each entry for its type and `stat`ing it again for its inode
+//! hash: two system calls per file on top of the listing, a sixth of a
+//! `Grep` over many small files. The kernel's listing already has both (the
+//! entry's type and inode), as ripgrep and every native walker rely on.
+//!
+//! So a directory the guest opens with `O_DIRECTORY` (what `opendir` and
+//! Rust's `read_dir` do) is opened a second time by the host, read-only,
+//! from the same directory fd and path with the same resolution rules
+//! (`openat2` with `RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS`, as wasmtime
+//! opens it); `fd_readdir` on that fd is then answered from this copy,
+//! byte for byte in wasmtime's layout. The only difference a guest can see:
+//! `d_ino` is the inode itself rather than wasmtime's hash of it. Any fd
+//! not known here (the preopen itself, a directory opened without
+//! `O_DIRECTORY`) goes to wasmtime as before; closing or renumbering an fd
+//! forgets it.
+
+use super::guard::memory;
+use super::Ctx;
+use std::ffi::{CStr, CString};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use wasmtime::{Caller, Linker};
+use wasmtime_wasi::p1::wasi_snapshot_preview1;
+use wasmtime_wasi::runtime::in_tokio;
+use wiggle::GuestMemory;
+
+const MODULE: &str = "wasi_snapshot_preview1";
+/// The fd of the one preopen (`/workspace`): after stdin, stdout, stderr.
+pub(crate) const PREOPEN_FD: i32 = 3;
+const OFLAGS_DIRECTORY: i32 = 2;
+const LOOKUP_SYMLINK_FOLLOW: i32 = 1;
+/// `dirent`: d_next u64, d_ino u64, d_namlen u32, d_type u8, 3 bytes pad.
+const DIRENT_SIZE: usize = 24;
+/// WASI `filetype` codes.
+const FT_UNKNOWN: u8 = 0;
+const FT_BLOCK: u8 = 1;
+const FT_CHAR: u8 = 2;
+const FT_DIR: u8 = 3;
+const FT_FILE: u8 = 4;
+const FT_LINK: u8 = 7;
+
+/// The workspace root as the host sees it, and the host's own copy of each
+/// directory the guest opened.
+pub(crate) struct Dirs {
+    root_path: std::path::PathBuf,
+    root: Option<OwnedFd>,
+    /// The guest has not closed or renumbered its preopen.
+    preopen_live: bool,
+    open: Vec<(i32, OwnedFd)>,
+    /// The last listing read from its start, for the calls that continue
+    /// it from a cookie (a big directory takes many buffers).
+    last: Option<(i32, Vec<Entry>)>,
+}
+
+/// Directories tracked at once; past this, further ones are left to
+/// wasmtime (a guest that never closes its directories must not make the
+/// host hold twice its file descriptors).
+const MAX_TRACKED: usize = 256;
+
+impl Dirs {
+    pub(crate) fn new(workspace: &std::path::Path) -> Self {
+        Dirs {
+            root_path: workspace.to_path_buf(),
+            root: None,
+            preopen_live: true,
+            open: Vec::new(),
+            last: None,
+        }
+    }
+
+    fn root(&mut self) -> Option<i32> {
+        if self.root.is_none() {
+            self.root = std::fs::File::open(&self.root_path).ok().map(OwnedFd::from);
+        }
+        self.root.as_ref().map(AsRawFd::as_raw_fd)
+    }
+
+    fn host_fd(&mut self, wasi_fd: i32) -> Option<i32> {
+        if wasi_fd == PREOPEN_FD && self.preopen_live {
+            return self.root();
+        }
+        self.open
+            .iter()
+            .find(|(f, _)| *f == wasi_fd)
+            .map(|(_, d)| d.as_raw_fd())
+    }
+
+    fn forget(&mut self, wasi_fd: i32) {
+        if wasi_fd == PREOPEN_FD {
+            self.preopen_live = false;
+        }
+        self.open.retain(|(f, _)| *f != wasi_fd);
+        if self.last.as_ref().is_some_and(|(f, _)| *f == wasi_fd) {
+            self.last = None;
+        }
+    }
+
+    /// The listing of `wasi_fd`: read afresh from its start (cookie 0), or
+    /// the one read last when continuing it.
+    fn listing(&mut self, wasi_fd: i32, cookie: u64) -> Option<&[Entry]> {
+        let cached = self.last.as_ref().is_some_and(|(f, _)| *f == wasi_fd);
+        if cookie == 0 || !cached {
+            let entries = list(self.host_fd(wasi_fd)?)?;
+            self.last = Some((wasi_fd, entries));
+        }
+        self.last.as_ref().map(|(_, e)| e.as_slice())
+    }
+}
+
+/// Replaces `path_open`, `fd_readdir`, `fd_close` and `fd_renumber`.
+pub(crate) fn install(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
+    linker.allow_shadowing(true);
+    linker.func_wrap(
+        MODULE,
+        "path_open",
+        |mut caller: Caller<'_, Ctx>,
+         dirfd: i32,
+         lookup: i32,
+         path: i32,
+         path_len: i32,
+         oflags: i32,
+         base: i64,
+         inheriting: i64,
+         fdflags: i32,
+         opened: i32|
+         -> wasmtime::Result<i32> {
+            let memory = memory(&mut caller)?;
+            let (bytes, ctx) = memory.data_and_store_mut(&mut caller);
+            let errno = in_tokio(wasi_snapshot_preview1::path_open(
+                &mut ctx.wasi,
+                &mut GuestMemory::Unshared(bytes),
+                dirfd,
+                lookup,
+                path,
+                path_len,
+                oflags,
+                base,
+                inheriting,
+                fdflags,
+                opened,
+            ))?;
+            if errno == 0 && oflags & OFLAGS_DIRECTORY != 0 {
+                let data = memory.data(&caller);
+                let fd = read_u32(data, opened);
+                let name = slice(data, path, path_len).and_then(|b| CString::new(b).ok());
+                if let (Some(fd), Some(name)) = (fd, name) {
+                    let follow = lookup & LOOKUP_SYMLINK_FOLLOW != 0;
+                    let dirs = &mut caller.data_mut().dirs;
+                    dirs.forget(fd as i32);
+                    if dirs.open.len() < MAX_TRACKED {
+                        if let Some(copy) = dirs
+                            .host_fd(dirfd)
+                            .and_then(|at| open_beneath(at, &name, follow))
+                        {
+                            dirs.open.push((fd as i32, copy));
+                        }
+                    }
+                }
+            }
+            Ok(errno)
+        },
+    )?;
+    linker.func_wrap(
+        MODULE,
+        "fd_readdir",
+        |mut caller: Caller<'_, Ctx>,
+         fd: i32,
+         buf: i32,
+         buf_len: i32,
+         cookie: i64,
+         used_ptr: i32|
+         -> wasmtime::Result<i32> {
+            let memory = memory(&mut caller)?;
+            let cap = buf_len as u32 as usize;
+            let out = caller
+                .data_mut()
+                .dirs
+                .listing(fd, cookie as u64)
+                .map(|entries| encode(entries, cookie as u64, cap));
+            let Some(out) = out else {
+                let (bytes, ctx) = memory.data_and_store_mut(&mut caller);
+                return in_tokio(wasi_snapshot_preview1::fd_readdir(
+                    &mut ctx.wasi,
+                    &mut GuestMemory::Unshared(bytes),
+                    fd,
+                    buf,
+                    buf_len,
+                    cookie,
+                    used_ptr,
+                ));
+            };
+            let data = memory.data_mut(&mut caller);
+            let start = buf as u32 as usize;
+            let at = used_ptr as u32 as usize;
+            let fits =
+                |from: usize, len: usize| from.checked_add(len).is_some_and(|e| e <= data.len());
+            if !fits(start, out.len()) || !fits(at, 4) {
+                return Ok(ERRNO_FAULT);
+            }
+            data[start..start + out.len()].copy_from_slice(&out);
+            data[at..at + 4].copy_from_slice(&(out.len() as u32).to_le_bytes());
+            Ok(0)
+        },
+    )?;
+    linker.func_wrap(
+        MODULE,
+        "fd_close",
+        |mut caller: Caller<'_, Ctx>, fd: i32| -> wasmtime::Result<i32> {
+            caller.data_mut().dirs.forget(fd);
+            let memory = memory(&mut caller)?;
+            let (bytes, ctx) = memory.data_and_store_mut(&mut caller);
+            in_tokio(wasi_snapshot_preview1::fd_close(
+                &mut ctx.wasi,
+                &mut GuestMemory::Unshared(bytes),
+                fd,
+            ))
+        },
+    )?;
+    linker.func_wrap(
+        MODULE,
+        "fd_renumber",
+        |mut caller: Caller<'_, Ctx>, from: i32, to: i32| -> wasmtime::Result<i32> {
+            caller.data_mut().dirs.forget(from);
+            caller.data_mut().dirs.forget(to);
+            let memory = memory(&mut caller)?;
+            let (bytes, ctx) = memory.data_and_store_mut(&mut caller);
+            in_tokio(wasi_snapshot_preview1::fd_renumber(
+                &mut ctx.wasi,
+                &mut GuestMemory::Unshared(bytes),
+                from,
+                to,
+            ))
+        },
+    )?;
+    Ok(())
+}
+
+/// WASI `errno::fault`.
+const ERRNO_FAULT: i32 = 21;
+
+fn slice(data: &[u8], ptr: i32, len: i32) -> Option<Vec<u8>> {
+    let start = ptr as u32 as usize;
+    data.get(start..start.checked_add(len as u32 as usize)?)
+        .map(<[u8]>::to_vec)
+}
+
+fn read_u32(data: &[u8], ptr: i32) -> Option<u32> {
+    let at = ptr as u32 as usize;
+    Some(u32::from_le_bytes(
+        data.get(at..at.checked_add(4)?)?.try_into().ok()?,
+    ))
+}
+
+/// Opens `name` under the directory `at` read-only as a directory, the way
+/// wasmtime resolves guest paths: never above `at`, no magic links.
+fn open_beneath(at: i32, name: &CStr, follow: bool) -> Option<OwnedFd> {
+    let mut flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC;
+    if !follow {
+        flags |= libc::O_NOFOLLOW;
+    }
+    // SAFETY: `open_how` is plain data; all-zero is its "nothing set".
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags = flags as u64;
+    how.resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS;
+    // SAFETY: a valid dirfd, a NUL-terminated path and an `open_how` of the
+    // size passed; the returned fd (if any) is owned from here on.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            at,
+            name.as_ptr(),
+            &how as *const libc::open_how,
+            std::mem::size_of::<libc::open_how>(),
+        )
+    };
+    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// One listing entry: name, WASI file type, inode.
+struct Entry {
+    name: Vec<u8>,
+    kind: u8,
+    ino: u64,
+}
+
+/// The directory's entries in the kernel's order ("." first, then ".."
+/// as wasmtime puts them, then the rest), from its own fresh handle.
+fn list(dir: i32) -> Option<Vec<Entry>> {
+    // SAFETY: `openat(dir, ".")` gives an independent handle (its own
+    // offset) that `fdopendir` takes over and `closedir` closes; readdir's
+    // entries are valid until the next readdir on the same stream.
+    unsafe {
+        let fd = libc::openat(
+            dir,
+            c".".as_ptr(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        );
+        if fd < 0 {
+            return None;
+        }
+        let stream = libc::fdopendir(fd);
+        if stream.is_null() {
+            libc::close(fd);
+            return None;
+        }
+        let mut dot_ino = 0;
+        let mut out = Vec::new();
+        loop {
+            let e = libc::readdir64(stream);
+            if e.is_null() {
+                break;
+            }
+            let name = CStr::from_ptr((*e).d_name.as_ptr()).to_bytes();
+            if name == b"." {
+                dot_ino = (*e).d_ino;
+                continue;
+            }
+            if name == b".." {
+                continue;
+            }
+            let kind = match (*e).d_type {
+                libc::DT_REG => FT_FILE,
+                libc::DT_DIR => FT_DIR,
+                libc::DT_LNK => FT_LINK,
+                libc::DT_BLK => FT_BLOCK,
+                libc::DT_CHR => FT_CHAR,
+                libc::DT_UNKNOWN => kind_at(fd, (*e).d_name.as_ptr()),
+                _ => FT_UNKNOWN, // FIFOs and sockets: p1 has no code for them
+            };
+            out.push(Entry {
+                name: name.to_vec(),
+                kind,
+                ino: (*e).d_ino,
+            });
+        }
+        libc::closedir(stream);
+        let head = [b".".as_slice(), b"..".as_slice()].map(|n| Entry {
+            name: n.to_vec(),
+            kind: FT_DIR,
+            ino: dot_ino,
+        });
+        Some(head.into_iter().chain(out).collect())
+    }
+}
+
+/// The type of an entry the file system did not type in its listing.
+unsafe fn kind_at(dir: i32, name: *const libc::c_char) -> u8 {
+    let mut st: libc::stat64 = std::mem::zeroed();
+    if libc::fstatat64(dir, name, &mut st, libc::AT_SYMLINK_NOFOLLOW) != 0 {
+        return FT_UNKNOWN;
+    }
+    match st.st_mode & libc::S_IFMT {
+        libc::S_IFREG => FT_FILE,
+        libc::S_IFDIR => FT_DIR,
+        libc::S_IFLNK => FT_LINK,
+        libc::S_IFBLK => FT_BLOCK,
+        libc::S_IFCHR => FT_CHAR,
+        _ => FT_UNKNOWN,
+    }
+}
+
+/// The entries from `cookie` on, in wasmtime's layout: each entry's
+/// 24-byte header then its name, cut off where `cap` runs out (the guest
+/// sees a full buffer and reads on from the last whole entry).
+fn encode(entries: &[Entry], cookie: u64, cap: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(cap.min(64 * 1024));
+    for (i, e) in entries.iter().enumerate().skip(cookie as usize) {
+        let mut head = [0u8; DIRENT_SIZE];
+        head[0..8].copy_from_slice(&(i as u64 + 1).to_le_bytes());
+        head[8..16].copy_from_slice(&e.ino.to_le_bytes());
+        head[16..20].copy_from_slice(&(e.name.len() as u32).to_le_bytes());
+        head[20] = e.kind;
+        for part in [&head[..], &e.name[..]] {
+            let room = cap - out.len();
+            if part.len() >= room {
+                out.extend_from_slice(&part[..room]);
+                return out;
+            }
+            out.extend_from_slice(part);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(name: &str, kind: u8, ino: u64) -> Entry {
+        Entry {
+            name: name.as_bytes().to_vec(),
+            kind,
+            ino,
+        }
+    }
+
+    #[test]
+    fn entries_are_laid_out_as_wasmtime_does_and_cut_at_the_buffer() {
+        let e = [
+            entry(".", FT_DIR, 7),
+            entry("..", FT_DIR, 7),
+            entry("a.rs", FT_FILE, 9),
+        ];
+        let all = encode(&e, 0, 4096);
+        assert_eq!(all.len(), 3 * DIRENT_SIZE + 1 + 2 + 4);
+        // third entry: d_next 3, ino 9, namlen 4, type regular, then name
+        let third = &all[2 * DIRENT_SIZE + 3..];
+        assert_eq!(u64::from_le_bytes(third[0..8].try_into().unwrap()), 3);
+        assert_eq!(u64::from_le_bytes(third[8..16].try_into().unwrap()), 9);
+        assert_eq!(u32::from_le_bytes(third[16..20].try_into().unwrap()), 4);
+        assert_eq!(third[20], FT_FILE);
+        assert_eq!(&third[24..], b"a.rs");
+        // From a cookie: only what follows it.
+        assert_eq!(encode(&e, 2, 4096), all[2 * DIRENT_SIZE + 3..].to_vec());
+        assert!(encode(&e, 3, 4096).is_empty());
+        // A buffer too small: filled exactly, cut mid-entry.
+        assert_eq!(encode(&e, 0, 30), all[..30].to_vec());
+        assert_eq!(encode(&e, 0, DIRENT_SIZE), all[..DIRENT_SIZE].to_vec());
+    }
+}
