@@ -421,6 +421,23 @@ fn paths_cannot_leave_the_workspace() {
 }
 
 #[test]
+fn a_stack_limit_beyond_the_calling_thread_is_refused() {
+    let e = WasmSandbox::new(
+        WasmLimits {
+            stack_kib: 4096,
+            ..WasmLimits::default()
+        },
+        None,
+    )
+    .err()
+    .expect("refused");
+    assert!(
+        e.to_string().contains("stack_kib is 4096: at most 1024"),
+        "{e}"
+    );
+}
+
+#[test]
 fn directory_listings_are_whole_and_typed() {
     // A directory far bigger than a guest's read buffer (4 KiB in
     // wasi-libc), so listings continue from cookies and cut entries

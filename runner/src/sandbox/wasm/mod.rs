@@ -36,6 +36,11 @@ use wasmtime::{
 /// to 55–58 µs, 16 MiB saved no more.
 const KEEP_RESIDENT: usize = 2 << 20;
 
+/// Deepest wasm stack a config may ask for: guests run on the caller's
+/// thread (2 MiB of stack for Rust threads), which needs room for its own
+/// frames under the guest's.
+pub const MAX_STACK_KIB: usize = 1024;
+
 /// How often the epoch ticker advances the engine's epoch; the granularity
 /// of the guest deadline.
 pub const EPOCH_TICK: Duration = Duration::from_millis(5);
@@ -143,6 +148,12 @@ impl WasmSandbox {
     /// An engine with these limits; compiled modules are cached in
     /// `cache_dir` (created 0700) when one is given.
     pub fn new(limits: WasmLimits, cache_dir: Option<PathBuf>) -> Result<Self, WasmError> {
+        if limits.stack_kib > MAX_STACK_KIB {
+            return Err(WasmError::Engine(format!(
+                "tools.limits.stack_kib is {}: at most {MAX_STACK_KIB} (a guest runs on the calling thread, whose stack is 2 MiB); lower it",
+                limits.stack_kib
+            )));
+        }
         let mut cfg = Config::new();
         cfg.epoch_interruption(true);
         cfg.max_wasm_stack(limits.stack_kib.max(64) * 1024);
