@@ -188,7 +188,7 @@ fn main() {
     let runs: usize = std::env::var("WASM_BENCH_GREP_RUNS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(7);
+        .unwrap_or(11);
     for _ in 0..runs {
         let t = Instant::now();
         let o = tools::call(&reg, &gate, &ctx2, "Grep", &input, false);

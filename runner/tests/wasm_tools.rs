@@ -421,6 +421,28 @@ fn paths_cannot_leave_the_workspace() {
 }
 
 #[test]
+fn grep_skips_binary_files_as_ripgrep_does() {
+    let r = rig();
+    std::fs::create_dir_all(r.ws.join("bin")).unwrap();
+    // The match comes before the NUL byte: still a binary file.
+    std::fs::write(
+        r.ws.join("bin/blob.dat"),
+        b"needle here\n\0\x01\x02 needle\n",
+    )
+    .unwrap();
+    std::fs::write(r.ws.join("bin/text.txt"), "no match\nneedle in text\n").unwrap();
+    let out = r.ok(
+        "Grep",
+        serde_json::json!({"pattern": "needle", "path": "bin"}),
+    );
+    let m = out["matches"].as_array().unwrap();
+    assert_eq!(m.len(), 1, "{out}");
+    assert_eq!(m[0]["path"], "bin/text.txt");
+    assert_eq!(m[0]["line"], 2);
+    assert_eq!(out["files_searched"], 2);
+}
+
+#[test]
 fn a_stack_limit_beyond_the_calling_thread_is_refused() {
     let e = WasmSandbox::new(
         WasmLimits {

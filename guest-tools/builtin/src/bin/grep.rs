@@ -98,12 +98,8 @@ fn grep(i: Input) -> Result<Output> {
         let Ok(len) = read_all(&mut file, &mut buf) else {
             return true;
         };
-        let data = &buf[..len];
         out.files_searched += 1;
-        if memchr(0, data).is_some() {
-            return true; // binary
-        }
-        search(&re, data, rel, max, &mut out)
+        search(&re, &buf[..len], rel, max, &mut out)
     })?;
     Ok(out)
 }
@@ -132,9 +128,18 @@ fn read_all(file: &mut std::fs::File, buf: &mut Vec<u8>) -> std::io::Result<usiz
     }
 }
 
-/// Adds the matching lines of one buffer; false once `max` is reached.
+/// Adds the matching lines of one buffer, unless it is binary (has a NUL
+/// byte); false once `max` is reached. The NUL check runs only once the
+/// buffer has a match: most files have none, and for them one scan (the
+/// regex's) is enough to know there is nothing to report.
 fn search(re: &regex::bytes::Regex, buf: &[u8], rel: &str, max: usize, out: &mut Output) -> bool {
-    let mut at = 0;
+    let Some(first) = re.find(buf) else {
+        return true;
+    };
+    if memchr(0, buf).is_some() {
+        return true; // binary
+    }
+    let mut at = first.start();
     let mut line_no = 1;
     let mut counted_to = 0;
     while at <= buf.len() {
