@@ -183,7 +183,7 @@ fn main() {
     let mut theirs = Vec::new();
     let mut counts = (0, 0);
     let rg = which("rg");
-    // WASM_BENCH_GREP_RUNS (default 7) repeats the Grep comparison, e.g.
+    // WASM_BENCH_GREP_RUNS (default 11) repeats the Grep comparison, e.g.
     // to profile it.
     let runs: usize = std::env::var("WASM_BENCH_GREP_RUNS")
         .ok()
