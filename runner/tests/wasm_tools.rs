@@ -512,6 +512,19 @@ fn directory_listings_are_whole_and_typed() {
         )
         .collect();
     assert!(wrong.is_empty(), "{wrong:#?}");
+    // Each entry's d_ino is the inode the guest's stat reports.
+    let out = r.ok(
+        "Misbehave",
+        serde_json::json!({"mode": "inodes", "path": "/workspace/big"}),
+    );
+    assert_eq!(out["entries"], 402, "{out}");
+    let mismatched = out["mismatched"].as_array().unwrap();
+    assert!(
+        mismatched.is_empty(),
+        "{} entries' d_ino differ from their stat, e.g. {}",
+        mismatched.len(),
+        mismatched[0]
+    );
     // Grep walks the same listings: every file searched once.
     let out = r.ok(
         "Grep",

@@ -2,7 +2,11 @@
 //! `echo` (the trivial call the benchmarks time), `loop`, `alloc`, `recurse`, `recurse_frames`,
 //! `flood`, `stdin` (its input is huge), `trap`, `exit`, `not_json`,
 //! `two_json`, `read_outside`, `write`, `read`, `env`, `net`, `sleep`
-//! (`ms`).
+//! (`ms`), `inodes` (`path`: each entry's `d_ino` against its `stat`).
+
+// `inodes` reads `d_ino` (std's WASI extension traits; the build uses
+// RUSTC_BOOTSTRAP, see scripts/build-guests.sh).
+#![feature(wasi_ext)]
 
 use runner_guest::{fail, Result};
 use serde::Deserialize;
@@ -106,6 +110,21 @@ fn behave(i: Input) -> Result<serde_json::Value> {
         "sleep" => {
             std::thread::sleep(std::time::Duration::from_millis(i.ms));
             Ok(serde_json::json!({"slept_ms": i.ms}))
+        }
+        "inodes" => {
+            use std::os::wasi::fs::{DirEntryExt, MetadataExt};
+            let p = i.path.unwrap_or_else(|| "/workspace".into());
+            let mut entries = 0;
+            let mut mismatched = Vec::new();
+            for e in std::fs::read_dir(&p).map_err(|e| format!("read_dir {p}: {e}"))? {
+                let e = e.map_err(|e| format!("read_dir {p}: {e}"))?;
+                let meta = std::fs::symlink_metadata(e.path()).map_err(|e| format!("stat: {e}"))?;
+                entries += 1;
+                if e.ino() != meta.ino() {
+                    mismatched.push(e.file_name().to_string_lossy().into_owned());
+                }
+            }
+            Ok(serde_json::json!({"entries": entries, "mismatched": mismatched}))
         }
         other => fail(format!("unknown mode {other}")),
     }

@@ -73,9 +73,10 @@ pub(crate) fn memory(caller: &mut Caller<'_, Ctx>) -> wasmtime::Result<Memory> {
 }
 
 /// Whether a `poll_oneoff` with only clock subscriptions would sleep past
-/// the deadline. With any fd subscription it returns at once (files and
-/// memory pipes are always ready), so it is left alone; so is anything
-/// malformed, which wasmtime refuses itself.
+/// the deadline. One with an fd subscription is left to wasmtime (stdin
+/// and stdout are memory pipes, always ready; a file's readiness is a
+/// read wasmtime runs on its blocking pool); so is anything malformed,
+/// which wasmtime refuses itself.
 fn waits_past_deadline(caller: &Caller<'_, Ctx>, memory: Memory, subs: i32, n: i32) -> bool {
     let n = n as u32 as usize;
     let start = subs as u32 as usize;

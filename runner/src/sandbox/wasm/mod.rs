@@ -41,8 +41,8 @@ const KEEP_RESIDENT: usize = 2 << 20;
 /// frames under the guest's.
 pub const MAX_STACK_KIB: usize = 1024;
 
-/// How often the epoch ticker advances the engine's epoch; the granularity
-/// of the guest deadline.
+/// How often the epoch ticker advances the engine's epoch: how often a
+/// running guest looks at the clock for its deadline.
 pub const EPOCH_TICK: Duration = Duration::from_millis(5);
 
 /// Resource limits of one guest call (the `[wasm]` config section).
@@ -175,8 +175,15 @@ impl WasmSandbox {
             // shootdown across cores), and with PAGEMAP_SCAN (Linux 6.7+)
             // only the pages the call dirtied: a trivial call's stack and
             // heap fit in the first 2 MiB. Beyond that, madvise as usual.
-            .linear_memory_keep_resident(KEEP_RESIDENT)
-            .pagemap_scan(wasmtime::Enabled::Auto)
+            // Not on a host with swap: wasmtime 48's scan misses a dirtied
+            // page that was swapped out (bytecodealliance/wasmtime#14357),
+            // which would carry one call's memory into the next.
+            .linear_memory_keep_resident(if no_swap() { KEEP_RESIDENT } else { 128 << 10 })
+            .pagemap_scan(if no_swap() {
+                wasmtime::Enabled::Auto
+            } else {
+                wasmtime::Enabled::No
+            })
             .table_keep_resident(64 << 10);
         cfg.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&cfg).map_err(|e| WasmError::Engine(format!("{e:#}")))?;
@@ -233,6 +240,13 @@ impl WasmSandbox {
             from_cache,
         })
     }
+}
+
+/// Whether the host has no swap device (`/proc/swaps` lists none); unknown
+/// counts as having one.
+fn no_swap() -> bool {
+    std::fs::read_to_string("/proc/swaps")
+        .is_ok_and(|s| s.lines().skip(1).all(|l| l.trim().is_empty()))
 }
 
 /// Compiles wasm bytes with the engine.

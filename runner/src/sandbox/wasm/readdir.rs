@@ -6,16 +6,20 @@
 //! `Grep` over many small files. The kernel's listing already has both (the
 //! entry's type and inode), as ripgrep and every native walker rely on.
 //!
-//! So a directory the guest opens with `O_DIRECTORY` (what `opendir` and
-//! Rust's `read_dir` do) is opened a second time by the host, read-only,
-//! from the same directory fd and path with the same resolution rules
-//! (`openat2` with `RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS`, as wasmtime
-//! opens it); `fd_readdir` on that fd is then answered from this copy,
-//! byte for byte in wasmtime's layout. The only difference a guest can see:
-//! `d_ino` is the inode itself rather than wasmtime's hash of it. Any fd
-//! not known here (the preopen itself, a directory opened without
-//! `O_DIRECTORY`) goes to wasmtime as before; closing or renumbering an fd
-//! forgets it.
+//! So the runner keeps its own handle on the workspace (the same directory
+//! the preopen is) and on each directory the guest opens with
+//! `O_DIRECTORY` (what `opendir` and Rust's `read_dir` do): opened read-only
+//! right after wasmtime opened it, from the parent's handle and the same
+//! path, with the same resolution rules (`openat2` with `RESOLVE_BENEATH |
+//! RESOLVE_NO_MAGICLINKS`, as wasmtime opens it). `fd_readdir` on those fds
+//! is answered from the host's listing in wasmtime's layout, with `d_ino`
+//! the same hash of (device, inode) wasmtime gives. What differs: an entry
+//! is typed from the listing, so one deleted meanwhile is still listed
+//! (wasmtime drops it), a socket is `unknown` (wasmtime traps), and a call
+//! continuing from a cookie reads the listing taken at cookie 0. A
+//! directory with a name that is not UTF-8, or any fd not known here (a
+//! directory opened without `O_DIRECTORY`), goes to wasmtime as before.
+//! Closing or renumbering an fd forgets it.
 
 use super::guard::memory;
 use super::Ctx;
@@ -44,8 +48,7 @@ const FT_LINK: u8 = 7;
 /// The workspace root as the host sees it, and the host's own copy of each
 /// directory the guest opened.
 pub(crate) struct Dirs {
-    root_path: std::path::PathBuf,
-    root: Option<OwnedFd>,
+    root: OwnedFd,
     /// The guest has not closed or renumbered its preopen.
     preopen_live: bool,
     open: Vec<(i32, OwnedFd)>,
@@ -60,26 +63,19 @@ pub(crate) struct Dirs {
 const MAX_TRACKED: usize = 256;
 
 impl Dirs {
-    pub(crate) fn new(workspace: &std::path::Path) -> Self {
+    /// `root`: the directory the preopen is.
+    pub(crate) fn new(root: OwnedFd) -> Self {
         Dirs {
-            root_path: workspace.to_path_buf(),
-            root: None,
+            root,
             preopen_live: true,
             open: Vec::new(),
             last: None,
         }
     }
 
-    fn root(&mut self) -> Option<i32> {
-        if self.root.is_none() {
-            self.root = std::fs::File::open(&self.root_path).ok().map(OwnedFd::from);
-        }
-        self.root.as_ref().map(AsRawFd::as_raw_fd)
-    }
-
     fn host_fd(&mut self, wasi_fd: i32) -> Option<i32> {
         if wasi_fd == PREOPEN_FD && self.preopen_live {
-            return self.root();
+            return Some(self.root.as_raw_fd());
         }
         self.open
             .iter()
@@ -127,6 +123,12 @@ pub(crate) fn install(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
          opened: i32|
          -> wasmtime::Result<i32> {
             let memory = memory(&mut caller)?;
+            // The path as wasmtime reads it (before `opened` is written,
+            // which the guest may have pointed into it).
+            let name = (oflags & OFLAGS_DIRECTORY != 0)
+                .then(|| slice(memory.data(&caller), path, path_len))
+                .flatten()
+                .and_then(|b| CString::new(b).ok());
             let (bytes, ctx) = memory.data_and_store_mut(&mut caller);
             let errno = in_tokio(wasi_snapshot_preview1::path_open(
                 &mut ctx.wasi,
@@ -141,10 +143,8 @@ pub(crate) fn install(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
                 fdflags,
                 opened,
             ))?;
-            if errno == 0 && oflags & OFLAGS_DIRECTORY != 0 {
-                let data = memory.data(&caller);
-                let fd = read_u32(data, opened);
-                let name = slice(data, path, path_len).and_then(|b| CString::new(b).ok());
+            if errno == 0 {
+                let fd = read_u32(memory.data(&caller), opened);
                 if let (Some(fd), Some(name)) = (fd, name) {
                     let follow = lookup & LOOKUP_SYMLINK_FOLLOW != 0;
                     let dirs = &mut caller.data_mut().dirs;
@@ -285,8 +285,9 @@ struct Entry {
     ino: u64,
 }
 
-/// The directory's entries in the kernel's order ("." first, then ".."
-/// as wasmtime puts them, then the rest), from its own fresh handle.
+/// The directory's entries in the kernel's order after "." and ".." (as
+/// wasmtime puts them), from a fresh handle of its own; `None` when it
+/// cannot be read whole or a name is not UTF-8 (wasmtime answers then).
 fn list(dir: i32) -> Option<Vec<Entry>> {
     // SAFETY: `openat(dir, ".")` gives an independent handle (its own
     // offset) that `fdopendir` takes over and `closedir` closes; readdir's
@@ -305,20 +306,25 @@ fn list(dir: i32) -> Option<Vec<Entry>> {
             libc::close(fd);
             return None;
         }
-        let mut dot_ino = 0;
+        let mut st: libc::stat64 = std::mem::zeroed();
+        if libc::fstat64(fd, &mut st) != 0 {
+            libc::closedir(stream);
+            return None;
+        }
+        let dev = st.st_dev;
         let mut out = Vec::new();
-        loop {
+        let complete = loop {
+            *libc::__errno_location() = 0;
             let e = libc::readdir64(stream);
             if e.is_null() {
-                break;
+                break *libc::__errno_location() == 0; // end, or a read error
             }
             let name = CStr::from_ptr((*e).d_name.as_ptr()).to_bytes();
-            if name == b"." {
-                dot_ino = (*e).d_ino;
+            if name == b"." || name == b".." {
                 continue;
             }
-            if name == b".." {
-                continue;
+            if std::str::from_utf8(name).is_err() {
+                break false; // wasmtime's answer (EILSEQ) is the one to give
             }
             let kind = match (*e).d_type {
                 libc::DT_REG => FT_FILE,
@@ -332,17 +338,30 @@ fn list(dir: i32) -> Option<Vec<Entry>> {
             out.push(Entry {
                 name: name.to_vec(),
                 kind,
-                ino: (*e).d_ino,
+                ino: ino_hash(dev, (*e).d_ino),
             });
-        }
+        };
         libc::closedir(stream);
+        if !complete {
+            return None;
+        }
         let head = [b".".as_slice(), b"..".as_slice()].map(|n| Entry {
             name: n.to_vec(),
             kind: FT_DIR,
-            ino: dot_ino,
+            ino: ino_hash(dev, st.st_ino),
         });
         Some(head.into_iter().chain(out).collect())
     }
+}
+
+/// The inode a WASI guest sees: wasmtime-wasi's hash of (device, inode)
+/// (`MetadataHashValue::lower`), so `d_ino` matches what `fd_filestat_get`
+/// and `path_filestat_get` report for the same file.
+fn ino_hash(dev: u64, ino: u64) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (dev, ino).hash(&mut h);
+    h.finish()
 }
 
 /// The type of an entry the file system did not type in its listing.

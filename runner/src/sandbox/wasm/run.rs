@@ -3,11 +3,13 @@
 
 use super::guard::CallClock;
 use super::readdir::Dirs;
-use super::{Ctx, GuestModule, WasmSandbox, EPOCH_TICK};
+use super::{Ctx, GuestModule, WasmSandbox};
 use serde::Serialize;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-use wasmtime::{ResourceLimiter, Store, StoreLimits, StoreLimitsBuilder, Trap};
+use wasmtime::{ResourceLimiter, Store, StoreLimits, StoreLimitsBuilder, Trap, UpdateDeadline};
 use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
@@ -158,18 +160,38 @@ impl WasmSandbox {
         for (k, v) in &call.env {
             b.env(k, v);
         }
+        // The workspace opened once, as a directory (a FIFO in its place
+        // fails here instead of blocking), and handed to wasmtime through
+        // its /proc link so the preopen and the runner's own copy (used to
+        // answer `fd_readdir`) are the same directory even if the path
+        // changes meanwhile.
+        let root = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+            .open(&call.workspace)
+            .map_err(|e| {
+                GuestFailure::Setup(format!(
+                    "cannot open the workspace {}: {e}",
+                    call.workspace.display()
+                ))
+            })?;
+        let proc_link = PathBuf::from(format!("/proc/self/fd/{}", root.as_raw_fd()));
         let perms = if call.writable {
             FsPerms::ReadWrite
         } else {
             FsPerms::ReadOnly
         };
-        b.preopened_dir(&call.workspace, "/workspace", perms)
-            .map_err(|e| {
-                GuestFailure::Setup(format!(
-                    "cannot open the workspace {}: {e:#}",
-                    call.workspace.display()
-                ))
-            })?;
+        let preopen = if proc_link.is_dir() {
+            &proc_link
+        } else {
+            &call.workspace // no /proc: by path, as close in time as it gets
+        };
+        b.preopened_dir(preopen, "/workspace", perms).map_err(|e| {
+            GuestFailure::Setup(format!(
+                "cannot open the workspace {}: {e:#}",
+                call.workspace.display()
+            ))
+        })?;
         let memory_mib = self.limits.memory_mib;
         let limits = StoreLimitsBuilder::new()
             .memory_size((memory_mib as usize) << 20)
@@ -187,7 +209,7 @@ impl WasmSandbox {
                     inner: limits,
                     memory_hit: false,
                 },
-                dirs: Dirs::new(&call.workspace),
+                dirs: Dirs::new(root.into()),
                 clock: CallClock {
                     deadline: monotonic_base + timeout,
                     monotonic_base,
@@ -195,10 +217,19 @@ impl WasmSandbox {
             },
         );
         store.limiter(|c| &mut c.limits);
-        let ticks = (timeout.as_micros() / EPOCH_TICK.as_micros()).max(1) as u64 + 1;
-        store.set_epoch_deadline(ticks);
-        store.epoch_deadline_trap();
-        let _watched = self.watchdog.watch(monotonic_base + timeout);
+        // The deadline is wall-clock time: at every epoch tick the guest is
+        // still running, the store looks at the clock (the ticker's epochs
+        // drift behind it over a long call).
+        let deadline = monotonic_base + timeout;
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            Ok(if Instant::now() >= deadline {
+                UpdateDeadline::Interrupt
+            } else {
+                UpdateDeadline::Continue(1)
+            })
+        });
+        let _watched = self.watchdog.watch(deadline);
         let started = Instant::now();
         let instance = module.pre.instantiate(&mut store).map_err(|e| {
             let msg = format!("{e:#}");

@@ -3,15 +3,16 @@
 //!
 //! Guest code is stopped by the epoch deadline, but wasmtime checks the
 //! epoch only in wasm code: a guest inside a blocking system call (opening
-//! a FIFO waits for the other end; reading one waits for data) would hold
-//! the caller's thread for as long as the kernel lets it. Each call
+//! a FIFO waits for the other end) would hold the caller's thread for as
+//! long as the kernel lets it. Each call
 //! registers its thread and deadline here; the epoch ticker, once a call is
 //! past its deadline, sends that thread a signal whose handler does
 //! nothing and is installed without `SA_RESTART`. The blocked system call
 //! returns `EINTR`, WASI hands the guest the error, and the first wasm
 //! instruction after it traps on the passed epoch deadline: the call ends
 //! as the timeout it is. Nothing is paid per host call, only per guest
-//! call (one registration).
+//! call (one registration). A wait the kernel does not let a signal
+//! interrupt (a hung network file system) still holds the thread.
 //!
 //! Sleeping is handled apart (`guard`): a sleep is restarted after a
 //! signal, so a sleep that would end past the deadline is refused at once.
@@ -63,8 +64,10 @@ impl Watchdog {
     }
 
     /// Interrupts every watched thread past its deadline and grace. Called
-    /// by the epoch ticker; the lock is held while signalling so a thread
-    /// that has finished its call (and unregistered) is never signalled.
+    /// by the epoch ticker; the lock is held while signalling, so the
+    /// thread signalled is one still registered (a signal sent just before
+    /// its call returns can land after it: at worst one `EINTR` in the
+    /// caller, which std's I/O retries).
     pub(crate) fn interrupt_overdue(&self) {
         let calls = self.calls.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
