@@ -478,7 +478,12 @@ fn directory_listings_are_whole_and_typed() {
     expect.insert("big/link-to-sub".into(), ("symlink", None));
     expect.insert("big/sub".into(), ("dir", None));
     expect.insert("big/sub/inner.txt".into(), ("file", Some(5)));
+    let answered = WasmSandbox::listings_answered();
     let out = r.ok("List", serde_json::json!({"path": "big", "depth": 2}));
+    assert!(
+        WasmSandbox::listings_answered() > answered,
+        "the listing came from wasmtime, not from the runner's own"
+    );
     let got: std::collections::BTreeMap<String, (&str, Option<u64>)> = out["entries"]
         .as_array()
         .unwrap()
@@ -525,6 +530,15 @@ fn directory_listings_are_whole_and_typed() {
         mismatched.len(),
         mismatched[0]
     );
+    // A socket in a directory is typed unknown; a search walks past it.
+    std::fs::create_dir_all(r.ws.join("sockdir")).unwrap();
+    std::fs::write(r.ws.join("sockdir/a.txt"), "inner\n").unwrap();
+    let _sock = std::os::unix::net::UnixListener::bind(r.ws.join("sockdir/s.sock")).unwrap();
+    let out = r.ok(
+        "Grep",
+        serde_json::json!({"pattern": "inner", "path": "sockdir"}),
+    );
+    assert_eq!(out["files_searched"], 1, "{out}");
     // Grep walks the same listings: every file searched once.
     let out = r.ok(
         "Grep",

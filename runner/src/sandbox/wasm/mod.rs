@@ -211,6 +211,13 @@ impl WasmSandbox {
         })
     }
 
+    /// How many `fd_readdir` calls (process-wide) were answered from the
+    /// host's own directory listing rather than wasmtime's, which `stat`s
+    /// every entry: a figure for tests and diagnostics.
+    pub fn listings_answered() -> u64 {
+        readdir::ANSWERED.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// The limits every call runs under.
     pub fn limits(&self) -> &WasmLimits {
         &self.limits

@@ -6,8 +6,10 @@
 //! `Grep` over many small files. The kernel's listing already has both (the
 //! entry's type and inode), as ripgrep and every native walker rely on.
 //!
-//! So the runner keeps its own handle on the workspace (the same directory
-//! the preopen is) and on each directory the guest opens with
+//! So the runner keeps its own handle on the workspace (opened on the
+//! first directory the guest opens, and used only if it is the directory
+//! wasmtime preopened: same device and inode) and on each directory the
+//! guest opens with
 //! `O_DIRECTORY` (what `opendir` and Rust's `read_dir` do): opened read-only
 //! right after wasmtime opened it, from the parent's handle and the same
 //! path, with the same resolution rules (`openat2` with `RESOLVE_BENEATH |
@@ -25,12 +27,18 @@ use super::guard::memory;
 use super::Ctx;
 use std::ffi::{CStr, CString};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
 use wasmtime::{Caller, Linker};
-use wasmtime_wasi::p1::wasi_snapshot_preview1;
+use wasmtime_wasi::p1::wasi_snapshot_preview1::{self, WasiSnapshotPreview1};
+use wasmtime_wasi::p1::{types, WasiP1Ctx};
 use wasmtime_wasi::runtime::in_tokio;
 use wiggle::GuestMemory;
 
 const MODULE: &str = "wasi_snapshot_preview1";
+
+/// `fd_readdir` calls answered from the host's own listing, process-wide
+/// (read by `WasmSandbox::listings_answered`).
+pub(crate) static ANSWERED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 /// The fd of the one preopen (`/workspace`): after stdin, stdout, stderr.
 pub(crate) const PREOPEN_FD: i32 = 3;
 const OFLAGS_DIRECTORY: i32 = 2;
@@ -48,7 +56,10 @@ const FT_LINK: u8 = 7;
 /// The workspace root as the host sees it, and the host's own copy of each
 /// directory the guest opened.
 pub(crate) struct Dirs {
-    root: OwnedFd,
+    root_path: std::path::PathBuf,
+    /// Opened on the first directory the guest opens, and kept only if it
+    /// is the directory wasmtime preopened; `Some(None)`: it is not.
+    root: Option<Option<OwnedFd>>,
     /// The guest has not closed or renumbered its preopen.
     preopen_live: bool,
     open: Vec<(i32, OwnedFd)>,
@@ -63,10 +74,11 @@ pub(crate) struct Dirs {
 const MAX_TRACKED: usize = 256;
 
 impl Dirs {
-    /// `root`: the directory the preopen is.
-    pub(crate) fn new(root: OwnedFd) -> Self {
+    /// `workspace`: the path wasmtime preopened.
+    pub(crate) fn new(workspace: &std::path::Path) -> Self {
         Dirs {
-            root,
+            root_path: workspace.to_path_buf(),
+            root: None,
             preopen_live: true,
             open: Vec::new(),
             last: None,
@@ -75,12 +87,41 @@ impl Dirs {
 
     fn host_fd(&mut self, wasi_fd: i32) -> Option<i32> {
         if wasi_fd == PREOPEN_FD && self.preopen_live {
-            return Some(self.root.as_raw_fd());
+            return self.root.as_ref()?.as_ref().map(AsRawFd::as_raw_fd);
         }
         self.open
             .iter()
             .find(|(f, _)| *f == wasi_fd)
             .map(|(_, d)| d.as_raw_fd())
+    }
+
+    /// Opens the workspace (as a directory: a FIFO put in its place fails
+    /// at once) and keeps it if it is the one wasmtime preopened: same
+    /// (device, inode) hash as wasmtime's own `fd_filestat_get` of the
+    /// preopen. Done once, on the first directory the guest opens.
+    fn open_root(&mut self, wasi: &mut WasiP1Ctx, memory: &mut GuestMemory<'_>) {
+        if self.root.is_some() || !self.preopen_live {
+            return;
+        }
+        let ours = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+            .open(&self.root_path)
+            .ok()
+            .map(OwnedFd::from);
+        let theirs = in_tokio(WasiSnapshotPreview1::fd_filestat_get(
+            wasi,
+            memory,
+            types::Fd::from(PREOPEN_FD),
+        ))
+        .ok()
+        .map(|st| st.ino);
+        self.root = Some(ours.filter(|fd| {
+            // SAFETY: a zeroed stat buffer for fstat to fill in.
+            let mut st: libc::stat64 = unsafe { std::mem::zeroed() };
+            let ok = unsafe { libc::fstat64(fd.as_raw_fd(), &mut st) } == 0;
+            ok && theirs == Some(ino_hash(st.st_dev, st.st_ino))
+        }));
     }
 
     fn forget(&mut self, wasi_fd: i32) {
@@ -144,10 +185,15 @@ pub(crate) fn install(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
                 opened,
             ))?;
             if errno == 0 {
-                let fd = read_u32(memory.data(&caller), opened);
+                let (bytes, ctx) = memory.data_and_store_mut(&mut caller);
+                let fd = read_u32(bytes, opened);
                 if let (Some(fd), Some(name)) = (fd, name) {
                     let follow = lookup & LOOKUP_SYMLINK_FOLLOW != 0;
-                    let dirs = &mut caller.data_mut().dirs;
+                    if dirfd == PREOPEN_FD {
+                        ctx.dirs
+                            .open_root(&mut ctx.wasi, &mut GuestMemory::Unshared(bytes));
+                    }
+                    let dirs = &mut ctx.dirs;
                     dirs.forget(fd as i32);
                     if dirs.open.len() < MAX_TRACKED {
                         if let Some(copy) = dirs
@@ -200,6 +246,7 @@ pub(crate) fn install(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
                 return Ok(ERRNO_FAULT);
             }
             data[start..start + out.len()].copy_from_slice(&out);
+            ANSWERED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             data[at..at + 4].copy_from_slice(&(out.len() as u32).to_le_bytes());
             Ok(0)
         },

@@ -5,8 +5,6 @@ use super::guard::CallClock;
 use super::readdir::Dirs;
 use super::{Ctx, GuestModule, WasmSandbox};
 use serde::Serialize;
-use std::os::fd::AsRawFd;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use wasmtime::{ResourceLimiter, Store, StoreLimits, StoreLimitsBuilder, Trap, UpdateDeadline};
@@ -160,38 +158,18 @@ impl WasmSandbox {
         for (k, v) in &call.env {
             b.env(k, v);
         }
-        // The workspace opened once, as a directory (a FIFO in its place
-        // fails here instead of blocking), and handed to wasmtime through
-        // its /proc link so the preopen and the runner's own copy (used to
-        // answer `fd_readdir`) are the same directory even if the path
-        // changes meanwhile.
-        let root = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
-            .open(&call.workspace)
-            .map_err(|e| {
-                GuestFailure::Setup(format!(
-                    "cannot open the workspace {}: {e}",
-                    call.workspace.display()
-                ))
-            })?;
-        let proc_link = PathBuf::from(format!("/proc/self/fd/{}", root.as_raw_fd()));
         let perms = if call.writable {
             FsPerms::ReadWrite
         } else {
             FsPerms::ReadOnly
         };
-        let preopen = if proc_link.is_dir() {
-            &proc_link
-        } else {
-            &call.workspace // no /proc: by path, as close in time as it gets
-        };
-        b.preopened_dir(preopen, "/workspace", perms).map_err(|e| {
-            GuestFailure::Setup(format!(
-                "cannot open the workspace {}: {e:#}",
-                call.workspace.display()
-            ))
-        })?;
+        b.preopened_dir(&call.workspace, "/workspace", perms)
+            .map_err(|e| {
+                GuestFailure::Setup(format!(
+                    "cannot open the workspace {}: {e:#}",
+                    call.workspace.display()
+                ))
+            })?;
         let memory_mib = self.limits.memory_mib;
         let limits = StoreLimitsBuilder::new()
             .memory_size((memory_mib as usize) << 20)
@@ -209,7 +187,7 @@ impl WasmSandbox {
                     inner: limits,
                     memory_hit: false,
                 },
-                dirs: Dirs::new(root.into()),
+                dirs: Dirs::new(&call.workspace),
                 clock: CallClock {
                     deadline: monotonic_base + timeout,
                     monotonic_base,
