@@ -15,7 +15,8 @@ use wasmtime_wasi::p1::wasi_snapshot_preview1;
 use wasmtime_wasi::runtime::in_tokio;
 use wiggle::GuestMemory;
 
-const MODULE: &str = "wasi_snapshot_preview1";
+/// The WASI module whose functions the runner's wrappers replace.
+pub(crate) const MODULE: &str = "wasi_snapshot_preview1";
 /// `subscription` layout: userdata u64, tag u8 @8, clock id u32 @16,
 /// timeout u64 @24, precision u64 @32, flags u16 @40; 48 bytes.
 const SUBSCRIPTION_SIZE: usize = 48;
@@ -48,8 +49,7 @@ pub(crate) fn install(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
             if waits_past_deadline(&caller, memory, subs, n) {
                 return Err(Trap::Interrupt.into());
             }
-            let (bytes, ctx) = memory.data_and_store_mut(&mut caller);
-            let mut bytes = GuestMemory::Unshared(bytes);
+            let (ctx, mut bytes) = split(&mut caller, memory);
             in_tokio(wasi_snapshot_preview1::poll_oneoff(
                 &mut ctx.wasi,
                 &mut bytes,
@@ -70,6 +70,16 @@ pub(crate) fn memory(caller: &mut Caller<'_, Ctx>) -> wasmtime::Result<Memory> {
         Some(Extern::Memory(m)) => Ok(m),
         _ => Err(wasmtime::Error::msg("missing required memory export")),
     }
+}
+
+/// The store's state and the guest's memory apart, as wasmtime-wasi's
+/// preview-1 functions take them.
+pub(crate) fn split<'a>(
+    caller: &'a mut Caller<'_, Ctx>,
+    memory: Memory,
+) -> (&'a mut Ctx, GuestMemory<'a>) {
+    let (bytes, ctx) = memory.data_and_store_mut(caller);
+    (ctx, GuestMemory::Unshared(bytes))
 }
 
 /// Whether a `poll_oneoff` with only clock subscriptions would sleep past

@@ -160,6 +160,7 @@ impl WasmSandbox {
         // No backtrace capture on every exit/trap: the runner reports the
         // kind of failure, not guest stack frames.
         cfg.wasm_backtrace_max_frames(None);
+        let reset_in_place = no_swap();
         let mut pool = PoolingAllocationConfig::new();
         let n = limits.max_concurrent.max(1);
         pool.total_core_instances(n)
@@ -178,8 +179,12 @@ impl WasmSandbox {
             // Not on a host with swap: wasmtime 48's scan misses a dirtied
             // page that was swapped out (bytecodealliance/wasmtime#14357),
             // which would carry one call's memory into the next.
-            .linear_memory_keep_resident(if no_swap() { KEEP_RESIDENT } else { 128 << 10 })
-            .pagemap_scan(if no_swap() {
+            .linear_memory_keep_resident(if reset_in_place {
+                KEEP_RESIDENT
+            } else {
+                128 << 10
+            })
+            .pagemap_scan(if reset_in_place {
                 wasmtime::Enabled::Auto
             } else {
                 wasmtime::Enabled::No

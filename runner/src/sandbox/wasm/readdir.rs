@@ -23,7 +23,7 @@
 //! directory opened without `O_DIRECTORY`), goes to wasmtime as before.
 //! Closing or renumbering an fd forgets it.
 
-use super::guard::memory;
+use super::guard::{memory, split, MODULE};
 use super::Ctx;
 use std::ffi::{CStr, CString};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -34,14 +34,14 @@ use wasmtime_wasi::p1::{types, WasiP1Ctx};
 use wasmtime_wasi::runtime::in_tokio;
 use wiggle::GuestMemory;
 
-const MODULE: &str = "wasi_snapshot_preview1";
-
 /// `fd_readdir` calls answered from the host's own listing, process-wide
 /// (read by `WasmSandbox::listings_answered`).
 pub(crate) static ANSWERED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 /// The fd of the one preopen (`/workspace`): after stdin, stdout, stderr.
 pub(crate) const PREOPEN_FD: i32 = 3;
 const OFLAGS_DIRECTORY: i32 = 2;
+/// WASI `errno::fault`.
+const ERRNO_FAULT: i32 = 21;
 const LOOKUP_SYMLINK_FOLLOW: i32 = 1;
 /// `dirent`: d_next u64, d_ino u64, d_namlen u32, d_type u8, 3 bytes pad.
 const DIRENT_SIZE: usize = 24;
@@ -170,10 +170,10 @@ pub(crate) fn install(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
                 .then(|| slice(memory.data(&caller), path, path_len))
                 .flatten()
                 .and_then(|b| CString::new(b).ok());
-            let (bytes, ctx) = memory.data_and_store_mut(&mut caller);
+            let (ctx, mut bytes) = split(&mut caller, memory);
             let errno = in_tokio(wasi_snapshot_preview1::path_open(
                 &mut ctx.wasi,
-                &mut GuestMemory::Unshared(bytes),
+                &mut bytes,
                 dirfd,
                 lookup,
                 path,
@@ -226,10 +226,10 @@ pub(crate) fn install(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
                 .listing(fd, cookie as u64)
                 .map(|entries| encode(entries, cookie as u64, cap));
             let Some(out) = out else {
-                let (bytes, ctx) = memory.data_and_store_mut(&mut caller);
+                let (ctx, mut bytes) = split(&mut caller, memory);
                 return in_tokio(wasi_snapshot_preview1::fd_readdir(
                     &mut ctx.wasi,
-                    &mut GuestMemory::Unshared(bytes),
+                    &mut bytes,
                     fd,
                     buf,
                     buf_len,
@@ -257,10 +257,10 @@ pub(crate) fn install(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
         |mut caller: Caller<'_, Ctx>, fd: i32| -> wasmtime::Result<i32> {
             caller.data_mut().dirs.forget(fd);
             let memory = memory(&mut caller)?;
-            let (bytes, ctx) = memory.data_and_store_mut(&mut caller);
+            let (ctx, mut bytes) = split(&mut caller, memory);
             in_tokio(wasi_snapshot_preview1::fd_close(
                 &mut ctx.wasi,
-                &mut GuestMemory::Unshared(bytes),
+                &mut bytes,
                 fd,
             ))
         },
@@ -272,10 +272,10 @@ pub(crate) fn install(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
             caller.data_mut().dirs.forget(from);
             caller.data_mut().dirs.forget(to);
             let memory = memory(&mut caller)?;
-            let (bytes, ctx) = memory.data_and_store_mut(&mut caller);
+            let (ctx, mut bytes) = split(&mut caller, memory);
             in_tokio(wasi_snapshot_preview1::fd_renumber(
                 &mut ctx.wasi,
-                &mut GuestMemory::Unshared(bytes),
+                &mut bytes,
                 from,
                 to,
             ))
@@ -283,9 +283,6 @@ pub(crate) fn install(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
     )?;
     Ok(())
 }
-
-/// WASI `errno::fault`.
-const ERRNO_FAULT: i32 = 21;
 
 fn slice(data: &[u8], ptr: i32, len: i32) -> Option<Vec<u8>> {
     let start = ptr as u32 as usize;

@@ -137,10 +137,12 @@ impl WasmSandbox {
         let timeout = call
             .timeout
             .min(Duration::from_millis(self.limits.timeout_ms));
-        self.run_here(module, call, timeout)
+        self.run_in_store(module, call, timeout)
     }
 
-    fn run_here(
+    /// The call itself, in a fresh store, once its input and time limit
+    /// are settled.
+    fn run_in_store(
         &self,
         module: &GuestModule,
         call: GuestCall,
@@ -150,6 +152,7 @@ impl WasmSandbox {
         let stdout = MemoryOutputPipe::new(cap);
         let stderr = MemoryOutputPipe::new(cap);
         let monotonic_base = Instant::now();
+        let deadline = monotonic_base + timeout;
         let mut b = WasiCtxBuilder::new();
         b.stdin(MemoryInputPipe::new(call.stdin))
             .stdout(stdout.clone())
@@ -189,7 +192,7 @@ impl WasmSandbox {
                 },
                 dirs: Dirs::new(&call.workspace),
                 clock: CallClock {
-                    deadline: monotonic_base + timeout,
+                    deadline,
                     monotonic_base,
                 },
             },
@@ -198,7 +201,6 @@ impl WasmSandbox {
         // The deadline is wall-clock time: at every epoch tick the guest is
         // still running, the store looks at the clock (the ticker's epochs
         // drift behind it over a long call).
-        let deadline = monotonic_base + timeout;
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| {
             Ok(if Instant::now() >= deadline {
