@@ -6,8 +6,8 @@
 # file turns them into the one decision: any deny reason wins, then any ask
 # reason, then allow; an action no rule allows is denied (deny by default).
 # An ask carries the confinement that applies once a person approves.
-# Only the sets of the action's own kind are evaluated, which keeps a
-# decision to a few microseconds.
+# Only the sets of the action's own kind are evaluated (an `else` chain
+# stops at the first kind that matches), which keeps a decision short.
 #
 # Nothing here, or in any rule of this package, reads input.untrusted:
 # untrusted work can never widen a decision.
@@ -33,31 +33,31 @@ kind := input.action.kind
 all_deny := kind_deny | deny
 
 # Dispatch on the kind: only that kind's rules are evaluated.
-default kind_deny := set()
+kind_deny := fs_deny if {
+	kind in fs_kinds
+} else := shell_deny if {
+	kind == "shell.exec"
+} else := net_deny if {
+	kind == "net.connect"
+} else := platform_deny if {
+	kind in platform_kinds
+} else := set()
 
-kind_deny := fs_deny if kind in fs_kinds
+kind_ask := fs_ask if {
+	kind in fs_kinds
+} else := platform_ask if {
+	kind in platform_kinds
+} else := set()
 
-kind_deny := shell_deny if kind == "shell.exec"
-
-kind_deny := net_deny if kind == "net.connect"
-
-kind_deny := platform_deny if kind in platform_kinds
-
-default kind_ask := set()
-
-kind_ask := platform_ask if kind in platform_kinds
-
-kind_ask := fs_ask if kind in fs_kinds
-
-default kind_allow := set()
-
-kind_allow := fs_allow if kind in fs_kinds
-
-kind_allow := shell_allow if kind == "shell.exec"
-
-kind_allow := net_allow if kind == "net.connect"
-
-kind_allow := platform_allow if kind in platform_kinds
+kind_allow := fs_allow if {
+	kind in fs_kinds
+} else := shell_allow if {
+	kind == "shell.exec"
+} else := net_allow if {
+	kind == "net.connect"
+} else := platform_allow if {
+	kind in platform_kinds
+} else := set()
 
 platform_kinds := {"workspace.write", "external"}
 

@@ -29,11 +29,14 @@ hidden_name_prefixes := [".env."]
 hidden_extensions := [".pem", ".key"]
 
 # Read-only paths (relative to the workspace) the sandboxes enforce even
-# under a writable grant: the literal protected entries.
-protected_read_only := array.concat(
-	[".git/hooks", ".git/config"],
-	sort([p | some p in protected_at_root]),
-)
+# under a writable grant: the literal protected entries, written out (a test
+# checks they are exactly the entries above) so a decision does not rebuild
+# them.
+protected_read_only := [
+	".git/hooks", ".git/config", ".bash_login", ".bash_logout", ".bash_profile",
+	".bashrc", ".gitconfig", ".gitmodules", ".inputrc", ".profile", ".zprofile",
+	".zshenv", ".zshrc",
+]
 
 worker_protected := object.get(worker, "protected_paths", [])
 
@@ -50,8 +53,8 @@ is_protected if {
 }
 
 is_protected if {
-	some p in worker_protected
-	path_matches(p, input.action.path)
+	some m in worker_protected_matchers
+	matches(m, input.action.path)
 }
 
 is_hidden if {
@@ -70,79 +73,90 @@ is_hidden if {
 }
 
 is_hidden if {
-	some p in worker_hidden
-	path_matches(p, input.action.path)
+	some m in worker_hidden_matchers
+	matches(m, input.action.path)
 }
 
 # Patterns of the worker config, matched with string operations for the
-# common shapes — `dir/**` (the directory and everything below), `**/name`
-# (a name at any depth), `*.ext` and `**/*.ext` (an extension anywhere), a
-# literal path (itself and everything below) — and with glob.match for any
-# other shape. `*` never crosses a `/`.
-path_matches(pattern, path) if {
-	pattern_shape(pattern) == "literal"
-	path == pattern
-}
+# common shapes — `dir/**` (everything below the directory), `**/name` (a
+# name at any depth), `*.ext` (an extension at the root) and `**/*.ext` (an
+# extension anywhere), a literal path (itself and everything below) — and
+# with glob.match for any other shape. `*` never crosses a `/`. Each
+# pattern is classified once per decision into a matcher, `[shape, ...]`,
+# so a path is checked against it with a comparison or two.
+worker_protected_matchers := [matcher(p) | some p in worker_protected]
 
-path_matches(pattern, path) if {
-	pattern_shape(pattern) == "literal"
-	startswith(path, concat("", [pattern, "/"]))
-}
+worker_hidden_matchers := [matcher(p) | some p in worker_hidden]
 
-path_matches(pattern, path) if {
-	pattern_shape(pattern) == "subtree"
-	prefix := trim_suffix(pattern, "/**")
-	startswith(path, concat("", [prefix, "/"]))
-}
-
-path_matches(pattern, path) if {
-	pattern_shape(pattern) == "anywhere"
-	rest := trim_prefix(pattern, "**/")
-	path_matches(rest, path)
-}
-
-path_matches(pattern, path) if {
-	pattern_shape(pattern) == "anywhere"
-	rest := trim_prefix(pattern, "**/")
-	contains(concat("", ["/", path, "/"]), concat("", ["/", rest, "/"]))
-}
-
-path_matches(pattern, path) if {
-	pattern_shape(pattern) == "extension"
-	ext := trim_prefix(trim_prefix(pattern, "**/"), "*")
-	last := components[count(components) - 1]
-	endswith(last, ext)
-	not pattern_shape_strict_root(pattern, path)
-}
-
-path_matches(pattern, path) if {
-	pattern_shape(pattern) == "glob"
-	glob.match(pattern, ["/"], path)
-}
-
-# `*.ext` without `**/` only matches at the root.
-pattern_shape_strict_root(pattern, path) if {
-	not startswith(pattern, "**/")
-	contains(path, "/")
-}
-
-pattern_shape(p) := "subtree" if {
+matcher(p) := ["subtree", concat("", [prefix, "/"])] if {
 	endswith(p, "/**")
-	not contains(trim_suffix(p, "/**"), "*")
-} else := "anywhere" if {
+	prefix := trim_suffix(p, "/**")
+	not contains(prefix, "*")
+} else := ["anywhere", concat("", ["/", rest, "/"]), rest, has_glob_syntax(rest)] if {
 	startswith(p, "**/")
-	not contains(trim_prefix(p, "**/"), "*")
-} else := "extension" if {
+	rest := trim_prefix(p, "**/")
+	not contains(rest, "*")
+} else := ["extension", concat("", [".", ext]), startswith(p, "**/") == false] if {
 	ext := trim_prefix(trim_prefix(p, "**/"), "*.")
 	ext != trim_prefix(p, "**/")
 	not contains(ext, "*")
 	not contains(ext, "/")
-} else := "literal" if {
+} else := ["literal", p, concat("", [p, "/"])] if {
 	not contains(p, "*")
-	not contains(p, "?")
-	not contains(p, "[")
-	not contains(p, "{")
-} else := "glob"
+	not has_glob_syntax(p)
+} else := ["glob", p]
+
+has_glob_syntax(p) if contains(p, "?")
+
+has_glob_syntax(p) if contains(p, "[")
+
+has_glob_syntax(p) if contains(p, "{")
+
+default has_glob_syntax(_) := false
+
+matches(m, path) if {
+	m[0] == "literal"
+	path == m[1]
+}
+
+matches(m, path) if {
+	m[0] == "literal"
+	startswith(path, m[2])
+}
+
+matches(m, path) if {
+	m[0] == "subtree"
+	startswith(path, m[1])
+}
+
+# `**/name` matches the name at any depth, and everything below it.
+matches(m, path) if {
+	m[0] == "anywhere"
+	contains(concat("", ["/", path, "/"]), m[1])
+}
+
+matches(m, path) if {
+	m[0] == "anywhere"
+	m[3] == true
+	glob.match(m[2], ["/"], path)
+}
+
+# `*.ext` matches at the root only; `**/*.ext` at any depth.
+matches(m, path) if {
+	m[0] == "extension"
+	endswith(components[count(components) - 1], m[1])
+	not root_only_and_nested(m, path)
+}
+
+matches(m, path) if {
+	m[0] == "glob"
+	glob.match(m[1], ["/"], path)
+}
+
+root_only_and_nested(m, path) if {
+	m[2] == true
+	contains(path, "/")
+}
 
 fs_kinds := {"fs.read", "fs.write"}
 
@@ -192,13 +206,14 @@ fs_allow contains msg if {
 # that list or search many files at once (Glob, Grep, List): the runner
 # drops every result at or below a match, so a secret never appears in a
 # listing or a search hit even when the root being searched is allowed.
-hidden_globs := array.concat(
-	array.concat(
-		[concat("", ["**/", n]) | some n in hidden_names],
-		[concat("", ["**/", p, "*"]) | some p in hidden_name_prefixes],
-	),
-	array.concat([concat("", ["**/*", e]) | some e in hidden_extensions], worker_hidden),
-)
+# The built-in globs are written out (a test checks they cover every hidden
+# name, prefix and extension above) so a decision does not rebuild them.
+builtin_hidden_globs := [
+	"**/.env", "**/.ssh", "**/.netrc", "**/.git-credentials",
+	"**/.env.*", "**/*.pem", "**/*.key",
+]
+
+hidden_globs := array.concat(builtin_hidden_globs, worker_hidden)
 
 # The capabilities guest tools may ask for in their manifests, by tool name;
 # "*" is any custom tool. A manifest asking for more is refused at load.

@@ -136,6 +136,11 @@ test_worker_pattern_shapes if {
 		["ci", "ci/deploy.yml", true],
 		["src/*/gen.rs", "src/a/gen.rs", true],
 		["src/*/gen.rs", "src/a/b/gen.rs", false],
+		["src/[ab]/gen.rs", "src/a/gen.rs", true],
+		["src/[ab]/gen.rs", "src/c/gen.rs", false],
+		["**/sec?et", "secret", true],
+		["**/*.sqlite", "db.sqlite.bak", false],
+		["deploy/**", "src/deploy/x", false],
 	]
 	every c in cases {
 		want := c[2]
@@ -151,6 +156,27 @@ test_read_confinement_names_hidden_globs if {
 	"**/.env.*" in d.confine.hidden_paths
 	"**/*.pem" in d.confine.hidden_paths
 	"**/.ssh" in d.confine.hidden_paths
+}
+
+test_protected_read_only_lists_every_protected_entry if {
+	expected := array.concat(
+		[concat("", [".git/", e]) | some e in ["hooks", "config"]],
+		sort([p | some p in runner.protected_at_root]),
+	)
+	runner.protected_read_only == expected
+	{e | some e in runner.protected_in_git_dir} == {"hooks", "config"}
+}
+
+test_builtin_hidden_globs_cover_every_hidden_name if {
+	expected := array.concat(
+		array.concat(
+			[concat("", ["**/", n]) | some n in runner.hidden_names],
+			[concat("", ["**/", p, "*"]) | some p in runner.hidden_name_prefixes],
+		),
+		[concat("", ["**/*", e]) | some e in runner.hidden_extensions],
+	)
+	{g | some g in expected} == {g | some g in runner.builtin_hidden_globs}
+	count(runner.builtin_hidden_globs) == count(expected)
 }
 
 test_worker_hidden_paths_join_the_hidden_globs if {

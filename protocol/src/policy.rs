@@ -228,7 +228,7 @@ pub struct DecisionRecord {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub cache_hit: bool,
     /// The full input document after masking.
-    pub input: serde_json::Value,
+    pub input: RecordedInput,
     /// JSON pointers (into `input`) that were erased before recording.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub erased: Vec<String>,
@@ -247,5 +247,148 @@ impl DecisionRecord {
     pub fn permits(&self) -> bool {
         self.result == DecisionResult::Allow
             || (self.result == DecisionResult::Ask && self.approved_by.is_some())
+    }
+}
+
+/// The input document of a record: one JSON object on the wire, as the
+/// policy saw it (after masking).
+///
+/// Its session part (`session`, `trusted`, `untrusted`: a few kilobytes with
+/// the source work) is the same for every decision of a session, so records
+/// share one copy of it behind an `Arc` and own only their `action`. A
+/// decision then costs no deep copy of the session, which matters on the
+/// hot path where every tool call is decided and recorded.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RecordedInput {
+    shared: std::sync::Arc<serde_json::Map<String, serde_json::Value>>,
+    action: Option<serde_json::Value>,
+}
+
+impl RecordedInput {
+    /// The key the decision's own part lives under.
+    pub const ACTION: &'static str = "action";
+
+    /// A document from its shared part (whose `action` key, if any, is
+    /// ignored) and this decision's action.
+    pub fn new(
+        shared: std::sync::Arc<serde_json::Map<String, serde_json::Value>>,
+        action: Option<serde_json::Value>,
+    ) -> Self {
+        RecordedInput { shared, action }
+    }
+
+    /// Splits a whole document (a hand-written input, a record read back).
+    /// A value that is not an object becomes an empty document.
+    pub fn from_value(value: serde_json::Value) -> Self {
+        let mut map = match value {
+            serde_json::Value::Object(m) => m,
+            _ => serde_json::Map::new(),
+        };
+        let action = map.remove(Self::ACTION);
+        RecordedInput {
+            shared: std::sync::Arc::new(map),
+            action,
+        }
+    }
+
+    /// The member `key` of the document.
+    pub fn get(&self, key: &str) -> Option<&serde_json::Value> {
+        if key == Self::ACTION {
+            self.action.as_ref()
+        } else {
+            self.shared.get(key)
+        }
+    }
+
+    /// The whole document as one JSON value (a copy).
+    pub fn to_value(&self) -> serde_json::Value {
+        let mut map = (*self.shared).clone();
+        map.remove(Self::ACTION);
+        if let Some(a) = &self.action {
+            map.insert(Self::ACTION.to_string(), a.clone());
+        }
+        serde_json::Value::Object(map)
+    }
+}
+
+impl std::ops::Index<&str> for RecordedInput {
+    type Output = serde_json::Value;
+
+    /// As `serde_json::Value` indexing: `Null` for a missing member.
+    fn index(&self, key: &str) -> &serde_json::Value {
+        static NULL: serde_json::Value = serde_json::Value::Null;
+        self.get(key).unwrap_or(&NULL)
+    }
+}
+
+impl Serialize for RecordedInput {
+    /// Members in key order, exactly as `serde_json` writes the same
+    /// document as one object (the audit log hashes these bytes).
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let len = self.shared.len() + usize::from(self.action.is_some())
+            - usize::from(self.shared.contains_key(Self::ACTION));
+        let mut map = serializer.serialize_map(Some(len))?;
+        let mut action = self.action.as_ref();
+        for (k, v) in self.shared.iter() {
+            if k.as_str() == Self::ACTION {
+                continue;
+            }
+            if k.as_str() > Self::ACTION {
+                if let Some(a) = action.take() {
+                    map.serialize_entry(Self::ACTION, a)?;
+                }
+            }
+            map.serialize_entry(k, v)?;
+        }
+        if let Some(a) = action {
+            map.serialize_entry(Self::ACTION, a)?;
+        }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for RecordedInput {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let map = serde_json::Map::<String, serde_json::Value>::deserialize(deserializer)?;
+        Ok(RecordedInput::from_value(serde_json::Value::Object(map)))
+    }
+}
+
+#[cfg(test)]
+mod recorded_input_tests {
+    use super::RecordedInput;
+    use serde_json::json;
+
+    #[test]
+    fn serializes_byte_for_byte_as_the_whole_document() {
+        for doc in [
+            json!({"action": {"kind": "fs.read"}, "session": {"id": "s"}, "trusted": {}, "untrusted": {"t": "x"}}),
+            json!({"aardvark": 1, "action": [1], "zebra": null}),
+            json!({"session": {}, "zebra": 2}),
+            json!({"action": 1}),
+            json!({}),
+        ] {
+            let r = RecordedInput::from_value(doc.clone());
+            assert_eq!(serde_json::to_string(&r).unwrap(), doc.to_string());
+            assert_eq!(r.to_value(), doc);
+            let back: RecordedInput = serde_json::from_str(&doc.to_string()).unwrap();
+            assert_eq!(back, r);
+        }
+    }
+
+    #[test]
+    fn the_shared_action_key_never_shadows_the_decisions_own() {
+        let shared = serde_json::Map::from_iter([
+            ("action".to_string(), json!("stale")),
+            ("session".to_string(), json!({})),
+        ]);
+        let r = RecordedInput::new(std::sync::Arc::new(shared), Some(json!("own")));
+        assert_eq!(r["action"], "own");
+        assert_eq!(
+            serde_json::to_string(&r).unwrap(),
+            r#"{"action":"own","session":{}}"#
+        );
+        assert_eq!(r["missing"], serde_json::Value::Null);
     }
 }

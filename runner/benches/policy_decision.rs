@@ -8,7 +8,9 @@
 //! - cold start: the shipped policies/ read from disk with their Rego tests
 //!   run on load, and the embedded default (tested at build time).
 //!
-//! Run: `cargo bench -p runner --bench policy_decision`.
+//! Run: `cargo bench -p runner --bench policy_decision`. Set
+//! `POLICY_BENCH_DIR=/path/to/policies` to measure your own policy set (its
+//! entrypoint must be `data.runner.decision`) on the same inputs.
 
 use protocol::policy::{Action, ActionDetail, NetworkMode};
 use protocol::session::SourceWork;
@@ -21,9 +23,12 @@ use std::time::{Duration, Instant};
 
 /// `from_dir`: the shipped `policies/` directory, read from disk with its
 /// Rego tests run on load (as an operator's policy directory is); else the
-/// copy embedded in the binary.
+/// copy embedded in the binary. `POLICY_BENCH_DIR`, when set, replaces
+/// both (an operator measuring their own policies).
 fn settings(from_dir: bool) -> EngineSettings {
-    let dirs = if from_dir {
+    let dirs = if let Some(dir) = std::env::var_os("POLICY_BENCH_DIR") {
+        vec![std::path::PathBuf::from(dir)]
+    } else if from_dir {
         vec![std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies")]
     } else {
         Vec::new()
@@ -31,7 +36,12 @@ fn settings(from_dir: bool) -> EngineSettings {
     EngineSettings {
         dirs,
         entrypoint: "data.runner.decision".into(),
-        eval_timeout: Duration::from_millis(50),
+        // Under valgrind (see POLICY_BENCH_COUNT) everything runs ~50x slower.
+        eval_timeout: Duration::from_millis(if std::env::var_os("POLICY_BENCH_COUNT").is_some() {
+            10_000
+        } else {
+            50
+        }),
         mask: vec!["/action/env".into()],
         run_tests: true,
         workspaces: Vec::new(),
@@ -228,6 +238,29 @@ fn main() {
         }
     );
 
+    // `POLICY_BENCH_COUNT=distinct|recurring`: only that workload, 2,000
+    // decisions, for an instruction count that this noisy machine cannot
+    // blur: `valgrind --tool=callgrind --collect-atstart=no
+    // --toggle-collect='*time_checks*'` (Ir / 2,000 = instructions per
+    // decision).
+    // `POLICY_BENCH_ACTION=K` counts only the K-th action of the mix.
+    if let Ok(mode) = std::env::var("POLICY_BENCH_COUNT") {
+        let only: Option<usize> = std::env::var("POLICY_BENCH_ACTION")
+            .ok()
+            .and_then(|k| k.parse().ok());
+        let pick = |i: usize| &actions[only.unwrap_or(i % actions.len()) % actions.len()];
+        let inputs: Vec<Action> = (0..2_000)
+            .map(|i| match mode.as_str() {
+                "recurring" => pick(i).clone(),
+                _ => vary(pick(i), 40_000_000 + i),
+            })
+            .collect();
+        let _ = gate.check(&actions[1], &ctx);
+        let (_, hits) = time_checks(&gate, &ctx, &inputs);
+        println!("{mode}: {} decisions, {hits} cache hits", inputs.len());
+        return;
+    }
+
     // Warm up.
     let warm: Vec<Action> = (0..3_000)
         .map(|i| vary(&actions[i % actions.len()], 9_000_000 + i))
@@ -272,7 +305,7 @@ fn main() {
     let inputs: Vec<regorus::Value> = unique
         .iter()
         .take(10_000)
-        .map(|a| regorus::Value::from(gate.check(a, &ctx).input))
+        .map(|a| regorus::Value::from(gate.check(a, &ctx).input.to_value()))
         .collect();
     let evals: Vec<u64> = engine
         .with_set(|set| {

@@ -122,7 +122,7 @@ fn hostile_variants() -> Vec<SourceWork> {
 
 /// Everything that must be equal between two records of the same action.
 fn comparable(r: &DecisionRecord) -> serde_json::Value {
-    let mut input = r.input.clone();
+    let mut input = r.input.to_value();
     input.as_object_mut().unwrap().remove("untrusted");
     serde_json::json!({
         "session_id": r.session_id, "claim_id": r.claim_id, "action": r.action,

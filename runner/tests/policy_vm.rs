@@ -42,7 +42,7 @@ fn vm_and_interpreter_agree_on_every_probe_and_record() {
                 },
                 &c,
             );
-            inputs.push(rec.input);
+            inputs.push(rec.input.to_value());
         }
     }
     let mut results = std::collections::BTreeSet::new();

@@ -156,7 +156,7 @@ fn eval(
         input.get("action").cloned().unwrap_or_default(),
         evaluation,
         revision,
-        input.clone(),
+        &engine.mask_document(&input),
     );
     let mut out = serde_json::json!({"decision": decision, "record": record});
     if explain {

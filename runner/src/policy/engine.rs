@@ -10,10 +10,10 @@
 
 use super::input::{self, SessionContext};
 use super::loader::{self, LoadError, PolicySources};
-use super::mask::mask;
+use super::mask::{mask_record, mask_shared, MaskedShared};
 use super::set::{CompileError, Evaluation, PolicySet};
 use arc_swap::ArcSwap;
-use protocol::policy::{Action, Decision, DecisionRecord};
+use protocol::policy::{Action, Decision, DecisionRecord, RecordedInput};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -259,18 +259,26 @@ impl PolicyEngine {
                 ),
             },
         };
-        let input_json = input::json_input(ctx, action_json.clone());
         self.record(
             ctx.session_id.clone(),
             ctx.claim_id.clone(),
             action_json,
             evaluation,
             revision,
-            input_json,
+            &ctx.masked_shared(&self.settings.mask),
         )
     }
 
-    /// Builds a record from an evaluation, masking the input.
+    /// Masks the session part of a whole input document (one written by
+    /// hand for `runner policy eval`) for [`PolicyEngine::record`].
+    pub fn mask_document(&self, input: &serde_json::Value) -> MaskedShared {
+        let mut map = input.as_object().cloned().unwrap_or_default();
+        map.remove(RecordedInput::ACTION);
+        mask_shared(map, &self.settings.mask)
+    }
+
+    /// Builds a record from an evaluation: the recorded input is the
+    /// session part `shared` (already masked) and `action`, masked here.
     pub fn record(
         &self,
         session_id: Option<String>,
@@ -278,11 +286,11 @@ impl PolicyEngine {
         action: serde_json::Value,
         evaluation: Evaluation,
         revision: String,
-        mut input: serde_json::Value,
+        shared: &MaskedShared,
     ) -> DecisionRecord {
-        let erased = mask(&mut input, &self.settings.mask);
+        let (input, masked_action, erased) = mask_record(shared, action, &self.settings.mask);
         // The record's own copy of the action is masked the same way.
-        let action = input.get("action").cloned().unwrap_or(action);
+        let action = masked_action.unwrap_or_default();
         let Decision {
             result,
             reasons,

@@ -91,7 +91,6 @@ impl PolicyGate {
     /// session's decision history, with `kind: "tool.call"`.
     pub fn refuse(&self, tool: &str, reason: String, ctx: &SessionContext) -> DecisionRecord {
         let action = serde_json::json!({"kind": "tool.call", "tool": tool});
-        let input = super::input::json_input(ctx, action.clone());
         let record = self.engine.record(
             ctx.session_id.clone(),
             ctx.claim_id.clone(),
@@ -103,7 +102,7 @@ impl PolicyGate {
                 failed: false,
             },
             self.engine.revision(),
-            input,
+            &ctx.masked_shared(&self.engine.settings().mask),
         );
         self.report(record)
     }

@@ -6,6 +6,7 @@
 //! built once per session ([`SessionContext`]) and shared by reference
 //! between decisions, so a decision only adds its normalised action.
 
+use super::mask::{mask_shared, MaskedShared};
 use super::paths::{normalize, NormalizedPath};
 use protocol::policy::{Action, ActionDetail};
 use protocol::session::SourceWork;
@@ -47,11 +48,13 @@ pub struct SessionContext {
 
 static NEXT_CONTEXT_ID: AtomicU64 = AtomicU64::new(1);
 
-/// The session-constant part of the input, in both representations.
+/// The session-constant part of the input, in both representations, and
+/// its masked copy for records (masked once, shared by every record).
 #[derive(Debug)]
 pub(crate) struct InputBase {
     pub(crate) rego: regorus::Value,
-    pub(crate) json: Value,
+    json: Map<String, Value>,
+    masked: OnceLock<(Vec<String>, MaskedShared)>,
 }
 
 impl SessionContext {
@@ -107,9 +110,28 @@ impl SessionContext {
             });
             InputBase {
                 rego: regorus::Value::from(json.clone()),
-                json,
+                json: match json {
+                    Value::Object(m) => m,
+                    _ => Map::new(),
+                },
+                masked: OnceLock::new(),
             }
         })
+    }
+
+    /// The session part of the input masked by `pointers`, for records.
+    /// Computed once per context (an engine's mask never changes); a
+    /// different mask list is computed afresh rather than cached.
+    pub(crate) fn masked_shared(&self, pointers: &[String]) -> MaskedShared {
+        let base = self.base();
+        let (cached_for, masked) = base
+            .masked
+            .get_or_init(|| (pointers.to_vec(), mask_shared(base.json.clone(), pointers)));
+        if cached_for == pointers {
+            masked.clone()
+        } else {
+            mask_shared(base.json.clone(), pointers)
+        }
     }
 }
 
@@ -226,15 +248,6 @@ pub(crate) fn rego_input(ctx: &SessionContext, action: &Value) -> regorus::Value
     rego
 }
 
-/// The full input document for one action, as JSON for the record.
-pub(crate) fn json_input(ctx: &SessionContext, action: Value) -> Value {
-    let mut json = ctx.base().json.clone();
-    if let Value::Object(m) = &mut json {
-        m.insert("action".into(), action);
-    }
-    json
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -288,7 +301,8 @@ mod tests {
     fn untrusted_lands_only_under_untrusted() {
         let (_d, mut c) = ctx();
         c.untrusted.description = "MARKER-untrusted".into();
-        let json = json_input(&c, json!({"kind": "fs.read"}));
+        let (json, _, _) =
+            super::super::mask::mask_record(&c.masked_shared(&[]), json!({"kind": "fs.read"}), &[]);
         for key in ["session", "trusted", "action"] {
             assert!(!json[key].to_string().contains("MARKER"), "{key}");
         }

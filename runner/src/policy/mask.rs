@@ -2,7 +2,9 @@
 //! the config names are erased and listed in the record's `erased` field, so
 //! an auditor sees that something was there without seeing it.
 
-use serde_json::Value;
+use protocol::policy::RecordedInput;
+use serde_json::{Map, Value};
+use std::sync::Arc;
 
 /// Erases every pointer in `pointers` that exists in `doc`; returns the ones
 /// erased, in order.
@@ -31,6 +33,85 @@ pub fn mask(doc: &mut Value, pointers: &[String]) -> Vec<String> {
     erased
 }
 
+/// Whether `pointer` points into (or at) the decision's own `action`.
+fn in_action(pointer: &str) -> bool {
+    pointer
+        .strip_prefix("/action")
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+/// The session part of the input after masking, with the pointers erased
+/// from it. It is the same for every decision of a session, so it is masked
+/// once and shared by their records.
+#[derive(Debug, Clone)]
+pub struct MaskedShared {
+    /// `session`, `trusted`, `untrusted` after masking.
+    pub map: Arc<Map<String, Value>>,
+    /// Pointers erased from it, in the configured order.
+    pub erased: Vec<String>,
+}
+
+/// Masks the session part: every pointer outside `/action`.
+pub fn mask_shared(map: Map<String, Value>, pointers: &[String]) -> MaskedShared {
+    let mut doc = Value::Object(map);
+    let outside: Vec<String> = pointers.iter().filter(|p| !in_action(p)).cloned().collect();
+    let erased = mask(&mut doc, &outside);
+    let map = match doc {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    };
+    MaskedShared {
+        map: Arc::new(map),
+        erased,
+    }
+}
+
+/// The recorded input for one decision: the (already masked) session part
+/// and this decision's action, masked by the pointers into `/action`.
+/// Returns the document, the masked action and every pointer erased, in
+/// the configured order, as [`mask`] would list them for the whole
+/// document. A `null` action (a hand-written document without one) is
+/// recorded as absent.
+pub fn mask_record(
+    shared: &MaskedShared,
+    action: Value,
+    pointers: &[String],
+) -> (RecordedInput, Option<Value>, Vec<String>) {
+    let mut doc = Value::Object(Map::from_iter([(
+        RecordedInput::ACTION.to_string(),
+        action,
+    )]));
+    let inside: Vec<String> = pointers.iter().filter(|p| in_action(p)).cloned().collect();
+    let action_erased = if inside.is_empty() {
+        Vec::new()
+    } else {
+        mask(&mut doc, &inside)
+    };
+    let action = match doc {
+        Value::Object(mut m) => m.remove(RecordedInput::ACTION),
+        _ => None,
+    }
+    .filter(|a| !a.is_null());
+    // Each part's erased list follows the configured order; merge them.
+    let (mut a, mut s) = (
+        action_erased.iter().peekable(),
+        shared.erased.iter().peekable(),
+    );
+    let mut erased = Vec::new();
+    for p in pointers {
+        let part = if in_action(p) { &mut a } else { &mut s };
+        if part.peek() == Some(&p) {
+            erased.push(p.clone());
+            part.next();
+        }
+    }
+    (
+        RecordedInput::new(shared.map.clone(), action.clone()),
+        action,
+        erased,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -53,5 +134,44 @@ mod tests {
             vec!["/a/b~1c".to_string()]
         );
         assert_eq!(v, json!({"a": {}}));
+    }
+
+    #[test]
+    fn split_masking_equals_masking_the_whole_document() {
+        let doc = json!({
+            "action": {"env": {"TOKEN": "s3cret"}, "kind": "shell.exec", "args": [1, 2]},
+            "session": {"id": "s1"},
+            "trusted": {"worker": {"key": "k", "keep": 1}},
+            "untrusted": {"title": "t"},
+        });
+        let pointers: Vec<String> = [
+            "/trusted/worker/key",
+            "/action/env",
+            "/actionable",
+            "/missing/x",
+            "/action/env",
+            "/action/args/1",
+            "/untrusted/title",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let mut whole = doc.clone();
+        let want = mask(&mut whole, &pointers);
+
+        let mut parts = doc.as_object().unwrap().clone();
+        let action = parts.remove("action").unwrap();
+        let shared = mask_shared(parts, &pointers);
+        let (input, masked_action, erased) = mask_record(&shared, action, &pointers);
+        assert_eq!(erased, want);
+        assert_eq!(input.to_value(), whole);
+        assert_eq!(masked_action.as_ref(), whole.get("action"));
+        assert!(!serde_json::to_string(&input).unwrap().contains("s3cret"));
+
+        // Erasing the whole action.
+        let (input, action, erased) =
+            mask_record(&shared, json!({"kind": "x"}), &["/action".to_string()]);
+        assert_eq!(erased, vec!["/action".to_string()]);
+        assert!(action.is_none() && input.get("action").is_none());
     }
 }

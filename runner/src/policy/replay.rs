@@ -29,7 +29,7 @@ pub fn replay(records: &[LoggedRecord], candidate: &PolicyEngine) -> Vec<Flip> {
     records
         .iter()
         .filter_map(|r| {
-            let (evaluation, _) = candidate.evaluate_input(&r.record.input);
+            let (evaluation, _) = candidate.evaluate_input(&r.record.input.to_value());
             (evaluation.decision.result != r.record.result).then(|| Flip {
                 line: r.line,
                 decision_id: r.record.decision_id.clone(),
