@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 /// Erases every pointer in `pointers` that exists in `doc`; returns the ones
 /// erased, in order.
-pub fn mask(doc: &mut Value, pointers: &[String]) -> Vec<String> {
+pub fn mask<'a>(doc: &mut Value, pointers: impl IntoIterator<Item = &'a String>) -> Vec<String> {
     let mut erased = Vec::new();
     for p in pointers {
         let Some((parent, last)) = p.rsplit_once('/') else {
@@ -54,8 +54,7 @@ pub struct MaskedShared {
 /// Masks the session part: every pointer outside `/action`.
 pub fn mask_shared(map: Map<String, Value>, pointers: &[String]) -> MaskedShared {
     let mut doc = Value::Object(map);
-    let outside: Vec<String> = pointers.iter().filter(|p| !in_action(p)).cloned().collect();
-    let erased = mask(&mut doc, &outside);
+    let erased = mask(&mut doc, pointers.iter().filter(|p| !in_action(p)));
     let map = match doc {
         Value::Object(m) => m,
         _ => Map::new(),
@@ -81,12 +80,7 @@ pub fn mask_record(
         RecordedInput::ACTION.to_string(),
         action,
     )]));
-    let inside: Vec<String> = pointers.iter().filter(|p| in_action(p)).cloned().collect();
-    let action_erased = if inside.is_empty() {
-        Vec::new()
-    } else {
-        mask(&mut doc, &inside)
-    };
+    let action_erased = mask(&mut doc, pointers.iter().filter(|p| in_action(p)));
     let action = match doc {
         Value::Object(mut m) => m.remove(RecordedInput::ACTION),
         _ => None,
