@@ -68,6 +68,12 @@ pub enum ActionDetail {
         /// every one of them, so a name that resolves to loopback is caught.
         #[serde(default)]
         addresses: Vec<String>,
+        /// False for the first decision, made before the name is resolved
+        /// (so a host the policy refuses never reaches DNS, which would be
+        /// a channel out); true for the second, with `addresses` filled.
+        /// A connection needs both allowed.
+        #[serde(default)]
+        resolved: bool,
     },
     /// A write to the team workspace on the platform (comment, status, todo).
     #[serde(rename = "workspace.write")]

@@ -103,6 +103,7 @@ fn actions() -> Vec<Action> {
                 scheme: "https".into(),
                 method: Some("GET".into()),
                 addresses: vec!["18.154.101.2".into()],
+                resolved: true,
             },
         ),
         a(
@@ -113,6 +114,7 @@ fn actions() -> Vec<Action> {
                 scheme: "https".into(),
                 method: None,
                 addresses: vec!["169.254.169.254".into()],
+                resolved: true,
             },
         ),
         a(

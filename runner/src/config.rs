@@ -355,6 +355,13 @@ impl Config {
                 ));
             }
         }
+        if self.sandbox.uid == 0 || self.sandbox.gid == 0 {
+            return Err(format!(
+                "sandbox.uid = {} / sandbox.gid = {}: the sandbox's root must map to an unprivileged uid and gid outside (0 would make it the host's root, able to read /etc/shadow and every file root can); use a dedicated uid such as 65534 (nobody)",
+                self.sandbox.uid, self.sandbox.gid
+            ));
+        }
+        self.sandbox.limits.validate("sandbox.limits")?;
         for c in &self.network.allow_cidrs {
             if !c.contains('/') {
                 return Err(format!(

@@ -62,6 +62,7 @@ fn actions() -> Vec<Action> {
                 scheme: "https".into(),
                 method: Some("GET".into()),
                 addresses: vec!["203.0.113.9".into()],
+                resolved: true,
             },
         ),
         a(
@@ -72,6 +73,7 @@ fn actions() -> Vec<Action> {
                 scheme: "https".into(),
                 method: None,
                 addresses: vec!["127.0.0.1".into()],
+                resolved: true,
             },
         ),
         a(

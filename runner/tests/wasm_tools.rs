@@ -718,3 +718,255 @@ fn compiled_modules_come_from_the_private_disk_cache() {
     let m = d.load(&wasm).unwrap();
     assert!(!m.from_cache);
 }
+
+// ---- the decided object is the acted object ----
+
+/// `Write {"path": ".git/d/../config"}` with `.git/d` a symlink to `zz/yy`:
+/// the kernel (and the policy) resolve it to `zz/config`, and that is the
+/// file written — `.git/config` is untouched.
+#[test]
+fn a_write_lands_on_the_path_that_was_decided_not_a_textual_fold() {
+    let r = rig();
+    std::fs::create_dir_all(r.ws.join("zz/yy")).unwrap();
+    std::os::unix::fs::symlink("../zz/yy", r.ws.join(".git/d")).unwrap();
+    let o = r.call(
+        "Write",
+        serde_json::json!({"path": ".git/d/../config", "content": "decided"}),
+    );
+    assert_eq!(o.status, CallStatus::Ok, "{}", o.output);
+    assert_eq!(o.decisions[0].action["path"], "zz/config");
+    assert_eq!(
+        std::fs::read_to_string(r.ws.join("zz/config")).unwrap(),
+        "decided"
+    );
+    assert_eq!(
+        std::fs::read_to_string(r.ws.join(".git/config")).unwrap(),
+        "[core]\n"
+    );
+}
+
+/// An absolute path inside the workspace is decided as its workspace-relative
+/// form, and that file is the one read (not `/workspace/<absolute path>`).
+#[test]
+fn an_absolute_path_inside_the_workspace_reads_the_decided_file() {
+    let r = rig();
+    let abs = r.ws.join("README.md");
+    let out = r.ok("Read", serde_json::json!({"path": abs.to_str().unwrap()}));
+    assert_eq!(out["content"], "# demo\nline two\nline three\n");
+    let o = r.call(
+        "List",
+        serde_json::json!({"path": r.ws.join("src").to_str().unwrap()}),
+    );
+    assert_eq!(o.status, CallStatus::Ok, "{}", o.output);
+    assert_eq!(o.decisions[0].action["path"], "src");
+}
+
+/// `ln .env x; Read x`: the content is the hidden file's, whatever the name.
+#[test]
+fn a_hard_link_of_a_hidden_file_is_refused_by_the_file_tools() {
+    let r = rig();
+    std::fs::hard_link(r.ws.join(".env"), r.ws.join("innocent.txt")).unwrap();
+    std::fs::hard_link(r.ws.join(".ssh/id_rsa"), r.ws.join("src/key.txt")).unwrap();
+    for p in ["innocent.txt", "src/key.txt"] {
+        let e = r.error("Read", serde_json::json!({"path": p}));
+        assert!(e.contains("hard link of a hidden file"), "{p}: {e}");
+        let e = r.error(
+            "Edit",
+            serde_json::json!({"path": p, "old": "secret", "new": "x"}),
+        );
+        assert!(e.contains("hard link of a hidden file"), "{p}: {e}");
+    }
+    let out = r.ok("Grep", serde_json::json!({"pattern": "secret-value"}));
+    assert!(!out.to_string().contains("innocent.txt"), "{out}");
+    assert!(!out.to_string().contains("key.txt"), "{out}");
+    // A hard link between two ordinary files is an ordinary file.
+    std::fs::hard_link(r.ws.join("README.md"), r.ws.join("README.copy")).unwrap();
+    let out = r.ok("Read", serde_json::json!({"path": "README.copy"}));
+    assert_eq!(out["content"], "# demo\nline two\nline three\n");
+    assert_eq!(
+        std::fs::read_to_string(r.ws.join(".env")).unwrap(),
+        "API_KEY=secret-value\n"
+    );
+}
+
+/// A small deterministic generator (xorshift64*): the property test's
+/// inputs are reproducible from the seed printed on failure.
+struct Gen(u64);
+
+impl Gen {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn pick<'a, T>(&mut self, v: &'a [T]) -> &'a T {
+        &v[(self.next() % v.len() as u64) as usize]
+    }
+}
+
+fn ino(p: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(p)
+        .ok()
+        .map(|m| (m.dev(), m.ino()))
+}
+
+/// Every regular file under `root` (not following symlinks) with its content.
+fn files(root: &Path) -> Vec<(PathBuf, String)> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let ft = e.file_type().unwrap();
+            if ft.is_dir() {
+                stack.push(e.path());
+            } else if ft.is_file() {
+                out.push((
+                    e.path(),
+                    std::fs::read_to_string(e.path()).unwrap_or_default(),
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// For random path strings (`..`, `.`, `//`, absolute, symlinks at random
+/// depths pointing in and out of the workspace) over a generated tree: the
+/// object each file tool touched (device + inode) is the one its decision
+/// named, or the call was refused.
+#[test]
+fn property_every_file_tool_acts_on_the_object_that_was_decided() {
+    for seed in [
+        0x9e37_79b9_7f4a_7c15u64,
+        0xdead_beef_cafe_f00d,
+        0x1234_5678_9abc_def1,
+    ] {
+        let r = rig();
+        let outside = r.ws.parent().unwrap().join("outside");
+        std::fs::create_dir_all(outside.join("o1")).unwrap();
+        std::fs::write(outside.join("f1"), "outside:f1").unwrap();
+        std::fs::write(outside.join("o1/f2"), "outside:f2").unwrap();
+        let mut g = Gen(seed);
+        let dirs = ["a", "a/b", "a/b/c", "d", "d/e"];
+        for d in dirs {
+            std::fs::create_dir_all(r.ws.join(d)).unwrap();
+        }
+        let mut n = 0;
+        for d in ["", "a", "a/b", "a/b/c", "d", "d/e"] {
+            for f in ["f1", "f2"] {
+                n += 1;
+                std::fs::write(r.ws.join(d).join(f), format!("id:{n}")).unwrap();
+            }
+        }
+        // Symlinks at random depths, in and out.
+        let targets: Vec<String> = vec![
+            "../d".into(),
+            "b".into(),
+            "../../a".into(),
+            "f1".into(),
+            "e/f2".into(),
+            outside.to_str().unwrap().into(),
+            outside.join("f1").to_str().unwrap().into(),
+            "../../../../..".into(),
+            "nonexistent/x".into(),
+        ];
+        for i in 0..8 {
+            let dir = g.pick(&["", "a", "a/b", "d", "d/e"]).to_string();
+            let t = g.pick(&targets).clone();
+            let _ = std::os::unix::fs::symlink(&t, r.ws.join(&dir).join(format!("l{i}")));
+        }
+        let parts = [
+            ".", "..", "a", "b", "c", "d", "e", "f1", "f2", "l0", "l1", "l2", "l3", "l4", "l5",
+            "l6", "l7", "new.txt", "",
+        ];
+        let ws_abs = r.ws.to_str().unwrap().to_string();
+        for step in 0..120 {
+            let len = 1 + g.next() % 5;
+            let mut comps: Vec<&str> = (0..len).map(|_| *g.pick(&parts)).collect();
+            if comps.iter().all(|c| c.is_empty()) {
+                comps.push("f1");
+            }
+            let sep = if g.next() % 6 == 0 { "//" } else { "/" };
+            let mut path = comps.join(sep);
+            match g.next() % 5 {
+                0 => path = format!("{ws_abs}/{path}"),
+                1 => path = format!("/{path}"),
+                _ => {}
+            }
+            if path.is_empty() {
+                continue;
+            }
+            let tool = *g.pick(&["Read", "Write", "Edit", "Glob", "Grep", "List"]);
+            let marker = format!("written:{seed:x}:{step}");
+            let input = match tool {
+                "Read" => serde_json::json!({"path": path}),
+                "Write" => serde_json::json!({"path": path, "content": marker}),
+                "Edit" => serde_json::json!({"path": path, "old": "id:", "new": marker}),
+                "Glob" => serde_json::json!({"path": path, "pattern": "**/*"}),
+                "Grep" => serde_json::json!({"path": path, "pattern": "id:"}),
+                _ => serde_json::json!({"path": path}),
+            };
+            let before: Vec<_> = files(&outside);
+            let o = r.call(tool, input.clone());
+            let why = format!(
+                "seed {seed:x} step {step}: {tool} {input} -> {:?} {}",
+                o.status, o.output
+            );
+            assert_eq!(files(&outside), before, "outside changed: {why}");
+            if o.status != CallStatus::Ok {
+                // Refused or failed: nothing was written anywhere.
+                assert!(
+                    files(&r.ws).iter().all(|(_, c)| !c.contains(&marker)),
+                    "a refused call wrote: {why}"
+                );
+                continue;
+            }
+            let decided = PathBuf::from(o.decisions[0].action["path_abs"].as_str().unwrap());
+            assert!(decided.starts_with(&r.ws), "allowed outside: {why}");
+            match tool {
+                "Read" => {
+                    let content = o.output["content"].as_str().unwrap().trim_end().to_string();
+                    let touched: Vec<_> = files(&r.ws)
+                        .into_iter()
+                        .filter(|(_, c)| c.trim_end() == content)
+                        .map(|(p, _)| ino(&p))
+                        .collect();
+                    assert!(touched.contains(&ino(&decided)), "read another file: {why}");
+                }
+                "Write" | "Edit" => {
+                    let written: Vec<_> = files(&r.ws)
+                        .into_iter()
+                        .filter(|(_, c)| c.contains(&marker))
+                        .map(|(p, _)| ino(&p))
+                        .collect();
+                    assert_eq!(written, vec![ino(&decided)], "wrote another file: {why}");
+                }
+                _ => {
+                    // Listing and searching: every result lies beneath the
+                    // decided directory.
+                    let rel = o.decisions[0].action["path"].as_str().unwrap().to_string();
+                    for v in o.output.as_object().unwrap().values() {
+                        for item in v.as_array().into_iter().flatten() {
+                            let p = item
+                                .as_str()
+                                .or_else(|| item.get("path").and_then(|p| p.as_str()))
+                                .unwrap_or_default();
+                            if p.is_empty() || rel == "." {
+                                continue;
+                            }
+                            assert!(
+                                Path::new(p).starts_with(&rel) || p == rel,
+                                "{p} is not beneath the decided {rel}: {why}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -233,12 +233,24 @@ fn webfetch_follows_policy_hop_by_hop() {
     assert!(e.contains("was not allowed by policy"), "{e}");
     assert!(e.contains("127.0.0.1"), "{e}");
 
-    // Directly: the name resolves to loopback and is refused.
+    // Directly: the name resolves to loopback and is refused. The host
+    // (allowlisted) is decided first, unresolved; the addresses second.
     let r = fetch(format!("http://localhost:{lport}/ok"));
     assert_eq!(r.code, 3, "{}", r.stdout);
-    assert!(r.json()["decisions"][0]["reasons"]
-        .to_string()
-        .contains("127.0.0.1"));
+    let decisions = r.json()["decisions"].as_array().unwrap().clone();
+    assert_eq!(decisions.len(), 2, "{}", r.stdout);
+    assert_eq!(decisions[0]["action"]["resolved"], false);
+    assert_eq!(decisions[0]["action"]["addresses"], serde_json::json!([]));
+    assert!(decisions[1]["reasons"].to_string().contains("127.0.0.1"));
+
+    // A host the policy refuses is never resolved: one decision, on the
+    // name alone, and no addresses looked up for it.
+    let r = fetch(format!("http://not-allowed.invalid:{lport}/ok"));
+    assert_eq!(r.code, 3, "{}", r.stdout);
+    let decisions = r.json()["decisions"].as_array().unwrap().clone();
+    assert_eq!(decisions.len(), 1, "{}", r.stdout);
+    assert_eq!(decisions[0]["action"]["resolved"], false);
+    assert_eq!(decisions[0]["action"]["addresses"], serde_json::json!([]));
     assert_eq!(
         local_hits.load(std::sync::atomic::Ordering::SeqCst),
         0,

@@ -549,3 +549,269 @@ fn sandbox_dies_with_the_runner() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+// ---- round 2: containment you can trust ----
+
+impl Sandbox {
+    /// The whole `runner call` answer (status, output, decisions), whatever
+    /// the status.
+    fn call_raw(&self, tool: &str, input: serde_json::Value) -> serde_json::Value {
+        let out = std::process::Command::new(bin("runner"))
+            .args([
+                "call",
+                "--workspace",
+                self.ws.to_str().unwrap(),
+                "--config",
+                self.config.to_str().unwrap(),
+            ])
+            .arg(tool)
+            .arg(input.to_string())
+            .env("RUNNER_STATE_DIR", self.dir.path().join("state"))
+            .output()
+            .unwrap();
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "not JSON ({e}): {}\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
+    }
+
+    /// A real repository in the workspace, made on the host by the test.
+    fn real_repo(&self) {
+        std::fs::remove_dir_all(self.ws.join(".git")).unwrap();
+        let git = |args: &[&str]| {
+            let s = std::process::Command::new("git")
+                .args(args)
+                .current_dir(&self.ws)
+                .env("GIT_CONFIG_NOSYSTEM", "1")
+                .env("HOME", self.dir.path())
+                .status()
+                .unwrap();
+            assert!(s.success(), "git {args:?}");
+        };
+        git(&["init", "-q", "."]);
+        git(&[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@example.invalid",
+            "commit",
+            "-q",
+            "--allow-empty",
+            "-m",
+            "init",
+        ]);
+    }
+
+    /// Runs the host's git in the workspace the way an operator would, and
+    /// returns whether a marker the attack would create appeared.
+    fn host_git_runs_nothing(&self, marker: &Path) {
+        let _ = std::process::Command::new("git")
+            .args(["status", "--short"])
+            .current_dir(&self.ws)
+            .env("HOME", self.dir.path())
+            .output()
+            .unwrap();
+        assert_absent(marker);
+    }
+}
+
+/// Class 2: a command plants `.git -> <host dir>` where the protected paths
+/// did not exist; the runner's clean-up afterwards must remove the symlink,
+/// never what it points at.
+#[test]
+fn a_planted_git_symlink_never_makes_the_runner_delete_host_files() {
+    let s = sandbox();
+    std::fs::remove_dir_all(s.ws.join(".git")).unwrap();
+    let host = s.dir.path().join("host-dir");
+    std::fs::create_dir_all(host.join("hooks")).unwrap();
+    std::fs::write(host.join("hooks/keep"), "keep").unwrap();
+    std::fs::write(host.join("config"), "keep").unwrap();
+    let out = s.bash(&format!("ln -s {} .git && echo planted", host.display()));
+    assert_eq!(stdout(&out), "planted\n", "{out}");
+    assert_eq!(
+        std::fs::read_to_string(host.join("config")).unwrap(),
+        "keep"
+    );
+    assert_eq!(
+        std::fs::read_to_string(host.join("hooks/keep")).unwrap(),
+        "keep"
+    );
+    assert_absent(&s.ws.join(".git"));
+    // Ordinary work beside it still succeeds.
+    assert_eq!(stdout(&s.bash("cat README.md")), "# demo\n");
+}
+
+/// Class 3: `mv .git .g && cp -r .g .git` used to leave a writable copy of
+/// hooks and config in place. Now git's state is put back as it was, and
+/// the host's `git status` afterwards runs nothing of the command's.
+#[test]
+fn a_copied_git_dir_cannot_plant_hooks_or_fsmonitor() {
+    let s = sandbox();
+    s.real_repo();
+    let config = std::fs::read_to_string(s.ws.join(".git/config")).unwrap();
+    let marker = s.dir.path().join("fsmonitor-ran");
+    let out = s.bash(&format!(
+        "mv .git .g && cp -r .g .git && printf '#!/bin/sh\\ntouch {m}\\n' > .git/hooks/pre-commit && chmod +x .git/hooks/pre-commit && \
+         printf '[core]\\n\\tfsmonitor = touch {m}\\n' >> .git/config && echo done",
+        m = marker.display()
+    ));
+    assert_eq!(stdout(&out), "done\n", "{out}");
+    assert_eq!(
+        std::fs::read_to_string(s.ws.join(".git/config")).unwrap(),
+        config
+    );
+    assert_absent(&s.ws.join(".git/hooks/pre-commit"));
+    let changed = out["restored_protected"].to_string() + &out["removed_protected"].to_string();
+    assert!(changed.contains(".git/config"), "{out}");
+    s.host_git_runs_nothing(&marker);
+}
+
+/// Class 3: a `.git` *file* (`gitdir:`) or a nested repository planted by
+/// a command is removed, with the git dir it names inside the workspace.
+#[test]
+fn a_gitdir_file_or_a_nested_repository_does_not_survive_the_command() {
+    let s = sandbox();
+    s.real_repo();
+    let marker = s.dir.path().join("nested-ran");
+    let out = s.bash(&format!(
+        "mkdir -p sub evil nested && printf 'gitdir: ../evil\\n' > sub/.git && \
+         printf '[core]\\n\\tfsmonitor = touch {m}\\n' > evil/config && mkdir -p evil/hooks && \
+         git init -q nested && printf '[core]\\n\\tfsmonitor = touch {m}\\n' >> nested/.git/config && echo done",
+        m = marker.display()
+    ));
+    assert_eq!(stdout(&out), "done\n", "{out}");
+    assert_absent(&s.ws.join("sub/.git"));
+    assert_absent(&s.ws.join("evil/config"));
+    assert_absent(&s.ws.join("nested/.git/config"));
+    assert_absent(&s.ws.join("nested/.git/hooks"));
+    for dir in ["sub", "nested"] {
+        let _ = std::process::Command::new("git")
+            .args(["status"])
+            .current_dir(s.ws.join(dir))
+            .env("HOME", s.dir.path())
+            .output()
+            .unwrap();
+    }
+    assert_absent(&marker);
+}
+
+/// Class 3, the legitimate side: committing in the workspace works, and
+/// git's own state (objects, refs, index) is the command's to write.
+#[test]
+fn git_add_and_commit_still_work_in_a_protected_repository() {
+    let s = sandbox();
+    s.real_repo();
+    let out = s.bash(
+        "echo change > file.txt && git add file.txt && git -c user.name=agent -c user.email=a@example.invalid commit -qm work && git log --oneline | wc -l",
+    );
+    assert_eq!(stdout(&out).trim(), "2", "{out}");
+    assert!(out.get("restored_protected").is_none(), "{out}");
+}
+
+/// Class 4: a 0777 unix socket of a host daemon under /run is not even
+/// there inside the sandbox; a socket the command makes itself works.
+#[test]
+fn host_unix_sockets_do_not_exist_inside_but_the_commands_own_do() {
+    let s = sandbox();
+    let path = PathBuf::from(format!("/run/runner-escape-{}.sock", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let out = s.bash(&format!(
+        "test -e {p} && echo VISIBLE; ls /run /var/run 2>/dev/null | head -3; \
+         curl -s --max-time 2 --unix-socket {p} http://x/ && echo REACHED; \
+         perl -MIO::Socket::UNIX -e '$s=IO::Socket::UNIX->new(Type=>SOCK_STREAM(),Local=>\"own.sock\",Listen=>1) or die \"listen: $!\"; if(!fork){{$c=IO::Socket::UNIX->new(Type=>SOCK_STREAM(),Peer=>\"own.sock\") or die \"connect: $!\"; print $c \"own-socket-ok\\n\"; exit 0}} $a=$s->accept; print scalar <$a>;'",
+        p = path.display()
+    ));
+    let reached = listener.accept().is_ok();
+    let _ = std::fs::remove_file(&path);
+    assert!(!reached, "the host socket was connected to: {out}");
+    assert!(!stdout(&out).contains("VISIBLE"), "{out}");
+    assert!(!stdout(&out).contains("REACHED"), "{out}");
+    assert!(stdout(&out).contains("own-socket-ok"), "{out}");
+}
+
+/// Class 5: hidden paths are hidden from the shell too — masked inside the
+/// sandbox, so `cat .env` and `ln .env x` get nothing of the secret.
+#[test]
+fn hidden_files_are_masked_from_shell_commands() {
+    let s = sandbox();
+    std::fs::write(s.ws.join(".env"), "API_KEY=shell-secret\n").unwrap();
+    std::fs::create_dir_all(s.ws.join("deploy/.ssh")).unwrap();
+    std::fs::write(s.ws.join("deploy/.ssh/id_rsa"), "shell-secret-key\n").unwrap();
+    std::fs::write(s.ws.join("server.pem"), "shell-secret-pem\n").unwrap();
+    let out = s.bash(
+        "cat .env; cat deploy/.ssh/id_rsa; ls deploy/.ssh; cat server.pem; ln .env x 2>/dev/null; cat x 2>/dev/null; cp .env y 2>/dev/null; cat y 2>/dev/null; cat README.md",
+    );
+    assert!(!stdout(&out).contains("shell-secret"), "{out}");
+    assert!(stdout(&out).contains("# demo"), "{out}");
+    // Masking changes nothing on disk.
+    assert_eq!(
+        std::fs::read_to_string(s.ws.join(".env")).unwrap(),
+        "API_KEY=shell-secret\n"
+    );
+    assert!(std::fs::read_to_string(s.ws.join("x")).map_or(true, |c| !c.contains("shell-secret")));
+}
+
+/// Class 7: the workspace cannot grow past its limit: the call that made it
+/// too big fails and says why; smaller work is fine.
+#[test]
+fn a_command_that_overfills_the_workspace_fails_with_the_reason() {
+    let s = sandbox();
+    std::fs::write(
+        &s.config,
+        "[sandbox.limits]\nworkspace_mb = 4\nmemory_mb = 512\n",
+    )
+    .unwrap();
+    let ok = s.bash("head -c 100000 /dev/zero > small && echo ok");
+    assert_eq!(stdout(&ok), "ok\n", "{ok}");
+    let v = s.call_raw(
+        "Bash",
+        serde_json::json!({"command": "head -c 6000000 /dev/urandom > big; echo wrote"}),
+    );
+    assert_eq!(v["status"], "error", "{v}");
+    let e = v["output"]["error"].as_str().unwrap();
+    assert!(e.contains("sandbox.limits.workspace_mb"), "{e}");
+}
+
+/// Class 8: settings that would void the confinement are refused at load,
+/// naming the key; nothing runs.
+#[test]
+fn settings_that_void_the_confinement_are_refused_naming_the_key() {
+    let s = sandbox();
+    for (cfg, key) in [
+        ("[sandbox]\nuid = 0\n", "sandbox.uid"),
+        (
+            "[sandbox.limits]\nmemory_mb = 0\n",
+            "sandbox.limits.memory_mb",
+        ),
+        (
+            "[sandbox.limits]\ndefault_timeout_ms = 0\n",
+            "sandbox.limits.default_timeout_ms",
+        ),
+    ] {
+        std::fs::write(&s.config, cfg).unwrap();
+        let out = std::process::Command::new(bin("runner"))
+            .args([
+                "call",
+                "--workspace",
+                s.ws.to_str().unwrap(),
+                "--config",
+                s.config.to_str().unwrap(),
+                "Bash",
+                r#"{"command": "touch ran"}"#,
+            ])
+            .env("RUNNER_STATE_DIR", s.dir.path().join("state"))
+            .output()
+            .unwrap();
+        assert_ne!(out.status.code(), Some(0), "{cfg}");
+        let all = String::from_utf8_lossy(&out.stderr).to_string()
+            + &String::from_utf8_lossy(&out.stdout);
+        assert!(all.contains(key), "{cfg}: {all}");
+        assert_absent(&s.ws.join("ran"));
+    }
+}

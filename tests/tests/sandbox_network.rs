@@ -111,12 +111,17 @@ fn only_the_proxy_leads_out_and_each_connection_is_decided() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    let net: Vec<(&str, &str)> = records
+    // Each connection is decided on its host first (`resolved: false`, before
+    // any lookup) and, only if that is allowed, on the addresses it
+    // resolved to. An IP literal in a blocked range, or a host off the
+    // allowlist, is refused in the first phase and never resolved.
+    let net: Vec<(&str, bool, &str)> = records
         .iter()
         .filter(|r| r["action"]["kind"] == "net.connect")
         .map(|r| {
             (
                 r["action"]["host"].as_str().unwrap(),
+                r["action"]["resolved"].as_bool().unwrap(),
                 r["result"].as_str().unwrap(),
             )
         })
@@ -124,11 +129,14 @@ fn only_the_proxy_leads_out_and_each_connection_is_decided() {
     assert_eq!(
         net,
         vec![
-            ("127.0.0.2", "allow"),
-            ("127.0.0.2", "allow"),
-            ("127.0.0.3", "deny"),
-            ("169.254.169.254", "deny"),
-            ("localhost", "deny"),
+            ("127.0.0.2", false, "allow"),
+            ("127.0.0.2", true, "allow"),
+            ("127.0.0.2", false, "allow"),
+            ("127.0.0.2", true, "allow"),
+            ("127.0.0.3", false, "deny"),
+            ("169.254.169.254", false, "deny"),
+            ("localhost", false, "allow"),
+            ("localhost", true, "deny"),
         ],
         "{records:?}"
     );

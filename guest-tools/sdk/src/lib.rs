@@ -9,7 +9,7 @@
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::io::{Read, Write};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 #[cfg(target_os = "wasi")]
 mod realpath_shim;
@@ -69,31 +69,45 @@ fn read_input<I: DeserializeOwned>() -> Result<I> {
     serde_json::from_slice(&buf).map_err(|e| ToolError(format!("invalid input: {e}")))
 }
 
-/// Resolves a workspace-relative path (as the agent wrote it) to the guest
-/// path under [`WORKSPACE`]. `..` cannot climb above the workspace: the
-/// runner has already decided on the normalised path, and WASI refuses any
-/// escape anyway; this keeps the error message clear.
+/// The guest path of the path the runner decided on.
+///
+/// The runner hands a tool the path exactly as the policy saw it: resolved,
+/// relative to the workspace, with no `..`, no `.` and no symlink on the
+/// way (it followed them, as the kernel would, before deciding). So
+/// nothing is resolved here — resolving again could land on another file
+/// than the one decided. A path of any other shape is refused, and so is a
+/// symlink met on the way (the workspace changed since the decision): the
+/// tool acts on the decided object or on nothing.
 pub fn workspace_path(rel: &str) -> Result<PathBuf> {
-    let rel = rel.strip_prefix(WORKSPACE).unwrap_or(rel);
     let mut out = PathBuf::from(WORKSPACE);
-    let mut depth = 0usize;
-    for c in Path::new(rel).components() {
-        match c {
-            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
-            Component::ParentDir => {
-                if depth == 0 {
-                    return fail(format!("{rel} is outside the workspace"));
-                }
-                out.pop();
-                depth -= 1;
+    if rel == "." {
+        return Ok(out);
+    }
+    if rel.is_empty() || rel.starts_with('/') || rel.ends_with('/') || rel.contains("//") {
+        return fail(format!(
+            "{rel:?} is not a path as the runner decides them (relative to the workspace, clean)"
+        ));
+    }
+    for c in rel.split('/') {
+        if c == "." || c == ".." {
+            return fail(format!(
+                "{rel:?} is not a path as the runner decides them (it contains `{c}`)"
+            ));
+        }
+        out.push(c);
+        match std::fs::symlink_metadata(&out) {
+            Ok(m) if m.file_type().is_symlink() => {
+                return fail(format!(
+                    "{} is now a symlink; the workspace changed since the call was decided, so nothing was done",
+                    relative(&out)
+                ))
             }
-            Component::Normal(n) => {
-                out.push(n);
-                depth += 1;
-            }
+            Ok(_) => {}
+            // The rest does not exist yet (a file about to be created).
+            Err(_) => break,
         }
     }
-    Ok(out)
+    Ok(PathBuf::from(WORKSPACE).join(rel))
 }
 
 /// The workspace-relative form of a guest path, with `/` separators.

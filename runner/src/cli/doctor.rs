@@ -99,22 +99,21 @@ pub fn run(a: DoctorArgs) -> anyhow::Result<u8> {
         );
     }
 
-    if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
-        r.info(
+    match crate::sandbox::process::cgroup::status() {
+        Ok(dir) => r.pass(
             "cgroups",
-            "v2 mounted (not used yet: limits are rlimits and the pid namespace)",
-        );
-    } else {
-        r.info(
+            &format!(
+                "v2 delegated at {}: each command's tree is capped at {} MiB and {} processes",
+                dir.display(),
+                config.sandbox.limits.tree_memory_mb,
+                config.sandbox.limits.tree_pids
+            ),
+        ),
+        Err(why) => r.info(
             "cgroups",
-            "v2 not mounted (not needed: limits are rlimits and the pid namespace)",
-        );
+            &format!("not used ({why}); without them memory and processes are capped per process (rlimits), not per command tree — a command may use up to memory_mb × processes"),
+        ),
     }
-    r.info(
-        "wasm toolchain",
-        "not needed yet (the wasm sandbox arrives with step 3)",
-    );
-
     // The real thing: build the whole sandbox and run a command in it.
     let base = PathBuf::from("/var/tmp");
     let dir = tempfile::Builder::new()
@@ -134,7 +133,10 @@ pub fn run(a: DoctorArgs) -> anyhow::Result<u8> {
     let spec = SandboxSpec {
         allow_degraded: config.sandbox.degraded,
         ..SandboxSpec::system_default(
-            "echo sandbox-ok > probe && cat probe && grep -c . /proc/self/status >/dev/null",
+            "echo sandbox-ok > probe && cat probe && grep -c . /proc/self/status >/dev/null; \
+             awk '{print \"outside-uid\", $2}' /proc/self/uid_map; \
+             for f in /etc/shadow /etc/gshadow /root; do ls \"$f\" >/dev/null 2>&1 && cat \"$f\" >/dev/null 2>&1 && echo \"readable $f\"; done; \
+             for d in /run /var/run /home; do test -e \"$d\" && echo \"visible $d\"; done; true",
             ws.clone(),
             uid,
             gid,
@@ -142,8 +144,29 @@ pub fn run(a: DoctorArgs) -> anyhow::Result<u8> {
         )
     };
     match ProcessSandbox::new(super::sandbox_helper()?).run(&spec, Duration::from_secs(20)) {
-        Ok(out) if out.exit_code == 0 && out.stdout.trim() == "sandbox-ok" => {
-            r.pass("shell sandbox", &format!("a command ran fully confined in {} ms (outside uid {uid})", out.duration_ms))
+        Ok(out) if out.exit_code == 0 && out.stdout.lines().next() == Some("sandbox-ok") => {
+            r.pass("shell sandbox", &format!("a command ran fully confined in {} ms", out.duration_ms));
+            // What the confinement is, seen from inside: not only that it ran.
+            let inside_uid = out
+                .stdout
+                .lines()
+                .find_map(|l| l.strip_prefix("outside-uid "))
+                .and_then(|u| u.trim().parse::<u32>().ok());
+            match inside_uid {
+                Some(0) => r.fail("sandbox uid", "the sandbox's root is the host's root (uid 0 outside)", "set sandbox.uid and sandbox.gid to a dedicated unprivileged id such as 65534"),
+                Some(u) => r.pass("sandbox uid", &format!("the sandbox's root is uid {u} outside")),
+                None => r.fail("sandbox uid", "the probe could not read its uid map", "run `runner doctor` again; if it persists, report the output"),
+            }
+            let exposed: Vec<&str> = out
+                .stdout
+                .lines()
+                .filter(|l| l.starts_with("readable ") || l.starts_with("visible "))
+                .collect();
+            if exposed.is_empty() {
+                r.pass("host secrets", "/etc/shadow, /root, /run and /home are out of the sandbox's reach");
+            } else {
+                r.fail("host secrets", &format!("inside the sandbox: {}", exposed.join(", ")), "do not run the sandbox as the host's root; check sandbox.uid and the policy's readable_roots");
+            }
         }
         Ok(out) => r.fail(
             "shell sandbox",

@@ -146,11 +146,11 @@ pub fn normalize_action(action: &Action, ctx: &SessionContext) -> Result<Value, 
     match &action.detail {
         ActionDetail::FsRead { path } | ActionDetail::FsWrite { path } => {
             let n = normalize_path(ctx, path)?;
-            put_path(&mut obj, "path", path, &n);
+            put_path(&mut obj, &ctx.workspace, "path", path, &n);
         }
         ActionDetail::ShellExec { cwd, .. } => {
             let n = normalize_path(ctx, cwd)?;
-            put_path(&mut obj, "cwd", cwd, &n);
+            put_path(&mut obj, &ctx.workspace, "cwd", cwd, &n);
         }
         ActionDetail::NetConnect {
             host, addresses, ..
@@ -193,7 +193,13 @@ fn normalize_path(ctx: &SessionContext, requested: &str) -> Result<NormalizedPat
         .map_err(|e| format!("path `{requested}` cannot be normalised: {e}"))
 }
 
-fn put_path(obj: &mut Map<String, Value>, field: &str, requested: &str, n: &NormalizedPath) {
+fn put_path(
+    obj: &mut Map<String, Value>,
+    root: &std::path::Path,
+    field: &str,
+    requested: &str,
+    n: &NormalizedPath,
+) {
     obj.insert(field.to_string(), Value::String(n.policy_path()));
     obj.insert(
         format!("{field}_abs"),
@@ -220,7 +226,32 @@ fn put_path(obj: &mut Map<String, Value>, field: &str, requested: &str, n: &Norm
             .map(|c| Value::String(c.to_string()))
             .collect();
         obj.insert("path_components".into(), Value::Array(comps));
+        obj.insert(
+            "git_state".into(),
+            Value::Bool(n.rel.is_some() && inside_git_dir(&n.abs, root)),
+        );
     }
+}
+
+/// Whether `abs` lies in a git directory — whatever it is called (the
+/// target of a `gitdir:` file need not be `.git`): a directory at or above
+/// it, below the workspace root, that git itself would take for one
+/// (`HEAD`, `objects/`, `refs/`). Policies deny file tools writing there.
+fn inside_git_dir(abs: &std::path::Path, root: &std::path::Path) -> bool {
+    abs.ancestors()
+        .take_while(|a| *a != root && a.starts_with(root))
+        .any(|a| {
+            let is = |name: &str, dir: bool| {
+                std::fs::symlink_metadata(a.join(name)).is_ok_and(|m| {
+                    if dir {
+                        m.is_dir()
+                    } else {
+                        m.is_file()
+                    }
+                })
+            };
+            is("HEAD", false) && is("objects", true) && is("refs", true)
+        })
 }
 
 /// IPv4-mapped IPv6 (`::ffff:127.0.0.1`) becomes plain IPv4, so a policy's
@@ -270,6 +301,7 @@ mod tests {
                 scheme: "https".into(),
                 method: None,
                 addresses: addrs.iter().map(|s| s.to_string()).collect(),
+                resolved: true,
             },
         }
     }

@@ -11,9 +11,11 @@
 //! - [`decision`] reads the answer, denying anything malformed;
 //! - [`engine`] holds the set in force and swaps it atomically on reload;
 //! - [`gate`] decides, writes the [`audit`] log and emits the activity;
+//! - [`connect`] decides a connection in two phases, host then addresses;
 //! - [`rego_test`] runs the policies' own tests; [`replay`] re-decides a log.
 
 pub mod audit;
+pub mod connect;
 pub mod decision;
 pub mod engine;
 pub mod gate;

@@ -4,6 +4,12 @@
 //! - [`process`]: Bash and any subprocess — namespaces, Landlock, seccomp,
 //!   rlimits, a wall-clock timeout, capped output, a scrubbed environment.
 //! - [`wasm`]: file tools and custom tools as WASI guests on wasmtime.
+//! - [`beneath`]: how the privileged runner touches workspace content at
+//!   all — through descriptors, never by following a path string.
+//! - [`git_guard`]: git's state in the workspace, checked and restored
+//!   after every command, so nothing left behind runs code on the host.
 
+pub mod beneath;
+pub mod git_guard;
 pub mod process;
 pub mod wasm;

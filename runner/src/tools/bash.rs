@@ -134,11 +134,7 @@ impl Tool for Bash {
             ]
             .map(PathBuf::from),
         );
-        let read_only = confine
-            .read_only_paths
-            .iter()
-            .map(|p| workspace.join(p))
-            .collect();
+        let read_only = confine.read_only_paths.iter().map(PathBuf::from).collect();
         let (uid, gid) = process::sandbox_ids(self.settings.uid, self.settings.gid);
         let spec = SandboxSpec {
             command: i.command,
@@ -147,6 +143,8 @@ impl Tool for Bash {
             readable,
             writable,
             read_only,
+            hidden: Vec::new(),
+            hidden_globs: confine.hidden_paths.clone(),
             uid,
             gid,
             limits: self.settings.limits.clone(),

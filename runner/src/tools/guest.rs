@@ -11,6 +11,7 @@
 //! passed in and filtered out of its results again here.
 
 use super::{Tool, ToolError, ToolRun, ToolSource, ToolSpec};
+use crate::sandbox::beneath::Beneath;
 use crate::sandbox::wasm::{GuestCall, GuestModule, WasmSandbox};
 use protocol::policy::{Action, ActionDetail};
 use serde::Deserialize;
@@ -237,6 +238,28 @@ impl GuestTool {
 }
 
 impl GuestTool {
+    /// The workspace-relative path the decisions named for the call's
+    /// path argument (all of a call's decisions name the same one).
+    fn decided_path(
+        &self,
+        decisions: &[protocol::policy::DecisionRecord],
+    ) -> Result<Option<String>, ToolError> {
+        if self.manifest.path_arg.is_none() {
+            return Ok(None);
+        }
+        let Some(d) = decisions.first() else {
+            return Err(ToolError::Failed("no decision was made".into()));
+        };
+        let path = d.action["path"].as_str().unwrap_or_default();
+        if d.action["in_workspace"] != true {
+            return Err(ToolError::Failed(format!(
+                "{}: {path} resolves outside the workspace; file tools reach only the workspace",
+                self.spec.name
+            )));
+        }
+        Ok(Some(path.to_string()))
+    }
+
     fn matcher(&self, patterns: &[String]) -> Result<Arc<HiddenMatcher>, ToolError> {
         let mut slot = self.hidden.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((p, m)) = slot.as_ref() {
@@ -274,15 +297,23 @@ impl Tool for GuestTool {
 
     fn run(&self, run: ToolRun<'_>) -> Result<serde_json::Value, ToolError> {
         let workspace = run.ctx.workspace.clone();
-        let ws = workspace.to_string_lossy();
         // A write is granted only by an allowed fs.write whose confinement
-        // makes the workspace writable.
+        // makes the workspace writable (roots compared by components).
         let writable = run.decisions.iter().any(|d| {
             d.action["kind"] == "fs.write"
-                && d.confine
-                    .as_ref()
-                    .is_some_and(|c| c.writable_roots.iter().any(|r| ws.starts_with(r.as_str())))
+                && d.confine.as_ref().is_some_and(|c| {
+                    c.writable_roots
+                        .iter()
+                        .any(|r| workspace.starts_with(Path::new(r)))
+                })
         });
+        // The guest acts on the path that was decided — resolved and
+        // workspace-relative — never on the raw input to resolve again.
+        let mut input = run.input.clone();
+        let decided = self.decided_path(run.decisions)?;
+        if let (Some(arg), Some(rel)) = (&self.manifest.path_arg, &decided) {
+            input[arg.as_str()] = serde_json::Value::String(rel.clone());
+        }
         let mut hidden: Vec<String> = run
             .decisions
             .iter()
@@ -292,6 +323,9 @@ impl Tool for GuestTool {
         hidden.sort();
         hidden.dedup();
         let matcher = self.matcher(&hidden)?;
+        if let Some(rel) = &decided {
+            refuse_alias_of_hidden(&workspace, rel, &matcher)?;
+        }
         let env = vec![(
             HIDDEN_ENV.to_string(),
             serde_json::to_string(&hidden).unwrap_or_else(|_| "[]".into()),
@@ -306,8 +340,8 @@ impl Tool for GuestTool {
             .run(
                 module,
                 GuestCall {
-                    stdin: serde_json::to_vec(run.input).unwrap_or_default(),
-                    workspace,
+                    stdin: serde_json::to_vec(&input).unwrap_or_default(),
+                    workspace: workspace.clone(),
                     writable,
                     env,
                     timeout,
@@ -317,6 +351,7 @@ impl Tool for GuestTool {
         let mut value = parse_output(&self.spec.name, &out)?;
         if self.manifest.filters_hidden || !hidden.is_empty() {
             matcher.filter(&mut value);
+            matcher.filter_aliases(&workspace, &mut value);
         }
         Ok(value)
     }
@@ -392,6 +427,50 @@ impl HiddenMatcher {
         Ok(HiddenMatcher { set })
     }
 
+    fn is_empty(&self) -> bool {
+        self.set.is_empty()
+    }
+
+    /// Drops results whose file is a hard link of a hidden file (Grep's
+    /// hits in `x` when `x` is `.env` under another name).
+    fn filter_aliases(&self, workspace: &Path, value: &mut serde_json::Value) {
+        if self.is_empty() {
+            return;
+        }
+        let Ok(b) = Beneath::open(workspace) else {
+            return;
+        };
+        let Some(obj) = value.as_object_mut() else {
+            return;
+        };
+        // None until needed; Some(None) when the hidden files could not be
+        // surveyed: then every multiply-linked file is dropped (fail closed).
+        let mut aliases: Option<Option<std::collections::HashSet<(u64, u64)>>> = None;
+        for v in obj.values_mut() {
+            let Some(items) = v.as_array_mut() else {
+                continue;
+            };
+            items.retain(|item| {
+                let Some(path) = item
+                    .as_str()
+                    .or_else(|| item.get("path").and_then(|p| p.as_str()))
+                else {
+                    return true;
+                };
+                let Ok(Some(e)) = b.lstat(Path::new(path.trim_start_matches("./"))) else {
+                    return true;
+                };
+                if e.nlink <= 1 || e.kind != rustix::fs::FileType::RegularFile {
+                    return true;
+                }
+                match aliases.get_or_insert_with(|| hidden_inodes(&b, self).ok()) {
+                    Some(set) => !set.contains(&(e.dev, e.ino)),
+                    None => false,
+                }
+            });
+        }
+    }
+
     fn hides(&self, rel: &str) -> bool {
         let mut candidate = rel.trim_start_matches("./");
         loop {
@@ -422,6 +501,69 @@ impl HiddenMatcher {
             }
         }
     }
+}
+
+/// A regular file with more than one link may be a hidden file under
+/// another name (`ln .env x`): the policy decided on `x`, but the content
+/// is the secret's. Such a file is refused when any of its names in the
+/// workspace is hidden. Files with one link — nearly all — cost one lstat.
+fn refuse_alias_of_hidden(
+    workspace: &Path,
+    rel: &str,
+    matcher: &HiddenMatcher,
+) -> Result<(), ToolError> {
+    if matcher.is_empty() || rel == "." {
+        return Ok(());
+    }
+    let b = Beneath::open(workspace)
+        .map_err(|e| ToolError::Failed(format!("cannot open the workspace: {e}")))?;
+    let Ok(Some(e)) = b.lstat(Path::new(rel)) else {
+        return Ok(());
+    };
+    if e.nlink <= 1 || e.kind != rustix::fs::FileType::RegularFile {
+        return Ok(());
+    }
+    let aliases = hidden_inodes(&b, matcher)?;
+    if aliases.contains(&(e.dev, e.ino)) {
+        return Err(ToolError::Failed(format!(
+            "{rel} is a hard link of a hidden file (the same file under another name); file tools may not read or write it"
+        )));
+    }
+    Ok(())
+}
+
+/// (device, inode) of every multiply-linked regular file at or below a
+/// hidden path in the workspace.
+fn hidden_inodes(
+    b: &Beneath,
+    matcher: &HiddenMatcher,
+) -> Result<std::collections::HashSet<(u64, u64)>, ToolError> {
+    let scan = crate::sandbox::git_guard::scan_hiding(b, &[], Some(&matcher.set))
+        .map_err(|e| ToolError::Failed(e.to_string()))?;
+    let mut out = std::collections::HashSet::new();
+    let mut stack: Vec<PathBuf> = scan.hidden().to_vec();
+    let mut budget = 1_000_000usize;
+    while let Some(p) = stack.pop() {
+        budget = budget.saturating_sub(1);
+        if budget == 0 {
+            return Err(ToolError::Failed(
+                "too many hidden entries to check for hard links".into(),
+            ));
+        }
+        let Ok(Some(e)) = b.lstat(&p) else { continue };
+        match e.kind {
+            rustix::fs::FileType::RegularFile if e.nlink > 1 => {
+                out.insert((e.dev, e.ino));
+            }
+            rustix::fs::FileType::Directory => {
+                if let Ok(entries) = b.list(&p) {
+                    stack.extend(entries.into_iter().map(|(n, _)| p.join(n)));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
 }
 
 /// Loads every tool directory under `root` (each subdirectory with a

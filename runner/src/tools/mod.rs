@@ -107,6 +107,12 @@ pub trait Tool: Send + Sync {
     fn spec(&self) -> &ToolSpec;
     /// The actions this call would take, decided before anything runs.
     fn plan(&self, input: &serde_json::Value) -> Result<Vec<Action>, ToolError>;
+    /// A further action to decide once `action` was allowed, and only then
+    /// (WebFetch resolves a host's name only after the host is allowed,
+    /// then the addresses are decided). Most tools have none.
+    fn follow_up(&self, _action: &Action) -> Option<Action> {
+        None
+    }
     /// Performs the call. Called only when every planned action is allowed.
     fn run(&self, run: ToolRun<'_>) -> Result<serde_json::Value, ToolError>;
 }
@@ -354,7 +360,11 @@ pub fn call_with(
         }
     };
     let mut decisions = Vec::with_capacity(actions.len());
-    for action in &actions {
+    let mut pending: std::collections::VecDeque<Action> = actions.into();
+    let mut decided = 0usize;
+    while let Some(action) = pending.pop_front() {
+        let action = &action;
+        decided += 1;
         let record = gate.check_approved(action, ctx, options.approved_by.as_deref());
         let result = record.result;
         let reasons = record.reasons.clone();
@@ -367,11 +377,14 @@ pub fn call_with(
                 decisions,
             );
         }
+        if let Some(next) = tool.follow_up(action) {
+            pending.push_front(next);
+        }
     }
     if dry_run {
         return outcome(
             CallStatus::Ok,
-            serde_json::json!({"dry_run": true, "allowed": actions.len()}),
+            serde_json::json!({"dry_run": true, "allowed": decided}),
             decisions,
         );
     }

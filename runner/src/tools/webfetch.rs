@@ -1,9 +1,10 @@
 //! `WebFetch`: an HTTP(S) GET or HEAD from the runner itself (a host tool,
 //! not a guest), under policy.
 //!
-//! Every request — the first and each redirect hop — is a `net.connect`
-//! decision on the host, port, scheme and *the addresses the runner itself
-//! resolved*; the connection then goes to exactly those addresses (the
+//! Every request — the first and each redirect hop — is decided twice
+//! ([`crate::policy::connect`]): on the host alone before the name is
+//! resolved (a refused name never reaches DNS), then on *the addresses the
+//! runner itself resolved*; the connection then goes to exactly those addresses (the
 //! resolver is pinned), so a name that re-resolves elsewhere between the
 //! decision and the connect (DNS rebinding) gains nothing. The policy's
 //! address guard therefore judges what is actually dialled. Redirects are
@@ -11,10 +12,11 @@
 //! the policy does not allow. Size and time are capped.
 
 use super::{Tool, ToolError, ToolRun, ToolSource, ToolSpec};
-use protocol::policy::{Action, ActionDetail, DecisionResult};
+use crate::policy::connect;
+use protocol::policy::{Action, ActionDetail};
 use serde::{Deserialize, Serialize};
 use std::io::Read;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 /// Redirect hops followed at most.
@@ -135,26 +137,27 @@ fn target(raw: &str) -> Result<Target, ToolError> {
     })
 }
 
-/// Resolves with the host's resolver; an unresolvable name has no
-/// addresses (and the policy denies it).
-fn resolve(host: &str, port: u16) -> Vec<SocketAddr> {
-    (host, port)
-        .to_socket_addrs()
-        .map(|a| a.collect())
-        .unwrap_or_default()
+fn connect_target<'a>(t: &'a Target, method: &'a str) -> connect::Target<'a> {
+    connect::Target {
+        tool: "WebFetch",
+        host: &t.host,
+        port: t.port,
+        scheme: &t.scheme,
+        method: Some(method),
+    }
 }
 
-fn action(t: &Target, method: &str, addrs: &[SocketAddr]) -> Action {
-    Action {
-        tool: "WebFetch".into(),
-        detail: ActionDetail::NetConnect {
-            host: t.host.clone(),
-            port: t.port,
-            scheme: t.scheme.clone(),
-            method: Some(method.to_string()),
-            addresses: addrs.iter().map(|a| a.ip().to_string()).collect(),
-        },
-    }
+fn refused(from: Option<&str>, t: &Target, r: connect::Refused) -> ToolError {
+    let record = r.0;
+    let what = match from {
+        Some(from) => format!("redirect from {from} to {}", t.url),
+        None => format!("{}", t.url),
+    };
+    ToolError::Failed(format!(
+        "{what} was not allowed by policy ({}): {}",
+        record.result.as_str(),
+        record.reasons.join("; ")
+    ))
 }
 
 impl Tool for WebFetch {
@@ -166,7 +169,30 @@ impl Tool for WebFetch {
         let i = Self::parse(input)?;
         let t = target(&i.url)?;
         let method = i.method.as_deref().unwrap_or("GET");
-        Ok(vec![action(&t, method, &resolve(&t.host, t.port))])
+        // Decided on the host alone: nothing is resolved before this is
+        // allowed. The addresses are decided in `run`.
+        Ok(vec![connect::host_action(&connect_target(&t, method))])
+    }
+
+    fn follow_up(&self, action: &Action) -> Option<Action> {
+        // Only once the host is allowed is its name resolved.
+        match &action.detail {
+            ActionDetail::NetConnect {
+                host,
+                port,
+                scheme,
+                method,
+                resolved: false,
+                ..
+            } => Some(connect::resolved_action(&connect::Target {
+                tool: "WebFetch",
+                host,
+                port: *port,
+                scheme,
+                method: method.as_deref(),
+            })),
+            _ => None,
+        }
     }
 
     fn run(&self, run: ToolRun<'_>) -> Result<serde_json::Value, ToolError> {
@@ -176,13 +202,17 @@ impl Tool for WebFetch {
             .max_bytes
             .unwrap_or(self.settings.max_bytes)
             .min(self.settings.max_bytes);
-        let first = run
-            .decisions
-            .first()
-            .ok_or_else(|| ToolError::Failed("no decision was made".into()))?;
-        // The first hop dials exactly the addresses that were decided.
+        // The first hop dials exactly the addresses that were decided (the
+        // second, resolved decision of the call).
         let mut t = target(&i.url)?;
-        let mut addrs: Vec<SocketAddr> = first.action["addresses"]
+        let resolved = run
+            .decisions
+            .iter()
+            .find(|d| d.action["resolved"] == true)
+            .ok_or_else(|| {
+                ToolError::Failed("no decision on the resolved addresses was made".into())
+            })?;
+        let mut addrs: Vec<SocketAddr> = resolved.action["addresses"]
             .as_array()
             .into_iter()
             .flatten()
@@ -206,20 +236,9 @@ impl Tool for WebFetch {
                     )));
                 }
                 t = target(next.as_str())?;
-                addrs = resolve(&t.host, t.port);
-                let record = run.gate.check(&action(&t, &method, &addrs), run.ctx);
-                if record.result != DecisionResult::Allow {
-                    return Err(ToolError::Failed(format!(
-                        "redirect from {} to {} was not allowed by policy ({}): {}",
-                        hops.last().map(String::as_str).unwrap_or(""),
-                        t.url,
-                        serde_json::to_value(record.result)
-                            .ok()
-                            .and_then(|v| v.as_str().map(str::to_string))
-                            .unwrap_or_default(),
-                        record.reasons.join("; ")
-                    )));
-                }
+                addrs = connect::decide(run.gate, run.ctx, &connect_target(&t, &method))
+                    .map_err(|r| refused(hops.last().map(String::as_str), &t, r))?
+                    .0;
                 continue;
             }
             return self.body(response, &t, &method, max, hops);

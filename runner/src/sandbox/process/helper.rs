@@ -13,8 +13,8 @@
 //! ```
 //!
 //! P0 maps the sandbox's root to an unprivileged outside uid, then waits.
-//! C makes the mounts (private /tmp, minimal /dev, fresh /proc, read-only
-//! protected paths), brings loopback up, forks G and reaps; when G exits, C
+//! C builds a fresh root holding only what the confinement names
+//! ([`mounts::fresh_root`]) and pivots into it, brings loopback up, forks G and reaps; when G exits, C
 //! exits and the kernel kills everything left in the pid namespace. G sets
 //! rlimits, Landlock, drops every capability, installs seccomp and execs.
 //! Every step that fails reports on the status descriptor (fd 3) and exits
@@ -106,6 +106,7 @@ pub fn main(spec_json: &str) -> ! {
             .unwrap_or_default();
         format!("/proc/self/fd/{fd}/{name}")
     });
+    check(mounts::stage_workspace(&spec), "mounts");
     let (go_r, go_w) = check(nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC), "pipe");
     // Lifeline: P0 holds the write end until it dies; the sandbox's pid 1
     // watches the read end, which hangs up when P0 is gone.
@@ -209,17 +210,7 @@ fn sandbox_init(
         unsafe { libc::_exit(SETUP_FAILED) }
     }
     check(mounts::make_private(), "mounts");
-    check(
-        mounts::private_tmp(&spec.workspace, spec.limits.tmp_mb),
-        "mounts",
-    );
-    for p in &spec.read_only {
-        if std::fs::symlink_metadata(p).is_ok() {
-            check(mounts::bind_read_only(p), "protected path");
-        }
-    }
-    check(mounts::minimal_dev(), "mounts");
-    check(mounts::fresh_proc(), "mounts");
+    check(mounts::fresh_root(spec), "filesystem view");
     check(nix::unistd::sethostname("sandbox"), "sethostname");
     loopback_up();
     let listener = proxy_path.as_ref().map(|_| {

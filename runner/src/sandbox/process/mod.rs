@@ -16,6 +16,7 @@
 //! Network: mode `none` is a namespace with loopback only; mode `proxy`
 //! adds one way out, the runner's [`proxy`], which decides every connection.
 
+pub mod cgroup;
 pub mod helper;
 pub mod landlock;
 pub mod mounts;
@@ -25,6 +26,9 @@ pub mod seccomp;
 pub mod spec;
 
 pub use spec::{Limits, SandboxSpec};
+
+use crate::sandbox::beneath::Beneath;
+use crate::sandbox::git_guard;
 
 use serde::Serialize;
 use std::io::Read;
@@ -62,12 +66,19 @@ pub struct SandboxOutput {
     /// Set when the command did not end on its own.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub killed_by: Option<KilledBy>,
-    /// Protected paths that did not exist when the command started and that
-    /// it created (a `.git/hooks/` where there was none): a read-only mount
-    /// needs something to mount on, so these are removed afterwards instead,
-    /// and listed here.
+    /// The command's tree reached its cgroup memory ceiling
+    /// (`sandbox.limits.tree_memory_mb`) and the kernel killed part of it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub out_of_memory: bool,
+    /// Protected entries the command created (a hook, a nested
+    /// repository's config, a planted `.git` file, a `.bashrc` where there
+    /// was none): removed afterwards, and listed here.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub removed_protected: Vec<String>,
+    /// Protected entries the command changed or removed (through a copied
+    /// `.git`, say): put back as they were, and listed here.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub restored_protected: Vec<String>,
 }
 
 /// The sandbox could not be built; nothing ran.
@@ -86,6 +97,19 @@ pub enum SandboxError {
     /// A setup step inside the sandbox failed.
     #[error("sandbox setup failed: {0}")]
     Setup(String),
+    /// Protected state (git's, or a protected path) could not be checked or
+    /// put back after the command: the call fails rather than leave
+    /// something behind that runs on the host.
+    #[error("the workspace's protected state is not as it was: {0}; inspect the workspace before running git in it")]
+    Protection(String),
+    /// The workspace grew past its limit during the command.
+    #[error("the workspace now uses {used_mb} MiB, more than sandbox.limits.workspace_mb = {limit_mb} MiB; the command's result is withheld — delete what is not needed (e.g. build output) and run it again, or ask the operator to raise the limit")]
+    WorkspaceFull {
+        /// MiB in use after the command.
+        used_mb: u64,
+        /// The limit, MiB.
+        limit_mb: u64,
+    },
 }
 
 /// Runs commands in the sandbox, through the helper binary.
@@ -127,7 +151,23 @@ impl ProcessSandbox {
         cancel: &crate::tools::Cancel,
     ) -> Result<SandboxOutput, SandboxError> {
         check_reachable(&spec.workspace, spec.uid)?;
-        give_to_sandbox_user(&spec.workspace, spec.uid, spec.gid);
+        let beneath = Beneath::open(&spec.workspace).map_err(|e| {
+            SandboxError::Setup(format!(
+                "cannot open the workspace {}: {e}",
+                spec.workspace.display()
+            ))
+        })?;
+        give_to_sandbox_user(&beneath, spec.uid, spec.gid)?;
+        // What git's state and the protected paths are before the command:
+        // afterwards they are made so again, whatever the command did.
+        let hidden = hidden_set(&spec.hidden_globs)?;
+        let protected = spec.read_only.clone();
+        let before = git_guard::scan_hiding(&beneath, &protected, hidden.as_ref())
+            .map_err(|e| SandboxError::Setup(e.to_string()))?;
+        let mut spec = spec.clone();
+        spec.read_only = before.roots().map(Path::to_path_buf).collect();
+        spec.hidden = before.hidden().to_vec();
+        let spec = &spec;
         let spec_json =
             serde_json::to_string(spec).map_err(|e| SandboxError::Setup(e.to_string()))?;
         let (status_r, status_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
@@ -139,22 +179,28 @@ impl ProcessSandbox {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        // SAFETY: dup2 is async-signal-safe; it puts the status pipe on fd 3
-        // (without CLOEXEC) in the child only.
+        // The command's own cgroup (when the host delegates cgroup v2): the
+        // helper moves into it before exec, so its whole tree is inside.
+        let group = cgroup::CommandGroup::create(&spec.limits).map_err(SandboxError::Setup)?;
+        let procs = group.as_ref().map(|g| g.procs().clone());
+        // SAFETY: dup2, open, write and close are async-signal-safe; this
+        // puts the status pipe on fd 3 (without CLOEXEC) in the child only,
+        // and moves the child into its cgroup.
         unsafe {
             cmd.pre_exec(move || {
                 if libc::dup2(status_w_raw, helper::STATUS_FD) < 0 {
                     return Err(std::io::Error::last_os_error());
                 }
+                if let Some(procs) = &procs {
+                    let fd = libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+                    if fd < 0 || libc::write(fd, b"0".as_ptr().cast(), 1) != 1 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    libc::close(fd);
+                }
                 Ok(())
             });
         }
-        let missing_protected: Vec<PathBuf> = spec
-            .read_only
-            .iter()
-            .filter(|p| std::fs::symlink_metadata(p).is_err())
-            .cloned()
-            .collect();
         let start = Instant::now();
         let mut child = cmd.spawn().map_err(|source| SandboxError::Spawn {
             path: self.helper.clone(),
@@ -215,8 +261,26 @@ impl ProcessSandbox {
         };
         let killed_by =
             killed_by.or((exit_code > 128 && exit_code < 160).then_some(KilledBy::Signal));
+        let out_of_memory = group.as_ref().is_some_and(|g| g.oom_killed());
+        drop(group);
         let duration_ms = start.elapsed().as_millis() as u64;
-        let removed_protected = remove_created(&missing_protected);
+        let now = git_guard::scan(&beneath, &protected)
+            .map_err(|e| SandboxError::Protection(format!("after the command ran: {e}")))?;
+        let restored = before.restore(&beneath, &now).map_err(|e| {
+            SandboxError::Protection(format!(
+                "the command changed protected paths and they could not be put back: {e}"
+            ))
+        })?;
+        let used = beneath
+            .usage()
+            .map_err(|e| SandboxError::Setup(format!("cannot measure the workspace: {e}")))?;
+        let limit = spec.limits.workspace_mb.saturating_mul(1 << 20);
+        if used > limit {
+            return Err(SandboxError::WorkspaceFull {
+                used_mb: used >> 20,
+                limit_mb: spec.limits.workspace_mb,
+            });
+        }
         Ok(SandboxOutput {
             exit_code,
             stdout,
@@ -224,32 +288,33 @@ impl ProcessSandbox {
             truncated: t1 || t2,
             duration_ms,
             killed_by,
-            removed_protected,
+            out_of_memory,
+            removed_protected: restored.removed,
+            restored_protected: restored.restored,
         })
     }
 }
 
-/// Removes each of `paths` that exists now (it was created by the command)
-/// and returns them.
-fn remove_created(paths: &[PathBuf]) -> Vec<String> {
-    let mut removed = Vec::new();
-    for p in paths {
-        let Ok(meta) = std::fs::symlink_metadata(p) else {
-            continue;
-        };
-        let gone = if meta.is_dir() {
-            std::fs::remove_dir_all(p)
-        } else {
-            std::fs::remove_file(p)
-        };
-        match gone {
-            Ok(()) => removed.push(p.to_string_lossy().into_owned()),
-            Err(e) => {
-                tracing::error!(path = %p.display(), error = %e, "could not remove a protected path the sandboxed command created")
-            }
-        }
+/// The hidden-path globs as one matcher (`None` when there are none).
+fn hidden_set(globs: &[String]) -> Result<Option<globset::GlobSet>, SandboxError> {
+    if globs.is_empty() {
+        return Ok(None);
     }
-    removed
+    let mut b = globset::GlobSetBuilder::new();
+    for g in globs {
+        let glob = globset::GlobBuilder::new(g)
+            .literal_separator(true)
+            .build()
+            .map_err(|e| {
+                SandboxError::Setup(format!(
+                    "the policy's hidden path {g:?} is not a glob ({e}); fix the policy's hidden_paths"
+                ))
+            })?;
+        b.add(glob);
+    }
+    b.build()
+        .map(Some)
+        .map_err(|e| SandboxError::Setup(format!("hidden paths: {e}")))
 }
 
 /// Reads a stream to its end, keeping at most `cap` bytes (the rest is
@@ -309,39 +374,23 @@ fn check_reachable(workspace: &Path, uid: u32) -> Result<(), SandboxError> {
 /// The sandbox's root is an unprivileged uid outside; it must own the
 /// workspace to write it. Only the runner running as root can (and needs
 /// to) change owners; otherwise the sandbox maps to the runner's own uid.
-fn give_to_sandbox_user(workspace: &Path, uid: u32, gid: u32) {
-    use std::os::unix::fs::MetadataExt;
+/// The walk goes through descriptors and never follows a symlink.
+fn give_to_sandbox_user(b: &Beneath, uid: u32, gid: u32) -> Result<(), SandboxError> {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
-        return;
+        return Ok(());
     }
-    let owned = std::fs::metadata(workspace)
-        .map(|m| m.uid() == uid && m.gid() == gid)
-        .unwrap_or(true);
+    let owned = rustix::fs::fstat(b.fd())
+        .map(|st| st.st_uid == uid && st.st_gid == gid)
+        .unwrap_or(false);
     if owned {
-        return;
+        return Ok(());
     }
-    fn walk(p: &Path, uid: u32, gid: u32) {
-        let Ok(meta) = std::fs::symlink_metadata(p) else {
-            return;
-        };
-        // A file with more than one link may be a hard link to something
-        // outside the workspace: it stays with its owner, so the sandbox
-        // cannot write through it.
-        if meta.is_dir() || meta.nlink() <= 1 {
-            let _ = std::os::unix::fs::lchown(p, Some(uid), Some(gid));
-        }
-        {
-            if meta.is_dir() {
-                if let Ok(rd) = std::fs::read_dir(p) {
-                    for e in rd.flatten() {
-                        walk(&e.path(), uid, gid);
-                    }
-                }
-            }
-        }
-    }
-    walk(workspace, uid, gid);
+    b.chown_tree(uid, gid).map_err(|e| {
+        SandboxError::Setup(format!(
+            "cannot give the workspace to the sandbox user (uid {uid}): {e}"
+        ))
+    })
 }
 
 /// The uid/gid the sandbox's root maps to outside: the configured one when

@@ -14,9 +14,8 @@
 //! to the proxy port.
 
 use crate::policy::{PolicyGate, SessionContext};
-use protocol::policy::{Action, ActionDetail, DecisionResult};
 use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{Shutdown, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -204,30 +203,26 @@ fn handle(
             return Ok(());
         }
     };
-    // Resolve here, with the host's resolver; the policy sees every address.
-    let addrs: Vec<SocketAddr> = (req.host.as_str(), req.port)
-        .to_socket_addrs()
-        .map(|a| a.collect())
-        .unwrap_or_default();
-    let action = Action {
-        tool: tool.to_string(),
-        detail: ActionDetail::NetConnect {
-            host: req.host.clone(),
-            port: req.port,
-            scheme: req.scheme.to_string(),
-            method: Some(req.method.clone()),
-            addresses: addrs.iter().map(|a| a.ip().to_string()).collect(),
-        },
+    // The host is decided before it is resolved; then every address it
+    // resolved to.
+    let target = crate::policy::connect::Target {
+        tool,
+        host: &req.host,
+        port: req.port,
+        scheme: req.scheme,
+        method: Some(&req.method),
     };
-    let record = gate.check(&action, ctx);
-    if record.result != DecisionResult::Allow {
-        respond(
-            &mut conn,
-            "403 Forbidden",
-            &format!("denied by policy: {}\n", record.reasons.join("; ")),
-        );
-        return Ok(());
-    }
+    let addrs = match crate::policy::connect::decide(gate, ctx, &target) {
+        Ok((addrs, _)) => addrs,
+        Err(refused) => {
+            respond(
+                &mut conn,
+                "403 Forbidden",
+                &format!("denied by policy: {}\n", refused.0.reasons.join("; ")),
+            );
+            return Ok(());
+        }
+    };
     let Some(upstream) = addrs
         .iter()
         .find_map(|a| TcpStream::connect_timeout(a, Duration::from_secs(10)).ok())

@@ -37,6 +37,21 @@ pub struct Limits {
     /// Size of the private /tmp, MiB.
     #[serde(default = "d_tmp")]
     pub tmp_mb: u64,
+    /// Largest the workspace may grow, MiB: checked after every command,
+    /// which fails (saying so) when the workspace is larger.
+    #[serde(default = "d_workspace")]
+    pub workspace_mb: u64,
+    /// Memory of a command's whole process tree, MiB (cgroup v2
+    /// `memory.max`, when the host delegates cgroup v2 to the runner).
+    #[serde(default = "d_tree_mem")]
+    pub tree_memory_mb: u64,
+    /// Processes of a command's whole tree (cgroup v2 `pids.max`).
+    #[serde(default = "d_tree_pids")]
+    pub tree_pids: u64,
+    /// CPU weight of a command's tree against the runner's other work
+    /// (cgroup v2 `cpu.weight`, 1–10000; the kernel's default is 100).
+    #[serde(default = "d_cpu_weight")]
+    pub cpu_weight: u64,
 }
 
 fn d_cpu() -> u64 {
@@ -66,6 +81,18 @@ fn d_max_timeout() -> u64 {
 fn d_tmp() -> u64 {
     512
 }
+fn d_workspace() -> u64 {
+    10 * 1024
+}
+fn d_tree_mem() -> u64 {
+    8 * 1024
+}
+fn d_tree_pids() -> u64 {
+    1024
+}
+fn d_cpu_weight() -> u64 {
+    100
+}
 
 impl Default for Limits {
     fn default() -> Self {
@@ -79,7 +106,98 @@ impl Default for Limits {
             default_timeout_ms: d_timeout(),
             max_timeout_ms: d_max_timeout(),
             tmp_mb: d_tmp(),
+            workspace_mb: d_workspace(),
+            tree_memory_mb: d_tree_mem(),
+            tree_pids: d_tree_pids(),
+            cpu_weight: d_cpu_weight(),
         }
+    }
+}
+
+impl Limits {
+    /// Refuses limits that would void the confinement or make every
+    /// command fail without a word (`memory_mb = 0` kills each command at
+    /// start). `section` names the keys in the message
+    /// (`sandbox.limits`).
+    pub fn validate(&self, section: &str) -> Result<(), String> {
+        let at_least = |key: &str, v: u64, min: u64, why: &str| {
+            if v < min {
+                Err(format!(
+                    "{section}.{key} = {v} is below {min}: {why}; raise it or remove the key to use the default"
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        at_least(
+            "cpu_seconds",
+            self.cpu_seconds,
+            1,
+            "every command would be killed at once",
+        )?;
+        at_least(
+            "memory_mb",
+            self.memory_mb,
+            64,
+            "bash cannot even start in less address space",
+        )?;
+        at_least(
+            "file_size_mb",
+            self.file_size_mb,
+            1,
+            "no command could write a file",
+        )?;
+        at_least(
+            "open_files",
+            self.open_files,
+            16,
+            "bash needs a few descriptors to start",
+        )?;
+        at_least("processes", self.processes, 1, "not even bash could run")?;
+        at_least(
+            "output_bytes",
+            self.output_bytes as u64,
+            1024,
+            "no output would reach the agent",
+        )?;
+        at_least(
+            "default_timeout_ms",
+            self.default_timeout_ms,
+            100,
+            "every command would time out",
+        )?;
+        at_least(
+            "max_timeout_ms",
+            self.max_timeout_ms,
+            self.default_timeout_ms,
+            "it must be at least default_timeout_ms",
+        )?;
+        at_least("tmp_mb", self.tmp_mb, 1, "the private /tmp needs room")?;
+        at_least(
+            "workspace_mb",
+            self.workspace_mb,
+            1,
+            "the workspace needs room",
+        )?;
+        at_least(
+            "tree_memory_mb",
+            self.tree_memory_mb,
+            64,
+            "bash cannot start in less memory",
+        )?;
+        at_least(
+            "tree_pids",
+            self.tree_pids,
+            2,
+            "a command could not start a single child",
+        )?;
+        if !(1..=10_000).contains(&self.cpu_weight) {
+            return Err(format!(
+                "{section}.cpu_weight = {} must be between 1 and 10000 (cgroup v2 cpu.weight)",
+                self.cpu_weight
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -97,8 +215,17 @@ pub struct SandboxSpec {
     pub readable: Vec<PathBuf>,
     /// Paths writable beneath, absolute.
     pub writable: Vec<PathBuf>,
-    /// Absolute paths kept read-only even under a writable root.
+    /// Paths relative to the workspace kept read-only even under a writable
+    /// root (bound onto themselves, opened beneath the workspace).
     pub read_only: Vec<PathBuf>,
+    /// Paths relative to the workspace masked inside the sandbox (an empty
+    /// file or directory bound over each): the hidden paths that exist.
+    #[serde(default)]
+    pub hidden: Vec<PathBuf>,
+    /// Globs (over workspace-relative paths) of what is hidden; the runner
+    /// turns them into [`SandboxSpec::hidden`] just before the run.
+    #[serde(skip)]
+    pub hidden_globs: Vec<String>,
     /// Outside uid (and gid) the sandbox's root maps to.
     pub uid: u32,
     /// Outside gid.
@@ -141,6 +268,8 @@ impl SandboxSpec {
             ],
             workspace,
             read_only: Vec::new(),
+            hidden: Vec::new(),
+            hidden_globs: Vec::new(),
             uid,
             gid,
             limits,
