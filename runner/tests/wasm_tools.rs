@@ -891,7 +891,7 @@ fn property_every_file_tool_acts_on_the_object_that_was_decided() {
             if comps.iter().all(|c| c.is_empty()) {
                 comps.push("f1");
             }
-            let sep = if g.next() % 6 == 0 { "//" } else { "/" };
+            let sep = if g.next().is_multiple_of(6) { "//" } else { "/" };
             let mut path = comps.join(sep);
             match g.next() % 5 {
                 0 => path = format!("{ws_abs}/{path}"),
