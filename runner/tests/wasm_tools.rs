@@ -891,7 +891,11 @@ fn property_every_file_tool_acts_on_the_object_that_was_decided() {
             if comps.iter().all(|c| c.is_empty()) {
                 comps.push("f1");
             }
-            let sep = if g.next().is_multiple_of(6) { "//" } else { "/" };
+            let sep = if g.next().is_multiple_of(6) {
+                "//"
+            } else {
+                "/"
+            };
             let mut path = comps.join(sep);
             match g.next() % 5 {
                 0 => path = format!("{ws_abs}/{path}"),
@@ -969,4 +973,39 @@ fn property_every_file_tool_acts_on_the_object_that_was_decided() {
             }
         }
     }
+}
+
+/// A repository layout assembled one file-tool write at a time (config
+/// first, then HEAD, objects/, refs/) is caught after the write that
+/// completes it: its config does not survive.
+#[test]
+fn file_tools_cannot_assemble_a_repository_with_a_config() {
+    let r = rig();
+    r.ok(
+        "Write",
+        serde_json::json!({"path": "src/config", "content": "[core]\n\tpager = touch /tmp/pwned\n"}),
+    );
+    r.ok(
+        "Write",
+        serde_json::json!({"path": "src/HEAD", "content": "ref: refs/heads/main\n"}),
+    );
+    r.ok(
+        "Write",
+        serde_json::json!({"path": "src/objects/info/alternates", "content": ""}),
+    );
+    let out = r.ok(
+        "Write",
+        serde_json::json!({"path": "src/refs/heads/keep", "content": ""}),
+    );
+    assert!(!r.ws.join("src/config").exists(), "{out}");
+    assert!(
+        out["removed_protected"].to_string().contains("src/config"),
+        "{out}"
+    );
+    // Once it is a repository, writing its config is denied outright.
+    let o = r.call(
+        "Write",
+        serde_json::json!({"path": "src/config", "content": "x"}),
+    );
+    assert_eq!(o.status, CallStatus::Denied, "{}", o.output);
 }

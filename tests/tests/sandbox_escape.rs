@@ -776,6 +776,82 @@ fn a_command_that_overfills_the_workspace_fails_with_the_reason() {
     assert_eq!(v["status"], "error", "{v}");
     let e = v["output"]["error"].as_str().unwrap();
     assert!(e.contains("sandbox.limits.workspace_mb"), "{e}");
+    // Over the limit, nothing more runs in the workspace.
+    let v = s.call_raw("Bash", serde_json::json!({"command": "touch ran"}));
+    assert_eq!(v["status"], "error", "{v}");
+    assert_absent(&s.ws.join("ran"));
+}
+
+/// Class 7: a command that keeps writing is stopped while it runs, not only
+/// judged when it ends.
+#[test]
+fn a_command_that_keeps_filling_the_workspace_is_stopped_while_it_runs() {
+    let s = sandbox();
+    std::fs::write(
+        &s.config,
+        "[sandbox.limits]\nworkspace_mb = 4\nmemory_mb = 512\n",
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let v = s.call_raw(
+        "Bash",
+        serde_json::json!({"command": "head -c 8000000 /dev/zero > big; sleep 20; echo survived", "timeout_ms": 30000}),
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "{v}"
+    );
+    assert_eq!(v["status"], "error", "{v}");
+    assert!(!v["output"].to_string().contains("survived"), "{v}");
+}
+
+/// Class 3: an implicit bare repository (HEAD, objects/, refs/ and a config
+/// with a pager) left anywhere — the root included — after the real `.git`
+/// is emptied: its config and hooks do not survive, so the host's git finds
+/// nothing to run.
+#[test]
+fn an_implicit_bare_repository_does_not_survive_the_command() {
+    let s = sandbox();
+    s.real_repo();
+    let out = s.bash(
+        "cp -r .git/objects .git/refs .git/HEAD . ; rm -rf .git/objects .git/refs .git/HEAD 2>/dev/null; \
+         printf '[core]\\n\\tpager = touch /tmp/pwned-pager\\n' > config; mkdir -p hooks sub/objects sub/refs; \
+         printf 'ref: refs/heads/main\\n' > sub/HEAD; printf '[core]\\n\\tpager = touch /tmp/pwned\\n' > sub/config; echo done",
+    );
+    assert_eq!(stdout(&out), "done\n", "{out}");
+    assert_absent(&s.ws.join("config"));
+    assert_absent(&s.ws.join("sub/config"));
+    assert_absent(&s.ws.join("hooks"));
+}
+
+/// Class 5: secrets inside git's own directory are hidden from the shell
+/// too.
+#[test]
+fn hidden_files_inside_a_git_dir_are_masked_too() {
+    let s = sandbox();
+    std::fs::write(s.ws.join(".git/.env"), "SECRET=in-git\n").unwrap();
+    std::fs::write(s.ws.join(".git/deploy.key"), "in-git-key\n").unwrap();
+    let out = s.bash("cat .git/.env .git/deploy.key; cat README.md");
+    assert!(!stdout(&out).contains("in-git"), "{out}");
+    assert!(stdout(&out).contains("# demo"), "{out}");
+}
+
+/// A set-user-id program made in the workspace keeps no set-id bit on the
+/// host (anyone could otherwise become the sandbox user), and none works
+/// inside (the workspace is mounted nosuid).
+#[test]
+fn set_id_bits_do_not_survive_a_command() {
+    let s = sandbox();
+    let out = s.bash(
+        "cp /bin/true s && chmod 6755 s && grep -q 'nosuid' /proc/self/mountinfo && echo made",
+    );
+    assert_eq!(stdout(&out), "made\n", "{out}");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(s.ws.join("s"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o6000, 0, "{mode:o}");
 }
 
 /// Class 8: settings that would void the confinement are refused at load,

@@ -235,11 +235,14 @@ fn put_path(
 
 /// Whether `abs` lies in a git directory — whatever it is called (the
 /// target of a `gitdir:` file need not be `.git`): a directory at or above
-/// it, below the workspace root, that git itself would take for one
-/// (`HEAD`, `objects/`, `refs/`). Policies deny file tools writing there.
+/// it, up to and including the workspace root, that git itself would take
+/// for one (`HEAD`, `objects/`, `refs/`). Policies deny file tools writing
+/// there. (A layout assembled one write at a time is caught afterwards: a
+/// writing guest's run is followed by the same git-state check as a
+/// shell command.)
 fn inside_git_dir(abs: &std::path::Path, root: &std::path::Path) -> bool {
     abs.ancestors()
-        .take_while(|a| *a != root && a.starts_with(root))
+        .take_while(|a| a.starts_with(root))
         .any(|a| {
             let is = |name: &str, dir: bool| {
                 std::fs::symlink_metadata(a.join(name)).is_ok_and(|m| {

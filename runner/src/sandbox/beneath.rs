@@ -212,7 +212,8 @@ impl Beneath {
     }
 
     /// Bytes the tree occupies on disk (allocated blocks; a file with
-    /// several links counted once), for the workspace size limit.
+    /// several links counted once), for the workspace size limit. The same
+    /// walk clears set-user-id and set-group-id bits of regular files.
     pub fn usage(&self) -> io::Result<u64> {
         let mut seen = std::collections::HashSet::new();
         let st = rustix::fs::fstat(&self.root).map_err(err)?;
@@ -330,12 +331,34 @@ fn usage_at(
             continue;
         }
         *total += st.st_blocks as u64 * 512;
+        if kind == FileType::RegularFile && st.st_mode & 0o6000 != 0 {
+            strip_set_id(dir, &name, st.st_mode)?;
+        }
         if kind == FileType::Directory {
             let child = open_dir_at(dir, Path::new(&name))?;
             usage_at(child.as_fd(), seen, total, depth + 1)?;
         }
     }
     Ok(())
+}
+
+/// A set-user-id or set-group-id file made in a workspace would let anyone
+/// on the host who can reach it become the sandbox user (who owns every
+/// workspace): the bits are cleared, through a descriptor of that file.
+fn strip_set_id(
+    dir: std::os::fd::BorrowedFd<'_>,
+    name: &std::ffi::OsStr,
+    mode: u32,
+) -> io::Result<()> {
+    let fd = rustix::fs::openat2(
+        dir,
+        name,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
+        Mode::empty(),
+        RESOLVE,
+    )
+    .map_err(err)?;
+    rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode & 0o1777)).map_err(err)
 }
 
 fn chown_entries(
@@ -452,6 +475,23 @@ mod tests {
         );
         assert_eq!(std::fs::read_to_string(ws.join("cfg")).unwrap(), "new");
         assert!(b.read(Path::new("cfg"), 100).unwrap() == b"new");
+    }
+
+    #[test]
+    fn usage_counts_blocks_and_clears_set_id_bits() {
+        use std::os::unix::fs::PermissionsExt;
+        let (_d, ws, _outside) = tree();
+        std::fs::write(ws.join("a/big"), vec![1u8; 100_000]).unwrap();
+        std::fs::write(ws.join("a/b/suid"), "x").unwrap();
+        std::fs::set_permissions(ws.join("a/b/suid"), std::fs::Permissions::from_mode(0o6755))
+            .unwrap();
+        let b = Beneath::open(&ws).unwrap();
+        assert!(b.usage().unwrap() >= 100_000);
+        let mode = std::fs::metadata(ws.join("a/b/suid"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o7777, 0o755);
     }
 
     #[test]

@@ -254,6 +254,21 @@ impl Scanner<'_> {
             )));
         }
         let entries = self.b.list(dir).map_err(|e| io_err(dir, e))?;
+        // Git takes any directory with HEAD, objects/ and refs/ (or HEAD
+        // and a commondir) for a (bare) repository, whatever its name —
+        // the workspace root included — and reads its config.
+        let has = |n: &str, k: Option<FileType>| {
+            entries
+                .iter()
+                .any(|(e, t)| e == n && k.is_none_or(|k| *t == k))
+        };
+        if has("HEAD", None)
+            && ((has("objects", Some(FileType::Directory))
+                && has("refs", Some(FileType::Directory)))
+                || has("commondir", None))
+        {
+            self.git_dirs.push(dir.to_path_buf());
+        }
         for (name, kind) in entries {
             self.count()?;
             let p = dir.join(&name);
@@ -265,7 +280,13 @@ impl Scanner<'_> {
             }
             if name == ".git" {
                 match kind {
-                    FileType::Directory => self.git_dirs.push(p),
+                    FileType::Directory => {
+                        self.git_dirs.push(p.clone());
+                        // Secrets inside git's state are hidden too.
+                        if self.hidden.is_some() {
+                            self.hidden_below(&p, depth + 1)?;
+                        }
+                    }
                     FileType::RegularFile => {
                         self.record(&p)?;
                         if let Some(target) = self.pointer(&p, "gitdir:")? {
@@ -278,6 +299,28 @@ impl Scanner<'_> {
             }
             if kind == FileType::Directory {
                 self.walk(&p, depth + 1)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Lists the hidden matches below `dir` (a `.git` directory, which the
+    /// work-tree walk does not enter).
+    fn hidden_below(&mut self, dir: &Path, depth: usize) -> Result<(), ScanError> {
+        let Some(h) = self.hidden else {
+            return Ok(());
+        };
+        if depth > MAX_DEPTH {
+            return Err(ScanError(format!("{} is nested too deep", dir.display())));
+        }
+        let entries = self.b.list(dir).map_err(|e| io_err(dir, e))?;
+        for (name, kind) in entries {
+            self.count()?;
+            let p = dir.join(&name);
+            if h.is_match(&p) {
+                self.snap.hidden.push(p);
+            } else if kind == FileType::Directory {
+                self.hidden_below(&p, depth + 1)?;
             }
         }
         Ok(())

@@ -335,6 +335,17 @@ impl Tool for GuestTool {
         let module = self
             .module()
             .map_err(|e| ToolError::Failed(format!("{}: {e}", self.spec.name)))?;
+        // A guest that may write is checked like a shell command: git's
+        // state in the workspace is what it was before, afterwards.
+        let guard = if writable {
+            let b = Beneath::open(&workspace)
+                .map_err(|e| ToolError::Failed(format!("cannot open the workspace: {e}")))?;
+            let before = crate::sandbox::git_guard::scan(&b, &[])
+                .map_err(|e| ToolError::Failed(e.to_string()))?;
+            Some((b, before))
+        } else {
+            None
+        };
         let out = self
             .sandbox
             .run(
@@ -347,8 +358,30 @@ impl Tool for GuestTool {
                     timeout,
                 },
             )
-            .map_err(|e| ToolError::Failed(format!("{}: {e}", self.spec.name)))?;
+            .map_err(|e| ToolError::Failed(format!("{}: {e}", self.spec.name)));
+        let restored = match &guard {
+            Some((b, before)) => {
+                let now = crate::sandbox::git_guard::scan(b, &[])
+                    .map_err(|e| ToolError::Failed(format!("after {} ran: {e}", self.spec.name)))?;
+                Some(before.restore(b, &now).map_err(|e| {
+                    ToolError::Failed(format!(
+                        "{} changed git's state in the workspace and it could not be put back: {e}; inspect the workspace before running git in it",
+                        self.spec.name
+                    ))
+                })?)
+            }
+            None => None,
+        };
+        let out = out?;
         let mut value = parse_output(&self.spec.name, &out)?;
+        if let (Some(r), Some(obj)) = (restored, value.as_object_mut()) {
+            if !r.removed.is_empty() {
+                obj.insert("removed_protected".into(), serde_json::json!(r.removed));
+            }
+            if !r.restored.is_empty() {
+                obj.insert("restored_protected".into(), serde_json::json!(r.restored));
+            }
+        }
         if self.manifest.filters_hidden || !hidden.is_empty() {
             matcher.filter(&mut value);
             matcher.filter_aliases(&workspace, &mut value);

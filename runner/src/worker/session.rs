@@ -179,6 +179,45 @@ fn lease_keeper(
     })
 }
 
+/// The session's workspace directory, `<workspaces>/<session id>`, created
+/// if missing. The id comes from the control plane: it must be one plain
+/// path component, and what is there must be a real directory (never a
+/// symlink), so a session can never be given a directory elsewhere.
+fn session_workspace(workspaces: &std::path::Path, id: &str) -> Result<std::path::PathBuf, String> {
+    let plain = !id.is_empty()
+        && id != "."
+        && id != ".."
+        && id.len() <= 200
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if !plain {
+        return Err(format!(
+            "session id {id:?} cannot name a workspace directory (letters, digits, `_` and `-` only)"
+        ));
+    }
+    let workspace = workspaces.join(id);
+    match std::fs::create_dir(&workspace) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => {
+            return Err(format!(
+                "cannot create the workspace {}: {e}",
+                workspace.display()
+            ))
+        }
+    }
+    let meta = std::fs::symlink_metadata(&workspace)
+        .map_err(|e| format!("cannot inspect the workspace {}: {e}", workspace.display()))?;
+    if !meta.is_dir() {
+        return Err(format!(
+            "the workspace {} is not a directory (a symlink or a file is there); remove it",
+            workspace.display()
+        ));
+    }
+    Ok(workspace)
+}
+
 /// The session's work. Ok(summary) or Err(why it failed).
 fn work(
     shared: &WorkerShared,
@@ -194,9 +233,7 @@ fn work(
     } else {
         Some(shared.providers.get(&s.agent.model)?)
     };
-    let workspace = shared.workspaces.join(&s.id);
-    std::fs::create_dir_all(&workspace)
-        .map_err(|e| format!("cannot create the workspace {}: {e}", workspace.display()))?;
+    let workspace = session_workspace(&shared.workspaces, &s.id)?;
     let workspace = crate::policy::paths::canonical_root(&workspace)?;
     let trusted = Trusted {
         agent: serde_json::to_value(&s.agent).unwrap_or_default(),
@@ -325,5 +362,24 @@ fn brief(v: &serde_json::Value) -> String {
         format!("{}…", text.chars().take(159).collect::<String>())
     } else {
         text
+    }
+}
+
+#[cfg(test)]
+mod workspace_tests {
+    use super::session_workspace;
+
+    #[test]
+    fn a_session_id_names_one_directory_and_never_a_symlink() {
+        let d = tempfile::tempdir().unwrap();
+        let ws = session_workspace(d.path(), "ses_abc123").unwrap();
+        assert!(ws.is_dir());
+        assert_eq!(session_workspace(d.path(), "ses_abc123").unwrap(), ws);
+        for bad in ["", "..", "a/b", "../x", "ses 1", "/etc"] {
+            assert!(session_workspace(d.path(), bad).is_err(), "{bad:?}");
+        }
+        std::os::unix::fs::symlink("/etc", d.path().join("ses_link")).unwrap();
+        let e = session_workspace(d.path(), "ses_link").unwrap_err();
+        assert!(e.contains("not a directory"), "{e}");
     }
 }

@@ -48,6 +48,8 @@ pub enum KilledBy {
     Signal,
     /// The runner cancelled it (the session's claim was lost, or shutdown).
     Cancelled,
+    /// The workspace grew past `sandbox.limits.workspace_mb`.
+    WorkspaceFull,
 }
 
 /// What a sandboxed command did.
@@ -103,7 +105,7 @@ pub enum SandboxError {
     #[error("the workspace's protected state is not as it was: {0}; inspect the workspace before running git in it")]
     Protection(String),
     /// The workspace grew past its limit during the command.
-    #[error("the workspace now uses {used_mb} MiB, more than sandbox.limits.workspace_mb = {limit_mb} MiB; the command's result is withheld — delete what is not needed (e.g. build output) and run it again, or ask the operator to raise the limit")]
+    #[error("the workspace uses {used_mb} MiB, more than sandbox.limits.workspace_mb = {limit_mb} MiB; no command runs in it (one that makes it grow past the limit is stopped) until the operator removes files from it or raises the limit")]
     WorkspaceFull {
         /// MiB in use after the command.
         used_mb: u64,
@@ -160,6 +162,16 @@ impl ProcessSandbox {
         give_to_sandbox_user(&beneath, spec.uid, spec.gid)?;
         // What git's state and the protected paths are before the command:
         // afterwards they are made so again, whatever the command did.
+        let limit = spec.limits.workspace_mb.saturating_mul(1 << 20);
+        let used = beneath
+            .usage()
+            .map_err(|e| SandboxError::Setup(format!("cannot measure the workspace: {e}")))?;
+        if used > limit {
+            return Err(SandboxError::WorkspaceFull {
+                used_mb: used >> 20,
+                limit_mb: spec.limits.workspace_mb,
+            });
+        }
         let hidden = hidden_set(&spec.hidden_globs)?;
         let protected = spec.read_only.clone();
         let before = git_guard::scan_hiding(&beneath, &protected, hidden.as_ref())
@@ -216,10 +228,22 @@ impl ProcessSandbox {
             let _ = tx.send(child.wait());
         });
         let deadline = start + timeout;
+        // The workspace's size is looked at while the command runs too, at
+        // most every second and never more than a twentieth of the time:
+        // past the limit the command is killed (and the call fails below).
+        let mut next_size_check = start + Duration::from_secs(1);
         let waited = loop {
             let now = Instant::now();
             if cancel.is_cancelled() {
                 break Err(KilledBy::Cancelled);
+            }
+            if now >= next_size_check {
+                let t = Instant::now();
+                let over = beneath.usage().map(|u| u > limit).unwrap_or(false);
+                next_size_check = Instant::now() + (t.elapsed() * 20).max(Duration::from_secs(1));
+                if over {
+                    break Err(KilledBy::WorkspaceFull);
+                }
             }
             if now >= deadline {
                 break Err(KilledBy::Timeout);
@@ -274,7 +298,6 @@ impl ProcessSandbox {
         let used = beneath
             .usage()
             .map_err(|e| SandboxError::Setup(format!("cannot measure the workspace: {e}")))?;
-        let limit = spec.limits.workspace_mb.saturating_mul(1 << 20);
         if used > limit {
             return Err(SandboxError::WorkspaceFull {
                 used_mb: used >> 20,

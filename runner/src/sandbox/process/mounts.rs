@@ -355,6 +355,16 @@ pub fn fresh_root(spec: &SandboxSpec) -> Result<(), MountError> {
         ),
         "bind the workspace",
     )?;
+    // No set-id programs and no device files take effect from the workspace.
+    let flags = MsFlags::MS_BIND
+        | MsFlags::MS_REMOUNT
+        | MsFlags::MS_NOSUID
+        | MsFlags::MS_NODEV
+        | locked_flags(Path::new(&ws_at))?;
+    step(
+        mount(NONE, ws_at.as_str(), NONE, flags, NONE),
+        "remount the workspace nosuid,nodev",
+    )?;
     let ws_new = rx_step(
         open_path(Path::new(&ws_at), OFlags::DIRECTORY),
         "open the bound workspace",
