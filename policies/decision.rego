@@ -28,7 +28,20 @@ decision := {"result": "deny", "reasons": sort([r | some r in all_deny])} if {
 	count(kind_allow) > 0
 }
 
-kind := input.action.kind
+# Input fields are read with defaults, never as bare paths that may be
+# undefined: a missing field, or one of the wrong type, reads as the value
+# that denies ("" for a string, [] for a list, {} for an object; a flag
+# counts only when it is `true`). Engines differ on undefined operands:
+# OPA rewrites `not x in s` to `t := s; not x in t`, so when s (or x) is
+# undefined the rule body fails and the deny does not fire
+# (open-policy-agent/opa#1877), while regorus makes it true. So no rule
+# negates anything that can be undefined, and every set a rule negates
+# membership in is always defined. Nor may a rule rely on a builtin's error
+# to deny: regorus' VM reads it as undefined where its interpreter and OPA
+# fail the evaluation, so values are type-checked before builtins see them.
+kind := object.get(input, ["action", "kind"], "")
+
+tool := object.get(input, ["action", "tool"], "")
 
 all_deny := kind_deny | deny
 
@@ -69,19 +82,67 @@ confinement := {"confine": c} if c := confine
 known_kinds := {"fs.read", "fs.write", "shell.exec", "net.connect", "workspace.write", "external"}
 
 deny contains msg if {
-	not input.action.kind in known_kinds
+	not kind in known_kinds
 	msg := sprintf("unknown action kind %v", [object.get(input, ["action", "kind"], "(none)")])
 }
 
-# Only tools the pinned agent version enables may act at all.
+# Only tools the pinned agent version enables may act at all. A missing or
+# mistyped list enables nothing.
+enabled_tools := t if {
+	t := input.trusted.agent.enabled_tools
+	is_array(t)
+} else := []
+
 deny contains msg if {
-	not input.action.tool in input.trusted.agent.enabled_tools
+	not tool in enabled_tools
 	msg := sprintf("tool %v is not enabled by the pinned agent version", [object.get(input, ["action", "tool"], "(none)")])
 }
 
 # Trusted settings, with empty defaults so a missing section never errors.
-worker := object.get(input, ["trusted", "worker"], {})
+worker := w if {
+	w := input.trusted.worker
+	is_object(w)
+} else := {}
 
-grants := object.get(input, ["trusted", "agent", "grants"], {})
+grants := g if {
+	g := input.trusted.agent.grants
+	is_object(g)
+} else := {}
 
-workspace_dir := input.session.workspace_dir
+# A trusted section or list of the wrong type denies: read as empty, it
+# would drop the deny lists and protected paths it holds. Each kind names
+# the settings its rules read (`fs_settings`, ...) as [path, type, the
+# empty value it reads as when absent]; only those are checked. (A
+# malformed `enabled_tools`, grant or allow list needs no check: read as
+# empty, it only allows less. Nor does an entry that is not a string: the
+# rules skip it, and it could name no path or host anyway.)
+kind_settings := fs_settings if {
+	kind in fs_kinds
+} else := shell_settings if {
+	kind == "shell.exec"
+} else := net_settings if {
+	kind == "net.connect"
+} else := []
+
+setting_types := {"object": "an object", "array": "a list"}
+
+deny contains msg if {
+	some s in kind_settings
+	type_name(object.get(input, s[0], s[2])) != s[1]
+	msg := sprintf("trusted setting %v is not %v: fix the configuration", [concat(".", s[0]), setting_types[s[1]]])
+}
+
+# The workspace the file and shell tools are confined to: an absolute path,
+# or "" (and then they are denied: there is nothing to confine them to).
+workspace_dir := d if {
+	d := input.session.workspace_dir
+	is_string(d)
+	startswith(d, "/")
+} else := ""
+
+deny contains "the session has no absolute workspace directory to confine the tool to" if {
+	kind in confined_kinds
+	workspace_dir == ""
+}
+
+confined_kinds := {"fs.read", "fs.write", "shell.exec"}

@@ -21,7 +21,7 @@ base := {
 
 with_action(action) := object.union(base, {"action": action})
 
-read_in_ws := with_action({"kind": "fs.read", "tool": "Read", "path": "src/main.rs", "in_workspace": true})
+read_in_ws := with_action({"kind": "fs.read", "tool": "Read", "path": "src/main.rs", "in_workspace": true, "path_components": ["src", "main.rs"]})
 
 test_unknown_kind_denied if {
 	d := runner.decision with input as with_action({"kind": "fs.delete", "tool": "Read"})
@@ -48,7 +48,80 @@ test_tool_not_enabled_denied if {
 
 test_no_enabled_tools_denied if {
 	i := json.remove(read_in_ws, ["trusted/agent/enabled_tools"])
+	d := runner.decision with input as i
+	d.result == "deny"
+	some r in d.reasons
+	contains(r, "tool Read is not enabled")
+}
+
+# Missing or mistyped fields deny under every engine: none of these may
+# depend on how an engine reads an undefined value.
+test_enabled_tools_not_a_list_denied if {
+	every tools in ["Read", {"Read": true}, 1, null] {
+		i := object.union(read_in_ws, {"trusted": {"agent": {"enabled_tools": tools}}})
+		runner.decision.result == "deny" with input as i
+	}
+}
+
+test_missing_tool_denied if {
+	d := runner.decision with input as json.remove(read_in_ws, ["action/tool"])
+	d.result == "deny"
+	some r in d.reasons
+	contains(r, "tool (none) is not enabled")
+}
+
+test_missing_kind_denied if {
+	d := runner.decision with input as json.remove(read_in_ws, ["action/kind"])
+	d.result == "deny"
+	some r in d.reasons
+	contains(r, "unknown action kind (none)")
+}
+
+test_action_not_an_object_denied if {
+	every a in ["fs.read", ["fs.read"], 1] {
+		runner.decision.result == "deny" with input as with_action(a)
+	}
+}
+
+test_missing_or_relative_workspace_dir_denied if {
+	every i in [
+		json.remove(read_in_ws, ["session/workspace_dir"]),
+		json.remove(read_in_ws, ["session"]),
+		object.union(read_in_ws, {"session": {"workspace_dir": "srv/ws"}}),
+		object.union(read_in_ws, {"session": {"workspace_dir": 7}}),
+	] {
+		d := runner.decision with input as i
+		d.result == "deny"
+		some r in d.reasons
+		contains(r, "no absolute workspace directory")
+	}
+}
+
+test_missing_workspace_dir_denies_shell if {
+	i := json.remove(with_action({"kind": "shell.exec", "tool": "Bash", "command": "ls", "cwd": ".", "cwd_in_workspace": true}), ["session/workspace_dir"])
 	runner.decision.result == "deny" with input as i
+}
+
+# A trusted section of the wrong type denies the kinds whose rules read it.
+test_trusted_section_not_an_object_denied if {
+	shell := with_action({"kind": "shell.exec", "tool": "Bash", "command": "ls", "cwd": ".", "cwd_in_workspace": true})
+	connect := object.union(with_action({"kind": "net.connect", "tool": "WebFetch", "host": "h.example", "addresses": ["93.184.216.34"], "resolved": true}), {"trusted": {"worker": {"network": {"allow_hosts": ["h.example"]}}}})
+	runner.decision.result == "allow" with input as connect
+	cases := [
+		[read_in_ws, ["worker"]], [shell, ["worker"]], [connect, ["worker"]],
+		[connect, ["worker", "network"]], [connect, ["agent", "grants"]], [connect, ["agent", "grants", "network"]],
+	]
+	every c in cases {
+		i := json.patch(c[0], [{"op": "add", "path": concat("/", array.concat(["", "trusted"], c[1])), "value": ["deploy/**"]}])
+		d := runner.decision with input as i
+		d.result == "deny"
+		some r in d.reasons
+		contains(r, sprintf("trusted setting trusted.%v is not an object", [concat(".", c[1])]))
+	}
+}
+
+test_trusted_not_an_object_denied if {
+	runner.decision.result == "deny" with input as object.union(read_in_ws, {"trusted": "all"})
 }
 
 test_deny_wins_over_allow if {
@@ -66,7 +139,7 @@ test_allow_carries_confinement if {
 }
 
 test_reasons_are_sorted_strings if {
-	d := runner.decision with input as with_action({"kind": "fs.write", "tool": "Nope", "path": "/etc/x", "in_workspace": false})
+	d := runner.decision with input as with_action({"kind": "fs.write", "tool": "Nope", "path": "/etc/x", "in_workspace": false, "path_components": ["etc", "x"]})
 	d.result == "deny"
 	count(d.reasons) == 2
 	d.reasons == sort(d.reasons)

@@ -1,12 +1,18 @@
 # File tools: fs.read inside the workspace; fs.write inside the workspace
-# except protected paths; hidden paths (secrets) neither read nor written.
+# except protected paths and git's state; hidden paths (secrets) neither
+# read nor written.
 #
 # Paths arrive normalised (relative to the workspace, `..` and symlinks
 # resolved) with `in_workspace` and `path_components` set by the runner, so
 # the built-in lists are checked with set lookups on components instead of
 # pattern loops: a decision costs microseconds, not a glob compilation per
 # pattern. Paths the worker config adds are globs over the relative path
-# (`*` stays within a directory, `**` crosses them).
+# (`*` stays within a directory, `**` crosses them). An action without a
+# path or its components is denied: every check below reads them.
+#
+# Git's own state (anything with a `.git` component, and whatever the runner
+# flags as `git_state`: the real git directory behind a `gitdir:` file) is
+# never written by file tools; git writes it, inside the Bash sandbox.
 package runner
 
 import rego.v1
@@ -38,11 +44,52 @@ protected_read_only := [
 	".zshenv", ".zshrc",
 ]
 
-worker_protected := object.get(worker, "protected_paths", [])
+worker_protected := v if {
+	v := worker.protected_paths
+	is_array(v)
+} else := []
 
-worker_hidden := object.get(worker, "hidden_paths", [])
+worker_hidden := v if {
+	v := worker.hidden_paths
+	is_array(v)
+} else := []
 
-components := object.get(input.action, "path_components", [])
+# The trusted settings these rules read: malformed, they deny (decision.rego).
+fs_settings := [
+	[["trusted", "worker"], "object", {}],
+	[["trusted", "worker", "protected_paths"], "array", []],
+	[["trusted", "worker", "hidden_paths"], "array", []],
+]
+
+# The action's path and its components, read with defaults (decision.rego
+# says why); without them the action is denied below. The workspace root
+# itself has no components.
+path := p if {
+	p := input.action.path
+	is_string(p)
+} else := ""
+
+default has_components := false
+
+has_components if {
+	c := input.action.path_components
+	is_array(c)
+	every x in c {
+		is_string(x)
+	}
+}
+
+components := input.action.path_components if has_components
+
+default components := []
+
+last_component := components[count(components) - 1] if count(components) > 0
+
+default last_component := ""
+
+default is_protected := false
+
+default is_hidden := false
 
 is_protected if components[0] in protected_at_root
 
@@ -54,7 +101,7 @@ is_protected if {
 
 is_protected if {
 	some m in worker_protected_matchers
-	matches(m, input.action.path)
+	matches(m, path)
 }
 
 is_hidden if {
@@ -64,17 +111,17 @@ is_hidden if {
 
 is_hidden if {
 	some p in hidden_name_prefixes
-	startswith(components[count(components) - 1], p)
+	startswith(last_component, p)
 }
 
 is_hidden if {
 	some e in hidden_extensions
-	endswith(components[count(components) - 1], e)
+	endswith(last_component, e)
 }
 
 is_hidden if {
 	some m in worker_hidden_matchers
-	matches(m, input.action.path)
+	matches(m, path)
 }
 
 # Patterns of the worker config, matched with string operations for the
@@ -84,9 +131,9 @@ is_hidden if {
 # with glob.match for any other shape. `*` never crosses a `/`. Each
 # pattern is classified once per decision into a matcher, `[shape, ...]`,
 # so a path is checked against it with a comparison or two.
-worker_protected_matchers := [matcher(p) | some p in worker_protected]
+worker_protected_matchers := [matcher(p) | some p in worker_protected; is_string(p)]
 
-worker_hidden_matchers := [matcher(p) | some p in worker_hidden]
+worker_hidden_matchers := [matcher(p) | some p in worker_hidden; is_string(p)]
 
 matcher(p) := ["subtree", concat("", [prefix, "/"])] if {
 	endswith(p, "/**")
@@ -114,92 +161,121 @@ has_glob_syntax(p) if contains(p, "{")
 
 default has_glob_syntax(_) := false
 
-matches(m, path) if {
+matches(m, rel) if {
 	m[0] == "literal"
-	path == m[1]
+	rel == m[1]
 }
 
-matches(m, path) if {
+matches(m, rel) if {
 	m[0] == "literal"
-	startswith(path, m[2])
+	startswith(rel, m[2])
 }
 
-matches(m, path) if {
+matches(m, rel) if {
 	m[0] == "subtree"
-	startswith(path, m[1])
+	startswith(rel, m[1])
 }
 
 # `**/name` matches the name at any depth, and everything below it.
-matches(m, path) if {
+matches(m, rel) if {
 	m[0] == "anywhere"
-	contains(concat("", ["/", path, "/"]), m[1])
+	contains(concat("", ["/", rel, "/"]), m[1])
 }
 
-matches(m, path) if {
+matches(m, rel) if {
 	m[0] == "anywhere"
 	m[3] == true
-	glob.match(m[2], ["/"], path)
+	glob.match(m[2], ["/"], rel)
 }
 
 # `*.ext` matches at the root only; `**/*.ext` at any depth.
-matches(m, path) if {
+matches(m, rel) if {
 	m[0] == "extension"
-	endswith(components[count(components) - 1], m[1])
-	not root_only_and_nested(m, path)
+	endswith(last_component, m[1])
+	not root_only_and_nested(m, rel)
 }
 
-matches(m, path) if {
+matches(m, rel) if {
 	m[0] == "glob"
-	glob.match(m[1], ["/"], path)
+	glob.match(m[1], ["/"], rel)
 }
 
-root_only_and_nested(m, path) if {
+root_only_and_nested(m, rel) if {
 	m[2] == true
-	contains(path, "/")
+	contains(rel, "/")
 }
 
 fs_kinds := {"fs.read", "fs.write"}
 
 fs_deny contains msg if {
-	not input.action.in_workspace == true
-	msg := sprintf("%v is outside the workspace", [input.action.path])
+	object.get(input, ["action", "in_workspace"], false) != true
+	msg := sprintf("%v is outside the workspace", [path])
+}
+
+fs_deny contains "the action names no path" if path == ""
+
+fs_deny contains msg if {
+	not has_components
+	msg := sprintf("%v comes without its path components (the runner sets them): its protected and hidden entries cannot be checked", [path])
 }
 
 fs_deny contains msg if {
 	input.action.in_workspace == true
 	is_hidden
-	msg := sprintf("%v is a hidden path (it may hold secrets): tools may not read or write it", [input.action.path])
+	msg := sprintf("%v is a hidden path (it may hold secrets): tools may not read or write it", [path])
 }
 
 fs_deny contains msg if {
-	input.action.kind == "fs.write"
+	kind == "fs.write"
 	input.action.in_workspace == true
 	is_protected
-	msg := sprintf("%v is a protected path: tools may not write it", [input.action.path])
+	msg := sprintf("%v is a protected path: tools may not write it", [path])
 }
+
+fs_deny contains msg if {
+	kind == "fs.write"
+	input.action.in_workspace == true
+	is_git_state
+
+	# One reason per path: a protected entry of git's (hooks, config) says
+	# so already.
+	not is_protected
+	msg := sprintf("%v is git's state (a .git entry or inside a repository's git directory): file tools may not write it, only git does, inside the Bash sandbox", [path])
+}
+
+# Git's state, which git writes inside the Bash sandbox (where the runner
+# checks its control files after each command and puts them back) and file
+# tools never do: a `.git` directory's entries at any depth, and a `.git`
+# file itself (it redirects git to another directory)...
+is_git_state if ".git" in components
+
+# ...and a git directory under another name (the target of a `gitdir:`
+# file, a separated work tree's repository), which the runner flags.
+# Reading either stays allowed.
+is_git_state if input.action.git_state == true
 
 # CI workflows run with the repository's secrets: a file tool changing one
 # needs a person's approval. (A shell command cannot change an existing
 # workflow file only if you list `.github/workflows` in
 # files.protected_paths; that also makes it unwritable for file tools.)
 fs_ask contains msg if {
-	input.action.kind == "fs.write"
+	kind == "fs.write"
 	input.action.in_workspace == true
 	components[0] == ".github"
 	components[1] == "workflows"
-	msg := sprintf("%v is a CI workflow (it runs with the repository's secrets): writing it needs a person's approval", [input.action.path])
+	msg := sprintf("%v is a CI workflow (it runs with the repository's secrets): writing it needs a person's approval", [path])
 }
 
 fs_allow contains msg if {
-	input.action.kind == "fs.read"
+	kind == "fs.read"
 	input.action.in_workspace == true
-	msg := sprintf("read of %v inside the workspace", [input.action.path])
+	msg := sprintf("read of %v inside the workspace", [path])
 }
 
 fs_allow contains msg if {
-	input.action.kind == "fs.write"
+	kind == "fs.write"
 	input.action.in_workspace == true
-	msg := sprintf("write of %v inside the workspace", [input.action.path])
+	msg := sprintf("write of %v inside the workspace", [path])
 }
 
 # Globs (relative to the workspace) of the hidden paths, for the file tools
@@ -213,7 +289,7 @@ builtin_hidden_globs := [
 	"**/.env.*", "**/*.pem", "**/*.key",
 ]
 
-hidden_globs := array.concat(builtin_hidden_globs, worker_hidden)
+hidden_globs := array.concat(builtin_hidden_globs, [g | some g in worker_hidden; is_string(g)])
 
 # The capabilities guest tools may ask for in their manifests, by tool name;
 # "*" is any custom tool. A manifest asking for more is refused at load.
@@ -233,7 +309,7 @@ tool_grants["Edit"] := ["fs.write"]
 
 tool_grants["*"] := ["fs.read"]
 
-read_only_paths := array.concat(protected_read_only, [p | some p in worker_protected; not contains(p, "*")])
+read_only_paths := array.concat(protected_read_only, [p | some p in worker_protected; is_string(p); not contains(p, "*")])
 
 confine := {
 	"readable_roots": [workspace_dir],
@@ -241,7 +317,7 @@ confine := {
 	"read_only_paths": [],
 	"hidden_paths": hidden_globs,
 	"network": "none",
-} if input.action.kind == "fs.read"
+} if kind == "fs.read"
 
 confine := {
 	"readable_roots": [workspace_dir],
@@ -249,4 +325,4 @@ confine := {
 	"read_only_paths": read_only_paths,
 	"hidden_paths": hidden_globs,
 	"network": "none",
-} if input.action.kind == "fs.write"
+} if kind == "fs.write"

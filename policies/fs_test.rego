@@ -65,8 +65,113 @@ test_read_protected_but_not_hidden_allowed if {
 	runner.decision.result == "allow" with input as fs("fs.read", ".bashrc", true)
 }
 
-test_git_objects_writable if {
-	runner.decision.result == "allow" with input as fs("fs.write", ".git/objects/ab/cdef", true)
+# Git's state is git's to write (inside the Bash sandbox), never a file
+# tool's: every path with a `.git` component, at any depth.
+test_write_any_git_component_denied if {
+	every p in [
+		".git", "sub/.git", ".git/commondir", ".git/info/attributes", ".git/modules/x/config",
+		".git/objects/ab/cdef", ".git/refs/heads/main", ".git/HEAD", ".git/index",
+		"vendor/lib/.git/packed-refs", ".git/worktrees/w/gitdir",
+	] {
+		d := runner.decision with input as fs("fs.write", p, true)
+		d.result == "deny"
+		some r in d.reasons
+		contains(r, p)
+		contains(r, "git's state")
+	}
+}
+
+test_read_git_state_allowed if {
+	every p in [".git/HEAD", ".git/config", "sub/.git", ".git/objects/ab/cdef"] {
+		runner.decision.result == "allow" with input as fs("fs.read", p, true)
+	}
+}
+
+test_git_lookalike_names_writable if {
+	every p in [".gitignore", ".gitattributes", "src/.gitkeep", "git/config", ".git-blame-ignore-revs", "docs/.git.md"] {
+		runner.decision.result == "allow" with input as fs("fs.write", p, true)
+	}
+}
+
+# The runner flags a path inside a git directory that is not named `.git`
+# (the target of a `gitdir:` file): not writable, still readable.
+test_write_flagged_git_state_denied if {
+	i := object.union(fs("fs.write", "repos/a.git/config", true), {"action": {"git_state": true}})
+	d := runner.decision with input as i
+	d.result == "deny"
+	some r in d.reasons
+	contains(r, "repos/a.git/config is git's state")
+}
+
+test_read_flagged_git_state_allowed if {
+	i := object.union(fs("fs.read", "repos/a.git/config", true), {"action": {"git_state": true}})
+	runner.decision.result == "allow" with input as i
+}
+
+test_git_state_false_writable if {
+	i := object.union(fs("fs.write", "src/lib.rs", true), {"action": {"git_state": false}})
+	runner.decision.result == "allow" with input as i
+}
+
+# Missing fields deny under every engine (decision.rego says why).
+test_missing_path_components_denied if {
+	every kind in ["fs.read", "fs.write"] {
+		every p in [".env", ".git/hooks/pre-commit", "src/main.rs"] {
+			i := json.remove(fs(kind, p, true), ["action/path_components"])
+			d := runner.decision with input as i
+			d.result == "deny"
+			some r in d.reasons
+			contains(r, "without its path components")
+		}
+	}
+}
+
+test_path_components_not_strings_denied if {
+	every comps in [".env", [".env", 1], {"a": ".env"}] {
+		i := object.union(fs("fs.read", ".env", true), {"action": {"path_components": comps}})
+		runner.decision.result == "deny" with input as i
+	}
+}
+
+test_missing_path_denied if {
+	i := json.remove(fs("fs.read", "a", true), ["action/path"])
+	d := runner.decision with input as i
+	d.result == "deny"
+	some r in d.reasons
+	contains(r, "names no path")
+}
+
+test_workspace_root_has_no_components_and_is_readable if {
+	i := object.union(fs("fs.read", ".", true), {"action": {"path_components": []}})
+	runner.decision.result == "allow" with input as i
+	runner.decision.result == "allow" with input as object.union(i, {"action": {"kind": "fs.write"}})
+}
+
+test_malformed_worker_lists_deny if {
+	every field in ["protected_paths", "hidden_paths"] {
+		every v in ["deploy/**", {"deploy/**": true}, 5] {
+			i := worker_pattern("fs.write", "deploy/prod.yaml", field, v)
+			d := runner.decision with input as i
+			d.result == "deny"
+			some r in d.reasons
+			contains(r, sprintf("trusted.worker.%v is not a list", [field]))
+		}
+	}
+}
+
+# An entry that is not a string names no path: it is skipped, the others
+# still apply.
+test_worker_list_entries_that_are_not_strings_are_skipped if {
+	every field in ["protected_paths", "hidden_paths"] {
+		i := worker_pattern("fs.write", "deploy/prod.yaml", field, [5, {"a": 1}, "deploy/**"])
+		runner.decision.result == "deny" with input as i
+		j := worker_pattern("fs.write", "src/main.rs", field, [5, {"a": 1}, "deploy/**"])
+		d := runner.decision with input as j
+		d.result == "allow"
+		every p in array.concat(d.confine.read_only_paths, d.confine.hidden_paths) {
+			is_string(p)
+		}
+	}
 }
 
 test_hidden_env_not_readable if {

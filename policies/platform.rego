@@ -6,30 +6,46 @@ package runner
 
 import rego.v1
 
-granted_workspace_writes := {op | some op in object.get(grants, "workspace_write", [])}
+# A grant list that is not a list grants nothing.
+granted_workspace_writes := {op | some op in v} if {
+	v := grants.workspace_write
+	is_array(v)
+} else := set()
 
-granted_external := {op | some op in object.get(grants, "external", [])}
+granted_external := {op | some op in v} if {
+	v := grants.external
+	is_array(v)
+} else := set()
+
+# The operation, read with a default (decision.rego says why): an action
+# that names none is denied, never asked about.
+operation := o if {
+	o := input.action.operation
+	is_string(o)
+} else := ""
+
+platform_deny contains "the action names no operation" if operation == ""
 
 platform_deny contains msg if {
-	input.action.kind == "workspace.write"
-	not input.action.operation in granted_workspace_writes
-	msg := sprintf("workspace write %v is not granted to this agent", [input.action.operation])
+	kind == "workspace.write"
+	not operation in granted_workspace_writes
+	msg := sprintf("workspace write %v is not granted to this agent", [operation])
 }
 
 platform_allow contains msg if {
-	input.action.kind == "workspace.write"
-	input.action.operation in granted_workspace_writes
-	msg := sprintf("workspace write %v is granted to this agent", [input.action.operation])
+	kind == "workspace.write"
+	operation in granted_workspace_writes
+	msg := sprintf("workspace write %v is granted to this agent", [operation])
 }
 
 platform_ask contains msg if {
-	input.action.kind == "external"
-	not input.action.operation in granted_external
-	msg := sprintf("external action %v needs a person's approval", [input.action.operation])
+	kind == "external"
+	not operation in granted_external
+	msg := sprintf("external action %v needs a person's approval", [operation])
 }
 
 platform_allow contains msg if {
-	input.action.kind == "external"
-	input.action.operation in granted_external
-	msg := sprintf("external action %v is granted to this agent", [input.action.operation])
+	kind == "external"
+	operation in granted_external
+	msg := sprintf("external action %v is granted to this agent", [operation])
 }

@@ -36,3 +36,18 @@ test_external_with_disabled_tool_denied_not_asked if {
 	i := object.union(op("external", "git.push"), {"trusted": {"agent": {"enabled_tools": ["Read"]}}})
 	runner.decision.result == "deny" with input as i
 }
+
+# Missing or mistyped fields deny under every engine (decision.rego says why).
+test_missing_operation_denied_not_asked if {
+	every kind in ["external", "workspace.write"] {
+		d := runner.decision with input as json.remove(op(kind, "x"), ["action/operation"])
+		d.result == "deny"
+		some r in d.reasons
+		r == "the action names no operation"
+	}
+}
+
+test_malformed_grants_grant_nothing if {
+	runner.decision.result == "deny" with input as grant(op("workspace.write", "comment"), {"workspace_write": "comment"})
+	runner.decision.result == "ask" with input as grant(op("external", "git.push"), {"external": {"git.push": true}})
+}

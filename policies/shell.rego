@@ -2,20 +2,32 @@
 # confined to it — read-only system roots, the workspace writable except its
 # protected paths, and no network unless trusted config grants hosts (then
 # every connection still goes through the runner's proxy and its own
-# net.connect decision).
+# net.connect decision). The hidden paths (secrets) are masked inside the
+# sandbox, as file tools are kept from them.
 package runner
 
 import rego.v1
 
 system_roots := ["/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/etc"]
 
+# The command, read with a default (decision.rego says why): a missing
+# command is an empty one.
+command := c if {
+	c := input.action.command
+	is_string(c)
+} else := ""
+
+# The trusted settings the confinement reads: malformed, they deny
+# (decision.rego).
+shell_settings := fs_settings
+
 shell_deny contains msg if {
-	not input.action.cwd_in_workspace == true
-	msg := sprintf("working directory %v is outside the workspace", [input.action.cwd])
+	object.get(input, ["action", "cwd_in_workspace"], false) != true
+	msg := sprintf("working directory %v is outside the workspace", [object.get(input, ["action", "cwd"], "(none)")])
 }
 
 shell_deny contains "the command is empty" if {
-	trim_space(input.action.command) == ""
+	trim_space(command) == ""
 }
 
 shell_allow contains msg if {
@@ -31,5 +43,6 @@ confine := {
 	"readable_roots": array.concat(system_roots, [workspace_dir]),
 	"writable_roots": [workspace_dir],
 	"read_only_paths": read_only_paths,
+	"hidden_paths": hidden_globs,
 	"network": shell_network,
-} if input.action.kind == "shell.exec"
+} if kind == "shell.exec"

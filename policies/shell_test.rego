@@ -43,3 +43,49 @@ test_shell_network_proxy_with_agent_grant if {
 	i := object.union(sh("curl x", true), {"trusted": {"agent": {"grants": {"network": {"allow_hosts": ["pypi.org"]}}}}})
 	runner.decision.confine.network == "proxy" with input as i
 }
+
+test_shell_confine_carries_hidden_globs if {
+	d := runner.decision with input as sh("cat .env", true)
+	d.result == "allow"
+	d.confine.hidden_paths == runner.hidden_globs
+	every g in runner.builtin_hidden_globs {
+		g in d.confine.hidden_paths
+	}
+	i := object.union(sh("ls", true), {"trusted": {"worker": {"hidden_paths": ["secrets/**"]}}})
+	"secrets/**" in runner.decision.confine.hidden_paths with input as i
+}
+
+# Missing fields deny under every engine (decision.rego says why).
+test_shell_missing_command_denied if {
+	i := json.remove(sh("ls", true), ["action/command"])
+	d := runner.decision with input as i
+	d.result == "deny"
+	some r in d.reasons
+	r == "the command is empty"
+}
+
+test_shell_command_not_a_string_denied if {
+	runner.decision.result == "deny" with input as object.union(sh("ls", true), {"action": {"command": ["ls"]}})
+}
+
+test_shell_missing_cwd_flag_denied if {
+	i := json.remove(sh("ls", true), ["action/cwd_in_workspace", "action/cwd"])
+	d := runner.decision with input as i
+	d.result == "deny"
+	some r in d.reasons
+	contains(r, "working directory (none) is outside the workspace")
+}
+
+test_shell_cwd_flag_must_be_true_not_truthy if {
+	runner.decision.result == "deny" with input as sh("ls", "yes")
+}
+
+test_shell_malformed_worker_lists_deny if {
+	every field in ["protected_paths", "hidden_paths"] {
+		i := object.union(sh("ls", true), {"trusted": {"worker": {field: "deploy/**"}}})
+		d := runner.decision with input as i
+		d.result == "deny"
+		some r in d.reasons
+		contains(r, "is not a list")
+	}
+}

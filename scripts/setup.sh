@@ -16,6 +16,10 @@ command -v bwrap >/dev/null 2>&1 || need_apt+=(bubblewrap)
 command -v pgrep >/dev/null 2>&1 || need_apt+=(procps)
 # The Grep benchmark compares against ripgrep.
 command -v rg >/dev/null 2>&1 || need_apt+=(ripgrep)
+# scripts/opa-test.py runs the policy's Rego tests under OPA's own engine,
+# from a wheel pip fetches (below).
+command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
+python3 -m pip --version >/dev/null 2>&1 || need_apt+=(python3-pip)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
   echo "setup: installing ${need_apt[*]}" >&2
@@ -40,3 +44,31 @@ fi
 # Policy files must not be writable by group or others (the runner refuses
 # them otherwise); a checkout made under umask 002 would be.
 chmod -R go-w "$(dirname "$0")/../policies"
+
+# OPA's Go engine for scripts/opa-test.py, so the shipped policy's tests run
+# under both engines (they read some undefined values differently). The
+# wheel is ctypes over a Go library: it is tagged for Python 3.14 but runs on
+# Debian 12's Python 3.11, so it is downloaded for 3.14 (pinned by hash, x86_64
+# and aarch64) and unzipped into target/opa/ rather than installed. Skipped
+# once that version is there; a failure only warns (opa-test.py then says
+# what to do), so the demo never needs this download to succeed.
+opa_version=0.4.4
+opa_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/target/opa"
+if [ "$(cat "$opa_dir/.version" 2>/dev/null)" != "$opa_version" ]; then
+  echo "setup: fetching opa-golib-python-bindings $opa_version into target/opa/" >&2
+  opa_tmp=$(mktemp -d)
+  cat >"$opa_tmp/requirements.txt" <<EOF
+opa-golib-python-bindings==$opa_version \
+  --hash=sha256:d411c901e14b8c7c3023e23e4a944f4cf429c1d31baf80e959e57d11efbfd24a \
+  --hash=sha256:2becc213edd9bec00e366162889effd29becf0bf0adacfa9c2b43f4b9368f5f2
+EOF
+  if python3 -m pip download --quiet --no-deps --require-hashes --python-version 3.14 \
+    --only-binary=:all: -r "$opa_tmp/requirements.txt" -d "$opa_tmp/wheel" &&
+    rm -rf "$opa_dir" && mkdir -p "$opa_dir" &&
+    python3 -m zipfile -e "$opa_tmp"/wheel/*.whl "$opa_dir"; then
+    echo "$opa_version" >"$opa_dir/.version"
+  else
+    echo "setup: could not fetch the OPA bindings; scripts/opa-test.py fails until this succeeds" >&2
+  fi
+  rm -rf "$opa_tmp"
+fi

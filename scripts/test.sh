@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, the Rego tests of the shipped
-# policy, and the Rust tests (unit, integration, end-to-end with the real
-# binaries). Ends with one line `total: N passed, N failed`.
+# policy (under regorus and under OPA's own engine), and the Rust tests
+# (unit, integration, end-to-end with the real binaries). Ends with one
+# line `total: N passed, N failed`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
@@ -22,6 +23,8 @@ echo "== build binaries"
 cargo build --workspace --bins --quiet
 echo "== rego tests of policies/"
 ./target/debug/runner policy test policies/ --quiet | tee -a "$log"
+echo "== rego tests of policies/ under OPA"
+python3 scripts/opa-test.py policies/ | tee -a "$log"
 echo "== cargo test"
 cargo test --workspace --quiet 2>&1 | tee -a "$log"
 

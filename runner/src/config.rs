@@ -362,6 +362,21 @@ impl Config {
             ));
         }
         self.sandbox.limits.validate("sandbox.limits")?;
+        // A glob no engine can compile would match nothing in the policy's
+        // VM (a protected path left writable): refuse it here instead.
+        for (key, globs) in [
+            ("files.protected_paths", &self.files.protected_paths),
+            ("files.hidden_paths", &self.files.hidden_paths),
+        ] {
+            for g in globs {
+                globset::GlobBuilder::new(g)
+                    .literal_separator(true)
+                    .build()
+                    .map_err(|e| {
+                        format!("{key} entry `{g}` is not a valid glob ({e}); fix or remove it")
+                    })?;
+            }
+        }
         for c in &self.network.allow_cidrs {
             if !c.contains('/') {
                 return Err(format!(
@@ -465,6 +480,37 @@ mod tests {
         let c = Config::load(&path).unwrap();
         assert_eq!(c.policy.dirs, vec![PathBuf::from("/etc/runner/policies")]);
         assert!(c.network.allow_hosts.contains(&"crates.io".to_string()));
+    }
+
+    #[test]
+    fn a_glob_that_does_not_compile_is_refused_naming_the_key() {
+        let err = Config::parse("[files]\nprotected_paths = [\"src/[ab\"]\n").unwrap_err();
+        assert!(err.contains("files.protected_paths"), "{err}");
+        let err = Config::parse("[files]\nhidden_paths = [\"{a,b\"]\n").unwrap_err();
+        assert!(err.contains("files.hidden_paths"), "{err}");
+        assert!(Config::parse("[files]\nprotected_paths = [\"deploy/**\"]\n").is_ok());
+    }
+
+    #[test]
+    fn settings_that_void_the_confinement_are_refused() {
+        for (cfg, key) in [
+            ("[sandbox]\ngid = 0\n", "sandbox.gid"),
+            (
+                "[sandbox.limits]\nworkspace_mb = 0\n",
+                "sandbox.limits.workspace_mb",
+            ),
+            (
+                "[sandbox.limits]\ncpu_weight = 0\n",
+                "sandbox.limits.cpu_weight",
+            ),
+            (
+                "[sandbox.limits]\noutput_bytes = 0\n",
+                "sandbox.limits.output_bytes",
+            ),
+        ] {
+            let err = Config::parse(cfg).unwrap_err();
+            assert!(err.contains(key), "{cfg}: {err}");
+        }
     }
 
     #[test]
