@@ -93,16 +93,24 @@ net_settings := [
 ]
 
 # The action's host and addresses, read with defaults (decision.rego says
-# why); `resolved` and `host_is_ip` count only when they are `true`.
+# why); `resolved` and `host_is_ip` count only when they are `true`. Both
+# are defined for net.connect only, so no network rule fires for an action
+# of another kind (not even in `policy eval --explain`).
 host := h if {
+	kind == "net.connect"
 	h := input.action.host
 	is_string(h)
-} else := ""
+} else := "" if {
+	kind == "net.connect"
+}
 
 addresses := a if {
+	kind == "net.connect"
 	a := input.action.addresses
 	is_array(a)
-} else := []
+} else := [] if {
+	kind == "net.connect"
+}
 
 host_matches(pattern, name) if pattern == name
 

@@ -20,9 +20,12 @@ granted_external := {op | some op in v} if {
 # The operation, read with a default (decision.rego says why): an action
 # that names none is denied, never asked about.
 operation := o if {
+	kind in platform_kinds
 	o := input.action.operation
 	is_string(o)
-} else := ""
+} else := "" if {
+	kind in platform_kinds
+}
 
 platform_deny contains "the action names no operation" if operation == ""
 

@@ -8,7 +8,14 @@ fn doctor_passes_on_a_host_that_runs_the_sandbox() {
     let d = tempfile::tempdir().unwrap();
     let r = runner(d.path(), &["doctor"]);
     assert_eq!(r.code, 0, "{}", r.stdout);
-    for check in ["landlock", "user namespaces", "seccomp", "shell sandbox"] {
+    for check in [
+        "landlock",
+        "user namespaces",
+        "seccomp",
+        "shell sandbox",
+        "sandbox uid",
+        "host secrets",
+    ] {
         assert!(
             r.stdout
                 .lines()

@@ -578,6 +578,15 @@ impl Sandbox {
         })
     }
 
+    /// A worker config with a 4 MiB workspace limit.
+    fn small_workspace_limit(&self) {
+        std::fs::write(
+            &self.config,
+            "[sandbox.limits]\nworkspace_mb = 4\nmemory_mb = 512\n",
+        )
+        .unwrap();
+    }
+
     /// A real repository in the workspace, made on the host by the test.
     fn real_repo(&self) {
         std::fs::remove_dir_all(self.ws.join(".git")).unwrap();
@@ -762,11 +771,7 @@ fn hidden_files_are_masked_from_shell_commands() {
 #[test]
 fn a_command_that_overfills_the_workspace_fails_with_the_reason() {
     let s = sandbox();
-    std::fs::write(
-        &s.config,
-        "[sandbox.limits]\nworkspace_mb = 4\nmemory_mb = 512\n",
-    )
-    .unwrap();
+    s.small_workspace_limit();
     let ok = s.bash("head -c 100000 /dev/zero > small && echo ok");
     assert_eq!(stdout(&ok), "ok\n", "{ok}");
     let v = s.call_raw(
@@ -787,11 +792,7 @@ fn a_command_that_overfills_the_workspace_fails_with_the_reason() {
 #[test]
 fn a_command_that_keeps_filling_the_workspace_is_stopped_while_it_runs() {
     let s = sandbox();
-    std::fs::write(
-        &s.config,
-        "[sandbox.limits]\nworkspace_mb = 4\nmemory_mb = 512\n",
-    )
-    .unwrap();
+    s.small_workspace_limit();
     let started = std::time::Instant::now();
     let v = s.call_raw(
         "Bash",

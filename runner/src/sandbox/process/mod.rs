@@ -160,18 +160,11 @@ impl ProcessSandbox {
             ))
         })?;
         give_to_sandbox_user(&beneath, spec.uid, spec.gid)?;
+        // A workspace already past its size limit runs nothing more.
+        let limit = spec.limits.workspace_mb.saturating_mul(1 << 20);
+        check_size(&beneath, &spec.limits)?;
         // What git's state and the protected paths are before the command:
         // afterwards they are made so again, whatever the command did.
-        let limit = spec.limits.workspace_mb.saturating_mul(1 << 20);
-        let used = beneath
-            .usage()
-            .map_err(|e| SandboxError::Setup(format!("cannot measure the workspace: {e}")))?;
-        if used > limit {
-            return Err(SandboxError::WorkspaceFull {
-                used_mb: used >> 20,
-                limit_mb: spec.limits.workspace_mb,
-            });
-        }
         let hidden = hidden_set(&spec.hidden_globs)?;
         let protected = spec.read_only.clone();
         let before = git_guard::scan_hiding(&beneath, &protected, hidden.as_ref())
@@ -295,15 +288,7 @@ impl ProcessSandbox {
                 "the command changed protected paths and they could not be put back: {e}"
             ))
         })?;
-        let used = beneath
-            .usage()
-            .map_err(|e| SandboxError::Setup(format!("cannot measure the workspace: {e}")))?;
-        if used > limit {
-            return Err(SandboxError::WorkspaceFull {
-                used_mb: used >> 20,
-                limit_mb: spec.limits.workspace_mb,
-            });
-        }
+        check_size(&beneath, &spec.limits)?;
         Ok(SandboxOutput {
             exit_code,
             stdout,
@@ -316,6 +301,20 @@ impl ProcessSandbox {
             restored_protected: restored.restored,
         })
     }
+}
+
+/// Fails when the workspace is larger than `sandbox.limits.workspace_mb`.
+fn check_size(b: &Beneath, limits: &Limits) -> Result<(), SandboxError> {
+    let used = b
+        .usage()
+        .map_err(|e| SandboxError::Setup(format!("cannot measure the workspace: {e}")))?;
+    if used > limits.workspace_mb.saturating_mul(1 << 20) {
+        return Err(SandboxError::WorkspaceFull {
+            used_mb: used >> 20,
+            limit_mb: limits.workspace_mb,
+        });
+    }
+    Ok(())
 }
 
 /// The hidden-path globs as one matcher (`None` when there are none).
