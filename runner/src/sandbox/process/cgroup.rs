@@ -105,6 +105,12 @@ impl CommandGroup {
         let Ok(root) = delegated() else {
             return Ok(None);
         };
+        Self::create_in(root, limits).map(Some)
+    }
+
+    /// A new group under `root` (the delegated cgroup; a plain directory
+    /// in tests, which shows what is written where).
+    fn create_in(root: &Path, limits: &Limits) -> Result<CommandGroup, String> {
         static NEXT: AtomicU64 = AtomicU64::new(1);
         let dir = root.join(format!(
             "cmd-{}-{}",
@@ -131,7 +137,7 @@ impl CommandGroup {
             }
             std::fs::write(&p, value).map_err(|e| format!("cannot set {}: {e}", p.display()))?;
         }
-        Ok(Some(group))
+        Ok(group)
     }
 
     /// `cgroup.procs` of the group, for the child to move itself into
@@ -156,6 +162,14 @@ impl CommandGroup {
 impl Drop for CommandGroup {
     fn drop(&mut self) {
         let _ = std::fs::write(self.dir.join("cgroup.kill"), "1");
+        // (In a real cgroup only the kernel's interface files are left,
+        // which rmdir ignores; a test directory is emptied here.)
+        #[cfg(test)]
+        if let Ok(rd) = std::fs::read_dir(&self.dir) {
+            for e in rd.flatten() {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
         for _ in 0..100 {
             if std::fs::remove_dir(&self.dir).is_ok() {
                 return;
@@ -163,5 +177,33 @@ impl Drop for CommandGroup {
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
         tracing::warn!(group = %self.dir.display(), "a command's cgroup could not be removed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_command_group_gets_the_limits_and_is_removed_after() {
+        let root = tempfile::tempdir().unwrap();
+        let limits = Limits {
+            tree_memory_mb: 512,
+            tree_pids: 64,
+            cpu_weight: 50,
+            ..Limits::default()
+        };
+        let g = CommandGroup::create_in(root.path(), &limits).unwrap();
+        let read = |f: &str| std::fs::read_to_string(g.dir.join(f)).unwrap();
+        assert_eq!(read("memory.max"), (512u64 << 20).to_string());
+        assert_eq!(read("pids.max"), "64");
+        assert_eq!(read("cpu.weight"), "50");
+        assert!(g.procs().to_str().unwrap().ends_with("/cgroup.procs"));
+        assert!(!g.oom_killed());
+        std::fs::write(g.dir.join("memory.events"), "low 0\noom 1\noom_kill 1\n").unwrap();
+        assert!(g.oom_killed());
+        let dir = g.dir.clone();
+        drop(g);
+        assert!(!dir.exists(), "the group is removed when the command ends");
     }
 }
