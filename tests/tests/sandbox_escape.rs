@@ -892,3 +892,75 @@ fn settings_that_void_the_confinement_are_refused_naming_the_key() {
         assert_absent(&s.ws.join("ran"));
     }
 }
+
+/// Class 3: a command cannot keep a planted `.git` by making the check
+/// after it fail (a tree nested deeper than the scan goes): what could be
+/// seen is put back, and the call fails saying so.
+#[test]
+fn a_scan_that_cannot_finish_still_puts_git_state_back() {
+    let s = sandbox();
+    s.real_repo();
+    let config = std::fs::read_to_string(s.ws.join(".git/config")).unwrap();
+    let marker = s.dir.path().join("deep-ran");
+    let v = s.call_raw(
+        "Bash",
+        serde_json::json!({"command": format!(
+            "mkdir -p $(printf 'a/%.0s' $(seq 1 260)); mv .git .g && mkdir .git && cp -r .g/HEAD .g/objects .g/refs .git/ && \
+             printf '[core]\\n\\tfsmonitor = touch {m}\\n' > .git/config",
+            m = marker.display()
+        )}),
+    );
+    assert_eq!(v["status"], "error", "{v}");
+    assert!(
+        v["output"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("could not be checked"),
+        "{v}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(s.ws.join(".git/config")).unwrap(),
+        config
+    );
+    s.host_git_runs_nothing(&marker);
+}
+
+/// Class 3: git accepts `objects` and `refs` as symlinks (or executable
+/// files), so a directory with a `HEAD` is a repository to the guard
+/// whatever the type of its other entries — the workspace root included.
+#[test]
+fn a_bare_repository_made_of_symlinks_does_not_survive_the_command() {
+    let s = sandbox();
+    s.real_repo();
+    let marker = s.dir.path().join("symlinked-ran");
+    let out = s.bash(&format!(
+        "mv .git/HEAD .git/HEAD.orig && echo 'ref: refs/heads/master' > HEAD && ln -s .git/objects objects && ln -s .git/refs refs && \
+         printf '[core]\\n\\trepositoryformatversion = 0\\n\\tbare = false\\n\\tworktree = .\\n\\tfsmonitor = \"touch {m}; false\"\\n' > config && \
+         mkdir -p src && printf x > src/HEAD && printf '#!/bin/sh\\n' > src/objects && chmod +x src/objects && cp src/objects src/refs && \
+         printf '[core]\\n\\tfsmonitor = touch {m}\\n' > src/config && echo done",
+        m = marker.display()
+    ));
+    assert_eq!(stdout(&out), "done\n", "{out}");
+    assert_absent(&s.ws.join("config"));
+    assert_absent(&s.ws.join("src/config"));
+    s.host_git_runs_nothing(&marker);
+}
+
+/// Class 7: a workspace whose size cannot be measured while a command runs
+/// (a tree deeper than the walk goes) counts as too large: the command is
+/// stopped rather than left to fill the disk.
+#[test]
+fn a_workspace_that_cannot_be_measured_stops_the_command() {
+    let s = sandbox();
+    s.small_workspace_limit();
+    let v = s.call_raw(
+        "Bash",
+        serde_json::json!({"command": "mkdir -p $(printf 'd/%.0s' $(seq 1 520)); for i in $(seq 1 30); do head -c 1M /dev/zero > f$i; sleep 0.1; done; echo finished", "timeout_ms": 30000}),
+    );
+    assert_eq!(v["status"], "error", "{v}");
+    assert!(!v["output"].to_string().contains("finished"), "{v}");
+    let written = (1..=30)
+        .filter(|i| s.ws.join(format!("f{i}")).exists())
+        .count();
+    assert!(written < 30, "the command ran to the end: {v}");
+}

@@ -331,7 +331,9 @@ fn usage_at(
             continue;
         }
         *total += st.st_blocks as u64 * 512;
-        if kind == FileType::RegularFile && st.st_mode & 0o6000 != 0 {
+        // (A file with several links may be a hard link to a host program:
+        // it is left alone — the sandbox cannot make such links itself.)
+        if kind == FileType::RegularFile && st.st_mode & 0o6000 != 0 && st.st_nlink == 1 {
             strip_set_id(dir, &name, st.st_mode)?;
         }
         if kind == FileType::Directory {

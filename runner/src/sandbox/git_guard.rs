@@ -186,27 +186,50 @@ pub fn scan_hiding(
     extra: &[PathBuf],
     hidden: Option<&globset::GlobSet>,
 ) -> Result<Snapshot, ScanError> {
+    let (snap, errors) = survey(b, extra, hidden);
+    match errors.into_iter().next() {
+        Some(e) => Err(ScanError(e)),
+        None => Ok(snap),
+    }
+}
+
+/// [`scan_hiding`] at its best effort: everything that could be seen, and
+/// what could not (a subtree nested too deep, an unreadable directory, too
+/// many entries). After a command, what was seen is still put back even
+/// when part of the workspace could not be looked at — a command must not
+/// be able to keep a planted `.git` in place by making the scan fail.
+pub fn survey(
+    b: &Beneath,
+    extra: &[PathBuf],
+    hidden: Option<&globset::GlobSet>,
+) -> (Snapshot, Vec<String>) {
     let mut s = Scanner {
         b,
         snap: Snapshot::default(),
         entries: 0,
         git_dirs: Vec::new(),
         hidden,
+        errors: Vec::new(),
     };
-    s.walk(Path::new(""), 0)?;
+    if let Err(e) = s.walk(Path::new(""), 0) {
+        s.errors.push(e.0);
+    }
     for p in extra {
         let plain =
             !p.as_os_str().is_empty() && p.components().all(|c| matches!(c, Component::Normal(_)));
         if !plain {
-            return Err(ScanError(format!(
+            s.errors.push(format!(
                 "protected path {} is not a plain path relative to the workspace",
                 p.display()
-            )));
+            ));
+            continue;
         }
         // A protected path reached through a symlink is recorded as the
         // symlink's absence: lstat beneath refuses the way there.
         if let Ok(Some(_)) = b.lstat(p) {
-            s.record_tree(p, 0)?;
+            if let Err(e) = s.record_tree(p, 0) {
+                s.errors.push(e.0);
+            }
         }
     }
     // Git directories named by gitdir files and commondir files, and those
@@ -217,9 +240,11 @@ pub fn scan_hiding(
             continue;
         }
         seen.push(dir.clone());
-        s.git_dir(&dir)?;
+        if let Err(e) = s.git_dir(&dir) {
+            s.errors.push(e.0);
+        }
     }
-    Ok(s.snap)
+    (s.snap, s.errors)
 }
 
 struct Scanner<'a> {
@@ -228,6 +253,7 @@ struct Scanner<'a> {
     entries: usize,
     git_dirs: Vec<PathBuf>,
     hidden: Option<&'a globset::GlobSet>,
+    errors: Vec<String>,
 }
 
 fn io_err(p: &Path, e: io::Error) -> ScanError {
@@ -248,25 +274,26 @@ impl Scanner<'_> {
     /// Walks the work tree (not into `.git` directories) for `.git` entries.
     fn walk(&mut self, dir: &Path, depth: usize) -> Result<(), ScanError> {
         if depth > MAX_DEPTH {
-            return Err(ScanError(format!(
+            // Not seen, and said so; the rest of the walk goes on.
+            self.errors.push(format!(
                 "{} is nested more than {MAX_DEPTH} directories deep",
                 dir.display()
-            )));
+            ));
+            return Ok(());
         }
-        let entries = self.b.list(dir).map_err(|e| io_err(dir, e))?;
-        // Git takes any directory with HEAD, objects/ and refs/ (or HEAD
-        // and a commondir) for a (bare) repository, whatever its name —
-        // the workspace root included — and reads its config.
-        let has = |n: &str, k: Option<FileType>| {
-            entries
-                .iter()
-                .any(|(e, t)| e == n && k.is_none_or(|k| *t == k))
+        let entries = match self.b.list(dir) {
+            Ok(e) => e,
+            Err(e) => {
+                self.errors.push(io_err(dir, e).0);
+                return Ok(());
+            }
         };
-        if has("HEAD", None)
-            && ((has("objects", Some(FileType::Directory))
-                && has("refs", Some(FileType::Directory)))
-                || has("commondir", None))
-        {
+        // Git takes a directory with HEAD, objects and refs (or HEAD and a
+        // commondir) for a (bare) repository, whatever its name — the
+        // workspace root included — and reads its config. Its own test
+        // accepts objects and refs as symlinks or even executable files, so
+        // any directory with a HEAD entry counts here.
+        if entries.iter().any(|(e, _)| e == "HEAD") {
             self.git_dirs.push(dir.to_path_buf());
         }
         for (name, kind) in entries {

@@ -361,14 +361,21 @@ impl Tool for GuestTool {
             .map_err(|e| ToolError::Failed(format!("{}: {e}", self.spec.name)));
         let restored = match &guard {
             Some((b, before)) => {
-                let now = crate::sandbox::git_guard::scan(b, &[])
-                    .map_err(|e| ToolError::Failed(format!("after {} ran: {e}", self.spec.name)))?;
-                Some(before.restore(b, &now).map_err(|e| {
+                let (now, unseen) = crate::sandbox::git_guard::survey(b, &[], None);
+                let restored = before.restore(b, &now).map_err(|e| {
                     ToolError::Failed(format!(
                         "{} changed git's state in the workspace and it could not be put back: {e}; inspect the workspace before running git in it",
                         self.spec.name
                     ))
-                })?)
+                })?;
+                if !unseen.is_empty() {
+                    return Err(ToolError::Failed(format!(
+                        "after {} ran, part of the workspace could not be checked ({}); what could be seen was put back",
+                        self.spec.name,
+                        unseen.join("; ")
+                    )));
+                }
+                Some(restored)
             }
             None => None,
         };

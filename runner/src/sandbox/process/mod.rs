@@ -232,7 +232,8 @@ impl ProcessSandbox {
             }
             if now >= next_size_check {
                 let t = Instant::now();
-                let over = beneath.usage().map(|u| u > limit).unwrap_or(false);
+                // A size that cannot be measured counts as too large.
+                let over = beneath.usage().map(|u| u > limit).unwrap_or(true);
                 next_size_check = Instant::now() + (t.elapsed() * 20).max(Duration::from_secs(1));
                 if over {
                     break Err(KilledBy::WorkspaceFull);
@@ -281,13 +282,20 @@ impl ProcessSandbox {
         let out_of_memory = group.as_ref().is_some_and(|g| g.oom_killed());
         drop(group);
         let duration_ms = start.elapsed().as_millis() as u64;
-        let now = git_guard::scan(&beneath, &protected)
-            .map_err(|e| SandboxError::Protection(format!("after the command ran: {e}")))?;
+        // Whatever could be seen is put back, even when part of the
+        // workspace could not be looked at; then that is the call's error.
+        let (now, unseen) = git_guard::survey(&beneath, &protected, None);
         let restored = before.restore(&beneath, &now).map_err(|e| {
             SandboxError::Protection(format!(
                 "the command changed protected paths and they could not be put back: {e}"
             ))
         })?;
+        if !unseen.is_empty() {
+            return Err(SandboxError::Protection(format!(
+                "after the command ran, part of the workspace could not be checked ({}); what could be seen was put back",
+                unseen.join("; ")
+            )));
+        }
         check_size(&beneath, &spec.limits)?;
         Ok(SandboxOutput {
             exit_code,
