@@ -981,27 +981,22 @@ fn property_every_file_tool_acts_on_the_object_that_was_decided() {
 #[test]
 fn file_tools_cannot_assemble_a_repository_with_a_config() {
     let r = rig();
-    r.ok(
-        "Write",
-        serde_json::json!({"path": "src/config", "content": "[core]\n\tpager = touch /tmp/pwned\n"}),
-    );
-    r.ok(
-        "Write",
-        serde_json::json!({"path": "src/HEAD", "content": "ref: refs/heads/main\n"}),
-    );
-    r.ok(
-        "Write",
-        serde_json::json!({"path": "src/objects/info/alternates", "content": ""}),
-    );
-    let out = r.ok(
-        "Write",
-        serde_json::json!({"path": "src/refs/heads/keep", "content": ""}),
-    );
-    assert!(!r.ws.join("src/config").exists(), "{out}");
-    assert!(
-        out["removed_protected"].to_string().contains("src/config"),
-        "{out}"
-    );
+    let mut reports = String::new();
+    for (path, content) in [
+        ("src/config", "[core]\n\tpager = touch /tmp/pwned\n"),
+        ("src/HEAD", "ref: refs/heads/main\n"),
+        ("src/objects/info/alternates", ""),
+        ("src/refs/heads/keep", ""),
+    ] {
+        let out = r.ok(
+            "Write",
+            serde_json::json!({"path": path, "content": content}),
+        );
+        reports.push_str(&out["removed_protected"].to_string());
+    }
+    // The write that made `src` a repository (its HEAD) took the config.
+    assert!(!r.ws.join("src/config").exists(), "{reports}");
+    assert!(reports.contains("src/config"), "{reports}");
     // Once it is a repository, writing its config is denied outright.
     let o = r.call(
         "Write",
