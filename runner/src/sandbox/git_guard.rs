@@ -76,12 +76,6 @@ pub struct Restored {
 }
 
 impl Snapshot {
-    /// Workspace-relative paths of the protected entries (for read-only
-    /// binds inside the sandbox).
-    pub fn paths(&self) -> impl Iterator<Item = &Path> {
-        self.items.keys().map(PathBuf::as_path)
-    }
-
     /// The protected entries that no other protected entry contains: what
     /// the sandbox binds read-only.
     pub fn roots(&self) -> impl Iterator<Item = &Path> {
@@ -101,16 +95,6 @@ impl Snapshot {
     pub fn covers(&self, rel: &Path) -> bool {
         rel.ancestors()
             .any(|a| !a.as_os_str().is_empty() && self.items.contains_key(a))
-    }
-
-    /// Number of protected entries.
-    pub fn len(&self) -> usize {
-        self.items.len()
-    }
-
-    /// Whether nothing is protected (no repository in the workspace).
-    pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
     }
 
     /// Makes the workspace's protected set equal to `self` again, given
