@@ -87,6 +87,17 @@ enum Admin {
         #[arg(long, default_value = "runner")]
         client: String,
     },
+    /// Issue an access and refresh token pair for a user of a client without
+    /// a browser sign-in, printed once as JSON (`access_token`,
+    /// `refresh_token`, `expires_in`). `runner up` signs its worker in this
+    /// way; anyone who can run this can already read the database.
+    IssueTokens {
+        /// User name.
+        user: String,
+        /// Client id.
+        #[arg(long, default_value = "runner")]
+        client: String,
+    },
 }
 
 fn admin(store: &control_plane::Store, what: Admin) -> Result<String, String> {
@@ -116,6 +127,15 @@ fn admin(store: &control_plane::Store, what: Admin) -> Result<String, String> {
         Admin::SignOut { user, client } => {
             let n = store.revoke_user(&user, &client).map_err(|e| e.message)?;
             Ok(serde_json::json!({"user": user, "client": client, "revoked": n}).to_string())
+        }
+        Admin::IssueTokens { user, client } => {
+            let t = store.issue_tokens(&user, &client).map_err(|e| e.message)?;
+            Ok(serde_json::json!({
+                "access_token": t.access_token,
+                "refresh_token": t.refresh_token,
+                "expires_in": t.expires_in,
+            })
+            .to_string())
         }
         Admin::ApiKeyAdd { name } => {
             let key = store.add_api_key(&name).map_err(|e| e.message)?;

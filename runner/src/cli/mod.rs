@@ -7,6 +7,7 @@
 mod audit;
 mod call;
 mod doctor;
+mod local_control_plane;
 mod login;
 mod policy;
 mod tools;

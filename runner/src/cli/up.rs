@@ -1,8 +1,9 @@
-//! `runner up`: the whole loop on one machine. An in-process control plane
+//! `runner up`: the whole loop on one machine. The `control-plane` binary
 //! on a SQLite file in a local state directory, a worker against it, the
 //! example sessions queued; activities printed live, then a summary.
 
 use super::load_config;
+use super::local_control_plane;
 use crate::platform::Platform;
 use crate::worker::{self, Shutdown, WorkerShared};
 use anyhow::Context;
@@ -47,57 +48,10 @@ pub fn run(a: UpArgs) -> anyhow::Result<u8> {
     let _ = std::fs::set_permissions(&state, std::os::unix::fs::PermissionsExt::from_mode(0o711));
     let sessions = read_sessions(&a.sessions)?;
 
-    // The control plane, on its own runtime thread.
-    let store = Arc::new(
-        control_plane::Store::open(&state.join("control-plane.db"), 3)
-            .map_err(|e| anyhow::anyhow!("{}", e.message))?,
-    );
-    // The worker signs in as the local user: tokens issued by the embedded
-    // authorization server directly (no browser on a one-machine loop),
-    // refreshed through its token endpoint like any sign-in.
-    let issued = store
-        .issue_tokens("local", control_plane::auth::RUNNER_CLIENT)
-        .map_err(|e| anyhow::anyhow!("{}", e.message))?;
-    let cp_store = store.clone();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let listen = a.listen.clone();
-    std::thread::Builder::new()
-        .name("control-plane".into())
-        .spawn(move || {
-            let rt = match tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => {
-                    let _ = tx.send(Err(e.to_string()));
-                    return;
-                }
-            };
-            rt.block_on(async move {
-                match control_plane::bind(&listen).await {
-                    Ok((l, addr)) => {
-                        let _ = tx.send(Ok(addr));
-                        let _ = control_plane::serve(
-                            l,
-                            cp_store,
-                            Duration::from_millis(500),
-                            std::future::pending(),
-                        )
-                        .await;
-                    }
-                    Err(e) => {
-                        let _ = tx.send(Err(format!("cannot listen on {listen}: {e}")));
-                    }
-                }
-            });
-        })?;
-    let addr = rx
-        .recv()
-        .context("the control plane did not start")?
-        .map_err(anyhow::Error::msg)?;
-    let url = format!("http://{addr}");
+    // The control plane is its own binary, so the worker never links it.
+    let cp = local_control_plane::start(&state, &a.listen)?;
+    let url = cp.url.clone();
+    let issued = cp.issued.clone();
     println!("control plane  {url}   (state in {})", state.display());
 
     let mut config = load_config(a.config.as_deref())?;
@@ -112,7 +66,7 @@ pub fn run(a: UpArgs) -> anyhow::Result<u8> {
         crate::auth::TokenManager::new(
             crate::auth::store::StoredTokens {
                 control_plane: url.clone(),
-                client_id: control_plane::auth::RUNNER_CLIENT.into(),
+                client_id: local_control_plane::RUNNER_CLIENT.into(),
                 access_token: issued.access_token,
                 refresh_token: issued.refresh_token,
                 access_expires_at: chrono::Utc::now().timestamp() + issued.expires_in as i64,
@@ -253,6 +207,7 @@ pub fn run(a: UpArgs) -> anyhow::Result<u8> {
         Ok(Err(e)) => return Err(e.into()),
         Err(_) => anyhow::bail!("the worker thread panicked"),
     }
+    drop(cp);
     Ok(if done.len() == ids.len() { 0 } else { 1 })
 }
 

@@ -1,9 +1,7 @@
 //! The audit log: every decision recorded, chained, tamper-evident, and
 //! replayable against another policy.
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use protocol::policy::{Action, ActionDetail, DecisionResult, NetworkMode};
 use protocol::session::SourceWork;
 use runner::policy::audit::{read_records, verify, AuditLog};

@@ -1,9 +1,7 @@
 //! Trust rules 1 and 2: policies never come from a workspace, and untrusted
 //! work never changes a decision.
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use protocol::policy::{Action, ActionDetail, DecisionRecord, NetworkMode};
 use protocol::session::SourceWork;
 use runner::policy::{loader::LoadError, PolicyEngine};

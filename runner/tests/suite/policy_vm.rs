@@ -1,9 +1,7 @@
 //! The register VM decides exactly as the interpreter (the reference the
 //! Rego tests run on), or it is not used.
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use protocol::session::SourceWork;
 use runner::policy::probes;
 

@@ -1,5 +1,4 @@
 //! Shared fixtures for the policy suites.
-#![allow(dead_code)]
 
 use protocol::session::SourceWork;
 use runner::activity::MemorySink;

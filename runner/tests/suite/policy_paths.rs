@@ -1,9 +1,7 @@
 //! Paths reach the policy normalised; escapes are denied by the default
 //! policy and the record shows the resolved path.
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use protocol::policy::{Action, ActionDetail, DecisionResult};
 use protocol::session::SourceWork;
 

@@ -1,9 +1,7 @@
 //! Fail closed: anything the engine cannot evaluate is a deny with a reason,
 //! and a broken reload keeps the old policy in force.
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use protocol::policy::{Action, ActionDetail, DecisionResult};
 use protocol::session::SourceWork;
 use runner::policy::PolicyEngine;

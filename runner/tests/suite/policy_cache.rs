@@ -2,9 +2,7 @@
 //! revision, never across sessions or reloads, and never for policies whose
 //! result can change without the input changing.
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use protocol::policy::{Action, ActionDetail, DecisionResult};
 use protocol::session::SourceWork;
 use runner::policy::PolicyEngine;

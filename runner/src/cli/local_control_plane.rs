@@ -1,0 +1,174 @@
+//! The `control-plane` binary as `runner up`'s child process: started on a
+//! database in the state directory, asked for the worker's tokens, stopped
+//! when `runner up` ends. Running it as a separate binary keeps the worker
+//! free of the control plane's HTTP server, SQLite and password hashing.
+
+use anyhow::Context;
+use serde::Deserialize;
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The OAuth client id the control plane registers for workers.
+pub const RUNNER_CLIENT: &str = "runner";
+
+/// Names the control-plane binary to run instead of the one beside `runner`.
+const BINARY_ENV: &str = "RUNNER_CONTROL_PLANE";
+
+/// How long the control plane may take to say where it listens.
+const START_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Tokens the control plane issued for the local user.
+#[derive(Clone, Deserialize)]
+pub struct Issued {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub expires_in: u64,
+}
+
+/// A running control plane; stopped (SIGINT, then SIGKILL) when dropped.
+pub struct LocalControlPlane {
+    child: Child,
+    /// `http://ADDR` it serves on.
+    pub url: String,
+    /// The worker's sign-in.
+    pub issued: Issued,
+}
+
+/// Starts the control plane on `<state>/control-plane.db`, listening on
+/// `listen`, and issues the local worker's tokens.
+pub fn start(state: &Path, listen: &str) -> anyhow::Result<LocalControlPlane> {
+    let bin = binary()?;
+    let db = state.join("control-plane.db");
+    let out = Command::new(&bin)
+        .arg("--db")
+        .arg(&db)
+        .args(["admin", "issue-tokens", "local", "--client", RUNNER_CLIENT])
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("cannot run {}", bin.display()))?;
+    if !out.status.success() {
+        anyhow::bail!(
+            "{} could not issue the worker's tokens: {}",
+            bin.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let issued: Issued = serde_json::from_slice(&out.stdout).with_context(|| {
+        format!(
+            "{} printed no tokens; is it the control-plane of this build?",
+            bin.display()
+        )
+    })?;
+
+    let mut cmd = Command::new(&bin);
+    cmd.arg("--db")
+        .arg(&db)
+        .args([
+            "--listen",
+            listen,
+            "--max-attempts",
+            "3",
+            "--sweep-ms",
+            "500",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    if std::env::var_os("CONTROL_PLANE_LOG").is_none() {
+        cmd.env("CONTROL_PLANE_LOG", "warn");
+    }
+    // SAFETY: prctl is async-signal-safe; the closure allocates nothing.
+    // The control plane must not outlive `runner up`, even when it is killed.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("cannot start {}", bin.display()))?;
+    let stdout = child
+        .stdout
+        .take()
+        .context("no stdout from the control plane")?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        if let Some(Ok(first)) = lines.next() {
+            let _ = tx.send(first);
+        }
+        // Keep draining so the control plane never blocks on a full pipe.
+        for _ in lines {}
+    });
+    let mut cp = LocalControlPlane {
+        child,
+        url: String::new(),
+        issued,
+    };
+    let line = match rx.recv_timeout(START_TIMEOUT) {
+        Ok(line) => line,
+        Err(_) => anyhow::bail!(
+            "the control plane did not start within {}s (is {listen} free?)",
+            START_TIMEOUT.as_secs()
+        ),
+    };
+    cp.url = line
+        .strip_prefix("listening on ")
+        .filter(|u| u.starts_with("http://"))
+        .with_context(|| format!("unexpected first line from the control plane: {line:?}"))?
+        .to_string();
+    Ok(cp)
+}
+
+/// `$RUNNER_CONTROL_PLANE`, else `control-plane` beside this binary, else on
+/// `PATH`.
+fn binary() -> anyhow::Result<PathBuf> {
+    if let Some(p) = std::env::var_os(BINARY_ENV) {
+        return Ok(PathBuf::from(p));
+    }
+    let exe = std::env::current_exe().context("cannot locate the runner binary")?;
+    if let Some(beside) = exe.parent().map(|d| d.join("control-plane")) {
+        if beside.is_file() {
+            return Ok(beside);
+        }
+    }
+    if let Some(path) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&path) {
+            let p = dir.join("control-plane");
+            if p.is_file() {
+                return Ok(p);
+            }
+        }
+    }
+    anyhow::bail!(
+        "cannot find the control-plane binary beside {} or on PATH; build it \
+         (`cargo build -p control-plane`) or set {BINARY_ENV}=/path/to/control-plane",
+        exe.display()
+    )
+}
+
+impl Drop for LocalControlPlane {
+    fn drop(&mut self) {
+        // SIGINT is the control plane's graceful shutdown.
+        let pid = self.child.id() as libc::pid_t;
+        // SAFETY: signalling our own child, which has not been reaped yet.
+        unsafe {
+            libc::kill(pid, libc::SIGINT);
+        }
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,9 @@
+//! One module per threat area; each was its own test binary before.
+
+mod audit_log;
+mod policy_cache;
+mod policy_fail_closed;
+mod policy_paths;
+mod policy_trust;
+mod policy_vm;
+mod wasm_tools;

@@ -1,0 +1,13 @@
+//! One module per area; each was its own test binary before.
+
+mod agent_loop;
+mod cli_call;
+mod cli_doctor;
+mod cli_policy_audit;
+mod cli_tools;
+mod cli_up;
+mod oauth;
+mod sandbox_escape;
+mod sandbox_network;
+mod session_loop;
+mod webhooks;
