@@ -14,10 +14,10 @@
 use protocol::conversation::Message;
 use protocol::session::{AgentVersion, SourceWork};
 use runner::agent::{Agent, AgentSettings, Host, Reply};
+use runner::cancel::Cancel;
 use runner::model::{ApiKind, ModelClient, ProviderConfig};
 use runner::policy::audit::AuditLog;
 use runner::policy::{EngineSettings, PolicyEngine, PolicyGate, SessionContext, Trusted};
-use runner::tools::Cancel;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::sync::Arc;
@@ -115,7 +115,7 @@ fn main() {
         .unwrap(),
     );
     let exe = Path::new(env!("CARGO_BIN_EXE_runner"));
-    let registry = runner::tools::assemble(&config, exe, &engine).unwrap();
+    let registry = runner::wiring::tool_registry(&config, exe, &engine).unwrap();
     assert!(registry.problems().is_empty(), "{:?}", registry.problems());
     let audit = Arc::new(AuditLog::open(&base.join("audit.jsonl"), false).unwrap());
     let settings = AgentSettings::default();

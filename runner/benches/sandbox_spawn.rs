@@ -210,7 +210,12 @@ fn proxy_latency(ws: &std::path::Path) {
         assert!(out.ends_with("ok"), "{out}");
     }
     std::thread::scope(|scope| {
-        scope.spawn(|| proxy.serve(&gate, &ctx, "Bash"));
+        let decider = runner::tools::PolicyConnect {
+            gate: &gate,
+            ctx: &ctx,
+        };
+        let proxy = &proxy;
+        scope.spawn(move || proxy.serve(&decider));
         let direct = time(n, || {
             let s = std::net::TcpStream::connect(("127.0.0.2", port)).unwrap();
             fetch(

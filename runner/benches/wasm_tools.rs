@@ -57,7 +57,7 @@ fn main() {
     std::fs::create_dir_all(&ws).unwrap();
     let engine = Arc::new(
         PolicyEngine::load(EngineSettings::from_config(
-            &runner::config::PolicySection::default(),
+            &runner::policy::PolicySection::default(),
             Vec::new(),
         ))
         .unwrap(),
@@ -72,7 +72,10 @@ fn main() {
     let ctx = SessionContext::new(ws.clone(), trusted, SourceWork::default());
     let sandbox = WasmSandbox::new(WasmLimits::default(), Some(base.join("cache"))).unwrap();
     let mut reg = Registry::builtin(
-        runner::config::Config::default().bash_settings(PathBuf::from("/nonexistent")),
+        runner::wiring::bash_settings(
+            &runner::config::Config::default(),
+            PathBuf::from("/nonexistent"),
+        ),
         WebFetchSettings::default(),
     );
     reg.add_guest_dir(

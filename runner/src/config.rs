@@ -17,7 +17,7 @@ pub struct Config {
     pub state_dir: Option<PathBuf>,
     /// Where policies come from and how they are evaluated.
     #[serde(default)]
-    pub policy: PolicySection,
+    pub policy: crate::policy::PolicySection,
     /// The local append-only decision log.
     #[serde(default)]
     pub audit: AuditSection,
@@ -29,10 +29,10 @@ pub struct Config {
     pub network: NetworkSection,
     /// The process sandbox.
     #[serde(default)]
-    pub sandbox: SandboxSection,
+    pub sandbox: crate::sandbox::SandboxSection,
     /// Guest tools and the wasm sandbox.
     #[serde(default)]
-    pub tools: ToolsSection,
+    pub tools: crate::tools::ToolsSection,
     /// The WebFetch host tool.
     #[serde(default)]
     pub webfetch: crate::tools::WebFetchSettings,
@@ -130,98 +130,6 @@ impl Default for WorkerSection {
     }
 }
 
-/// `[tools]`: where guest tools come from and how they run.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ToolsSection {
-    /// Directory of the built-in guest tools (Read, Write, Edit, Glob, Grep,
-    /// List); default `guest-tools/` next to the runner binary or one level
-    /// up (where scripts/build-guests.sh puts them).
-    #[serde(default)]
-    pub builtin_dir: Option<PathBuf>,
-    /// Directories of custom tools: each subdirectory with `tool.toml` and
-    /// its module is one tool.
-    #[serde(default)]
-    pub dirs: Vec<PathBuf>,
-    /// Cache of compiled modules; default `<state_dir>/wasm-cache`.
-    #[serde(default)]
-    pub cache_dir: Option<PathBuf>,
-    /// Limits of every guest call.
-    #[serde(default)]
-    pub limits: crate::sandbox::wasm::WasmLimits,
-}
-
-/// `[sandbox]`: how shell commands are contained.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SandboxSection {
-    /// Outside uid the sandbox's root maps to when the runner runs as root
-    /// (a dedicated, unprivileged uid; it is given the workspace).
-    #[serde(default = "nobody")]
-    pub uid: u32,
-    /// Outside gid, likewise.
-    #[serde(default = "nobody")]
-    pub gid: u32,
-    /// Run shell tools even when the kernel does not enforce Landlock.
-    /// Every decision record then says so. Off by default: fail closed.
-    #[serde(default)]
-    pub degraded: bool,
-    /// Resource limits of each command.
-    #[serde(default)]
-    pub limits: crate::sandbox::process::Limits,
-}
-
-impl Default for SandboxSection {
-    fn default() -> Self {
-        SandboxSection {
-            uid: nobody(),
-            gid: nobody(),
-            degraded: false,
-            limits: Default::default(),
-        }
-    }
-}
-
-fn nobody() -> u32 {
-    65534
-}
-
-/// `[policy]`: which Rego files decide, and how.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PolicySection {
-    /// Directories of `.rego` and `data.json` files. Empty means the default
-    /// policy compiled into the binary.
-    #[serde(default)]
-    pub dirs: Vec<PathBuf>,
-    /// The rule whose value is the decision.
-    #[serde(default = "default_entrypoint")]
-    pub entrypoint: String,
-    /// Longest one evaluation may take before it is cut off (and denied).
-    #[serde(default = "default_eval_timeout_ms")]
-    pub eval_timeout_ms: u64,
-    /// JSON pointers into the input that are erased before a decision is
-    /// recorded (as OPA's decision-log masking does).
-    #[serde(default = "default_mask")]
-    pub mask: Vec<String>,
-    /// Run the policies' own `test_*` rules on every load and reload; a
-    /// failing test keeps the old policy in force.
-    #[serde(default = "yes")]
-    pub run_tests_on_load: bool,
-}
-
-impl Default for PolicySection {
-    fn default() -> Self {
-        PolicySection {
-            dirs: Vec::new(),
-            entrypoint: default_entrypoint(),
-            eval_timeout_ms: default_eval_timeout_ms(),
-            mask: default_mask(),
-            run_tests_on_load: true,
-        }
-    }
-}
-
 /// `[audit]`: the hash-chained JSONL decision log.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -262,19 +170,6 @@ pub struct NetworkSection {
     /// services; empty in production.
     #[serde(default)]
     pub allow_cidrs: Vec<String>,
-}
-
-fn default_entrypoint() -> String {
-    "data.runner.decision".to_string()
-}
-fn default_eval_timeout_ms() -> u64 {
-    50
-}
-fn default_mask() -> Vec<String> {
-    vec!["/action/env".to_string()]
-}
-fn yes() -> bool {
-    true
 }
 
 /// A configuration file that could not be used.
@@ -339,29 +234,8 @@ impl Config {
                 ));
             }
         }
-        if self.policy.eval_timeout_ms == 0 {
-            return Err("policy.eval_timeout_ms must be at least 1".into());
-        }
-        if !self.policy.entrypoint.starts_with("data.") {
-            return Err(format!(
-                "policy.entrypoint `{}` must be a rule path starting with `data.`",
-                self.policy.entrypoint
-            ));
-        }
-        for p in &self.policy.mask {
-            if !p.starts_with('/') {
-                return Err(format!(
-                    "policy.mask entry `{p}` must be a JSON pointer starting with `/`"
-                ));
-            }
-        }
-        if self.sandbox.uid == 0 || self.sandbox.gid == 0 {
-            return Err(format!(
-                "sandbox.uid = {} / sandbox.gid = {}: the sandbox's root must map to an unprivileged uid and gid outside (0 would make it the host's root, able to read /etc/shadow and every file root can); use a dedicated uid such as 65534 (nobody)",
-                self.sandbox.uid, self.sandbox.gid
-            ));
-        }
-        self.sandbox.limits.validate("sandbox.limits")?;
+        self.policy.validate()?;
+        self.sandbox.validate()?;
         // A glob no engine can compile would match nothing in the policy's
         // VM (a protected path left writable): refuse it here instead.
         for (key, globs) in [
@@ -418,25 +292,6 @@ impl Config {
             .cache_dir
             .clone()
             .unwrap_or_else(|| self.state_dir().join("wasm-cache"))
-    }
-
-    /// Settings of the Bash tool; `helper` is the `runner-sandbox` binary.
-    pub fn bash_settings(&self, helper: PathBuf) -> crate::tools::BashSettings {
-        crate::tools::BashSettings {
-            helper,
-            uid: self.sandbox.uid,
-            gid: self.sandbox.gid,
-            limits: self.sandbox.limits.clone(),
-            degraded: self.sandbox.degraded,
-        }
-    }
-
-    /// The note every decision record carries when shell tools may run
-    /// without Landlock (degraded mode on a kernel that lacks it).
-    pub fn degraded_note(&self) -> Option<String> {
-        (self.sandbox.degraded && crate::sandbox::process::landlock::kernel_abi() < 1).then(|| {
-            "degraded: this kernel does not enforce Landlock and sandbox.degraded is set; shell commands run without filesystem confinement".to_string()
-        })
     }
 
     /// What policies see of this worker under `input.trusted.worker`.

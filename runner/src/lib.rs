@@ -15,12 +15,15 @@
 pub mod activity;
 pub mod agent;
 pub mod auth;
+pub mod cancel;
 pub mod cli;
 pub mod config;
 pub mod model;
 pub mod platform;
 pub mod policy;
 pub mod sandbox;
+pub mod secret;
 pub mod tools;
 pub mod webhook;
+pub mod wiring;
 pub mod worker;

@@ -15,7 +15,7 @@ pub use offer::{offered_tools, ASK_USER, UPDATE_PLAN};
 pub use run::{Agent, RunOutcome, TurnStats};
 
 use crate::activity::ActivitySink;
-use crate::tools::Cancel;
+use crate::cancel::Cancel;
 use protocol::conversation::{Answer, Message};
 use serde::Deserialize;
 

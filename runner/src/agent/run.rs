@@ -2,9 +2,10 @@
 
 use super::offer::{offered_tools, ASK_USER, UPDATE_PLAN};
 use super::{prompt, AgentSettings, Host, Reply};
+use crate::cancel::Cancel;
 use crate::model::{ModelClient, ModelRequest, OfferedTool, StopReason};
 use crate::policy::{PolicyGate, SessionContext};
-use crate::tools::{self, CallOptions, CallStatus, Cancel, Registry};
+use crate::tools::{self, CallOptions, CallStatus, Registry};
 use protocol::activity::Activity;
 use protocol::conversation::{Message, ToolCall};
 use protocol::policy::DecisionResult;

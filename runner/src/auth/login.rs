@@ -29,20 +29,18 @@ pub enum Flow {
 /// Signs in: prints the URL to open on `out` (alone on its line), reads a
 /// pasted code from `input` in the paste flow, and stores the tokens.
 pub fn login(
-    config: &crate::config::Config,
+    auth: &super::AuthSection,
+    control_plane: Option<&str>,
+    file: TokenFile,
     flow: Flow,
     wait: Duration,
     out: &mut dyn Write,
     input: &mut dyn BufRead,
 ) -> Result<String, String> {
-    let base = config
-        .worker
-        .control_plane
-        .clone()
+    let base = control_plane
         .ok_or("worker.control_plane is not set; give the control plane's URL in the config")?;
     let base = base.trim_end_matches('/').to_string();
     super::check_transport(&base)?;
-    let file = TokenFile::from_config(config)?;
     if let Some(dir) = file.path.parent() {
         use std::os::unix::fs::DirBuilderExt;
         std::fs::DirBuilder::new()
@@ -66,11 +64,11 @@ pub fn login(
         None => OOB.to_string(),
     };
     let bad = |e: oauth2::url::ParseError| format!("bad control plane URL {base}: {e}");
-    let mut client = BasicClient::new(ClientId::new(config.auth.client_id.clone()))
+    let mut client = BasicClient::new(ClientId::new(auth.client_id.clone()))
         .set_auth_uri(AuthUrl::new(format!("{base}/oauth/authorize")).map_err(bad)?)
         .set_token_uri(TokenUrl::new(format!("{base}/oauth/token")).map_err(bad)?)
         .set_redirect_uri(RedirectUrl::new(redirect.clone()).map_err(bad)?);
-    let secret = config.auth.client_secret()?;
+    let secret = auth.client_secret()?;
     if let Some(s) = &secret {
         client = client.set_client_secret(ClientSecret::new(s.clone()));
     }
@@ -129,7 +127,7 @@ pub fn login(
         .ok_or("the control plane issued no refresh token; the worker could not stay signed in")?;
     file.save(&StoredTokens {
         control_plane: base.clone(),
-        client_id: config.auth.client_id.clone(),
+        client_id: auth.client_id.clone(),
         access_token: tr.access_token().secret().clone(),
         refresh_token: refresh.secret().clone(),
         access_expires_at: chrono::Utc::now().timestamp() + lifetime,

@@ -18,7 +18,7 @@ pub mod tokens;
 
 pub use tokens::{TokenManager, TokenSource};
 
-use crate::model::secret::SecretRef;
+use crate::secret::SecretRef;
 use serde::Deserialize;
 use std::path::PathBuf;
 

@@ -96,17 +96,6 @@ pub struct TokenFile {
 }
 
 impl TokenFile {
-    /// The token file of a config (default `<state_dir>/tokens.enc`).
-    pub fn from_config(config: &crate::config::Config) -> Result<TokenFile, String> {
-        let key = TokenKey::from_config(&config.auth)?;
-        let path = config
-            .auth
-            .token_file
-            .clone()
-            .unwrap_or_else(|| config.state_dir().join("tokens.enc"));
-        Ok(TokenFile { path, key })
-    }
-
     /// A token file at `path` sealed with `key`.
     pub fn new(path: PathBuf, key: TokenKey) -> TokenFile {
         TokenFile { path, key }

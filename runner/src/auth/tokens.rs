@@ -81,27 +81,6 @@ impl TokenManager {
         })
     }
 
-    /// The worker's stored sign-in, checked: the file and its directory
-    /// private, the key right, the control plane the configured one.
-    pub fn from_config(config: &crate::config::Config) -> Result<TokenManager, String> {
-        let file = TokenFile::from_config(config)?;
-        let tokens = file.load()?;
-        let cp = config.worker.control_plane.clone().unwrap_or_default();
-        if tokens.control_plane.trim_end_matches('/') != cp.trim_end_matches('/') {
-            return Err(format!(
-                "the stored sign-in is for {}, but worker.control_plane is {cp}; run `runner login` again",
-                tokens.control_plane
-            ));
-        }
-        let secret = config.auth.client_secret()?;
-        TokenManager::new(
-            tokens,
-            Persist::File(file),
-            secret,
-            config.auth.refresh_when_left,
-        )
-    }
-
     fn due(&self, t: &StoredTokens) -> bool {
         let left = t.access_expires_at - now();
         left as f64 <= t.access_lifetime as f64 * self.refresh_when_left || left <= 1

@@ -85,7 +85,8 @@ pub fn run(a: CallArgs) -> anyhow::Result<u8> {
         vec![workspace.clone()],
     ))?);
     let exe = std::env::current_exe().context("cannot locate the runner binary")?;
-    let registry = tools::assemble(&config, &exe, &engine).map_err(anyhow::Error::msg)?;
+    let registry =
+        crate::wiring::tool_registry(&config, &exe, &engine).map_err(anyhow::Error::msg)?;
     if registry.get(&a.tool).is_none() {
         let mut msg = format!(
             "unknown tool `{}`; known tools: {} (see `runner tools list`)",
@@ -116,7 +117,7 @@ pub fn run(a: CallArgs) -> anyhow::Result<u8> {
     let audit_path = a.audit.clone().unwrap_or_else(|| config.audit_path());
     let audit = Arc::new(AuditLog::open(&audit_path, config.audit.fsync)?);
     let gate = PolicyGate::new(engine, Some(audit), Arc::new(NullSink))
-        .with_degraded(config.degraded_note());
+        .with_degraded(crate::wiring::degraded_note(&config));
     let trusted = Trusted {
         agent,
         worker: config.trusted_view(),

@@ -28,13 +28,18 @@ pub fn run(a: LoginArgs) -> anyhow::Result<u8> {
     let flow = if a.paste { Flow::Paste } else { Flow::Loopback };
     let stdout = std::io::stdout();
     let stdin = std::io::stdin();
-    match login(
-        &config,
-        flow,
-        Duration::from_secs(a.timeout_seconds),
-        &mut stdout.lock(),
-        &mut stdin.lock(),
-    ) {
+    let signed_in = crate::wiring::token_file(&config).and_then(|file| {
+        login(
+            &config.auth,
+            config.worker.control_plane.as_deref(),
+            file,
+            flow,
+            Duration::from_secs(a.timeout_seconds),
+            &mut stdout.lock(),
+            &mut stdin.lock(),
+        )
+    });
+    match signed_in {
         Ok(msg) => {
             eprintln!("{msg}");
             Ok(0)

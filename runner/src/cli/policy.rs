@@ -140,7 +140,7 @@ fn eval(
         dirs: policy,
         entrypoint,
         eval_timeout: Duration::from_millis(50),
-        mask: crate::config::PolicySection::default().mask,
+        mask: crate::policy::PolicySection::default().mask,
         run_tests: false,
         workspaces: Vec::new(),
     };

@@ -37,7 +37,8 @@ pub fn run(cmd: ToolsCommand) -> anyhow::Result<u8> {
     }
     let engine = PolicyEngine::load(EngineSettings::from_config(&config.policy, Vec::new()))?;
     let exe = std::env::current_exe().context("cannot locate the runner binary")?;
-    let registry = crate::tools::assemble(&config, &exe, &engine).map_err(anyhow::Error::msg)?;
+    let registry =
+        crate::wiring::tool_registry(&config, &exe, &engine).map_err(anyhow::Error::msg)?;
     if json {
         println!(
             "{}",

@@ -2,12 +2,12 @@
 //! `POST {base_url}/v1/messages`, `x-api-key`, `anthropic-version`.
 
 use super::http::HttpCaller;
-use super::secret::Secret;
 use super::{
     Message, ModelClient, ModelError, ModelReply, ModelRequest, ProviderConfig, StopReason,
     ToolCall, Usage,
 };
-use crate::tools::Cancel;
+use crate::cancel::Cancel;
+use crate::secret::Secret;
 use serde_json::{json, Value};
 
 /// The API version header this client speaks.

@@ -1,8 +1,8 @@
 //! `[[providers]]` in the worker config: which model ids are served by
 //! which API, where, with which key and limits.
 
-use super::secret::{Secret, SecretRef};
 use super::ModelClient;
+use crate::secret::{Secret, SecretRef};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;

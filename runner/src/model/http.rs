@@ -4,7 +4,7 @@
 //! configured ceiling, and cancellation that returns within ~25 ms.
 
 use super::ModelError;
-use crate::tools::Cancel;
+use crate::cancel::Cancel;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use std::time::{Duration, Instant};
 

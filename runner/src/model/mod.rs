@@ -13,12 +13,11 @@ pub mod anthropic;
 pub mod config;
 mod http;
 pub mod openai;
-pub mod secret;
 
 pub use config::{ApiKind, ProviderConfig, Providers};
 pub use protocol::conversation::{Message, ToolCall};
 
-use crate::tools::Cancel;
+use crate::cancel::Cancel;
 
 /// A tool as offered to a model.
 #[derive(Debug, Clone, PartialEq)]

@@ -2,12 +2,12 @@
 //! Ollama (`/v1`), llama.cpp's server. `POST {base_url}/chat/completions`.
 
 use super::http::HttpCaller;
-use super::secret::Secret;
 use super::{
     Message, ModelClient, ModelError, ModelReply, ModelRequest, ProviderConfig, StopReason,
     ToolCall, Usage,
 };
-use crate::tools::Cancel;
+use crate::cancel::Cancel;
+use crate::secret::Secret;
 use serde_json::{json, Value};
 
 /// A model behind a Chat Completions endpoint.

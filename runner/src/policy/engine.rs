@@ -37,7 +37,7 @@ pub struct EngineSettings {
 
 impl EngineSettings {
     /// Settings from the `[policy]` config section.
-    pub fn from_config(section: &crate::config::PolicySection, workspaces: Vec<PathBuf>) -> Self {
+    pub fn from_config(section: &super::PolicySection, workspaces: Vec<PathBuf>) -> Self {
         EngineSettings {
             dirs: section.dirs.clone(),
             entrypoint: section.entrypoint.clone(),

@@ -21,7 +21,7 @@ use std::sync::OnceLock;
 pub struct Trusted {
     /// The pinned agent version (model, system prompt, enabled tools, grants).
     pub agent: Value,
-    /// What the worker config shows policies ([`crate::config::Config::trusted_view`]).
+    /// What the worker config shows policies (the `[files]` and `[network]` config sections).
     pub worker: Value,
     /// Platform policy sent by the control plane.
     pub platform: Value,

@@ -26,9 +26,11 @@ pub mod paths;
 pub mod probes;
 pub mod rego_test;
 pub mod replay;
+mod section;
 pub mod set;
 
 pub use engine::{EngineSettings, PolicyEngine, ReloadError};
 pub use gate::PolicyGate;
 pub use input::{SessionContext, Trusted};
+pub use section::PolicySection;
 pub use set::PolicySet;

@@ -12,4 +12,7 @@
 pub mod beneath;
 pub mod git_guard;
 pub mod process;
+mod section;
 pub mod wasm;
+
+pub use section::SandboxSection;

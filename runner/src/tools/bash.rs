@@ -167,7 +167,12 @@ impl Tool for Bash {
                 ..spec
             };
             std::thread::scope(|scope| {
-                scope.spawn(|| proxy.serve(run.gate, run.ctx, "Bash"));
+                let decider = PolicyConnect {
+                    gate: run.gate,
+                    ctx: run.ctx,
+                };
+                let proxy = &proxy;
+                scope.spawn(move || proxy.serve(&decider));
                 let out = sandbox.run_cancellable(&spec, timeout, run.cancel);
                 proxy.stop();
                 out
@@ -177,5 +182,33 @@ impl Tool for Bash {
         }
         .map_err(|e| ToolError::Failed(e.to_string()))?;
         serde_json::to_value(out).map_err(|e| ToolError::Failed(e.to_string()))
+    }
+}
+
+/// The proxy's decisions, made by the session's policy gate: each
+/// connection is two recorded decisions (the host, then its addresses),
+/// as actions of the Bash tool.
+pub struct PolicyConnect<'a> {
+    /// The gate that decides and records.
+    pub gate: &'a crate::policy::PolicyGate,
+    /// The session the connections belong to.
+    pub ctx: &'a crate::policy::SessionContext,
+}
+
+impl crate::sandbox::process::proxy::ConnectDecider for PolicyConnect<'_> {
+    fn decide(
+        &self,
+        req: &crate::sandbox::process::proxy::ConnectRequest<'_>,
+    ) -> Result<Vec<std::net::SocketAddr>, Vec<String>> {
+        let target = crate::policy::connect::Target {
+            tool: "Bash",
+            host: req.host,
+            port: req.port,
+            scheme: req.scheme,
+            method: Some(req.method),
+        };
+        crate::policy::connect::decide(self.gate, self.ctx, &target)
+            .map(|(addrs, _)| addrs)
+            .map_err(|refused| refused.0.reasons)
     }
 }

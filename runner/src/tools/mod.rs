@@ -9,13 +9,16 @@
 mod bash;
 mod decide;
 pub mod guest;
+mod section;
 mod webfetch;
 
-pub use bash::{Bash, BashSettings};
+pub use bash::{Bash, BashSettings, PolicyConnect};
 pub use decide::Decide;
 pub use guest::GuestTool;
+pub use section::ToolsSection;
 pub use webfetch::{WebFetch, WebFetchSettings};
 
+use crate::cancel::Cancel;
 use crate::policy::{PolicyGate, SessionContext};
 use protocol::policy::{Action, DecisionRecord};
 use serde::Serialize;
@@ -63,27 +66,6 @@ pub enum ToolError {
     /// The tool ran and failed.
     #[error("{0}")]
     Failed(String),
-}
-
-/// A cancellation flag shared by a session and the tools it runs: set when
-/// the session's claim is lost or the worker shuts down, it kills running
-/// sandboxes and stops further calls.
-#[derive(Debug, Clone, Default)]
-pub struct Cancel(Arc<std::sync::atomic::AtomicBool>);
-
-impl Cancel {
-    /// A flag that is never set (the CLI, tests).
-    pub fn never() -> Cancel {
-        Cancel::default()
-    }
-    /// Sets the flag.
-    pub fn cancel(&self) {
-        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
-    }
-    /// Whether it is set.
-    pub fn is_cancelled(&self) -> bool {
-        self.0.load(std::sync::atomic::Ordering::SeqCst)
-    }
 }
 
 /// What a tool run gets besides its input.
@@ -424,50 +406,4 @@ pub fn default_builtin_dir(exe: &std::path::Path) -> Vec<std::path::PathBuf> {
         out.push(up.join("guest-tools"));
     }
     out
-}
-
-/// The full tool set of a worker: the host tools, the built-in guests and
-/// the configured custom guests, each guest checked against the
-/// capabilities the policy in force grants. Guests that fail to load are
-/// listed in [`Registry::problems`]; the others still work.
-pub fn assemble(
-    config: &crate::config::Config,
-    exe: &std::path::Path,
-    engine: &crate::policy::PolicyEngine,
-) -> Result<Registry, String> {
-    let helper = crate::sandbox::process::helper_beside(exe);
-    let mut r = Registry::builtin(config.bash_settings(helper), config.webfetch.clone());
-    let sandbox = crate::sandbox::wasm::WasmSandbox::new(
-        config.tools.limits.clone(),
-        Some(config.wasm_cache_dir()),
-    )
-    .map_err(|e| e.to_string())?;
-    let grants = match engine.tool_grants() {
-        Ok(g) => g,
-        Err(e) => {
-            r.note_problem(format!(
-                "no guest tool was loaded: the policy's tool_grants could not be evaluated ({e})"
-            ));
-            return Ok(r);
-        }
-    };
-    let candidates = match &config.tools.builtin_dir {
-        Some(d) => vec![d.clone()],
-        None => default_builtin_dir(exe),
-    };
-    match candidates.iter().find(|d| d.join("Read/tool.toml").is_file()) {
-        Some(d) => r.add_guest_dir(d, ToolSource::Builtin, &sandbox, &grants),
-        None => r.note_problem(format!(
-            "the built-in guest tools (Read, Write, Edit, Glob, Grep, List) were not found in {}; run scripts/build-guests.sh or set tools.builtin_dir",
-            candidates
-                .iter()
-                .map(|d| d.display().to_string())
-                .collect::<Vec<_>>()
-                .join(" or ")
-        )),
-    }
-    for d in &config.tools.dirs {
-        r.add_guest_dir(d, ToolSource::Custom, &sandbox, &grants);
-    }
-    Ok(r)
 }

@@ -18,7 +18,7 @@ pub mod receiver;
 mod seen;
 pub mod signature;
 
-use crate::model::secret::SecretRef;
+use crate::secret::SecretRef;
 use serde::Deserialize;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -17,11 +17,12 @@ mod session;
 
 pub use session::{run_session, SessionEnd};
 
+use crate::cancel::Cancel;
 use crate::config::Config;
 use crate::platform::{Platform, PlatformError};
 use crate::policy::audit::AuditLog;
 use crate::policy::PolicyEngine;
-use crate::tools::{Cancel, Registry};
+use crate::tools::Registry;
 use protocol::platform::Heartbeat;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -384,9 +385,7 @@ impl WorkerShared {
         crate::auth::check_transport(&url).map_err(anyhow::Error::msg)?;
         let tokens = match tokens {
             Some(t) => t,
-            None => Arc::new(
-                crate::auth::TokenManager::from_config(&config).map_err(anyhow::Error::msg)?,
-            ),
+            None => Arc::new(crate::wiring::token_manager(&config).map_err(anyhow::Error::msg)?),
         };
         let platform = Platform::new(&url)
             .map_err(anyhow::Error::msg)?
@@ -412,7 +411,8 @@ impl WorkerShared {
             crate::policy::EngineSettings::from_config(&config.policy, vec![workspaces.clone()]),
         )?);
         let audit = Arc::new(AuditLog::open(&config.audit_path(), config.audit.fsync)?);
-        let registry = crate::tools::assemble(&config, exe, &engine).map_err(anyhow::Error::msg)?;
+        let registry =
+            crate::wiring::tool_registry(&config, exe, &engine).map_err(anyhow::Error::msg)?;
         for p in registry.problems() {
             tracing::warn!("tool not loaded: {p}");
         }

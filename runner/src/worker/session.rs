@@ -2,9 +2,10 @@
 
 use super::{Shutdown, WorkerShared};
 use crate::activity::ActivitySink;
+use crate::cancel::Cancel;
 use crate::platform::{Platform, PlatformError};
 use crate::policy::{PolicyGate, SessionContext, Trusted};
-use crate::tools::{self, CallStatus, Cancel};
+use crate::tools::{self, CallStatus};
 use protocol::activity::Activity;
 use protocol::platform::Claim;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -250,7 +251,7 @@ fn work(
         Some(shared.audit.clone()),
         sink.clone(),
     )
-    .with_degraded(shared.config.degraded_note());
+    .with_degraded(crate::wiring::degraded_note(&shared.config));
     match model {
         None => scripted(shared, claim, &sink, &gate, &ctx, cancel),
         Some(model) => {

@@ -93,7 +93,10 @@ fn rig_with(engine: Arc<PolicyEngine>, limits: WasmLimits) -> Rig {
     let sandbox = WasmSandbox::new(limits, Some(cache)).unwrap();
     let grants = engine.tool_grants().unwrap();
     let mut registry = Registry::builtin(
-        runner::config::Config::default().bash_settings(PathBuf::from("/nonexistent")),
+        runner::wiring::bash_settings(
+            &runner::config::Config::default(),
+            PathBuf::from("/nonexistent"),
+        ),
         WebFetchSettings::default(),
     );
     registry.add_guest_dir(

@@ -141,7 +141,7 @@ impl ProcessSandbox {
         spec: &SandboxSpec,
         timeout: Duration,
     ) -> Result<SandboxOutput, SandboxError> {
-        self.run_cancellable(spec, timeout, &crate::tools::Cancel::never())
+        self.run_cancellable(spec, timeout, &crate::cancel::Cancel::never())
     }
 
     /// Runs `spec` with the wall-clock limit `timeout`; when `cancel` fires
@@ -150,7 +150,7 @@ impl ProcessSandbox {
         &self,
         spec: &SandboxSpec,
         timeout: Duration,
-        cancel: &crate::tools::Cancel,
+        cancel: &crate::cancel::Cancel,
     ) -> Result<SandboxOutput, SandboxError> {
         check_reachable(&spec.workspace, spec.uid)?;
         let beneath = Beneath::open(&spec.workspace).map_err(|e| {

@@ -13,7 +13,6 @@
 //! connect at all: the namespace has no route and Landlock allows TCP only
 //! to the proxy port.
 
-use crate::policy::{PolicyGate, SessionContext};
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::os::unix::fs::PermissionsExt;
@@ -68,8 +67,8 @@ impl NetProxy {
     }
 
     /// Serves connections until [`NetProxy::stop`]; each is decided by
-    /// `gate` in `ctx` as an action of `tool`.
-    pub fn serve(&self, gate: &PolicyGate, ctx: &SessionContext, tool: &str) {
+    /// `decider` before anything is resolved or connected.
+    pub fn serve(&self, decider: &dyn ConnectDecider) {
         std::thread::scope(|scope| loop {
             let accepted = self.listener.accept();
             if self.stop.load(Ordering::SeqCst) {
@@ -78,13 +77,35 @@ impl NetProxy {
             match accepted {
                 Ok((conn, _)) => {
                     scope.spawn(move || {
-                        let _ = handle(conn, gate, ctx, tool);
+                        let _ = handle(conn, decider);
                     });
                 }
                 Err(_) => std::thread::sleep(Duration::from_millis(5)),
             }
         });
     }
+}
+
+/// A connection a sandboxed client asked the proxy for.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectRequest<'a> {
+    /// Host name or IP literal, as the client sent it.
+    pub host: &'a str,
+    /// Port.
+    pub port: u16,
+    /// `http` (absolute-form request) or `https` (CONNECT).
+    pub scheme: &'a str,
+    /// The request's method (`CONNECT` for tunnels).
+    pub method: &'a str,
+}
+
+/// Decides the proxy's connections. Defined here, beside the proxy, so the
+/// sandbox does not reach up into the policy layer: the tool that starts
+/// the proxy supplies the policy-backed implementation.
+pub trait ConnectDecider: Sync {
+    /// The addresses the connection may go to (nothing may be resolved
+    /// before the host itself is allowed), or the reasons it may not.
+    fn decide(&self, req: &ConnectRequest<'_>) -> Result<Vec<std::net::SocketAddr>, Vec<String>>;
 }
 
 struct Request {
@@ -189,12 +210,7 @@ fn respond(conn: &mut UnixStream, status: &str, body: &str) {
     );
 }
 
-fn handle(
-    mut conn: UnixStream,
-    gate: &PolicyGate,
-    ctx: &SessionContext,
-    tool: &str,
-) -> std::io::Result<()> {
+fn handle(mut conn: UnixStream, decider: &dyn ConnectDecider) -> std::io::Result<()> {
     let (buf, head_len) = read_head(&mut conn)?;
     let req = match parse(&buf, head_len) {
         Ok(r) => r,
@@ -205,20 +221,19 @@ fn handle(
     };
     // The host is decided before it is resolved; then every address it
     // resolved to.
-    let target = crate::policy::connect::Target {
-        tool,
+    let target = ConnectRequest {
         host: &req.host,
         port: req.port,
         scheme: req.scheme,
-        method: Some(&req.method),
+        method: &req.method,
     };
-    let addrs = match crate::policy::connect::decide(gate, ctx, &target) {
-        Ok((addrs, _)) => addrs,
-        Err(refused) => {
+    let addrs = match decider.decide(&target) {
+        Ok(addrs) => addrs,
+        Err(reasons) => {
             respond(
                 &mut conn,
                 "403 Forbidden",
-                &format!("denied by policy: {}\n", refused.0.reasons.join("; ")),
+                &format!("denied by policy: {}\n", reasons.join("; ")),
             );
             return Ok(());
         }

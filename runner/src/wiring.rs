@@ -1,0 +1,109 @@
+//! The composition root: the one place a [`Config`] is turned into the
+//! parts (tool registry, Bash settings, sign-in, the degraded-mode note).
+//! Sections are owned by the modules they configure; only this module and
+//! the ones above it (worker, CLI) see the whole config, so no part reaches
+//! up into it.
+
+use crate::auth::store::{TokenFile, TokenKey};
+use crate::auth::tokens::{Persist, TokenManager};
+use crate::config::Config;
+use crate::tools::{self, BashSettings};
+use std::path::PathBuf;
+
+/// Settings of the Bash tool; `helper` is the `runner-sandbox` binary.
+pub fn bash_settings(config: &Config, helper: PathBuf) -> BashSettings {
+    BashSettings {
+        helper,
+        uid: config.sandbox.uid,
+        gid: config.sandbox.gid,
+        limits: config.sandbox.limits.clone(),
+        degraded: config.sandbox.degraded,
+    }
+}
+
+/// The note every decision record carries when shell tools may run
+/// without Landlock (degraded mode on a kernel that lacks it). Probes the
+/// kernel, which is why it is here and not in the config.
+pub fn degraded_note(config: &Config) -> Option<String> {
+    (config.sandbox.degraded && crate::sandbox::process::landlock::kernel_abi() < 1).then(|| {
+        "degraded: this kernel does not enforce Landlock and sandbox.degraded is set; shell commands run without filesystem confinement".to_string()
+    })
+}
+
+/// The full tool set of a worker: the host tools, the built-in guests and
+/// the configured custom guests, each guest checked against the
+/// capabilities the policy in force grants. Guests that fail to load are
+/// listed in [`tools::Registry::problems`]; the others still work.
+pub fn tool_registry(
+    config: &Config,
+    exe: &std::path::Path,
+    engine: &crate::policy::PolicyEngine,
+) -> Result<tools::Registry, String> {
+    let helper = crate::sandbox::process::helper_beside(exe);
+    let mut r = tools::Registry::builtin(bash_settings(config, helper), config.webfetch.clone());
+    let sandbox = crate::sandbox::wasm::WasmSandbox::new(
+        config.tools.limits.clone(),
+        Some(config.wasm_cache_dir()),
+    )
+    .map_err(|e| e.to_string())?;
+    let grants = match engine.tool_grants() {
+        Ok(g) => g,
+        Err(e) => {
+            r.note_problem(format!(
+                "no guest tool was loaded: the policy's tool_grants could not be evaluated ({e})"
+            ));
+            return Ok(r);
+        }
+    };
+    let candidates = match &config.tools.builtin_dir {
+        Some(d) => vec![d.clone()],
+        None => tools::default_builtin_dir(exe),
+    };
+    match candidates.iter().find(|d| d.join("Read/tool.toml").is_file()) {
+        Some(d) => r.add_guest_dir(d, tools::ToolSource::Builtin, &sandbox, &grants),
+        None => r.note_problem(format!(
+            "the built-in guest tools (Read, Write, Edit, Glob, Grep, List) were not found in {}; run scripts/build-guests.sh or set tools.builtin_dir",
+            candidates
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(" or ")
+        )),
+    }
+    for d in &config.tools.dirs {
+        r.add_guest_dir(d, tools::ToolSource::Custom, &sandbox, &grants);
+    }
+    Ok(r)
+}
+
+/// The token file of a config (default `<state_dir>/tokens.enc`).
+pub fn token_file(config: &Config) -> Result<TokenFile, String> {
+    let key = TokenKey::from_config(&config.auth)?;
+    let path = config
+        .auth
+        .token_file
+        .clone()
+        .unwrap_or_else(|| config.state_dir().join("tokens.enc"));
+    Ok(TokenFile::new(path, key))
+}
+
+/// The worker's stored sign-in, checked: the file and its directory
+/// private, the key right, the control plane the configured one.
+pub fn token_manager(config: &Config) -> Result<TokenManager, String> {
+    let file = token_file(config)?;
+    let tokens = file.load()?;
+    let cp = config.worker.control_plane.clone().unwrap_or_default();
+    if tokens.control_plane.trim_end_matches('/') != cp.trim_end_matches('/') {
+        return Err(format!(
+            "the stored sign-in is for {}, but worker.control_plane is {cp}; run `runner login` again",
+            tokens.control_plane
+        ));
+    }
+    let secret = config.auth.client_secret()?;
+    TokenManager::new(
+        tokens,
+        Persist::File(file),
+        secret,
+        config.auth.refresh_when_left,
+    )
+}

@@ -1,0 +1,342 @@
+//! The module graph stays a DAG: each crate's top-level modules may import
+//! only the modules listed for them below, and the lists themselves have no
+//! cycle. Read from the source (every `crate::x` and `super::…::x` that
+//! leaves the module), so the picture in docs/architecture.md stays true.
+//! A new edge is a design decision: add it here, and to the module map.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// The runner's layers, lowest first. Data flows platform → worker → agent
+/// → tools → policy/sandbox; leaves (`activity`, `cancel`, `secret`) are
+/// what several layers share.
+const RUNNER: &[(&str, &[&str])] = &[
+    ("activity", &[]),
+    ("cancel", &[]),
+    ("secret", &[]),
+    ("sandbox", &["cancel"]),
+    ("policy", &["activity"]),
+    ("tools", &["cancel", "policy", "sandbox"]),
+    ("model", &["cancel", "secret"]),
+    ("agent", &["activity", "cancel", "model", "policy", "tools"]),
+    ("auth", &["secret"]),
+    ("webhook", &["secret"]),
+    ("platform", &["auth"]),
+    (
+        "config",
+        &[
+            "agent", "auth", "model", "policy", "sandbox", "tools", "webhook",
+        ],
+    ),
+    ("wiring", &["auth", "config", "policy", "sandbox", "tools"]),
+    (
+        "worker",
+        &[
+            "activity", "agent", "auth", "cancel", "config", "model", "platform", "policy",
+            "tools", "webhook", "wiring",
+        ],
+    ),
+    (
+        "cli",
+        &[
+            "activity", "auth", "config", "platform", "policy", "sandbox", "tools", "webhook",
+            "wiring", "worker",
+        ],
+    ),
+];
+
+fn crate_src(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(name)
+        .join("src")
+}
+
+/// Top-level modules of a crate: `src/x.rs` and `src/x/` (not `bin/`).
+fn top_modules(src: &Path) -> BTreeSet<String> {
+    std::fs::read_dir(src)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let p = e.path();
+            if p.is_dir() {
+                (name != "bin").then_some(name)
+            } else {
+                let stem = name.strip_suffix(".rs")?;
+                (!matches!(stem, "lib" | "main")).then(|| stem.to_string())
+            }
+        })
+        .collect()
+}
+
+fn rust_files(p: &Path, out: &mut Vec<PathBuf>) {
+    if p.is_dir() {
+        for e in std::fs::read_dir(p).unwrap().filter_map(|e| e.ok()) {
+            rust_files(&e.path(), out);
+        }
+    } else if p.extension().is_some_and(|e| e == "rs") {
+        out.push(p.to_path_buf());
+    }
+}
+
+/// The module path of a file below `src` (`sandbox/process/mod.rs` is
+/// `[sandbox, process]`).
+fn module_path(src: &Path, file: &Path) -> Vec<String> {
+    let rel = file.strip_prefix(src).unwrap();
+    let mut parts: Vec<String> = rel
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    let last = parts.pop().unwrap();
+    let stem = last.trim_end_matches(".rs");
+    if stem != "mod" {
+        parts.push(stem.to_string());
+    }
+    parts
+}
+
+fn ident_at(s: &str) -> Option<&str> {
+    let end = s
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .unwrap_or(s.len());
+    (end > 0).then(|| &s[..end])
+}
+
+/// First segments of the paths a `{…}` group names: `{a, b::c, d as e}`.
+fn group_heads(s: &str) -> Vec<String> {
+    let mut heads = Vec::new();
+    let (mut depth, mut expect) = (0, true);
+    for (i, c) in s.char_indices() {
+        match c {
+            '{' => {
+                depth += 1;
+                expect = depth == 1;
+            }
+            '}' => {
+                depth -= 1;
+                if depth == 0 {
+                    break;
+                }
+            }
+            ',' if depth == 1 => expect = true,
+            c if expect && depth == 1 && (c.is_ascii_alphabetic() || c == '_') => {
+                if let Some(id) = ident_at(&s[i..]) {
+                    heads.push(id.to_string());
+                }
+                expect = false;
+            }
+            _ => {}
+        }
+    }
+    heads
+}
+
+/// Top-level modules that the code of `file` names outside its own.
+fn imports(src: &Path, file: &Path) -> BTreeSet<String> {
+    let text = std::fs::read_to_string(file).unwrap();
+    // Comments (doc links included) are not dependencies.
+    let code: String = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let here = module_path(src, file);
+    let mut found = BTreeSet::new();
+    for (i, _) in code.match_indices("crate::") {
+        if code[..i].ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_' || c == '$') {
+            continue;
+        }
+        let rest = &code[i + "crate::".len()..];
+        if rest.starts_with('{') {
+            found.extend(group_heads(rest));
+        } else if let Some(id) = ident_at(rest) {
+            found.insert(id.to_string());
+        }
+    }
+    // `super::super::x` from a nested module can reach the crate root too.
+    for (i, _) in code.match_indices("super::") {
+        if code[..i].ends_with("super::")
+            || code[..i].ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+        {
+            continue;
+        }
+        let mut rest = &code[i..];
+        let mut ups = 0;
+        while let Some(r) = rest.strip_prefix("super::") {
+            ups += 1;
+            rest = r;
+        }
+        // A file's own module is `here`; `super` from `a/b.rs` is `a`.
+        if ups >= here.len() {
+            if rest.starts_with('{') {
+                found.extend(group_heads(rest));
+            } else if let Some(id) = ident_at(rest) {
+                found.insert(id.to_string());
+            }
+        }
+    }
+    found
+}
+
+/// Edges the source has, by top-level module: `(from, to) -> files`.
+fn edges(src: &Path) -> BTreeMap<(String, String), Vec<String>> {
+    let tops = top_modules(src);
+    let mut out: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+    let mut files = Vec::new();
+    rust_files(src, &mut files);
+    for f in files {
+        let path = module_path(src, &f);
+        let Some(from) = path.first().filter(|m| tops.contains(*m)) else {
+            continue; // lib.rs, main.rs, bin/
+        };
+        for to in imports(src, &f) {
+            if tops.contains(&to) && &to != from {
+                out.entry((from.clone(), to))
+                    .or_default()
+                    .push(f.strip_prefix(src).unwrap().display().to_string());
+            }
+        }
+    }
+    out
+}
+
+/// Every way the source and the list disagree.
+fn violations(src: &Path, allowed: &[(&str, &[&str])]) -> Vec<String> {
+    let list: BTreeMap<&str, BTreeSet<&str>> = allowed
+        .iter()
+        .map(|(m, deps)| (*m, deps.iter().copied().collect()))
+        .collect();
+    let mut v = Vec::new();
+    for m in top_modules(src) {
+        if !list.contains_key(m.as_str()) {
+            v.push(format!(
+                "module `{m}` has no line in the allowed-edges list"
+            ));
+        }
+    }
+    let found = edges(src);
+    for ((from, to), files) in &found {
+        if !list
+            .get(from.as_str())
+            .is_some_and(|d| d.contains(to.as_str()))
+        {
+            v.push(format!(
+                "`{from}` imports `{to}` ({}), an edge not in the list",
+                files.join(", ")
+            ));
+        }
+    }
+    for (from, deps) in &list {
+        for to in deps {
+            if !found.contains_key(&(from.to_string(), to.to_string())) {
+                v.push(format!(
+                    "the list allows `{from}` → `{to}` but no code uses it; remove it"
+                ));
+            }
+        }
+    }
+    v
+}
+
+/// A cycle in the list, if any (depth-first search).
+fn cycle(allowed: &[(&str, &[&str])]) -> Option<Vec<String>> {
+    let graph: BTreeMap<&str, &[&str]> = allowed.iter().copied().collect();
+    fn visit<'a>(
+        n: &'a str,
+        g: &BTreeMap<&'a str, &'a [&'a str]>,
+        stack: &mut Vec<&'a str>,
+        done: &mut BTreeSet<&'a str>,
+    ) -> Option<Vec<String>> {
+        if let Some(i) = stack.iter().position(|m| *m == n) {
+            let mut c: Vec<String> = stack[i..].iter().map(|s| s.to_string()).collect();
+            c.push(n.to_string());
+            return Some(c);
+        }
+        if done.contains(n) {
+            return None;
+        }
+        stack.push(n);
+        for d in g.get(n).copied().unwrap_or(&[]) {
+            if let Some(c) = visit(d, g, stack, done) {
+                return Some(c);
+            }
+        }
+        stack.pop();
+        done.insert(n);
+        None
+    }
+    let mut done = BTreeSet::new();
+    for n in graph.keys() {
+        if let Some(c) = visit(n, &graph, &mut Vec::new(), &mut done) {
+            return Some(c);
+        }
+    }
+    None
+}
+
+#[test]
+fn runner_modules_import_only_the_layers_below_them() {
+    let v = violations(&crate_src("runner"), RUNNER);
+    assert!(v.is_empty(), "module graph changed:\n{}", v.join("\n"));
+}
+
+#[test]
+fn runner_allowed_edges_have_no_cycle() {
+    assert_eq!(cycle(RUNNER), None);
+}
+
+#[test]
+fn removing_any_allowed_edge_of_the_runner_fails_the_check() {
+    let src = crate_src("runner");
+    for (i, (from, deps)) in RUNNER.iter().enumerate() {
+        for (j, to) in deps.iter().enumerate() {
+            let fewer: Vec<&str> = deps
+                .iter()
+                .enumerate()
+                .filter(|(k, _)| *k != j)
+                .map(|(_, d)| *d)
+                .collect();
+            let mut list: Vec<(&str, &[&str])> = RUNNER.to_vec();
+            list[i] = (from, &fewer);
+            let v = violations(&src, &list);
+            assert!(
+                v.iter()
+                    .any(|m| m.contains(&format!("`{from}` imports `{to}`"))),
+                "removing {from} → {to} went unnoticed: {v:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_cycle_in_the_list_is_found() {
+    let looped: &[(&str, &[&str])] = &[("a", &["b"]), ("b", &["c"]), ("c", &["a"])];
+    assert_eq!(
+        cycle(looped),
+        Some(vec!["a".into(), "b".into(), "c".into(), "a".into()])
+    );
+}
+
+#[test]
+fn imports_are_read_from_paths_groups_and_supers() {
+    let d = tempfile::tempdir().unwrap();
+    let src = d.path();
+    std::fs::create_dir_all(src.join("a/inner")).unwrap();
+    std::fs::write(src.join("lib.rs"), "").unwrap();
+    std::fs::write(src.join("b.rs"), "").unwrap();
+    std::fs::write(src.join("c.rs"), "").unwrap();
+    std::fs::write(src.join("e.rs"), "").unwrap();
+    std::fs::write(
+        src.join("a/mod.rs"),
+        "use crate::{b::X, c as _};\n/// [`crate::e`] is only a doc link\nfn f() {}\n",
+    )
+    .unwrap();
+    std::fs::write(src.join("a/inner/deep.rs"), "use super::super::super::e::Y;\nuse super::super::Z;\n").unwrap();
+    let found: BTreeSet<(String, String)> = edges(src).into_keys().collect();
+    let want: BTreeSet<(String, String)> = [("a", "b"), ("a", "c"), ("a", "e")]
+        .iter()
+        .map(|(x, y)| (x.to_string(), y.to_string()))
+        .collect();
+    assert_eq!(found, want);
+}
