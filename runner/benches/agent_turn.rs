@@ -196,11 +196,8 @@ fn main() {
                 Some("claim".into()),
                 1,
             );
-            let gate = PolicyGate::new(
-                engine.clone(),
-                Some(audit.clone()),
-                Arc::new(runner::activity::NullSink),
-            );
+            let gate = PolicyGate::builder(engine.clone(), Arc::new(runner::activity::NullSink))
+                .audit(audit.clone());
             let s = AgentSettings {
                 max_turns: 41,
                 ..settings.clone()

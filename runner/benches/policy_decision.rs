@@ -222,13 +222,13 @@ fn main() {
     // the policy's own Rego tests, first decision.
     let t = Instant::now();
     let engine = Arc::new(PolicyEngine::load(settings(true)).unwrap());
-    let gate = PolicyGate::new(engine.clone(), None, Arc::new(NullSink));
+    let gate = PolicyGate::builder(engine.clone(), Arc::new(NullSink)).without_audit();
     let ctx = context(&root);
     let _ = gate.check(&actions[0], &ctx);
     let cold_with_tests = t.elapsed();
     let t = Instant::now();
     let engine2 = Arc::new(PolicyEngine::load(settings(false)).unwrap());
-    let gate2 = PolicyGate::new(engine2, None, Arc::new(NullSink));
+    let gate2 = PolicyGate::builder(engine2, Arc::new(NullSink)).without_audit();
     let _ = gate2.check(&actions[0], &context(&root));
     let cold_without_tests = t.elapsed();
     println!(
@@ -364,11 +364,8 @@ fn main() {
     }
 
     let log_path = root.join("audit.jsonl");
-    let gate_logged = PolicyGate::new(
-        engine.clone(),
-        Some(Arc::new(AuditLog::open(&log_path, false).unwrap())),
-        Arc::new(NullSink),
-    );
+    let gate_logged = PolicyGate::builder(engine.clone(), Arc::new(NullSink))
+        .audit(Arc::new(AuditLog::open(&log_path, false).unwrap()));
     let distinct: Vec<Action> = (0..10_000)
         .map(|i| vary(&actions[i % actions.len()], 3_000_000 + i))
         .collect();

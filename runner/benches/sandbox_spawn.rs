@@ -194,7 +194,7 @@ fn proxy_latency(ws: &std::path::Path) {
         })
         .unwrap(),
     );
-    let gate = PolicyGate::new(engine, None, Arc::new(NullSink));
+    let gate = PolicyGate::builder(engine, Arc::new(NullSink)).without_audit();
     let trusted = Trusted {
         agent: serde_json::json!({"enabled_tools": ["Bash"], "grants": {}}),
         worker: serde_json::json!({"network": {"allow_hosts": ["127.0.0.2"], "allow_cidrs": ["127.0.0.2/32"]}}),

@@ -63,7 +63,7 @@ fn main() {
         .unwrap(),
     );
     let grants = engine.tool_grants().unwrap();
-    let gate = PolicyGate::new(engine, None, Arc::new(NullSink));
+    let gate = PolicyGate::builder(engine, Arc::new(NullSink)).without_audit();
     let trusted = Trusted {
         agent: serde_json::json!({"name": "bench", "enabled_tools": ["Misbehave", "Grep"], "grants": {}}),
         worker: serde_json::json!({}),

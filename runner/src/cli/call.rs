@@ -116,8 +116,9 @@ pub fn run(a: CallArgs) -> anyhow::Result<u8> {
     };
     let audit_path = a.audit.clone().unwrap_or_else(|| config.audit_path());
     let audit = Arc::new(AuditLog::open(&audit_path, config.audit.fsync)?);
-    let gate = PolicyGate::new(engine, Some(audit), Arc::new(NullSink))
-        .with_degraded(crate::wiring::degraded_note(&config));
+    let gate = PolicyGate::builder(engine, Arc::new(NullSink))
+        .degraded(crate::wiring::degraded_note(&config))
+        .audit(audit);
     let trusted = Trusted {
         agent,
         worker: config.trusted_view(),

@@ -227,7 +227,7 @@ impl PolicyEngine {
 
     /// Decides one action in a session and builds its record (not yet
     /// reported; [`super::PolicyGate`] reports it).
-    pub fn decide(&self, action: &Action, ctx: &SessionContext) -> DecisionRecord {
+    pub(crate) fn decide(&self, action: &Action, ctx: &SessionContext) -> DecisionRecord {
         let current = self.current.load();
         let denied = |reason: String| Evaluation {
             decision: Decision::deny(reason),

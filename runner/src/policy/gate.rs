@@ -35,26 +35,55 @@ impl std::fmt::Debug for PolicyGate {
     }
 }
 
-impl PolicyGate {
-    /// A gate over `engine`, writing to `audit` (when given) and `sink`.
-    pub fn new(
-        engine: Arc<PolicyEngine>,
-        audit: Option<Arc<AuditLog>>,
-        sink: Arc<dyn ActivitySink>,
-    ) -> Self {
+/// A gate being put together: where it reports is given up front, where it
+/// records must be said explicitly — [`GateBuilder::audit`] or
+/// [`GateBuilder::without_audit`] — so no gate loses its audit log by a
+/// forgotten `None`.
+#[must_use = "a gate is only built by .audit(log) or .without_audit()"]
+pub struct GateBuilder {
+    engine: Arc<PolicyEngine>,
+    sink: Arc<dyn ActivitySink>,
+    degraded: Option<String>,
+}
+
+impl GateBuilder {
+    /// Marks every record with a degraded-mode note (the shell sandbox runs
+    /// without Landlock because the operator opted in).
+    pub fn degraded(mut self, note: Option<String>) -> Self {
+        self.degraded = note;
+        self
+    }
+
+    /// The gate, recording every decision in `log` before it is reported;
+    /// a decision the log cannot take is a denial.
+    pub fn audit(self, log: Arc<AuditLog>) -> PolicyGate {
+        self.build(Some(log))
+    }
+
+    /// The gate, reporting decisions only to the sink: for `runner call`
+    /// without a state directory, tests and benchmarks.
+    pub fn without_audit(self) -> PolicyGate {
+        self.build(None)
+    }
+
+    fn build(self, audit: Option<Arc<AuditLog>>) -> PolicyGate {
         PolicyGate {
-            engine,
+            engine: self.engine,
             audit,
+            sink: self.sink,
+            degraded: self.degraded,
+        }
+    }
+}
+
+impl PolicyGate {
+    /// Starts a gate over `engine` that reports to `sink`.
+    pub fn builder(engine: Arc<PolicyEngine>, sink: Arc<dyn ActivitySink>) -> GateBuilder {
+        GateBuilder {
+            engine,
             sink,
             degraded: None,
         }
-    }
-
-    /// Marks every record with a degraded-mode note (the shell sandbox runs
-    /// without Landlock because the operator opted in).
-    pub fn with_degraded(mut self, note: Option<String>) -> Self {
-        self.degraded = note;
-        self
     }
 
     /// The engine behind the gate.

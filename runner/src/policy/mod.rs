@@ -30,7 +30,7 @@ mod section;
 pub mod set;
 
 pub use engine::{EngineSettings, PolicyEngine, ReloadError};
-pub use gate::PolicyGate;
+pub use gate::{GateBuilder, PolicyGate};
 pub use input::{SessionContext, Trusted};
 pub use section::PolicySection;
 pub use set::PolicySet;

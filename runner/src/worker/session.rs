@@ -246,12 +246,9 @@ fn work(
         Some(claim.claim_id.clone()),
         s.attempt,
     );
-    let gate = PolicyGate::new(
-        shared.engine.clone(),
-        Some(shared.audit.clone()),
-        sink.clone(),
-    )
-    .with_degraded(crate::wiring::degraded_note(&shared.config));
+    let gate = PolicyGate::builder(shared.engine.clone(), sink.clone())
+        .degraded(crate::wiring::degraded_note(&shared.config))
+        .audit(shared.audit.clone());
     match model {
         None => scripted(shared, claim, &sink, &gate, &ctx, cancel),
         Some(model) => {

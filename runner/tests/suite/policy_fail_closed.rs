@@ -21,9 +21,9 @@ fn decide_with(files: &[(&str, &str)]) -> (Vec<String>, DecisionResult, Option<S
     let pol = policy_dir(files);
     let mut s = settings(vec![pol.path().to_path_buf()]);
     s.run_tests = false;
-    let engine = PolicyEngine::load(s).unwrap();
+    let engine = std::sync::Arc::new(PolicyEngine::load(s).unwrap());
     let (_d, root) = workspace();
-    let rec = engine.decide(&read_action(), &ctx(&root, SourceWork::default()));
+    let rec = decide(&engine, &read_action(), &ctx(&root, SourceWork::default()));
     (rec.reasons, rec.result, engine.load_error())
 }
 
@@ -110,22 +110,24 @@ fn failing_rego_test_denies_on_first_load() {
         ("p.rego", ALLOW_ALL),
         ("p_test.rego", "package runner_test\nimport rego.v1\nimport data.runner\ntest_denies if runner.decision.result == \"deny\"\n"),
     ]);
-    let engine = PolicyEngine::load(settings(vec![pol.path().to_path_buf()])).unwrap();
+    let engine =
+        std::sync::Arc::new(PolicyEngine::load(settings(vec![pol.path().to_path_buf()])).unwrap());
     assert!(engine.load_error().unwrap().contains("test_denies"));
     let (_d, root) = workspace();
-    let rec = engine.decide(&read_action(), &ctx(&root, SourceWork::default()));
+    let rec = decide(&engine, &read_action(), &ctx(&root, SourceWork::default()));
     assert_eq!(rec.result, DecisionResult::Deny);
 }
 
 #[test]
 fn broken_reload_keeps_the_old_policy() {
     let pol = policy_dir(&[("p.rego", ALLOW_ALL)]);
-    let engine = PolicyEngine::load(settings(vec![pol.path().to_path_buf()])).unwrap();
+    let engine =
+        std::sync::Arc::new(PolicyEngine::load(settings(vec![pol.path().to_path_buf()])).unwrap());
     let (_d, root) = workspace();
     let c = ctx(&root, SourceWork::default());
     let before = engine.revision();
     assert_eq!(
-        engine.decide(&read_action(), &c).result,
+        decide(&engine, &read_action(), &c).result,
         DecisionResult::Allow
     );
 
@@ -136,7 +138,7 @@ fn broken_reload_keeps_the_old_policy() {
         write_policy_files(pol.path(), &[("p.rego", broken)]);
         assert!(engine.reload().is_err());
         assert_eq!(engine.revision(), before);
-        let rec = engine.decide(&read_action(), &c);
+        let rec = decide(&engine, &read_action(), &c);
         assert_eq!(
             rec.result,
             DecisionResult::Allow,
@@ -153,7 +155,7 @@ fn broken_reload_keeps_the_old_policy() {
     let err = engine.reload().unwrap_err();
     assert!(err.to_string().contains("test_allows"), "{err}");
     assert_eq!(
-        engine.decide(&read_action(), &c).result,
+        decide(&engine, &read_action(), &c).result,
         DecisionResult::Allow
     );
 
@@ -165,7 +167,7 @@ fn broken_reload_keeps_the_old_policy() {
     let rev = engine.reload().unwrap();
     assert_ne!(rev, before);
     assert_eq!(
-        engine.decide(&read_action(), &c).result,
+        decide(&engine, &read_action(), &c).result,
         DecisionResult::Deny
     );
 }
@@ -179,15 +181,16 @@ fn unwritable_audit_log_denies_the_action() {
     // Replace the file's descriptor target with something unwritable: a full device.
     drop(log);
     let full = std::path::Path::new("/dev/full");
-    if !full.exists() {
-        return;
-    }
-    let log = std::sync::Arc::new(runner::policy::audit::AuditLog::open(full, false).unwrap());
-    let gate = runner::policy::PolicyGate::new(
-        default_engine(),
-        Some(log),
-        std::sync::Arc::new(runner::activity::NullSink),
+    assert!(
+        full.exists(),
+        "this test needs /dev/full (every Linux has it) to make the audit log unwritable"
     );
+    let log = std::sync::Arc::new(runner::policy::audit::AuditLog::open(full, false).unwrap());
+    let gate = runner::policy::PolicyGate::builder(
+        default_engine(),
+        std::sync::Arc::new(runner::activity::NullSink),
+    )
+    .audit(log);
     let rec = gate.check(&read_action(), &ctx(&root, SourceWork::default()));
     assert_eq!(rec.result, DecisionResult::Deny);
     assert!(

@@ -53,10 +53,25 @@ pub fn ctx(root: &Path, untrusted: SourceWork) -> SessionContext {
     )
 }
 
+/// Decides `action` the one public way, through a gate (reporting to a
+/// sink nobody reads, no audit log).
+pub fn decide(
+    engine: &Arc<PolicyEngine>,
+    action: &protocol::policy::Action,
+    ctx: &SessionContext,
+) -> protocol::policy::DecisionRecord {
+    gate(engine.clone(), None).0.check(action, ctx)
+}
+
 pub fn gate(engine: Arc<PolicyEngine>, audit: Option<&Path>) -> (PolicyGate, Arc<MemorySink>) {
     let sink = Arc::new(MemorySink::default());
     let log = audit.map(|p| Arc::new(AuditLog::open(p, false).unwrap()));
-    (PolicyGate::new(engine, log, sink.clone()), sink)
+    let b = PolicyGate::builder(engine, sink.clone());
+    let gate = match log {
+        Some(log) => b.audit(log),
+        None => b.without_audit(),
+    };
+    (gate, sink)
 }
 
 /// Writes a policy directory with the given files (mode 0644, dir 0755).

@@ -332,7 +332,11 @@ fn imports_are_read_from_paths_groups_and_supers() {
         "use crate::{b::X, c as _};\n/// [`crate::e`] is only a doc link\nfn f() {}\n",
     )
     .unwrap();
-    std::fs::write(src.join("a/inner/deep.rs"), "use super::super::super::e::Y;\nuse super::super::Z;\n").unwrap();
+    std::fs::write(
+        src.join("a/inner/deep.rs"),
+        "use super::super::super::e::Y;\nuse super::super::Z;\n",
+    )
+    .unwrap();
     let found: BTreeSet<(String, String)> = edges(src).into_keys().collect();
     let want: BTreeSet<(String, String)> = [("a", "b"), ("a", "c"), ("a", "e")]
         .iter()
