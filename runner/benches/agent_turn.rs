@@ -219,7 +219,10 @@ fn main() {
                     content: "bench".into(),
                 }],
             );
-            assert!(out.result.is_err(), "stops at max_turns");
+            assert!(
+                matches!(out.result, Err(runner::agent::AgentError::MaxTurns(_))),
+                "stops at max_turns"
+            );
             // The first turns warm the caches; keep the rest.
             for t in out.turns.iter().skip(if run == 0 { 5 } else { 0 }) {
                 overhead.push((t.total - t.model - t.waiting).as_secs_f64() * 1e6);

@@ -93,10 +93,7 @@ fn main() {
     });
 
     let (uid, gid) = sandbox_ids(65534, 65534);
-    let spec = SandboxSpec {
-        allow_degraded: false,
-        ..SandboxSpec::system_default("/bin/true", ws.clone(), uid, gid, Limits::default())
-    };
+    let spec = SandboxSpec::system_default("/bin/true", ws.clone(), uid, gid, Limits::default());
     let sandbox = ProcessSandbox::new(PathBuf::from(env!("CARGO_BIN_EXE_runner-sandbox")));
     let ours = time(n, || {
         let out = sandbox.run(&spec, Duration::from_secs(10)).unwrap();
@@ -144,11 +141,11 @@ fn repo_workspace(sandbox: &ProcessSandbox, uid: u32, gid: u32) {
     std::fs::write(ws.join(".git/config"), "[core]\n").unwrap();
     std::fs::write(ws.join(".git/hooks/pre-commit.sample"), "#!/bin/sh\n").unwrap();
     std::fs::write(ws.join(".env"), "KEY=1\n").unwrap();
-    let spec = SandboxSpec {
-        read_only: vec![".git/hooks".into(), ".git/config".into()],
-        hidden_globs: vec!["**/.env".into(), "**/*.pem".into()],
-        ..SandboxSpec::system_default("/bin/true", ws.clone(), uid, gid, Limits::default())
-    };
+    let spec = SandboxSpec::system_default("/bin/true", ws.clone(), uid, gid, Limits::default())
+        .protecting(
+            vec![".git/hooks".into(), ".git/config".into()],
+            vec!["**/.env".into(), "**/*.pem".into()],
+        );
     let ours = time(100, || {
         let out = sandbox.run(&spec, Duration::from_secs(10)).unwrap();
         assert_eq!(out.exit_code, 0, "{out:?}");

@@ -11,6 +11,7 @@
 //! decision names.
 
 #![deny(missing_docs)]
+#![warn(unreachable_pub)]
 
 pub mod activity;
 pub mod agent;

@@ -7,10 +7,12 @@
 //! asks goes through a [`Host`] (the worker implements it over its claim),
 //! so data keeps flowing one way — worker → agent → tools → policy.
 
+mod error;
 mod offer;
 pub mod prompt;
 mod run;
 
+pub use error::AgentError;
 pub use offer::{offered_tools, ASK_USER, UPDATE_PLAN};
 pub use run::{Agent, RunOutcome, TurnStats};
 

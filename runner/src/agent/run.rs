@@ -1,7 +1,7 @@
 //! The loop itself.
 
 use super::offer::{offered_tools, ASK_USER, UPDATE_PLAN};
-use super::{prompt, AgentSettings, Host, Reply};
+use super::{prompt, AgentError, AgentSettings, Host, Reply};
 use crate::cancel::Cancel;
 use crate::model::{ModelClient, ModelRequest, OfferedTool, StopReason};
 use crate::policy::{PolicyGate, SessionContext};
@@ -46,12 +46,11 @@ pub struct TurnStats {
     pub waiting: Duration,
 }
 
-/// How a run ended: `Ok(summary)` or `Err(why it failed)`, and per-turn
-/// timings.
+/// How a run ended: `Ok(summary)` or why it did not, and per-turn timings.
 #[derive(Debug)]
 pub struct RunOutcome {
     /// The model's final summary, or the failure.
-    pub result: Result<String, String>,
+    pub result: Result<String, AgentError>,
     /// One entry per model turn.
     pub turns: Vec<TurnStats>,
 }
@@ -74,7 +73,7 @@ impl Agent<'_> {
         messages: &mut Vec<Message>,
         new_turns: Vec<Message>,
         stats: &mut Vec<TurnStats>,
-    ) -> Result<String, String> {
+    ) -> Result<String, AgentError> {
         let system = prompt::system_prompt(
             self.agent,
             self.settings.platform_instructions.as_deref(),
@@ -108,13 +107,10 @@ impl Agent<'_> {
         let mut step = 0u32;
         for turn in 1.. {
             if self.cancel.is_cancelled() {
-                return Err("cancelled".into());
+                return Err(AgentError::Cancelled);
             }
             if turn > self.settings.max_turns {
-                return Err(format!(
-                    "the model did not finish within {} turns ([agent] max_turns); send a follow-up to let it continue",
-                    self.settings.max_turns
-                ));
+                return Err(AgentError::MaxTurns(self.settings.max_turns));
             }
             let started = Instant::now();
             let reply = self.model.complete(
@@ -128,8 +124,8 @@ impl Agent<'_> {
             let model_time = started.elapsed();
             let reply = match reply {
                 Ok(r) => r,
-                Err(crate::model::ModelError::Cancelled) => return Err("cancelled".into()),
-                Err(e) => return Err(format!("the model call failed: {e}")),
+                Err(crate::model::ModelError::Cancelled) => return Err(AgentError::Cancelled),
+                Err(e) => return Err(AgentError::Model(format!("the model call failed: {e}"))),
             };
             let calls = reply.tool_calls.clone();
             self.push(
@@ -147,18 +143,18 @@ impl Agent<'_> {
                 });
                 match &reply.stop {
                     StopReason::MaxTokens => {
-                        return Err(format!(
+                        return Err(AgentError::Model(format!(
                             "the model's reply was cut off at max_tokens without finishing; raise max_tokens for model {}",
                             self.model.model()
-                        ))
+                        )))
                     }
                     // A content filter, a refusal, a paused turn: not a
                     // finished piece of work.
                     StopReason::Other(why) => {
-                        return Err(format!(
+                        return Err(AgentError::Model(format!(
                             "the model stopped without finishing ({why}): {}",
                             clip_chars(reply.content.trim(), 500)
-                        ))
+                        )))
                     }
                     StopReason::EndTurn | StopReason::ToolUse => {}
                 }
@@ -172,7 +168,7 @@ impl Agent<'_> {
             let mut waiting = Duration::ZERO;
             for call in &calls {
                 if self.cancel.is_cancelled() {
-                    return Err("cancelled".into());
+                    return Err(AgentError::Cancelled);
                 }
                 step += 1;
                 let (result, waited) = self.handle(call, &tools, step)?;
@@ -192,11 +188,11 @@ impl Agent<'_> {
 
     /// Stores and appends; a conversation that cannot be stored ends the
     /// run (a follow-up could not resume it).
-    fn push(&self, messages: &mut Vec<Message>, new: Vec<Message>) -> Result<(), String> {
+    fn push(&self, messages: &mut Vec<Message>, new: Vec<Message>) -> Result<(), AgentError> {
         if new.is_empty() {
             return Ok(());
         }
-        self.host.save(&new)?;
+        self.host.save(&new).map_err(AgentError::Storage)?;
         messages.extend(new);
         Ok(())
     }
@@ -208,7 +204,7 @@ impl Agent<'_> {
         call: &ToolCall,
         offered: &[OfferedTool],
         step: u32,
-    ) -> Result<(Message, Duration), String> {
+    ) -> Result<(Message, Duration), AgentError> {
         let reply = |content: String, is_error: bool| Message::Tool {
             tool_call_id: call.id.clone(),
             name: call.name.clone(),
@@ -311,18 +307,18 @@ impl Agent<'_> {
                     ));
                 }
                 Reply::TimedOut => {
-                    return Err(format!(
+                    return Err(AgentError::NobodyAnswered(format!(
                         "nobody answered within {} s whether to approve {} {}; the action was not performed (send a follow-up to continue)",
                         self.settings.await_input_seconds,
                         call.name,
                         target(&call.arguments)
-                    ))
+                    )))
                 }
-                Reply::Cancelled => return Err("cancelled".into()),
+                Reply::Cancelled => return Err(AgentError::Cancelled),
             }
         }
         if self.cancel.is_cancelled() {
-            return Err("cancelled".into());
+            return Err(AgentError::Cancelled);
         }
         let (status, is_error) = match out.status {
             CallStatus::Ok => ("ok", false),
@@ -387,7 +383,7 @@ impl Agent<'_> {
         call: &ToolCall,
         progress: &dyn Fn(&str, &str),
         reply: &dyn Fn(String, bool) -> Message,
-    ) -> Result<(Message, Duration), String> {
+    ) -> Result<(Message, Duration), AgentError> {
         let Some(question) = call
             .arguments
             .get("question")
@@ -415,12 +411,12 @@ impl Agent<'_> {
                     began.elapsed(),
                 ))
             }
-            Reply::TimedOut => Err(format!(
+            Reply::TimedOut => Err(AgentError::NobodyAnswered(format!(
                 "nobody answered the model's question within {} s: {}",
                 self.settings.await_input_seconds,
                 clip_chars(question, 200)
-            )),
-            Reply::Cancelled => Err("cancelled".into()),
+            ))),
+            Reply::Cancelled => Err(AgentError::Cancelled),
         }
     }
 

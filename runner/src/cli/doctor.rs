@@ -130,9 +130,7 @@ pub fn run(a: DoctorArgs) -> anyhow::Result<u8> {
     let ws = std::fs::canonicalize(dir.path())?.join("ws");
     std::fs::create_dir_all(&ws)?;
     let (uid, gid) = sandbox_ids(config.sandbox.uid, config.sandbox.gid);
-    let spec = SandboxSpec {
-        allow_degraded: config.sandbox.degraded,
-        ..SandboxSpec::system_default(
+    let spec = SandboxSpec::system_default(
             "echo sandbox-ok > probe && cat probe && grep -c . /proc/self/status >/dev/null; \
              awk '{print \"outside-uid\", $2}' /proc/self/uid_map; \
              for f in /etc/shadow /etc/gshadow /root; do ls \"$f\" >/dev/null 2>&1 && cat \"$f\" >/dev/null 2>&1 && echo \"readable $f\"; done; \
@@ -142,7 +140,7 @@ pub fn run(a: DoctorArgs) -> anyhow::Result<u8> {
             gid,
             config.sandbox.limits.clone(),
         )
-    };
+        .allow_degraded(config.sandbox.degraded);
     match ProcessSandbox::new(super::sandbox_helper()?).run(&spec, Duration::from_secs(20)) {
         Ok(out) if out.exit_code == 0 && out.stdout.lines().next() == Some("sandbox-ok") => {
             r.pass("shell sandbox", &format!("a command ran fully confined in {} ms", out.duration_ms));

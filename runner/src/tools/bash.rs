@@ -111,47 +111,15 @@ impl Tool for Bash {
             .as_str()
             .map(PathBuf::from)
             .ok_or_else(|| ToolError::Failed("the decision has no normalised cwd".into()))?;
-        let workspace = run.ctx.workspace.clone();
-        let mut readable: Vec<PathBuf> = confine.readable_roots.iter().map(PathBuf::from).collect();
-        readable.extend(["/proc", "/dev"].map(PathBuf::from));
-        // Defence in depth: whatever the policy grants, nothing outside the
-        // workspace is writable (besides the sandbox's private /tmp).
-        let mut writable: Vec<PathBuf> = confine
-            .writable_roots
-            .iter()
-            .map(PathBuf::from)
-            .filter(|p| p.starts_with(&workspace))
-            .collect();
-        writable.extend(
-            [
-                "/tmp",
-                "/dev/null",
-                "/dev/zero",
-                "/dev/full",
-                "/dev/tty",
-                "/dev/pts",
-                "/dev/shm",
-            ]
-            .map(PathBuf::from),
-        );
-        let read_only = confine.read_only_paths.iter().map(PathBuf::from).collect();
-        let (uid, gid) = process::sandbox_ids(self.settings.uid, self.settings.gid);
-        let spec = SandboxSpec {
-            command: i.command,
-            workspace,
+        let spec = SandboxSpec::confined(
+            i.command,
+            run.ctx.workspace.clone(),
             cwd,
-            readable,
-            writable,
-            read_only,
-            hidden: Vec::new(),
-            hidden_globs: confine.hidden_paths.clone(),
-            uid,
-            gid,
-            limits: self.settings.limits.clone(),
-            env: Vec::new(),
-            allow_degraded: self.settings.degraded,
-            proxy_socket: None,
-        };
+            confine,
+            process::sandbox_ids(self.settings.uid, self.settings.gid),
+            self.settings.limits.clone(),
+        )
+        .allow_degraded(self.settings.degraded);
         let timeout_ms = i
             .timeout_ms
             .unwrap_or(self.settings.limits.default_timeout_ms)
@@ -162,10 +130,7 @@ impl Tool for Bash {
             // Every connection through the proxy is its own decision.
             let proxy = NetProxy::bind(&std::env::temp_dir())
                 .map_err(|e| ToolError::Failed(format!("cannot start the network proxy: {e}")))?;
-            let spec = SandboxSpec {
-                proxy_socket: Some(proxy.socket().to_path_buf()),
-                ..spec
-            };
+            let spec = spec.with_proxy(proxy.socket().to_path_buf());
             std::thread::scope(|scope| {
                 let decider = PolicyConnect {
                     gate: run.gate,

@@ -265,7 +265,10 @@ fn work(
                 host: &host,
                 cancel,
             };
-            agent.run(history, new_turns).result
+            agent
+                .run(history, new_turns)
+                .result
+                .map_err(|e| e.to_string())
         }
     }
 }

@@ -206,43 +206,120 @@ impl Limits {
 #[serde(deny_unknown_fields)]
 pub struct SandboxSpec {
     /// The command line, run as `bash -c COMMAND`.
-    pub command: String,
+    pub(crate) command: String,
     /// Canonical workspace root.
-    pub workspace: PathBuf,
+    pub(crate) workspace: PathBuf,
     /// Working directory (absolute, inside the workspace).
-    pub cwd: PathBuf,
+    pub(crate) cwd: PathBuf,
     /// Paths readable (and executable) beneath, absolute.
-    pub readable: Vec<PathBuf>,
+    pub(crate) readable: Vec<PathBuf>,
     /// Paths writable beneath, absolute.
-    pub writable: Vec<PathBuf>,
+    pub(crate) writable: Vec<PathBuf>,
     /// Paths relative to the workspace kept read-only even under a writable
     /// root (bound onto themselves, opened beneath the workspace).
-    pub read_only: Vec<PathBuf>,
+    pub(crate) read_only: Vec<PathBuf>,
     /// Paths relative to the workspace masked inside the sandbox (an empty
     /// file or directory bound over each): the hidden paths that exist.
     #[serde(default)]
-    pub hidden: Vec<PathBuf>,
+    pub(crate) hidden: Vec<PathBuf>,
     /// Globs (over workspace-relative paths) of what is hidden; the runner
     /// turns them into [`SandboxSpec::hidden`] just before the run.
     #[serde(skip)]
-    pub hidden_globs: Vec<String>,
+    pub(crate) hidden_globs: Vec<String>,
     /// Outside uid (and gid) the sandbox's root maps to.
-    pub uid: u32,
+    pub(crate) uid: u32,
     /// Outside gid.
-    pub gid: u32,
+    pub(crate) gid: u32,
     /// Resource limits.
-    pub limits: Limits,
+    pub(crate) limits: Limits,
     /// Extra environment the decision allowed (name, value).
-    pub env: Vec<(String, String)>,
+    pub(crate) env: Vec<(String, String)>,
     /// Run even though Landlock is not enforced (operator's degraded mode).
-    pub allow_degraded: bool,
+    pub(crate) allow_degraded: bool,
     /// Network mode `proxy`: the runner's proxy socket, reachable inside the
     /// sandbox at 127.0.0.1:3128. `None` is network mode `none`.
     #[serde(default)]
-    pub proxy_socket: Option<PathBuf>,
+    pub(crate) proxy_socket: Option<PathBuf>,
 }
 
+/// Devices and directories every confined command may write besides its
+/// writable roots: the private /tmp and the harmless devices of the
+/// sandbox's own minimal /dev.
+const SANDBOX_WRITABLE: [&str; 7] = [
+    "/tmp",
+    "/dev/null",
+    "/dev/zero",
+    "/dev/full",
+    "/dev/tty",
+    "/dev/pts",
+    "/dev/shm",
+];
+
 impl SandboxSpec {
+    /// The spec a decision's confinement grants, and nothing more: its
+    /// readable roots (plus the sandbox's own /proc and /dev), its writable
+    /// roots that lie inside the workspace (whatever the policy says,
+    /// nothing outside is writable but the private /tmp and devices), its
+    /// read-only and hidden paths, no network (add [`SandboxSpec::with_proxy`]
+    /// for mode `proxy`), no extra environment, and a refusal to run
+    /// without Landlock (unless [`SandboxSpec::allow_degraded`]).
+    pub fn confined(
+        command: impl Into<String>,
+        workspace: PathBuf,
+        cwd: PathBuf,
+        confine: &protocol::policy::Confinement,
+        (uid, gid): (u32, u32),
+        limits: Limits,
+    ) -> Self {
+        let mut readable: Vec<PathBuf> = confine.readable_roots.iter().map(PathBuf::from).collect();
+        readable.extend(["/proc", "/dev"].map(PathBuf::from));
+        let mut writable: Vec<PathBuf> = confine
+            .writable_roots
+            .iter()
+            .map(PathBuf::from)
+            .filter(|p| p.starts_with(&workspace))
+            .collect();
+        writable.extend(SANDBOX_WRITABLE.map(PathBuf::from));
+        SandboxSpec {
+            command: command.into(),
+            workspace,
+            cwd,
+            readable,
+            writable,
+            read_only: confine.read_only_paths.iter().map(PathBuf::from).collect(),
+            hidden: Vec::new(),
+            hidden_globs: confine.hidden_paths.clone(),
+            uid,
+            gid,
+            limits,
+            env: Vec::new(),
+            allow_degraded: false,
+            proxy_socket: None,
+        }
+    }
+
+    /// Network mode `proxy`: the runner's proxy socket, reachable inside
+    /// the sandbox at 127.0.0.1:3128.
+    pub fn with_proxy(mut self, socket: PathBuf) -> Self {
+        self.proxy_socket = Some(socket);
+        self
+    }
+
+    /// Runs even where the kernel does not enforce Landlock: only when the
+    /// operator set `sandbox.degraded` (every decision record then says so).
+    pub fn allow_degraded(mut self, operator_opted_in: bool) -> Self {
+        self.allow_degraded = operator_opted_in;
+        self
+    }
+
+    /// Keeps these workspace-relative paths read-only and hides what these
+    /// globs match, as a decision's confinement would.
+    pub fn protecting(mut self, read_only: Vec<PathBuf>, hidden_globs: Vec<String>) -> Self {
+        self.read_only = read_only;
+        self.hidden_globs = hidden_globs;
+        self
+    }
+
     /// A spec with the usual system confinement — system roots readable,
     /// the workspace and the private /tmp writable, network `none` — for
     /// probes and benchmarks that are not driven by a policy decision.
