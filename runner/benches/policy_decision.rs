@@ -12,12 +12,11 @@
 //! `POLICY_BENCH_DIR=/path/to/policies` to measure your own policy set (its
 //! entrypoint must be `data.runner.decision`) on the same inputs.
 
-use protocol::policy::{Action, ActionDetail, NetworkMode};
+use protocol::policy::{Action, ActionDetail};
 use protocol::session::SourceWork;
 use runner::activity::NullSink;
 use runner::policy::audit::AuditLog;
 use runner::policy::{EngineSettings, PolicyEngine, PolicyGate, SessionContext, Trusted};
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -46,92 +45,6 @@ fn settings(from_dir: bool) -> EngineSettings {
         run_tests: true,
         workspaces: Vec::new(),
     }
-}
-
-fn actions() -> Vec<Action> {
-    let a = |tool: &str, detail| Action {
-        tool: tool.into(),
-        detail,
-    };
-    let mut env = BTreeMap::new();
-    env.insert("CI".to_string(), "1".to_string());
-    vec![
-        a(
-            "Read",
-            ActionDetail::FsRead {
-                path: "src/main.rs".into(),
-            },
-        ),
-        a(
-            "Read",
-            ActionDetail::FsRead {
-                path: "crates/core/src/lib.rs".into(),
-            },
-        ),
-        a(
-            "Edit",
-            ActionDetail::FsWrite {
-                path: "src/lib.rs".into(),
-            },
-        ),
-        a(
-            "Write",
-            ActionDetail::FsWrite {
-                path: ".git/hooks/pre-commit".into(),
-            },
-        ),
-        a(
-            "Read",
-            ActionDetail::FsRead {
-                path: "../../etc/passwd".into(),
-            },
-        ),
-        a(
-            "Bash",
-            ActionDetail::ShellExec {
-                command: "cargo test --workspace".into(),
-                cwd: ".".into(),
-                network: NetworkMode::None,
-                env,
-            },
-        ),
-        a(
-            "WebFetch",
-            ActionDetail::NetConnect {
-                host: "docs.rs".into(),
-                port: 443,
-                scheme: "https".into(),
-                method: Some("GET".into()),
-                addresses: vec!["18.154.101.2".into()],
-                resolved: true,
-            },
-        ),
-        a(
-            "WebFetch",
-            ActionDetail::NetConnect {
-                host: "evil.example".into(),
-                port: 443,
-                scheme: "https".into(),
-                method: None,
-                addresses: vec!["169.254.169.254".into()],
-                resolved: true,
-            },
-        ),
-        a(
-            "Bash",
-            ActionDetail::External {
-                operation: "git.push".into(),
-                target: Some("origin".into()),
-            },
-        ),
-        a(
-            "Bash",
-            ActionDetail::WorkspaceWrite {
-                operation: "comment".into(),
-                target: None,
-            },
-        ),
-    ]
 }
 
 fn context(root: &std::path::Path) -> SessionContext {
@@ -216,7 +129,7 @@ fn main() {
     let root = std::fs::canonicalize(dir.path()).unwrap();
     std::fs::create_dir_all(root.join("src")).unwrap();
     std::fs::create_dir_all(root.join(".git/hooks")).unwrap();
-    let actions = actions();
+    let actions = test_support::actions::every_kind();
 
     // Cold start: load, compile (interpreter + VM + differential check),
     // the policy's own Rego tests, first decision.

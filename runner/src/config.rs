@@ -178,15 +178,15 @@ pub enum ConfigError {
     /// The file could not be read.
     #[error("cannot read config {path}: {source}")]
     Read {
-        /// The file.
+        /// The config file named on the command line or by default.
         path: PathBuf,
-        /// Why.
+        /// Why it could not be read (missing, permissions).
         source: std::io::Error,
     },
     /// The file is not valid for this schema; the message names the key.
     #[error("invalid config {path}: {message}")]
     Invalid {
-        /// The file.
+        /// The config file whose content was refused.
         path: PathBuf,
         /// The parser's message, naming the key and the line.
         message: String,

@@ -31,7 +31,7 @@ pub enum PlatformError {
     /// Any other error response.
     #[error("control plane answered {status} {kind}: {message}")]
     Api {
-        /// HTTP status.
+        /// The HTTP status the control plane answered with.
         status: u16,
         /// Error type.
         kind: String,

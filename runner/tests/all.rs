@@ -2,5 +2,3 @@
 //! heavy dependencies (wasmtime, regorus) are linked once.
 
 mod suite;
-#[allow(dead_code)]
-mod support;

@@ -9,7 +9,7 @@
 
 mod error;
 mod offer;
-pub mod prompt;
+pub(crate) mod prompt;
 mod run;
 
 pub use error::AgentError;

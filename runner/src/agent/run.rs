@@ -23,7 +23,7 @@ pub struct Agent<'a> {
     pub ctx: &'a SessionContext,
     /// The pinned agent version (trusted).
     pub agent: &'a AgentVersion,
-    /// The model it names.
+    /// The model the pinned agent version names, as this worker serves it.
     pub model: &'a dyn ModelClient,
     /// `[agent]` settings.
     pub settings: &'a AgentSettings,

@@ -15,11 +15,11 @@ use std::net::TcpListener;
 use std::time::Duration;
 
 /// The redirect URI of the paste-the-code flow.
-pub const OOB: &str = "urn:ietf:wg:oauth:2.0:oob";
+pub(crate) const OOB: &str = "urn:ietf:wg:oauth:2.0:oob";
 
 /// How the code comes back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Flow {
+pub(crate) enum Flow {
     /// A loopback listener receives the browser's redirect.
     Loopback,
     /// The person pastes the code the control plane shows.
@@ -28,7 +28,7 @@ pub enum Flow {
 
 /// Signs in: prints the URL to open on `out` (alone on its line), reads a
 /// pasted code from `input` in the paste flow, and stores the tokens.
-pub fn login(
+pub(crate) fn login(
     auth: &super::AuthSection,
     control_plane: Option<&str>,
     file: TokenFile,

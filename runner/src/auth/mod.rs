@@ -12,7 +12,7 @@
 //!   is used; a refresh refused for good marks the sign-in lost, and the
 //!   worker releases its sessions and stops.
 
-pub mod login;
+pub(crate) mod login;
 pub mod store;
 pub mod tokens;
 

@@ -21,9 +21,9 @@ pub struct StoredTokens {
     pub control_plane: String,
     /// The OAuth client they were issued to.
     pub client_id: String,
-    /// The access token.
+    /// Bearer token for the control plane's routes; short-lived, refreshed ahead of expiry.
     pub access_token: String,
-    /// The refresh token.
+    /// Single-use token that buys the next pair (the server rotates it at every refresh).
     pub refresh_token: String,
     /// When the access token expires (Unix seconds).
     pub access_expires_at: i64,
@@ -90,7 +90,7 @@ impl TokenKey {
 /// Where the tokens live and how they are sealed.
 #[derive(Debug, Clone)]
 pub struct TokenFile {
-    /// The file.
+    /// The sealed file (`auth.token_file`, default `<state_dir>/tokens.enc`).
     pub path: PathBuf,
     key: TokenKey,
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 /// Audit subcommands.
 #[derive(Subcommand)]
-pub enum AuditCommand {
+pub(super) enum AuditCommand {
     /// Check the hash chain; names the first edited, dropped or reordered line.
     Verify {
         /// The audit log (JSONL).
@@ -45,7 +45,7 @@ pub enum AuditCommand {
     },
 }
 
-pub fn run(cmd: AuditCommand) -> anyhow::Result<u8> {
+pub(super) fn run(cmd: AuditCommand) -> anyhow::Result<u8> {
     match cmd {
         AuditCommand::Verify { file } => match audit::verify(&file)
             .map_err(|e| anyhow::anyhow!("cannot read audit log {}: {e}", file.display()))?

@@ -14,13 +14,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 /// The tools a pinned agent version enables when `--agent` is not given.
-pub const DEFAULT_ENABLED_TOOLS: &[&str] = &[
+pub(super) const DEFAULT_ENABLED_TOOLS: &[&str] = &[
     "Bash", "Read", "Write", "Edit", "Glob", "Grep", "List", "WebFetch", "Decide",
 ];
 
 /// Arguments of `runner call`.
 #[derive(Args)]
-pub struct CallArgs {
+pub(super) struct CallArgs {
     /// The workspace the call runs in.
     #[arg(long)]
     workspace: PathBuf,
@@ -66,7 +66,7 @@ fn one() -> u32 {
     1
 }
 
-pub fn run(a: CallArgs) -> anyhow::Result<u8> {
+pub(super) fn run(a: CallArgs) -> anyhow::Result<u8> {
     let mut config = load_config(a.config.as_deref())?;
     if !a.policy.is_empty() {
         config.policy.dirs = a.policy.clone();

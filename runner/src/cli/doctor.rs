@@ -9,7 +9,7 @@ use std::time::Duration;
 
 /// Arguments of `runner doctor`.
 #[derive(Args)]
-pub struct DoctorArgs {
+pub(super) struct DoctorArgs {
     /// Worker config (for the sandbox uid and degraded mode).
     #[arg(long)]
     config: Option<PathBuf>,
@@ -38,7 +38,7 @@ fn read(path: &str) -> Option<String> {
         .map(|s| s.trim().to_string())
 }
 
-pub fn run(a: DoctorArgs) -> anyhow::Result<u8> {
+pub(super) fn run(a: DoctorArgs) -> anyhow::Result<u8> {
     let config = super::load_config(a.config.as_deref())?;
     let mut r = Report { failed: false };
 

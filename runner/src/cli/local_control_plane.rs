@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The OAuth client id the control plane registers for workers.
-pub const RUNNER_CLIENT: &str = "runner";
+pub(super) const RUNNER_CLIENT: &str = "runner";
 
 /// Names the control-plane binary to run instead of the one beside `runner`.
 const BINARY_ENV: &str = "RUNNER_CONTROL_PLANE";
@@ -22,14 +22,14 @@ const START_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Tokens the control plane issued for the local user.
 #[derive(Clone, Deserialize)]
-pub struct Issued {
+pub(super) struct Issued {
     pub access_token: String,
     pub refresh_token: String,
     pub expires_in: u64,
 }
 
 /// A running control plane; stopped (SIGINT, then SIGKILL) when dropped.
-pub struct LocalControlPlane {
+pub(super) struct LocalControlPlane {
     child: Child,
     /// `http://ADDR` it serves on.
     pub url: String,
@@ -39,7 +39,7 @@ pub struct LocalControlPlane {
 
 /// Starts the control plane on `<state>/control-plane.db`, listening on
 /// `listen`, and issues the local worker's tokens.
-pub fn start(state: &Path, listen: &str) -> anyhow::Result<LocalControlPlane> {
+pub(super) fn start(state: &Path, listen: &str) -> anyhow::Result<LocalControlPlane> {
     let bin = binary()?;
     let db = state.join("control-plane.db");
     let out = Command::new(&bin)

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 /// Arguments of `runner login`.
 #[derive(Args)]
-pub struct LoginArgs {
+pub(super) struct LoginArgs {
     /// Worker config file: `[worker] control_plane` and `[auth]` (the
     /// token key, the client).
     #[arg(long)]
@@ -23,7 +23,7 @@ pub struct LoginArgs {
     timeout_seconds: u64,
 }
 
-pub fn run(a: LoginArgs) -> anyhow::Result<u8> {
+pub(super) fn run(a: LoginArgs) -> anyhow::Result<u8> {
     let config = load_config(Some(&a.config))?;
     let flow = if a.paste { Flow::Paste } else { Flow::Loopback };
     let stdout = std::io::stdout();

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 /// Policy subcommands.
 #[derive(Subcommand)]
-pub enum PolicyCommand {
+pub(super) enum PolicyCommand {
     /// Run every `test_*` rule (OPA semantics); ends with `N passed, N failed`.
     Test {
         /// Policy directories; without any, the default policy built in.
@@ -40,7 +40,7 @@ pub enum PolicyCommand {
     },
 }
 
-pub fn run(cmd: PolicyCommand) -> anyhow::Result<u8> {
+pub(super) fn run(cmd: PolicyCommand) -> anyhow::Result<u8> {
     match cmd {
         PolicyCommand::Test {
             dirs,

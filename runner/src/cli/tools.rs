@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 /// Tool subcommands.
 #[derive(Subcommand)]
-pub enum ToolsCommand {
+pub(super) enum ToolsCommand {
     /// Every tool with its source, capabilities and input schema, and every
     /// tool that failed to load with why.
     List {
@@ -25,7 +25,7 @@ pub enum ToolsCommand {
     },
 }
 
-pub fn run(cmd: ToolsCommand) -> anyhow::Result<u8> {
+pub(super) fn run(cmd: ToolsCommand) -> anyhow::Result<u8> {
     let ToolsCommand::List {
         json,
         config,

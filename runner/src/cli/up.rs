@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 /// Arguments of `runner up`.
 #[derive(Args)]
-pub struct UpArgs {
+pub(super) struct UpArgs {
     /// Worker config (optional; `[worker]` control-plane settings are filled in).
     #[arg(long)]
     config: Option<PathBuf>,
@@ -41,7 +41,7 @@ pub struct UpArgs {
 const WORKSPACE: &str = "local";
 const PROFILE: &str = "example";
 
-pub fn run(a: UpArgs) -> anyhow::Result<u8> {
+pub(super) fn run(a: UpArgs) -> anyhow::Result<u8> {
     std::fs::create_dir_all(&a.state)
         .with_context(|| format!("cannot create the state directory {}", a.state.display()))?;
     let state = std::fs::canonicalize(&a.state)?;

@@ -9,14 +9,14 @@ use std::sync::Arc;
 
 /// Arguments of `runner worker`.
 #[derive(Args)]
-pub struct WorkerArgs {
+pub(super) struct WorkerArgs {
     /// Worker config file (TOML); `[worker]` names the control plane,
     /// workspace and agent profile.
     #[arg(long)]
     config: PathBuf,
 }
 
-pub fn run(a: WorkerArgs) -> anyhow::Result<u8> {
+pub(super) fn run(a: WorkerArgs) -> anyhow::Result<u8> {
     let config = load_config(Some(&a.config))?;
     let exe = std::env::current_exe().context("cannot locate the runner binary")?;
     let shared = Arc::new(WorkerShared::from_config(config, &exe, None)?);

@@ -11,10 +11,10 @@ use crate::secret::Secret;
 use serde_json::{json, Value};
 
 /// The API version header this client speaks.
-pub const ANTHROPIC_VERSION: &str = "2023-06-01";
+pub(crate) const ANTHROPIC_VERSION: &str = "2023-06-01";
 
 /// A model behind the Messages API.
-pub struct Anthropic {
+pub(crate) struct Anthropic {
     model: String,
     provider: String,
     max_tokens: u32,
@@ -23,7 +23,7 @@ pub struct Anthropic {
 
 impl Anthropic {
     /// A client for `model` at the provider's base URL.
-    pub fn new(
+    pub(crate) fn new(
         cfg: &ProviderConfig,
         model: &str,
         key: Option<Secret>,
@@ -44,7 +44,7 @@ impl Anthropic {
     /// The request body (public for the wire-format tests). Consecutive
     /// messages of one role are merged: the API wants user and assistant
     /// turns to alternate, and tool results travel in a user turn.
-    pub fn body(&self, req: &ModelRequest<'_>) -> Value {
+    pub(crate) fn body(&self, req: &ModelRequest<'_>) -> Value {
         let mut turns: Vec<(&'static str, Vec<Value>)> = Vec::new();
         for m in req.messages {
             let (role, blocks) = match m {
@@ -114,7 +114,7 @@ impl Anthropic {
     }
 
     /// Reads a `message` object.
-    pub fn parse(&self, v: &Value) -> Result<ModelReply, ModelError> {
+    pub(crate) fn parse(&self, v: &Value) -> Result<ModelReply, ModelError> {
         let bad = |m: &str| ModelError::Malformed {
             provider: self.provider.clone(),
             message: m.to_string(),

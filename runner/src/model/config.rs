@@ -23,7 +23,7 @@ pub enum ApiKind {
 pub struct ProviderConfig {
     /// Name used in messages and logs.
     pub name: String,
-    /// Its API.
+    /// Which wire protocol the provider speaks.
     pub api: ApiKind,
     /// Base URL: `https://api.openai.com/v1`, `http://127.0.0.1:11434/v1`
     /// (Ollama), `https://api.anthropic.com`.

@@ -9,8 +9,8 @@
 //! once. A provider error becomes a [`ModelError`] carrying the provider's
 //! own message, never a hang.
 
-pub mod anthropic;
-pub mod config;
+pub(crate) mod anthropic;
+pub(crate) mod config;
 mod http;
 pub mod openai;
 
@@ -24,7 +24,7 @@ use crate::cancel::Cancel;
 pub struct OfferedTool {
     /// Name the model calls it by.
     pub name: String,
-    /// What it does.
+    /// What the tool does, as the model is told (trusted text: from the registry, never from the work).
     pub description: String,
     /// JSON Schema of its input.
     pub input_schema: serde_json::Value,
@@ -58,9 +58,9 @@ pub enum StopReason {
 /// Tokens used by one call.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Usage {
-    /// Prompt tokens.
+    /// Tokens the provider counted in the request (prompt).
     pub input_tokens: u64,
-    /// Completion tokens.
+    /// Tokens the provider generated (completion).
     pub output_tokens: u64,
 }
 
@@ -71,9 +71,9 @@ pub struct ModelReply {
     pub content: String,
     /// Tool calls, in order.
     pub tool_calls: Vec<ToolCall>,
-    /// Why it stopped.
+    /// Why the model ended the turn; only `EndTurn` and `ToolUse` mean it may be done.
     pub stop: StopReason,
-    /// Tokens used.
+    /// What the call cost, as the provider reported it.
     pub usage: Usage,
 }
 
@@ -85,7 +85,7 @@ pub enum ModelError {
     Provider {
         /// Provider name from the config.
         provider: String,
-        /// HTTP status.
+        /// The HTTP status the provider answered with.
         status: u16,
         /// The provider's own message.
         message: String,
@@ -93,27 +93,27 @@ pub enum ModelError {
     /// No answer within the configured timeout (after any retries).
     #[error("{provider} did not answer within {seconds} s (timeout_seconds); check that it is up, or raise the timeout")]
     Timeout {
-        /// Provider name.
+        /// Provider name from the config.
         provider: String,
-        /// The timeout.
+        /// The provider's `timeout_seconds`.
         seconds: u64,
     },
     /// The provider could not be reached.
     #[error("{provider} could not be reached at {url}: {message}")]
     Transport {
-        /// Provider name.
+        /// Provider name from the config.
         provider: String,
-        /// The URL called.
+        /// The URL the call went to (never carries the key).
         url: String,
-        /// What failed.
+        /// The transport's error (DNS, refused, TLS).
         message: String,
     },
     /// The answer was not the provider's documented shape.
     #[error("{provider} sent an answer this runner cannot read: {message}")]
     Malformed {
-        /// Provider name.
+        /// Provider name from the config.
         provider: String,
-        /// What was wrong.
+        /// Which part of the answer did not match the documented shape.
         message: String,
     },
     /// The session was cancelled while waiting.

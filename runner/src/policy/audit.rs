@@ -42,19 +42,19 @@ pub enum AuditError {
     /// I/O failure.
     #[error("audit log {path}: {message}")]
     Io {
-        /// The log.
+        /// The audit log file.
         path: PathBuf,
-        /// What failed.
+        /// The operating system's error.
         message: String,
     },
     /// The log's last line is not a valid chained record.
     #[error("audit log {path} ends with a damaged record at line {line} ({reason}); run `runner audit verify {path}` to inspect it, then move the file aside so a new chain starts")]
     DamagedTail {
-        /// The log.
+        /// The audit log file.
         path: PathBuf,
         /// 1-based line number.
         line: u64,
-        /// What is wrong.
+        /// What is wrong with the record (not JSON, a broken hash link).
         reason: String,
     },
 }
@@ -65,14 +65,14 @@ pub enum AuditError {
 pub struct VerifyFailure {
     /// 1-based line number of the first bad line.
     pub line: u64,
-    /// What is wrong with it.
+    /// What is wrong with it (not JSON, a broken hash link, a bad record hash).
     pub reason: String,
 }
 
 /// A verified log's head.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedChain {
-    /// Number of records.
+    /// How many records the chain holds.
     pub records: u64,
     /// Hash of the last record (GENESIS when empty).
     pub head: String,
@@ -277,7 +277,7 @@ pub fn verify(path: &Path) -> Result<Result<VerifiedChain, VerifyFailure>, std::
 pub struct LoggedRecord {
     /// 1-based line.
     pub line: u64,
-    /// The record.
+    /// The decision record as it was written.
     pub record: DecisionRecord,
 }
 

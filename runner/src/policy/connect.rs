@@ -15,12 +15,11 @@ use std::net::{SocketAddr, ToSocketAddrs};
 
 /// What a connection is to: as the tool or the proxied client asked.
 #[derive(Debug, Clone)]
-pub struct Target<'a> {
+pub(crate) struct Target<'a> {
     /// The tool asking (`WebFetch`, `Bash`).
     pub tool: &'a str,
     /// Host name or IP literal.
     pub host: &'a str,
-    /// Port.
     pub port: u16,
     /// `http`, `https`, …
     pub scheme: &'a str,
@@ -29,7 +28,7 @@ pub struct Target<'a> {
 }
 
 /// The host-phase action (no addresses yet, nothing resolved).
-pub fn host_action(t: &Target<'_>) -> Action {
+pub(crate) fn host_action(t: &Target<'_>) -> Action {
     action(t, Vec::new(), false)
 }
 
@@ -49,11 +48,11 @@ fn action(t: &Target<'_>, addresses: Vec<String>, resolved: bool) -> Action {
 
 /// A connection the policy refused, with the record that refused it.
 #[derive(Debug)]
-pub struct Refused(pub Box<DecisionRecord>);
+pub(crate) struct Refused(pub Box<DecisionRecord>);
 
 /// Resolves `t.host` (with the host's resolver) and returns the
 /// resolved-phase action: call it only once the host phase was allowed.
-pub fn resolved_action(t: &Target<'_>) -> Action {
+pub(crate) fn resolved_action(t: &Target<'_>) -> Action {
     action(
         t,
         resolve(t).iter().map(|a| a.ip().to_string()).collect(),
@@ -72,7 +71,7 @@ fn resolve(t: &Target<'_>) -> Vec<SocketAddr> {
 /// Resolves `t.host` and decides the resolved action: the second phase, for
 /// a caller whose host-phase decision was already allowed. Returns the
 /// addresses to dial (exactly those decided).
-pub fn resolve_and_decide(
+pub(crate) fn resolve_and_decide(
     gate: &PolicyGate,
     ctx: &SessionContext,
     t: &Target<'_>,
@@ -89,7 +88,7 @@ pub fn resolve_and_decide(
 }
 
 /// Both phases: the host, and — only if it is allowed — its addresses.
-pub fn decide(
+pub(crate) fn decide(
     gate: &PolicyGate,
     ctx: &SessionContext,
     t: &Target<'_>,

@@ -5,7 +5,7 @@
 use protocol::policy::{Decision, DecisionResult};
 
 /// Parses the value of the decision rule.
-pub fn parse(entrypoint: &str, value: &regorus::Value) -> Decision {
+pub(crate) fn parse(entrypoint: &str, value: &regorus::Value) -> Decision {
     if *value == regorus::Value::Undefined {
         return Decision::deny(format!(
             "policy entrypoint {entrypoint} is undefined for this input (no rule matched and no default): denied"

@@ -23,7 +23,7 @@ use std::time::Duration;
 pub struct EngineSettings {
     /// Policy directories; empty means the embedded default policy.
     pub dirs: Vec<PathBuf>,
-    /// The decision rule.
+    /// The rule whose value is the decision (`policy.entrypoint`).
     pub entrypoint: String,
     /// Evaluation time limit.
     pub eval_timeout: Duration,

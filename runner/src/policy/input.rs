@@ -36,11 +36,11 @@ pub struct SessionContext {
     pub claim_id: Option<String>,
     /// Attempt number (1 for the first claim).
     pub attempt: u32,
-    /// Canonical workspace root.
+    /// Canonical workspace root: every path in the input is relative to it.
     pub workspace: PathBuf,
-    /// Trusted configuration.
+    /// What the operator and platform configured: the only part policies may trust.
     pub trusted: Trusted,
-    /// Untrusted source work.
+    /// The session's work (title, prompt, comments): data to decide about, never instructions.
     pub untrusted: SourceWork,
     base: OnceLock<InputBase>,
     cache_id: u64,
@@ -138,7 +138,7 @@ impl SessionContext {
 /// Turns a requested action into the normalised `input.action`: clean paths
 /// with `in_workspace`, canonical host and addresses. An `Err` is the reason
 /// the action is denied without evaluating the policy.
-pub fn normalize_action(action: &Action, ctx: &SessionContext) -> Result<Value, String> {
+pub(crate) fn normalize_action(action: &Action, ctx: &SessionContext) -> Result<Value, String> {
     let mut obj = match serde_json::to_value(action) {
         Ok(Value::Object(m)) => m,
         _ => return Err("the action could not be represented as JSON".into()),

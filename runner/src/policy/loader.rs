@@ -21,16 +21,16 @@ pub struct SourceFile {
     pub name: String,
     /// For data files: where under `data` the document goes (empty = root).
     pub data_path: Vec<String>,
-    /// File contents.
+    /// The file's content, read once, so what is compiled is what was checked.
     pub text: String,
 }
 
 /// Every file of one policy set.
 #[derive(Debug, Clone, Default)]
 pub struct PolicySources {
-    /// Rego modules.
+    /// The `.rego` files, compiled as modules.
     pub modules: Vec<SourceFile>,
-    /// JSON data documents.
+    /// The `data.json` files, merged under `data`.
     pub data: Vec<SourceFile>,
 }
 
@@ -81,31 +81,31 @@ pub enum LoadError {
     /// A policy directory or file lies inside (or contains) a workspace.
     #[error("policy path {path} is inside workspace {workspace} (or contains it): policies load only from the worker's own directories, never from a workspace; move the policies out and point policy.dirs at the new place")]
     InsideWorkspace {
-        /// The policy path.
+        /// The configured policy path.
         path: PathBuf,
-        /// The workspace root.
+        /// The session workspace root it overlaps.
         workspace: PathBuf,
     },
     /// A policy file or directory is writable by group or others.
     #[error("policy path {path} is writable by group or others (mode {mode:o}); run `chmod go-w {path}` so that only its owner can change policy")]
     Writable {
-        /// The file or directory.
+        /// The file or directory others could change.
         path: PathBuf,
-        /// Its permission bits.
+        /// Its mode, to show what to fix.
         mode: u32,
     },
     /// A path could not be read.
     #[error("cannot read policy path {path}: {message}; check that it exists and the runner may read it")]
     Read {
-        /// The path.
+        /// The path that could not be read.
         path: PathBuf,
-        /// The OS error.
+        /// The operating system's error.
         message: String,
     },
     /// The directories hold no `.rego` file at all.
     #[error("no .rego files found in {dirs}; point policy.dirs (or --policy) at a directory of policies, e.g. the shipped policies/")]
     Empty {
-        /// The directories searched.
+        /// The directories searched, comma separated.
         dirs: String,
     },
 }

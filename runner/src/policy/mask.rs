@@ -8,7 +8,10 @@ use std::sync::Arc;
 
 /// Erases every pointer in `pointers` that exists in `doc`; returns the ones
 /// erased, in order.
-pub fn mask<'a>(doc: &mut Value, pointers: impl IntoIterator<Item = &'a String>) -> Vec<String> {
+pub(crate) fn mask<'a>(
+    doc: &mut Value,
+    pointers: impl IntoIterator<Item = &'a String>,
+) -> Vec<String> {
     let mut erased = Vec::new();
     for p in pointers {
         let Some((parent, last)) = p.rsplit_once('/') else {
@@ -52,7 +55,7 @@ pub struct MaskedShared {
 }
 
 /// Masks the session part: every pointer outside `/action`.
-pub fn mask_shared(map: Map<String, Value>, pointers: &[String]) -> MaskedShared {
+pub(crate) fn mask_shared(map: Map<String, Value>, pointers: &[String]) -> MaskedShared {
     let mut doc = Value::Object(map);
     let erased = mask(&mut doc, pointers.iter().filter(|p| !in_action(p)));
     let map = match doc {
@@ -71,7 +74,7 @@ pub fn mask_shared(map: Map<String, Value>, pointers: &[String]) -> MaskedShared
 /// the configured order, as [`mask`] would list them for the whole
 /// document. A `null` action (a hand-written document without one) is
 /// recorded as absent.
-pub fn mask_record(
+pub(crate) fn mask_record(
     shared: &MaskedShared,
     action: Value,
     pointers: &[String],

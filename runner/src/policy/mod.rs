@@ -15,19 +15,19 @@
 //! - [`rego_test`] runs the policies' own tests; [`replay`] re-decides a log.
 
 pub mod audit;
-pub mod connect;
-pub mod decision;
-pub mod engine;
-pub mod gate;
-pub mod input;
+pub(crate) mod connect;
+pub(crate) mod decision;
+pub(crate) mod engine;
+pub(crate) mod gate;
+pub(crate) mod input;
 pub mod loader;
-pub mod mask;
-pub mod paths;
+pub(crate) mod mask;
+pub(crate) mod paths;
 pub mod probes;
-pub mod rego_test;
+pub(crate) mod rego_test;
 pub mod replay;
 mod section;
-pub mod set;
+pub(crate) mod set;
 
 pub use engine::{EngineSettings, PolicyEngine, ReloadError};
 pub use gate::{GateBuilder, PolicyGate};

@@ -21,7 +21,7 @@ const MAX_SYMLINKS: usize = 40;
 
 /// A path after normalisation.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NormalizedPath {
+pub(crate) struct NormalizedPath {
     /// The absolute, resolved path.
     pub abs: PathBuf,
     /// Path relative to the workspace root (`.` for the root itself) when it
@@ -32,7 +32,7 @@ pub struct NormalizedPath {
 impl NormalizedPath {
     /// The path as policies compare it: relative when inside the workspace,
     /// absolute otherwise.
-    pub fn policy_path(&self) -> String {
+    pub(crate) fn policy_path(&self) -> String {
         match &self.rel {
             Some(r) => r.clone(),
             None => self.abs.to_string_lossy().into_owned(),
@@ -40,14 +40,14 @@ impl NormalizedPath {
     }
 
     /// Whether the resolved path lies inside the workspace.
-    pub fn in_workspace(&self) -> bool {
+    pub(crate) fn in_workspace(&self) -> bool {
         self.rel.is_some()
     }
 }
 
 /// A path that cannot be normalised; the action is denied with this reason.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum PathError {
+pub(crate) enum PathError {
     /// The path was empty.
     #[error("the path is empty")]
     Empty,
@@ -62,7 +62,6 @@ pub enum PathError {
     Inspect {
         /// The component's path.
         path: String,
-        /// The OS error.
         message: String,
     },
     /// The resolved path is not valid UTF-8, so policies could not match it.
@@ -72,7 +71,7 @@ pub enum PathError {
 
 /// Resolves `requested` against the workspace root `root`, which must be
 /// canonical (see [`canonical_root`]).
-pub fn normalize(root: &Path, requested: &str) -> Result<NormalizedPath, PathError> {
+pub(crate) fn normalize(root: &Path, requested: &str) -> Result<NormalizedPath, PathError> {
     if requested.is_empty() {
         return Err(PathError::Empty);
     }
@@ -158,7 +157,7 @@ fn components(p: &Path) -> VecDeque<OsString> {
 }
 
 /// Canonicalises a workspace root, with an error that says what to do.
-pub fn canonical_root(root: &Path) -> Result<PathBuf, String> {
+pub(crate) fn canonical_root(root: &Path) -> Result<PathBuf, String> {
     let canon = std::fs::canonicalize(root).map_err(|e| {
         format!(
             "workspace {} cannot be opened: {e}; create it or pass an existing directory",

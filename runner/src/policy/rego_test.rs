@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 /// A rule declared by a loaded module.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeclaredRule {
+pub(crate) struct DeclaredRule {
     /// Package path, e.g. `data.runner_test`.
     pub package: String,
     /// Rule name within the package.
@@ -23,7 +23,7 @@ pub struct DeclaredRule {
 
 impl DeclaredRule {
     /// Full rule path, e.g. `data.runner.decision`.
-    pub fn path(&self) -> String {
+    pub(crate) fn path(&self) -> String {
         format!("{}.{}", self.package, self.name)
     }
 
@@ -38,7 +38,7 @@ impl DeclaredRule {
 
 /// What one test did.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// Evaluated to `true`.
     Pass,
     /// Evaluated to `false` or was undefined.
@@ -51,12 +51,12 @@ pub enum Outcome {
 
 impl Outcome {
     /// Failures and errors both fail a run.
-    pub fn is_failure(&self) -> bool {
+    pub(crate) fn is_failure(&self) -> bool {
         matches!(self, Outcome::Fail | Outcome::Error(_))
     }
 
     /// `PASS`, `FAIL`, `ERROR`, `SKIPPED`.
-    pub fn label(&self) -> &'static str {
+    pub(crate) fn label(&self) -> &'static str {
         match self {
             Outcome::Pass => "PASS",
             Outcome::Fail => "FAIL",
@@ -68,10 +68,8 @@ impl Outcome {
 
 /// One test's result.
 #[derive(Debug, Clone)]
-pub struct TestResult {
-    /// The test rule.
+pub(crate) struct TestResult {
     pub case: DeclaredRule,
-    /// What it did.
     pub outcome: Outcome,
     /// How long it took.
     pub duration: Duration,
@@ -79,8 +77,7 @@ pub struct TestResult {
 
 /// Counts over a run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Summary {
-    /// Tests that passed.
+pub(crate) struct Summary {
     pub passed: usize,
     /// Tests that failed or errored.
     pub failed: usize,
@@ -90,7 +87,7 @@ pub struct Summary {
 
 impl Summary {
     /// Counts `results`.
-    pub fn of(results: &[TestResult]) -> Summary {
+    pub(crate) fn of(results: &[TestResult]) -> Summary {
         let mut s = Summary::default();
         for r in results {
             match r.outcome {
@@ -103,7 +100,7 @@ impl Summary {
     }
 
     /// The closing line: `N passed, N failed` (`, N skipped` when any).
-    pub fn line(&self) -> String {
+    pub(crate) fn line(&self) -> String {
         let mut l = format!("{} passed, {} failed", self.passed, self.failed);
         if self.skipped > 0 {
             l.push_str(&format!(", {} skipped", self.skipped));
@@ -113,7 +110,7 @@ impl Summary {
 }
 
 /// Lists every rule the loaded modules declare, from the engine's AST.
-pub fn declared_rules(
+pub(crate) fn declared_rules(
     engine: &regorus::Engine,
     sources: &PolicySources,
 ) -> anyhow::Result<Vec<DeclaredRule>> {
@@ -184,7 +181,7 @@ fn first_line(v: &serde_json::Value) -> Option<u32> {
 }
 
 /// Runs every test among `rules` on `engine`, in declaration order.
-pub fn run(engine: &mut regorus::Engine, rules: &[DeclaredRule]) -> Vec<TestResult> {
+pub(crate) fn run(engine: &mut regorus::Engine, rules: &[DeclaredRule]) -> Vec<TestResult> {
     let mut results = Vec::new();
     for rule in rules.iter().filter(|r| r.is_test() || r.is_todo()) {
         let start = Instant::now();

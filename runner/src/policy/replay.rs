@@ -16,9 +16,9 @@ pub struct Flip {
     pub line: u64,
     /// The recorded decision's id.
     pub decision_id: String,
-    /// The recorded action.
+    /// The recorded action (masked as it was logged).
     pub action: serde_json::Value,
-    /// What was decided then.
+    /// What the recorded policy decided.
     pub before: DecisionResult,
     /// What the candidate policy decides.
     pub after: Decision,

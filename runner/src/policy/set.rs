@@ -354,7 +354,7 @@ fn new_vm(
 
 /// Parses every module and merges every data document of `sources` into a
 /// fresh interpreter (prints gathered, not written to stderr).
-pub fn parse(sources: &PolicySources) -> Result<regorus::Engine, CompileError> {
+pub(crate) fn parse(sources: &PolicySources) -> Result<regorus::Engine, CompileError> {
     let mut engine = regorus::Engine::new();
     engine.set_gather_prints(true);
     for m in &sources.modules {

@@ -23,24 +23,21 @@ const RESOLVE: ResolveFlags = ResolveFlags::BENEATH
 
 /// A directory the runner works beneath (a workspace root).
 #[derive(Debug)]
-pub struct Beneath {
+pub(crate) struct Beneath {
     root: OwnedFd,
 }
 
 /// What is at a path, as `lstat` sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Entry {
+pub(crate) struct Entry {
     /// Directory, file, symlink, …
     pub kind: FileType,
     /// Device of the inode.
     pub dev: u64,
-    /// Inode number.
     pub ino: u64,
     /// Hard links to it.
     pub nlink: u64,
-    /// Size in bytes.
     pub size: u64,
-    /// Permission bits.
     pub mode: u32,
 }
 
@@ -87,7 +84,7 @@ fn split(rel: &Path) -> io::Result<(&Path, &std::ffi::OsStr)> {
 impl Beneath {
     /// Opens `root` (a directory the runner chose, not one a workspace
     /// names); its last component must not be a symlink.
-    pub fn open(root: &Path) -> io::Result<Beneath> {
+    pub(crate) fn open(root: &Path) -> io::Result<Beneath> {
         let fd = rustix::fs::open(
             root,
             OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
@@ -98,18 +95,18 @@ impl Beneath {
     }
 
     /// The root's descriptor.
-    pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+    pub(crate) fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
         self.root.as_fd()
     }
 
     /// Opens the directory at `rel` (empty for the root) beneath the root.
-    pub fn open_dir(&self, rel: &Path) -> io::Result<OwnedFd> {
+    pub(crate) fn open_dir(&self, rel: &Path) -> io::Result<OwnedFd> {
         open_dir_at(self.root.as_fd(), rel)
     }
 
     /// What is at `rel`, without following a final symlink; `None` when
     /// nothing is there (or a component on the way is not a directory).
-    pub fn lstat(&self, rel: &Path) -> io::Result<Option<Entry>> {
+    pub(crate) fn lstat(&self, rel: &Path) -> io::Result<Option<Entry>> {
         let (parent, name) = split(rel)?;
         let dir = match self.open_dir(parent) {
             Ok(d) => d,
@@ -124,7 +121,7 @@ impl Beneath {
     }
 
     /// Reads the regular file at `rel` whole (at most `max` bytes).
-    pub fn read(&self, rel: &Path, max: u64) -> io::Result<Vec<u8>> {
+    pub(crate) fn read(&self, rel: &Path, max: u64) -> io::Result<Vec<u8>> {
         use std::io::Read;
         let fd = rustix::fs::openat2(
             self.root.as_fd(),
@@ -149,7 +146,7 @@ impl Beneath {
     /// Writes `bytes` as the regular file at `rel` with `mode`, replacing
     /// whatever is there (a directory, a symlink, a file with other links)
     /// and creating missing parent directories.
-    pub fn write(&self, rel: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+    pub(crate) fn write(&self, rel: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
         use std::io::Write;
         let (parent, name) = split(rel)?;
         self.create_dirs(parent)?;
@@ -169,7 +166,7 @@ impl Beneath {
 
     /// Creates the directory `rel` and its missing parents beneath the root;
     /// an existing symlink or file on the way is an error.
-    pub fn create_dirs(&self, rel: &Path) -> io::Result<()> {
+    pub(crate) fn create_dirs(&self, rel: &Path) -> io::Result<()> {
         let mut dir = rustix::io::dup(&self.root).map_err(err)?;
         for c in rel.components() {
             let Component::Normal(name) = c else {
@@ -189,7 +186,7 @@ impl Beneath {
 
     /// Removes whatever is at `rel` (a whole tree for a directory); true
     /// when something was there. Symlinks are removed, never followed.
-    pub fn remove(&self, rel: &Path) -> io::Result<bool> {
+    pub(crate) fn remove(&self, rel: &Path) -> io::Result<bool> {
         let (parent, name) = split(rel)?;
         let dir = match self.open_dir(parent) {
             Ok(d) => d,
@@ -202,7 +199,7 @@ impl Beneath {
     /// Gives the whole tree to `uid`/`gid`, the root included, without
     /// following any symlink. A regular file with more than one link may be
     /// a hard link to something outside: it keeps its owner.
-    pub fn chown_tree(&self, uid: u32, gid: u32) -> io::Result<()> {
+    pub(crate) fn chown_tree(&self, uid: u32, gid: u32) -> io::Result<()> {
         let (uid, gid) = (
             rustix::fs::Uid::from_raw(uid),
             rustix::fs::Gid::from_raw(gid),
@@ -214,7 +211,7 @@ impl Beneath {
     /// Bytes the tree occupies on disk (allocated blocks; a file with
     /// several links counted once), for the workspace size limit. The same
     /// walk clears set-user-id and set-group-id bits of regular files.
-    pub fn usage(&self) -> io::Result<u64> {
+    pub(crate) fn usage(&self) -> io::Result<u64> {
         let mut seen = std::collections::HashSet::new();
         let st = rustix::fs::fstat(&self.root).map_err(err)?;
         let mut total = st.st_blocks as u64 * 512;
@@ -223,7 +220,7 @@ impl Beneath {
     }
 
     /// Every entry name of the directory at `rel`, sorted, with its type.
-    pub fn list(&self, rel: &Path) -> io::Result<Vec<(std::ffi::OsString, FileType)>> {
+    pub(crate) fn list(&self, rel: &Path) -> io::Result<Vec<(std::ffi::OsString, FileType)>> {
         let dir = self.open_dir(rel)?;
         list_fd(dir.as_fd())
     }

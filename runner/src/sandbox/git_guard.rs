@@ -43,14 +43,9 @@ const MAX_DEPTH: usize = 256;
 
 /// One protected entry as it was.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Item {
+pub(crate) enum Item {
     /// A regular file: its bytes and permission bits.
-    File {
-        /// Content.
-        bytes: Vec<u8>,
-        /// Permission bits.
-        mode: u32,
-    },
+    File { bytes: Vec<u8>, mode: u32 },
     /// A directory (its protected entries are items of their own).
     Dir,
     /// A symlink (never followed), or a special file: kept only as a fact,
@@ -61,14 +56,14 @@ pub enum Item {
 /// The protected set of a workspace at one moment: workspace-relative path
 /// → what was there.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Snapshot {
+pub(crate) struct Snapshot {
     items: BTreeMap<PathBuf, Item>,
     hidden: Vec<PathBuf>,
 }
 
 /// What [`Snapshot::restore`] did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Restored {
+pub(crate) struct Restored {
     /// Control files that were new and were removed.
     pub removed: Vec<String>,
     /// Control files that were changed or removed and were put back.
@@ -78,7 +73,7 @@ pub struct Restored {
 impl Snapshot {
     /// The protected entries that no other protected entry contains: what
     /// the sandbox binds read-only.
-    pub fn roots(&self) -> impl Iterator<Item = &Path> {
+    pub(crate) fn roots(&self) -> impl Iterator<Item = &Path> {
         self.items
             .keys()
             .filter(|p| !self.covers_strictly(p))
@@ -87,12 +82,13 @@ impl Snapshot {
 
     /// The entries the hidden-path globs matched (a walk stops at a match),
     /// when the scan was given globs.
-    pub fn hidden(&self) -> &[PathBuf] {
+    pub(crate) fn hidden(&self) -> &[PathBuf] {
         &self.hidden
     }
 
     /// Whether `rel` is a protected entry or lies beneath one.
-    pub fn covers(&self, rel: &Path) -> bool {
+    #[cfg(test)]
+    pub(crate) fn covers(&self, rel: &Path) -> bool {
         rel.ancestors()
             .any(|a| !a.as_os_str().is_empty() && self.items.contains_key(a))
     }
@@ -100,7 +96,7 @@ impl Snapshot {
     /// Makes the workspace's protected set equal to `self` again, given
     /// what it is `now`. New entries go first (deepest first), then
     /// directories are recreated and files rewritten (shallowest first).
-    pub fn restore(&self, b: &Beneath, now: &Snapshot) -> io::Result<Restored> {
+    pub(crate) fn restore(&self, b: &Beneath, now: &Snapshot) -> io::Result<Restored> {
         let mut out = Restored::default();
         for (p, _) in now.items.iter().rev() {
             if !self.items.contains_key(p) && !self.covers_strictly(p) && b.remove(p)? {
@@ -155,17 +151,17 @@ impl Snapshot {
 /// call fails.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot check the workspace's git state: {0}")]
-pub struct ScanError(String);
+pub(crate) struct ScanError(String);
 
 /// Finds every repository in the workspace and records its control files,
 /// and the `extra` protected paths (workspace-relative) that exist.
-pub fn scan(b: &Beneath, extra: &[PathBuf]) -> Result<Snapshot, ScanError> {
+pub(crate) fn scan(b: &Beneath, extra: &[PathBuf]) -> Result<Snapshot, ScanError> {
     scan_hiding(b, extra, None)
 }
 
 /// [`scan`], also listing the entries that `hidden` (globs over the
 /// workspace-relative path) matches — in the same walk.
-pub fn scan_hiding(
+pub(crate) fn scan_hiding(
     b: &Beneath,
     extra: &[PathBuf],
     hidden: Option<&globset::GlobSet>,
@@ -182,7 +178,7 @@ pub fn scan_hiding(
 /// many entries). After a command, what was seen is still put back even
 /// when part of the workspace could not be looked at — a command must not
 /// be able to keep a planted `.git` in place by making the scan fail.
-pub fn survey(
+pub(crate) fn survey(
     b: &Beneath,
     extra: &[PathBuf],
     hidden: Option<&globset::GlobSet>,

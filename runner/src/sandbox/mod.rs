@@ -9,8 +9,8 @@
 //! - [`git_guard`]: git's state in the workspace, checked and restored
 //!   after every command, so nothing left behind runs code on the host.
 
-pub mod beneath;
-pub mod git_guard;
+pub(crate) mod beneath;
+pub(crate) mod git_guard;
 pub mod process;
 mod section;
 pub mod wasm;

@@ -23,7 +23,7 @@ pub struct BashSettings {
     pub uid: u32,
     /// See `uid`.
     pub gid: u32,
-    /// Resource limits.
+    /// Per-command limits (`[sandbox.limits]`).
     pub limits: Limits,
     /// Run without Landlock when the kernel lacks it (operator opt-in).
     pub degraded: bool,

@@ -22,18 +22,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Capabilities a guest may ask for: WASI gives it files and nothing else.
-pub const GUEST_CAPABILITIES: &[&str] = &["fs.read", "fs.write"];
+pub(crate) const GUEST_CAPABILITIES: &[&str] = &["fs.read", "fs.write"];
 
 /// The environment variable that passes hidden-path globs to a guest.
-pub const HIDDEN_ENV: &str = "RUNNER_HIDDEN_PATHS";
+pub(crate) const HIDDEN_ENV: &str = "RUNNER_HIDDEN_PATHS";
 
 /// `tool.toml`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Manifest {
+pub(crate) struct Manifest {
     /// Name the model calls the tool by.
     pub name: String,
-    /// What it does.
     pub description: String,
     /// `fs.read` and/or `fs.write`.
     pub capabilities: Vec<String>,
@@ -609,7 +608,7 @@ fn hidden_inodes(
 /// Loads every tool directory under `root` (each subdirectory with a
 /// `tool.toml`). A directory that fails to load is reported, not fatal to
 /// the others.
-pub fn load_dir(
+pub(crate) fn load_dir(
     root: &Path,
     source: ToolSource,
     sandbox: &WasmSandbox,

@@ -8,7 +8,7 @@
 
 mod bash;
 mod decide;
-pub mod guest;
+pub(crate) mod guest;
 mod section;
 mod webfetch;
 
@@ -58,9 +58,9 @@ pub enum ToolError {
     /// The input does not fit the tool.
     #[error("invalid input for {tool}: {message}")]
     InvalidInput {
-        /// The tool.
+        /// The tool that was called.
         tool: String,
-        /// What is wrong.
+        /// What the schema check refused, for the model to fix its call.
         message: String,
     },
     /// The tool ran and failed.
@@ -220,7 +220,7 @@ pub enum CallStatus {
 pub struct CallOutcome {
     /// Ok, denied or error.
     pub status: CallStatus,
-    /// The tool called.
+    /// The tool that was called.
     pub tool: String,
     /// Tool output, the denial, or the error.
     pub output: serde_json::Value,

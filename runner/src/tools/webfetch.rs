@@ -20,7 +20,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 /// Redirect hops followed at most.
-pub const MAX_REDIRECTS: usize = 5;
+pub(super) const MAX_REDIRECTS: usize = 5;
 
 /// Limits of WebFetch (`[webfetch]` in the worker config).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -317,7 +317,7 @@ impl WebFetch {
 
 /// HTML reduced to readable text: scripts, styles and tags dropped, block
 /// elements on their own lines, common entities decoded, blank runs folded.
-pub fn html_to_text(html: &str) -> String {
+pub(super) fn html_to_text(html: &str) -> String {
     let mut out = String::with_capacity(html.len() / 2);
     let lower = html.to_ascii_lowercase();
     let mut i = 0;

@@ -14,9 +14,9 @@
 //! - [`Wake`]: the coalescing doorbell between the receiver and the poll
 //!   loop.
 
-pub mod receiver;
+pub(crate) mod receiver;
 mod seen;
-pub mod signature;
+pub(crate) mod signature;
 
 use crate::secret::SecretRef;
 use serde::Deserialize;
@@ -95,7 +95,7 @@ impl Default for WebhookSection {
 
 /// The doorbell: many rings before the loop looks become one poll.
 #[derive(Debug, Default)]
-pub struct Wake {
+pub(crate) struct Wake {
     rung: Mutex<bool>,
     cv: Condvar,
     rings: AtomicU64,
@@ -103,7 +103,7 @@ pub struct Wake {
 
 impl Wake {
     /// Rings (from the receiver).
-    pub fn ring(&self) {
+    pub(crate) fn ring(&self) {
         self.rings.fetch_add(1, Ordering::SeqCst);
         *self.rung.lock().unwrap_or_else(|e| e.into_inner()) = true;
         self.cv.notify_all();
@@ -112,19 +112,19 @@ impl Wake {
     /// Rings without counting as a webhook wake-up: a session ended, so
     /// there is room to claim more (work left queued while the worker was
     /// full is taken at once, not at the next interval).
-    pub fn nudge(&self) {
+    pub(crate) fn nudge(&self) {
         *self.rung.lock().unwrap_or_else(|e| e.into_inner()) = true;
         self.cv.notify_all();
     }
 
     /// Wake-ups recorded so far.
-    pub fn rings(&self) -> u64 {
+    pub(crate) fn rings(&self) -> u64 {
         self.rings.load(Ordering::SeqCst)
     }
 
     /// Waits up to `timeout` or until rung (clearing it), or until `stop`
     /// says so. True when rung.
-    pub fn wait(&self, timeout: Duration, stop: impl Fn() -> bool) -> bool {
+    pub(crate) fn wait(&self, timeout: Duration, stop: impl Fn() -> bool) -> bool {
         let until = Instant::now() + timeout;
         let mut rung = self.rung.lock().unwrap_or_else(|e| e.into_inner());
         loop {

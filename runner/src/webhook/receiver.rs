@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// The event type that makes the worker poll now.
-pub const SESSION_QUEUED: &str = "agent.session_queued";
+pub(crate) const SESSION_QUEUED: &str = "agent.session_queued";
 
 struct Receiver {
     key: String,
@@ -39,8 +39,7 @@ fn error(status: StatusCode, kind: &str, message: &str) -> Response {
 
 /// A running receiver.
 #[derive(Debug)]
-pub struct Running {
-    /// The address it listens on.
+pub(crate) struct Running {
     pub addr: SocketAddr,
     /// `https` or `http`.
     pub scheme: &'static str,
@@ -48,7 +47,7 @@ pub struct Running {
 
 /// Checks the section and starts the receiver on its own runtime thread.
 /// Writes the bound address to `<state_dir>/webhook.addr`.
-pub fn start(
+pub(crate) fn start(
     section: &WebhookSection,
     state_dir: &Path,
     wake: Arc<Wake>,

@@ -6,7 +6,7 @@ use base64::Engine;
 
 /// A signing secret: `whsec_` + base64 of the key bytes (or raw base64).
 #[derive(Clone)]
-pub struct SigningKey(ring::hmac::Key);
+pub(crate) struct SigningKey(ring::hmac::Key);
 
 impl std::fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -16,7 +16,7 @@ impl std::fmt::Debug for SigningKey {
 
 impl SigningKey {
     /// Parses `whsec_<base64>`.
-    pub fn parse(secret: &str) -> Result<SigningKey, String> {
+    pub(crate) fn parse(secret: &str) -> Result<SigningKey, String> {
         let b64 = secret
             .trim()
             .strip_prefix("whsec_")
@@ -33,8 +33,10 @@ impl SigningKey {
         )))
     }
 
-    /// The `v1,<base64>` signature of a delivery.
-    pub fn sign(&self, id: &str, timestamp: i64, body: &[u8]) -> String {
+    /// The `v1,<base64>` signature of a delivery (the control plane signs;
+    /// the runner only checks, so only its tests sign).
+    #[cfg(test)]
+    pub(crate) fn sign(&self, id: &str, timestamp: i64, body: &[u8]) -> String {
         let tag = ring::hmac::sign(&self.0, &content(id, timestamp, body));
         format!(
             "v1,{}",
@@ -44,7 +46,7 @@ impl SigningKey {
 
     /// Checks a delivery's headers: the timestamp within `tolerance`
     /// seconds of `now`, and one `v1` signature valid.
-    pub fn verify(
+    pub(crate) fn verify(
         &self,
         id: Option<&str>,
         timestamp: Option<&str>,

@@ -20,12 +20,12 @@ struct Saved {
 }
 
 /// Where the worker id is saved.
-pub fn id_file(config: &Config) -> PathBuf {
+pub(super) fn id_file(config: &Config) -> PathBuf {
     config.state_dir().join("worker.json")
 }
 
 /// The worker id: the saved one (checked) or a new registration (saved).
-pub fn worker_id(
+pub(super) fn worker_id(
     platform: &Platform,
     config: &Config,
     registry: &Registry,

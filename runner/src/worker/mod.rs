@@ -15,7 +15,7 @@ mod agent_host;
 mod identity;
 mod session;
 
-pub use session::{run_session, SessionEnd};
+pub(crate) use session::run_session;
 
 use crate::cancel::Cancel;
 use crate::config::Config;
@@ -32,14 +32,13 @@ use std::time::{Duration, Instant};
 
 /// Why the worker could not start or had to stop.
 #[derive(Debug, thiserror::Error)]
-pub enum WorkerError {
+pub(crate) enum WorkerError {
     /// The config lacks something the worker needs.
     #[error("{0}")]
     Config(String),
     /// The saved worker id was rejected: a person must reconfigure.
     #[error("the control plane rejected the saved worker id {id} ({message}); reconfiguration is needed: check worker.workspace and worker.agent_profile, then delete {file} to register anew")]
     Rejected {
-        /// The id.
         id: String,
         /// The control plane's message.
         message: String,
@@ -57,7 +56,7 @@ pub enum WorkerError {
 
 /// Shared stop controls: set by signals (or by `runner up`).
 #[derive(Debug, Clone, Default)]
-pub struct Shutdown {
+pub(crate) struct Shutdown {
     draining: Arc<AtomicBool>,
     abort: Arc<AtomicBool>,
     since: Arc<Mutex<Option<Instant>>>,
@@ -65,7 +64,7 @@ pub struct Shutdown {
 
 impl Shutdown {
     /// First request: claim nothing more, finish within the grace period.
-    pub fn drain(&self) {
+    pub(crate) fn drain(&self) {
         self.draining.store(true, Ordering::SeqCst);
         self.since
             .lock()
@@ -73,12 +72,12 @@ impl Shutdown {
             .get_or_insert_with(Instant::now);
     }
     /// Second request: release everything now.
-    pub fn abort(&self) {
+    pub(crate) fn abort(&self) {
         self.drain();
         self.abort.store(true, Ordering::SeqCst);
     }
     /// Whether draining.
-    pub fn is_draining(&self) -> bool {
+    pub(crate) fn is_draining(&self) -> bool {
         self.draining.load(Ordering::SeqCst)
     }
     fn aborting(&self, grace: Duration) -> bool {
@@ -91,7 +90,7 @@ impl Shutdown {
     }
 
     /// Installs SIGTERM/SIGINT handling: first signal drains, second aborts.
-    pub fn on_signals(&self) -> std::io::Result<()> {
+    pub(crate) fn on_signals(&self) -> std::io::Result<()> {
         let mut signals = signal_hook::iterator::Signals::new([
             signal_hook::consts::SIGTERM,
             signal_hook::consts::SIGINT,
@@ -117,12 +116,10 @@ impl Shutdown {
 }
 
 /// Everything a session thread needs, shared.
-pub struct WorkerShared {
-    /// The control plane.
+pub(crate) struct WorkerShared {
     pub platform: Platform,
     /// Policy in force.
     pub engine: Arc<PolicyEngine>,
-    /// The audit log.
     pub audit: Arc<AuditLog>,
     /// Tools.
     pub registry: Registry,
@@ -142,7 +139,7 @@ struct Running {
 }
 
 /// Runs the worker until shutdown completes.
-pub fn run(shared: Arc<WorkerShared>, shutdown: Shutdown) -> Result<(), WorkerError> {
+pub(crate) fn run(shared: Arc<WorkerShared>, shutdown: Shutdown) -> Result<(), WorkerError> {
     let cfg = shared.config.worker.clone();
     // An unreachable control plane at start-up is waited out (with backoff),
     // not fatal: a service outlives its control plane's restarts.
@@ -372,7 +369,7 @@ impl WorkerShared {
     /// `tokens`: the sign-in to use; `None` loads the stored one
     /// (`runner login`), refusing a token file or state directory others
     /// can read.
-    pub fn from_config(
+    pub(crate) fn from_config(
         config: Config,
         exe: &std::path::Path,
         tokens: Option<Arc<dyn crate::auth::TokenSource>>,

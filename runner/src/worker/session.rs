@@ -14,7 +14,7 @@ use std::time::Duration;
 
 /// How a session ended, from the worker's side.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SessionEnd {
+pub(crate) enum SessionEnd {
     /// Completed.
     Complete,
     /// Failed (a step failed or was denied, or the worker hit an error).
@@ -74,7 +74,7 @@ impl ActivitySink for ClaimSink {
 
 /// Runs a claimed session to its end. Never panics outward: a panic in the
 /// work fails the session (if the claim still holds).
-pub fn run_session(
+pub(crate) fn run_session(
     shared: &WorkerShared,
     claim: Claim,
     cancel: &Cancel,

@@ -1,7 +1,6 @@
 //! The audit log: every decision recorded, chained, tamper-evident, and
 //! replayable against another policy.
 
-use crate::support::*;
 use protocol::policy::{Action, ActionDetail, DecisionResult, NetworkMode};
 use protocol::session::SourceWork;
 use runner::policy::audit::{read_records, verify, AuditLog};
@@ -9,6 +8,7 @@ use runner::policy::replay::replay;
 use runner::policy::PolicyEngine;
 use std::collections::BTreeMap;
 use std::path::Path;
+use test_support::*;
 
 fn mixed_actions() -> Vec<Action> {
     let mut v = Vec::new();

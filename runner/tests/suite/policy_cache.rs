@@ -2,10 +2,10 @@
 //! revision, never across sessions or reloads, and never for policies whose
 //! result can change without the input changing.
 
-use crate::support::*;
 use protocol::policy::{Action, ActionDetail, DecisionResult};
 use protocol::session::SourceWork;
 use runner::policy::PolicyEngine;
+use test_support::*;
 
 fn write(path: &str) -> Action {
     Action {

@@ -1,10 +1,10 @@
 //! Fail closed: anything the engine cannot evaluate is a deny with a reason,
 //! and a broken reload keeps the old policy in force.
 
-use crate::support::*;
 use protocol::policy::{Action, ActionDetail, DecisionResult};
 use protocol::session::SourceWork;
 use runner::policy::PolicyEngine;
+use test_support::*;
 
 fn read_action() -> Action {
     Action {

@@ -1,9 +1,9 @@
 //! Paths reach the policy normalised; escapes are denied by the default
 //! policy and the record shows the resolved path.
 
-use crate::support::*;
 use protocol::policy::{Action, ActionDetail, DecisionResult};
 use protocol::session::SourceWork;
+use test_support::*;
 
 fn write(path: &str) -> Action {
     Action {

@@ -1,36 +1,27 @@
 //! Trust rules 1 and 2: policies never come from a workspace, and untrusted
 //! work never changes a decision.
 
-use crate::support::*;
 use protocol::policy::{Action, ActionDetail, DecisionRecord, NetworkMode};
 use protocol::session::SourceWork;
 use runner::policy::{loader::LoadError, PolicyEngine};
 use std::collections::BTreeMap;
+use test_support::*;
 
+/// Every action kind (the shared fixture), then the cases this suite adds:
+/// secrets, a piped install, a public name resolving to loopback, a tool no
+/// agent enables.
 fn actions() -> Vec<Action> {
+    let mut all = test_support::actions::every_kind();
+    all.extend(extras());
+    all
+}
+
+fn extras() -> Vec<Action> {
     let a = |tool: &str, detail| Action {
         tool: tool.into(),
         detail,
     };
     vec![
-        a(
-            "Read",
-            ActionDetail::FsRead {
-                path: "src/main.rs".into(),
-            },
-        ),
-        a(
-            "Read",
-            ActionDetail::FsRead {
-                path: "../../etc/passwd".into(),
-            },
-        ),
-        a(
-            "Write",
-            ActionDetail::FsWrite {
-                path: ".git/hooks/pre-commit".into(),
-            },
-        ),
         a(
             "Write",
             ActionDetail::FsWrite {
@@ -72,20 +63,6 @@ fn actions() -> Vec<Action> {
                 method: None,
                 addresses: vec!["127.0.0.1".into()],
                 resolved: true,
-            },
-        ),
-        a(
-            "Bash",
-            ActionDetail::External {
-                operation: "git.push".into(),
-                target: Some("origin".into()),
-            },
-        ),
-        a(
-            "Bash",
-            ActionDetail::WorkspaceWrite {
-                operation: "comment".into(),
-                target: None,
             },
         ),
         a(

@@ -1,9 +1,9 @@
 //! The register VM decides exactly as the interpreter (the reference the
 //! Rego tests run on), or it is not used.
 
-use crate::support::*;
 use protocol::session::SourceWork;
 use runner::policy::probes;
+use test_support::*;
 
 #[test]
 fn default_policy_runs_on_the_vm() {

@@ -112,10 +112,10 @@ fn rig_with(engine: Arc<PolicyEngine>, limits: WasmLimits) -> Rig {
         &sandbox,
         &grants,
     );
-    let (gate, sink) = crate::support::gate(engine, Some(&base.join("audit.jsonl")));
+    let (gate, sink) = test_support::gate(engine, Some(&base.join("audit.jsonl")));
     let trusted = Trusted {
         agent: serde_json::json!({"name": "t", "enabled_tools": TOOLS, "grants": {}}),
-        ..crate::support::trusted()
+        ..test_support::trusted()
     };
     let ctx = SessionContext::new(ws.clone(), trusted, SourceWork::default());
     Rig {
@@ -146,7 +146,7 @@ fn walk(p: &Path) -> Vec<PathBuf> {
 }
 
 fn rig() -> Rig {
-    rig_with(crate::support::default_engine(), WasmLimits::default())
+    rig_with(test_support::default_engine(), WasmLimits::default())
 }
 
 impl Rig {
@@ -331,13 +331,13 @@ fn a_manifest_asking_for_more_than_the_policy_grants_is_refused() {
         "{p}"
     );
     // A policy granting it makes it load.
-    let dir = crate::support::shipped_policy_copy();
-    crate::support::write_policy_files(
+    let dir = test_support::shipped_policy_copy();
+    test_support::write_policy_files(
         dir.path(),
         &[("grants.rego", "package runner\n\nimport rego.v1\n\ntool_grants[\"MisbehaveRW\"] := [\"fs.read\", \"fs.write\"]\n")],
     );
     let engine = Arc::new(
-        PolicyEngine::load(crate::support::settings(vec![dir.path().to_path_buf()])).unwrap(),
+        PolicyEngine::load(test_support::settings(vec![dir.path().to_path_buf()])).unwrap(),
     );
     let r = rig_with(engine, WasmLimits::default());
     assert!(
@@ -566,7 +566,7 @@ fn a_guest_cannot_block_in_the_host_past_its_time_limit() {
         timeout_ms: 500,
         ..WasmLimits::default()
     };
-    let r = Arc::new(rig_with(crate::support::default_engine(), limits));
+    let r = Arc::new(rig_with(test_support::default_engine(), limits));
     // A FIFO (the shell sandbox cannot make one; an operator's directory
     // might hold one): opening it would block until a writer comes.
     std::fs::create_dir_all(r.ws.join("sub")).unwrap();
@@ -632,7 +632,7 @@ fn misbehaving_guests_fail_cleanly_and_the_runner_keeps_serving() {
         max_input_bytes: 1 << 20,
         ..WasmLimits::default()
     };
-    let r = rig_with(crate::support::default_engine(), limits);
+    let r = rig_with(test_support::default_engine(), limits);
     let cases: Vec<(serde_json::Value, &str)> = vec![
         (serde_json::json!({"mode": "loop"}), "time limit of 500 ms"),
         (

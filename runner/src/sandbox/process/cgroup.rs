@@ -29,7 +29,7 @@ fn delegated() -> &'static Result<PathBuf, String> {
 }
 
 /// Whether per-command cgroups are in force, and if not why.
-pub fn status() -> Result<PathBuf, String> {
+pub(crate) fn status() -> Result<PathBuf, String> {
     delegated().clone()
 }
 
@@ -93,7 +93,7 @@ fn setup() -> Result<PathBuf, String> {
 
 /// One command's group; removed (its processes killed) when dropped.
 #[derive(Debug)]
-pub struct CommandGroup {
+pub(crate) struct CommandGroup {
     dir: PathBuf,
     procs: CString,
 }
@@ -101,7 +101,7 @@ pub struct CommandGroup {
 impl CommandGroup {
     /// A new group with the limits' ceilings, or `None` when the host did
     /// not delegate cgroup v2 (the reason is `runner doctor`'s).
-    pub fn create(limits: &Limits) -> Result<Option<CommandGroup>, String> {
+    pub(crate) fn create(limits: &Limits) -> Result<Option<CommandGroup>, String> {
         let Ok(root) = delegated() else {
             return Ok(None);
         };
@@ -142,12 +142,12 @@ impl CommandGroup {
 
     /// `cgroup.procs` of the group, for the child to move itself into
     /// before it execs the helper (so nothing it starts escapes the group).
-    pub fn procs(&self) -> &CString {
+    pub(crate) fn procs(&self) -> &CString {
         &self.procs
     }
 
     /// Whether the kernel killed something of the tree for memory.
-    pub fn oom_killed(&self) -> bool {
+    pub(crate) fn oom_killed(&self) -> bool {
         std::fs::read_to_string(self.dir.join("memory.events"))
             .ok()
             .and_then(|t| {

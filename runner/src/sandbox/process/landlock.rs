@@ -17,11 +17,11 @@ use std::path::PathBuf;
 
 /// The newest ABI this code was tested with (ABI 6 adds signal and abstract
 /// Unix socket scoping).
-pub const TARGET_ABI: ABI = ABI::V6;
+pub(crate) const TARGET_ABI: ABI = ABI::V6;
 
 /// How much of the ruleset the kernel enforces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Enforcement {
+pub(crate) enum Enforcement {
     /// Every right we handle is enforced.
     Full,
     /// The kernel is older than [`TARGET_ABI`]: some rights are not enforced.
@@ -32,7 +32,7 @@ pub enum Enforcement {
 
 /// The kernel's Landlock ABI version, or a negative errno when Landlock is
 /// absent or disabled.
-pub fn kernel_abi() -> i64 {
+pub(crate) fn kernel_abi() -> i64 {
     // SAFETY: landlock_create_ruleset(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION)
     // only queries the version.
     unsafe {
@@ -54,7 +54,7 @@ fn writable_access(abi: ABI) -> landlock::BitFlags<AccessFs> {
 /// Restricts the calling thread (and everything it execs) to `readable`
 /// and `writable`, and forbids TCP bind and connect — except connecting to
 /// `proxy_port` when given.
-pub fn restrict_self(
+pub(crate) fn restrict_self(
     readable: &[PathBuf],
     writable: &[PathBuf],
     proxy_port: Option<u16>,

@@ -16,14 +16,14 @@
 //! Network: mode `none` is a namespace with loopback only; mode `proxy`
 //! adds one way out, the runner's [`proxy`], which decides every connection.
 
-pub mod cgroup;
+pub(crate) mod cgroup;
 pub mod helper;
-pub mod landlock;
-pub mod mounts;
-pub mod privileges;
+pub(crate) mod landlock;
+pub(crate) mod mounts;
+pub(crate) mod privileges;
 pub mod proxy;
-pub mod seccomp;
-pub mod spec;
+pub(crate) mod seccomp;
+pub(crate) mod spec;
 
 pub use spec::{Limits, SandboxSpec};
 
@@ -91,9 +91,9 @@ pub enum SandboxError {
         "cannot start the sandbox helper {path}: {source}; install `runner-sandbox` beside `runner` (both are built by `cargo build --release -p runner`)"
     )]
     Spawn {
-        /// The helper binary.
+        /// Where the `runner-sandbox` helper was looked for.
         path: PathBuf,
-        /// Why.
+        /// Why it could not be started.
         source: std::io::Error,
     },
     /// A setup step inside the sandbox failed.

@@ -41,7 +41,7 @@ const EMPTY_FILE: &str = ".runner-masked";
 /// A mount step that failed, with the step's name.
 #[derive(Debug, thiserror::Error)]
 #[error("{step}: {source}")]
-pub struct MountError {
+pub(crate) struct MountError {
     step: String,
     source: std::io::Error,
 }
@@ -68,7 +68,7 @@ fn rx_step<T>(r: rustix::io::Result<T>, step: &str) -> Result<T, MountError> {
 }
 
 /// Makes every mount private, so nothing done here propagates to the host.
-pub fn make_private() -> Result<(), MountError> {
+pub(crate) fn make_private() -> Result<(), MountError> {
     step(
         mount(NONE, "/", NONE, MsFlags::MS_REC | MsFlags::MS_PRIVATE, NONE),
         "make / private",
@@ -238,7 +238,7 @@ const STAGED: &str = "/tmp";
 /// directories above the workspace (a 0700 temporary directory), and need
 /// not; and a mount can only be bound from the caller's own namespace, so
 /// the helper's descriptor could not simply be handed down.
-pub fn stage_workspace(spec: &SandboxSpec) -> Result<(), MountError> {
+pub(crate) fn stage_workspace(spec: &SandboxSpec) -> Result<(), MountError> {
     // SAFETY: unshare with a constant flag in a single-threaded process.
     if unsafe { libc::unshare(libc::CLONE_NEWNS) } != 0 {
         return Err(MountError {
@@ -266,7 +266,7 @@ pub fn stage_workspace(spec: &SandboxSpec) -> Result<(), MountError> {
 /// Builds the sandbox's root from `spec` and pivots into it (the workspace
 /// staged by [`stage_workspace`]). Afterwards the process's working
 /// directory is `/`.
-pub fn fresh_root(spec: &SandboxSpec) -> Result<(), MountError> {
+pub(crate) fn fresh_root(spec: &SandboxSpec) -> Result<(), MountError> {
     // Everything to bind is opened while the host's tree is still visible.
     let ws = rx_step(
         open_path(Path::new(STAGED), OFlags::DIRECTORY),

@@ -7,7 +7,7 @@ use nix::sys::resource::{setrlimit, Resource};
 
 /// Drops every capability of the calling thread. The bounding set goes
 /// first, while CAP_SETPCAP is still held.
-pub fn drop_all_capabilities() -> std::io::Result<()> {
+pub(crate) fn drop_all_capabilities() -> std::io::Result<()> {
     let last: i32 = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
         .ok()
         .and_then(|s| s.trim().parse().ok())
@@ -61,7 +61,7 @@ pub fn drop_all_capabilities() -> std::io::Result<()> {
 }
 
 /// Applies the rlimits (soft = hard, so the process cannot raise them).
-pub fn apply_limits(l: &Limits) -> nix::Result<()> {
+pub(crate) fn apply_limits(l: &Limits) -> nix::Result<()> {
     let mb = 1024 * 1024;
     setrlimit(Resource::RLIMIT_CORE, 0, 0)?;
     setrlimit(Resource::RLIMIT_CPU, l.cpu_seconds, l.cpu_seconds)?;

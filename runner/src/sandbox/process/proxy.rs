@@ -91,7 +91,7 @@ impl NetProxy {
 pub struct ConnectRequest<'a> {
     /// Host name or IP literal, as the client sent it.
     pub host: &'a str,
-    /// Port.
+    /// Port (80 for absolute-form HTTP without one).
     pub port: u16,
     /// `http` (absolute-form request) or `https` (CONNECT).
     pub scheme: &'a str,

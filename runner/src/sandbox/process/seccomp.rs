@@ -27,7 +27,7 @@ fn arch() -> TargetArch {
 }
 
 /// System calls denied outright.
-pub const DENIED: &[i64] = &[
+pub(crate) const DENIED: &[i64] = &[
     libc::SYS_ptrace,
     libc::SYS_process_vm_readv,
     libc::SYS_process_vm_writev,
@@ -118,7 +118,7 @@ fn clone3_filter() -> Result<BpfProgram, seccompiler::Error> {
 }
 
 /// Installs both filters on the calling thread (sets no_new_privs first).
-pub fn install() -> Result<(), seccompiler::Error> {
+pub(crate) fn install() -> Result<(), seccompiler::Error> {
     apply_filter(&deny_filter()?)?;
     apply_filter(&clone3_filter()?)?;
     Ok(())

@@ -207,7 +207,6 @@ impl Limits {
 pub struct SandboxSpec {
     /// The command line, run as `bash -c COMMAND`.
     pub(crate) command: String,
-    /// Canonical workspace root.
     pub(crate) workspace: PathBuf,
     /// Working directory (absolute, inside the workspace).
     pub(crate) cwd: PathBuf,
@@ -228,9 +227,7 @@ pub struct SandboxSpec {
     pub(crate) hidden_globs: Vec<String>,
     /// Outside uid (and gid) the sandbox's root maps to.
     pub(crate) uid: u32,
-    /// Outside gid.
     pub(crate) gid: u32,
-    /// Resource limits.
     pub(crate) limits: Limits,
     /// Extra environment the decision allowed (name, value).
     pub(crate) env: Vec<(String, String)>,

@@ -20,7 +20,7 @@ use wasmtime::{Engine, Module};
 
 /// The wasmtime release the runner is built with (pinned exactly in
 /// Cargo.toml; keep the two in step). The engine hash covers it too.
-pub const WASMTIME_VERSION: &str = "48.0.8";
+pub(super) const WASMTIME_VERSION: &str = "48.0.8";
 
 /// The compiled-module cache directory.
 pub struct ModuleCache {

@@ -46,9 +46,9 @@ pub enum GuestFailure {
     /// The input exceeds `max_input_bytes`.
     #[error("the input is {size} bytes, more than the guest input limit of {limit} bytes; send less data")]
     InputTooLarge {
-        /// Input size.
+        /// Bytes of input the call carried.
         size: usize,
-        /// The limit.
+        /// `tools.limits.max_input_bytes`.
         limit: usize,
     },
     /// Guest code ran past its deadline.
@@ -63,7 +63,7 @@ pub enum GuestFailure {
     /// Any other trap (a panic compiles to `unreachable`).
     #[error("the guest trapped ({trap}){stderr}")]
     Trap {
-        /// The trap.
+        /// Wasmtime's description of the trap.
         trap: String,
         /// ": " + its stderr, when it printed something.
         stderr: String,

@@ -1,0 +1,7 @@
+//! Fixtures the runner's tests and benchmarks share, in one crate so every
+//! suite and bench links them once and none keeps its own copy.
+
+pub mod actions;
+pub mod policy;
+
+pub use policy::*;
