@@ -289,172 +289,161 @@ fn injected_instructions_are_denied_or_contained_and_nothing_is_fetched() {
     }
 }
 
-#[test]
-fn refused_tools_bad_arguments_provider_errors_timeouts_and_max_turns_all_end() {
+/// One model session against one fake provider, to its end: the session's
+/// view and the provider (whose requests the test reads).
+fn one_session(
+    wire: Wire,
+    steps: Vec<Step>,
+    provider_extra: &str,
+    enabled_tools: &[&str],
+) -> (Value, FakeModel) {
     let d = tempfile::tempdir().unwrap();
     let cp = ControlPlane::start(&d.path().join("cp.db"));
-    let not_enabled = FakeModel::start(
+    let fake = FakeModel::start(wire, KEY, steps);
+    let cfg = format!(
+        "\n[agent]\nmax_turns = 4\n{}",
+        provider(d.path(), "p1", &fake, wire, "m-under-test", provider_extra)
+    );
+    let _w = WorkerProc::start(d.path(), "w1", &cp, &cfg);
+    let id = cp.queue_model("m-under-test", enabled_tools, json!({"title": "t"}));
+    let v = cp.wait_for(&id, 60, terminal);
+    (v, fake)
+}
+
+fn outcome(v: &Value) -> &str {
+    v["session"]["outcome"].as_str().unwrap_or_default()
+}
+
+#[test]
+fn a_tool_the_pinned_version_does_not_enable_is_not_offered_and_its_call_is_refused() {
+    let (v, model) = one_session(
         Wire::OpenAi,
-        KEY,
         vec![
             call("Bash", json!({"command": "id"})),
             Step::Text("could not".into()),
         ],
+        "",
+        &["Read", "List"],
     );
-    let bad_args = FakeModel::start(
-        Wire::OpenAi,
-        KEY,
-        vec![
-            call("Write", json!({"path": 5})),
-            Step::RawArguments("Read".into(), "{\"path\": ".into()),
-            Step::Text("gave up".into()),
-        ],
-    );
-    let flaky = FakeModel::start(
-        Wire::OpenAi,
-        KEY,
-        vec![
-            Step::Error(500, None),
-            Step::Error(429, Some(0)),
-            Step::Text("ok after retries".into()),
-        ],
-    );
-    let overloaded = FakeModel::start(
-        Wire::Anthropic,
-        KEY,
-        vec![
-            Step::Error(529, None),
-            Step::Text("ok after overload".into()),
-        ],
-    );
-    let broken = FakeModel::start(Wire::Anthropic, KEY, vec![Step::Error(400, None)]);
-    let silent = FakeModel::start(Wire::OpenAi, KEY, vec![Step::Hang, Step::Hang]);
-    let looping = FakeModel::start(
-        Wire::OpenAi,
-        KEY,
-        vec![Step::Forever("List".into(), json!({"path": "."}))],
-    );
-    let mut cfg = String::from("\n[agent]\nmax_turns = 4\n");
-    for (name, f, wire, model, extra) in [
-        ("p1", &not_enabled, Wire::OpenAi, "m-not-enabled", ""),
-        ("p2", &bad_args, Wire::OpenAi, "m-bad-args", ""),
-        ("p3", &flaky, Wire::OpenAi, "m-flaky", "retries = 3"),
-        (
-            "p4",
-            &overloaded,
-            Wire::Anthropic,
-            "m-overloaded",
-            "retries = 2",
-        ),
-        ("p5", &broken, Wire::Anthropic, "m-broken", "retries = 3"),
-        (
-            "p6",
-            &silent,
-            Wire::OpenAi,
-            "m-silent",
-            "timeout_seconds = 1\nretries = 1",
-        ),
-        ("p7", &looping, Wire::OpenAi, "m-looping", ""),
-    ] {
-        cfg.push_str(&provider(d.path(), name, f, wire, model, extra));
-    }
-    let _w = WorkerProc::start(d.path(), "w1", &cp, &format!("concurrency = 4\n{cfg}"));
-    let s_not = cp.queue_model("m-not-enabled", &["Read", "List"], json!({"title": "t"}));
-    let s_bad = cp.queue_model("m-bad-args", ALL_TOOLS, json!({"title": "t"}));
-    let s_flaky = cp.queue_model("m-flaky", ALL_TOOLS, json!({"title": "t"}));
-    let s_over = cp.queue_model("m-overloaded", ALL_TOOLS, json!({"title": "t"}));
-    let s_broken = cp.queue_model("m-broken", ALL_TOOLS, json!({"title": "t"}));
-    let s_silent = cp.queue_model("m-silent", ALL_TOOLS, json!({"title": "t"}));
-    let s_loop = cp.queue_model("m-looping", ALL_TOOLS, json!({"title": "t"}));
-    let s_unknown = cp.queue_model("m-nobody-serves", ALL_TOOLS, json!({"title": "t"}));
-
-    // A tool the pinned version does not enable: not offered, the call
-    // refused with a deny record, an error back to the model.
-    let v = cp.wait_for(&s_not, 60, terminal);
     assert_eq!(v["session"]["state"], "complete", "{v}");
     let ds = decisions(&v);
     assert_eq!(ds.len(), 1, "{ds:?}");
     assert_eq!(ds[0]["result"], "deny");
     assert_eq!(ds[0]["action"]["kind"], "tool.call");
     assert_eq!(ds[0]["action"]["tool"], "Bash");
-    let reqs = not_enabled.requests();
-    assert!(!not_enabled.tools_of(&reqs[0]).contains(&"Bash".to_string()));
-    assert!(not_enabled.last_results(&reqs[1])[0]
-        .0
-        .contains("not offered"));
+    let reqs = model.requests();
+    assert!(!model.tools_of(&reqs[0]).contains(&"Bash".to_string()));
+    assert!(model.last_results(&reqs[1])[0].0.contains("not offered"));
+}
 
-    // Invalid arguments (schema, then not JSON): errors back to the model,
-    // nothing decided or run.
-    let v = cp.wait_for(&s_bad, 60, terminal);
+#[test]
+fn invalid_arguments_go_back_to_the_model_and_nothing_is_decided_or_run() {
+    let (v, model) = one_session(
+        Wire::OpenAi,
+        vec![
+            call("Write", json!({"path": 5})),
+            Step::RawArguments("Read".into(), "{\"path\": ".into()),
+            Step::Text("gave up".into()),
+        ],
+        "",
+        ALL_TOOLS,
+    );
     assert_eq!(v["session"]["state"], "complete", "{v}");
     assert!(decisions(&v).is_empty());
-    let reqs = bad_args.requests();
+    let reqs = model.requests();
     assert!(
-        bad_args.last_results(&reqs[1])[0]
+        model.last_results(&reqs[1])[0]
             .0
             .contains("invalid input for Write"),
         "{:?}",
-        bad_args.last_results(&reqs[1])
+        model.last_results(&reqs[1])
     );
-    assert!(bad_args.last_results(&reqs[2])[0]
-        .0
-        .contains("not valid JSON"));
+    assert!(model.last_results(&reqs[2])[0].0.contains("not valid JSON"));
+}
 
-    // 500 then 429 then success: retried, completes.
-    let v = cp.wait_for(&s_flaky, 60, terminal);
+#[test]
+fn server_errors_and_rate_limits_are_retried_until_the_model_answers() {
+    let (v, model) = one_session(
+        Wire::OpenAi,
+        vec![
+            Step::Error(500, None),
+            Step::Error(429, Some(0)),
+            Step::Text("ok after retries".into()),
+        ],
+        "retries = 3",
+        ALL_TOOLS,
+    );
     assert_eq!(v["session"]["state"], "complete", "{v}");
     assert_eq!(v["session"]["outcome"], "ok after retries");
-    assert_eq!(flaky.requests().len(), 3);
-    let v = cp.wait_for(&s_over, 60, terminal);
+    assert_eq!(model.requests().len(), 3);
+}
+
+#[test]
+fn an_overloaded_anthropic_answer_is_retried() {
+    let (v, model) = one_session(
+        Wire::Anthropic,
+        vec![
+            Step::Error(529, None),
+            Step::Text("ok after overload".into()),
+        ],
+        "retries = 2",
+        ALL_TOOLS,
+    );
     assert_eq!(v["session"]["state"], "complete", "{v}");
-    assert_eq!(overloaded.requests().len(), 2);
+    assert_eq!(model.requests().len(), 2);
+}
 
-    // A 400 is not retried; the provider's message is in the failure.
-    let v = cp.wait_for(&s_broken, 60, terminal);
-    assert_eq!(v["session"]["state"], "error", "{v}");
-    assert!(
-        v["session"]["outcome"]
-            .as_str()
-            .unwrap()
-            .contains("HTTP 400"),
-        "{v}"
+#[test]
+fn a_bad_request_is_not_retried_and_the_failure_quotes_the_provider() {
+    let (v, model) = one_session(
+        Wire::Anthropic,
+        vec![Step::Error(400, None)],
+        "retries = 3",
+        ALL_TOOLS,
     );
-    assert_eq!(broken.requests().len(), 1);
+    assert_eq!(v["session"]["state"], "error", "{v}");
+    assert!(outcome(&v).contains("HTTP 400"), "{v}");
+    assert_eq!(model.requests().len(), 1);
+}
 
-    // A provider that never answers: timeout (after one retry) → failed.
-    let v = cp.wait_for(&s_silent, 60, terminal);
-    assert_eq!(v["session"]["state"], "error", "{v}");
-    assert!(
-        v["session"]["outcome"]
-            .as_str()
-            .unwrap()
-            .contains("did not answer within 1 s"),
-        "{v}"
+#[test]
+fn a_provider_that_never_answers_times_out_after_its_retries() {
+    let (v, model) = one_session(
+        Wire::OpenAi,
+        vec![Step::Hang, Step::Hang],
+        "timeout_seconds = 1\nretries = 1",
+        ALL_TOOLS,
     );
-    assert_eq!(silent.requests().len(), 2);
+    assert_eq!(v["session"]["state"], "error", "{v}");
+    assert!(outcome(&v).contains("did not answer within 1 s"), "{v}");
+    assert_eq!(model.requests().len(), 2);
+}
 
-    // max_turns: the loop stops and fails saying so.
-    let v = cp.wait_for(&s_loop, 60, terminal);
-    assert_eq!(v["session"]["state"], "error", "{v}");
-    assert!(
-        v["session"]["outcome"]
-            .as_str()
-            .unwrap()
-            .contains("within 4 turns"),
-        "{v}"
+#[test]
+fn a_model_that_never_finishes_is_stopped_at_max_turns() {
+    let (v, model) = one_session(
+        Wire::OpenAi,
+        vec![Step::Forever("List".into(), json!({"path": "."}))],
+        "",
+        ALL_TOOLS,
     );
-    assert_eq!(looping.requests().len(), 4);
+    assert_eq!(v["session"]["state"], "error", "{v}");
+    assert!(outcome(&v).contains("within 4 turns"), "{v}");
+    assert_eq!(model.requests().len(), 4);
+}
 
-    // A model no provider serves fails at once, saying how to fix it.
-    let v = cp.wait_for(&s_unknown, 60, terminal);
+#[test]
+fn a_model_no_provider_serves_fails_at_once_saying_how_to_fix_it() {
+    let d = tempfile::tempdir().unwrap();
+    let cp = ControlPlane::start(&d.path().join("cp.db"));
+    let served = FakeModel::start(Wire::OpenAi, KEY, vec![Step::Text("unused".into())]);
+    let cfg = provider(d.path(), "p1", &served, Wire::OpenAi, "m-served", "");
+    let _w = WorkerProc::start(d.path(), "w1", &cp, &cfg);
+    let id = cp.queue_model("m-nobody-serves", ALL_TOOLS, json!({"title": "t"}));
+    let v = cp.wait_for(&id, 60, terminal);
     assert_eq!(v["session"]["state"], "error", "{v}");
-    assert!(
-        v["session"]["outcome"]
-            .as_str()
-            .unwrap()
-            .contains("[[providers]]"),
-        "{v}"
-    );
+    assert!(outcome(&v).contains("[[providers]]"), "{v}");
+    assert!(served.requests().is_empty());
 }
 
 /// The question id of the latest `awaiting_input` activity.
