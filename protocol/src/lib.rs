@@ -9,12 +9,14 @@
 //! - [`activity`]: the seven activity types;
 //! - [`conversation`]: a model session's messages, answers and follow-ups;
 //! - [`policy`]: actions, decisions and the records every `policy_decision`
-//!   activity carries.
+//!   activity carries;
+//! - [`normalized`]: the action as the policy saw it and the tool acts on it.
 
 #![deny(missing_docs)]
 
 pub mod activity;
 pub mod conversation;
+pub mod normalized;
 pub mod platform;
 pub mod policy;
 pub mod session;

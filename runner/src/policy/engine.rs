@@ -13,6 +13,7 @@ use super::loader::{self, LoadError, PolicySources};
 use super::mask::{mask_record, mask_shared, MaskedShared};
 use super::set::{CompileError, Evaluation, PolicySet};
 use arc_swap::ArcSwap;
+use protocol::normalized::NormalizedAction;
 use protocol::policy::{Action, Decision, DecisionRecord, RecordedInput};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -226,8 +227,14 @@ impl PolicyEngine {
     }
 
     /// Decides one action in a session and builds its record (not yet
-    /// reported; [`super::PolicyGate`] reports it).
-    pub(crate) fn decide(&self, action: &Action, ctx: &SessionContext) -> DecisionRecord {
+    /// reported; [`super::PolicyGate`] reports it), with the normalised
+    /// action it decided on (`None` when the action could not be
+    /// normalised, which is a denial).
+    pub(crate) fn decide(
+        &self,
+        action: &Action,
+        ctx: &SessionContext,
+    ) -> (DecisionRecord, Option<NormalizedAction>) {
         let current = self.current.load();
         let denied = |reason: String| Evaluation {
             decision: Decision::deny(reason),
@@ -235,38 +242,49 @@ impl PolicyEngine {
             cache_hit: false,
             failed: false,
         };
-        let (action_json, evaluation, revision) = match input::normalize_action(action, ctx) {
+        let typed = input::normalize_action(action, ctx);
+        let (action_json, evaluation, revision) = match &typed {
             Err(reason) => (
                 serde_json::to_value(action).unwrap_or_default(),
                 denied(format!("{reason}: denied")),
                 self.revision(),
             ),
-            Ok(normalized) => match &**current {
-                InForce::Ready(set) => {
-                    let key = set
-                        .cacheable()
-                        .then(|| (ctx.cache_id(), normalized.to_string()));
-                    let evaluation =
-                        set.evaluate_cached(key, || input::rego_input(ctx, &normalized));
-                    (normalized, evaluation, set.revision().to_string())
-                }
-                InForce::Broken { revision, error } => (
-                    normalized,
+            Ok(typed) => match (serde_json::to_value(typed), &**current) {
+                (Err(e), _) => (
+                    serde_json::to_value(action).unwrap_or_default(),
                     denied(format!(
+                        "the action could not be represented as JSON ({e}): denied"
+                    )),
+                    self.revision(),
+                ),
+                (Ok(normalized), current) => match current {
+                    InForce::Ready(set) => {
+                        let key = set
+                            .cacheable()
+                            .then(|| (ctx.cache_id(), normalized.to_string()));
+                        let evaluation =
+                            set.evaluate_cached(key, || input::rego_input(ctx, &normalized));
+                        (normalized, evaluation, set.revision().to_string())
+                    }
+                    InForce::Broken { revision, error } => (
+                        normalized,
+                        denied(format!(
                         "no working policy is loaded ({error}): denied; fix the policy and reload"
                     )),
-                    revision.clone(),
-                ),
+                        revision.clone(),
+                    ),
+                },
             },
         };
-        self.record(
+        let record = self.record(
             ctx.session_id.clone(),
             ctx.claim_id.clone(),
             action_json,
             evaluation,
             revision,
             &ctx.masked_shared(&self.settings.mask),
-        )
+        );
+        (record, typed.ok())
     }
 
     /// Masks the session part of a whole input document (one written by

@@ -11,8 +11,19 @@ use super::engine::PolicyEngine;
 use super::input::SessionContext;
 use crate::activity::ActivitySink;
 use protocol::activity::Activity;
+use protocol::normalized::NormalizedAction;
 use protocol::policy::{Action, DecisionRecord, DecisionResult};
 use std::sync::Arc;
+
+/// A recorded decision and the normalised action it was made on.
+#[derive(Debug, Clone)]
+pub struct Decided {
+    /// What was recorded and reported (its action masked as configured).
+    pub record: DecisionRecord,
+    /// The unmasked normalised action the policy saw; `None` when the
+    /// action could not be normalised (and was denied).
+    pub action: Option<NormalizedAction>,
+}
 
 /// Decides, records and reports actions.
 pub struct PolicyGate {
@@ -94,24 +105,28 @@ impl PolicyGate {
     /// Decides `action`, records and reports the decision, and returns it.
     /// The caller performs the action only if the result is `Allow`.
     pub fn check(&self, action: &Action, ctx: &SessionContext) -> DecisionRecord {
-        self.check_approved(action, ctx, None)
+        self.decide(action, ctx, None).record
     }
 
-    /// [`PolicyGate::check`] for a call a person approved: an `ask` is
-    /// recorded with who approved it ([`DecisionRecord::permits`] is then
-    /// true). Allow and deny are unchanged: an approval never overrides a
-    /// deny.
-    pub fn check_approved(
+    /// [`PolicyGate::check`] with the normalised action the decision was
+    /// made on, for the tool that then acts on exactly that; and for a
+    /// call a person approved (`approved_by`), an `ask` is recorded with
+    /// who approved it ([`DecisionRecord::permits`] is then true). Allow
+    /// and deny are unchanged: an approval never overrides a deny.
+    pub fn decide(
         &self,
         action: &Action,
         ctx: &SessionContext,
         approved_by: Option<&str>,
-    ) -> DecisionRecord {
-        let mut record = self.engine.decide(action, ctx);
+    ) -> Decided {
+        let (mut record, action) = self.engine.decide(action, ctx);
         if record.result == DecisionResult::Ask {
             record.approved_by = approved_by.map(str::to_string);
         }
-        self.report(record)
+        Decided {
+            record: self.report(record),
+            action,
+        }
     }
 
     /// Records and reports a refusal the runner makes before any action

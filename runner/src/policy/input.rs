@@ -8,6 +8,9 @@
 
 use super::mask::{mask_shared, MaskedShared};
 use super::paths::{normalize, NormalizedPath};
+use protocol::normalized::{
+    NormalizedAction, NormalizedConnect, NormalizedFile, NormalizedOperation, NormalizedShell,
+};
 use protocol::policy::{Action, ActionDetail};
 use protocol::session::SourceWork;
 use serde_json::{json, Map, Value};
@@ -138,22 +141,39 @@ impl SessionContext {
 /// Turns a requested action into the normalised `input.action`: clean paths
 /// with `in_workspace`, canonical host and addresses. An `Err` is the reason
 /// the action is denied without evaluating the policy.
-pub(crate) fn normalize_action(action: &Action, ctx: &SessionContext) -> Result<Value, String> {
-    let mut obj = match serde_json::to_value(action) {
-        Ok(Value::Object(m)) => m,
-        _ => return Err("the action could not be represented as JSON".into()),
-    };
-    match &action.detail {
-        ActionDetail::FsRead { path } | ActionDetail::FsWrite { path } => {
-            let n = normalize_path(ctx, path)?;
-            put_path(&mut obj, &ctx.workspace, "path", path, &n);
-        }
-        ActionDetail::ShellExec { cwd, .. } => {
+pub(crate) fn normalize_action(
+    action: &Action,
+    ctx: &SessionContext,
+) -> Result<NormalizedAction, String> {
+    let tool = action.tool.clone();
+    Ok(match &action.detail {
+        ActionDetail::FsRead { path } => NormalizedAction::FsRead(file(ctx, tool, path)?),
+        ActionDetail::FsWrite { path } => NormalizedAction::FsWrite(file(ctx, tool, path)?),
+        ActionDetail::ShellExec {
+            command,
+            cwd,
+            network,
+            env,
+        } => {
             let n = normalize_path(ctx, cwd)?;
-            put_path(&mut obj, &ctx.workspace, "cwd", cwd, &n);
+            NormalizedAction::ShellExec(NormalizedShell {
+                tool,
+                command: command.clone(),
+                cwd: n.policy_path(),
+                cwd_abs: n.abs.to_string_lossy().into_owned(),
+                cwd_requested: cwd.clone(),
+                cwd_in_workspace: n.in_workspace(),
+                network: *network,
+                env: env.clone(),
+            })
         }
         ActionDetail::NetConnect {
-            host, addresses, ..
+            host,
+            port,
+            scheme,
+            method,
+            addresses,
+            resolved,
         } => {
             let host_clean = host.trim().trim_end_matches('.').to_ascii_lowercase();
             if host_clean.is_empty() {
@@ -173,19 +193,37 @@ pub(crate) fn normalize_action(action: &Action, ctx: &SessionContext) -> Result<
                         .map_err(|_| format!("resolved address `{s}` is not an IP address"))
                 }))
             {
-                let ip = canonical_ip(a?);
-                let s = ip.to_string();
+                let s = canonical_ip(a?).to_string();
                 if !addrs.contains(&s) {
                     addrs.push(s);
                 }
             }
-            obj.insert("host".into(), Value::String(host_clean));
-            obj.insert("host_is_ip".into(), Value::Bool(literal.is_some()));
-            obj.insert("addresses".into(), json!(addrs));
+            NormalizedAction::NetConnect(NormalizedConnect {
+                tool,
+                host: host_clean,
+                host_is_ip: literal.is_some(),
+                port: *port,
+                scheme: scheme.clone(),
+                method: method.clone(),
+                addresses: addrs,
+                resolved: *resolved,
+            })
         }
-        ActionDetail::WorkspaceWrite { .. } | ActionDetail::External { .. } => {}
-    }
-    Ok(Value::Object(obj))
+        ActionDetail::WorkspaceWrite { operation, target } => {
+            NormalizedAction::WorkspaceWrite(NormalizedOperation {
+                tool,
+                operation: operation.clone(),
+                target: target.clone(),
+            })
+        }
+        ActionDetail::External { operation, target } => {
+            NormalizedAction::External(NormalizedOperation {
+                tool,
+                operation: operation.clone(),
+                target: target.clone(),
+            })
+        }
+    })
 }
 
 fn normalize_path(ctx: &SessionContext, requested: &str) -> Result<NormalizedPath, String> {
@@ -193,44 +231,26 @@ fn normalize_path(ctx: &SessionContext, requested: &str) -> Result<NormalizedPat
         .map_err(|e| format!("path `{requested}` cannot be normalised: {e}"))
 }
 
-fn put_path(
-    obj: &mut Map<String, Value>,
-    root: &std::path::Path,
-    field: &str,
-    requested: &str,
-    n: &NormalizedPath,
-) {
-    obj.insert(field.to_string(), Value::String(n.policy_path()));
-    obj.insert(
-        format!("{field}_abs"),
-        Value::String(n.abs.to_string_lossy().into_owned()),
-    );
-    obj.insert(
-        format!("{field}_requested"),
-        Value::String(requested.to_string()),
-    );
-    // `in_workspace` for the action's main path; `cwd_in_workspace` for shell.
-    let flag = if field == "path" {
-        "in_workspace".to_string()
-    } else {
-        format!("{field}_in_workspace")
-    };
-    obj.insert(flag, Value::Bool(n.in_workspace()));
-    if field == "path" {
-        // Components let policies check names with set lookups instead of
-        // pattern loops (`.git` at any depth, the root entry, the extension).
-        let p = n.policy_path();
-        let comps: Vec<Value> = p
-            .split('/')
-            .filter(|c| !c.is_empty() && *c != ".")
-            .map(|c| Value::String(c.to_string()))
-            .collect();
-        obj.insert("path_components".into(), Value::Array(comps));
-        obj.insert(
-            "git_state".into(),
-            Value::Bool(n.rel.is_some() && inside_git_dir(&n.abs, root)),
-        );
-    }
+/// The normalised form of a path-carrying action's path.
+fn file(ctx: &SessionContext, tool: String, requested: &str) -> Result<NormalizedFile, String> {
+    let n = normalize_path(ctx, requested)?;
+    let path = n.policy_path();
+    // Components let policies check names with set lookups instead of
+    // pattern loops (`.git` at any depth, the root entry, the extension).
+    let path_components = path
+        .split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .map(str::to_string)
+        .collect();
+    Ok(NormalizedFile {
+        tool,
+        path_abs: n.abs.to_string_lossy().into_owned(),
+        path_requested: requested.to_string(),
+        in_workspace: n.in_workspace(),
+        path_components,
+        git_state: n.rel.is_some() && inside_git_dir(&n.abs, &ctx.workspace),
+        path,
+    })
 }
 
 /// Whether `abs` lies in a git directory — whatever it is called (the
@@ -312,7 +332,10 @@ mod tests {
     #[test]
     fn mapped_ipv6_becomes_ipv4() {
         let (_d, c) = ctx();
-        let a = normalize_action(&net("Example.COM.", &["::ffff:127.0.0.1"]), &c).unwrap();
+        let a = serde_json::to_value(
+            normalize_action(&net("Example.COM.", &["::ffff:127.0.0.1"]), &c).unwrap(),
+        )
+        .unwrap();
         assert_eq!(a["host"], "example.com");
         assert_eq!(a["addresses"], json!(["127.0.0.1"]));
         assert_eq!(a["host_is_ip"], false);
@@ -321,7 +344,7 @@ mod tests {
     #[test]
     fn ip_literal_host_is_its_own_address() {
         let (_d, c) = ctx();
-        let a = normalize_action(&net("[::1]", &[]), &c).unwrap();
+        let a = serde_json::to_value(normalize_action(&net("[::1]", &[]), &c).unwrap()).unwrap();
         assert_eq!(a["addresses"], json!(["::1"]));
         assert_eq!(a["host_is_ip"], true);
     }
@@ -342,5 +365,72 @@ mod tests {
             assert!(!json[key].to_string().contains("MARKER"), "{key}");
         }
         assert!(json["untrusted"].to_string().contains("MARKER"));
+    }
+
+    /// `input.action` keeps exactly the fields DESIGN.md documents, per
+    /// kind: policies (and recorded inputs) see the same document the typed
+    /// action serialises to.
+    #[test]
+    fn the_normalised_action_serialises_to_the_documented_fields() {
+        let (_d, c) = ctx();
+        let keys = |a: &Action| -> Vec<String> {
+            let v = serde_json::to_value(normalize_action(a, &c).unwrap()).unwrap();
+            v.as_object().unwrap().keys().cloned().collect()
+        };
+        let act = |detail| Action {
+            tool: "T".into(),
+            detail,
+        };
+        assert_eq!(
+            keys(&act(ActionDetail::FsWrite { path: "a/b".into() })),
+            [
+                "git_state",
+                "in_workspace",
+                "kind",
+                "path",
+                "path_abs",
+                "path_components",
+                "path_requested",
+                "tool"
+            ]
+        );
+        assert_eq!(
+            keys(&act(ActionDetail::ShellExec {
+                command: "make".into(),
+                cwd: ".".into(),
+                network: protocol::policy::NetworkMode::None,
+                env: Default::default(),
+            })),
+            [
+                "command",
+                "cwd",
+                "cwd_abs",
+                "cwd_in_workspace",
+                "cwd_requested",
+                "kind",
+                "network",
+                "tool"
+            ]
+        );
+        assert_eq!(
+            keys(&net("a.example", &["192.0.2.1"])),
+            [
+                "addresses",
+                "host",
+                "host_is_ip",
+                "kind",
+                "port",
+                "resolved",
+                "scheme",
+                "tool"
+            ]
+        );
+        assert_eq!(
+            keys(&act(ActionDetail::External {
+                operation: "git.push".into(),
+                target: None,
+            })),
+            ["kind", "operation", "tool"]
+        );
     }
 }

@@ -30,7 +30,7 @@ mod section;
 pub(crate) mod set;
 
 pub use engine::{EngineSettings, PolicyEngine, ReloadError};
-pub use gate::{GateBuilder, PolicyGate};
+pub use gate::{Decided, GateBuilder, PolicyGate};
 pub use input::{SessionContext, Trusted};
 pub use section::PolicySection;
 pub use set::PolicySet;

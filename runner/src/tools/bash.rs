@@ -8,6 +8,7 @@
 use super::{Tool, ToolError, ToolRun, ToolSource, ToolSpec};
 use crate::sandbox::process::proxy::NetProxy;
 use crate::sandbox::process::{self, Limits, ProcessSandbox, SandboxSpec};
+use protocol::normalized::NormalizedAction;
 use protocol::policy::{Action, ActionDetail, NetworkMode};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -102,15 +103,19 @@ impl Tool for Bash {
             .decisions
             .first()
             .ok_or_else(|| ToolError::Failed("no decision was made".into()))?;
-        let confine = decision.confine.as_ref().ok_or_else(|| {
+        let confine = decision.record.confine.as_ref().ok_or_else(|| {
             ToolError::Failed(
                 "the policy allowed shell.exec without a confinement; refusing to run unconfined (return `confine` in the decision)".into(),
             )
         })?;
-        let cwd = decision.action["cwd_abs"]
-            .as_str()
-            .map(PathBuf::from)
-            .ok_or_else(|| ToolError::Failed("the decision has no normalised cwd".into()))?;
+        let cwd = match &decision.action {
+            Some(NormalizedAction::ShellExec(shell)) => PathBuf::from(&shell.cwd_abs),
+            _ => {
+                return Err(ToolError::Failed(
+                    "the decision has no normalised cwd".into(),
+                ))
+            }
+        };
         let spec = SandboxSpec::confined(
             i.command,
             run.ctx.workspace.clone(),

@@ -84,9 +84,9 @@ impl Tool for Decide {
             .first()
             .ok_or_else(|| ToolError::Failed("no decision was made".into()))?;
         Ok(serde_json::json!({
-            "result": d.result,
-            "reasons": d.reasons,
-            "confine": d.confine,
+            "result": d.record.result,
+            "reasons": d.record.reasons,
+            "confine": d.record.confine,
         }))
     }
 }

@@ -13,6 +13,7 @@
 use super::{Tool, ToolError, ToolRun, ToolSource, ToolSpec};
 use crate::sandbox::beneath::Beneath;
 use crate::sandbox::wasm::{GuestCall, GuestModule, WasmSandbox};
+use protocol::normalized::NormalizedAction;
 use protocol::policy::{Action, ActionDetail};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -241,7 +242,7 @@ impl GuestTool {
     /// path argument (all of a call's decisions name the same one).
     fn decided_path(
         &self,
-        decisions: &[protocol::policy::DecisionRecord],
+        decisions: &[crate::policy::Decided],
     ) -> Result<Option<String>, ToolError> {
         if self.manifest.path_arg.is_none() {
             return Ok(None);
@@ -249,8 +250,11 @@ impl GuestTool {
         let Some(d) = decisions.first() else {
             return Err(ToolError::Failed("no decision was made".into()));
         };
-        let path = d.action["path"].as_str().unwrap_or_default();
-        if d.action["in_workspace"] != true {
+        let Some(file) = d.action.as_ref().and_then(NormalizedAction::file) else {
+            return Err(ToolError::Failed("the decision names no file".into()));
+        };
+        let path = &file.path;
+        if !file.in_workspace {
             return Err(ToolError::Failed(format!(
                 "{}: {path} resolves outside the workspace; file tools reach only the workspace",
                 self.spec.name
@@ -299,8 +303,8 @@ impl Tool for GuestTool {
         // A write is granted only by an allowed fs.write whose confinement
         // makes the workspace writable (roots compared by components).
         let writable = run.decisions.iter().any(|d| {
-            d.action["kind"] == "fs.write"
-                && d.confine.as_ref().is_some_and(|c| {
+            matches!(d.action, Some(NormalizedAction::FsWrite(_)))
+                && d.record.confine.as_ref().is_some_and(|c| {
                     c.writable_roots
                         .iter()
                         .any(|r| workspace.starts_with(Path::new(r)))
@@ -316,7 +320,7 @@ impl Tool for GuestTool {
         let mut hidden: Vec<String> = run
             .decisions
             .iter()
-            .filter_map(|d| d.confine.as_ref())
+            .filter_map(|d| d.record.confine.as_ref())
             .flat_map(|c| c.hidden_paths.iter().cloned())
             .collect();
         hidden.sort();

@@ -19,7 +19,7 @@ pub use section::ToolsSection;
 pub use webfetch::{WebFetch, WebFetchSettings};
 
 use crate::cancel::Cancel;
-use crate::policy::{PolicyGate, SessionContext};
+use crate::policy::{Decided, PolicyGate, SessionContext};
 use protocol::policy::{Action, DecisionRecord};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -74,8 +74,9 @@ pub struct ToolRun<'a> {
     pub input: &'a serde_json::Value,
     /// The session the call belongs to.
     pub ctx: &'a SessionContext,
-    /// The decisions that allowed the planned actions, in plan order.
-    pub decisions: &'a [DecisionRecord],
+    /// The decisions that allowed the planned actions, in plan order, each
+    /// with the normalised action it was made on (what the tool acts on).
+    pub decisions: &'a [Decided],
     /// For actions only known while running (a redirect, a proxied
     /// connection): each must pass the gate too.
     pub gate: &'a PolicyGate,
@@ -347,16 +348,16 @@ pub fn call_with(
     while let Some(action) = pending.pop_front() {
         let action = &action;
         decided += 1;
-        let record = gate.check_approved(action, ctx, options.approved_by.as_deref());
-        let result = record.result;
-        let reasons = record.reasons.clone();
-        let permits = record.permits();
-        decisions.push(record);
+        let d = gate.decide(action, ctx, options.approved_by.as_deref());
+        let result = d.record.result;
+        let reasons = d.record.reasons.clone();
+        let permits = d.record.permits();
+        decisions.push(d);
         if !permits {
             return outcome(
                 CallStatus::Denied,
                 serde_json::json!({"denied": action.detail.kind(), "result": result, "reasons": reasons}),
-                decisions,
+                records(decisions),
             );
         }
         if let Some(next) = tool.follow_up(action) {
@@ -367,14 +368,14 @@ pub fn call_with(
         return outcome(
             CallStatus::Ok,
             serde_json::json!({"dry_run": true, "allowed": decided}),
-            decisions,
+            records(decisions),
         );
     }
     if cancel.is_cancelled() {
         return outcome(
             CallStatus::Error,
             serde_json::json!({"error": "cancelled before the tool ran"}),
-            decisions,
+            records(decisions),
         );
     }
     let ran = tool.run(ToolRun {
@@ -385,13 +386,18 @@ pub fn call_with(
         cancel,
     });
     match ran {
-        Ok(output) => outcome(CallStatus::Ok, output, decisions),
+        Ok(output) => outcome(CallStatus::Ok, output, records(decisions)),
         Err(e) => outcome(
             CallStatus::Error,
             serde_json::json!({"error": e.to_string()}),
-            decisions,
+            records(decisions),
         ),
     }
+}
+
+/// What a call reports of its decisions: the records, as logged.
+fn records(decisions: Vec<Decided>) -> Vec<DecisionRecord> {
+    decisions.into_iter().map(|d| d.record).collect()
 }
 
 /// Where the built-in guest tools are when the config does not say:

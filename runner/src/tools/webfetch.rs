@@ -13,6 +13,7 @@
 
 use super::{Tool, ToolError, ToolRun, ToolSource, ToolSpec};
 use crate::policy::connect;
+use protocol::normalized::NormalizedAction;
 use protocol::policy::{Action, ActionDetail};
 use serde::{Deserialize, Serialize};
 use std::io::Read;
@@ -208,15 +209,17 @@ impl Tool for WebFetch {
         let resolved = run
             .decisions
             .iter()
-            .find(|d| d.action["resolved"] == true)
+            .find_map(|d| match &d.action {
+                Some(NormalizedAction::NetConnect(c)) if c.resolved => Some(c),
+                _ => None,
+            })
             .ok_or_else(|| {
                 ToolError::Failed("no decision on the resolved addresses was made".into())
             })?;
-        let mut addrs: Vec<SocketAddr> = resolved.action["addresses"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|a| a.as_str()?.parse().ok())
+        let mut addrs: Vec<SocketAddr> = resolved
+            .addresses
+            .iter()
+            .filter_map(|a| a.parse().ok())
             .map(|ip| SocketAddr::new(ip, t.port))
             .collect();
         let mut hops: Vec<String> = Vec::new();
