@@ -4,7 +4,7 @@
 
 use crate::auth::{AgentCaller, Caller, Principal};
 use crate::error::ApiError;
-use crate::store::{Outcome, SessionView, Store};
+use crate::store::{Outcome, SessionView, Store, StoreError};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::StatusCode;
@@ -23,13 +23,13 @@ use serde::Deserialize;
 use std::sync::Arc;
 
 /// Largest request body.
-pub const MAX_BODY_BYTES: usize = 1 << 20;
+pub(crate) const MAX_BODY_BYTES: usize = 1 << 20;
 
 type Shared = Arc<Store>;
 type ApiResult<T> = Result<Json<T>, ApiError>;
 
 /// The JSON body, or a 400/413/415 with the error body.
-pub struct Body<T>(pub T);
+pub(crate) struct Body<T>(pub(crate) T);
 
 impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<S> for Body<T> {
     type Rejection = ApiError;
@@ -60,19 +60,21 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<
     }
 }
 
+/// Runs a store call off the async runtime; its error becomes the API's.
 async fn blocking<T: Send + 'static>(
     store: Shared,
-    f: impl FnOnce(&Store) -> Result<T, ApiError> + Send + 'static,
+    f: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
 ) -> ApiResult<T> {
     tokio::task::spawn_blocking(move || f(&store))
         .await
         .map_err(ApiError::internal)?
         .map(Json)
+        .map_err(ApiError::from)
 }
 
 /// The router with every route under `/v1`, plus `/openapi.json` and
 /// `/healthz`.
-pub fn router(store: Arc<Store>) -> Router {
+pub(crate) fn router(store: Arc<Store>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route(
@@ -119,7 +121,7 @@ pub fn router(store: Arc<Store>) -> Router {
 
 /// Queue work for an agent profile.
 #[utoipa::path(post, path = "/v1/sessions", request_body = Object, responses((status = 200, body = Object), (status = 400, body = Object)))]
-pub async fn queue_session(
+pub(crate) async fn queue_session(
     State(s): State<Shared>,
     _caller: Caller,
     Body(new): Body<NewSession>,
@@ -130,14 +132,14 @@ pub async fn queue_session(
 /// Query of `GET /v1/sessions`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ListQuery {
+pub(crate) struct ListQuery {
     state: Option<String>,
     limit: Option<u32>,
 }
 
 /// List sessions, newest first.
 #[utoipa::path(get, path = "/v1/sessions", params(("state" = Option<String>, Query), ("limit" = Option<u32>, Query)), responses((status = 200, body = Vec<Object>)))]
-pub async fn list_sessions(
+pub(crate) async fn list_sessions(
     State(s): State<Shared>,
     _caller: Caller,
     q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
@@ -156,7 +158,7 @@ pub async fn list_sessions(
 
 /// A session with its activity history.
 #[utoipa::path(get, path = "/v1/sessions/{session}", responses((status = 200, body = SessionView), (status = 404, body = Object)))]
-pub async fn get_session(
+pub(crate) async fn get_session(
     State(s): State<Shared>,
     _caller: Caller,
     Path(id): Path<String>,
@@ -166,7 +168,7 @@ pub async fn get_session(
 
 /// Stop a session.
 #[utoipa::path(post, path = "/v1/sessions/{session}/cancel", responses((status = 200, body = Object), (status = 409, body = Object)))]
-pub async fn cancel_session(
+pub(crate) async fn cancel_session(
     State(s): State<Shared>,
     _caller: Caller,
     Path(id): Path<String>,
@@ -176,7 +178,7 @@ pub async fn cancel_session(
 
 /// Find or create a worker.
 #[utoipa::path(post, path = "/v1/workers", request_body = Object, responses((status = 200, body = Object)))]
-pub async fn register_worker(
+pub(crate) async fn register_worker(
     State(s): State<Shared>,
     _caller: AgentCaller,
     Body(r): Body<RegisterWorker>,
@@ -186,7 +188,7 @@ pub async fn register_worker(
 
 /// A worker.
 #[utoipa::path(get, path = "/v1/workers/{worker}", responses((status = 200, body = Object), (status = 404, body = Object)))]
-pub async fn get_worker(
+pub(crate) async fn get_worker(
     State(s): State<Shared>,
     _caller: AgentCaller,
     Path(id): Path<String>,
@@ -197,13 +199,13 @@ pub async fn get_worker(
 /// Query of `GET /v1/workers/{worker}/sessions`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ClaimableQuery {
+pub(crate) struct ClaimableQuery {
     limit: Option<u32>,
 }
 
 /// Sessions this worker may claim, oldest first (`limit` 1–100, default 50).
 #[utoipa::path(get, path = "/v1/workers/{worker}/sessions", params(("limit" = Option<u32>, Query)), responses((status = 200, body = Vec<Object>)))]
-pub async fn claimable(
+pub(crate) async fn claimable(
     State(s): State<Shared>,
     _caller: AgentCaller,
     Path(id): Path<String>,
@@ -216,7 +218,7 @@ pub async fn claimable(
 
 /// Claim a session (409 when another worker has it).
 #[utoipa::path(post, path = "/v1/workers/{worker}/sessions/{session}/claim", request_body = Object, responses((status = 200, body = Object), (status = 409, body = Object)))]
-pub async fn claim(
+pub(crate) async fn claim(
     State(s): State<Shared>,
     _caller: AgentCaller,
     Path((w, id)): Path<(String, String)>,
@@ -235,7 +237,7 @@ pub async fn claim(
 
 /// Extend a lease.
 #[utoipa::path(post, path = "/v1/sessions/{session}/extend", request_body = Object, responses((status = 200, body = Object), (status = 409, body = Object)))]
-pub async fn extend(
+pub(crate) async fn extend(
     State(s): State<Shared>,
     _caller: AgentCaller,
     Path(id): Path<String>,
@@ -246,7 +248,7 @@ pub async fn extend(
 
 /// Worker health (no work, no lease).
 #[utoipa::path(post, path = "/v1/workers/{worker}/heartbeat", request_body = Object, responses((status = 200, body = Object)))]
-pub async fn heartbeat(
+pub(crate) async fn heartbeat(
     State(s): State<Shared>,
     _caller: AgentCaller,
     Path(id): Path<String>,
@@ -261,7 +263,7 @@ pub async fn heartbeat(
 
 /// Append an activity.
 #[utoipa::path(post, path = "/v1/sessions/{session}/activities", request_body = Object, responses((status = 200, body = Object), (status = 409, body = Object)))]
-pub async fn post_activity(
+pub(crate) async fn post_activity(
     State(s): State<Shared>,
     _caller: AgentCaller,
     Path(id): Path<String>,
@@ -272,7 +274,7 @@ pub async fn post_activity(
 
 /// Update plan / external URL.
 #[utoipa::path(post, path = "/v1/sessions/{session}/metadata", request_body = Object, responses((status = 200, body = Object), (status = 409, body = Object)))]
-pub async fn metadata(
+pub(crate) async fn metadata(
     State(s): State<Shared>,
     _caller: AgentCaller,
     Path(id): Path<String>,
@@ -283,7 +285,7 @@ pub async fn metadata(
 
 /// Complete a session.
 #[utoipa::path(post, path = "/v1/sessions/{session}/complete", request_body = Object, responses((status = 200, body = Object), (status = 409, body = Object)))]
-pub async fn complete(
+pub(crate) async fn complete(
     State(s): State<Shared>,
     _caller: AgentCaller,
     Path(id): Path<String>,
@@ -294,7 +296,7 @@ pub async fn complete(
 
 /// Fail a session.
 #[utoipa::path(post, path = "/v1/sessions/{session}/fail", request_body = Object, responses((status = 200, body = Object), (status = 409, body = Object)))]
-pub async fn fail(
+pub(crate) async fn fail(
     State(s): State<Shared>,
     _caller: AgentCaller,
     Path(id): Path<String>,
@@ -305,7 +307,7 @@ pub async fn fail(
 
 /// Release a session back to the queue.
 #[utoipa::path(post, path = "/v1/sessions/{session}/release", request_body = Object, responses((status = 200, body = Object), (status = 409, body = Object)))]
-pub async fn release(
+pub(crate) async fn release(
     State(s): State<Shared>,
     _caller: AgentCaller,
     Path(id): Path<String>,
@@ -316,7 +318,7 @@ pub async fn release(
 
 /// Claims a worker still holds.
 #[utoipa::path(get, path = "/v1/workers/{worker}/claims", responses((status = 200, body = Vec<Object>)))]
-pub async fn held_claims(
+pub(crate) async fn held_claims(
     State(s): State<Shared>,
     _caller: AgentCaller,
     Path(id): Path<String>,
@@ -326,7 +328,7 @@ pub async fn held_claims(
 
 /// Append messages to the conversation (worker, under its claim).
 #[utoipa::path(post, path = "/v1/sessions/{session}/conversation", request_body = Object, responses((status = 200, body = u64), (status = 409, body = Object)))]
-pub async fn append_conversation(
+pub(crate) async fn append_conversation(
     State(s): State<Shared>,
     _caller: AgentCaller,
     Path(id): Path<String>,
@@ -337,7 +339,7 @@ pub async fn append_conversation(
 
 /// The conversation of a model session, oldest first.
 #[utoipa::path(get, path = "/v1/sessions/{session}/conversation", responses((status = 200, body = Vec<Object>), (status = 404, body = Object)))]
-pub async fn conversation(
+pub(crate) async fn conversation(
     State(s): State<Shared>,
     _caller: Caller,
     Path(id): Path<String>,
@@ -347,7 +349,7 @@ pub async fn conversation(
 
 /// Answer a session that is awaiting input (approve, refuse, or reply).
 #[utoipa::path(post, path = "/v1/sessions/{session}/answer", request_body = Object, responses((status = 200, body = Object), (status = 409, body = Object)))]
-pub async fn answer(
+pub(crate) async fn answer(
     State(s): State<Shared>,
     Caller(who): Caller,
     Path(id): Path<String>,
@@ -359,7 +361,7 @@ pub async fn answer(
 
 /// Send a follow-up to a finished session; it is queued again.
 #[utoipa::path(post, path = "/v1/sessions/{session}/follow-up", request_body = Object, responses((status = 200, body = Object), (status = 409, body = Object)))]
-pub async fn follow_up(
+pub(crate) async fn follow_up(
     State(s): State<Shared>,
     Caller(who): Caller,
     Path(id): Path<String>,
@@ -372,7 +374,7 @@ pub async fn follow_up(
 /// The oldest answer or follow-up not yet acknowledged (worker, under its
 /// claim).
 #[utoipa::path(post, path = "/v1/sessions/{session}/inputs/next", request_body = Object, responses((status = 200, body = Object), (status = 409, body = Object)))]
-pub async fn next_input(
+pub(crate) async fn next_input(
     State(s): State<Shared>,
     _caller: AgentCaller,
     Path(id): Path<String>,
@@ -383,7 +385,7 @@ pub async fn next_input(
 
 /// Acknowledge an input: the worker is done with it (idempotent).
 #[utoipa::path(post, path = "/v1/sessions/{session}/inputs/{input}/ack", request_body = Object, responses((status = 200, body = Object), (status = 409, body = Object)))]
-pub async fn ack_input(
+pub(crate) async fn ack_input(
     State(s): State<Shared>,
     _caller: AgentCaller,
     Path((id, input)): Path<(String, u64)>,
@@ -408,7 +410,7 @@ fn who_name(p: &Principal) -> String {
 /// Subscribe a URL to session events (CloudEvents; retried; optionally
 /// signed — the secret is in this answer only).
 #[utoipa::path(post, path = "/v1/webhooks", request_body = Object, responses((status = 200, body = Object), (status = 400, body = Object)))]
-pub async fn add_subscription(
+pub(crate) async fn add_subscription(
     State(s): State<Shared>,
     _caller: Caller,
     Body(n): Body<crate::webhooks::NewSubscription>,
@@ -418,7 +420,7 @@ pub async fn add_subscription(
 
 /// The webhook subscriptions.
 #[utoipa::path(get, path = "/v1/webhooks", responses((status = 200, body = Vec<Object>)))]
-pub async fn subscriptions(
+pub(crate) async fn subscriptions(
     State(s): State<Shared>,
     _caller: Caller,
 ) -> ApiResult<Vec<crate::webhooks::Subscription>> {
@@ -427,7 +429,7 @@ pub async fn subscriptions(
 
 /// A subscription's delivery log, newest first.
 #[utoipa::path(get, path = "/v1/webhooks/{id}/deliveries", responses((status = 200, body = Vec<Object>), (status = 404, body = Object)))]
-pub async fn deliveries(
+pub(crate) async fn deliveries(
     State(s): State<Shared>,
     _caller: Caller,
     Path(id): Path<String>,

@@ -2,8 +2,10 @@
 //! (consent), `POST /oauth/token` (authorization code with PKCE, refresh
 //! with rotation), `POST /oauth/revoke` (RFC 7009).
 
-use super::db::{Client, OAuthError};
+use super::accounts::Client;
+use super::error::OAuthError;
 use super::{page, OOB_REDIRECT};
+use crate::error::ApiError;
 use crate::store::Store;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Query, State};
@@ -19,7 +21,7 @@ type Shared = Arc<Store>;
 /// The parameters of an authorization request (query of the GET, hidden
 /// fields of the POST).
 #[derive(Clone, Default, Deserialize)]
-pub struct AuthorizeParams {
+pub(crate) struct AuthorizeParams {
     response_type: Option<String>,
     client_id: Option<String>,
     redirect_uri: Option<String>,
@@ -175,7 +177,7 @@ fn check(store: &Store, p: &AuthorizeParams) -> Result<Checked, Refusal> {
     let client = match store.client(client_id) {
         Ok(Some(c)) => c,
         Ok(None) => return Err(Refusal::Page(format!("unknown client {client_id:?}"))),
-        Err(e) => return Err(Refusal::Page(e.message)),
+        Err(e) => return Err(Refusal::Page(ApiError::from(e).message)),
     };
     let Some(redirect_uri) = p.redirect_uri.clone().filter(|r| client.allows_redirect(r)) else {
         return Err(Refusal::Page(
@@ -251,7 +253,7 @@ fn hidden(c: &Checked) -> Vec<(&'static str, String)> {
 }
 
 /// The consent page.
-pub async fn authorize_page(
+pub(crate) async fn authorize_page(
     State(s): State<Shared>,
     q: Result<Query<AuthorizeParams>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
@@ -271,7 +273,7 @@ pub async fn authorize_page(
 }
 
 /// The consent decision: sign-in plus allow or deny.
-pub async fn authorize_submit(
+pub(crate) async fn authorize_submit(
     State(s): State<Shared>,
     f: Result<Form<AuthorizeParams>, FormRejection>,
 ) -> Response {
@@ -319,7 +321,7 @@ pub async fn authorize_submit(
             &c.scope,
         ) {
             Ok(code) => redirect_with(&c.redirect_uri, &[("code", &code), ("state", &c.state)]),
-            Err(e) => e.into_response(),
+            Err(e) => ApiError::from(e).into_response(),
         }
     })
     .await
@@ -328,7 +330,7 @@ pub async fn authorize_submit(
 
 /// `POST /oauth/token` form.
 #[derive(Default, Deserialize)]
-pub struct TokenForm {
+pub(crate) struct TokenForm {
     grant_type: Option<String>,
     code: Option<String>,
     redirect_uri: Option<String>,
@@ -343,31 +345,12 @@ pub struct TokenForm {
 
 /// `POST /oauth/revoke` form.
 #[derive(Default, Deserialize)]
-pub struct RevokeForm {
+pub(crate) struct RevokeForm {
     token: Option<String>,
     #[allow(dead_code)]
     token_type_hint: Option<String>,
     client_id: Option<String>,
     client_secret: Option<String>,
-}
-
-impl IntoResponse for OAuthError {
-    fn into_response(self) -> Response {
-        let mut r = (
-            self.status,
-            Json(serde_json::json!({"error": self.error, "error_description": self.description})),
-        )
-            .into_response();
-        r.headers_mut()
-            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        if self.status == StatusCode::UNAUTHORIZED {
-            r.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Basic realm=\"oauth\""),
-            );
-        }
-        r
-    }
 }
 
 /// Client credentials from HTTP Basic (RFC 6749 §2.3.1) or the form.
@@ -445,7 +428,7 @@ async fn client_endpoint<F: Send + 'static>(
 }
 
 /// The token endpoint.
-pub async fn token(
+pub(crate) async fn token(
     State(s): State<Shared>,
     headers: HeaderMap,
     f: Result<Form<TokenForm>, FormRejection>,
@@ -487,7 +470,7 @@ pub async fn token(
 
 /// The revocation endpoint (RFC 7009): 200 whether or not the token was
 /// known.
-pub async fn revoke(
+pub(crate) async fn revoke(
     State(s): State<Shared>,
     headers: HeaderMap,
     f: Result<Form<RevokeForm>, FormRejection>,

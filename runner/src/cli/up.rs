@@ -50,14 +50,14 @@ pub fn run(a: UpArgs) -> anyhow::Result<u8> {
     // The control plane, on its own runtime thread.
     let store = Arc::new(
         control_plane::Store::open(&state.join("control-plane.db"), 3)
-            .map_err(|e| anyhow::anyhow!("{}", e.message))?,
+            .map_err(|e| anyhow::anyhow!("{e}"))?,
     );
     // The worker signs in as the local user: tokens issued by the embedded
     // authorization server directly (no browser on a one-machine loop),
     // refreshed through its token endpoint like any sign-in.
     let issued = store
         .issue_tokens("local", control_plane::auth::RUNNER_CLIENT)
-        .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let cp_store = store.clone();
     let (tx, rx) = std::sync::mpsc::channel();
     let listen = a.listen.clone();
