@@ -44,13 +44,23 @@ impl From<StoreError> for OAuthError {
     }
 }
 
+/// The body of an [`OAuthError`] (RFC 6749 §5.2).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct OAuthErrorBody {
+    /// `invalid_request`, `invalid_client`, `invalid_grant`,
+    /// `unsupported_grant_type` or `server_error`.
+    error: &'static str,
+    /// For a person.
+    error_description: String,
+}
+
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
-        let mut r = (
-            self.status,
-            Json(serde_json::json!({"error": self.error, "error_description": self.description})),
-        )
-            .into_response();
+        let body = OAuthErrorBody {
+            error: self.error,
+            error_description: self.description,
+        };
+        let mut r = (self.status, Json(body)).into_response();
         r.headers_mut()
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if self.status == StatusCode::UNAUTHORIZED {

@@ -3,7 +3,8 @@
 //! with rotation), `POST /oauth/revoke` (RFC 7009).
 
 use super::accounts::Client;
-use super::error::OAuthError;
+use super::error::{OAuthError, OAuthErrorBody};
+use super::IssuedTokens;
 use super::{page, OOB_REDIRECT};
 use crate::error::ApiError;
 use crate::store::Store;
@@ -20,18 +21,28 @@ type Shared = Arc<Store>;
 
 /// The parameters of an authorization request (query of the GET, hidden
 /// fields of the POST).
-#[derive(Clone, Default, Deserialize)]
+#[derive(Clone, Default, Deserialize, utoipa::ToSchema)]
 pub(crate) struct AuthorizeParams {
+    /// `code`.
     response_type: Option<String>,
+    /// The client asking.
     client_id: Option<String>,
+    /// One of the client's registered redirect URIs.
     redirect_uri: Option<String>,
+    /// Returned unchanged to the client.
     state: Option<String>,
+    /// PKCE: base64url SHA-256 of the verifier (required of public clients).
     code_challenge: Option<String>,
+    /// `S256`.
     code_challenge_method: Option<String>,
+    /// `agent` (the default and the only scope).
     scope: Option<String>,
     // The POST's own fields.
+    /// The user signing in (consent form).
     username: Option<String>,
+    /// Their password (consent form).
     password: Option<String>,
+    /// `allow` or `deny` (consent form).
     decision: Option<String>,
 }
 
@@ -253,6 +264,7 @@ fn hidden(c: &Checked) -> Vec<(&'static str, String)> {
 }
 
 /// The consent page.
+#[utoipa::path(get, path = "/oauth/authorize", tag = "oauth", params(("response_type" = String, Query, description = "`code`."), ("client_id" = String, Query, description = "The client asking."), ("redirect_uri" = String, Query, description = "One of the client's registered redirect URIs."), ("state" = Option<String>, Query, description = "Returned unchanged to the client."), ("code_challenge" = Option<String>, Query, description = "PKCE: base64url SHA-256 of the verifier (required of public clients)."), ("code_challenge_method" = Option<String>, Query, description = "`S256`."), ("scope" = Option<String>, Query, description = "`agent` (the default and the only scope).")), responses((status = 200, description = "The consent page (sign in, allow or deny).", content_type = "text/html", body = String), (status = 303, description = "Back to the redirect URI: with `code` and `state` when allowed, with `error` and `state` when refused or denied."), (status = 400, description = "A page saying why the request cannot be trusted (missing or unknown client, unregistered redirect URI, malformed parameters).", content_type = "text/html", body = String)))]
 pub(crate) async fn authorize_page(
     State(s): State<Shared>,
     q: Result<Query<AuthorizeParams>, axum::extract::rejection::QueryRejection>,
@@ -273,6 +285,7 @@ pub(crate) async fn authorize_page(
 }
 
 /// The consent decision: sign-in plus allow or deny.
+#[utoipa::path(post, path = "/oauth/authorize", tag = "oauth", request_body(content = AuthorizeParams, content_type = "application/x-www-form-urlencoded", description = "The authorization request's parameters (hidden fields of the consent page) and the person's decision."), responses((status = 303, description = "Back to the redirect URI: with `code` and `state` when allowed, with `error` and `state` when refused or denied."), (status = 200, description = "The paste-the-code page (redirect URI `urn:ietf:wg:oauth:2.0:oob`).", content_type = "text/html", body = String), (status = 400, description = "A page saying why the request cannot be trusted (missing or unknown client, unregistered redirect URI, malformed parameters).", content_type = "text/html", body = String), (status = 401, description = "The consent page again: wrong user name or password.", content_type = "text/html", body = String), (status = 429, description = "Too many failed sign-ins for this user; try again in 15 minutes.", content_type = "text/html", body = String)))]
 pub(crate) async fn authorize_submit(
     State(s): State<Shared>,
     f: Result<Form<AuthorizeParams>, FormRejection>,
@@ -329,27 +342,38 @@ pub(crate) async fn authorize_submit(
 }
 
 /// `POST /oauth/token` form.
-#[derive(Default, Deserialize)]
+#[derive(Default, Deserialize, utoipa::ToSchema)]
 pub(crate) struct TokenForm {
+    /// `authorization_code` or `refresh_token`.
     grant_type: Option<String>,
+    /// The authorization code (authorization_code grant).
     code: Option<String>,
+    /// The redirect URI the code was issued for (authorization_code grant).
     redirect_uri: Option<String>,
+    /// The PKCE verifier (authorization_code grant).
     code_verifier: Option<String>,
+    /// The refresh token (refresh_token grant); it is spent.
     refresh_token: Option<String>,
+    /// The client, when it does not authenticate with HTTP Basic.
     client_id: Option<String>,
+    /// A confidential client's secret, when not sent with HTTP Basic.
     client_secret: Option<String>,
-    // Accepted and ignored (RFC 6749 allows narrowing; there is one scope).
+    /// Accepted and ignored (RFC 6749 allows narrowing; there is one scope).
     #[allow(dead_code)]
     scope: Option<String>,
 }
 
 /// `POST /oauth/revoke` form.
-#[derive(Default, Deserialize)]
+#[derive(Default, Deserialize, utoipa::ToSchema)]
 pub(crate) struct RevokeForm {
+    /// The token to revoke (access or refresh).
     token: Option<String>,
+    /// Accepted and ignored (RFC 7009 §2.1).
     #[allow(dead_code)]
     token_type_hint: Option<String>,
+    /// The client, when it does not authenticate with HTTP Basic.
     client_id: Option<String>,
+    /// A confidential client's secret, when not sent with HTTP Basic.
     client_secret: Option<String>,
 }
 
@@ -390,7 +414,7 @@ fn client_credentials(
     Ok((id, secret.filter(|s| !s.is_empty())))
 }
 
-fn tokens_response(t: super::IssuedTokens) -> Response {
+fn tokens_response(t: IssuedTokens) -> Response {
     let mut r = Json(t).into_response();
     r.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -428,6 +452,7 @@ async fn client_endpoint<F: Send + 'static>(
 }
 
 /// The token endpoint.
+#[utoipa::path(post, path = "/oauth/token", tag = "oauth", security(("client" = []), ()), request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"), responses((status = 200, description = "A new token pair (never cached).", body = IssuedTokens), (status = 400, description = "`invalid_request`, `invalid_grant`, `unsupported_grant_type`: see error_description.", body = OAuthErrorBody), (status = 401, description = "`invalid_client`: unknown client, or its authentication failed.", body = OAuthErrorBody)))]
 pub(crate) async fn token(
     State(s): State<Shared>,
     headers: HeaderMap,
@@ -470,6 +495,7 @@ pub(crate) async fn token(
 
 /// The revocation endpoint (RFC 7009): 200 whether or not the token was
 /// known.
+#[utoipa::path(post, path = "/oauth/revoke", tag = "oauth", security(("client" = []), ()), request_body(content = RevokeForm, content_type = "application/x-www-form-urlencoded"), responses((status = 200, description = "Revoked, or unknown (not an error)."), (status = 400, description = "`invalid_request`, `invalid_grant`, `unsupported_grant_type`: see error_description.", body = OAuthErrorBody), (status = 401, description = "`invalid_client`: unknown client, or its authentication failed.", body = OAuthErrorBody)))]
 pub(crate) async fn revoke(
     State(s): State<Shared>,
     headers: HeaderMap,

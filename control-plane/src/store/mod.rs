@@ -38,7 +38,7 @@ mod workers;
 pub use auth::AuthSettings;
 pub(crate) use claims::Outcome;
 pub use error::{ClaimProblem, ConflictKind, Missing, StoreError};
-pub(crate) use sessions::{SessionView, Transition};
+pub(crate) use sessions::SessionView;
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use std::path::Path;

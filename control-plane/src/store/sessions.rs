@@ -15,10 +15,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub(crate) struct SessionView {
     /// The session.
-    #[schema(value_type = Object)]
     pub session: Session,
     /// Its activities, in order.
-    #[schema(value_type = Vec<Object>)]
     pub activities: Vec<ActivityEntry>,
     /// Its state changes, in order.
     pub transitions: Vec<Transition>,

@@ -14,7 +14,7 @@ pub const SESSION_QUEUED: &str = "agent.session_queued";
 pub const SESSION_STATE_CHANGED: &str = "agent.session_state_changed";
 
 /// `POST /v1/webhooks`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewSubscription {
     /// Where to POST (http or https).
@@ -39,7 +39,7 @@ fn yes() -> bool {
 }
 
 /// A subscription as listed (no secrets).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Subscription {
     /// Its id.
     pub id: String,
@@ -55,7 +55,7 @@ pub struct Subscription {
 }
 
 /// One delivery and its attempts.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Delivery {
     /// Delivery id.
     pub id: i64,
