@@ -7,6 +7,7 @@
 
 use protocol::platform::{ErrorBody, ErrorDetail};
 use std::collections::BTreeMap;
+use utoipa::openapi::schema::Schema;
 use utoipa::openapi::security::{
     AuthorizationCode, Flow, Http, HttpAuthScheme, OAuth2, Scopes, SecurityScheme,
 };
@@ -66,7 +67,26 @@ pub(crate) fn document(origin: &str) -> utoipa::openapi::OpenApi {
     let mut client = Http::new(HttpAuthScheme::Basic);
     client.description = Some("A confidential client's id and secret. Public clients (such as `runner`) send `client_id` in the form instead.".into());
     c.add_security_scheme(CLIENT, SecurityScheme::Http(client));
+    open_flattened_registration(c);
     doc
+}
+
+/// `Worker` flattens `RegisterWorker` (an `allOf`), and `RegisterWorker`
+/// as a request body refuses unknown fields (`additionalProperties:
+/// false`); inside `Worker` that would refuse `worker_id`, so there the
+/// registration is described without it.
+fn open_flattened_registration(c: &mut utoipa::openapi::Components) {
+    let Some(RefOr::T(Schema::Object(mut open))) = c.schemas.get("RegisterWorker").cloned() else {
+        return;
+    };
+    open.additional_properties = None;
+    if let Some(RefOr::T(Schema::AllOf(all))) = c.schemas.get_mut("Worker") {
+        for item in &mut all.items {
+            if matches!(item, RefOr::Ref(r) if r.ref_location.ends_with("/RegisterWorker")) {
+                *item = RefOr::T(Schema::Object(open.clone()));
+            }
+        }
+    }
 }
 
 /// An error answer with the [`ErrorBody`] schema.
@@ -283,6 +303,38 @@ mod tests {
                 assert_eq!(answers_403, !takes_key, "{method} {path}");
             }
         }
+    }
+
+    /// Real answers of the store validate against the schemas the
+    /// document gives them.
+    #[test]
+    fn answers_match_their_schemas() {
+        use crate::store::testing::{claimed, store};
+        let doc = doc();
+        let check = |name: &str, instance: Value| {
+            let schema = serde_json::json!({
+                "$schema": "https://json-schema.org/draft/2020-12/schema",
+                "$ref": format!("#/components/schemas/{name}"),
+                "components": doc["components"],
+            });
+            let v = jsonschema::validator_for(&schema).unwrap();
+            let errors: Vec<String> = v.iter_errors(&instance).map(|e| e.to_string()).collect();
+            assert!(errors.is_empty(), "{name}: {errors:#?}\n{instance}");
+        };
+        let (_d, store) = store();
+        let (w, c) = claimed(&store, 60);
+        check("Worker", serde_json::to_value(&w).unwrap());
+        check("Claim", serde_json::to_value(&c).unwrap());
+        let view = store.get(&c.session.id).unwrap();
+        check("SessionView", serde_json::to_value(&view).unwrap());
+        let mut wrong = serde_json::to_value(&w).unwrap();
+        wrong["concurrency"] = "many".into();
+        let schema = serde_json::json!({
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$ref": "#/components/schemas/Worker",
+            "components": doc["components"],
+        });
+        assert!(!jsonschema::validator_for(&schema).unwrap().is_valid(&wrong));
     }
 
     /// Every string literal in `dir` (recursively, `.rs` files) that holds
