@@ -4,11 +4,12 @@
 
 use crate::auth::{AgentCaller, Caller, Principal};
 use crate::error::ApiError;
-use crate::store::{Outcome, SessionView, Store};
+use crate::openapi::{AgentErrors, BodyErrors, CallerErrors};
+use crate::store::{Outcome, SessionView, Store, StoreError};
+use crate::webhooks::{Delivery, NewSubscription, Subscription};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
 use axum::{Json, Router};
 use protocol::activity::ActivityEntry;
 use protocol::conversation::{
@@ -18,18 +19,22 @@ use protocol::platform::{
     Claim, ClaimRequest, ExtendRequest, Finish, Heartbeat, HeldClaim, Lease, MetadataUpdate,
     PostActivity, RegisterWorker, Worker,
 };
+use protocol::platform::{ClaimableSession, ErrorBody};
 use protocol::session::{NewSession, Session, SessionState};
 use serde::Deserialize;
 use std::sync::Arc;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Largest request body.
-pub const MAX_BODY_BYTES: usize = 1 << 20;
+pub(crate) const MAX_BODY_BYTES: usize = 1 << 20;
 
 type Shared = Arc<Store>;
 type ApiResult<T> = Result<Json<T>, ApiError>;
 
 /// The JSON body, or a 400/413/415 with the error body.
-pub struct Body<T>(pub T);
+pub(crate) struct Body<T>(pub(crate) T);
 
 impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<S> for Body<T> {
     type Rejection = ApiError;
@@ -60,56 +65,57 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<
     }
 }
 
+/// Runs a store call off the async runtime; its error becomes the API's.
 async fn blocking<T: Send + 'static>(
     store: Shared,
-    f: impl FnOnce(&Store) -> Result<T, ApiError> + Send + 'static,
+    f: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
 ) -> ApiResult<T> {
     tokio::task::spawn_blocking(move || f(&store))
         .await
         .map_err(ApiError::internal)?
         .map(Json)
+        .map_err(ApiError::from)
 }
 
-/// The router with every route under `/v1`, plus `/openapi.json` and
-/// `/healthz`.
-pub fn router(store: Arc<Store>) -> Router {
-    Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route(
-            "/openapi.json",
-            get(|| async { Json(crate::openapi::document()) }),
-        )
-        .route("/v1/sessions", post(queue_session).get(list_sessions))
-        .route("/v1/sessions/{session}", get(get_session))
-        .route("/v1/sessions/{session}/cancel", post(cancel_session))
-        .route("/v1/sessions/{session}/extend", post(extend))
-        .route("/v1/sessions/{session}/activities", post(post_activity))
-        .route("/v1/sessions/{session}/metadata", post(metadata))
-        .route("/v1/sessions/{session}/complete", post(complete))
-        .route("/v1/sessions/{session}/fail", post(fail))
-        .route("/v1/sessions/{session}/release", post(release))
-        .route(
-            "/v1/sessions/{session}/conversation",
-            post(append_conversation).get(conversation),
-        )
-        .route("/v1/sessions/{session}/answer", post(answer))
-        .route("/v1/sessions/{session}/follow-up", post(follow_up))
-        .route("/v1/sessions/{session}/inputs/next", post(next_input))
-        .route("/v1/sessions/{session}/inputs/{input}/ack", post(ack_input))
-        .route(
-            "/oauth/authorize",
-            get(crate::auth::oauth::authorize_page).post(crate::auth::oauth::authorize_submit),
-        )
-        .route("/oauth/token", post(crate::auth::oauth::token))
-        .route("/oauth/revoke", post(crate::auth::oauth::revoke))
-        .route("/v1/webhooks", post(add_subscription).get(subscriptions))
-        .route("/v1/webhooks/{id}/deliveries", get(deliveries))
-        .route("/v1/workers", post(register_worker))
-        .route("/v1/workers/{worker}", get(get_worker))
-        .route("/v1/workers/{worker}/sessions", get(claimable))
-        .route("/v1/workers/{worker}/sessions/{session}/claim", post(claim))
-        .route("/v1/workers/{worker}/heartbeat", post(heartbeat))
-        .route("/v1/workers/{worker}/claims", get(held_claims))
+/// Every route, declared once: the router serves exactly these, and the
+/// OpenAPI document ([`crate::openapi`]) is generated from the same list.
+pub(crate) fn routes() -> OpenApiRouter<Shared> {
+    use crate::auth::oauth;
+    OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi())
+        .routes(routes!(healthz))
+        .routes(routes!(openapi_json))
+        .routes(routes!(queue_session, list_sessions))
+        .routes(routes!(get_session))
+        .routes(routes!(cancel_session))
+        .routes(routes!(extend))
+        .routes(routes!(post_activity))
+        .routes(routes!(metadata))
+        .routes(routes!(complete))
+        .routes(routes!(fail))
+        .routes(routes!(release))
+        .routes(routes!(append_conversation, conversation))
+        .routes(routes!(answer))
+        .routes(routes!(follow_up))
+        .routes(routes!(next_input))
+        .routes(routes!(ack_input))
+        .routes(routes!(oauth::authorize_page, oauth::authorize_submit))
+        .routes(routes!(oauth::token))
+        .routes(routes!(oauth::revoke))
+        .routes(routes!(add_subscription, subscriptions))
+        .routes(routes!(deliveries))
+        .routes(routes!(register_worker))
+        .routes(routes!(get_worker))
+        .routes(routes!(claimable))
+        .routes(routes!(claim))
+        .routes(routes!(heartbeat))
+        .routes(routes!(held_claims))
+}
+
+/// The router of [`routes`], with the JSON 404 for anything else and the
+/// body size limit.
+pub(crate) fn router(store: Arc<Store>) -> Router {
+    let (router, _) = routes().split_for_parts();
+    router
         .fallback(|| async {
             ApiError::not_found("not_found", "no such route; see GET /openapi.json")
         })
@@ -117,9 +123,42 @@ pub fn router(store: Arc<Store>) -> Router {
         .with_state(store)
 }
 
+/// Liveness.
+#[utoipa::path(get, path = "/healthz", tag = "meta", responses((status = 200, description = "The control plane is up.", content_type = "text/plain", body = String)))]
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// This document (OpenAPI 3.1), generated from the routes themselves.
+#[utoipa::path(get, path = "/openapi.json", tag = "meta", responses((status = 200, description = "The OpenAPI document.", content_type = "application/json", body = Object)))]
+async fn openapi_json(headers: axum::http::HeaderMap) -> Json<utoipa::openapi::OpenApi> {
+    // The OAuth URLs in it are absolute: they name the host the caller
+    // reached (a plain authority only), or localhost.
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| !h.contains('@') && h.parse::<axum::http::uri::Authority>().is_ok())
+        .unwrap_or("localhost");
+    Json(crate::openapi::document(&format!("http://{host}")))
+}
+
+/// The answer to a heartbeat.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct HeartbeatAck {
+    /// Always true.
+    ok: bool,
+}
+
+/// The answer to an input's acknowledgement.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct InputAck {
+    /// The input id.
+    acknowledged: u64,
+}
+
 /// Queue work for an agent profile.
-#[utoipa::path(post, path = "/v1/sessions", request_body = Object, responses((status = 200, body = Object), (status = 400, body = Object)))]
-pub async fn queue_session(
+#[utoipa::path(post, path = "/v1/sessions", tag = "sessions", security(("user_token" = ["agent"]), ("api_key" = [])), request_body = NewSession, responses((status = 200, description = "The queued session.", body = Session), BodyErrors, CallerErrors))]
+pub(crate) async fn queue_session(
     State(s): State<Shared>,
     _caller: Caller,
     Body(new): Body<NewSession>,
@@ -130,14 +169,14 @@ pub async fn queue_session(
 /// Query of `GET /v1/sessions`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ListQuery {
+pub(crate) struct ListQuery {
     state: Option<String>,
     limit: Option<u32>,
 }
 
 /// List sessions, newest first.
-#[utoipa::path(get, path = "/v1/sessions", params(("state" = Option<String>, Query), ("limit" = Option<u32>, Query)), responses((status = 200, body = Vec<Object>)))]
-pub async fn list_sessions(
+#[utoipa::path(get, path = "/v1/sessions", tag = "sessions", security(("user_token" = ["agent"]), ("api_key" = [])), params(("state" = Option<SessionState>, Query, description = "Only sessions in this state."), ("limit" = Option<u32>, Query, description = "At most this many (1–1000, default 100).")), responses((status = 200, description = "Sessions, newest first.", body = Vec<Session>), (status = 400, description = "`invalid_request`: an unknown state or a malformed query.", body = ErrorBody), CallerErrors))]
+pub(crate) async fn list_sessions(
     State(s): State<Shared>,
     _caller: Caller,
     q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
@@ -155,8 +194,8 @@ pub async fn list_sessions(
 }
 
 /// A session with its activity history.
-#[utoipa::path(get, path = "/v1/sessions/{session}", responses((status = 200, body = SessionView), (status = 404, body = Object)))]
-pub async fn get_session(
+#[utoipa::path(get, path = "/v1/sessions/{session}", tag = "sessions", security(("user_token" = ["agent"]), ("api_key" = [])), params(("session" = String, Path, description = "The session id (`ses_…`).")), responses((status = 200, description = "The session with its activities and state changes.", body = SessionView), (status = 404, description = "`not_found`: no such session.", body = ErrorBody), CallerErrors))]
+pub(crate) async fn get_session(
     State(s): State<Shared>,
     _caller: Caller,
     Path(id): Path<String>,
@@ -165,8 +204,8 @@ pub async fn get_session(
 }
 
 /// Stop a session.
-#[utoipa::path(post, path = "/v1/sessions/{session}/cancel", responses((status = 200, body = Object), (status = 409, body = Object)))]
-pub async fn cancel_session(
+#[utoipa::path(post, path = "/v1/sessions/{session}/cancel", tag = "sessions", security(("user_token" = ["agent"]), ("api_key" = [])), params(("session" = String, Path, description = "The session id (`ses_…`).")), responses((status = 200, description = "The cancelled session; its claim is void.", body = Session), (status = 404, description = "`not_found`: no such session.", body = ErrorBody), (status = 409, description = "`invalid_transition`: the session's state does not allow this.", body = ErrorBody), CallerErrors))]
+pub(crate) async fn cancel_session(
     State(s): State<Shared>,
     _caller: Caller,
     Path(id): Path<String>,
@@ -175,8 +214,8 @@ pub async fn cancel_session(
 }
 
 /// Find or create a worker.
-#[utoipa::path(post, path = "/v1/workers", request_body = Object, responses((status = 200, body = Object)))]
-pub async fn register_worker(
+#[utoipa::path(post, path = "/v1/workers", tag = "workers", security(("user_token" = ["agent"])), request_body = RegisterWorker, responses((status = 200, description = "The worker (found again for the same workspace, agent profile and runtime).", body = Worker), BodyErrors, AgentErrors))]
+pub(crate) async fn register_worker(
     State(s): State<Shared>,
     _caller: AgentCaller,
     Body(r): Body<RegisterWorker>,
@@ -185,8 +224,8 @@ pub async fn register_worker(
 }
 
 /// A worker.
-#[utoipa::path(get, path = "/v1/workers/{worker}", responses((status = 200, body = Object), (status = 404, body = Object)))]
-pub async fn get_worker(
+#[utoipa::path(get, path = "/v1/workers/{worker}", tag = "workers", security(("user_token" = ["agent"])), params(("worker" = String, Path, description = "The worker id (`wrk_…`).")), responses((status = 200, description = "The worker.", body = Worker), (status = 404, description = "`unknown_worker`: no such worker; register again.", body = ErrorBody), AgentErrors))]
+pub(crate) async fn get_worker(
     State(s): State<Shared>,
     _caller: AgentCaller,
     Path(id): Path<String>,
@@ -197,26 +236,26 @@ pub async fn get_worker(
 /// Query of `GET /v1/workers/{worker}/sessions`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ClaimableQuery {
+pub(crate) struct ClaimableQuery {
     limit: Option<u32>,
 }
 
 /// Sessions this worker may claim, oldest first (`limit` 1–100, default 50).
-#[utoipa::path(get, path = "/v1/workers/{worker}/sessions", params(("limit" = Option<u32>, Query)), responses((status = 200, body = Vec<Object>)))]
-pub async fn claimable(
+#[utoipa::path(get, path = "/v1/workers/{worker}/sessions", tag = "workers", security(("user_token" = ["agent"])), params(("worker" = String, Path, description = "The worker id (`wrk_…`)."), ("limit" = Option<u32>, Query, description = "At most this many (1–100, default 50).")), responses((status = 200, description = "Queued sessions this worker may claim, oldest first.", body = Vec<ClaimableSession>), (status = 400, description = "`invalid_request`: a malformed query.", body = ErrorBody), (status = 404, description = "`unknown_worker`: no such worker; register again.", body = ErrorBody), AgentErrors))]
+pub(crate) async fn claimable(
     State(s): State<Shared>,
     _caller: AgentCaller,
     Path(id): Path<String>,
     q: Result<Query<ClaimableQuery>, axum::extract::rejection::QueryRejection>,
-) -> ApiResult<Vec<protocol::platform::ClaimableSession>> {
+) -> ApiResult<Vec<ClaimableSession>> {
     let Query(q) = q.map_err(|e| ApiError::invalid(e.body_text()))?;
     let limit = q.limit.unwrap_or(50).clamp(1, 100);
     blocking(s, move |st| st.claimable(&id, limit)).await
 }
 
 /// Claim a session (409 when another worker has it).
-#[utoipa::path(post, path = "/v1/workers/{worker}/sessions/{session}/claim", request_body = Object, responses((status = 200, body = Object), (status = 409, body = Object)))]
-pub async fn claim(
+#[utoipa::path(post, path = "/v1/workers/{worker}/sessions/{session}/claim", tag = "claims", security(("user_token" = ["agent"])), params(("worker" = String, Path, description = "The worker id (`wrk_…`)."), ("session" = String, Path, description = "The session id (`ses_…`).")), request_body(content = Option<ClaimRequest>, description = "Optional: no body means the default lease (900 s)."), responses((status = 200, description = "The claim: carry its claimId in every later call.", body = Claim), (status = 400, description = "`invalid_request`: the body is not valid JSON, or leaseSeconds is out of range (1–3600).", body = ErrorBody), (status = 404, description = "`unknown_worker` or `not_found`: no such worker, or a session this worker may not claim.", body = ErrorBody), (status = 409, description = "`claim_conflict`: another worker has it, or it is not queued; leave it alone.", body = ErrorBody), AgentErrors))]
+pub(crate) async fn claim(
     State(s): State<Shared>,
     _caller: AgentCaller,
     Path((w, id)): Path<(String, String)>,
@@ -234,8 +273,8 @@ pub async fn claim(
 }
 
 /// Extend a lease.
-#[utoipa::path(post, path = "/v1/sessions/{session}/extend", request_body = Object, responses((status = 200, body = Object), (status = 409, body = Object)))]
-pub async fn extend(
+#[utoipa::path(post, path = "/v1/sessions/{session}/extend", tag = "claims", security(("user_token" = ["agent"])), params(("session" = String, Path, description = "The session id (`ses_…`).")), request_body = ExtendRequest, responses((status = 200, description = "The new lease, from now.", body = Lease), (status = 409, description = "`claim_invalid`: the claim does not hold the session (unknown, ended, another session's, or its lease expired); stop working on it.", body = ErrorBody), BodyErrors, AgentErrors))]
+pub(crate) async fn extend(
     State(s): State<Shared>,
     _caller: AgentCaller,
     Path(id): Path<String>,
@@ -245,23 +284,22 @@ pub async fn extend(
 }
 
 /// Worker health (no work, no lease).
-#[utoipa::path(post, path = "/v1/workers/{worker}/heartbeat", request_body = Object, responses((status = 200, body = Object)))]
-pub async fn heartbeat(
+#[utoipa::path(post, path = "/v1/workers/{worker}/heartbeat", tag = "workers", security(("user_token" = ["agent"])), params(("worker" = String, Path, description = "The worker id (`wrk_…`).")), request_body = Heartbeat, responses((status = 200, description = "Recorded (health only: no work, no lease).", body = HeartbeatAck), (status = 404, description = "`unknown_worker`: no such worker; register again.", body = ErrorBody), BodyErrors, AgentErrors))]
+pub(crate) async fn heartbeat(
     State(s): State<Shared>,
     _caller: AgentCaller,
     Path(id): Path<String>,
     Body(h): Body<Heartbeat>,
-) -> ApiResult<serde_json::Value> {
+) -> ApiResult<HeartbeatAck> {
     blocking(s, move |st| {
-        st.heartbeat(&id, h)
-            .map(|_| serde_json::json!({"ok": true}))
+        st.heartbeat(&id, h).map(|()| HeartbeatAck { ok: true })
     })
     .await
 }
 
 /// Append an activity.
-#[utoipa::path(post, path = "/v1/sessions/{session}/activities", request_body = Object, responses((status = 200, body = Object), (status = 409, body = Object)))]
-pub async fn post_activity(
+#[utoipa::path(post, path = "/v1/sessions/{session}/activities", tag = "claims", security(("user_token" = ["agent"])), params(("session" = String, Path, description = "The session id (`ses_…`).")), request_body = PostActivity, responses((status = 200, description = "The recorded activity.", body = ActivityEntry), (status = 409, description = "`claim_invalid`: the claim does not hold the session (unknown, ended, another session's, or its lease expired); stop working on it.", body = ErrorBody), BodyErrors, AgentErrors))]
+pub(crate) async fn post_activity(
     State(s): State<Shared>,
     _caller: AgentCaller,
     Path(id): Path<String>,
@@ -271,8 +309,8 @@ pub async fn post_activity(
 }
 
 /// Update plan / external URL.
-#[utoipa::path(post, path = "/v1/sessions/{session}/metadata", request_body = Object, responses((status = 200, body = Object), (status = 409, body = Object)))]
-pub async fn metadata(
+#[utoipa::path(post, path = "/v1/sessions/{session}/metadata", tag = "claims", security(("user_token" = ["agent"])), params(("session" = String, Path, description = "The session id (`ses_…`).")), request_body = MetadataUpdate, responses((status = 200, description = "The session with its new plan or external URL.", body = Session), (status = 409, description = "`claim_invalid`: the claim does not hold the session (unknown, ended, another session's, or its lease expired); stop working on it.", body = ErrorBody), BodyErrors, AgentErrors))]
+pub(crate) async fn metadata(
     State(s): State<Shared>,
     _caller: AgentCaller,
     Path(id): Path<String>,
@@ -282,8 +320,8 @@ pub async fn metadata(
 }
 
 /// Complete a session.
-#[utoipa::path(post, path = "/v1/sessions/{session}/complete", request_body = Object, responses((status = 200, body = Object), (status = 409, body = Object)))]
-pub async fn complete(
+#[utoipa::path(post, path = "/v1/sessions/{session}/complete", tag = "claims", security(("user_token" = ["agent"])), params(("session" = String, Path, description = "The session id (`ses_…`).")), request_body = Finish, responses((status = 200, description = "The completed session.", body = Session), (status = 409, description = "`claim_invalid`: the claim does not hold the session (unknown, ended, another session's, or its lease expired); stop working on it.", body = ErrorBody), BodyErrors, AgentErrors))]
+pub(crate) async fn complete(
     State(s): State<Shared>,
     _caller: AgentCaller,
     Path(id): Path<String>,
@@ -293,8 +331,8 @@ pub async fn complete(
 }
 
 /// Fail a session.
-#[utoipa::path(post, path = "/v1/sessions/{session}/fail", request_body = Object, responses((status = 200, body = Object), (status = 409, body = Object)))]
-pub async fn fail(
+#[utoipa::path(post, path = "/v1/sessions/{session}/fail", tag = "claims", security(("user_token" = ["agent"])), params(("session" = String, Path, description = "The session id (`ses_…`).")), request_body = Finish, responses((status = 200, description = "The failed session.", body = Session), (status = 409, description = "`claim_invalid`: the claim does not hold the session (unknown, ended, another session's, or its lease expired); stop working on it.", body = ErrorBody), BodyErrors, AgentErrors))]
+pub(crate) async fn fail(
     State(s): State<Shared>,
     _caller: AgentCaller,
     Path(id): Path<String>,
@@ -304,8 +342,8 @@ pub async fn fail(
 }
 
 /// Release a session back to the queue.
-#[utoipa::path(post, path = "/v1/sessions/{session}/release", request_body = Object, responses((status = 200, body = Object), (status = 409, body = Object)))]
-pub async fn release(
+#[utoipa::path(post, path = "/v1/sessions/{session}/release", tag = "claims", security(("user_token" = ["agent"])), params(("session" = String, Path, description = "The session id (`ses_…`).")), request_body = Finish, responses((status = 200, description = "The session, queued again.", body = Session), (status = 409, description = "`claim_invalid`: the claim does not hold the session (unknown, ended, another session's, or its lease expired); stop working on it.", body = ErrorBody), BodyErrors, AgentErrors))]
+pub(crate) async fn release(
     State(s): State<Shared>,
     _caller: AgentCaller,
     Path(id): Path<String>,
@@ -315,8 +353,8 @@ pub async fn release(
 }
 
 /// Claims a worker still holds.
-#[utoipa::path(get, path = "/v1/workers/{worker}/claims", responses((status = 200, body = Vec<Object>)))]
-pub async fn held_claims(
+#[utoipa::path(get, path = "/v1/workers/{worker}/claims", tag = "workers", security(("user_token" = ["agent"])), params(("worker" = String, Path, description = "The worker id (`wrk_…`).")), responses((status = 200, description = "Active claims the worker holds.", body = Vec<HeldClaim>), (status = 404, description = "`unknown_worker`: no such worker; register again.", body = ErrorBody), AgentErrors))]
+pub(crate) async fn held_claims(
     State(s): State<Shared>,
     _caller: AgentCaller,
     Path(id): Path<String>,
@@ -325,8 +363,8 @@ pub async fn held_claims(
 }
 
 /// Append messages to the conversation (worker, under its claim).
-#[utoipa::path(post, path = "/v1/sessions/{session}/conversation", request_body = Object, responses((status = 200, body = u64), (status = 409, body = Object)))]
-pub async fn append_conversation(
+#[utoipa::path(post, path = "/v1/sessions/{session}/conversation", tag = "claims", security(("user_token" = ["agent"])), params(("session" = String, Path, description = "The session id (`ses_…`).")), request_body = AppendConversation, responses((status = 200, description = "How many messages the conversation now has.", body = u64), (status = 409, description = "`claim_invalid`: the claim does not hold the session; `conversation_conflict`: the conversation is not as long as expect_count says; read it again.", body = ErrorBody), BodyErrors, AgentErrors))]
+pub(crate) async fn append_conversation(
     State(s): State<Shared>,
     _caller: AgentCaller,
     Path(id): Path<String>,
@@ -336,8 +374,8 @@ pub async fn append_conversation(
 }
 
 /// The conversation of a model session, oldest first.
-#[utoipa::path(get, path = "/v1/sessions/{session}/conversation", responses((status = 200, body = Vec<Object>), (status = 404, body = Object)))]
-pub async fn conversation(
+#[utoipa::path(get, path = "/v1/sessions/{session}/conversation", tag = "sessions", security(("user_token" = ["agent"]), ("api_key" = [])), params(("session" = String, Path, description = "The session id (`ses_…`).")), responses((status = 200, description = "The conversation, oldest first.", body = Vec<ConversationEntry>), (status = 404, description = "`not_found`: no such session.", body = ErrorBody), CallerErrors))]
+pub(crate) async fn conversation(
     State(s): State<Shared>,
     _caller: Caller,
     Path(id): Path<String>,
@@ -346,8 +384,8 @@ pub async fn conversation(
 }
 
 /// Answer a session that is awaiting input (approve, refuse, or reply).
-#[utoipa::path(post, path = "/v1/sessions/{session}/answer", request_body = Object, responses((status = 200, body = Object), (status = 409, body = Object)))]
-pub async fn answer(
+#[utoipa::path(post, path = "/v1/sessions/{session}/answer", tag = "sessions", security(("user_token" = ["agent"]), ("api_key" = [])), params(("session" = String, Path, description = "The session id (`ses_…`).")), request_body = Answer, responses((status = 200, description = "The session, active again.", body = Session), (status = 404, description = "`not_found`: no such session.", body = ErrorBody), (status = 409, description = "`invalid_transition`: the session is not awaiting input; `stale_question`: question_id is not the question asked now.", body = ErrorBody), BodyErrors, CallerErrors))]
+pub(crate) async fn answer(
     State(s): State<Shared>,
     Caller(who): Caller,
     Path(id): Path<String>,
@@ -358,8 +396,8 @@ pub async fn answer(
 }
 
 /// Send a follow-up to a finished session; it is queued again.
-#[utoipa::path(post, path = "/v1/sessions/{session}/follow-up", request_body = Object, responses((status = 200, body = Object), (status = 409, body = Object)))]
-pub async fn follow_up(
+#[utoipa::path(post, path = "/v1/sessions/{session}/follow-up", tag = "sessions", security(("user_token" = ["agent"]), ("api_key" = [])), params(("session" = String, Path, description = "The session id (`ses_…`).")), request_body = FollowUp, responses((status = 200, description = "The session, queued again.", body = Session), (status = 404, description = "`not_found`: no such session.", body = ErrorBody), (status = 409, description = "`invalid_transition`: the session's state does not allow this.", body = ErrorBody), BodyErrors, CallerErrors))]
+pub(crate) async fn follow_up(
     State(s): State<Shared>,
     Caller(who): Caller,
     Path(id): Path<String>,
@@ -371,8 +409,8 @@ pub async fn follow_up(
 
 /// The oldest answer or follow-up not yet acknowledged (worker, under its
 /// claim).
-#[utoipa::path(post, path = "/v1/sessions/{session}/inputs/next", request_body = Object, responses((status = 200, body = Object), (status = 409, body = Object)))]
-pub async fn next_input(
+#[utoipa::path(post, path = "/v1/sessions/{session}/inputs/next", tag = "claims", security(("user_token" = ["agent"])), params(("session" = String, Path, description = "The session id (`ses_…`).")), request_body = TakeInput, responses((status = 200, description = "The oldest unacknowledged input, if any.", body = TakenInput), (status = 409, description = "`claim_invalid`: the claim does not hold the session (unknown, ended, another session's, or its lease expired); stop working on it.", body = ErrorBody), BodyErrors, AgentErrors))]
+pub(crate) async fn next_input(
     State(s): State<Shared>,
     _caller: AgentCaller,
     Path(id): Path<String>,
@@ -382,16 +420,17 @@ pub async fn next_input(
 }
 
 /// Acknowledge an input: the worker is done with it (idempotent).
-#[utoipa::path(post, path = "/v1/sessions/{session}/inputs/{input}/ack", request_body = Object, responses((status = 200, body = Object), (status = 409, body = Object)))]
-pub async fn ack_input(
+#[utoipa::path(post, path = "/v1/sessions/{session}/inputs/{input}/ack", tag = "claims", security(("user_token" = ["agent"])), params(("session" = String, Path, description = "The session id (`ses_…`)."), ("input" = u64, Path, description = "The input id (from inputs/next).")), request_body = TakeInput, responses((status = 200, description = "Acknowledged (again, if it was).", body = InputAck), (status = 404, description = "`not_found`: the session has no such input.", body = ErrorBody), (status = 409, description = "`claim_invalid`: the claim does not hold the session (unknown, ended, another session's, or its lease expired); stop working on it.", body = ErrorBody), BodyErrors, AgentErrors))]
+pub(crate) async fn ack_input(
     State(s): State<Shared>,
     _caller: AgentCaller,
     Path((id, input)): Path<(String, u64)>,
     Body(t): Body<TakeInput>,
-) -> ApiResult<serde_json::Value> {
+) -> ApiResult<InputAck> {
     blocking(s, move |st| {
-        st.ack_input(&id, input, t)
-            .map(|()| serde_json::json!({"acknowledged": input}))
+        st.ack_input(&id, input, t).map(|()| InputAck {
+            acknowledged: input,
+        })
     })
     .await
 }
@@ -407,30 +446,30 @@ fn who_name(p: &Principal) -> String {
 
 /// Subscribe a URL to session events (CloudEvents; retried; optionally
 /// signed — the secret is in this answer only).
-#[utoipa::path(post, path = "/v1/webhooks", request_body = Object, responses((status = 200, body = Object), (status = 400, body = Object)))]
-pub async fn add_subscription(
+#[utoipa::path(post, path = "/v1/webhooks", tag = "webhooks", security(("user_token" = ["agent"]), ("api_key" = [])), request_body = NewSubscription, responses((status = 200, description = "The subscription; signing_secret is shown in this answer only.", body = Subscription), BodyErrors, CallerErrors))]
+pub(crate) async fn add_subscription(
     State(s): State<Shared>,
     _caller: Caller,
-    Body(n): Body<crate::webhooks::NewSubscription>,
-) -> ApiResult<crate::webhooks::Subscription> {
+    Body(n): Body<NewSubscription>,
+) -> ApiResult<Subscription> {
     blocking(s, move |st| st.add_subscription(n)).await
 }
 
 /// The webhook subscriptions.
-#[utoipa::path(get, path = "/v1/webhooks", responses((status = 200, body = Vec<Object>)))]
-pub async fn subscriptions(
+#[utoipa::path(get, path = "/v1/webhooks", tag = "webhooks", security(("user_token" = ["agent"]), ("api_key" = [])), responses((status = 200, description = "Every subscription (no secrets).", body = Vec<Subscription>), CallerErrors))]
+pub(crate) async fn subscriptions(
     State(s): State<Shared>,
     _caller: Caller,
-) -> ApiResult<Vec<crate::webhooks::Subscription>> {
+) -> ApiResult<Vec<Subscription>> {
     blocking(s, move |st| st.subscriptions()).await
 }
 
 /// A subscription's delivery log, newest first.
-#[utoipa::path(get, path = "/v1/webhooks/{id}/deliveries", responses((status = 200, body = Vec<Object>), (status = 404, body = Object)))]
-pub async fn deliveries(
+#[utoipa::path(get, path = "/v1/webhooks/{id}/deliveries", tag = "webhooks", security(("user_token" = ["agent"]), ("api_key" = [])), params(("id" = String, Path, description = "The subscription id (`sub_…`).")), responses((status = 200, description = "Deliveries, newest first (at most 500).", body = Vec<Delivery>), (status = 404, description = "`not_found`: no such subscription.", body = ErrorBody), CallerErrors))]
+pub(crate) async fn deliveries(
     State(s): State<Shared>,
     _caller: Caller,
     Path(id): Path<String>,
-) -> ApiResult<Vec<crate::webhooks::Delivery>> {
+) -> ApiResult<Vec<Delivery>> {
     blocking(s, move |st| st.deliveries(&id)).await
 }

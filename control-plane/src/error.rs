@@ -1,36 +1,38 @@
 //! API errors: an HTTP status plus the JSON body `{"error": {"type",
-//! "message"}}` every 4xx and 5xx carries.
+//! "message"}}` every 4xx and 5xx carries. The one place a store error
+//! becomes a status and a `type`.
 
+use crate::store::{ConflictKind, Missing, StoreError};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use protocol::platform::{ErrorBody, ErrorDetail};
 
 /// An error an API call returns.
 #[derive(Debug, Clone)]
-pub struct ApiError {
+pub(crate) struct ApiError {
     /// HTTP status.
-    pub status: StatusCode,
+    pub(crate) status: StatusCode,
     /// Machine-readable type.
-    pub kind: &'static str,
+    pub(crate) kind: &'static str,
     /// For a person.
-    pub message: String,
+    pub(crate) message: String,
 }
 
 impl ApiError {
     /// 400.
-    pub fn invalid(message: impl Into<String>) -> Self {
+    pub(crate) fn invalid(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid_request", message)
     }
     /// 404.
-    pub fn not_found(kind: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn not_found(kind: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, kind, message)
     }
     /// 409.
-    pub fn conflict(kind: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn conflict(kind: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, kind, message)
     }
     /// 500 (the message is logged, not leaked in detail).
-    pub fn internal(message: impl std::fmt::Display) -> Self {
+    pub(crate) fn internal(message: impl std::fmt::Display) -> Self {
         tracing::error!("internal error: {message}");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -39,7 +41,7 @@ impl ApiError {
         )
     }
     /// Any status.
-    pub fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
         ApiError {
             status,
             kind,
@@ -48,20 +50,39 @@ impl ApiError {
     }
 }
 
-impl From<rusqlite::Error> for ApiError {
-    fn from(e: rusqlite::Error) -> Self {
-        if let rusqlite::Error::SqliteFailure(f, _) = &e {
-            if f.code == rusqlite::ErrorCode::DatabaseBusy
-                || f.code == rusqlite::ErrorCode::DatabaseLocked
-            {
-                return ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "busy",
-                    "the database is busy; retry shortly",
-                );
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Invalid(m) => ApiError::invalid(m),
+            StoreError::NotFound { what, message } => ApiError::not_found(
+                match what {
+                    Missing::Worker => "unknown_worker",
+                    Missing::Session | Missing::Input | Missing::Subscription => "not_found",
+                },
+                message,
+            ),
+            StoreError::Conflict { kind, message } => ApiError::conflict(
+                match kind {
+                    ConflictKind::Claimed => "claim_conflict",
+                    ConflictKind::Transition => "invalid_transition",
+                    ConflictKind::Conversation => "conversation_conflict",
+                    ConflictKind::StaleQuestion => "stale_question",
+                    ConflictKind::Exists => "exists",
+                },
+                message,
+            ),
+            StoreError::ClaimInvalid { message, .. } => {
+                ApiError::conflict("claim_invalid", message)
+            }
+            StoreError::Busy => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "the database is busy; retry shortly",
+            ),
+            e @ (StoreError::Open { .. } | StoreError::Storage(_) | StoreError::Corrupt(_)) => {
+                ApiError::internal(e)
             }
         }
-        ApiError::internal(e)
     }
 }
 

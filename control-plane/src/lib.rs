@@ -10,19 +10,19 @@
 
 #![deny(missing_docs)]
 
-pub mod api;
+mod api;
 pub mod auth;
-pub mod error;
+mod error;
 mod openapi;
-pub mod store;
-pub mod transitions;
+mod store;
+mod transitions;
 pub mod webhooks;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use store::Store;
+pub use store::{ClaimProblem, ConflictKind, Missing, Store, StoreError};
 
 /// Serves the API on `listener` and sweeps expired leases every `sweep`
 /// until `shutdown` resolves.
@@ -41,7 +41,7 @@ pub async fn serve(
                 let s = store.clone();
                 match tokio::task::spawn_blocking(move || s.sweep()).await {
                     Ok(Ok(n)) if n > 0 => tracing::info!("{n} expired claim(s) voided"),
-                    Ok(Err(e)) => tracing::warn!("sweep failed: {}", e.message),
+                    Ok(Err(e)) => tracing::warn!("sweep failed: {e}"),
                     _ => {}
                 }
             }

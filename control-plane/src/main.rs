@@ -110,7 +110,7 @@ fn admin(store: &control_plane::Store, what: Admin) -> Result<String, String> {
                 .map_err(|e| format!("cannot read the password from stdin: {e}"))?;
             store
                 .add_user(&name, line.trim_end_matches(['\n', '\r']))
-                .map_err(|e| e.message)?;
+                .map_err(|e| e.to_string())?;
             Ok(serde_json::json!({"user": name}).to_string())
         }
         Admin::ClientAdd {
@@ -121,15 +121,17 @@ fn admin(store: &control_plane::Store, what: Admin) -> Result<String, String> {
         } => {
             let secret = store
                 .add_client(&id, &name, confidential, &redirect_uris)
-                .map_err(|e| e.message)?;
+                .map_err(|e| e.to_string())?;
             Ok(serde_json::json!({"client_id": id, "client_secret": secret}).to_string())
         }
         Admin::SignOut { user, client } => {
-            let n = store.revoke_user(&user, &client).map_err(|e| e.message)?;
+            let n = store
+                .revoke_user(&user, &client)
+                .map_err(|e| e.to_string())?;
             Ok(serde_json::json!({"user": user, "client": client, "revoked": n}).to_string())
         }
         Admin::IssueTokens { user, client } => {
-            let t = store.issue_tokens(&user, &client).map_err(|e| e.message)?;
+            let t = store.issue_tokens(&user, &client).map_err(|e| e.to_string())?;
             Ok(serde_json::json!({
                 "access_token": t.access_token,
                 "refresh_token": t.refresh_token,
@@ -138,7 +140,7 @@ fn admin(store: &control_plane::Store, what: Admin) -> Result<String, String> {
             .to_string())
         }
         Admin::ApiKeyAdd { name } => {
-            let key = store.add_api_key(&name).map_err(|e| e.message)?;
+            let key = store.add_api_key(&name).map_err(|e| e.to_string())?;
             Ok(serde_json::json!({"name": name, "api_key": key}).to_string())
         }
     }
@@ -177,7 +179,7 @@ async fn main() {
                 ..Default::default()
             }),
         Err(e) => {
-            eprintln!("control-plane: {}", e.message);
+            eprintln!("control-plane: {e}");
             std::process::exit(2);
         }
     };

@@ -1,13 +1,12 @@
 //! Session state transitions, in one place. Every state change the store
-//! makes asks [`next`] first; anything not listed here is refused with a
-//! typed `invalid_transition` error and changes nothing.
+//! makes asks [`next`] first; anything not listed here is [`Refused`] and
+//! changes nothing (the API answers it as `invalid_transition`).
 
-use crate::error::ApiError;
 use protocol::session::SessionState::{self, *};
 
 /// What happens to a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Event {
+pub(crate) enum Event {
     /// A worker claims it.
     Claim,
     /// The agent asks a person something.
@@ -33,8 +32,38 @@ pub enum Event {
     FollowUp,
 }
 
+/// A transition the lifecycle does not have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Refused {
+    from: SessionState,
+    event: Event,
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let what = match self.event {
+            Event::Claim => "claimed",
+            Event::AwaitInput => "set to awaiting_input",
+            Event::Resume => "resumed",
+            Event::Complete => "completed",
+            Event::Fail => "failed",
+            Event::Release => "released",
+            Event::Cancel => "cancelled",
+            Event::LeaseExpired => "expired",
+            Event::Requeue => "requeued",
+            Event::GiveUp => "given up",
+            Event::FollowUp => "sent a follow-up (only complete and error sessions take one)",
+        };
+        write!(
+            f,
+            "a session that is {} cannot be {what}",
+            self.from.as_str()
+        )
+    }
+}
+
 /// The state after `event`, or why it is not allowed from `from`.
-pub fn next(from: SessionState, event: Event) -> Result<SessionState, ApiError> {
+pub(crate) fn next(from: SessionState, event: Event) -> Result<SessionState, Refused> {
     let to = match (from, event) {
         (Queued, Event::Claim) => Active,
         (Active, Event::AwaitInput) => AwaitingInput,
@@ -47,29 +76,7 @@ pub fn next(from: SessionState, event: Event) -> Result<SessionState, ApiError> 
         (Stale, Event::GiveUp) => Error,
         (Complete | Error, Event::FollowUp) => Queued,
         (Queued | Active | AwaitingInput | Stale, Event::Cancel) => Cancelled,
-        (from, event) => {
-            return Err(ApiError::conflict(
-                "invalid_transition",
-                format!(
-                    "a session that is {} cannot be {}",
-                    from.as_str(),
-                    match event {
-                        Event::Claim => "claimed",
-                        Event::AwaitInput => "set to awaiting_input",
-                        Event::Resume => "resumed",
-                        Event::Complete => "completed",
-                        Event::Fail => "failed",
-                        Event::Release => "released",
-                        Event::Cancel => "cancelled",
-                        Event::LeaseExpired => "expired",
-                        Event::Requeue => "requeued",
-                        Event::GiveUp => "given up",
-                        Event::FollowUp =>
-                            "sent a follow-up (only complete and error sessions take one)",
-                    }
-                ),
-            ))
-        }
+        (from, event) => return Err(Refused { from, event }),
     };
     Ok(to)
 }

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// A user-visible activity on a session (the seven types of the contract).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Activity {
     /// A step's progress.
@@ -69,6 +70,7 @@ impl Activity {
 
 /// An activity as stored on the session.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ActivityEntry {
     /// Order on the session, from 1.
     pub seq: u64,

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 /// One message, in a provider-neutral shape (each model client maps it to
 /// its own wire format).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "role", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Message {
     /// A user turn. Whatever came from people (the work, a follow-up) is
@@ -45,6 +46,7 @@ pub enum Message {
 
 /// A tool call a model made.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ToolCall {
     /// The provider's id for the call; the result carries it back.
@@ -58,6 +60,7 @@ pub struct ToolCall {
 
 /// `POST /v1/sessions/{session}/conversation`: messages to append.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AppendConversation {
     /// The claim.
@@ -74,6 +77,7 @@ pub struct AppendConversation {
 
 /// A stored message (`GET /v1/sessions/{session}/conversation`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ConversationEntry {
     /// Order in the conversation, from 1.
     pub seq: u64,
@@ -87,6 +91,7 @@ pub struct ConversationEntry {
 /// is `awaiting_input` (an approval asked by the policy, or the model's
 /// question).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Answer {
     /// Who answered, recorded on the decision an approval lets through.
@@ -108,6 +113,7 @@ pub struct Answer {
 /// `POST /v1/sessions/{session}/follow-up`: a person sends a new message to
 /// a finished session; it is queued again and resumes the conversation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct FollowUp {
     /// Who sent it; set by the control plane from the caller's
@@ -120,6 +126,7 @@ pub struct FollowUp {
 
 /// What a person sent to a session, waiting for its worker.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum HumanInput {
     /// An answer while the session was awaiting input.
@@ -133,6 +140,7 @@ pub enum HumanInput {
 /// `POST /v1/sessions/{session}/inputs/{id}/ack` (done with it). Two steps,
 /// so an answer is never lost with a lost response.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TakeInput {
     /// The claim.
@@ -145,6 +153,7 @@ pub struct TakeInput {
 
 /// An input waiting for its worker.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PendingInput {
     /// Its id (for the acknowledgement).
     pub id: u64,
@@ -154,6 +163,7 @@ pub struct PendingInput {
 
 /// The answer to `inputs/next`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TakenInput {
     /// The input, or none yet.
     pub input: Option<PendingInput>,

@@ -20,6 +20,7 @@ pub const MIN_LEASE_SECONDS: u32 = 1;
 /// `POST /v1/workers`: find or create the worker for a workspace, agent
 /// profile and runtime.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RegisterWorker {
     /// Workspace.
@@ -56,6 +57,7 @@ fn one() -> u32 {
 
 /// A registered worker.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Worker {
     /// Worker id, saved by the worker and reused.
     pub worker_id: String,
@@ -69,6 +71,7 @@ pub struct Worker {
 
 /// `POST /v1/workers/{worker}/sessions/{session}/claim`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ClaimRequest {
     /// Lease length (default 900, at most 3600).
@@ -78,6 +81,7 @@ pub struct ClaimRequest {
 
 /// A granted claim: the lock on a session.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Claim {
     /// Carried by every later call about the session.
     #[serde(rename = "claimId")]
@@ -92,6 +96,7 @@ pub struct Claim {
 
 /// `POST /v1/sessions/{session}/extend`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ExtendRequest {
     /// The claim.
@@ -104,6 +109,7 @@ pub struct ExtendRequest {
 
 /// The lease after an extend.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Lease {
     /// The claim.
     #[serde(rename = "claimId")]
@@ -115,6 +121,7 @@ pub struct Lease {
 /// `POST /v1/workers/{worker}/heartbeat`: health only; creates no work and
 /// extends no claim.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Heartbeat {
     /// `ok`, `draining` or `degraded`.
@@ -125,6 +132,7 @@ pub struct Heartbeat {
 
 /// `POST /v1/sessions/{session}/activities`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PostActivity {
     /// The claim.
@@ -136,6 +144,7 @@ pub struct PostActivity {
 
 /// `POST /v1/sessions/{session}/metadata`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct MetadataUpdate {
     /// The claim.
@@ -151,6 +160,7 @@ pub struct MetadataUpdate {
 
 /// `POST /v1/sessions/{session}/complete` | `fail` | `release`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Finish {
     /// The claim.
@@ -164,6 +174,7 @@ pub struct Finish {
 /// A claimable session as the list shows it: enough to pick one; the claim
 /// returns the whole session.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ClaimableSession {
     /// Session id.
     pub id: String,
@@ -175,6 +186,7 @@ pub struct ClaimableSession {
 
 /// A claim a worker still holds (`GET /v1/workers/{worker}/claims`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HeldClaim {
     /// The claim.
     #[serde(rename = "claimId")]
@@ -187,6 +199,7 @@ pub struct HeldClaim {
 
 /// Every 4xx/5xx body.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     /// The error.
     pub error: ErrorDetail,
@@ -194,6 +207,7 @@ pub struct ErrorBody {
 
 /// What went wrong.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorDetail {
     /// Machine-readable type: `invalid_request`, `not_found`,
     /// `unknown_worker`, `claim_conflict`, `claim_invalid`,

@@ -115,6 +115,7 @@ impl ActionDetail {
 
 /// Network a sandboxed process gets.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum NetworkMode {
     /// A network namespace with loopback only: nothing leaves the sandbox.
@@ -127,6 +128,7 @@ pub enum NetworkMode {
 
 /// The policy's answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum DecisionResult {
     /// Go ahead, within the confinement.
@@ -151,6 +153,7 @@ impl DecisionResult {
 /// What a sandbox must enforce for an allowed action. The policy states it;
 /// the sandbox applies it whatever the tool asked for.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Confinement {
     /// Absolute paths the action may write beneath.
@@ -204,6 +207,7 @@ impl Decision {
 /// and to the local audit log. It carries enough to re-evaluate the decision
 /// later against another policy (`runner audit replay`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DecisionRecord {
     /// Unique id of this decision.
     pub decision_id: String,
@@ -234,6 +238,7 @@ pub struct DecisionRecord {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub cache_hit: bool,
     /// The full input document after masking.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub input: RecordedInput,
     /// JSON pointers (into `input`) that were erased before recording.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 /// `input.untrusted` and the model only as delimited data, never as
 /// instructions, never in `trusted`, `data` or the system prompt.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SourceWork {
     /// Title of the initiative, bug or todo.
@@ -31,6 +32,7 @@ pub struct SourceWork {
 
 /// The agent version a session is pinned to (trusted).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AgentVersion {
     /// Agent name.
@@ -63,6 +65,7 @@ fn one() -> u32 {
 
 /// One tool call of a scripted session.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ScriptStep {
     /// Tool name.
@@ -74,6 +77,7 @@ pub struct ScriptStep {
 /// Session states (One Horizon's). Transitions are enforced by the control
 /// plane in one place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum SessionState {
     /// Waiting for a worker.
@@ -131,6 +135,7 @@ impl SessionState {
 
 /// `POST /v1/sessions`: queue work for an agent profile.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewSession {
     /// Workspace the session belongs to.
@@ -149,6 +154,7 @@ pub struct NewSession {
 
 /// A session as the control plane returns it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Session {
     /// Session id.
     pub id: String,

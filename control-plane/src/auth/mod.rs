@@ -13,16 +13,15 @@
 //! ([`Caller`]). Every secret is random (32 bytes from the OS), kept only as
 //! a SHA-256 hash (passwords: Argon2id), and compared by hash lookup.
 
-mod db;
-pub mod oauth;
+mod accounts;
+mod error;
+pub(crate) mod oauth;
 mod page;
+mod tokens;
 
-pub use db::{Client, IssuedTokens};
-
-/// The authorization server's tables (created with the store's).
-pub(crate) fn db_schema() -> &'static str {
-    db::SCHEMA
-}
+pub(crate) use crate::store::auth::OOB_REDIRECT;
+pub use crate::store::auth::{AuthSettings, RUNNER_CLIENT};
+pub use tokens::IssuedTokens;
 
 use crate::error::ApiError;
 use crate::store::Store;
@@ -34,45 +33,18 @@ use sha2::Digest;
 use std::sync::Arc;
 
 /// Prefix of access tokens.
-pub const ACCESS_PREFIX: &str = "cpat_";
+pub(crate) const ACCESS_PREFIX: &str = "cpat_";
 /// Prefix of refresh tokens.
-pub const REFRESH_PREFIX: &str = "cprt_";
+pub(crate) const REFRESH_PREFIX: &str = "cprt_";
 /// Prefix of API keys.
-pub const API_KEY_PREFIX: &str = "cpk_";
+pub(crate) const API_KEY_PREFIX: &str = "cpk_";
 /// Prefix of authorization codes.
-pub const CODE_PREFIX: &str = "cpac_";
+pub(crate) const CODE_PREFIX: &str = "cpac_";
 /// Prefix of client secrets.
-pub const CLIENT_SECRET_PREFIX: &str = "cpcs_";
-/// The redirect URI of the paste-the-code flow: the control plane shows the
-/// code instead of redirecting.
-pub const OOB_REDIRECT: &str = "urn:ietf:wg:oauth:2.0:oob";
-/// The public client `runner login` uses, created at start when missing.
-pub const RUNNER_CLIENT: &str = "runner";
-
-/// Lifetimes of what the authorization server issues.
-#[derive(Debug, Clone, Copy)]
-pub struct AuthSettings {
-    /// Access tokens, in seconds.
-    pub access_seconds: u64,
-    /// Refresh tokens, in seconds.
-    pub refresh_seconds: u64,
-    /// Authorization codes, in seconds.
-    pub code_seconds: u64,
-}
-
-impl Default for AuthSettings {
-    fn default() -> Self {
-        AuthSettings {
-            access_seconds: 900,
-            refresh_seconds: 30 * 24 * 3600,
-            code_seconds: 60,
-        }
-    }
-}
-
+pub(crate) const CLIENT_SECRET_PREFIX: &str = "cpcs_";
 /// Who a valid credential belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Principal {
+pub(crate) enum Principal {
     /// A person, through an OAuth client.
     User {
         /// User name.
@@ -88,7 +60,7 @@ pub enum Principal {
 }
 
 /// A fresh random secret with a prefix: 32 bytes from the OS, base64url.
-pub fn random_secret(prefix: &str) -> String {
+pub(crate) fn random_secret(prefix: &str) -> String {
     let mut b = [0u8; 32];
     getrandom::fill(&mut b).expect("the OS random source works");
     format!(
@@ -99,7 +71,7 @@ pub fn random_secret(prefix: &str) -> String {
 
 /// How a secret is stored: hex SHA-256. The secrets are 256-bit random,
 /// so a fast hash is enough (no dictionary to guess from).
-pub fn secret_hash(secret: &str) -> String {
+pub(crate) fn secret_hash(secret: &str) -> String {
     hex::encode(sha2::Sha256::digest(secret.as_bytes()))
 }
 
@@ -132,12 +104,17 @@ async fn principal(parts: &Parts, store: &Arc<Store>) -> Result<Principal, ApiEr
     let s = store.clone();
     tokio::task::spawn_blocking(move || s.authenticate(&token))
         .await
-        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)??
+        .ok_or_else(|| {
+            unauthorized(
+                "the token is not valid (unknown, expired or revoked); refresh it, or sign in again with `runner login`",
+            )
+        })
 }
 
 /// Any valid caller: a user access token or an API key.
 #[derive(Debug, Clone)]
-pub struct Caller(pub Principal);
+pub(crate) struct Caller(pub(crate) Principal);
 
 impl FromRequestParts<Arc<Store>> for Caller {
     type Rejection = ApiError;
@@ -149,17 +126,14 @@ impl FromRequestParts<Arc<Store>> for Caller {
 
 /// A caller allowed to execute agents: a user access token only.
 #[derive(Debug, Clone)]
-pub struct AgentCaller {
-    /// The user.
-    pub user: String,
-}
+pub(crate) struct AgentCaller;
 
 impl FromRequestParts<Arc<Store>> for AgentCaller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, store: &Arc<Store>) -> Result<Self, ApiError> {
         match principal(parts, store).await? {
-            Principal::User { user, .. } => Ok(AgentCaller { user }),
+            Principal::User { .. } => Ok(AgentCaller),
             Principal::ApiKey { name } => Err(ApiError::new(
                 StatusCode::FORBIDDEN,
                 "oauth_required",

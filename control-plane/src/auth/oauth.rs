@@ -2,8 +2,11 @@
 //! (consent), `POST /oauth/token` (authorization code with PKCE, refresh
 //! with rotation), `POST /oauth/revoke` (RFC 7009).
 
-use super::db::{Client, OAuthError};
+use super::accounts::Client;
+use super::error::{OAuthError, OAuthErrorBody};
+use super::IssuedTokens;
 use super::{page, OOB_REDIRECT};
+use crate::error::ApiError;
 use crate::store::Store;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Query, State};
@@ -18,18 +21,28 @@ type Shared = Arc<Store>;
 
 /// The parameters of an authorization request (query of the GET, hidden
 /// fields of the POST).
-#[derive(Clone, Default, Deserialize)]
-pub struct AuthorizeParams {
+#[derive(Clone, Default, Deserialize, utoipa::ToSchema)]
+pub(crate) struct AuthorizeParams {
+    /// `code`.
     response_type: Option<String>,
+    /// The client asking.
     client_id: Option<String>,
+    /// One of the client's registered redirect URIs.
     redirect_uri: Option<String>,
+    /// Returned unchanged to the client.
     state: Option<String>,
+    /// PKCE: base64url SHA-256 of the verifier (required of public clients).
     code_challenge: Option<String>,
+    /// `S256`.
     code_challenge_method: Option<String>,
+    /// `agent` (the default and the only scope).
     scope: Option<String>,
     // The POST's own fields.
+    /// The user signing in (consent form).
     username: Option<String>,
+    /// Their password (consent form).
     password: Option<String>,
+    /// `allow` or `deny` (consent form).
     decision: Option<String>,
 }
 
@@ -175,7 +188,7 @@ fn check(store: &Store, p: &AuthorizeParams) -> Result<Checked, Refusal> {
     let client = match store.client(client_id) {
         Ok(Some(c)) => c,
         Ok(None) => return Err(Refusal::Page(format!("unknown client {client_id:?}"))),
-        Err(e) => return Err(Refusal::Page(e.message)),
+        Err(e) => return Err(Refusal::Page(ApiError::from(e).message)),
     };
     let Some(redirect_uri) = p.redirect_uri.clone().filter(|r| client.allows_redirect(r)) else {
         return Err(Refusal::Page(
@@ -251,7 +264,8 @@ fn hidden(c: &Checked) -> Vec<(&'static str, String)> {
 }
 
 /// The consent page.
-pub async fn authorize_page(
+#[utoipa::path(get, path = "/oauth/authorize", tag = "oauth", params(("response_type" = String, Query, description = "`code`."), ("client_id" = String, Query, description = "The client asking."), ("redirect_uri" = String, Query, description = "One of the client's registered redirect URIs."), ("state" = Option<String>, Query, description = "Returned unchanged to the client."), ("code_challenge" = Option<String>, Query, description = "PKCE: base64url SHA-256 of the verifier (required of public clients)."), ("code_challenge_method" = Option<String>, Query, description = "`S256`."), ("scope" = Option<String>, Query, description = "`agent` (the default and the only scope).")), responses((status = 200, description = "The consent page (sign in, allow or deny).", content_type = "text/html", body = String), (status = 303, description = "Back to the redirect URI: with `code` and `state` when allowed, with `error` and `state` when refused or denied."), (status = 400, description = "A page saying why the request cannot be trusted (missing or unknown client, unregistered redirect URI, malformed parameters).", content_type = "text/html", body = String)))]
+pub(crate) async fn authorize_page(
     State(s): State<Shared>,
     q: Result<Query<AuthorizeParams>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
@@ -271,7 +285,8 @@ pub async fn authorize_page(
 }
 
 /// The consent decision: sign-in plus allow or deny.
-pub async fn authorize_submit(
+#[utoipa::path(post, path = "/oauth/authorize", tag = "oauth", request_body(content = AuthorizeParams, content_type = "application/x-www-form-urlencoded", description = "The authorization request's parameters (hidden fields of the consent page) and the person's decision."), responses((status = 303, description = "Back to the redirect URI: with `code` and `state` when allowed, with `error` and `state` when refused or denied."), (status = 200, description = "The paste-the-code page (redirect URI `urn:ietf:wg:oauth:2.0:oob`).", content_type = "text/html", body = String), (status = 400, description = "A page saying why the request cannot be trusted (missing or unknown client, unregistered redirect URI, malformed parameters).", content_type = "text/html", body = String), (status = 401, description = "The consent page again: wrong user name or password.", content_type = "text/html", body = String), (status = 429, description = "Too many failed sign-ins for this user; try again in 15 minutes.", content_type = "text/html", body = String)))]
+pub(crate) async fn authorize_submit(
     State(s): State<Shared>,
     f: Result<Form<AuthorizeParams>, FormRejection>,
 ) -> Response {
@@ -319,7 +334,7 @@ pub async fn authorize_submit(
             &c.scope,
         ) {
             Ok(code) => redirect_with(&c.redirect_uri, &[("code", &code), ("state", &c.state)]),
-            Err(e) => e.into_response(),
+            Err(e) => ApiError::from(e).into_response(),
         }
     })
     .await
@@ -327,47 +342,39 @@ pub async fn authorize_submit(
 }
 
 /// `POST /oauth/token` form.
-#[derive(Default, Deserialize)]
-pub struct TokenForm {
+#[derive(Default, Deserialize, utoipa::ToSchema)]
+pub(crate) struct TokenForm {
+    /// `authorization_code` or `refresh_token`.
     grant_type: Option<String>,
+    /// The authorization code (authorization_code grant).
     code: Option<String>,
+    /// The redirect URI the code was issued for (authorization_code grant).
     redirect_uri: Option<String>,
+    /// The PKCE verifier (authorization_code grant).
     code_verifier: Option<String>,
+    /// The refresh token (refresh_token grant); it is spent.
     refresh_token: Option<String>,
+    /// The client, when it does not authenticate with HTTP Basic.
     client_id: Option<String>,
+    /// A confidential client's secret, when not sent with HTTP Basic.
     client_secret: Option<String>,
-    // Accepted and ignored (RFC 6749 allows narrowing; there is one scope).
+    /// Accepted and ignored (RFC 6749 allows narrowing; there is one scope).
     #[allow(dead_code)]
     scope: Option<String>,
 }
 
 /// `POST /oauth/revoke` form.
-#[derive(Default, Deserialize)]
-pub struct RevokeForm {
+#[derive(Default, Deserialize, utoipa::ToSchema)]
+pub(crate) struct RevokeForm {
+    /// The token to revoke (access or refresh).
     token: Option<String>,
+    /// Accepted and ignored (RFC 7009 §2.1).
     #[allow(dead_code)]
     token_type_hint: Option<String>,
+    /// The client, when it does not authenticate with HTTP Basic.
     client_id: Option<String>,
+    /// A confidential client's secret, when not sent with HTTP Basic.
     client_secret: Option<String>,
-}
-
-impl IntoResponse for OAuthError {
-    fn into_response(self) -> Response {
-        let mut r = (
-            self.status,
-            Json(serde_json::json!({"error": self.error, "error_description": self.description})),
-        )
-            .into_response();
-        r.headers_mut()
-            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        if self.status == StatusCode::UNAUTHORIZED {
-            r.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Basic realm=\"oauth\""),
-            );
-        }
-        r
-    }
 }
 
 /// Client credentials from HTTP Basic (RFC 6749 §2.3.1) or the form.
@@ -407,7 +414,7 @@ fn client_credentials(
     Ok((id, secret.filter(|s| !s.is_empty())))
 }
 
-fn tokens_response(t: super::IssuedTokens) -> Response {
+fn tokens_response(t: IssuedTokens) -> Response {
     let mut r = Json(t).into_response();
     r.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -445,7 +452,8 @@ async fn client_endpoint<F: Send + 'static>(
 }
 
 /// The token endpoint.
-pub async fn token(
+#[utoipa::path(post, path = "/oauth/token", tag = "oauth", security(("client" = []), ()), request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"), responses((status = 200, description = "A new token pair (never cached).", body = IssuedTokens), (status = 400, description = "`invalid_request`, `invalid_grant`, `unsupported_grant_type`: see error_description.", body = OAuthErrorBody), (status = 401, description = "`invalid_client`: unknown client, or its authentication failed.", body = OAuthErrorBody)))]
+pub(crate) async fn token(
     State(s): State<Shared>,
     headers: HeaderMap,
     f: Result<Form<TokenForm>, FormRejection>,
@@ -487,7 +495,8 @@ pub async fn token(
 
 /// The revocation endpoint (RFC 7009): 200 whether or not the token was
 /// known.
-pub async fn revoke(
+#[utoipa::path(post, path = "/oauth/revoke", tag = "oauth", security(("client" = []), ()), request_body(content = RevokeForm, content_type = "application/x-www-form-urlencoded"), responses((status = 200, description = "Revoked, or unknown (not an error)."), (status = 400, description = "`invalid_request`, `invalid_grant`, `unsupported_grant_type`: see error_description.", body = OAuthErrorBody), (status = 401, description = "`invalid_client`: unknown client, or its authentication failed.", body = OAuthErrorBody)))]
+pub(crate) async fn revoke(
     State(s): State<Shared>,
     headers: HeaderMap,
     f: Result<Form<RevokeForm>, FormRejection>,

@@ -1,0 +1,306 @@
+//! The control plane's state on SQLite (WAL mode), and the only place that
+//! speaks SQL.
+//!
+//! One file per table family: [`sessions`] (and their transitions),
+//! [`workers`], [`claims`] (leases, finishing, the sweep), [`activities`]
+//! (and metadata), [`conversation`], [`inputs`] (answers and follow-ups),
+//! [`webhooks`] (subscriptions and the outbox) and [`auth`] (the
+//! authorization server's users, clients, codes, tokens and API keys).
+//! [`schema`] creates every table.
+//!
+//! Every call is one `BEGIN IMMEDIATE` transaction ([`Store::tx`]), so
+//! several control-plane processes on one database file stay correct: the
+//! write lock, not process memory, serialises them. "At most one active
+//! claim per session" is also a partial unique index, so even a bug here
+//! could not create a second one. State changes go through
+//! [`crate::transitions::next`].
+//!
+//! The store knows nothing of HTTP: it answers with a [`StoreError`], and
+//! the API layer decides the status and body. The webhook sender and the
+//! authorization server sit above it and reach the database only through
+//! the repository functions of [`webhooks`] and [`auth`], on a [`Tx`] the
+//! store opened. A PostgreSQL backend would re-implement this module (the
+//! seam is the methods of [`Store`] and those repository functions; no SQL
+//! lives anywhere else).
+
+mod activities;
+pub(crate) mod auth;
+mod claims;
+mod conversation;
+mod error;
+mod inputs;
+mod limits;
+mod schema;
+mod sessions;
+pub(crate) mod webhooks;
+mod workers;
+
+pub use auth::AuthSettings;
+pub(crate) use claims::Outcome;
+pub use error::{ClaimProblem, ConflictKind, Missing, StoreError};
+pub(crate) use sessions::SessionView;
+
+use rusqlite::{Connection, Transaction, TransactionBehavior};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// The SQLite store.
+pub struct Store {
+    conn: Mutex<Connection>,
+    max_attempts: u32,
+    auth: AuthSettings,
+    /// Set when a transaction wrote webhook events; taken after its commit
+    /// to wake [`Store::outbox`]. Per store: another store's commit (tests
+    /// and benchmarks run several in one process) must not take it.
+    outbox_dirty: AtomicBool,
+    outbox: tokio::sync::Notify,
+    retry_schedule: Vec<u64>,
+    private_webhooks: bool,
+}
+
+/// One open transaction of a [`Store`]. Only the store's modules can run
+/// SQL on it; the layers above hand it to the store's repository functions,
+/// so that several of them commit or roll back together.
+pub(crate) struct Tx<'c> {
+    sql: Transaction<'c>,
+    outbox_dirty: &'c AtomicBool,
+}
+
+impl Tx<'_> {
+    /// Records that webhook events were written in this transaction.
+    fn outbox_written(&self) {
+        self.outbox_dirty.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Milliseconds since the epoch: how every time is stored.
+pub(crate) fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// A stored time as the API shows it (RFC 3339, milliseconds, UTC).
+fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+impl Store {
+    /// Opens (creating it) the database file in WAL mode. `max_attempts`:
+    /// a session whose lease expired this many times goes to `error`.
+    pub fn open(path: &Path, max_attempts: u32) -> Result<Store, StoreError> {
+        let conn = Connection::open(path).map_err(|source| StoreError::Open {
+            path: path.display().to_string(),
+            source,
+        })?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        schema::create(&conn)?;
+        let store = Store {
+            conn: Mutex::new(conn),
+            max_attempts: max_attempts.max(1),
+            auth: AuthSettings::default(),
+            outbox_dirty: AtomicBool::new(false),
+            outbox: tokio::sync::Notify::new(),
+            retry_schedule: vec![0, 60, 300],
+            private_webhooks: false,
+        };
+        store.tx(auth::seed_runner_client)?;
+        Ok(store)
+    }
+
+    /// Sets the lifetimes of issued tokens and codes (before serving).
+    pub fn with_auth_settings(mut self, auth: AuthSettings) -> Store {
+        self.auth = auth;
+        self
+    }
+
+    /// Seconds to wait before each retry of a failed webhook delivery
+    /// (default: immediately, 1 min, 5 min); after the last, it fails.
+    pub fn with_retry_schedule(mut self, schedule: Vec<u64>) -> Store {
+        self.retry_schedule = schedule;
+        self
+    }
+
+    /// Allows webhook subscriptions to loopback and private addresses
+    /// (test rigs, one-machine setups). Off by default: a subscription is
+    /// a request the control plane makes on the caller's behalf.
+    pub fn with_private_webhooks(mut self, allow: bool) -> Store {
+        self.private_webhooks = allow;
+        self
+    }
+
+    /// Whether private webhook targets are allowed.
+    pub fn private_webhooks(&self) -> bool {
+        self.private_webhooks
+    }
+
+    /// The webhook retry schedule.
+    pub fn retry_schedule(&self) -> Vec<u64> {
+        self.retry_schedule.clone()
+    }
+
+    /// Notified after a commit that wrote webhook events.
+    pub(crate) fn outbox(&self) -> &tokio::sync::Notify {
+        &self.outbox
+    }
+
+    /// The lifetimes in force.
+    pub fn auth_settings(&self) -> AuthSettings {
+        self.auth
+    }
+
+    /// Runs `f` in one `BEGIN IMMEDIATE` transaction: committed when `f`
+    /// succeeds, rolled back (events included) when it fails.
+    pub(crate) fn tx<R>(
+        &self,
+        f: impl FnOnce(&Tx<'_>) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        let tx = Tx {
+            sql: conn.transaction_with_behavior(TransactionBehavior::Immediate)?,
+            outbox_dirty: &self.outbox_dirty,
+        };
+        let r = f(&tx);
+        let committed = match r {
+            Ok(r) => tx.sql.commit().map(|()| r).map_err(StoreError::from),
+            Err(e) => Err(e),
+        };
+        // Events of a rolled-back transaction were never written.
+        if self.outbox_dirty.swap(false, Ordering::SeqCst) && committed.is_ok() {
+            self.outbox.notify_one();
+        }
+        committed
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! A store on a fresh file, and the inputs most tests need.
+
+    use super::Store;
+    use protocol::platform::{Claim, RegisterWorker, Worker};
+    use protocol::session::{AgentVersion, NewSession, Session, SourceWork};
+
+    /// A store on a new database in its own temporary directory (kept
+    /// alive by the returned guard).
+    pub(crate) fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("cp.db"), 2).unwrap();
+        (dir, store)
+    }
+
+    /// A model session for workspace `w`, profile `p`.
+    pub(crate) fn queue(store: &Store) -> Session {
+        store
+            .queue(NewSession {
+                workspace: "w".into(),
+                agent_profile: "p".into(),
+                agent: AgentVersion {
+                    name: "a".into(),
+                    version: 1,
+                    model: "m".into(),
+                    ..Default::default()
+                },
+                source: SourceWork::default(),
+                script: None,
+            })
+            .unwrap()
+    }
+
+    /// A worker of workspace `w`, profile `p`, runtime `runtime`.
+    pub(crate) fn worker(store: &Store, runtime: &str) -> Worker {
+        store
+            .register_worker(RegisterWorker {
+                workspace: "w".into(),
+                agent_profile: "p".into(),
+                runtime: runtime.into(),
+                execution_mode: "cloud".into(),
+                display_name: runtime.into(),
+                capabilities: vec![],
+                concurrency: 1,
+                policy_entries: vec![],
+                custom_instructions: None,
+            })
+            .unwrap()
+    }
+
+    /// A queued session claimed by a new worker, with a `lease` in seconds.
+    pub(crate) fn claimed(store: &Store, lease: u32) -> (Worker, Claim) {
+        let s = queue(store);
+        let w = worker(store, "r");
+        let c = store.claim(&w.worker_id, &s.id, Some(lease)).unwrap();
+        (w, c)
+    }
+
+    /// Moves every active claim's lease expiry into the past.
+    pub(crate) fn expire_leases(store: &Store) {
+        store
+            .tx(|tx| {
+                tx.sql.execute(
+                    "UPDATE claims SET lease_expires_at = 0 WHERE state = 'active'",
+                    [],
+                )?;
+                Ok(())
+            })
+            .unwrap();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::store;
+    use super::webhooks::{enqueue, NewSubscription, SESSION_QUEUED};
+    use super::*;
+
+    fn subscribed() -> (tempfile::TempDir, Store) {
+        let (d, s) = store();
+        s.add_subscription(NewSubscription {
+            url: "https://hooks.example/in".into(),
+            key: "k".into(),
+            event_types: vec!["*".into()],
+            sign: false,
+        })
+        .unwrap();
+        (d, s)
+    }
+
+    /// Whether the store's delivery loop would be woken now.
+    async fn woken(s: &Store) -> bool {
+        tokio::time::timeout(Duration::from_millis(50), s.outbox().notified())
+            .await
+            .is_ok()
+    }
+
+    #[tokio::test]
+    async fn outbox_flag_is_per_store() {
+        let (_a, a) = subscribed();
+        let (_b, b) = subscribed();
+        // b commits while a's transaction holds an event: b's commit must
+        // not take a's news, nor wake b's loop.
+        a.tx(|tx| {
+            enqueue(tx, SESSION_QUEUED, serde_json::json!({}))?;
+            b.tx(|_| Ok(()))
+        })
+        .unwrap();
+        assert!(!woken(&b).await, "b wrote nothing");
+        assert!(woken(&a).await, "a wrote an event");
+    }
+
+    #[tokio::test]
+    async fn rolled_back_events_wake_nobody() {
+        let (_a, a) = subscribed();
+        let r: Result<(), _> = a.tx(|tx| {
+            enqueue(tx, SESSION_QUEUED, serde_json::json!({}))?;
+            Err(StoreError::invalid("changed my mind"))
+        });
+        assert!(r.is_err());
+        assert!(!woken(&a).await);
+        a.tx(|_| Ok(())).unwrap();
+        assert!(!woken(&a).await, "the next commit does not inherit it");
+    }
+}

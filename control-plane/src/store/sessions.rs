@@ -1,0 +1,332 @@
+//! Sessions and their recorded state changes: queueing, reading, listing,
+//! cancelling, and the one function every state change goes through
+//! ([`set_state`]: checked against the lifecycle, recorded, announced to
+//! webhook subscribers in the same transaction).
+
+use super::limits::{check_len, check_name};
+use super::{now_ms, rfc3339, webhooks, ConflictKind, Missing, Store, StoreError, Tx};
+use crate::transitions::{next, Event};
+use protocol::activity::{Activity, ActivityEntry};
+use protocol::session::{NewSession, Session, SessionState};
+use rusqlite::{params, OptionalExtension};
+use serde::{Deserialize, Serialize};
+
+/// A session with its activity history.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub(crate) struct SessionView {
+    /// The session.
+    pub session: Session,
+    /// Its activities, in order.
+    pub activities: Vec<ActivityEntry>,
+    /// Its state changes, in order.
+    pub transitions: Vec<Transition>,
+}
+
+/// One recorded state change.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub(crate) struct Transition {
+    /// Previous state.
+    pub from: String,
+    /// New state.
+    pub to: String,
+    /// RFC 3339.
+    pub at: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// The stored body of a session (what does not change).
+#[derive(Serialize, Deserialize)]
+struct Body {
+    agent: protocol::session::AgentVersion,
+    source: protocol::session::SourceWork,
+    script: Option<Vec<protocol::session::ScriptStep>>,
+}
+
+impl Store {
+    /// Queues a session.
+    pub(crate) fn queue(&self, new: NewSession) -> Result<Session, StoreError> {
+        validate_new(&new)?;
+        let id = format!("ses_{}", uuid::Uuid::new_v4().simple());
+        let body = serde_json::to_string(&Body {
+            agent: new.agent,
+            source: new.source,
+            script: new.script,
+        })
+        .map_err(StoreError::corrupt)?;
+        let now = now_ms();
+        self.tx(|tx| {
+            tx.sql.execute(
+                "INSERT INTO sessions (id, workspace, agent_profile, body, state, attempt, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, 'queued', 1, ?5, ?5)",
+                params![id, new.workspace, new.agent_profile, body, now],
+            )?;
+            record(tx, &id, "new", SessionState::Queued, now, "queued")?;
+            webhooks::enqueue(
+                tx,
+                webhooks::SESSION_QUEUED,
+                serde_json::json!({"session_id": id, "workspace": new.workspace, "agent_profile": new.agent_profile}),
+            )?;
+            load_session(tx, &id)
+        })
+    }
+
+    /// A session with its activities and transitions.
+    pub(crate) fn get(&self, id: &str) -> Result<SessionView, StoreError> {
+        self.tx(|tx| {
+            let session = load_session(tx, id)?;
+            let mut st = tx.sql.prepare(
+                "SELECT seq, at, claim_id, body FROM activities WHERE session_id = ?1 ORDER BY seq",
+            )?;
+            let activities = st
+                .query_map(params![id], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?))
+                })?
+                .map(|row| {
+                    let (seq, at, claim_id, body) = row?;
+                    let activity: Activity = serde_json::from_str(&body).map_err(StoreError::corrupt)?;
+                    Ok(ActivityEntry { seq: seq as u64, at: rfc3339(at), claim_id, activity })
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            let mut st = tx.sql.prepare(
+                "SELECT from_state, to_state, at, reason FROM transitions WHERE session_id = ?1 ORDER BY id",
+            )?;
+            let transitions = st
+                .query_map(params![id], |r| {
+                    Ok(Transition {
+                        from: r.get(0)?,
+                        to: r.get(1)?,
+                        at: rfc3339(r.get(2)?),
+                        reason: r.get(3)?,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(SessionView { session, activities, transitions })
+        })
+    }
+
+    /// Sessions, newest first, optionally in one state.
+    pub(crate) fn list(
+        &self,
+        state: Option<SessionState>,
+        limit: u32,
+    ) -> Result<Vec<Session>, StoreError> {
+        self.tx(|tx| {
+            let ids: Vec<String> = match state {
+                Some(s) => {
+                    let mut st = tx.sql.prepare("SELECT id FROM sessions WHERE state = ?1 ORDER BY created_at DESC, id LIMIT ?2")?;
+                    let v = st.query_map(params![s.as_str(), limit], |r| r.get(0))?.collect::<Result<_, _>>()?;
+                    v
+                }
+                None => {
+                    let mut st = tx.sql.prepare("SELECT id FROM sessions ORDER BY created_at DESC, id LIMIT ?1")?;
+                    let v = st.query_map(params![limit], |r| r.get(0))?.collect::<Result<_, _>>()?;
+                    v
+                }
+            };
+            ids.iter().map(|id| load_session(tx, id)).collect()
+        })
+    }
+
+    /// A person stops a session; its claim (if any) is void from now on.
+    pub(crate) fn cancel(&self, id: &str) -> Result<Session, StoreError> {
+        let now = now_ms();
+        self.tx(|tx| {
+            let s = load_session(tx, id)?;
+            let to = next(s.state, Event::Cancel)?;
+            set_state(tx, id, s.state, to, now, "cancelled by a person")?;
+            tx.sql.execute(
+                "UPDATE claims SET state = 'cancelled', ended_at = ?2 WHERE session_id = ?1 AND state = 'active'",
+                params![id, now],
+            )?;
+            load_session(tx, id)
+        })
+    }
+
+    /// Claims per session and activities counts (for tests and audits):
+    /// `(session id, state, claims, terminal transitions)`.
+    pub fn audit_counts(&self) -> Result<Vec<(String, String, u32, u32)>, StoreError> {
+        self.tx(|tx| {
+            let mut st = tx.sql.prepare(
+                "SELECT s.id, s.state,
+                    (SELECT COUNT(*) FROM claims c WHERE c.session_id = s.id),
+                    (SELECT COUNT(*) FROM transitions t WHERE t.session_id = s.id AND t.to_state IN ('complete','error','cancelled'))
+                 FROM sessions s ORDER BY s.created_at",
+            )?;
+            let v = st
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                .collect::<Result<_, _>>()?;
+            Ok(v)
+        })
+    }
+}
+
+pub(super) fn record(
+    tx: &Tx<'_>,
+    id: &str,
+    from: &str,
+    to: SessionState,
+    now: i64,
+    reason: &str,
+) -> Result<(), StoreError> {
+    tx.sql.execute(
+        "INSERT INTO transitions (session_id, from_state, to_state, at, reason) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![id, from, to.as_str(), now, reason],
+    )?;
+    Ok(())
+}
+
+pub(super) fn set_state(
+    tx: &Tx<'_>,
+    id: &str,
+    from: SessionState,
+    to: SessionState,
+    now: i64,
+    reason: &str,
+) -> Result<(), StoreError> {
+    let changed = tx.sql.execute(
+        "UPDATE sessions SET state = ?3, updated_at = ?4 WHERE id = ?1 AND state = ?2",
+        params![id, from.as_str(), to.as_str(), now],
+    )?;
+    if changed != 1 {
+        return Err(StoreError::conflict(
+            ConflictKind::Transition,
+            format!("session {id} changed state concurrently; retry"),
+        ));
+    }
+    webhooks::enqueue(
+        tx,
+        webhooks::SESSION_STATE_CHANGED,
+        serde_json::json!({"session_id": id, "from": from.as_str(), "to": to.as_str(), "reason": reason}),
+    )?;
+    if to == SessionState::Queued {
+        webhooks::enqueue(
+            tx,
+            webhooks::SESSION_QUEUED,
+            serde_json::json!({"session_id": id}),
+        )?;
+    }
+    record(tx, id, from.as_str(), to, now, reason)
+}
+
+pub(super) fn load_session(tx: &Tx<'_>, id: &str) -> Result<Session, StoreError> {
+    let row = tx
+        .sql.query_row(
+            "SELECT id, workspace, agent_profile, body, state, attempt, plan, external_url, outcome, created_at, updated_at FROM sessions WHERE id = ?1",
+            params![id],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?, r.get::<_, u32>(5)?, r.get::<_, String>(6)?, r.get::<_, Option<String>>(7)?,
+                    r.get::<_, Option<String>>(8)?, r.get::<_, i64>(9)?, r.get::<_, i64>(10)?,
+                ))
+            },
+        )
+        .optional()?;
+    let Some((
+        id,
+        workspace,
+        agent_profile,
+        body,
+        state,
+        attempt,
+        plan,
+        external_url,
+        outcome,
+        created,
+        updated,
+    )) = row
+    else {
+        return Err(StoreError::not_found(
+            Missing::Session,
+            format!("no session {id}"),
+        ));
+    };
+    let body: Body = serde_json::from_str(&body).map_err(StoreError::corrupt)?;
+    Ok(Session {
+        id,
+        workspace,
+        agent_profile,
+        agent: body.agent,
+        source: body.source,
+        script: body.script,
+        state: SessionState::parse(&state)
+            .ok_or_else(|| StoreError::corrupt(format!("bad state {state}")))?,
+        attempt,
+        plan: serde_json::from_str(&plan).unwrap_or_default(),
+        external_url,
+        outcome,
+        created_at: rfc3339(created),
+        updated_at: rfc3339(updated),
+    })
+}
+
+fn validate_new(n: &NewSession) -> Result<(), StoreError> {
+    check_name("workspace", &n.workspace)?;
+    check_name("agent_profile", &n.agent_profile)?;
+    check_name("agent.name", &n.agent.name)?;
+    check_name("agent.model", &n.agent.model)?;
+    check_len("agent.system_prompt", &n.agent.system_prompt, 64 * 1024)?;
+    if n.agent.enabled_tools.len() > 64 {
+        return Err(StoreError::invalid("agent.enabled_tools: at most 64 tools"));
+    }
+    check_len("source.title", &n.source.title, 1000)?;
+    check_len("source.description", &n.source.description, 64 * 1024)?;
+    check_len("source.prompt", &n.source.prompt, 64 * 1024)?;
+    if n.source.comments.len() > 500 || n.source.comments.iter().any(|c| c.len() > 16 * 1024) {
+        return Err(StoreError::invalid(
+            "source.comments: at most 500 comments of 16 KiB",
+        ));
+    }
+    match (&n.script, n.agent.model.as_str()) {
+        (Some(s), "script") if s.len() <= 200 => Ok(()),
+        (Some(_), "script") => Err(StoreError::invalid("script: at most 200 steps")),
+        (Some(_), _) => Err(StoreError::invalid(
+            "script is only allowed when agent.model is \"script\"",
+        )),
+        (None, "script") => Err(StoreError::invalid(
+            "agent.model \"script\" needs a script (a list of {tool, input})",
+        )),
+        (None, _) => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{queue, store};
+    use super::*;
+
+    #[test]
+    fn an_invalid_session_is_refused_and_not_stored() {
+        let (_d, store) = store();
+        let mut new = NewSession {
+            workspace: " ".into(),
+            agent_profile: "p".into(),
+            agent: Default::default(),
+            source: Default::default(),
+            script: None,
+        };
+        new.agent.name = "a".into();
+        new.agent.model = "m".into();
+        let e = store.queue(new).unwrap_err();
+        assert!(matches!(e, StoreError::Invalid(_)), "{e:?}");
+        assert_eq!(store.list(None, 10).unwrap(), vec![]);
+    }
+
+    #[test]
+    fn a_cancelled_session_cannot_be_cancelled_again() {
+        let (_d, store) = store();
+        let s = queue(&store);
+        assert_eq!(store.cancel(&s.id).unwrap().state, SessionState::Cancelled);
+        let e = store.cancel(&s.id).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                StoreError::Conflict {
+                    kind: ConflictKind::Transition,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+    }
+}

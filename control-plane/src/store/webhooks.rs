@@ -1,0 +1,317 @@
+//! Webhook subscriptions and the outbox: events are written in the same
+//! transaction as the change they report, so a committed change is always
+//! delivered (at least once: receivers de-duplicate by event id) and a
+//! rolled-back one never is. Sending them is `crate::webhooks`'s job.
+
+use super::{now_ms, Missing, Store, StoreError, Tx};
+use base64::Engine;
+use rusqlite::{params, OptionalExtension};
+use serde::{Deserialize, Serialize};
+
+/// A session became claimable (queued, requeued, released, followed up).
+pub const SESSION_QUEUED: &str = "agent.session_queued";
+/// A session changed state.
+pub const SESSION_STATE_CHANGED: &str = "agent.session_state_changed";
+
+/// `POST /v1/webhooks`.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewSubscription {
+    /// Where to POST (http or https).
+    pub url: String,
+    /// Sent as `X-One-Webhook-Key`.
+    pub key: String,
+    /// Event types, or `["*"]`.
+    #[serde(default = "all")]
+    pub event_types: Vec<String>,
+    /// Sign each delivery (Standard Webhooks; default on); the secret is
+    /// returned once, in the answer.
+    #[serde(default = "yes")]
+    pub sign: bool,
+}
+
+fn all() -> Vec<String> {
+    vec!["*".into()]
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A subscription as listed (no secrets).
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Subscription {
+    /// Its id.
+    pub id: String,
+    /// Where deliveries go.
+    pub url: String,
+    /// Event types.
+    pub event_types: Vec<String>,
+    /// Whether deliveries are signed.
+    pub signed: bool,
+    /// The signing secret, only in the answer to its creation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signing_secret: Option<String>,
+}
+
+/// One delivery and its attempts.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Delivery {
+    /// Delivery id.
+    pub id: i64,
+    /// The CloudEvent id (the receiver's idempotency key).
+    pub event_id: String,
+    /// Its type.
+    pub event_type: String,
+    /// `pending`, `sending`, `delivered` or `failed`.
+    pub state: String,
+    /// Attempts made.
+    pub attempts: u32,
+    /// Each attempt: when, HTTP status or error.
+    pub log: serde_json::Value,
+}
+
+/// Writes an event for every subscription that wants it (inside the
+/// transaction of the change it reports).
+pub(crate) fn enqueue(
+    tx: &Tx<'_>,
+    event_type: &str,
+    data: serde_json::Value,
+) -> Result<(), StoreError> {
+    let subs: Vec<(String, String)> = {
+        let mut st = tx
+            .sql
+            .prepare("SELECT id, event_types FROM subscriptions")?;
+        let v = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        v
+    };
+    let now = now_ms();
+    let event_id = format!("evt_{}", uuid::Uuid::new_v4().simple());
+    let body = serde_json::json!({
+        "specversion": "1.0",
+        "id": event_id,
+        "type": event_type,
+        "source": "/runner/control-plane",
+        "time": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "datacontenttype": "application/json",
+        "data": data,
+    })
+    .to_string();
+    for (id, types) in subs {
+        let types: Vec<String> = serde_json::from_str(&types).unwrap_or_default();
+        if !types.iter().any(|t| t == "*" || t == event_type) {
+            continue;
+        }
+        tx.sql.execute(
+            "INSERT INTO deliveries (subscription_id, event_id, event_type, body, next_at, state, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?5, ?5)",
+            params![id, event_id, event_type, body, now],
+        )?;
+        tx.outbox_written();
+    }
+    Ok(())
+}
+
+/// A delivery that is due, with what sending it needs.
+pub(crate) struct Due {
+    pub(crate) id: i64,
+    pub(crate) url: String,
+    pub(crate) key: String,
+    pub(crate) secret: Option<String>,
+    pub(crate) event_id: String,
+    pub(crate) body: String,
+    pub(crate) attempts: u32,
+}
+
+impl Store {
+    /// Adds a subscription.
+    pub fn add_subscription(&self, n: NewSubscription) -> Result<Subscription, StoreError> {
+        let u = url::Url::parse(&n.url)
+            .map_err(|_| StoreError::invalid(format!("url {:?} is not a URL", n.url)))?;
+        if !matches!(u.scheme(), "http" | "https") || n.url.len() > 2048 {
+            return Err(StoreError::invalid(
+                "url must be http(s), at most 2048 characters",
+            ));
+        }
+        if !self.private_webhooks() {
+            let private = match u.host() {
+                Some(url::Host::Ipv4(a)) => {
+                    a.is_loopback()
+                        || a.is_private()
+                        || a.is_link_local()
+                        || a.is_unspecified()
+                        || a.is_multicast()
+                        || a.is_broadcast()
+                }
+                Some(url::Host::Ipv6(a)) => {
+                    a.is_loopback()
+                        || a.is_unspecified()
+                        || a.is_multicast()
+                        || (a.segments()[0] & 0xfe00) == 0xfc00
+                        || (a.segments()[0] & 0xffc0) == 0xfe80
+                }
+                Some(url::Host::Domain(d)) => d == "localhost" || d.ends_with(".localhost"),
+                None => true,
+            };
+            if private {
+                return Err(StoreError::invalid(format!(
+                    "url {} points at a loopback or private address; start the control plane with --allow-private-webhooks to allow that",
+                    n.url
+                )));
+            }
+        }
+        if n.key.is_empty() || n.key.len() > 256 {
+            return Err(StoreError::invalid(
+                "key is 1–256 characters (sent as X-One-Webhook-Key)",
+            ));
+        }
+        if n.event_types.is_empty()
+            || n.event_types
+                .iter()
+                .any(|t| !matches!(t.as_str(), "*" | SESSION_QUEUED | SESSION_STATE_CHANGED))
+        {
+            return Err(StoreError::invalid(format!(
+                "event_types are among {SESSION_QUEUED}, {SESSION_STATE_CHANGED} or *"
+            )));
+        }
+        let id = format!("sub_{}", uuid::Uuid::new_v4().simple());
+        let secret = n.sign.then(|| {
+            let mut b = [0u8; 32];
+            let _ = getrandom::fill(&mut b);
+            format!(
+                "whsec_{}",
+                base64::engine::general_purpose::STANDARD.encode(b)
+            )
+        });
+        let types = serde_json::to_string(&n.event_types).map_err(StoreError::corrupt)?;
+        self.tx(|tx| {
+            tx.sql.execute(
+                "INSERT INTO subscriptions (id, url, key, signing_secret, event_types, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![id, n.url, n.key, secret, types, now_ms()],
+            )?;
+            Ok(())
+        })?;
+        Ok(Subscription {
+            id,
+            url: n.url,
+            event_types: n.event_types,
+            signed: secret.is_some(),
+            signing_secret: secret,
+        })
+    }
+
+    /// Every subscription (no secrets).
+    pub(crate) fn subscriptions(&self) -> Result<Vec<Subscription>, StoreError> {
+        self.tx(|tx| {
+            let mut st = tx.sql.prepare(
+                "SELECT id, url, event_types, signing_secret IS NOT NULL FROM subscriptions ORDER BY created_at",
+            )?;
+            let v = st
+                .query_map([], |r| {
+                    Ok(Subscription {
+                        id: r.get(0)?,
+                        url: r.get(1)?,
+                        event_types: serde_json::from_str(&r.get::<_, String>(2)?).unwrap_or_default(),
+                        signed: r.get(3)?,
+                        signing_secret: None,
+                    })
+                })?
+                .collect::<Result<_, _>>()?;
+            Ok(v)
+        })
+    }
+
+    /// A subscription's deliveries, newest first (at most 500).
+    pub(crate) fn deliveries(&self, sub: &str) -> Result<Vec<Delivery>, StoreError> {
+        self.tx(|tx| {
+            let exists: Option<i64> = tx
+                .sql.query_row("SELECT 1 FROM subscriptions WHERE id = ?1", params![sub], |r| r.get(0))
+                .optional()?;
+            if exists.is_none() {
+                return Err(StoreError::not_found(Missing::Subscription, format!("no subscription {sub}")));
+            }
+            let mut st = tx.sql.prepare(
+                "SELECT id, event_id, event_type, state, attempts, log FROM deliveries WHERE subscription_id = ?1 ORDER BY id DESC LIMIT 500",
+            )?;
+            let v = st
+                .query_map(params![sub], |r| {
+                    Ok(Delivery {
+                        id: r.get(0)?,
+                        event_id: r.get(1)?,
+                        event_type: r.get(2)?,
+                        state: r.get(3)?,
+                        attempts: r.get(4)?,
+                        log: serde_json::from_str(&r.get::<_, String>(5)?).unwrap_or_default(),
+                    })
+                })?
+                .collect::<Result<_, _>>()?;
+            Ok(v)
+        })
+    }
+
+    /// Deliveries due now, marked `sending` (a `sending` one left by a
+    /// crashed process is due again after a minute).
+    pub(crate) fn take_due(&self, limit: u32) -> Result<Vec<Due>, StoreError> {
+        let now = now_ms();
+        self.tx(|tx| {
+            let mut st = tx.sql.prepare(
+                "SELECT d.id, s.url, s.key, s.signing_secret, d.event_id, d.body, d.attempts FROM deliveries d JOIN subscriptions s ON s.id = d.subscription_id
+                 WHERE (d.state = 'pending' AND d.next_at <= ?1) OR (d.state = 'sending' AND d.updated_at <= ?1 - 60000)
+                 ORDER BY d.next_at LIMIT ?2",
+            )?;
+            let due: Vec<Due> = st
+                .query_map(params![now, limit], |r| {
+                    Ok(Due {
+                        id: r.get(0)?,
+                        url: r.get(1)?,
+                        key: r.get(2)?,
+                        secret: r.get(3)?,
+                        event_id: r.get(4)?,
+                        body: r.get(5)?,
+                        attempts: r.get(6)?,
+                    })
+                })?
+                .collect::<Result<_, _>>()?;
+            for d in &due {
+                tx.sql.execute(
+                    "UPDATE deliveries SET state = 'sending', updated_at = ?2 WHERE id = ?1",
+                    params![d.id, now],
+                )?;
+            }
+            Ok(due)
+        })
+    }
+
+    pub(crate) fn record_attempt(
+        &self,
+        id: i64,
+        attempts: u32,
+        outcome: Result<u16, String>,
+        schedule: &[u64],
+    ) -> Result<(), StoreError> {
+        let now = now_ms();
+        let attempts = attempts + 1;
+        let (state, next) = match &outcome {
+            Ok(s) if (200..300).contains(s) => ("delivered", None),
+            _ => match schedule.get(attempts as usize - 1) {
+                Some(delay) => ("pending", Some(now + *delay as i64 * 1000)),
+                None => ("failed", None),
+            },
+        };
+        let entry = match &outcome {
+            Ok(s) => serde_json::json!({"at": chrono::Utc::now().to_rfc3339(), "status": s}),
+            Err(e) => serde_json::json!({"at": chrono::Utc::now().to_rfc3339(), "error": e}),
+        };
+        self.tx(|tx| {
+            let log: String = tx.sql.query_row("SELECT log FROM deliveries WHERE id = ?1", params![id], |r| r.get(0))?;
+            let mut log: Vec<serde_json::Value> = serde_json::from_str(&log).unwrap_or_default();
+            log.push(entry.clone());
+            tx.sql.execute(
+                "UPDATE deliveries SET attempts = ?2, state = ?3, next_at = ?4, log = ?5, updated_at = ?6 WHERE id = ?1",
+                params![id, attempts, state, next, serde_json::to_string(&log).unwrap_or_default(), now],
+            )?;
+            Ok(())
+        })
+    }
+}
