@@ -131,7 +131,9 @@ fn admin(store: &control_plane::Store, what: Admin) -> Result<String, String> {
             Ok(serde_json::json!({"user": user, "client": client, "revoked": n}).to_string())
         }
         Admin::IssueTokens { user, client } => {
-            let t = store.issue_tokens(&user, &client).map_err(|e| e.to_string())?;
+            let t = store
+                .issue_tokens(&user, &client)
+                .map_err(|e| e.to_string())?;
             Ok(serde_json::json!({
                 "access_token": t.access_token,
                 "refresh_token": t.refresh_token,
