@@ -13,7 +13,6 @@
 mod api;
 pub mod auth;
 mod error;
-mod openapi;
 mod store;
 mod transitions;
 pub mod webhooks;

@@ -2,9 +2,11 @@
 //! thread, and map errors to the JSON error body. Bodies are limited in size
 //! and unknown fields are refused (the protocol types deny them).
 
+mod openapi;
+
+use self::openapi::{AgentErrors, BodyErrors, CallerErrors};
 use crate::auth::{AgentCaller, Caller, Principal};
 use crate::error::ApiError;
-use crate::openapi::{AgentErrors, BodyErrors, CallerErrors};
 use crate::store::{Outcome, SessionView, Store, StoreError};
 use crate::webhooks::{Delivery, NewSubscription, Subscription};
 use axum::extract::rejection::JsonRejection;
@@ -78,10 +80,10 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// Every route, declared once: the router serves exactly these, and the
-/// OpenAPI document ([`crate::openapi`]) is generated from the same list.
+/// OpenAPI document ([`openapi`]) is generated from the same list.
 pub(crate) fn routes() -> OpenApiRouter<Shared> {
     use crate::auth::oauth;
-    OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi())
+    OpenApiRouter::with_openapi(self::openapi::ApiDoc::openapi())
         .routes(routes!(healthz))
         .routes(routes!(openapi_json))
         .routes(routes!(queue_session, list_sessions))
@@ -139,7 +141,7 @@ async fn openapi_json(headers: axum::http::HeaderMap) -> Json<utoipa::openapi::O
         .and_then(|h| h.to_str().ok())
         .filter(|h| !h.contains('@') && h.parse::<axum::http::uri::Authority>().is_ok())
         .unwrap_or("localhost");
-    Json(crate::openapi::document(&format!("http://{host}")))
+    Json(self::openapi::document(&format!("http://{host}")))
 }
 
 /// The answer to a heartbeat.

@@ -163,7 +163,7 @@ mod tests {
 
     /// The official OpenAPI 3.1 schema (source and licence:
     /// `tests/data/README.md`).
-    const OAS_3_1: &str = include_str!("../tests/data/oas-3.1-schema-2022-10-07.json");
+    const OAS_3_1: &str = include_str!("../../tests/data/oas-3.1-schema-2022-10-07.json");
 
     const METHODS: [&str; 8] = [
         "get", "put", "post", "delete", "options", "head", "patch", "trace",
