@@ -158,6 +158,31 @@ pub struct MetadataUpdate {
     pub external_url: Option<String>,
 }
 
+/// How a claimed session ends: the last segment of its finishing route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// `complete`: the work is done; the message is its summary.
+    Complete,
+    /// `fail`: the work cannot be done; the message says why.
+    Fail,
+    /// `release`: this worker gives the session back, unfinished, for
+    /// another worker to claim.
+    Release,
+}
+
+impl Outcome {
+    /// The route segment (`complete`, `fail`, `release`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Complete => "complete",
+            Outcome::Fail => "fail",
+            Outcome::Release => "release",
+        }
+    }
+}
+
 /// `POST /v1/sessions/{session}/complete` | `fail` | `release`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

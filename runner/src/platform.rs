@@ -9,7 +9,7 @@
 use protocol::activity::Activity;
 use protocol::platform::{
     Claim, ClaimRequest, ErrorBody, ExtendRequest, Finish, Heartbeat, HeldClaim, Lease,
-    MetadataUpdate, PostActivity, RegisterWorker, Worker,
+    MetadataUpdate, Outcome, PostActivity, RegisterWorker, Worker,
 };
 use protocol::session::{NewSession, Session};
 use serde::de::DeserializeOwned;
@@ -269,11 +269,11 @@ impl Platform {
         &self,
         session: &str,
         claim: &str,
-        outcome: &str,
+        outcome: Outcome,
         message: &str,
     ) -> Result<Session, PlatformError> {
         self.post(
-            &format!("/v1/sessions/{session}/{outcome}"),
+            &format!("/v1/sessions/{session}/{}", outcome.as_str()),
             &Finish {
                 claim_id: claim.into(),
                 message: message.into(),

@@ -15,16 +15,7 @@ use protocol::platform::{
 use protocol::session::{Session, SessionState};
 use rusqlite::{params, OptionalExtension};
 
-/// How a claimed session ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Outcome {
-    /// `complete`.
-    Complete,
-    /// `fail`.
-    Fail,
-    /// `release`.
-    Release,
-}
+pub(crate) use protocol::platform::Outcome;
 
 /// A claim row.
 struct ClaimRow {

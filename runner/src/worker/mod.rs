@@ -176,7 +176,7 @@ pub(crate) fn run(shared: Arc<WorkerShared>, shutdown: Shutdown) -> Result<(), W
         let _ = shared.platform.finish(
             &held.session_id,
             &held.claim_id,
-            "release",
+            protocol::platform::Outcome::Release,
             "the worker restarted; released for a fresh attempt",
         );
         tracing::info!("released {} left over from a previous run", held.session_id);

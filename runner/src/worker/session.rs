@@ -7,7 +7,7 @@ use crate::platform::{Platform, PlatformError};
 use crate::policy::{PolicyGate, SessionContext, Trusted};
 use crate::tools::{self, CallStatus};
 use protocol::activity::Activity;
-use protocol::platform::Claim;
+use protocol::platform::{Claim, Outcome};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -101,7 +101,7 @@ pub(crate) fn run_session(
     }
     let (outcome, message, end) = match worked {
         _ if cancel.is_cancelled() && shutdown.is_draining() => (
-            "release",
+            Outcome::Release,
             "the worker is shutting down; released for another worker".to_string(),
             SessionEnd::Released,
         ),
@@ -109,20 +109,20 @@ pub(crate) fn run_session(
             sink.send(&Activity::Completed {
                 summary: summary.clone(),
             });
-            ("complete", summary, SessionEnd::Complete)
+            (Outcome::Complete, summary, SessionEnd::Complete)
         }
         Ok(Err(error)) => {
             sink.send(&Activity::Failed {
                 error: error.clone(),
             });
-            ("fail", error.clone(), SessionEnd::Failed(error))
+            (Outcome::Fail, error.clone(), SessionEnd::Failed(error))
         }
         Err(_) => {
             let error = "the worker hit an internal error running this session".to_string();
             sink.send(&Activity::Failed {
                 error: error.clone(),
             });
-            ("fail", error.clone(), SessionEnd::Failed(error))
+            (Outcome::Fail, error.clone(), SessionEnd::Failed(error))
         }
     };
     if lost.load(Ordering::SeqCst) {
@@ -137,7 +137,8 @@ pub(crate) fn run_session(
             Err(PlatformError::ClaimLost(m)) => return SessionEnd::ClaimLost(m),
             Err(e) => {
                 tracing::warn!(
-                    "{outcome} of {session} failed (attempt {}): {e}",
+                    "{} of {session} failed (attempt {}): {e}",
+                    outcome.as_str(),
                     attempt + 1
                 );
                 std::thread::sleep(Duration::from_millis(200 << attempt));
@@ -145,7 +146,8 @@ pub(crate) fn run_session(
         }
     }
     SessionEnd::Failed(format!(
-        "could not {outcome} the session; its lease will expire"
+        "could not {} the session; its lease will expire",
+        outcome.as_str()
     ))
 }
 
