@@ -1,6 +1,7 @@
 //! Activities: the one way anything user-visible is reported to a session.
 //! Not one per heartbeat.
 
+use crate::ids::ClaimId;
 use crate::policy::DecisionRecord;
 use serde::{Deserialize, Serialize};
 
@@ -77,7 +78,7 @@ pub struct ActivityEntry {
     /// RFC 3339.
     pub at: String,
     /// The claim it was sent under.
-    pub claim_id: String,
+    pub claim_id: ClaimId,
     /// The activity.
     pub activity: Activity,
 }

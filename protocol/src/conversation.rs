@@ -7,6 +7,7 @@
 //! rebuilt from the pinned agent version and the worker configuration on
 //! every turn.
 
+use crate::ids::ClaimId;
 use serde::{Deserialize, Serialize};
 
 /// One message, in a provider-neutral shape (each model client maps it to
@@ -65,7 +66,7 @@ pub struct ToolCall {
 pub struct AppendConversation {
     /// The claim.
     #[serde(rename = "claimId")]
-    pub claim_id: String,
+    pub claim_id: ClaimId,
     /// How many messages the worker believes are stored; the append is
     /// refused (409 `conversation_conflict`) unless that is so, and a
     /// retried append that already landed is acknowledged, not repeated.
@@ -145,7 +146,7 @@ pub enum HumanInput {
 pub struct TakeInput {
     /// The claim.
     #[serde(rename = "claimId")]
-    pub claim_id: String,
+    pub claim_id: ClaimId,
     /// `inputs/next` only: look past inputs up to this id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after: Option<u64>,

@@ -16,6 +16,7 @@
 
 pub mod activity;
 pub mod conversation;
+pub mod ids;
 pub mod normalized;
 pub mod platform;
 pub mod policy;

@@ -4,6 +4,7 @@
 //! and `GET /openapi.json` for the generated description.
 
 use crate::activity::Activity;
+use crate::ids::{ClaimId, SessionId, WorkerId};
 use crate::session::Session;
 use serde::{Deserialize, Serialize};
 
@@ -60,7 +61,7 @@ fn one() -> u32 {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Worker {
     /// Worker id, saved by the worker and reused.
-    pub worker_id: String,
+    pub worker_id: WorkerId,
     /// What it registered with.
     #[serde(flatten)]
     pub registration: RegisterWorker,
@@ -85,9 +86,9 @@ pub struct ClaimRequest {
 pub struct Claim {
     /// Carried by every later call about the session.
     #[serde(rename = "claimId")]
-    pub claim_id: String,
+    pub claim_id: ClaimId,
     /// The worker holding it.
-    pub worker_id: String,
+    pub worker_id: WorkerId,
     /// RFC 3339; past it, the claim is void.
     pub lease_expires_at: String,
     /// The session, as claimed.
@@ -101,7 +102,7 @@ pub struct Claim {
 pub struct ExtendRequest {
     /// The claim.
     #[serde(rename = "claimId")]
-    pub claim_id: String,
+    pub claim_id: ClaimId,
     /// New lease from now.
     #[serde(default, rename = "leaseSeconds", alias = "lease_seconds")]
     pub lease_seconds: Option<u32>,
@@ -113,7 +114,7 @@ pub struct ExtendRequest {
 pub struct Lease {
     /// The claim.
     #[serde(rename = "claimId")]
-    pub claim_id: String,
+    pub claim_id: ClaimId,
     /// RFC 3339.
     pub lease_expires_at: String,
 }
@@ -137,7 +138,7 @@ pub struct Heartbeat {
 pub struct PostActivity {
     /// The claim.
     #[serde(rename = "claimId")]
-    pub claim_id: String,
+    pub claim_id: ClaimId,
     /// The activity.
     pub activity: Activity,
 }
@@ -149,7 +150,7 @@ pub struct PostActivity {
 pub struct MetadataUpdate {
     /// The claim.
     #[serde(rename = "claimId")]
-    pub claim_id: String,
+    pub claim_id: ClaimId,
     /// New plan steps.
     #[serde(default)]
     pub plan: Option<Vec<String>>,
@@ -190,7 +191,7 @@ impl Outcome {
 pub struct Finish {
     /// The claim.
     #[serde(rename = "claimId")]
-    pub claim_id: String,
+    pub claim_id: ClaimId,
     /// Summary (complete), error (fail) or reason (release).
     #[serde(default)]
     pub message: String,
@@ -202,7 +203,7 @@ pub struct Finish {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ClaimableSession {
     /// Session id.
-    pub id: String,
+    pub id: SessionId,
     /// 1 for a first run; more after expired leases.
     pub attempt: u32,
     /// RFC 3339.
@@ -215,9 +216,9 @@ pub struct ClaimableSession {
 pub struct HeldClaim {
     /// The claim.
     #[serde(rename = "claimId")]
-    pub claim_id: String,
+    pub claim_id: ClaimId,
     /// Its session.
-    pub session_id: String,
+    pub session_id: SessionId,
     /// RFC 3339.
     pub lease_expires_at: String,
 }

@@ -1,6 +1,7 @@
 //! Actions, decisions and decision records: what the policy engine is asked,
 //! what it answers, and what is reported to the session and the audit log.
 
+use crate::ids::{ClaimId, SessionId};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -215,10 +216,10 @@ pub struct DecisionRecord {
     pub timestamp: String,
     /// Session the action belongs to, when there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub session_id: Option<String>,
+    pub session_id: Option<SessionId>,
     /// Claim under which the session ran, when there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub claim_id: Option<String>,
+    pub claim_id: Option<ClaimId>,
     /// The normalised action, as the policy saw it.
     pub action: serde_json::Value,
     /// Allow, deny or ask.

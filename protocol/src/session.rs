@@ -157,7 +157,7 @@ pub struct NewSession {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Session {
     /// Session id.
-    pub id: String,
+    pub id: crate::ids::SessionId,
     /// Workspace.
     pub workspace: String,
     /// Agent profile.

@@ -137,7 +137,7 @@ fn main() {
         seed ^= seed >> 7;
         seed ^= seed << 17;
         std::thread::sleep(Duration::from_millis(300 + seed % 1200));
-        ids.push(p.queue(&new).unwrap().id);
+        ids.push(p.queue(&new).unwrap().id.to_string());
     }
     let mut lat = latencies(&p, &ids);
     lat.sort_unstable();
@@ -161,6 +161,7 @@ fn main() {
             ))
             .unwrap()
             .id
+            .to_string()
         })
         .collect();
     let mut peak = 0;

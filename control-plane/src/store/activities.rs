@@ -39,7 +39,7 @@ impl Store {
             )?;
             tx.sql.execute(
                 "INSERT INTO activities (session_id, seq, claim_id, at, body) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![session, seq, post.claim_id, now, body],
+                params![session, seq, post.claim_id.as_str(), now, body],
             )?;
             Ok(ActivityEntry { seq: seq as u64, at: rfc3339(now), claim_id: post.claim_id.clone(), activity: post.activity.clone() })
         })

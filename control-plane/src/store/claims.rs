@@ -39,7 +39,7 @@ impl Store {
             )?;
             let v = st
                 .query_map(params![w.registration.workspace, w.registration.agent_profile, limit], |r| {
-                    Ok(ClaimableSession { id: r.get(0)?, attempt: r.get(1)?, created_at: rfc3339(r.get(2)?) })
+                    Ok(ClaimableSession { id: r.get::<_, String>(0)?.into(), attempt: r.get(1)?, created_at: rfc3339(r.get(2)?) })
                 })?
                 .collect::<Result<_, _>>()?;
             Ok(v)
@@ -95,8 +95,8 @@ impl Store {
                 e => e.into(),
             })?;
             Ok(Claim {
-                claim_id,
-                worker_id: worker.to_string(),
+                claim_id: claim_id.into(),
+                worker_id: worker.into(),
                 lease_expires_at: rfc3339(expires),
                 session: load_session(tx, session)?,
             })
@@ -112,7 +112,7 @@ impl Store {
             let expires = now + i64::from(lease) * 1000;
             tx.sql.execute(
                 "UPDATE claims SET lease_expires_at = ?2 WHERE id = ?1",
-                params![req.claim_id, expires],
+                params![req.claim_id.as_str(), expires],
             )?;
             Ok(Lease {
                 claim_id: req.claim_id.clone(),
@@ -149,7 +149,7 @@ impl Store {
             }
             tx.sql.execute(
                 "UPDATE claims SET state = ?2, ended_at = ?3 WHERE id = ?1",
-                params![f.claim_id, claim_state, now],
+                params![f.claim_id.as_str(), claim_state, now],
             )?;
             load_session(tx, session)
         })
@@ -164,7 +164,7 @@ impl Store {
             )?;
             let v = st
                 .query_map(params![worker], |r| {
-                    Ok(HeldClaim { claim_id: r.get(0)?, session_id: r.get(1)?, lease_expires_at: rfc3339(r.get(2)?) })
+                    Ok(HeldClaim { claim_id: r.get::<_, String>(0)?.into(), session_id: r.get::<_, String>(1)?.into(), lease_expires_at: rfc3339(r.get(2)?) })
                 })?
                 .collect::<Result<_, _>>()?;
             Ok(v)

@@ -150,7 +150,7 @@ fn add_input(
     set_state(tx, &s.id, s.state, to, now, reason)?;
     tx.sql.execute(
         "INSERT INTO inputs (session_id, at, body) VALUES (?1, ?2, ?3)",
-        params![s.id, now, body],
+        params![s.id.as_str(), now, body],
     )?;
     Ok(())
 }
@@ -186,7 +186,7 @@ mod tests {
             store.answer(&c.session.id, answer).unwrap().state,
             SessionState::Active
         );
-        (c.session.id, c.claim_id)
+        (c.session.id.to_string(), c.claim_id.to_string())
     }
 
     fn take(store: &Store, session: &str, claim: &str) -> Option<PendingInput> {
@@ -218,7 +218,7 @@ mod tests {
                 &session,
                 first.id,
                 TakeInput {
-                    claim_id: claim.clone(),
+                    claim_id: claim.clone().into(),
                     after: None,
                 },
             )
@@ -237,7 +237,7 @@ mod tests {
                 &session,
                 999,
                 TakeInput {
-                    claim_id: claim,
+                    claim_id: claim.into(),
                     after: None,
                 },
             )

@@ -84,7 +84,7 @@ impl Store {
                 .map(|row| {
                     let (seq, at, claim_id, body) = row?;
                     let activity: Activity = serde_json::from_str(&body).map_err(StoreError::corrupt)?;
-                    Ok(ActivityEntry { seq: seq as u64, at: rfc3339(at), claim_id, activity })
+                    Ok(ActivityEntry { seq: seq as u64, at: rfc3339(at), claim_id: claim_id.into(), activity })
                 })
                 .collect::<Result<Vec<_>, StoreError>>()?;
             let mut st = tx.sql.prepare(
@@ -243,7 +243,7 @@ pub(super) fn load_session(tx: &Tx<'_>, id: &str) -> Result<Session, StoreError>
     };
     let body: Body = serde_json::from_str(&body).map_err(StoreError::corrupt)?;
     Ok(Session {
-        id,
+        id: id.into(),
         workspace,
         agent_profile,
         agent: body.agent,

@@ -76,7 +76,7 @@ pub(super) fn load_worker(tx: &Tx<'_>, id: &str) -> Result<Worker, StoreError> {
         ));
     };
     Ok(Worker {
-        worker_id: id.to_string(),
+        worker_id: id.into(),
         registration: serde_json::from_str(&reg).map_err(StoreError::corrupt)?,
         last_heartbeat_at: hb.map(rfc3339),
     })

@@ -70,7 +70,7 @@ pub(super) fn run(cmd: AuditCommand) -> anyhow::Result<u8> {
         } => {
             for r in read_records(&file)? {
                 let rec = &r.record;
-                if session.is_some() && rec.session_id != session {
+                if session.is_some() && rec.session_id.as_deref() != session.as_deref() {
                     continue;
                 }
                 if let Some(want) = &result {

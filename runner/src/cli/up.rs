@@ -99,7 +99,7 @@ pub(super) fn run(a: UpArgs) -> anyhow::Result<u8> {
             short(&queued.id),
             s.source.title
         );
-        ids.push((queued.id, name));
+        ids.push((queued.id.to_string(), name));
     }
 
     let shutdown = Shutdown::default();

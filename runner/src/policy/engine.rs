@@ -317,8 +317,8 @@ impl PolicyEngine {
         DecisionRecord {
             decision_id: uuid::Uuid::new_v4().to_string(),
             timestamp: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-            session_id,
-            claim_id,
+            session_id: session_id.map(Into::into),
+            claim_id: claim_id.map(Into::into),
             action,
             result,
             reasons,

@@ -39,7 +39,7 @@ impl ClaimHost {
         ClaimHost {
             platform: shared.platform.clone(),
             session: claim.session.clone(),
-            claim: claim.claim_id.clone(),
+            claim: claim.claim_id.to_string(),
             sink,
             cancel: cancel.clone(),
             await_for: Duration::from_secs(shared.config.agent.await_input_seconds),

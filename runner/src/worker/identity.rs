@@ -81,7 +81,7 @@ pub(super) fn worker_id(
         control_plane: platform.base().to_string(),
         workspace,
         agent_profile,
-        worker_id: worker.worker_id.clone(),
+        worker_id: worker.worker_id.to_string(),
     };
     std::fs::write(&file, serde_json::to_vec_pretty(&saved).unwrap_or_default()).map_err(|e| {
         WorkerError::Config(format!(
@@ -89,7 +89,7 @@ pub(super) fn worker_id(
             file.display()
         ))
     })?;
-    Ok(worker.worker_id)
+    Ok(worker.worker_id.to_string())
 }
 
 /// The runtime this worker registers with: the runner's version and

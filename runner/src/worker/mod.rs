@@ -252,7 +252,7 @@ pub(crate) fn run(shared: Arc<WorkerShared>, shutdown: Shutdown) -> Result<(), W
                     // orders, so they rarely race for the same session.
                     shuffle(&mut sessions);
                     for s in sessions {
-                        if running.contains_key(&s.id) {
+                        if running.contains_key(s.id.as_str()) {
                             continue;
                         }
                         if running.len() >= cfg.concurrency as usize || shutdown.is_draining() {
@@ -263,7 +263,7 @@ pub(crate) fn run(shared: Arc<WorkerShared>, shutdown: Shutdown) -> Result<(), W
                                 claimed_any = true;
                                 let cancel = Cancel::default();
                                 let done = Arc::new(AtomicBool::new(false));
-                                let id = claim.session.id.clone();
+                                let id = claim.session.id.to_string();
                                 let (sh, c, d, sd) = (
                                     shared.clone(),
                                     cancel.clone(),

@@ -80,12 +80,12 @@ pub(crate) fn run_session(
     cancel: &Cancel,
     shutdown: &Shutdown,
 ) -> SessionEnd {
-    let session = claim.session.id.clone();
+    let session = claim.session.id.to_string();
     let lost = Arc::new(AtomicBool::new(false));
     let sink = Arc::new(ClaimSink {
         platform: shared.platform.clone(),
         session: session.clone(),
-        claim: claim.claim_id.clone(),
+        claim: claim.claim_id.to_string(),
         lost: lost.clone(),
         cancel: cancel.clone(),
     });
@@ -244,8 +244,8 @@ fn work(
         platform: serde_json::json!({}),
     };
     let ctx = SessionContext::new(workspace, trusted, s.source.clone()).with_session(
-        Some(s.id.clone()),
-        Some(claim.claim_id.clone()),
+        Some(s.id.to_string()),
+        Some(claim.claim_id.to_string()),
         s.attempt,
     );
     let gate = PolicyGate::builder(shared.engine.clone(), sink.clone())
