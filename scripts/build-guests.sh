@@ -30,7 +30,7 @@ fi
 
 wasm_build() { # dir, then extra cargo args
   local dir=$1; shift
-  (cd "$dir" && env -u RUSTFLAGS -u CARGO_BUILD_TARGET \
+  (cd "$dir" && env -u RUSTFLAGS -u CARGO_BUILD_TARGET -u RUSTC_WORKSPACE_WRAPPER -u RUSTC_WRAPPER \
     RUSTC_BOOTSTRAP=1 RUSTC=/usr/bin/rustc CARGO_TARGET_DIR="$root/target/guests" \
     RUSTFLAGS="-C target-feature=+simd128 -C linker=wasm-ld-14 -C link-self-contained=no -L /usr/lib/wasm32-wasi -C link-arg=/usr/lib/wasm32-wasi/crt1-command.o" \
     /usr/bin/cargo build --quiet --release -Zbuild-std=std,panic_abort --target wasm32-wasip1 "$@")
