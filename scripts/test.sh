@@ -29,6 +29,9 @@ export RUSTC_WORKSPACE_WRAPPER
 # it), so dependencies keep the artifacts of an ordinary `cargo build`.
 export CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
 cargo test --workspace --all-targets --no-run --quiet
+# The binaries the e2e suite runs (a crate without integration tests, like
+# control-plane, gets only its test harness above).
+cargo build --workspace --bins --quiet
 echo "== rego tests of policies/"
 ./target/debug/runner policy test policies/ --quiet | tee -a "$log"
 echo "== rego tests of policies/ under OPA"

@@ -1,6 +1,6 @@
 //! Reporting. Everything user-visible leaves the runner as a
 //! [`protocol::activity::Activity`] through an [`ActivitySink`]: the session
-//! on the control plane (step 4) or, for `runner call`, memory.
+//! on the control plane or, for `runner call`, memory.
 
 use protocol::activity::Activity;
 use std::sync::Mutex;

@@ -17,7 +17,7 @@ fn target_dir() -> PathBuf {
         .to_path_buf()
 }
 
-/// Path of a workspace binary (`runner`, later `control-plane`), which
+/// Path of a workspace binary (`runner`, `control-plane`), which
 /// `cargo test --workspace` builds before any test runs.
 pub fn bin(name: &str) -> PathBuf {
     let p = target_dir().join(name);

@@ -550,7 +550,7 @@ fn sandbox_dies_with_the_runner() {
     }
 }
 
-// ---- round 2: containment you can trust ----
+// ---- git state, host sockets, hidden paths, workspace size ----
 
 impl Sandbox {
     /// The whole `runner call` answer (status, output, decisions), whatever
