@@ -137,7 +137,7 @@ fn main() {
         seed ^= seed >> 7;
         seed ^= seed << 17;
         std::thread::sleep(Duration::from_millis(300 + seed % 1200));
-        ids.push(p.queue(&new).unwrap().id.to_string());
+        ids.push(p.queue(&new).unwrap().id);
     }
     let mut lat = latencies(&p, &ids);
     lat.sort_unstable();
@@ -154,14 +154,13 @@ fn main() {
     );
 
     // RSS with 4 concurrent sessions.
-    let busy: Vec<String> = (0..4)
+    let busy: Vec<protocol::ids::SessionId> = (0..4)
         .map(|_| {
             p.queue(&session(
                 serde_json::json!([{"tool": "Bash", "input": {"command": "sleep 4"}}]),
             ))
             .unwrap()
             .id
-            .to_string()
         })
         .collect();
     let mut peak = 0;

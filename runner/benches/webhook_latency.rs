@@ -60,7 +60,7 @@ fn run(label: &str, webhooks: bool, n: usize) {
     let new =
         session(serde_json::json!([{"tool": "Write", "input": {"path": "a", "content": "b"}}]));
     // Warm-up: measure only once the worker is up and polling.
-    let first = p.queue(&new).unwrap().id.to_string();
+    let first = p.queue(&new).unwrap().id;
     latencies(&p, &[first]);
     let mut ids = Vec::new();
     let mut seed = 0x9E3779B97F4A7C15u64;
@@ -69,7 +69,7 @@ fn run(label: &str, webhooks: bool, n: usize) {
         seed ^= seed >> 7;
         seed ^= seed << 17;
         std::thread::sleep(Duration::from_millis(200 + seed % 1300));
-        ids.push(p.queue(&new).unwrap().id.to_string());
+        ids.push(p.queue(&new).unwrap().id);
     }
     let mut lat = latencies(&p, &ids);
     let (p50, p99) = (pct(&mut lat, 0.5), pct(&mut lat, 0.99));

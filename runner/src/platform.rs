@@ -7,6 +7,7 @@
 //! needed), or anything else (retry with backoff).
 
 use protocol::activity::Activity;
+use protocol::ids::{ClaimId, SessionId, WorkerId};
 use protocol::platform::{
     Claim, ClaimRequest, ErrorBody, ExtendRequest, Finish, Heartbeat, HeldClaim, Lease,
     MetadataUpdate, Outcome, PostActivity, RegisterWorker, Worker,
@@ -169,7 +170,7 @@ impl Platform {
     }
 
     /// A session with its activities (as JSON: the view).
-    pub fn session(&self, id: &str) -> Result<serde_json::Value, PlatformError> {
+    pub fn session(&self, id: &SessionId) -> Result<serde_json::Value, PlatformError> {
         self.get(&format!("/v1/sessions/{id}"))
     }
 
@@ -179,14 +180,14 @@ impl Platform {
     }
 
     /// A worker by id (checks a saved id).
-    pub fn worker(&self, id: &str) -> Result<Worker, PlatformError> {
+    pub fn worker(&self, id: &WorkerId) -> Result<Worker, PlatformError> {
         self.get(&format!("/v1/workers/{id}"))
     }
 
     /// Up to `limit` sessions this worker may claim, oldest first.
     pub fn claimable(
         &self,
-        worker: &str,
+        worker: &WorkerId,
         limit: u32,
     ) -> Result<Vec<protocol::platform::ClaimableSession>, PlatformError> {
         self.get(&format!("/v1/workers/{worker}/sessions?limit={limit}"))
@@ -195,8 +196,8 @@ impl Platform {
     /// Claims a session.
     pub fn claim(
         &self,
-        worker: &str,
-        session: &str,
+        worker: &WorkerId,
+        session: &SessionId,
         lease_seconds: u32,
     ) -> Result<Claim, PlatformError> {
         self.post(
@@ -210,21 +211,21 @@ impl Platform {
     /// Extends a lease.
     pub fn extend(
         &self,
-        session: &str,
-        claim: &str,
+        session: &SessionId,
+        claim: &ClaimId,
         lease_seconds: u32,
     ) -> Result<Lease, PlatformError> {
         self.post(
             &format!("/v1/sessions/{session}/extend"),
             &ExtendRequest {
-                claim_id: claim.into(),
+                claim_id: claim.clone(),
                 lease_seconds: Some(lease_seconds),
             },
         )
     }
 
     /// Reports health.
-    pub fn heartbeat(&self, worker: &str, hb: &Heartbeat) -> Result<(), PlatformError> {
+    pub fn heartbeat(&self, worker: &WorkerId, hb: &Heartbeat) -> Result<(), PlatformError> {
         self.post::<_, serde_json::Value>(&format!("/v1/workers/{worker}/heartbeat"), hb)
             .map(|_| ())
     }
@@ -232,14 +233,14 @@ impl Platform {
     /// Appends an activity.
     pub fn activity(
         &self,
-        session: &str,
-        claim: &str,
+        session: &SessionId,
+        claim: &ClaimId,
         activity: &Activity,
     ) -> Result<(), PlatformError> {
         self.post::<_, serde_json::Value>(
             &format!("/v1/sessions/{session}/activities"),
             &PostActivity {
-                claim_id: claim.into(),
+                claim_id: claim.clone(),
                 activity: activity.clone(),
             },
         )
@@ -249,14 +250,14 @@ impl Platform {
     /// Updates the plan.
     pub fn plan(
         &self,
-        session: &str,
-        claim: &str,
+        session: &SessionId,
+        claim: &ClaimId,
         steps: Vec<String>,
     ) -> Result<(), PlatformError> {
         self.post::<_, serde_json::Value>(
             &format!("/v1/sessions/{session}/metadata"),
             &MetadataUpdate {
-                claim_id: claim.into(),
+                claim_id: claim.clone(),
                 plan: Some(steps),
                 external_url: None,
             },
@@ -267,31 +268,36 @@ impl Platform {
     /// Completes, fails or releases (`outcome` is the route's last segment).
     pub fn finish(
         &self,
-        session: &str,
-        claim: &str,
+        session: &SessionId,
+        claim: &ClaimId,
         outcome: Outcome,
         message: &str,
     ) -> Result<Session, PlatformError> {
         self.post(
             &format!("/v1/sessions/{session}/{}", outcome.as_str()),
             &Finish {
-                claim_id: claim.into(),
+                claim_id: claim.clone(),
                 message: message.into(),
             },
         )
     }
 
     /// Claims this worker still holds.
-    pub fn held_claims(&self, worker: &str) -> Result<Vec<HeldClaim>, PlatformError> {
+    pub fn held_claims(&self, worker: &WorkerId) -> Result<Vec<HeldClaim>, PlatformError> {
         self.get(&format!("/v1/workers/{worker}/claims"))
     }
 
     /// Sets the external URL people follow the work at (a pull request).
-    pub fn external_url(&self, session: &str, claim: &str, url: &str) -> Result<(), PlatformError> {
+    pub fn external_url(
+        &self,
+        session: &SessionId,
+        claim: &ClaimId,
+        url: &str,
+    ) -> Result<(), PlatformError> {
         self.post::<_, serde_json::Value>(
             &format!("/v1/sessions/{session}/metadata"),
             &MetadataUpdate {
-                claim_id: claim.into(),
+                claim_id: claim.clone(),
                 plan: None,
                 external_url: Some(url.into()),
             },
@@ -302,15 +308,15 @@ impl Platform {
     /// Appends messages to the session's stored conversation.
     pub fn append_conversation(
         &self,
-        session: &str,
-        claim: &str,
+        session: &SessionId,
+        claim: &ClaimId,
         expect_count: u64,
         messages: &[protocol::conversation::Message],
     ) -> Result<(), PlatformError> {
         self.post::<_, serde_json::Value>(
             &format!("/v1/sessions/{session}/conversation"),
             &protocol::conversation::AppendConversation {
-                claim_id: claim.into(),
+                claim_id: claim.clone(),
                 expect_count: Some(expect_count),
                 messages: messages.to_vec(),
             },
@@ -321,7 +327,7 @@ impl Platform {
     /// The session's stored conversation (to resume it).
     pub fn conversation(
         &self,
-        session: &str,
+        session: &SessionId,
     ) -> Result<Vec<protocol::conversation::ConversationEntry>, PlatformError> {
         self.get(&format!("/v1/sessions/{session}/conversation"))
     }
@@ -330,14 +336,14 @@ impl Platform {
     /// acknowledged, if any (the same one until acknowledged).
     pub fn next_input(
         &self,
-        session: &str,
-        claim: &str,
+        session: &SessionId,
+        claim: &ClaimId,
         after: Option<u64>,
     ) -> Result<Option<protocol::conversation::PendingInput>, PlatformError> {
         self.post::<_, protocol::conversation::TakenInput>(
             &format!("/v1/sessions/{session}/inputs/next"),
             &protocol::conversation::TakeInput {
-                claim_id: claim.into(),
+                claim_id: claim.clone(),
                 after,
             },
         )
@@ -345,11 +351,16 @@ impl Platform {
     }
 
     /// Acknowledges an input (idempotent).
-    pub fn ack_input(&self, session: &str, claim: &str, input: u64) -> Result<(), PlatformError> {
+    pub fn ack_input(
+        &self,
+        session: &SessionId,
+        claim: &ClaimId,
+        input: u64,
+    ) -> Result<(), PlatformError> {
         self.post::<_, serde_json::Value>(
             &format!("/v1/sessions/{session}/inputs/{input}/ack"),
             &protocol::conversation::TakeInput {
-                claim_id: claim.into(),
+                claim_id: claim.clone(),
                 after: None,
             },
         )
@@ -360,7 +371,7 @@ impl Platform {
     /// callers and tests; workers never answer themselves).
     pub fn answer(
         &self,
-        session: &str,
+        session: &SessionId,
         answer: &protocol::conversation::Answer,
     ) -> Result<Session, PlatformError> {
         self.post(&format!("/v1/sessions/{session}/answer"), answer)
@@ -369,7 +380,7 @@ impl Platform {
     /// A person sends a follow-up to a finished session.
     pub fn follow_up(
         &self,
-        session: &str,
+        session: &SessionId,
         f: &protocol::conversation::FollowUp,
     ) -> Result<Session, PlatformError> {
         self.post(&format!("/v1/sessions/{session}/follow-up"), f)

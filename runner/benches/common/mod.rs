@@ -150,7 +150,7 @@ pub fn spawn_worker_with(
 
 /// Queued → claimed of each session, in ms, from the control plane's own
 /// transition times.
-pub fn latencies(p: &Platform, ids: &[String]) -> Vec<i64> {
+pub fn latencies(p: &Platform, ids: &[protocol::ids::SessionId]) -> Vec<i64> {
     let mut lat = Vec::new();
     for id in ids {
         let until = Instant::now() + Duration::from_secs(60);

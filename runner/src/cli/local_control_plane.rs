@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 pub(super) const RUNNER_CLIENT: &str = "runner";
 
 /// Names the control-plane binary to run instead of the one beside `runner`.
-const BINARY_ENV: &str = "RUNNER_CONTROL_PLANE";
+const BINARY_ENV: &str = "RUNNER_CONTROL_PLANE_BIN";
 
 /// How long the control plane may take to say where it listens.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
@@ -77,11 +77,16 @@ pub(super) fn start(state: &Path, listen: &str) -> anyhow::Result<LocalControlPl
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
+    // Its own process group: a Ctrl-C at the terminal reaches `runner up`
+    // alone, whose worker drains its sessions while the control plane still
+    // answers; the control plane is stopped after that (on drop).
+    cmd.process_group(0);
     if std::env::var_os("CONTROL_PLANE_LOG").is_none() {
         cmd.env("CONTROL_PLANE_LOG", "warn");
     }
     // SAFETY: prctl is async-signal-safe; the closure allocates nothing.
     // The control plane must not outlive `runner up`, even when it is killed.
+    // (The signal follows the spawning thread: `start` runs on the main one.)
     unsafe {
         cmd.pre_exec(|| {
             if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
@@ -113,7 +118,17 @@ pub(super) fn start(state: &Path, listen: &str) -> anyhow::Result<LocalControlPl
     };
     let line = match rx.recv_timeout(START_TIMEOUT) {
         Ok(line) => line,
-        Err(_) => anyhow::bail!(
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+            let status = cp
+                .child
+                .wait()
+                .map(|s| s.to_string())
+                .unwrap_or_else(|e| e.to_string());
+            anyhow::bail!(
+                "the control plane exited before it listened ({status}); its error is above (is {listen} free?)"
+            )
+        }
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => anyhow::bail!(
             "the control plane did not start within {}s (is {listen} free?)",
             START_TIMEOUT.as_secs()
         ),
@@ -126,22 +141,23 @@ pub(super) fn start(state: &Path, listen: &str) -> anyhow::Result<LocalControlPl
     Ok(cp)
 }
 
-/// `$RUNNER_CONTROL_PLANE`, else `control-plane` beside this binary, else on
-/// `PATH`.
+/// `$RUNNER_CONTROL_PLANE_BIN`, else `control-plane` beside this binary,
+/// else on `PATH` (absolute entries only: an empty or relative entry would
+/// name whatever the current directory holds).
 fn binary() -> anyhow::Result<PathBuf> {
     if let Some(p) = std::env::var_os(BINARY_ENV) {
         return Ok(PathBuf::from(p));
     }
     let exe = std::env::current_exe().context("cannot locate the runner binary")?;
     if let Some(beside) = exe.parent().map(|d| d.join("control-plane")) {
-        if beside.is_file() {
+        if executable(&beside) {
             return Ok(beside);
         }
     }
     if let Some(path) = std::env::var_os("PATH") {
-        for dir in std::env::split_paths(&path) {
+        for dir in std::env::split_paths(&path).filter(|d| d.is_absolute()) {
             let p = dir.join("control-plane");
-            if p.is_file() {
+            if executable(&p) {
                 return Ok(p);
             }
         }
@@ -151,6 +167,11 @@ fn binary() -> anyhow::Result<PathBuf> {
          (`cargo build -p control-plane`) or set {BINARY_ENV}=/path/to/control-plane",
         exe.display()
     )
+}
+
+fn executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 impl Drop for LocalControlPlane {

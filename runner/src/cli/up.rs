@@ -9,6 +9,7 @@ use crate::worker::{self, Shutdown, WorkerShared};
 use anyhow::Context;
 use clap::Args;
 use protocol::activity::Activity;
+use protocol::ids::SessionId;
 use protocol::session::NewSession;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -99,7 +100,7 @@ pub(super) fn run(a: UpArgs) -> anyhow::Result<u8> {
             short(&queued.id),
             s.source.title
         );
-        ids.push((queued.id.to_string(), name));
+        ids.push((queued.id, name));
     }
 
     let shutdown = Shutdown::default();
@@ -114,8 +115,8 @@ pub(super) fn run(a: UpArgs) -> anyhow::Result<u8> {
     };
 
     let started = Instant::now();
-    let mut seen: HashMap<String, u64> = HashMap::new();
-    let mut done: BTreeMap<String, serde_json::Value> = BTreeMap::new();
+    let mut seen: HashMap<SessionId, u64> = HashMap::new();
+    let mut done: BTreeMap<SessionId, serde_json::Value> = BTreeMap::new();
     while done.len() < ids.len() && started.elapsed() < Duration::from_secs(a.timeout_seconds) {
         if shutdown.is_draining() {
             break;

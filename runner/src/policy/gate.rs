@@ -134,7 +134,10 @@ impl PolicyGate {
     /// offer. It is a deny like any other in the audit log and the
     /// session's decision history, with `kind: "tool.call"`.
     pub fn refuse(&self, tool: &str, reason: String, ctx: &SessionContext) -> DecisionRecord {
-        let action = serde_json::json!({"kind": "tool.call", "tool": tool});
+        let action = serde_json::to_value(NormalizedAction::ToolCall {
+            tool: tool.to_string(),
+        })
+        .unwrap_or_else(|_| serde_json::json!({"kind": "tool.call", "tool": tool}));
         let record = self.engine.record(
             ctx.session_id.clone(),
             ctx.claim_id.clone(),

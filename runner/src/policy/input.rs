@@ -433,4 +433,53 @@ mod tests {
             ["kind", "operation", "tool"]
         );
     }
+
+    /// The optional fields, when present, are in the document exactly as
+    /// the request carried them.
+    #[test]
+    fn optional_fields_are_kept_when_present() {
+        let (_d, c) = ctx();
+        let doc = |a: Action| serde_json::to_value(normalize_action(&a, &c).unwrap()).unwrap();
+        let mut env = std::collections::BTreeMap::new();
+        env.insert("CI".to_string(), "1".to_string());
+        let shell = doc(Action {
+            tool: "Bash".into(),
+            detail: ActionDetail::ShellExec {
+                command: "make".into(),
+                cwd: ".".into(),
+                network: protocol::policy::NetworkMode::Proxy,
+                env,
+            },
+        });
+        assert_eq!(shell["env"], json!({"CI": "1"}));
+        assert_eq!(shell["network"], "proxy");
+        assert_eq!(shell["cwd"], ".");
+        assert_eq!(shell["cwd_in_workspace"], true);
+        let connect = doc(Action {
+            tool: "WebFetch".into(),
+            detail: ActionDetail::NetConnect {
+                host: "Docs.RS".into(),
+                port: 443,
+                scheme: "https".into(),
+                method: Some("GET".into()),
+                addresses: vec!["192.0.2.1".into(), "192.0.2.1".into()],
+                resolved: true,
+            },
+        });
+        assert_eq!(
+            connect,
+            json!({"kind": "net.connect", "tool": "WebFetch", "host": "docs.rs", "host_is_ip": false, "port": 443, "scheme": "https", "method": "GET", "addresses": ["192.0.2.1"], "resolved": true})
+        );
+        let external = doc(Action {
+            tool: "Bash".into(),
+            detail: ActionDetail::External {
+                operation: "git.push".into(),
+                target: Some("origin".into()),
+            },
+        });
+        assert_eq!(
+            external,
+            json!({"kind": "external", "tool": "Bash", "operation": "git.push", "target": "origin"})
+        );
+    }
 }

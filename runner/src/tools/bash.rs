@@ -108,18 +108,17 @@ impl Tool for Bash {
                 "the policy allowed shell.exec without a confinement; refusing to run unconfined (return `confine` in the decision)".into(),
             )
         })?;
-        let cwd = match &decision.action {
-            Some(NormalizedAction::ShellExec(shell)) => PathBuf::from(&shell.cwd_abs),
-            _ => {
-                return Err(ToolError::Failed(
-                    "the decision has no normalised cwd".into(),
-                ))
-            }
+        // The command and the directory that were decided, not the input
+        // read again.
+        let Some(NormalizedAction::ShellExec(shell)) = &decision.action else {
+            return Err(ToolError::Failed(
+                "the decision has no normalised cwd".into(),
+            ));
         };
         let spec = SandboxSpec::confined(
-            i.command,
+            shell.command.clone(),
             run.ctx.workspace.clone(),
-            cwd,
+            PathBuf::from(&shell.cwd_abs),
             confine,
             process::sandbox_ids(self.settings.uid, self.settings.gid),
             self.settings.limits.clone(),

@@ -216,11 +216,17 @@ impl Tool for WebFetch {
             .ok_or_else(|| {
                 ToolError::Failed("no decision on the resolved addresses was made".into())
             })?;
+        if resolved.port != t.port {
+            return Err(ToolError::Failed(format!(
+                "the decided connection is to port {}, the request to {}; nothing was sent",
+                resolved.port, t.port
+            )));
+        }
         let mut addrs: Vec<SocketAddr> = resolved
             .addresses
             .iter()
             .filter_map(|a| a.parse().ok())
-            .map(|ip| SocketAddr::new(ip, t.port))
+            .map(|ip| SocketAddr::new(ip, resolved.port))
             .collect();
         let mut hops: Vec<String> = Vec::new();
         loop {

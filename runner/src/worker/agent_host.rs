@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 pub(super) struct ClaimHost {
     platform: Platform,
     session: protocol::session::Session,
-    claim: String,
+    claim: protocol::ids::ClaimId,
     sink: Arc<ClaimSink>,
     cancel: Cancel,
     await_for: Duration,
@@ -39,7 +39,7 @@ impl ClaimHost {
         ClaimHost {
             platform: shared.platform.clone(),
             session: claim.session.clone(),
-            claim: claim.claim_id.to_string(),
+            claim: claim.claim_id.clone(),
             sink,
             cancel: cancel.clone(),
             await_for: Duration::from_secs(shared.config.agent.await_input_seconds),

@@ -7,6 +7,7 @@ use super::WorkerError;
 use crate::config::Config;
 use crate::platform::{Platform, PlatformError};
 use crate::tools::Registry;
+use protocol::ids::WorkerId;
 use protocol::platform::RegisterWorker;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -29,7 +30,7 @@ pub(super) fn worker_id(
     platform: &Platform,
     config: &Config,
     registry: &Registry,
-) -> Result<String, WorkerError> {
+) -> Result<WorkerId, WorkerError> {
     let w = &config.worker;
     let workspace = w.workspace.clone().ok_or_else(|| {
         WorkerError::Config(
@@ -47,10 +48,11 @@ pub(super) fn worker_id(
             && s.workspace == workspace
             && s.agent_profile == agent_profile
     }) {
-        return match platform.worker(&s.worker_id) {
-            Ok(_) => Ok(s.worker_id),
+        let id = WorkerId::from(s.worker_id);
+        return match platform.worker(&id) {
+            Ok(_) => Ok(id),
             Err(PlatformError::UnknownWorker(message)) => Err(WorkerError::Rejected {
-                id: s.worker_id,
+                id: id.to_string(),
                 message,
                 file,
             }),
@@ -89,7 +91,7 @@ pub(super) fn worker_id(
             file.display()
         ))
     })?;
-    Ok(worker.worker_id.to_string())
+    Ok(worker.worker_id)
 }
 
 /// The runtime this worker registers with: the runner's version and

@@ -289,7 +289,7 @@ pub(crate) fn run(shared: Arc<WorkerShared>, shutdown: Shutdown) -> Result<(), W
                             Err(PlatformError::ClaimConflict(_)) => {}
                             Err(PlatformError::UnknownWorker(m)) => {
                                 return Err(WorkerError::Rejected {
-                                    id: worker_id,
+                                    id: worker_id.to_string(),
                                     message: m,
                                     file: identity::id_file(&shared.config),
                                 })
@@ -302,7 +302,7 @@ pub(crate) fn run(shared: Arc<WorkerShared>, shutdown: Shutdown) -> Result<(), W
                 }
                 Err(PlatformError::UnknownWorker(m)) => {
                     return Err(WorkerError::Rejected {
-                        id: worker_id,
+                        id: worker_id.to_string(),
                         message: m,
                         file: identity::id_file(&shared.config),
                     })

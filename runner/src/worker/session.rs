@@ -7,6 +7,7 @@ use crate::platform::{Platform, PlatformError};
 use crate::policy::{PolicyGate, SessionContext, Trusted};
 use crate::tools::{self, CallStatus};
 use protocol::activity::Activity;
+use protocol::ids::{ClaimId, SessionId};
 use protocol::platform::{Claim, Outcome};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -28,8 +29,8 @@ pub(crate) enum SessionEnd {
 /// Posts activities under the claim; a refusal means the claim is lost.
 pub(super) struct ClaimSink {
     platform: Platform,
-    session: String,
-    claim: String,
+    session: SessionId,
+    claim: ClaimId,
     lost: Arc<AtomicBool>,
     cancel: Cancel,
 }
@@ -80,12 +81,12 @@ pub(crate) fn run_session(
     cancel: &Cancel,
     shutdown: &Shutdown,
 ) -> SessionEnd {
-    let session = claim.session.id.to_string();
+    let session = claim.session.id.clone();
     let lost = Arc::new(AtomicBool::new(false));
     let sink = Arc::new(ClaimSink {
         platform: shared.platform.clone(),
         session: session.clone(),
-        claim: claim.claim_id.to_string(),
+        claim: claim.claim_id.clone(),
         lost: lost.clone(),
         cancel: cancel.clone(),
     });

@@ -220,6 +220,45 @@ fn read_write_edit_roundtrip() {
     );
 }
 
+/// The operator's masks erase parts of the *record*; the tool still acts on
+/// the action that was decided, not on what is left of the record's copy.
+#[test]
+fn masking_the_recorded_path_does_not_change_what_the_tool_acts_on() {
+    let mut s = test_support::settings(Vec::new());
+    s.mask.extend(
+        [
+            "/action/path",
+            "/action/path_abs",
+            "/action/in_workspace",
+            "/action/kind",
+        ]
+        .map(String::from),
+    );
+    let r = rig_with(
+        Arc::new(PolicyEngine::load(s).unwrap()),
+        WasmLimits::default(),
+    );
+    let o = r.call("Read", serde_json::json!({"path": "README.md", "limit": 1}));
+    assert_eq!(o.status, CallStatus::Ok, "{}", o.output);
+    assert_eq!(o.output["content"], "# demo\n");
+    let rec = &o.decisions[0];
+    assert!(rec.action.get("path").is_none(), "{:?}", rec.action);
+    assert!(
+        rec.erased.contains(&"/action/path".to_string()),
+        "{:?}",
+        rec.erased
+    );
+    let o = r.call(
+        "Write",
+        serde_json::json!({"path": "src/masked.txt", "content": "written\n"}),
+    );
+    assert_eq!(o.status, CallStatus::Ok, "{}", o.output);
+    assert_eq!(
+        std::fs::read_to_string(r.ws.join("src/masked.txt")).unwrap(),
+        "written\n"
+    );
+}
+
 #[test]
 fn glob_grep_list_and_the_custom_tool() {
     let r = rig();

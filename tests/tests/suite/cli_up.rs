@@ -75,7 +75,7 @@ fn up_without_a_control_plane_binary_says_where_it_looked() {
         .arg(examples())
         .env("RUNNER_STATE_DIR", d.path())
         .env(
-            "RUNNER_CONTROL_PLANE",
+            "RUNNER_CONTROL_PLANE_BIN",
             d.path().join("no-such-control-plane"),
         )
         .output()

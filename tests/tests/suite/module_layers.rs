@@ -178,6 +178,87 @@ fn inline_mod_depths(code: &str) -> Vec<usize> {
     out
 }
 
+/// Names the crate root re-exports (`pub use store::{Store, …}` in
+/// `lib.rs`), with the module each comes from: `crate::Store` is an edge
+/// to `store`.
+fn reexports(src: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let lib = std::fs::read_to_string(src.join("lib.rs")).unwrap_or_default();
+    for line in lib.lines() {
+        let Some(rest) = line.trim().strip_prefix("pub use ") else {
+            continue;
+        };
+        let Some(module) = ident_at(rest) else {
+            continue;
+        };
+        let names = match rest.find('{') {
+            Some(i) => rest[i + 1..]
+                .trim_end_matches(['}', ';'])
+                .split(',')
+                .map(|n| n.trim().rsplit("::").next().unwrap_or("").to_string())
+                .collect::<Vec<_>>(),
+            None => vec![rest
+                .trim_end_matches(';')
+                .rsplit("::")
+                .next()
+                .unwrap_or("")
+                .to_string()],
+        };
+        for n in names.into_iter().filter(|n| !n.is_empty()) {
+            out.insert(n, module.to_string());
+        }
+    }
+    out
+}
+
+/// Ways of naming another module that the edge reading would not see; the
+/// source must not use them.
+fn evasions(src: &Path) -> Vec<String> {
+    let mut files = Vec::new();
+    rust_files(src, &mut files);
+    let mut v = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        let rel = f.strip_prefix(src).unwrap().display().to_string();
+        for (n, line) in text.lines().enumerate() {
+            let l = line.trim_start();
+            if l.starts_with("//") {
+                continue;
+            }
+            let squeezed: String = l.split_whitespace().collect::<Vec<_>>().join(" ");
+            for bad in [
+                "crate::*",
+                "use crate as",
+                "use crate::{self",
+                "crate ::",
+                "crate:: ",
+                "$crate::",
+            ] {
+                if squeezed.contains(bad) {
+                    v.push(format!(
+                        "{rel}:{}: `{bad}` hides which module is used",
+                        n + 1
+                    ));
+                }
+            }
+            let top_level_file = module_path(src, &f).len() == 1;
+            if top_level_file && squeezed.contains("use super::*") && !squeezed.contains("mod ") {
+                // Allowed only inside an inline test module, where `super`
+                // is this module itself.
+                let inline = inline_mod_depths(&text);
+                let at = text.lines().take(n).map(|l| l.len() + 1).sum::<usize>();
+                if inline.get(at).copied().unwrap_or(0) == 0 {
+                    v.push(format!(
+                        "{rel}:{}: `use super::*` imports the crate root",
+                        n + 1
+                    ));
+                }
+            }
+        }
+    }
+    v
+}
+
 /// Top-level modules that the code of `file` names outside its own.
 fn imports(src: &Path, file: &Path) -> BTreeSet<String> {
     let text = std::fs::read_to_string(file).unwrap();
@@ -200,6 +281,10 @@ fn imports(src: &Path, file: &Path) -> BTreeSet<String> {
             found.insert(id.to_string());
         }
     }
+    // A name the crate root re-exports stands for its module.
+    let re = reexports(src);
+    let via_root: Vec<String> = found.iter().filter_map(|n| re.get(n).cloned()).collect();
+    found.extend(via_root);
     // `super::super::x` from a nested module can reach the crate root too.
     let inline = inline_mod_depths(&code);
     for (i, _) in code.match_indices("super::") {
@@ -255,7 +340,7 @@ fn violations(src: &Path, allowed: &[(&str, &[&str])]) -> Vec<String> {
         .iter()
         .map(|(m, deps)| (*m, deps.iter().copied().collect()))
         .collect();
-    let mut v = Vec::new();
+    let mut v = evasions(src);
     for m in top_modules(src) {
         if !list.contains_key(m.as_str()) {
             v.push(format!(
@@ -409,4 +494,33 @@ fn imports_are_read_from_paths_groups_and_supers() {
         .map(|(x, y)| (x.to_string(), y.to_string()))
         .collect();
     assert_eq!(found, want);
+}
+
+#[test]
+fn ways_around_the_reading_are_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let src = d.path();
+    std::fs::write(src.join("lib.rs"), "pub use b::Thing;\n").unwrap();
+    std::fs::write(src.join("b.rs"), "pub struct Thing;\n").unwrap();
+    std::fs::write(
+        src.join("a.rs"),
+        "use crate::*;\nuse crate as r;\nuse crate :: b;\nuse super::*;\nfn f(_: crate::Thing) {}\n#[cfg(test)]\nmod tests {\n    use super::*;\n}\n",
+    )
+    .unwrap();
+    let v = evasions(src);
+    for bad in ["crate::*", "use crate as", "crate ::", "use super::*"] {
+        assert!(v.iter().any(|m| m.contains(bad)), "{bad} not caught: {v:?}");
+    }
+    // The test module's `use super::*` is its own module, not the root.
+    assert_eq!(
+        v.iter().filter(|m| m.contains("use super::*")).count(),
+        1,
+        "{v:?}"
+    );
+    // A re-exported name is an edge to the module it comes from.
+    let found: BTreeSet<(String, String)> = edges(src).into_keys().collect();
+    assert!(
+        found.contains(&("a".to_string(), "b".to_string())),
+        "{found:?}"
+    );
 }

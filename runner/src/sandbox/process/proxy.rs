@@ -101,7 +101,10 @@ pub struct ConnectRequest<'a> {
 
 /// Decides the proxy's connections. Defined here, beside the proxy, so the
 /// sandbox does not reach up into the policy layer: the tool that starts
-/// the proxy supplies the policy-backed implementation.
+/// the proxy supplies the policy-backed implementation. An implementation
+/// must record every decision it makes (trust rule 4) and decide the host
+/// before anything is resolved; `tools::PolicyConnect` does both through
+/// the session's policy gate.
 pub trait ConnectDecider: Sync {
     /// The addresses the connection may go to (nothing may be resolved
     /// before the host itself is allowed), or the reasons it may not.

@@ -274,7 +274,17 @@ impl SandboxSpec {
             .writable_roots
             .iter()
             .map(PathBuf::from)
-            .filter(|p| p.starts_with(&workspace))
+            // Compared by components, so only a clean absolute path counts:
+            // `<workspace>/../etc` starts with the workspace too.
+            .filter(|p| {
+                p.starts_with(&workspace)
+                    && p.components().all(|c| {
+                        matches!(
+                            c,
+                            std::path::Component::RootDir | std::path::Component::Normal(_)
+                        )
+                    })
+            })
             .collect();
         writable.extend(SANDBOX_WRITABLE.map(PathBuf::from));
         SandboxSpec {
@@ -351,5 +361,50 @@ impl SandboxSpec {
             allow_degraded: false,
             proxy_socket: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protocol::policy::{Confinement, NetworkMode};
+
+    fn confine(writable: &[&str]) -> Confinement {
+        Confinement {
+            writable_roots: writable.iter().map(|s| s.to_string()).collect(),
+            readable_roots: vec!["/usr".into()],
+            read_only_paths: vec![".git/hooks".into()],
+            hidden_paths: vec!["**/.env".into()],
+            network: NetworkMode::None,
+        }
+    }
+
+    #[test]
+    fn only_clean_roots_inside_the_workspace_become_writable() {
+        let ws = PathBuf::from("/srv/ws/s1");
+        let spec = SandboxSpec::confined(
+            "true",
+            ws.clone(),
+            ws.clone(),
+            &confine(&[
+                "/srv/ws/s1",
+                "/srv/ws/s1/../../etc",
+                "/etc",
+                "/srv/ws/s1/sub",
+                "/srv/ws/s10",
+            ]),
+            (65534, 65534),
+            Limits::default(),
+        );
+        let granted: Vec<&PathBuf> = spec
+            .writable
+            .iter()
+            .filter(|p| !SANDBOX_WRITABLE.iter().any(|s| p.as_os_str() == *s))
+            .collect();
+        assert_eq!(granted, vec![&ws, &ws.join("sub")]);
+        assert_eq!(spec.read_only, vec![PathBuf::from(".git/hooks")]);
+        assert_eq!(spec.hidden_globs, vec!["**/.env".to_string()]);
+        assert!(spec.readable.contains(&PathBuf::from("/usr")));
+        assert!(!spec.allow_degraded && spec.proxy_socket.is_none() && spec.env.is_empty());
     }
 }
