@@ -95,7 +95,20 @@ enabled_tools := t if {
 
 deny contains msg if {
 	not tool in enabled_tools
+	not runner_acting
 	msg := sprintf("tool %v is not enabled by the pinned agent version", [object.get(input, ["action", "tool"], "(none)")])
+}
+
+# The runner itself acts for the session's repository: it connects to the
+# git host, fetches, pushes and opens the pull request (the agent never
+# holds the credentials). No tool may be called `runner` (the registry
+# refuses the name), so only the runner's own actions carry it; their
+# rules are in net.rego and platform.rego.
+default runner_acting := false
+
+runner_acting if {
+	tool == "runner"
+	kind in {"net.connect", "external"}
 }
 
 # Trusted settings, with empty defaults so a missing section never errors.

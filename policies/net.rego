@@ -121,6 +121,13 @@ host_matches(pattern, name) if {
 
 default host_allowed := false
 
+# The runner's own connections to a repository host it is configured for
+# (its git transfers and the forge's API); every address rule still applies.
+host_allowed if {
+	tool == "runner"
+	host in repository_hosts
+}
+
 host_allowed if {
 	some p in granted_hosts
 	is_string(p)

@@ -43,12 +43,108 @@ platform_allow contains msg if {
 
 platform_ask contains msg if {
 	kind == "external"
+	not runner_acting
 	not operation in granted_external
 	msg := sprintf("external action %v needs a person's approval", [operation])
 }
 
 platform_allow contains msg if {
 	kind == "external"
+	not runner_acting
 	operation in granted_external
 	msg := sprintf("external action %v is granted to this agent", [operation])
+}
+
+# The runner's repository operations: checking the session's repository
+# out (`git.fetch`), pushing its work (`git.push`) and opening the pull
+# request (`pr.create`). Each is allowed only for a repository host the
+# worker is configured for (`[[repositories.hosts]]`, which holds the
+# credentials); a push only to the session's own target branch, never to
+# the remote's default branch and never as a force push. No rule asks: a
+# repository operation happens before or after the agent's turn, when
+# nobody is there to answer.
+runner_operations := {"git.fetch", "git.push", "pr.create"}
+
+git := g if {
+	kind == "external"
+	g := input.action.git
+	is_object(g)
+} else := {}
+
+git_field(name) := v if {
+	v := git[name]
+	is_string(v)
+} else := ""
+
+repository_hosts := {lower(h) | some h in v; is_string(h)} if {
+	v := worker.repositories.hosts
+	is_array(v)
+} else := set()
+
+platform_deny contains msg if {
+	runner_acting
+	kind == "external"
+	not operation in runner_operations
+	msg := sprintf("the runner performs no external action %v", [operation])
+}
+
+platform_deny contains msg if {
+	runner_acting
+	kind == "external"
+	operation in runner_operations
+	not git_field("host") in repository_hosts
+	msg := sprintf("%v is not a repository host of this worker (add it under [[repositories.hosts]])", [git_field("host")])
+}
+
+platform_deny contains "a force push would drop commits on the remote branch; push to a new branch instead" if {
+	runner_acting
+	operation == "git.push"
+	git_field("mode") == "force"
+}
+
+platform_deny contains msg if {
+	runner_acting
+	operation == "git.push"
+	not git_field("mode") in {"new", "update"}
+	git_field("mode") != "force"
+	msg := sprintf("push mode %v is not new, update or force", [git_field("mode")])
+}
+
+platform_deny contains msg if {
+	runner_acting
+	operation in {"git.push", "pr.create"}
+	git_field("branch") != git_field("session_branch")
+	msg := sprintf("branch %v is not this session's target branch %v", [git_field("branch"), git_field("session_branch")])
+}
+
+platform_deny contains msg if {
+	runner_acting
+	operation in {"git.push", "pr.create"}
+	git_field("branch") == ""
+	msg := "the operation names no branch"
+}
+
+platform_deny contains msg if {
+	runner_acting
+	operation == "git.push"
+	git_field("branch") == git_field("default_branch")
+	msg := sprintf("%v is the remote's default branch; the runner pushes work to its own branch", [git_field("branch")])
+}
+
+platform_allow contains msg if {
+	runner_acting
+	operation == "git.fetch"
+	msg := sprintf("checking out %v from %v, a repository host of this worker", [git_field("remote"), git_field("host")])
+}
+
+platform_allow contains msg if {
+	runner_acting
+	operation == "git.push"
+	msg := sprintf("pushing the session's branch %v (%v)", [git_field("branch"), git_field("mode")])
+}
+
+platform_allow contains msg if {
+	runner_acting
+	operation == "pr.create"
+	msg := sprintf("opening a pull request from %v into %v", [git_field("branch"), git_field("base")])
 }

@@ -10,7 +10,8 @@
 //! - [`conversation`]: a model session's messages, answers and follow-ups;
 //! - [`policy`]: actions, decisions and the records every `policy_decision`
 //!   activity carries;
-//! - [`normalized`]: the action as the policy saw it and the tool acts on it.
+//! - [`normalized`]: the action as the policy saw it and the tool acts on it;
+//! - [`repository`]: the repository a session checks out and delivers to.
 
 #![deny(missing_docs)]
 
@@ -20,4 +21,5 @@ pub mod ids;
 pub mod normalized;
 pub mod platform;
 pub mod policy;
+pub mod repository;
 pub mod session;

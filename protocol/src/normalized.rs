@@ -151,4 +151,7 @@ pub struct NormalizedOperation {
     /// Remote, repository, channel…
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
+    /// A repository operation's details (`external` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git: Option<crate::policy::GitOperation>,
 }

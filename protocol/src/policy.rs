@@ -88,12 +88,51 @@ pub enum ActionDetail {
     /// A side effect outside both the sandbox and the platform.
     #[serde(rename = "external")]
     External {
-        /// `git.push`, `pull_request.open`, `message.send`, …
+        /// `git.fetch`, `git.push`, `pr.create`, `message.send`, …
         operation: String,
         /// Remote, repository, channel…
         #[serde(default, skip_serializing_if = "Option::is_none")]
         target: Option<String>,
+        /// What a repository operation of the runner does, for policies to
+        /// compare (`input.action.git`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        git: Option<GitOperation>,
     },
+}
+
+/// The repository side of a `git.fetch`, `git.push` or `pr.create` the
+/// runner performs (never the agent: it has no credentials). Policies
+/// compare these fields, so each is exactly what the runner then acts on.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GitOperation {
+    /// The remote's https URL.
+    pub remote: String,
+    /// Its host (lower case, without port).
+    pub host: String,
+    /// `git.fetch`: the branch, tag or commit asked for (`""` for the
+    /// remote's default branch).
+    #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+    pub git_ref: Option<String>,
+    /// `git.push`: the branch pushed; `pr.create`: the pull request's head.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    /// `git.push`: `new` (the branch is absent on the remote), `update` (a
+    /// fast-forward) or `force` (the remote has commits that would be lost).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    /// The remote's default branch, when it advertises one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_branch: Option<String>,
+    /// The session's own target branch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_branch: Option<String>,
+    /// `pr.create`: the branch the pull request merges into.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<String>,
+    /// `pr.create`: whether it opens as a draft.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub draft: Option<bool>,
 }
 
 fn dot() -> String {

@@ -150,6 +150,9 @@ pub struct NewSession {
     /// Tool calls of a scripted session (`agent.model = "script"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub script: Option<Vec<ScriptStep>>,
+    /// The repository to check out and deliver the work to, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repo: Option<crate::repository::RepoWork>,
 }
 
 /// A session as the control plane returns it.
@@ -169,6 +172,9 @@ pub struct Session {
     /// Scripted tool calls, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub script: Option<Vec<ScriptStep>>,
+    /// The repository it works on, with its target branch filled in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repo: Option<crate::repository::RepoWork>,
     /// Current state.
     pub state: SessionState,
     /// 1 for the first claim; counts claims whose lease expired.

@@ -83,6 +83,7 @@ pub fn every_kind() -> Vec<Action> {
             ActionDetail::External {
                 operation: "git.push".into(),
                 target: Some("origin".into()),
+                git: None,
             },
         ),
         a(

@@ -208,6 +208,7 @@ pub(crate) mod testing {
                 },
                 source: SourceWork::default(),
                 script: None,
+                repo: None,
             })
             .unwrap()
     }

@@ -41,6 +41,9 @@ struct Body {
     agent: protocol::session::AgentVersion,
     source: protocol::session::SourceWork,
     script: Option<Vec<protocol::session::ScriptStep>>,
+    /// Absent in sessions stored before repositories existed.
+    #[serde(default)]
+    repo: Option<protocol::repository::RepoWork>,
 }
 
 impl Store {
@@ -48,10 +51,22 @@ impl Store {
     pub(crate) fn queue(&self, new: NewSession) -> Result<Session, StoreError> {
         validate_new(&new)?;
         let id = format!("ses_{}", uuid::Uuid::new_v4().simple());
+        // The target branch is fixed when the work is queued, so every
+        // view of the session (and every attempt) names the same branch.
+        let repo = new.repo.map(|mut r| {
+            if r.branch_name.is_none() && r.auto_branch {
+                r.branch_name = Some(protocol::repository::default_branch_name(
+                    &new.source.title,
+                    &id,
+                ));
+            }
+            r
+        });
         let body = serde_json::to_string(&Body {
             agent: new.agent,
             source: new.source,
             script: new.script,
+            repo,
         })
         .map_err(StoreError::corrupt)?;
         let now = now_ms();
@@ -249,6 +264,7 @@ pub(super) fn load_session(tx: &Tx<'_>, id: &str) -> Result<Session, StoreError>
         agent: body.agent,
         source: body.source,
         script: body.script,
+        repo: body.repo,
         state: SessionState::parse(&state)
             .ok_or_else(|| StoreError::corrupt(format!("bad state {state}")))?,
         attempt,
@@ -277,6 +293,9 @@ fn validate_new(n: &NewSession) -> Result<(), StoreError> {
             "source.comments: at most 500 comments of 16 KiB",
         ));
     }
+    if let Some(repo) = &n.repo {
+        repo.validate().map_err(StoreError::invalid)?;
+    }
     match (&n.script, n.agent.model.as_str()) {
         (Some(s), "script") if s.len() <= 200 => Ok(()),
         (Some(_), "script") => Err(StoreError::invalid("script: at most 200 steps")),
@@ -304,6 +323,7 @@ mod tests {
             agent: Default::default(),
             source: Default::default(),
             script: None,
+            repo: None,
         };
         new.agent.name = "a".into();
         new.agent.model = "m".into();

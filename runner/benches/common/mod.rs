@@ -19,6 +19,7 @@ pub fn session(script: serde_json::Value) -> NewSession {
         },
         source: SourceWork::default(),
         script: Some(serde_json::from_value::<Vec<ScriptStep>>(script).unwrap()),
+        repo: None,
     }
 }
 

@@ -214,15 +214,19 @@ pub(crate) fn normalize_action(
                 tool,
                 operation: operation.clone(),
                 target: target.clone(),
+                git: None,
             })
         }
-        ActionDetail::External { operation, target } => {
-            NormalizedAction::External(NormalizedOperation {
-                tool,
-                operation: operation.clone(),
-                target: target.clone(),
-            })
-        }
+        ActionDetail::External {
+            operation,
+            target,
+            git,
+        } => NormalizedAction::External(NormalizedOperation {
+            tool,
+            operation: operation.clone(),
+            target: target.clone(),
+            git: git.clone(),
+        }),
     })
 }
 
@@ -429,6 +433,7 @@ mod tests {
             keys(&act(ActionDetail::External {
                 operation: "git.push".into(),
                 target: None,
+                git: None,
             })),
             ["kind", "operation", "tool"]
         );
@@ -475,6 +480,7 @@ mod tests {
             detail: ActionDetail::External {
                 operation: "git.push".into(),
                 target: Some("origin".into()),
+                git: None,
             },
         });
         assert_eq!(
