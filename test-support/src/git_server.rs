@@ -121,7 +121,11 @@ impl GitServer {
     /// returns that commit's id.
     pub fn create_repo(&self, name: &str, files: &[(&str, &str)]) -> String {
         let dir = self.repo_dir(name);
-        run_git(&self.shared.home, &self.shared.root, &["init", "-q", "--bare", "-b", "main", dir.to_str().unwrap()]);
+        run_git(
+            &self.shared.home,
+            &self.shared.root,
+            &["init", "-q", "--bare", "-b", "main", dir.to_str().unwrap()],
+        );
         self.commit(name, "main", files, &[], "initial commit")
     }
 
@@ -140,9 +144,27 @@ impl GitServer {
         let h = &self.shared.home;
         let bare = self.repo_dir(repo);
         run_git(h, w, &["init", "-q", "-b", branch]);
-        run_git(h, w, &["fetch", "-q", bare.to_str().unwrap(), "+refs/heads/*:refs/remotes/o/*"]);
+        run_git(
+            h,
+            w,
+            &[
+                "fetch",
+                "-q",
+                bare.to_str().unwrap(),
+                "+refs/heads/*:refs/remotes/o/*",
+            ],
+        );
         let have = |b: &str| {
-            git_ok(h, w, &["rev-parse", "--verify", "-q", &format!("refs/remotes/o/{b}")])
+            git_ok(
+                h,
+                w,
+                &[
+                    "rev-parse",
+                    "--verify",
+                    "-q",
+                    &format!("refs/remotes/o/{b}"),
+                ],
+            )
         };
         if have(branch) {
             run_git(h, w, &["reset", "-q", "--hard", &format!("o/{branch}")]);
@@ -159,7 +181,17 @@ impl GitServer {
         }
         run_git(h, w, &["add", "-A"]);
         run_git(h, w, &["commit", "-q", "--allow-empty", "-m", message]);
-        run_git(h, w, &["push", "-q", "-f", bare.to_str().unwrap(), &format!("HEAD:refs/heads/{branch}")]);
+        run_git(
+            h,
+            w,
+            &[
+                "push",
+                "-q",
+                "-f",
+                bare.to_str().unwrap(),
+                &format!("HEAD:refs/heads/{branch}"),
+            ],
+        );
         run_git(h, w, &["rev-parse", "HEAD"]).trim().to_string()
     }
 
@@ -292,7 +324,11 @@ async fn handle(
     };
     let path = uri.path().to_string();
     let query = uri.query().unwrap_or("").to_string();
-    let shown = if query.is_empty() { path.clone() } else { format!("{path}?{query}") };
+    let shown = if query.is_empty() {
+        path.clone()
+    } else {
+        format!("{path}?{query}")
+    };
     let log = |status: u16| {
         s.log.lock().unwrap().push(Logged {
             method: method.to_string(),
@@ -309,7 +345,12 @@ async fn handle(
         )
             .into_response();
     }
-    let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let header = |n: &str| {
+        headers
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
     let mut env: Vec<(&str, String)> = vec![
         ("PATH", std::env::var("PATH").unwrap_or_default()),
         ("HOME", s.home.display().to_string()),
@@ -394,7 +435,11 @@ fn cgi(backend: &Path, env: &[(String, String)], body: &[u8]) -> Result<CgiOut, 
         };
         let v = v.trim().to_string();
         if k.eq_ignore_ascii_case("status") {
-            status = v.split_whitespace().next().and_then(|c| c.parse().ok()).unwrap_or(500);
+            status = v
+                .split_whitespace()
+                .next()
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(500);
         } else {
             hdrs.push((k.trim().to_string(), v));
         }

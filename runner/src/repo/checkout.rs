@@ -108,7 +108,12 @@ pub fn checkout(req: &CheckoutRequest) -> Result<CheckedOut, RepoError> {
                     (req.progress)(&format!(
                         "fetching all branches to find commit {id} (the server does not serve single commits)"
                     ));
-                    fetch(&repo, req, &["+refs/heads/*:refs/runner/heads/*".into()], None)?;
+                    fetch(
+                        &repo,
+                        req,
+                        &["+refs/heads/*:refs/runner/heads/*".into()],
+                        None,
+                    )?;
                     let c = find_commit(&repo, &id)?;
                     drop_refs(&repo, "refs/runner/heads/*")?;
                     c
@@ -147,9 +152,8 @@ pub fn checkout(req: &CheckoutRequest) -> Result<CheckedOut, RepoError> {
 }
 
 fn check_empty_workspace(ws: &Path) -> Result<(), RepoError> {
-    let meta = std::fs::symlink_metadata(ws).map_err(|e| {
-        RepoError::git(&format!("the workspace {}", ws.display()), e)
-    })?;
+    let meta = std::fs::symlink_metadata(ws)
+        .map_err(|e| RepoError::git(&format!("the workspace {}", ws.display()), e))?;
     if !meta.is_dir() {
         return Err(RepoError::Git(format!(
             "the workspace {} is not a directory",
@@ -267,9 +271,7 @@ fn find_commit(repo: &git2::Repository, id: &str) -> Result<git2::Oid, RepoError
         Err(e) if e.code() == git2::ErrorCode::Ambiguous => Err(RepoError::MissingRef(format!(
             "unambiguous commit {id:?} (several commits start with it; give more digits)"
         ))),
-        Err(_) => Err(RepoError::MissingRef(format!(
-            "commit {id} on any branch"
-        ))),
+        Err(_) => Err(RepoError::MissingRef(format!("commit {id} on any branch"))),
     }
 }
 

@@ -82,7 +82,14 @@ pub fn commit_all(
         .find_tree(tree_id)
         .map_err(|e| RepoError::git("reading the tree", e))?;
     let id = repo
-        .commit(Some("HEAD"), &author, &committer, message, &tree, &[&parent])
+        .commit(
+            Some("HEAD"),
+            &author,
+            &committer,
+            message,
+            &tree,
+            &[&parent],
+        )
         .map_err(|e| RepoError::git("committing", e))?;
     Ok(Some(id.to_string()))
 }

@@ -35,7 +35,9 @@ pub enum RepoError {
     #[error("the remote branch has commits that are not in the session's branch; push to a new branch name or force the push")]
     NotFastForward,
     /// The server could not be reached or answered in a way git cannot use.
-    #[error("git network error: {0}; check that the server is reachable and serves git over https")]
+    #[error(
+        "git network error: {0}; check that the server is reachable and serves git over https"
+    )]
     Network(String),
     /// The session was cancelled while git was working.
     #[error("git operation cancelled")]

@@ -18,14 +18,14 @@ mod push;
 mod remote;
 mod transport;
 
+/// The token type [`Remote::new`] takes, re-exported so callers outside the
+/// crate can hand one over.
+pub use crate::secret::Secret;
 pub use checkout::{checkout, CheckedOut, CheckoutRequest, Want};
 pub use commit::{commit_all, head, Identity};
 pub use error::RepoError;
 pub use push::{push, push_mode, PushMode};
 pub use remote::{list_refs, Remote, RemoteRefs};
-/// The token type [`Remote::new`] takes, re-exported so callers outside the
-/// crate can hand one over.
-pub use crate::secret::Secret;
 
 /// Prepares libgit2 for the runner; call once before any other git use (the
 /// functions of this module call it too, so forgetting it is harmless).

@@ -34,9 +34,12 @@ pub fn push_mode(
         return Ok((PushMode::New, None));
     };
     let known = repo.find_commit(theirs).is_ok();
-    let ff = theirs == local
-        || (known && repo.graph_descendant_of(local, theirs).unwrap_or(false));
-    let mode = if ff { PushMode::Update } else { PushMode::Force };
+    let ff = theirs == local || (known && repo.graph_descendant_of(local, theirs).unwrap_or(false));
+    let mode = if ff {
+        PushMode::Update
+    } else {
+        PushMode::Force
+    };
     Ok((mode, Some(theirs.to_string())))
 }
 

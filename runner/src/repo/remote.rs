@@ -7,14 +7,17 @@ use crate::cancel::Cancel;
 use crate::secret::Secret;
 use std::collections::BTreeMap;
 
+/// scheme, host, port: where a token may be sent.
+pub(super) type Origin = (String, String, u16);
+
 /// A validated remote: the URL libgit2 gets (and the only one the transport
 /// will talk to), the token to send, and the HTTP client to send it with.
 #[derive(Clone)]
 pub struct Remote {
     pub(super) url: String,
     pub(super) host: String,
-    /// scheme, host, port: the origin the token may go to.
-    pub(super) origin: (String, String, u16),
+    /// The origin the token may go to.
+    pub(super) origin: Origin,
     pub(super) token: Option<Secret>,
     pub(super) client: reqwest::blocking::Client,
 }
@@ -63,7 +66,7 @@ impl Remote {
 
 /// The URL rules. The error text never repeats the input: a URL with a
 /// password in it must not end up in a record.
-fn validate(raw: &str) -> Result<(String, (String, String, u16), String), RepoError> {
+fn validate(raw: &str) -> Result<(String, Origin, String), RepoError> {
     if raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(RepoError::BadUrl(
             "it contains whitespace or control characters".into(),

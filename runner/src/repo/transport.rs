@@ -178,11 +178,9 @@ impl Stream {
         let (suffix, svc, post) = match self.service {
             Service::UploadPackLs => ("/info/refs?service=git-upload-pack", "upload-pack", false),
             Service::UploadPack => ("/git-upload-pack", "upload-pack", true),
-            Service::ReceivePackLs => (
-                "/info/refs?service=git-receive-pack",
-                "receive-pack",
-                false,
-            ),
+            Service::ReceivePackLs => {
+                ("/info/refs?service=git-receive-pack", "receive-pack", false)
+            }
             Service::ReceivePack => ("/git-receive-pack", "receive-pack", true),
         };
         let target = format!("{}{suffix}", remote.url);
@@ -205,13 +203,20 @@ impl Stream {
                 let basic = base64::engine::general_purpose::STANDARD
                     .encode(format!("x-access-token:{}", token.expose()));
                 let mut value = reqwest::header::HeaderValue::try_from(format!("Basic {basic}"))
-                    .map_err(|_| RepoError::Git("the token is not valid in an HTTP header".into()))?;
+                    .map_err(|_| {
+                        RepoError::Git("the token is not valid in an HTTP header".into())
+                    })?;
                 value.set_sensitive(true);
                 req = req.header(reqwest::header::AUTHORIZATION, value);
             }
         }
         let resp = req.send().map_err(|e| {
-            RepoError::Network(format!("{} {}: {}", if post { "POST" } else { "GET" }, remote.host, chain(&e)))
+            RepoError::Network(format!(
+                "{} {}: {}",
+                if post { "POST" } else { "GET" },
+                remote.host,
+                chain(&e)
+            ))
         })?;
         let status = resp.status();
         match status.as_u16() {
@@ -259,7 +264,7 @@ impl Stream {
     }
 }
 
-fn same_origin(u: &url::Url, origin: &(String, String, u16)) -> bool {
+fn same_origin(u: &url::Url, origin: &super::remote::Origin) -> bool {
     u.scheme() == origin.0
         && u.host_str() == Some(origin.1.as_str())
         && u.port_or_known_default() == Some(origin.2)
