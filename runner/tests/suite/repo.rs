@@ -679,3 +679,66 @@ fn repository_content_and_an_agent_written_workspace_git_run_nothing_on_the_host
     assert!(!read(&d.git_dir.join("config")).contains("worktree"));
     assert_no_token(&d);
 }
+
+#[test]
+fn a_pull_request_head_checks_out_and_a_rewritten_url_or_symlinked_git_dir_is_refused() {
+    let srv = server();
+    srv.create_repo("r", &[("a.txt", "a\n")]);
+    let pr = srv.commit("r", "contrib", &[("a.txt", "from the pr\n")], &[], "pr");
+    srv.git("r", &["update-ref", "refs/pull/12/head", &pr]);
+    srv.git("r", &["branch", "-D", "contrib"]);
+    srv.create_repo("evil", &[("e.txt", "e\n")]);
+    let r = remote(&srv, "r");
+    let d = dirs();
+    let co = checkout(&r, &d, Want::PullHead(12), "agent/pr", Some(1)).unwrap();
+    assert_eq!(
+        (co.base_ref.as_str(), co.base_commit.as_str()),
+        ("refs/pull/12/head", pr.as_str())
+    );
+    assert_eq!(read(&d.ws.join("a.txt")), "from the pr\n");
+
+    // Even a rewrite in the private config (which only the runner writes)
+    // cannot send a push elsewhere.
+    std::fs::write(d.ws.join("a.txt"), "x\n").unwrap();
+    repo::commit_all(&d.git_dir, &d.ws, &agent(), &runner_id(), "x")
+        .unwrap()
+        .unwrap();
+    let cfg = d.git_dir.join("config");
+    let mut c = read(&cfg);
+    c.push_str(&format!(
+        "[url \"{}\"]\n\tinsteadOf = {}\n",
+        srv.url("evil"),
+        srv.url("r")
+    ));
+    std::fs::write(&cfg, c).unwrap();
+    let e = repo::push(&d.git_dir, &r, "agent/pr", PushMode::New, &Cancel::never()).unwrap_err();
+    assert!(matches!(e, RepoError::BadUrl(_)), "{e:?}");
+    assert!(srv
+        .git("evil", &["branch", "--list", "agent/pr"])
+        .is_empty());
+
+    // A private git dir reached through a symlink is refused.
+    let d = dirs();
+    let real = d.ws.parent().unwrap().join("real");
+    std::fs::create_dir(&real).unwrap();
+    let link = d.ws.parent().unwrap().join("link");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let e = repo::checkout(&CheckoutRequest {
+        remote: &r,
+        want: Want::DefaultBranch,
+        target_branch: "agent/s",
+        git_dir: &link.join("private.git"),
+        workspace: &d.ws,
+        depth: None,
+        cancel: &Cancel::never(),
+        progress: &|_| {},
+    })
+    .unwrap_err();
+    assert!(e.to_string().contains("symlink"), "{e}");
+    assert_eq!(std::fs::read_dir(&real).unwrap().count(), 0);
+    assert_eq!(
+        std::fs::read_dir(&d.ws).unwrap().count(),
+        0,
+        "nothing checked out"
+    );
+}
