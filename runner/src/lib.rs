@@ -22,6 +22,7 @@ pub mod config;
 pub mod model;
 pub mod platform;
 pub mod policy;
+pub mod repo;
 pub mod sandbox;
 pub(crate) mod secret;
 pub mod tools;

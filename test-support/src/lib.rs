@@ -2,6 +2,7 @@
 //! suite and bench links them once and none keeps its own copy.
 
 pub mod actions;
+pub mod git_server;
 pub mod policy;
 
 pub use policy::*;

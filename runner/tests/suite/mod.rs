@@ -6,4 +6,5 @@ mod policy_fail_closed;
 mod policy_paths;
 mod policy_trust;
 mod policy_vm;
+mod repo;
 mod wasm_tools;

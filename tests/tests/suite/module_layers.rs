@@ -18,6 +18,7 @@ const RUNNER: &[(&str, &[&str])] = &[
     ("policy", &["activity"]),
     ("tools", &["cancel", "policy", "sandbox"]),
     ("model", &["cancel", "secret"]),
+    ("repo", &["cancel", "secret"]),
     ("agent", &["activity", "cancel", "model", "policy", "tools"]),
     ("auth", &["secret"]),
     ("webhook", &["secret"]),
