@@ -129,6 +129,16 @@ host_allowed if {
 }
 
 host_allowed if {
+	tool == "runner"
+	host in repository_api_hosts
+}
+
+repository_api_hosts := {lower(h) | some h in v; is_string(h)} if {
+	v := worker.repositories.api_hosts
+	is_array(v)
+} else := set()
+
+host_allowed if {
 	some p in granted_hosts
 	is_string(p)
 	host_matches(lower(p), host)

@@ -5,7 +5,7 @@ package runner_test
 import data.runner
 import rego.v1
 
-repo_worker := {"repositories": {"hosts": ["git.example"]}}
+repo_worker := {"repositories": {"hosts": ["git.example"], "api_hosts": ["api.git.example"]}}
 
 git_op(operation, git) := object.union(
 	with_action({"kind": "external", "tool": "runner", "operation": operation, "git": git}),
@@ -123,4 +123,13 @@ test_an_agent_tool_cannot_reach_a_repository_host_by_it if {
 		{"trusted": {"worker": repo_worker}},
 	)
 	runner.decision.result == "deny" with input as i
+}
+
+test_runner_connects_to_a_forge_api_host if {
+	runner.decision.result == "allow" with input as runner_connect("api.git.example", "192.0.2.11")
+}
+
+test_a_forge_api_host_is_not_a_git_host if {
+	d := runner.decision with input as git_op("git.fetch", {"remote": "https://api.git.example/o/r.git", "host": "api.git.example"})
+	d.result == "deny"
 }

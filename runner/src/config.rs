@@ -51,6 +51,9 @@ pub struct Config {
     /// Model providers (`[[providers]]`), by the model ids they serve.
     #[serde(default)]
     pub providers: Vec<crate::model::ProviderConfig>,
+    /// Repository hosts, their credentials and the delivery identities.
+    #[serde(default)]
+    pub repositories: crate::repository::RepositoriesSection,
 }
 
 /// `[worker]`: which control plane, which sessions, how many at once.
@@ -236,6 +239,7 @@ impl Config {
         }
         self.policy.validate()?;
         self.sandbox.validate()?;
+        self.repositories.validate()?;
         // A glob no engine can compile would match nothing in the policy's
         // VM (a protected path left writable): refuse it here instead.
         for (key, globs) in [
@@ -300,6 +304,7 @@ impl Config {
             "protected_paths": self.files.protected_paths,
             "hidden_paths": self.files.hidden_paths,
             "network": self.network,
+            "repositories": self.repositories.trusted_view(),
         })
     }
 }

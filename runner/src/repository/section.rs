@@ -169,7 +169,22 @@ impl RepositoriesSection {
             .iter()
             .map(|h| host_name(&h.host).to_ascii_lowercase())
             .collect();
-        serde_json::json!({ "hosts": hosts })
+        let api_hosts: Vec<String> = self
+            .hosts
+            .iter()
+            .filter(|h| h.forge != ForgeKind::None)
+            .filter_map(|h| {
+                let base = h
+                    .api_base
+                    .clone()
+                    .unwrap_or_else(|| crate::forge::github_api_base(&h.host));
+                url::Url::parse(&base)
+                    .ok()?
+                    .host_str()
+                    .map(|s| s.trim_matches(['[', ']']).to_ascii_lowercase())
+            })
+            .collect();
+        serde_json::json!({ "hosts": hosts, "api_hosts": api_hosts })
     }
 }
 
@@ -200,9 +215,12 @@ mod tests {
         assert_eq!(r.host("github.com").unwrap().forge, ForgeKind::Github);
         assert_eq!(r.host("127.0.0.1:8443").unwrap().forge, ForgeKind::None);
         assert!(r.host("127.0.0.1").is_none());
-        let view = r.trusted_view().to_string();
-        assert_eq!(view, r#"{"hosts":["github.com","127.0.0.1"]}"#);
-        assert!(!view.contains("GITHUB_TOKEN"));
+        let view = r.trusted_view();
+        assert_eq!(
+            view,
+            serde_json::json!({"hosts": ["github.com", "127.0.0.1"], "api_hosts": ["api.github.com"]})
+        );
+        assert!(!view.to_string().contains("GITHUB_TOKEN"));
         assert_eq!(r.clone_depth, 1);
     }
 

@@ -126,6 +126,15 @@ impl Registry {
     /// whose name is taken (a custom tool cannot replace a built-in one).
     pub fn add(&mut self, tool: Arc<dyn Tool>) -> Result<(), String> {
         let name = tool.spec().name.clone();
+        // The runner's own repository actions carry the tool name `runner`,
+        // and the default policy gives them rules of their own: no tool may
+        // borrow it.
+        if name.eq_ignore_ascii_case("runner") {
+            return Err(
+                "the tool name runner is reserved for the runner's own actions; rename the custom tool"
+                    .into(),
+            );
+        }
         if self.tools.contains_key(&name) {
             return Err(format!(
                 "a tool named {name} is already registered; rename the custom tool"

@@ -252,11 +252,21 @@ fn work(
     let gate = PolicyGate::builder(shared.engine.clone(), sink.clone())
         .degraded(crate::wiring::degraded_note(&shared.config))
         .audit(shared.audit.clone());
-    match model {
-        None => scripted(shared, claim, &sink, &gate, &ctx, cancel),
-        Some(model) => {
-            let host = super::agent_host::ClaimHost::new(shared, claim, sink.clone(), cancel);
-            let (history, new_turns) = host.resume()?;
+    let host = model
+        .as_ref()
+        .map(|_| super::agent_host::ClaimHost::new(shared, claim, sink.clone(), cancel));
+    let resumed = match &host {
+        Some(h) => Some(h.resume()?),
+        None => None,
+    };
+    // The repository is checked out before the first tool call; a
+    // follow-up continues on the session's branch.
+    let repo = match &s.repo {
+        Some(work) => Some(checkout(shared, claim, &sink, &gate, &ctx, work, &workspace, &resumed, cancel)?),
+        None => None,
+    };
+    let summary = match (model, host, resumed) {
+        (Some(model), Some(host), Some((history, new_turns))) => {
             let agent = crate::agent::Agent {
                 registry: &shared.registry,
                 gate: &gate,
@@ -271,8 +281,109 @@ fn work(
             agent
                 .run(history, new_turns)
                 .result
-                .map_err(|e| e.to_string())
+                .map_err(|e| e.to_string())?
         }
+        _ => scripted(shared, claim, &sink, &gate, &ctx, cancel)?,
+    };
+    let Some(repo) = repo else {
+        return Ok(summary);
+    };
+    if cancel.is_cancelled() {
+        return Err("cancelled".into());
+    }
+    let progress = |m: &str| {
+        sink.send(&Activity::Progress {
+            message: m.to_string(),
+            step: None,
+        })
+    };
+    let delivered = repo
+        .deliver(&crate::repository::Deliver {
+            settings: &shared.config.repositories,
+            agent_name: &s.agent.name,
+            summary: &summary,
+            title: &s.source.title,
+            gate: &gate,
+            ctx: &ctx,
+            cancel,
+            progress: &progress,
+        })
+        .map_err(|e| format!("{summary}; but delivery failed: {e}"))?;
+    if let Some(url) = &delivered.pr_url {
+        report_external_url(shared, claim, &sink, url);
+    }
+    Ok(format!("{summary}\n\n{}", delivered.describe()))
+}
+
+/// Checks the session's repository out into its workspace (or resumes an
+/// earlier run's checkout), with progress activities.
+#[allow(clippy::too_many_arguments)]
+fn checkout(
+    shared: &WorkerShared,
+    claim: &Claim,
+    sink: &Arc<ClaimSink>,
+    gate: &PolicyGate,
+    ctx: &SessionContext,
+    work: &protocol::repository::RepoWork,
+    workspace: &std::path::Path,
+    resumed: &Option<(Vec<protocol::conversation::Message>, Vec<protocol::conversation::Message>)>,
+    cancel: &Cancel,
+) -> Result<crate::repository::SessionRepo, String> {
+    let git_root = shared.config.state_dir().join("repos");
+    private_dir(&git_root)?;
+    let git_dir = git_root.join(claim.session.id.as_str());
+    let progress = |m: &str| {
+        sink.send(&Activity::Progress {
+            message: m.to_string(),
+            step: None,
+        })
+    };
+    crate::repository::prepare(&crate::repository::Prepare {
+        settings: &shared.config.repositories,
+        work,
+        git_dir: &git_dir,
+        workspace,
+        continuing: resumed.as_ref().is_some_and(|(history, _)| !history.is_empty()),
+        gate,
+        ctx,
+        cancel,
+        progress: &progress,
+    })
+    .map_err(|e| format!("checking out the repository failed: {e}"))
+}
+
+/// Creates the runner-private directory of session clones (mode 0700,
+/// never a symlink): the sandbox's uid can never read it.
+fn private_dir(dir: &std::path::Path) -> Result<(), String> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(format!("cannot create {}: {e}", dir.display())),
+    }
+    let meta = std::fs::symlink_metadata(dir)
+        .map_err(|e| format!("cannot inspect {}: {e}", dir.display()))?;
+    if !meta.is_dir() || meta.permissions().mode() & 0o077 != 0 {
+        return Err(format!(
+            "{} must be a directory of mode 0700 owned by the runner (it holds session clones); fix it with chmod 700",
+            dir.display()
+        ));
+    }
+    Ok(())
+}
+
+/// Reports the pull request as the session's external URL.
+fn report_external_url(shared: &WorkerShared, claim: &Claim, sink: &ClaimSink, url: &str) {
+    match shared
+        .platform
+        .external_url(&claim.session.id, &claim.claim_id, url)
+    {
+        Ok(()) => sink.send(&Activity::ExternalUrlUpdated { url: url.into() }),
+        Err(PlatformError::ClaimLost(m)) => sink.lose(&m),
+        Err(e) => tracing::warn!(
+            "the external URL of {} was refused: {e}",
+            claim.session.id
+        ),
     }
 }
 

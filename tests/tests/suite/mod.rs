@@ -8,6 +8,7 @@ mod cli_tools;
 mod cli_up;
 mod module_layers;
 mod oauth;
+mod repositories;
 mod sandbox_escape;
 mod sandbox_network;
 mod session_loop;

@@ -1,0 +1,506 @@
+//! Real work on real repositories, end to end: the real `control-plane`
+//! and `runner worker` binaries, git's own smart HTTP (`git http-backend`
+//! behind basic auth over TLS, `test_support::git_server`) and a fake of
+//! GitHub's REST API that speaks its wire format
+//! (`test_support::fake_github`). A session clones at a ref, edits, runs
+//! the project's tests in Bash, delivers a branch and a pull request; the
+//! token never appears anywhere it must not.
+
+use e2e::fake_model::{FakeModel, Step, Wire};
+use e2e::{terminal, ControlPlane, WorkerProc};
+use serde_json::{json, Value};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use test_support::fake_github::FakeGitHub;
+use test_support::git_server::GitServer;
+
+const TOKEN: &str = "ghs_e2eSecretToken0123456789abcdefXYZ";
+const MODEL_KEY: &str = "sk-fake-repo-0123456789";
+const REPO: &str = "acme/widget";
+
+/// The project the agent works on: a Python module with a bug and its
+/// unittest suite.
+const PROJECT: &[(&str, &str)] = &[
+    ("README.md", "# widget\n\nAdds numbers.\n"),
+    ("widget.py", "def add(a, b):\n    return a - b\n"),
+    (
+        "test_widget.py",
+        "import unittest\nimport widget\n\n\nclass T(unittest.TestCase):\n    def test_add(self):\n        self.assertEqual(widget.add(2, 3), 5)\n\n\nif __name__ == '__main__':\n    unittest.main()\n",
+    ),
+];
+
+/// A git server holding [`REPO`], a fake GitHub backed by it, and a
+/// control plane.
+struct Rig {
+    dir: tempfile::TempDir,
+    git: GitServer,
+    github: FakeGitHub,
+    cp: ControlPlane,
+    ca: PathBuf,
+}
+
+impl Rig {
+    fn start() -> Rig {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
+        let git = GitServer::start("runner-bot", TOKEN);
+        git.create_repo(REPO, PROJECT);
+        let bare = git.repo_dir(REPO);
+        let lookup: test_support::fake_github::BranchLookup =
+            Arc::new(move |_o: &str, _r: &str, branch: &str| {
+                let out = std::process::Command::new("git")
+                    .args(["rev-parse", "--verify", "-q"])
+                    .arg(format!("refs/heads/{branch}"))
+                    .current_dir(&bare)
+                    .env("GIT_CONFIG_NOSYSTEM", "1")
+                    .output()
+                    .ok()?;
+                out.status
+                    .success()
+                    .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+            });
+        let github = FakeGitHub::start(TOKEN, lookup);
+        github.add_repo("acme", "widget", &git.url(REPO), "main");
+        github.add_collaborator("acme", "widget", "octocat");
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, git.ca_pem()).unwrap();
+        let cp = ControlPlane::start(&dir.path().join("cp.db"));
+        Rig {
+            dir,
+            git,
+            github,
+            cp,
+            ca,
+        }
+    }
+
+    /// The worker's extra config: the token in a 0600 file, the repository
+    /// host with its forge, loopback exempted from the address guard.
+    fn worker_config(&self, model: Option<&FakeModel>) -> String {
+        let token = self.dir.path().join("git.token");
+        std::fs::write(&token, format!("{TOKEN}\n")).unwrap();
+        std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let mut extra = format!(
+            "\n[network]\nallow_cidrs = [\"127.0.0.0/8\"]\n\n[repositories]\nca_file = {:?}\n\n[[repositories.hosts]]\nhost = \"127.0.0.1:{}\"\ntoken = {{ file = {:?} }}\napi_base = {:?}\n",
+            self.ca.display().to_string(),
+            self.git.port(),
+            token.display().to_string(),
+            self.github.api_base(),
+        );
+        if let Some(m) = model {
+            let key = self.dir.path().join("model.key");
+            std::fs::write(&key, format!("{MODEL_KEY}\n")).unwrap();
+            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+            extra.push_str(&format!(
+                "\n[[providers]]\nname = \"fake\"\napi = \"openai\"\nbase_url = {:?}\nmodels = [\"fake-coder\"]\napi_key = {{ file = {:?} }}\n",
+                m.base_url,
+                key.display().to_string()
+            ));
+        }
+        extra
+    }
+
+    /// Starts a worker whose log (debug level) goes to `worker.log`.
+    fn worker(&self, name: &str, model: Option<&FakeModel>) -> (WorkerProc, PathBuf) {
+        let cfg = WorkerProc::configure(
+            self.dir.path(),
+            name,
+            &self.cp.url,
+            "",
+            &self.worker_config(model),
+        );
+        let (ok, out) = WorkerProc::login(&self.cp, &cfg);
+        assert!(ok, "login: {out}");
+        let log = self.dir.path().join(format!("{name}.log"));
+        let child = std::process::Command::new(e2e::bin("runner"))
+            .args(["worker", "--config", cfg.to_str().unwrap()])
+            .env("RUNNER_LOG", "debug")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        (
+            WorkerProc {
+                child,
+                state: cfg.parent().unwrap().to_path_buf(),
+            },
+            log,
+        )
+    }
+
+    /// Queues a session; (status, body).
+    fn queue(&self, agent: Value, title: &str, repo: Value, script: Option<Value>) -> (u16, Value) {
+        let mut body = json!({
+            "workspace": "w", "agent_profile": "p", "agent": agent,
+            "source": {"title": title}, "repo": repo,
+        });
+        if let Some(s) = script {
+            body["script"] = s;
+        }
+        self.cp.post("/v1/sessions", &body)
+    }
+
+    fn scripted(&self, title: &str, repo: Value, script: Value) -> String {
+        let (s, b) = self.queue(
+            json!({"name": "scripter", "model": "script", "enabled_tools": ["Bash", "Read", "Write", "Edit"]}),
+            title,
+            repo,
+            Some(script),
+        );
+        assert_eq!(s, 200, "{b}");
+        b["id"].as_str().unwrap().to_string()
+    }
+
+    fn done(&self, id: &str) -> Value {
+        self.cp.wait_for(id, 120, terminal)
+    }
+
+    fn branch_tip(&self, branch: &str) -> Option<String> {
+        let out = std::process::Command::new("git")
+            .args(["rev-parse", "--verify", "-q"])
+            .arg(format!("refs/heads/{branch}"))
+            .current_dir(self.git.repo_dir(REPO))
+            .output()
+            .unwrap();
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+}
+
+fn state(v: &Value) -> &str {
+    v["session"]["state"].as_str().unwrap_or("")
+}
+
+fn outcome(v: &Value) -> String {
+    v["session"]["outcome"].as_str().unwrap_or("").to_string()
+}
+
+fn progress(v: &Value) -> Vec<String> {
+    v["activities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["activity"]["type"] == "progress")
+        .map(|a| a["activity"]["message"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+fn decisions_of(v: &Value, operation: &str) -> Vec<Value> {
+    v["activities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["activity"]["type"] == "policy_decision")
+        .map(|a| a["activity"]["record"].clone())
+        .filter(|r| r["action"]["operation"] == operation)
+        .collect()
+}
+
+/// Every file under `dir` (following nothing), as bytes.
+fn grep_tree(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
+    let mut hits = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        for e in rd.flatten() {
+            let p = e.path();
+            let Ok(m) = std::fs::symlink_metadata(&p) else { continue };
+            if m.is_dir() {
+                stack.push(p);
+            } else if m.is_file() {
+                if let Ok(bytes) = std::fs::read(&p) {
+                    if bytes.windows(needle.len()).any(|w| w == needle) {
+                        hits.push(p);
+                    }
+                }
+            }
+        }
+    }
+    hits
+}
+
+/// The token, and its base64 forms in a Basic header, appear nowhere in
+/// `dir` (the worker's state: workspaces, clones, audit log, logs) nor in
+/// the control plane's database.
+fn assert_no_token(rig: &Rig, extra: &[&str]) {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let needles = [
+        TOKEN.to_string(),
+        b64.encode(format!("x-access-token:{TOKEN}")),
+        b64.encode(format!("runner-bot:{TOKEN}")),
+    ];
+    for n in &needles {
+        let mut hits: Vec<PathBuf> = grep_tree(rig.dir.path(), n.as_bytes())
+            .into_iter()
+            .filter(|p| !p.ends_with("git.token"))
+            .collect();
+        hits.sort();
+        assert!(hits.is_empty(), "the token is in {hits:?}");
+        for e in extra {
+            assert!(!e.contains(n.as_str()), "the token is in {e}");
+        }
+    }
+}
+
+fn model_repo_session(rig: &Rig) -> String {
+    let (s, b) = rig.queue(
+        json!({"name": "coder", "model": "fake-coder", "enabled_tools": ["Bash", "Read", "Write", "Edit"],
+               "system_prompt": "You fix small programs."}),
+        "Fix add in widget",
+        json!({"repository": rig.git.url(REPO), "ref": "main", "auto_create_pr": true, "reviewers": ["octocat"]}),
+        None,
+    );
+    assert_eq!(s, 200, "{b}");
+    assert!(
+        b["repo"]["branch_name"]
+            .as_str()
+            .unwrap()
+            .starts_with("runner/fix-add-in-widget-"),
+        "{b}"
+    );
+    b["id"].as_str().unwrap().to_string()
+}
+
+fn call(tool: &str, args: Value) -> Step {
+    Step::Call(vec![(tool.to_string(), args)])
+}
+
+#[test]
+fn a_session_clones_fixes_tests_and_delivers_a_branch_and_a_pull_request_then_a_follow_up_adds_a_commit(
+) {
+    let rig = Rig::start();
+    let fake = FakeModel::start(
+        Wire::OpenAi,
+        MODEL_KEY,
+        vec![
+            call("Bash", json!({"command": "python3 -m unittest -q 2>&1; git status -sb; git log --oneline -1"})),
+            call("Edit", json!({"path": "widget.py", "old_string": "a - b", "new_string": "a + b"})),
+            call("Bash", json!({"command": "python3 -m unittest -q 2>&1 && echo TESTS-PASS; env"})),
+            Step::Text("Fixed add() to add its arguments".into()),
+            // The follow-up run.
+            call("Write", json!({"path": "CHANGELOG.md", "content": "- add() adds\n"})),
+            Step::Text("Added a changelog entry".into()),
+        ],
+    );
+    let (_w, log) = rig.worker("w1", Some(&fake));
+    let id = model_repo_session(&rig);
+    let v = rig.done(&id);
+    assert_eq!(state(&v), "complete", "{v}");
+    let branch = v["session"]["repo"]["branch_name"].as_str().unwrap().to_string();
+    // Checked out before the first tool call, at the ref, on the branch.
+    let first = &fake.requests()[1];
+    let results = fake.last_results(first);
+    assert!(results[0].0.contains("FAILED"), "{results:?}");
+    assert!(results[0].0.contains("## "), "git status works in the sandbox: {results:?}");
+    assert!(results[0].0.contains("initial commit"), "{results:?}");
+    let third = &fake.requests()[3];
+    let out = &fake.last_results(third)[0].0;
+    assert!(out.contains("TESTS-PASS"), "{out}");
+    assert!(!out.contains(TOKEN), "the token is in the sandbox's environment");
+    // Delivered: the branch on the server, author the agent, committer the runner.
+    let tip = rig.branch_tip(&branch).expect("the branch was pushed");
+    let log1 = rig.git.git(REPO, &["log", "-1", "--format=%an|%cn|%s", &tip]);
+    assert_eq!(log1.trim(), "coder|runner|Fixed add() to add its arguments");
+    let file = rig.git.git(REPO, &["show", &format!("{tip}:widget.py")]);
+    assert!(file.contains("a + b"), "{file}");
+    assert!(rig.branch_tip("main").is_some());
+    // The pull request: opened on GitHub, the session's external URL.
+    let pulls = rig.github.pulls();
+    assert_eq!(pulls.len(), 1, "{pulls:?}");
+    assert_eq!(pulls[0].head_ref, branch);
+    assert_eq!(pulls[0].base_ref, "main");
+    let url = v["session"]["external_url"].as_str().unwrap().to_string();
+    assert!(url.ends_with("/acme/widget/pull/1"), "{url}");
+    let out = outcome(&v);
+    assert!(out.contains(&branch) && out.contains(&url), "{out}");
+    assert!(
+        v["activities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["activity"]["type"] == "external_url_updated"),
+        "{v}"
+    );
+    assert!(progress(&v).iter().any(|p| p.starts_with("checking out")), "{v}");
+    for op in ["git.fetch", "git.push", "pr.create"] {
+        let d = decisions_of(&v, op);
+        assert_eq!(d.len(), 1, "{op}: {d:?}");
+        assert_eq!(d[0]["result"], "allow", "{op}: {d:?}");
+    }
+    assert_eq!(decisions_of(&v, "git.push")[0]["action"]["git"]["mode"], "new");
+
+    // A follow-up continues on the same branch: one more commit, same PR.
+    let (s, b) = rig.cp.post(
+        &format!("/v1/sessions/{id}/follow-up"),
+        &json!({"by": "alice", "message": "add a changelog entry"}),
+    );
+    assert!(s == 200 || s == 202, "{s} {b}");
+    let v2 = rig.cp.wait_for(&id, 120, |v| {
+        terminal(v) && decisions_of(v, "git.push").len() == 2
+    });
+    assert_eq!(state(&v2), "complete", "{v2}");
+    let tip2 = rig.branch_tip(&branch).unwrap();
+    assert_ne!(tip2, tip);
+    let parents = rig.git.git(REPO, &["log", "--format=%s", &format!("main..{tip2}")]);
+    assert_eq!(
+        parents.lines().collect::<Vec<_>>(),
+        ["Added a changelog entry", "Fixed add() to add its arguments"]
+    );
+    assert_eq!(decisions_of(&v2, "git.push")[1]["action"]["git"]["mode"], "update");
+    assert_eq!(rig.github.pulls().len(), 1);
+    assert_eq!(v2["session"]["external_url"].as_str().unwrap(), url);
+
+    // The token is nowhere: workspace (with its .git), clones, audit log,
+    // activities, database, logs, the sandbox's environment.
+    let session_json = v2.to_string();
+    let cp_log = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(cp_log.contains("worker"), "the log was captured");
+    assert_no_token(&rig, &[&session_json]);
+    let ws = rig.dir.path().join("w1/workspaces").join(&id);
+    assert!(ws.join(".git/HEAD").exists(), "the agent has a .git");
+    assert!(grep_tree(&ws, TOKEN.as_bytes()).is_empty());
+    let cfg = std::fs::read_to_string(ws.join(".git/config")).unwrap();
+    assert!(!cfg.contains("127.0.0.1"), "no remote URL in the agent's .git: {cfg}");
+}
+
+#[test]
+fn refused_and_broken_deliveries_fail_the_session_with_the_reason_and_leak_nothing() {
+    let rig = Rig::start();
+    // A branch someone else owns, with a commit the session lacks.
+    rig.git
+        .commit(REPO, "taken", &[("other.txt", "theirs\n")], &[], "their work");
+    let taken_tip = rig.branch_tip("taken").unwrap();
+    let main_tip = rig.branch_tip("main").unwrap();
+    let (_w, log) = rig.worker("w2", None);
+    let edit = json!([{"tool": "Bash", "input": {"command": "echo change >> README.md"}}]);
+    let url = rig.git.url(REPO);
+
+    // Pushing to the default branch: denied by policy, main untouched.
+    let id = rig.scripted("to main", json!({"repository": url, "branch_name": "main"}), edit.clone());
+    let v = rig.done(&id);
+    assert_eq!(state(&v), "error", "{v}");
+    let o = outcome(&v);
+    assert!(o.contains("default branch") && o.contains("kept locally"), "{o}");
+    assert_eq!(rig.branch_tip("main").unwrap(), main_tip);
+    assert_eq!(decisions_of(&v, "git.push")[0]["result"], "deny");
+
+    // A force push over someone's branch: denied, their commit kept.
+    let id = rig.scripted("force", json!({"repository": url, "branch_name": "taken"}), edit.clone());
+    let v = rig.done(&id);
+    assert_eq!(state(&v), "error", "{v}");
+    assert!(outcome(&v).contains("force push"), "{}", outcome(&v));
+    assert_eq!(decisions_of(&v, "git.push")[0]["action"]["git"]["mode"], "force");
+    assert_eq!(rig.branch_tip("taken").unwrap(), taken_tip);
+
+    // A missing ref: the checkout fails naming it; no tool ran.
+    let id = rig.scripted("missing", json!({"repository": url, "ref": "no-such-branch"}), edit.clone());
+    let v = rig.done(&id);
+    assert_eq!(state(&v), "error", "{v}");
+    assert!(outcome(&v).contains("no-such-branch"), "{}", outcome(&v));
+    assert!(
+        !v["activities"].as_array().unwrap().iter().any(|a| a["activity"]["type"] == "policy_decision"
+            && a["activity"]["record"]["action"]["kind"] == "shell.exec"),
+        "no tool ran: {v}"
+    );
+
+    // A host this worker has no entry for: denied before any connection.
+    let id = rig.scripted(
+        "elsewhere",
+        json!({"repository": "https://git.invalid/acme/widget.git"}),
+        edit.clone(),
+    );
+    let v = rig.done(&id);
+    assert_eq!(state(&v), "error", "{v}");
+    assert!(outcome(&v).contains("not a repository host"), "{}", outcome(&v));
+
+    // Bad URLs never get queued.
+    for bad in [
+        json!({"repository": "http://127.0.0.1/acme/widget.git"}),
+        json!({"repository": format!("https://runner-bot:{TOKEN}@127.0.0.1/acme/widget.git")}),
+        json!({"repository": "git@github.com:acme/widget.git"}),
+        json!({"repository": url, "ref": "a..b"}),
+        json!({"repository": url, "branch_name": "-x"}),
+        json!({"ref": "main"}),
+    ] {
+        let (s, b) = rig.queue(
+            json!({"name": "scripter", "model": "script"}),
+            "bad",
+            bad.clone(),
+            Some(edit.clone()),
+        );
+        assert_eq!(s, 400, "{bad}: {b}");
+        assert!(b["error"].is_object() || b["message"].is_string() || b["error"].is_string(), "{b}");
+        assert!(!b.to_string().contains(TOKEN), "{b}");
+    }
+
+    // A revoked token: the checkout fails saying the credentials were
+    // refused, and the old token is still nowhere.
+    rig.git.set_token("ghs_rotatedTokenValue999");
+    let id = rig.scripted("revoked", json!({"repository": url}), edit.clone());
+    let v = rig.done(&id);
+    assert_eq!(state(&v), "error", "{v}");
+    let o = outcome(&v).to_lowercase();
+    assert!(o.contains("credential") || o.contains("unauthori") || o.contains("401"), "{o}");
+    rig.git.set_token(TOKEN);
+
+    // A push the server refuses (a pre-receive hook): the session fails
+    // with the server's reason.
+    rig.git.reject_pushes(REPO, "pushes are frozen");
+    let id = rig.scripted("frozen", json!({"repository": url}), edit);
+    let v = rig.done(&id);
+    assert_eq!(state(&v), "error", "{v}");
+    assert!(outcome(&v).contains("kept locally"), "{}", outcome(&v));
+
+    let all = rig.cp.get("/v1/sessions?limit=50").1.to_string();
+    let log = std::fs::read_to_string(&log).unwrap_or_default();
+    assert_no_token(&rig, &[&all, &log]);
+}
+
+#[test]
+fn repository_content_and_agent_written_git_state_run_nothing_on_the_host() {
+    let rig = Rig::start();
+    let marker_dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(marker_dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let marker = |n: &str| marker_dir.path().join(n);
+    let m = |n: &str| marker(n).display().to_string();
+    // Content that would run code under a git CLI: a filter driver named by
+    // .gitattributes, a file:// submodule.
+    rig.git.commit(
+        REPO,
+        "main",
+        &[
+            (".gitattributes", "*.py filter=evil\n"),
+            (
+                ".gitmodules",
+                &format!("[submodule \"s\"]\n\tpath = s\n\turl = file://{}\n", marker_dir.path().display()),
+            ),
+        ],
+        &[],
+        "hostile attributes",
+    );
+    let (_w, _log) = rig.worker("w3", None);
+    // The agent writes what a host-side git CLI would run: hooks, a filter
+    // driver, fsmonitor, a hooks path, and a remote URL rewrite.
+    let script = json!([{"tool": "Bash", "input": {"command": format!(
+        "git config filter.evil.smudge 'touch {f}' && git config filter.evil.clean 'touch {f}' && \
+         git config core.fsmonitor 'touch {fs}' && git config core.hooksPath /tmp && \
+         git config url.https://evil.invalid/.insteadOf https://127.0.0.1 && \
+         printf '#!/bin/sh\\ntouch {h}\\n' > .git/hooks/pre-commit && chmod +x .git/hooks/pre-commit; \
+         cp .git/hooks/pre-commit .git/hooks/pre-push 2>/dev/null; echo edited >> README.md; true",
+        f = m("filter"), fs = m("fsmonitor"), h = m("hook"))}}]);
+    let id = rig.scripted("hostile", json!({"repository": rig.git.url(REPO)}), script);
+    let v = rig.done(&id);
+    assert_eq!(state(&v), "complete", "{v}");
+    let branch = v["session"]["repo"]["branch_name"].as_str().unwrap();
+    let tip = rig.branch_tip(branch).expect("pushed to the real remote, not the rewrite");
+    let readme = rig.git.git(REPO, &["show", &format!("{tip}:README.md")]);
+    assert!(readme.contains("edited"), "{readme}");
+    for n in ["filter", "fsmonitor", "hook"] {
+        assert!(!marker(n).exists(), "{n} ran on the host");
+    }
+    let tree = rig.git.git(REPO, &["ls-tree", "-r", "--name-only", &tip]);
+    assert!(!tree.lines().any(|l| l.starts_with(".git/")), "{tree}");
+}
