@@ -19,6 +19,7 @@ pub mod auth;
 pub mod cancel;
 pub mod cli;
 pub mod config;
+pub mod forge;
 pub mod model;
 pub mod platform;
 pub mod policy;

@@ -20,6 +20,7 @@ const RUNNER: &[(&str, &[&str])] = &[
     ("model", &["cancel", "secret"]),
     ("agent", &["activity", "cancel", "model", "policy", "tools"]),
     ("auth", &["secret"]),
+    ("forge", &["secret"]),
     ("webhook", &["secret"]),
     ("platform", &["auth"]),
     (
