@@ -42,7 +42,10 @@ pub fn parse_repo_url(url: &str) -> Result<(String, RepoPath), ForgeError> {
 /// Parses a pull request's web URL `https://host[:port]/owner/name/pull/<n>`
 /// into `host[:port]`, the repository and the PR number.
 pub fn parse_pr_url(url: &str) -> Result<(String, RepoPath, u64), ForgeError> {
-    let (host, segments) = split(url, "a pull request URL like https://github.com/owner/repo/pull/1")?;
+    let (host, segments) = split(
+        url,
+        "a pull request URL like https://github.com/owner/repo/pull/1",
+    )?;
     match segments.as_slice() {
         [owner, name, pull, number] if *pull == "pull" => {
             let number = number
@@ -72,10 +75,14 @@ pub fn github_api_base(host: &str) -> String {
 /// `https`, or `http` on a loopback host; no credentials, query or fragment.
 pub(super) fn check_api_base(api_base: &str) -> Result<String, ForgeError> {
     let u = parse_web(api_base, "an API base like https://api.github.com")?;
-    if u.path().split('/').any(|s| s == "." || s == "..") {
-        return Err(bad(api_base, "the path must not contain . or .."));
+    // The parser folds dot segments away; a base written with them is a
+    // mistake worth naming rather than silently resolving.
+    let raw = api_base.to_ascii_lowercase().replace("%2e", ".");
+    let path = raw.split_once("://").map_or("", |(_, rest)| rest);
+    if path.split('/').skip(1).any(|s| s == "." || s == "..") {
+        return Err(bad(api_base, "the path must not contain . or .. segments"));
     }
-    Ok(api_base.trim_end_matches('/').to_string())
+    Ok(u.as_str().trim_end_matches('/').to_string())
 }
 
 /// Whether a URL that came back from the forge (a PR's web page) is one the
@@ -103,7 +110,14 @@ fn split(url: &str, what: &str) -> Result<(String, Vec<String>), ForgeError> {
 }
 
 fn parse_web(raw: &str, what: &str) -> Result<Url, ForgeError> {
-    let u = Url::parse(raw.trim()).map_err(|e| bad(raw, &format!("not a URL ({e}); give {what}")))?;
+    let u =
+        Url::parse(raw.trim()).map_err(|e| bad(raw, &format!("not a URL ({e}); give {what}")))?;
+    if !matches!(u.scheme(), "https" | "http") {
+        return Err(bad(
+            raw,
+            &format!("scheme {}: is not supported; use the https URL", u.scheme()),
+        ));
+    }
     if !u.username().is_empty() || u.password().is_some() {
         // Never echo the URL: the part before @ may be a token.
         return Err(ForgeError::BadUrl(
@@ -119,18 +133,13 @@ fn parse_web(raw: &str, what: &str) -> Result<Url, ForgeError> {
         Some(Host::Ipv6(ip)) => ip.is_loopback(),
         None => return Err(bad(raw, "the URL has no host")),
     };
-    match u.scheme() {
-        "https" => Ok(u),
-        "http" if loopback => Ok(u),
-        "http" => Err(bad(
+    if u.scheme() == "http" && !loopback {
+        return Err(bad(
             raw,
             "plain http is allowed only on a loopback host (127.0.0.0/8, ::1, localhost); use https",
-        )),
-        other => Err(bad(
-            raw,
-            &format!("scheme {other}: is not supported; use the https URL"),
-        )),
+        ));
     }
+    Ok(u)
 }
 
 /// Checks a [`RepoPath`] built by hand before it goes into an API path.

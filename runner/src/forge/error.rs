@@ -60,7 +60,10 @@ fn validation(message: &str, errors: &[String]) -> String {
     if errors.is_empty() {
         format!("the forge refused the request (422: {message})")
     } else {
-        format!("the forge refused the request (422 {message}): {}", errors.join("; "))
+        format!(
+            "the forge refused the request (422 {message}): {}",
+            errors.join("; ")
+        )
     }
 }
 

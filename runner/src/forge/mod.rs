@@ -23,12 +23,12 @@ mod error;
 pub mod github;
 mod wire;
 
-pub use address::{github_api_base, parse_pr_url, parse_repo_url, RepoPath};
-pub use error::ForgeError;
-pub use github::GitHub;
 /// Re-exported so a caller outside the crate (the config, a test) can hand
 /// the client a token resolved from a reference, never a plain string.
 pub use crate::secret::{Secret, SecretRef};
+pub use address::{github_api_base, parse_pr_url, parse_repo_url, RepoPath};
+pub use error::ForgeError;
+pub use github::GitHub;
 
 /// A pull request to open: `head` is the pushed branch (`branch`, or
 /// `owner:branch` for a fork in the same network), `base` the branch it

@@ -115,14 +115,16 @@ impl WirePull {
     /// http(s), since the runner checks out, pushes to and shows them.
     pub(super) fn into_pull_request(self) -> Result<PullRequest, ForgeError> {
         let head_sha = self.head.sha.to_ascii_lowercase();
-        if !matches!(head_sha.len(), 40 | 64) || !head_sha.bytes().all(|b| b.is_ascii_hexdigit())
-        {
+        if !matches!(head_sha.len(), 40 | 64) || !head_sha.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(ForgeError::Decode(format!(
                 "head.sha {:?} is not a git object id",
                 cap(&self.head.sha)
             )));
         }
-        let mut urls = vec![("html_url", &self.html_url), ("base.repo.clone_url", &self.base.repo.clone_url)];
+        let mut urls = vec![
+            ("html_url", &self.html_url),
+            ("base.repo.clone_url", &self.base.repo.clone_url),
+        ];
         if let Some(r) = &self.head.repo {
             urls.push(("head.repo.clone_url", &r.clone_url));
         }
