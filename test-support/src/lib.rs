@@ -2,6 +2,7 @@
 //! suite and bench links them once and none keeps its own copy.
 
 pub mod actions;
+pub mod fake_github;
 pub mod git_server;
 pub mod policy;
 

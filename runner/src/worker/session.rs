@@ -262,7 +262,7 @@ fn work(
     // The repository is checked out before the first tool call; a
     // follow-up continues on the session's branch.
     let repo = match &s.repo {
-        Some(work) => Some(checkout(shared, claim, &sink, &gate, &ctx, work, &workspace, &resumed, cancel)?),
+        Some(work) => Some(checkout(shared, claim, &sink, &gate, &ctx, work, &ctx.workspace, &resumed, cancel)?),
         None => None,
     };
     let summary = match (model, host, resumed) {

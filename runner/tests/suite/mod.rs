@@ -1,6 +1,7 @@
 //! One module per threat area; each was its own test binary before.
 
 mod audit_log;
+mod forge;
 mod policy_cache;
 mod policy_fail_closed;
 mod policy_paths;

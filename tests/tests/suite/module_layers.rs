@@ -21,12 +21,17 @@ const RUNNER: &[(&str, &[&str])] = &[
     ("repo", &["cancel", "secret"]),
     ("agent", &["activity", "cancel", "model", "policy", "tools"]),
     ("auth", &["secret"]),
+    ("forge", &["secret"]),
+    (
+        "repository",
+        &["cancel", "forge", "policy", "repo", "secret"],
+    ),
     ("webhook", &["secret"]),
     ("platform", &["auth"]),
     (
         "config",
         &[
-            "agent", "auth", "model", "policy", "sandbox", "tools", "webhook",
+            "agent", "auth", "model", "policy", "repository", "sandbox", "tools", "webhook",
         ],
     ),
     ("wiring", &["auth", "config", "policy", "sandbox", "tools"]),
@@ -34,7 +39,7 @@ const RUNNER: &[(&str, &[&str])] = &[
         "worker",
         &[
             "activity", "agent", "auth", "cancel", "config", "model", "platform", "policy",
-            "tools", "webhook", "wiring",
+            "repository", "tools", "webhook", "wiring",
         ],
     ),
     (
