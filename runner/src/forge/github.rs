@@ -93,6 +93,9 @@ impl GitHub {
                 "the answer is larger than {MAX_BODY} bytes"
             )));
         }
+        // Before anything is parsed or cut to length, so not even a prefix
+        // of an echoed token can reach a message.
+        let body = redact_bytes(body, self.token.expose().as_bytes());
         Ok(Answer {
             status,
             headers,
@@ -308,6 +311,25 @@ impl Forge for GitHub {
             repo.full_name()
         ))))
     }
+}
+
+/// `body` with every occurrence of `secret` replaced by `[redacted]`.
+fn redact_bytes(body: Vec<u8>, secret: &[u8]) -> Vec<u8> {
+    if secret.is_empty() || body.len() < secret.len() {
+        return body;
+    }
+    let mut out = Vec::with_capacity(body.len());
+    let mut i = 0;
+    while i < body.len() {
+        if body[i..].starts_with(secret) {
+            out.extend_from_slice(b"[redacted]");
+            i += secret.len();
+        } else {
+            out.push(body[i]);
+            i += 1;
+        }
+    }
+    out
 }
 
 /// A 422 entry of a create call as an explanation naming the branch.
