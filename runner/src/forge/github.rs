@@ -381,6 +381,9 @@ fn retry_after(h: &HeaderMap) -> Option<u64> {
     if let Some(s) = header(h, RETRY_AFTER.as_str()).and_then(|v| v.trim().parse().ok()) {
         return Some(s);
     }
+    if header(h, "x-ratelimit-remaining").as_deref() != Some("0") {
+        return None;
+    }
     let reset: u64 = header(h, "x-ratelimit-reset")?.trim().parse().ok()?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
