@@ -615,71 +615,218 @@ fn request_reviewers(inner: &mut Inner, r: &FakeRepo, i: usize, body: &[u8]) -> 
     json_reply(StatusCode::CREATED, pull_json(inner, &inner.pulls[i]))
 }
 
-/// The PR object with GitHub's field names (a faithful subset).
+/// The PR object exactly as GitHub shapes it: every field its published
+/// schema (`pull-request`, REST 2022-11-28) requires is present, with the
+/// fake's own URLs, so a strict client or schema validator accepts it.
 fn pull_json(inner: &Inner, p: &FakePull) -> Value {
-    let api = format!("{}{API_PREFIX}/repos/{}/{}", inner.base, p.owner, p.repo);
+    let (web, api) = (inner.base.clone(), format!("{}{API_PREFIX}", inner.base));
+    let repo_api = format!("{api}/repos/{}/{}", p.owner, p.repo);
+    let pull_api = format!("{repo_api}/pulls/{}", p.number);
+    let issue_api = format!("{repo_api}/issues/{}", p.number);
+    let html = format!("{web}/{}/{}/pull/{}", p.owner, p.repo, p.number);
     let base_repo = inner.repos.get(&key(&p.owner, &p.repo));
     let base_clone = base_repo.map(|r| r.clone_url.clone()).unwrap_or_default();
-    let default_branch = base_repo
-        .map(|r| r.default_branch.clone())
-        .unwrap_or_else(|| "main".into());
-    let repo_json = |full_name: &str, clone_url: &str| {
-        let owner = full_name.split('/').next().unwrap_or_default();
-        json!({
-            "id": 1,
-            "name": full_name.split('/').nth(1).unwrap_or_default(),
-            "full_name": full_name,
-            "owner": {"login": owner, "type": "User"},
-            "private": true,
-            "html_url": format!("{}/{full_name}", inner.base),
-            "url": format!("{}{API_PREFIX}/repos/{full_name}", inner.base),
-            "clone_url": clone_url,
-            "default_branch": default_branch,
-        })
-    };
-    let user = |login: &str| json!({"login": login, "id": 1, "type": "User"});
-    json!({
-        "url": format!("{api}/pulls/{}", p.number),
+    let default_branch = base_repo.map_or("main", |r| r.default_branch.as_str());
+    let user = |login: &str| user_json(&web, &api, login);
+    let links = json!({
+        "self": {"href": pull_api},
+        "html": {"href": html},
+        "issue": {"href": issue_api},
+        "comments": {"href": format!("{issue_api}/comments")},
+        "review_comments": {"href": format!("{pull_api}/comments")},
+        "review_comment": {"href": format!("{repo_api}/pulls/comments{{/number}}")},
+        "commits": {"href": format!("{pull_api}/commits")},
+        "statuses": {"href": format!("{repo_api}/statuses/{}", p.head_sha)},
+    });
+    let head = json!({
+        "label": format!("{}:{}", p.head_owner, p.head_ref),
+        "ref": p.head_ref,
+        "sha": p.head_sha,
+        "user": user(&p.head_owner),
+        "repo": p.head_repo.as_ref().map(|(full, clone)| {
+            repo_json(&web, &api, full, clone, default_branch, &p.created_at)
+        }),
+    });
+    let mut v = json!({
+        "url": pull_api,
         "id": p.number,
         "node_id": format!("PR_fake{}", p.number),
-        "html_url": format!("{}/{}/{}/pull/{}", inner.base, p.owner, p.repo, p.number),
-        "diff_url": format!("{}/{}/{}/pull/{}.diff", inner.base, p.owner, p.repo, p.number),
-        "issue_url": format!("{api}/issues/{}", p.number),
+        "html_url": html,
+        "diff_url": format!("{html}.diff"),
+        "patch_url": format!("{html}.patch"),
+        "issue_url": issue_api,
+        "commits_url": format!("{pull_api}/commits"),
+        "review_comments_url": format!("{pull_api}/comments"),
+        "review_comment_url": format!("{repo_api}/pulls/comments{{/number}}"),
+        "comments_url": format!("{issue_api}/comments"),
+        "statuses_url": format!("{repo_api}/statuses/{}", p.head_sha),
         "number": p.number,
         "state": p.state,
         "locked": false,
         "title": p.title,
         "user": user(&p.author),
         "body": p.body,
+        "labels": [],
+        "milestone": null,
+        "active_lock_reason": null,
         "created_at": p.created_at,
         "updated_at": p.created_at,
         "closed_at": null,
         "merged_at": null,
         "merge_commit_sha": null,
+        "assignee": null,
         "assignees": [],
         "requested_reviewers": p.requested_reviewers.iter().map(|l| user(l)).collect::<Vec<_>>(),
         "requested_teams": [],
-        "labels": [],
-        "draft": p.draft,
-        "head": {
-            "label": format!("{}:{}", p.head_owner, p.head_ref),
-            "ref": p.head_ref,
-            "sha": p.head_sha,
-            "user": user(&p.head_owner),
-            "repo": p.head_repo.as_ref().map(|(f, c)| repo_json(f, c)),
-        },
+    });
+    let rest = json!({
+        "_links": links,
+        "head": head,
         "base": {
             "label": format!("{}:{}", p.owner, p.base_ref),
             "ref": p.base_ref,
             "sha": p.base_sha,
             "user": user(&p.owner),
-            "repo": repo_json(&format!("{}/{}", p.owner, p.repo), &base_clone),
+            "repo": repo_json(&web, &api, &format!("{}/{}", p.owner, p.repo), &base_clone, default_branch, &p.created_at),
         },
-        "author_association": "CONTRIBUTOR",
+        "author_association": if p.author == BOT_LOGIN { "CONTRIBUTOR" } else { "NONE" },
+        "auto_merge": null,
+        "draft": p.draft,
         "merged": false,
         "mergeable": null,
+        "rebaseable": null,
+        "mergeable_state": "unknown",
+        "merged_by": null,
+        "comments": 0,
+        "review_comments": 0,
         "maintainer_can_modify": p.maintainer_can_modify,
+        "commits": 1,
+        "additions": 0,
+        "deletions": 0,
+        "changed_files": 0,
+    });
+    if let (Some(o), Value::Object(r)) = (v.as_object_mut(), rest) {
+        o.extend(r);
+    }
+    v
+}
+
+/// A `simple-user` object.
+fn user_json(web: &str, api: &str, login: &str) -> Value {
+    let u = format!("{api}/users/{login}");
+    json!({
+        "login": login,
+        "id": 1,
+        "node_id": format!("U_fake_{login}"),
+        "avatar_url": format!("{web}/avatars/{login}"),
+        "gravatar_id": "",
+        "url": u,
+        "html_url": format!("{web}/{login}"),
+        "followers_url": format!("{u}/followers"),
+        "following_url": format!("{u}/following{{/other_user}}"),
+        "gists_url": format!("{u}/gists{{/gist_id}}"),
+        "starred_url": format!("{u}/starred{{/owner}}{{/repo}}"),
+        "subscriptions_url": format!("{u}/subscriptions"),
+        "organizations_url": format!("{u}/orgs"),
+        "repos_url": format!("{u}/repos"),
+        "events_url": format!("{u}/events{{/privacy}}"),
+        "received_events_url": format!("{u}/received_events"),
+        "type": "User",
+        "site_admin": false,
     })
+}
+
+/// A `repository` object (a PR's head or base repository).
+fn repo_json(
+    web: &str,
+    api: &str,
+    full_name: &str,
+    clone_url: &str,
+    default_branch: &str,
+    at: &str,
+) -> Value {
+    let (owner, name) = full_name.split_once('/').unwrap_or((full_name, ""));
+    let r = format!("{api}/repos/{full_name}");
+    let mut v = json!({
+        "id": 1,
+        "node_id": format!("R_fake_{full_name}"),
+        "name": name,
+        "full_name": full_name,
+        "owner": user_json(web, api, owner),
+        "private": true,
+        "html_url": format!("{web}/{full_name}"),
+        "description": null,
+        "fork": false,
+        "url": r,
+        "git_url": format!("git://{}/{full_name}.git", web.trim_start_matches("http://")),
+        "ssh_url": format!("git@{}:{full_name}.git", web.trim_start_matches("http://")),
+        "clone_url": clone_url,
+        "svn_url": format!("{web}/{full_name}"),
+        "mirror_url": null,
+        "homepage": null,
+        "language": null,
+        "license": null,
+        "forks": 0,
+        "forks_count": 0,
+        "stargazers_count": 0,
+        "watchers_count": 0,
+        "watchers": 0,
+        "size": 0,
+        "default_branch": default_branch,
+        "open_issues_count": 0,
+        "open_issues": 0,
+        "has_pages": false,
+        "disabled": false,
+        "archived": false,
+        "visibility": "private",
+        "pushed_at": at,
+        "created_at": at,
+        "updated_at": at,
+    });
+    for (field, tail) in [
+        ("archive_url", "/{archive_format}{/ref}"),
+        ("assignees_url", "/assignees{/user}"),
+        ("blobs_url", "/git/blobs{/sha}"),
+        ("branches_url", "/branches{/branch}"),
+        ("collaborators_url", "/collaborators{/collaborator}"),
+        ("comments_url", "/comments{/number}"),
+        ("commits_url", "/commits{/sha}"),
+        ("compare_url", "/compare/{base}...{head}"),
+        ("contents_url", "/contents/{+path}"),
+        ("contributors_url", "/contributors"),
+        ("deployments_url", "/deployments"),
+        ("downloads_url", "/downloads"),
+        ("events_url", "/events"),
+        ("forks_url", "/forks"),
+        ("git_commits_url", "/git/commits{/sha}"),
+        ("git_refs_url", "/git/refs{/sha}"),
+        ("git_tags_url", "/git/tags{/sha}"),
+        ("hooks_url", "/hooks"),
+        ("issue_comment_url", "/issues/comments{/number}"),
+        ("issue_events_url", "/issues/events{/number}"),
+        ("issues_url", "/issues{/number}"),
+        ("keys_url", "/keys{/key_id}"),
+        ("labels_url", "/labels{/name}"),
+        ("languages_url", "/languages"),
+        ("merges_url", "/merges"),
+        ("milestones_url", "/milestones{/number}"),
+        (
+            "notifications_url",
+            "/notifications{?since,all,participating}",
+        ),
+        ("pulls_url", "/pulls{/number}"),
+        ("releases_url", "/releases{/id}"),
+        ("stargazers_url", "/stargazers"),
+        ("statuses_url", "/statuses/{sha}"),
+        ("subscribers_url", "/subscribers"),
+        ("subscription_url", "/subscription"),
+        ("tags_url", "/tags"),
+        ("teams_url", "/teams"),
+        ("trees_url", "/git/trees{/sha}"),
+    ] {
+        v[field] = json!(format!("{r}{tail}"));
+    }
+    v
 }
 
 fn rate_limited(limit: RateLimit) -> Response {

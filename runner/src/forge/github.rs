@@ -93,6 +93,9 @@ impl GitHub {
                 "the answer is larger than {MAX_BODY} bytes"
             )));
         }
+        // Before anything is parsed or cut to length, so not even a prefix
+        // of an echoed token can reach a message.
+        let body = redact_bytes(body, self.token.expose().as_bytes());
         Ok(Answer {
             status,
             headers,
@@ -310,6 +313,25 @@ impl Forge for GitHub {
     }
 }
 
+/// `body` with every occurrence of `secret` replaced by `[redacted]`.
+fn redact_bytes(body: Vec<u8>, secret: &[u8]) -> Vec<u8> {
+    if secret.is_empty() || body.len() < secret.len() {
+        return body;
+    }
+    let mut out = Vec::with_capacity(body.len());
+    let mut i = 0;
+    while i < body.len() {
+        if body[i..].starts_with(secret) {
+            out.extend_from_slice(b"[redacted]");
+            i += secret.len();
+        } else {
+            out.push(body[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
 /// A 422 entry of a create call as an explanation naming the branch.
 fn explain(e: &WireErrorItem, repo: &RepoPath, pr: &NewPullRequest) -> String {
     let full = repo.full_name();
@@ -358,6 +380,9 @@ fn is_rate_limit(a: &Answer, message: &str) -> bool {
 fn retry_after(h: &HeaderMap) -> Option<u64> {
     if let Some(s) = header(h, RETRY_AFTER.as_str()).and_then(|v| v.trim().parse().ok()) {
         return Some(s);
+    }
+    if header(h, "x-ratelimit-remaining").as_deref() != Some("0") {
+        return None;
     }
     let reset: u64 = header(h, "x-ratelimit-reset")?.trim().parse().ok()?;
     let now = std::time::SystemTime::now()
