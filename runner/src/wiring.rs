@@ -18,7 +18,24 @@ pub fn bash_settings(config: &Config, helper: PathBuf) -> BashSettings {
         gid: config.sandbox.gid,
         limits: config.sandbox.limits.clone(),
         degraded: config.sandbox.degraded,
+        env: config.sandbox.command_env(),
     }
+}
+
+/// Refuses a workspaces directory the sandbox user cannot walk into:
+/// every Bash call in it would fail. Run at the worker's start, so the
+/// operator reads the fix once instead of in every session.
+pub fn check_workspaces_reachable(config: &Config, dir: &std::path::Path) -> Result<(), String> {
+    let ids = crate::sandbox::process::sandbox_ids(config.sandbox.uid, config.sandbox.gid);
+    crate::sandbox::process::check_workspace_reachable(
+        dir,
+        ids,
+        "worker.workspaces_dir",
+        crate::sandbox::reach::Need::Pass,
+    )
+    .map_err(|e| {
+        format!("{e}; or set worker.workspaces_dir to a directory the sandbox user can reach, such as /var/lib/runner/workspaces")
+    })
 }
 
 /// The note every decision record carries when shell tools may run

@@ -387,11 +387,7 @@ impl WorkerShared {
         let platform = Platform::new(&url)
             .map_err(anyhow::Error::msg)?
             .with_tokens(tokens);
-        let workspaces = config
-            .worker
-            .workspaces_dir
-            .clone()
-            .unwrap_or_else(|| config.state_dir().join("workspaces"));
+        let workspaces = config.workspaces_dir();
         std::fs::create_dir_all(&workspaces).map_err(|e| {
             anyhow::anyhow!(
                 "cannot create the workspaces directory {}: {e}",
@@ -404,6 +400,8 @@ impl WorkerShared {
             &workspaces,
             std::os::unix::fs::PermissionsExt::from_mode(0o711),
         );
+        crate::wiring::check_workspaces_reachable(&config, &workspaces)
+            .map_err(anyhow::Error::msg)?;
         let engine = Arc::new(PolicyEngine::load(
             crate::policy::EngineSettings::from_config(&config.policy, vec![workspaces.clone()]),
         )?);
