@@ -23,18 +23,28 @@ pub fn bash_settings(config: &Config, helper: PathBuf) -> BashSettings {
 }
 
 /// Refuses a workspaces directory the sandbox user cannot walk into:
-/// every Bash call in it would fail. Run at the worker's start, so the
-/// operator reads the fix once instead of in every session.
-pub fn check_workspaces_reachable(config: &Config, dir: &std::path::Path) -> Result<(), String> {
+/// every Bash call in it would fail. Checked at the worker's start (and by
+/// `runner doctor`), so the operator reads the fix once instead of in every
+/// session. A directory not made yet is judged by the nearest one above it
+/// that exists (the worker makes the rest 0711).
+pub fn check_workspaces_reachable(
+    config: &Config,
+) -> Result<(), crate::sandbox::reach::Unreachable> {
+    let dir = config.workspaces_dir();
+    let existing = dir.ancestors().find(|a| a.exists()).unwrap_or(&dir);
     let ids = crate::sandbox::process::sandbox_ids(config.sandbox.uid, config.sandbox.gid);
     crate::sandbox::process::check_workspace_reachable(
-        dir,
+        existing,
         ids,
         "worker.workspaces_dir",
         crate::sandbox::reach::Need::Pass,
     )
-    .map_err(|e| {
-        format!("{e}; or set worker.workspaces_dir to a directory the sandbox user can reach, such as /var/lib/runner/workspaces")
+    .map_err(|mut e| {
+        if existing != dir {
+            e.what = format!("worker.workspaces_dir (not made yet: {}) is below", dir.display());
+        }
+        e.fix = format!("{}; or set worker.workspaces_dir to a directory the sandbox user can reach, such as /var/lib/runner/workspaces", e.fix);
+        e
     })
 }
 

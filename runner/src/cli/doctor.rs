@@ -2,9 +2,7 @@
 //! and for every failure the fix. Exits non-zero when the shell sandbox
 //! cannot run.
 
-use crate::sandbox::process::{
-    check_workspace_reachable, landlock, sandbox_ids, ProcessSandbox, SandboxSpec,
-};
+use crate::sandbox::process::{landlock, sandbox_ids, ProcessSandbox, SandboxSpec};
 use crate::sandbox::reach::{self, Need, Unreachable};
 use clap::Args;
 use std::path::PathBuf;
@@ -56,26 +54,15 @@ fn check_reach(r: &mut Report, config: &crate::config::Config, (uid, gid): (u32,
             Err(e) => r.unreachable("readable root", &e),
         }
     }
-    let dir = config.workspaces_dir();
-    let existing = dir.ancestors().find(|a| a.exists()).unwrap_or(&dir);
-    match check_workspace_reachable(existing, (uid, gid), "worker.workspaces_dir", Need::Pass) {
+    match crate::wiring::check_workspaces_reachable(config) {
         Ok(()) => r.pass(
             "workspaces dir",
             &format!(
                 "{} is reachable by the sandbox user (uid {uid})",
-                dir.display()
+                config.workspaces_dir().display()
             ),
         ),
-        Err(mut e) => {
-            if existing != dir {
-                e.what = format!(
-                    "worker.workspaces_dir (not made yet: {}) is below",
-                    dir.display()
-                );
-            }
-            e.fix = format!("{}; or set worker.workspaces_dir to a directory the sandbox user can reach, such as /var/lib/runner/workspaces", e.fix);
-            r.unreachable("workspaces dir", &e);
-        }
+        Err(e) => r.unreachable("workspaces dir", &e),
     }
 }
 

@@ -380,6 +380,9 @@ impl WorkerShared {
             )
         })?;
         crate::auth::check_transport(&url).map_err(anyhow::Error::msg)?;
+        // Before anything is made: every Bash call would fail in a
+        // workspace the sandbox user cannot reach.
+        crate::wiring::check_workspaces_reachable(&config).map_err(anyhow::Error::msg)?;
         let tokens = match tokens {
             Some(t) => t,
             None => Arc::new(crate::wiring::token_manager(&config).map_err(anyhow::Error::msg)?),
@@ -400,8 +403,6 @@ impl WorkerShared {
             &workspaces,
             std::os::unix::fs::PermissionsExt::from_mode(0o711),
         );
-        crate::wiring::check_workspaces_reachable(&config, &workspaces)
-            .map_err(anyhow::Error::msg)?;
         let engine = Arc::new(PolicyEngine::load(
             crate::policy::EngineSettings::from_config(&config.policy, vec![workspaces.clone()]),
         )?);

@@ -11,4 +11,5 @@ mod oauth;
 mod sandbox_escape;
 mod sandbox_network;
 mod session_loop;
+mod toolchains;
 mod webhooks;
