@@ -39,8 +39,22 @@ default shell_network := "none"
 
 shell_network := "proxy" if count(granted_hosts) > 0
 
+# The operator's extra read-only roots (`sandbox.readable_roots`: a
+# toolchain such as /opt/rustup), granted to every shell command. A
+# policy that leaves them out narrows the sandbox: what is not named here
+# is neither bound into it nor readable under Landlock. Entries that are
+# not absolute paths are skipped (read as absent, they only allow less).
+operator_roots := [r |
+	roots := object.get(worker, ["sandbox", "readable_roots"], [])
+	is_array(roots)
+	some r in roots
+	is_string(r)
+	startswith(r, "/")
+	r != "/"
+]
+
 confine := {
-	"readable_roots": array.concat(system_roots, [workspace_dir]),
+	"readable_roots": array.concat(array.concat(system_roots, operator_roots), [workspace_dir]),
 	"writable_roots": [workspace_dir],
 	"read_only_paths": read_only_paths,
 	"hidden_paths": hidden_globs,

@@ -16,6 +16,24 @@ test_shell_in_workspace_allowed_and_confined if {
 	".git/config" in d.confine.read_only_paths
 }
 
+test_shell_grants_the_operator_readable_roots if {
+	i := object.union(sh("cargo --version", true), {"trusted": {"worker": {"sandbox": {"readable_roots": ["/opt/rustup", "relative", 7, "/"]}}}})
+	d := runner.decision with input as i
+	d.result == "allow"
+	"/opt/rustup" in d.confine.readable_roots
+	not "relative" in d.confine.readable_roots
+	not "/" in d.confine.readable_roots
+	not 7 in d.confine.readable_roots
+	d.confine.writable_roots == [ws]
+}
+
+test_shell_readable_roots_of_the_wrong_type_grant_nothing_more if {
+	i := object.union(sh("ls", true), {"trusted": {"worker": {"sandbox": {"readable_roots": "/opt/rustup"}}}})
+	d := runner.decision with input as i
+	d.result == "allow"
+	not "/opt/rustup" in d.confine.readable_roots
+}
+
 test_shell_cwd_outside_denied if {
 	d := runner.decision with input as sh("ls", false)
 	d.result == "deny"

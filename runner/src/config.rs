@@ -240,6 +240,12 @@ impl Config {
         self.policy.validate()?;
         self.sandbox.validate()?;
         self.repositories.validate()?;
+        let state = self.state_dir();
+        let workspaces = self.workspaces_dir();
+        self.sandbox.validate_roots_against(&[
+            ("state_dir", state.as_path()),
+            ("worker.workspaces_dir", workspaces.as_path()),
+        ])?;
         // A glob no engine can compile would match nothing in the policy's
         // VM (a protected path left writable): refuse it here instead.
         for (key, globs) in [
@@ -282,6 +288,15 @@ impl Config {
         PathBuf::from(home).join(".local/state/runner")
     }
 
+    /// Where session workspaces are created: `worker.workspaces_dir`, else
+    /// `<state_dir>/workspaces`.
+    pub fn workspaces_dir(&self) -> PathBuf {
+        self.worker
+            .workspaces_dir
+            .clone()
+            .unwrap_or_else(|| self.state_dir().join("workspaces"))
+    }
+
     /// The audit log path.
     pub fn audit_path(&self) -> PathBuf {
         self.audit
@@ -305,6 +320,7 @@ impl Config {
             "hidden_paths": self.files.hidden_paths,
             "network": self.network,
             "repositories": self.repositories.trusted_view(),
+            "sandbox": self.sandbox.trusted_view(),
         })
     }
 }
@@ -371,6 +387,162 @@ mod tests {
             let err = Config::parse(cfg).unwrap_err();
             assert!(err.contains(key), "{cfg}: {err}");
         }
+    }
+
+    #[test]
+    fn sandbox_roots_env_and_identity_are_refused_naming_the_key() {
+        // Not under /tmp: the sandbox never binds a root from there.
+        let d = tempfile::tempdir_in("/var/tmp").unwrap();
+        let real = std::fs::canonicalize(d.path()).unwrap();
+        let file = real.join("file");
+        std::fs::write(&file, "").unwrap();
+        let link = real.join("link");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let state = format!("state_dir = \"{}\"\n", real.display());
+        for (cfg, key, why) in [
+            (
+                "[sandbox]\nreadable_roots = [\"opt/rust\"]\n".to_string(),
+                "sandbox.readable_roots",
+                "absolute",
+            ),
+            (
+                "[sandbox]\nreadable_roots = [\"/usr/../etc\"]\n".into(),
+                "sandbox.readable_roots",
+                "clean",
+            ),
+            (
+                "[sandbox]\nreadable_roots = [\"/usr/\"]\n".into(),
+                "sandbox.readable_roots",
+                "write it as /usr",
+            ),
+            (
+                "[sandbox]\nreadable_roots = [\"/\"]\n".into(),
+                "sandbox.readable_roots",
+                "whole host",
+            ),
+            (
+                "[sandbox]\nreadable_roots = [\"/nonexistent-runner-root\"]\n".into(),
+                "sandbox.readable_roots",
+                "create it",
+            ),
+            (
+                format!("[sandbox]\nreadable_roots = [\"{}\"]\n", file.display()),
+                "sandbox.readable_roots",
+                "not a directory",
+            ),
+            (
+                format!("[sandbox]\nreadable_roots = [\"{}\"]\n", link.display()),
+                "sandbox.readable_roots",
+                "symlink",
+            ),
+            (
+                "[sandbox]\nreadable_roots = [\"/run/user\"]\n".into(),
+                "sandbox.readable_roots",
+                "never binds",
+            ),
+            (
+                format!(
+                    "{state}[sandbox]\nreadable_roots = [\"{}\"]\n",
+                    real.display()
+                ),
+                "overlaps state_dir",
+                "",
+            ),
+            (
+                format!(
+                    "[worker]\nworkspaces_dir = \"{}/ws\"\n[sandbox]\nreadable_roots = [\"{}\"]\n",
+                    real.display(),
+                    real.display()
+                ),
+                "overlaps worker.workspaces_dir",
+                "",
+            ),
+            (
+                "[sandbox.env]\n\"1X\" = \"a\"\n".into(),
+                "sandbox.env `1X`",
+                "variable name",
+            ),
+            (
+                "[sandbox.env]\n\"A-B\" = \"a\"\n".into(),
+                "sandbox.env `A-B`",
+                "variable name",
+            ),
+            (
+                "[sandbox.env]\nHOME = \"/x\"\n".into(),
+                "sandbox.env `HOME`",
+                "workspace",
+            ),
+            (
+                "[sandbox.env]\nTMPDIR = \"/x\"\n".into(),
+                "sandbox.env `TMPDIR`",
+                "private /tmp",
+            ),
+            (
+                "[sandbox.env]\nhttps_proxy = \"http://x\"\n".into(),
+                "sandbox.env `https_proxy`",
+                "network.allow_hosts",
+            ),
+            (
+                "[sandbox.env]\nNO_PROXY = \"*\"\n".into(),
+                "sandbox.env `NO_PROXY`",
+                "proxy",
+            ),
+            (
+                "[sandbox.env]\nGIT_AUTHOR_NAME = \"x\"\n".into(),
+                "sandbox.env `GIT_AUTHOR_NAME`",
+                "sandbox.git_identity",
+            ),
+            (
+                "[sandbox.env]\nGIT_CONFIG_NOSYSTEM = \"0\"\n".into(),
+                "sandbox.env `GIT_CONFIG_NOSYSTEM`",
+                "host's git",
+            ),
+            (
+                "[sandbox.env]\nA = \"a\\u0000b\"\n".into(),
+                "sandbox.env `A`",
+                "NUL",
+            ),
+            (
+                "[sandbox.git_identity]\nname = \"\"\n".into(),
+                "sandbox.git_identity.name",
+                "non-empty",
+            ),
+            (
+                "[sandbox.git_identity]\nemail = \"a <b@c>\"\n".into(),
+                "sandbox.git_identity.email",
+                "<",
+            ),
+            (
+                "[sandbox.git_identity]\nemail = \"nobody\"\n".into(),
+                "sandbox.git_identity.email",
+                "not an email",
+            ),
+            (
+                "[sandbox.git_identity]\nmail = \"a@b\"\n".into(),
+                "mail",
+                "",
+            ),
+        ] {
+            let err = Config::parse(&cfg).unwrap_err();
+            assert!(err.contains(key) && err.contains(why), "{cfg}: {err}");
+        }
+        let ok = format!(
+            "[sandbox]\nreadable_roots = [\"/usr\", \"{}\"]\n[sandbox.env]\nRUSTUP_HOME = \"/opt/rustup\"\nPATH = \"/opt/cargo/bin:/usr/bin:/bin\"\nLD_LIBRARY_PATH = \"/opt/lib\"\n[sandbox.git_identity]\nname = \"CI bot\"\nemail = \"ci@example.com\"\n",
+            real.display()
+        );
+        let c = Config::parse(&ok).unwrap();
+        let view = c.trusted_view();
+        assert_eq!(
+            view["sandbox"]["readable_roots"],
+            serde_json::json!(["/usr", real.display().to_string()])
+        );
+        assert_eq!(view["sandbox"]["env"]["RUSTUP_HOME"], "/opt/rustup");
+        assert_eq!(view["sandbox"]["git_identity"]["email"], "ci@example.com");
+        let env = c.sandbox.command_env();
+        assert!(env.contains(&("PATH".into(), "/opt/cargo/bin:/usr/bin:/bin".into())));
+        assert!(env.contains(&("GIT_COMMITTER_NAME".into(), "CI bot".into())));
+        let defaults = Config::parse("").unwrap().sandbox.command_env();
+        assert!(defaults.contains(&("GIT_AUTHOR_EMAIL".into(), "agent@runner.invalid".into())));
     }
 
     #[test]

@@ -18,7 +18,34 @@ pub fn bash_settings(config: &Config, helper: PathBuf) -> BashSettings {
         gid: config.sandbox.gid,
         limits: config.sandbox.limits.clone(),
         degraded: config.sandbox.degraded,
+        env: config.sandbox.command_env(),
     }
+}
+
+/// Refuses a workspaces directory the sandbox user cannot walk into:
+/// every Bash call in it would fail. Checked at the worker's start (and by
+/// `runner doctor`), so the operator reads the fix once instead of in every
+/// session. A directory not made yet is judged by the nearest one above it
+/// that exists (the worker makes the rest 0711).
+pub fn check_workspaces_reachable(
+    config: &Config,
+) -> Result<(), crate::sandbox::reach::Unreachable> {
+    let dir = config.workspaces_dir();
+    let existing = dir.ancestors().find(|a| a.exists()).unwrap_or(&dir);
+    let ids = crate::sandbox::process::sandbox_ids(config.sandbox.uid, config.sandbox.gid);
+    crate::sandbox::process::check_workspace_reachable(
+        existing,
+        ids,
+        "worker.workspaces_dir",
+        crate::sandbox::reach::Need::Pass,
+    )
+    .map_err(|mut e| {
+        if existing != dir {
+            e.what = format!("worker.workspaces_dir (not made yet: {}) is below", dir.display());
+        }
+        e.fix = format!("{}; or set worker.workspaces_dir to a directory the sandbox user can reach, such as /var/lib/runner/workspaces", e.fix);
+        e
+    })
 }
 
 /// The note every decision record carries when shell tools may run

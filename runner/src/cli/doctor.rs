@@ -3,6 +3,7 @@
 //! cannot run.
 
 use crate::sandbox::process::{landlock, sandbox_ids, ProcessSandbox, SandboxSpec};
+use crate::sandbox::reach::{self, Need, Unreachable};
 use clap::Args;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -10,7 +11,8 @@ use std::time::Duration;
 /// Arguments of `runner doctor`.
 #[derive(Args)]
 pub(super) struct DoctorArgs {
-    /// Worker config (for the sandbox uid and degraded mode).
+    /// Worker config (for the sandbox uid, degraded mode, readable roots and
+    /// workspaces directory).
     #[arg(long)]
     config: Option<PathBuf>,
 }
@@ -29,6 +31,38 @@ impl Report {
     fn fail(&mut self, name: &str, detail: &str, fix: &str) {
         self.failed = true;
         println!("FAIL  {name:<22} {detail}\n      fix: {fix}");
+    }
+    fn unreachable(&mut self, name: &str, e: &Unreachable) {
+        let detail = format!("{} {}: {}", e.what, e.path.display(), e.reason);
+        self.fail(name, &detail, &e.fix);
+    }
+}
+
+/// Whether the sandbox user can reach every configured readable root and
+/// the workspaces directory (or, before the worker made it, the nearest
+/// directory above it that exists).
+fn check_reach(r: &mut Report, config: &crate::config::Config, (uid, gid): (u32, u32)) {
+    for root in &config.sandbox.readable_roots {
+        match reach::check(root, uid, gid, "sandbox.readable_roots entry", Need::Itself) {
+            Ok(()) => r.pass(
+                "readable root",
+                &format!(
+                    "{} is readable by the sandbox user (uid {uid})",
+                    root.display()
+                ),
+            ),
+            Err(e) => r.unreachable("readable root", &e),
+        }
+    }
+    match crate::wiring::check_workspaces_reachable(config) {
+        Ok(()) => r.pass(
+            "workspaces dir",
+            &format!(
+                "{} is reachable by the sandbox user (uid {uid})",
+                config.workspaces_dir().display()
+            ),
+        ),
+        Err(e) => r.unreachable("workspaces dir", &e),
     }
 }
 
@@ -114,6 +148,8 @@ pub(super) fn run(a: DoctorArgs) -> anyhow::Result<u8> {
             &format!("not used ({why}); without them memory and processes are capped per process (rlimits), not per command tree — a command may use up to memory_mb × processes"),
         ),
     }
+    let (uid, gid) = sandbox_ids(config.sandbox.uid, config.sandbox.gid);
+    check_reach(&mut r, &config, (uid, gid));
     // The real thing: build the whole sandbox and run a command in it.
     let base = PathBuf::from("/var/tmp");
     let dir = tempfile::Builder::new()
@@ -129,7 +165,6 @@ pub(super) fn run(a: DoctorArgs) -> anyhow::Result<u8> {
     }
     let ws = std::fs::canonicalize(dir.path())?.join("ws");
     std::fs::create_dir_all(&ws)?;
-    let (uid, gid) = sandbox_ids(config.sandbox.uid, config.sandbox.gid);
     let spec = SandboxSpec::system_default(
             "echo sandbox-ok > probe && cat probe && grep -c . /proc/self/status >/dev/null; \
              awk '{print \"outside-uid\", $2}' /proc/self/uid_map; \

@@ -8,11 +8,14 @@
 //!   all — through descriptors, never by following a path string.
 //! - [`git_guard`]: git's state in the workspace, checked and restored
 //!   after every command, so nothing left behind runs code on the host.
+//! - [`reach`]: whether the sandbox user can get to a path at all, with
+//!   the fix when it cannot.
 
 pub(crate) mod beneath;
 pub(crate) mod git_guard;
 pub mod process;
+pub mod reach;
 mod section;
 pub mod wasm;
 
-pub use section::SandboxSection;
+pub use section::{GitIdentity, SandboxSection};

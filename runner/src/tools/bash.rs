@@ -28,6 +28,8 @@ pub struct BashSettings {
     pub limits: Limits,
     /// Run without Landlock when the kernel lacks it (operator opt-in).
     pub degraded: bool,
+    /// Fixed variables of every command (`sandbox.env`, git identity).
+    pub env: Vec<(String, String)>,
 }
 
 /// The `Bash` tool.
@@ -123,7 +125,8 @@ impl Tool for Bash {
             process::sandbox_ids(self.settings.uid, self.settings.gid),
             self.settings.limits.clone(),
         )
-        .allow_degraded(self.settings.degraded);
+        .allow_degraded(self.settings.degraded)
+        .with_env(self.settings.env.clone());
         let timeout_ms = i
             .timeout_ms
             .unwrap_or(self.settings.limits.default_timeout_ms)

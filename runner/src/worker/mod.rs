@@ -380,6 +380,9 @@ impl WorkerShared {
             )
         })?;
         crate::auth::check_transport(&url).map_err(anyhow::Error::msg)?;
+        // Before anything is made: every Bash call would fail in a
+        // workspace the sandbox user cannot reach.
+        crate::wiring::check_workspaces_reachable(&config).map_err(anyhow::Error::msg)?;
         let tokens = match tokens {
             Some(t) => t,
             None => Arc::new(crate::wiring::token_manager(&config).map_err(anyhow::Error::msg)?),
@@ -387,11 +390,7 @@ impl WorkerShared {
         let platform = Platform::new(&url)
             .map_err(anyhow::Error::msg)?
             .with_tokens(tokens);
-        let workspaces = config
-            .worker
-            .workspaces_dir
-            .clone()
-            .unwrap_or_else(|| config.state_dir().join("workspaces"));
+        let workspaces = config.workspaces_dir();
         std::fs::create_dir_all(&workspaces).map_err(|e| {
             anyhow::anyhow!(
                 "cannot create the workspaces directory {}: {e}",

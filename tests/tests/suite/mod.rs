@@ -12,4 +12,5 @@ mod repositories;
 mod sandbox_escape;
 mod sandbox_network;
 mod session_loop;
+mod toolchains;
 mod webhooks;

@@ -317,6 +317,10 @@ fn exec_command(spec: &SandboxSpec) -> ! {
         "TMPDIR=/tmp".to_string(),
         "LANG=C.UTF-8".to_string(),
         "TERM=dumb".to_string(),
+        // Git inside reads no host-wide configuration (credential helpers,
+        // paths of the host's); its global one is $HOME/.gitconfig, in the
+        // workspace.
+        "GIT_CONFIG_NOSYSTEM=1".to_string(),
     ];
     if spec.proxy_socket.is_some() {
         let url = format!("http://127.0.0.1:{PROXY_PORT}");
@@ -332,8 +336,13 @@ fn exec_command(spec: &SandboxSpec) -> ! {
         }
         env.push("NO_PROXY=".into());
     }
+    // The configured variables replace a default of the same name (PATH,
+    // say) rather than follow it: with two, programs disagree on which
+    // counts.
     for (k, v) in &spec.env {
-        env.push(format!("{k}={v}"));
+        let prefix = format!("{k}=");
+        env.retain(|e| !e.starts_with(&prefix));
+        env.push(format!("{prefix}{v}"));
     }
     let env: Vec<CString> = env
         .into_iter()

@@ -152,7 +152,14 @@ impl ProcessSandbox {
         timeout: Duration,
         cancel: &crate::cancel::Cancel,
     ) -> Result<SandboxOutput, SandboxError> {
-        check_reachable(&spec.workspace, spec.uid)?;
+        check_workspace_reachable(
+            &spec.workspace,
+            (spec.uid, spec.gid),
+            "the workspace",
+            crate::sandbox::reach::Need::Above,
+        )
+        .map_err(|e| SandboxError::Setup(e.to_string()))?;
+        check_roots_reachable(spec)?;
         let beneath = Beneath::open(&spec.workspace).map_err(|e| {
             SandboxError::Setup(format!(
                 "cannot open the workspace {}: {e}",
@@ -377,26 +384,49 @@ fn capture<R: Read + Send + 'static>(
 }
 
 /// The sandbox user must be able to walk down to the workspace: every
-/// directory above it must be searchable by others (or owned by that uid).
-/// Directories under /tmp are exempt: the sandbox recreates that path in its
-/// private /tmp.
-fn check_reachable(workspace: &Path, uid: u32) -> Result<(), SandboxError> {
-    use std::os::unix::fs::{MetadataExt, PermissionsExt};
-    for dir in workspace.ancestors().skip(1) {
-        if workspace.starts_with("/tmp") && dir.starts_with("/tmp") {
+/// directory above it must let that uid pass. Directories under /tmp are
+/// exempt: the sandbox recreates that path in its private /tmp. `what`
+/// names the path in the message (`the workspace`,
+/// `worker.workspaces_dir`); `need` is [`Need::Above`] for a workspace
+/// (it is given to the sandbox user) and [`Need::Pass`] for the directory
+/// that holds the workspaces.
+///
+/// [`Need::Above`]: crate::sandbox::reach::Need::Above
+/// [`Need::Pass`]: crate::sandbox::reach::Need::Pass
+pub fn check_workspace_reachable(
+    workspace: &Path,
+    (uid, gid): (u32, u32),
+    what: &str,
+    need: crate::sandbox::reach::Need,
+) -> Result<(), crate::sandbox::reach::Unreachable> {
+    if workspace.starts_with("/tmp") {
+        return Ok(());
+    }
+    crate::sandbox::reach::check(workspace, uid, gid, what, need)
+}
+
+/// Every readable root the sandbox binds in must be reachable by its user,
+/// or it would silently be missing inside (and the command fail with "not
+/// found"). Roots that do not exist are left out as the mount setup leaves
+/// them out; `/` (an allow-everything policy) is taken apart there, so the
+/// closed directories it holds only stay closed.
+fn check_roots_reachable(spec: &SandboxSpec) -> Result<(), SandboxError> {
+    for root in &spec.readable {
+        if root == Path::new("/")
+            || mounts::never_bound(root)
+            || root.starts_with(&spec.workspace)
+            || std::fs::symlink_metadata(root).is_err()
+        {
             continue;
         }
-        let Ok(meta) = std::fs::metadata(dir) else {
-            continue;
-        };
-        if meta.permissions().mode() & 0o001 == 0 && meta.uid() != uid {
-            return Err(SandboxError::Setup(format!(
-                "the sandbox user (uid {uid}) cannot reach the workspace: {} is not searchable by others (mode {:o}); run `chmod o+x {}` or keep workspaces under a directory like /var/lib/runner/workspaces with mode 0711",
-                dir.display(),
-                meta.permissions().mode() & 0o7777,
-                dir.display()
-            )));
-        }
+        crate::sandbox::reach::check(
+            root,
+            spec.uid,
+            spec.gid,
+            "the readable root",
+            crate::sandbox::reach::Need::Above,
+        )
+        .map_err(|e| SandboxError::Setup(e.to_string()))?;
     }
     Ok(())
 }

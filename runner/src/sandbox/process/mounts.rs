@@ -157,6 +157,12 @@ fn bind_ro_beneath(ws: &OwnedFd, rel: &Path, src: &str, target: &str) -> Result<
 /// the host daemons' sockets and the kernel's controls.
 const SKIPPED: [&str; 6] = ["/proc", "/dev", "/tmp", "/run", "/var/run", "/sys"];
 
+/// Whether the mount setup leaves `root` out whatever the confinement
+/// says (it is one of [`SKIPPED`] or beneath one).
+pub(crate) fn never_bound(root: &Path) -> bool {
+    SKIPPED.iter().any(|s| root.starts_with(s))
+}
+
 /// The readable roots, with `/` (an allow-everything policy) taken apart
 /// into the host's top-level entries, so that the skipped ones stay out.
 fn expand_roots(readable: &[PathBuf]) -> Vec<PathBuf> {
@@ -275,7 +281,7 @@ pub(crate) fn fresh_root(spec: &SandboxSpec) -> Result<(), MountError> {
     let mut roots = Vec::new();
     for r in expand_roots(&spec.readable) {
         let r = &r;
-        if SKIPPED.iter().any(|s| r.starts_with(s)) || r.starts_with(&spec.workspace) {
+        if never_bound(r) || r.starts_with(&spec.workspace) {
             continue;
         }
         let Ok(meta) = std::fs::symlink_metadata(r) else {

@@ -229,7 +229,8 @@ pub struct SandboxSpec {
     pub(crate) uid: u32,
     pub(crate) gid: u32,
     pub(crate) limits: Limits,
-    /// Extra environment the decision allowed (name, value).
+    /// Extra environment (name, value): the operator's `sandbox.env` and
+    /// git identity.
     pub(crate) env: Vec<(String, String)>,
     /// Run even though Landlock is not enforced (operator's degraded mode).
     pub(crate) allow_degraded: bool,
@@ -303,6 +304,14 @@ impl SandboxSpec {
             allow_degraded: false,
             proxy_socket: None,
         }
+    }
+
+    /// The operator's fixed variables (`sandbox.env`, the git identity),
+    /// set over the sandbox's own defaults. The config refuses the names
+    /// the sandbox itself controls (HOME, TMPDIR, the proxy variables).
+    pub fn with_env(mut self, env: Vec<(String, String)>) -> Self {
+        self.env = env;
+        self
     }
 
     /// Network mode `proxy`: the runner's proxy socket, reachable inside
