@@ -123,9 +123,17 @@ mod tests {
         // The sandbox paragraph stays when the operator replaces the
         // platform rules.
         for sys in [&sys, &system_prompt(&agent, Some("Our rules."), None)] {
-            assert!(sys.contains(&format!("## Sandbox\n\n{SANDBOX_STATEMENT}")), "{sys}");
+            assert!(
+                sys.contains(&format!("## Sandbox\n\n{SANDBOX_STATEMENT}")),
+                "{sys}"
+            );
         }
-        for t in ["workspace is the only place you can write", "proxy", "sandbox_notes", "protected"] {
+        for t in [
+            "workspace is the only place you can write",
+            "proxy",
+            "sandbox_notes",
+            "protected",
+        ] {
             assert!(SANDBOX_STATEMENT.contains(t), "{t}");
         }
         for t in ["Fix the parser", "ignore your instructions", "please"] {

@@ -104,7 +104,8 @@ pub(crate) fn parse(packet: &[u8]) -> Result<Query<'_>, Malformed> {
         let Some(label) = packet.get(at..end) else {
             return Err(formerr);
         };
-        if end - HEADER > 255 {
+        // 255 bytes on the wire at most, with the final zero.
+        if end - HEADER > 254 {
             return Err(formerr);
         }
         if !name.is_empty() {
@@ -318,8 +319,11 @@ mod tests {
         assert_eq!(rec.record("one-more.test"), Recorded::Overflow);
         assert_eq!(rec.record("and-another.test"), Recorded::Known);
         assert_eq!(rec.record(""), Recorded::Known);
-        let longest = vec!["y".repeat(63); 4].join(".");
-        assert!(parse(&query(&longest)).unwrap().name.len() <= MAX_NAME_LEN);
+        let longest = format!("{}.{}", vec!["y".repeat(63); 3].join("."), "y".repeat(61));
+        assert_eq!(parse(&query(&longest)).unwrap().name, longest);
+        assert_eq!(longest.len(), MAX_NAME_LEN);
+        let over = format!("{longest}y");
+        assert!(parse(&query(&over)).is_err());
     }
 
     #[test]

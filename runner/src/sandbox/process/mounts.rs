@@ -548,6 +548,9 @@ fn resolver_at_stub(nr: &str) -> Result<(), MountError> {
         conf
     };
     let src = format!("{nr}/.runner-resolv.conf");
-    io_step(std::fs::write(&src, RESOLV_CONF), "write the sandbox's resolv.conf")?;
+    io_step(
+        std::fs::write(&src, RESOLV_CONF),
+        "write the sandbox's resolv.conf",
+    )?;
     bind_ro(&src, &target)
 }

@@ -84,11 +84,7 @@ pub(crate) fn for_run(run: &Run<'_>, out: &SandboxOutput) -> Vec<String> {
     let limits = &run.spec.limits;
     let proxy = run.spec.proxy_socket.is_some();
     let lines: Vec<&str> = out.stderr.lines().take(MAX_LINES).collect();
-    let any = |phrases: &[&str]| {
-        lines
-            .iter()
-            .any(|l| phrases.iter().any(|p| l.contains(p)))
-    };
+    let any = |phrases: &[&str]| lines.iter().any(|l| phrases.iter().any(|p| l.contains(p)));
 
     // Network.
     if !run.lookups.names.is_empty() {
@@ -160,7 +156,8 @@ pub(crate) fn for_run(run: &Run<'_>, out: &SandboxOutput) -> Vec<String> {
     if out.exit_code == 128 + libc::SIGXCPU || any(&["CPU time limit exceeded"]) {
         notes.push(format!("a process used up its CPU time (`sandbox.limits.cpu_seconds` = {} s per process) and was killed with SIGXCPU; an operator can raise `sandbox.limits.cpu_seconds` in worker.toml", limits.cpu_seconds));
     }
-    if out.exit_code == 128 + libc::SIGXFSZ || any(&["File size limit exceeded", "File too large"]) {
+    if out.exit_code == 128 + libc::SIGXFSZ || any(&["File size limit exceeded", "File too large"])
+    {
         notes.push(format!("a process wrote a file past `sandbox.limits.file_size_mb` = {} MiB (SIGXFSZ / EFBIG); an operator can raise `sandbox.limits.file_size_mb` in worker.toml", limits.file_size_mb));
     }
     if out.out_of_memory {
@@ -251,9 +248,10 @@ fn classify(run: &Run<'_>, p: &Path) -> Place {
             if under(&spec.read_only) {
                 return Place::GitControl(shown_rel);
             }
-            let hidden_glob = run
-                .hidden
-                .is_some_and(|g| rel.ancestors().any(|a| !a.as_os_str().is_empty() && g.is_match(a)));
+            let hidden_glob = run.hidden.is_some_and(|g| {
+                rel.ancestors()
+                    .any(|a| !a.as_os_str().is_empty() && g.is_match(a))
+            });
             if under(&spec.hidden) || hidden_glob {
                 return Place::Hidden(shown_rel);
             }
@@ -321,8 +319,12 @@ fn paths_in(lines: &[&str], phrases: &[&str], cwd: &Path) -> Vec<PathBuf> {
             if f.is_empty() || f.len() > 4096 || f.chars().any(char::is_control) {
                 continue;
             }
-            // Network pseudo-paths of bash are no files.
-            if f.starts_with("/dev/tcp/") || f.starts_with("/dev/udp/") {
+            // Network pseudo-paths of bash, and how coreutils name the
+            // standard streams, are no files.
+            if f.starts_with("/dev/tcp/")
+                || f.starts_with("/dev/udp/")
+                || ["standard input", "standard output", "standard error"].contains(&f.as_str())
+            {
                 continue;
             }
             let p = clean(&cwd.join(&f));
@@ -460,10 +462,20 @@ mod tests {
     fn ordinary_failures_get_no_note() {
         let none = Lookups::default();
         assert!(notes("", 0, &none).is_empty());
-        assert!(notes("ls: cannot access 'x': No such file or directory\n", 2, &none).is_empty());
+        assert!(notes(
+            "ls: cannot access 'x': No such file or directory\n",
+            2,
+            &none
+        )
+        .is_empty());
         // Permission denied inside the workspace, on a path nothing protects.
         assert!(notes("bash: line 1: ./build.sh: Permission denied\n", 126, &none).is_empty());
-        assert!(notes("touch: cannot touch '/tmp/x': Permission denied\n", 1, &none).is_empty());
+        assert!(notes(
+            "touch: cannot touch '/tmp/x': Permission denied\n",
+            1,
+            &none
+        )
+        .is_empty());
     }
 
     #[test]
@@ -475,35 +487,80 @@ mod tests {
             &none,
         );
         let all = n.join("\n");
-        assert!(n[0].starts_with("`.bashrc` is protected") && n[0].contains("files.protected_paths"), "{all}");
-        assert!(n[1].starts_with("`.git/config` is git control state"), "{all}");
-        assert!(n[2].starts_with("`.env` is hidden") && n[2].contains("files.hidden_paths"), "{all}");
-        assert!(n[3].starts_with("`/srv/escape`, `/etc/x` are outside") && n[3].contains("`/srv/ws`, `/tmp`"), "{all}");
+        assert!(
+            n[0].starts_with("`.bashrc` is protected") && n[0].contains("files.protected_paths"),
+            "{all}"
+        );
+        assert!(
+            n[1].starts_with("`.git/config` is git control state"),
+            "{all}"
+        );
+        assert!(
+            n[2].starts_with("`.env` is hidden") && n[2].contains("files.hidden_paths"),
+            "{all}"
+        );
+        assert!(
+            n[3].starts_with("`/srv/escape`, `/etc/x` are outside")
+                && n[3].contains("`/srv/ws`, `/tmp`"),
+            "{all}"
+        );
         assert_eq!(n.len(), 4, "{all}");
     }
 
     #[test]
     fn network_notes_name_the_hosts_and_the_key() {
-        let l = Lookups::from_status("dns pypi.org\nerror? no\ndns bad name\ndns pypi.org\ndns example.com\ndns-more\n");
+        let l = Lookups::from_status(
+            "dns pypi.org\nerror? no\ndns bad name\ndns pypi.org\ndns example.com\ndns-more\n",
+        );
         assert_eq!(l.names, vec!["pypi.org", "example.com"]);
         assert!(l.more);
         let n = notes("getent failed\n", 2, &l);
         assert_eq!(n.len(), 1, "{n:?}");
-        assert!(n[0].contains("`pypi.org`, `example.com` and more") && n[0].contains("network.allow_hosts"), "{n:?}");
-        let n = notes("bash: connect: Network is unreachable\n", 1, &Lookups::default());
+        assert!(
+            n[0].contains("`pypi.org`, `example.com` and more")
+                && n[0].contains("network.allow_hosts"),
+            "{n:?}"
+        );
+        let n = notes(
+            "bash: connect: Network is unreachable\n",
+            1,
+            &Lookups::default(),
+        );
         assert!(n[0].contains("direct connections fail"), "{n:?}");
     }
 
     #[test]
     fn limits_name_their_keys() {
         let none = Lookups::default();
-        let n = notes("bash: line 1:  7 CPU time limit exceeded (core dumped) ./spin\n", 152, &none);
+        let n = notes(
+            "bash: line 1:  7 CPU time limit exceeded (core dumped) ./spin\n",
+            152,
+            &none,
+        );
         assert!(n[0].contains("sandbox.limits.cpu_seconds"), "{n:?}");
-        let n = notes("bash: fork: retry: Resource temporarily unavailable\n", 254, &none);
+        let n = notes(
+            "bash: fork: retry: Resource temporarily unavailable\n",
+            254,
+            &none,
+        );
         assert!(n[0].contains("sandbox.limits.processes"), "{n:?}");
-        let n = notes("cp: error writing '/tmp/big': No space left on device\n", 1, &none);
+        let n = notes(
+            "cp: error writing '/tmp/big': No space left on device\n",
+            1,
+            &none,
+        );
         assert!(n[0].contains("sandbox.limits.tmp_mb"), "{n:?}");
-        let n = notes("cp: error writing '/srv/ws/big': No space left on device\n", 1, &none);
+        let n = notes(
+            "head: error writing 'standard output': No space left on device\n",
+            1,
+            &none,
+        );
+        assert!(n[0].contains("sandbox.limits.tmp_mb"), "{n:?}");
+        let n = notes(
+            "cp: error writing '/srv/ws/big': No space left on device\n",
+            1,
+            &none,
+        );
         assert!(n.is_empty(), "{n:?}");
         let n = notes("", 128 + libc::SIGXFSZ, &none);
         assert!(n[0].contains("sandbox.limits.file_size_mb"), "{n:?}");
@@ -520,6 +577,9 @@ mod tests {
         let many: Vec<Denied> = (0..8).map(|i| d(&format!("h{i}.test"))).collect();
         let n = proxy_denied(&many).unwrap();
         assert!(n.starts_with("the network proxy refused `h0.test:443` (h0.test is not on the network allowlist??x?)"), "{n}");
-        assert!(n.contains(" and more;") && !n.contains("h5.test") && n.contains("network.allow_hosts"), "{n}");
+        assert!(
+            n.contains(" and more;") && !n.contains("h5.test") && n.contains("network.allow_hosts"),
+            "{n}"
+        );
     }
 }

@@ -254,13 +254,20 @@ fn deny(conn: &mut UnixStream, host: &str, port: u16, reasons: &[String]) {
     let details: String = format!("{host}:{port}: {why}")
         .chars()
         .take(1024)
-        .map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' })
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
         .flat_map(|c| match c {
             '\\' | '"' => vec!['\\', c],
             c => vec![c],
         })
         .collect();
-    let header = format!("Proxy-Status: runner; error=http_request_denied; details=\"{details}\"\r\n");
+    let header =
+        format!("Proxy-Status: runner; error=http_request_denied; details=\"{details}\"\r\n");
     respond_with(conn, "403 Forbidden", &header, &body);
 }
 
