@@ -21,7 +21,7 @@ pub(crate) mod dns_stub;
 pub mod helper;
 pub(crate) mod landlock;
 pub(crate) mod mounts;
-pub mod notes;
+pub(crate) mod notes;
 pub(crate) mod privileges;
 pub mod proxy;
 pub(crate) mod seccomp;

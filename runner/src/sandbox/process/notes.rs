@@ -29,6 +29,25 @@ const MAX_SHOWN: usize = 200;
 /// Most stderr lines looked at.
 const MAX_LINES: usize = 20_000;
 
+/// Errors a refused write shows.
+const REFUSALS: [&str; 4] = [
+    "Permission denied",
+    "Read-only file system",
+    "Device or resource busy",
+    "Operation not permitted",
+];
+
+/// Words of error messages that say the refused operation was a write.
+const WRITE_WORDS: [&str; 7] = [
+    "cannot create",
+    "cannot touch",
+    "cannot remove",
+    "cannot move",
+    "cannot make",
+    "cannot overwrite",
+    "for writing",
+];
+
 /// How the operator opens the network, said once for every network note.
 const GRANT_HOSTS: &str = "an operator can allow hosts with `network.allow_hosts` in worker.toml (or `grants.network.allow_hosts` in the agent version); connections then go through the runner's proxy, each decided by the policy";
 
@@ -109,24 +128,31 @@ pub(crate) fn for_run(run: &Run<'_>, out: &SandboxOutput) -> Vec<String> {
         });
     }
 
-    // Paths.
-    let refused = paths_in(
-        &lines,
-        &[
-            "Permission denied",
-            "Read-only file system",
-            "Device or resource busy",
-            "Operation not permitted",
-        ],
-        &run.spec.cwd,
-    );
+    // Paths. Inside the workspace a refusal on a protected or hidden path
+    // is the sandbox's whatever the tool wrote; outside it a path is named
+    // only when the error says a write was refused ("Permission denied"
+    // alone is also what reading /etc/shadow gets).
+    let refused = paths_in(&lines, &REFUSALS, &run.spec.cwd);
+    let write_lines: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| {
+            l.contains("Read-only file system")
+                || (REFUSALS.iter().any(|p| l.contains(p))
+                    && WRITE_WORDS.iter().any(|w| l.contains(w)))
+        })
+        .collect();
+    let written = paths_in(&write_lines, &REFUSALS, &run.spec.cwd);
     let (mut protected, mut git, mut hidden, mut outside) = (vec![], vec![], vec![], vec![]);
     for p in &refused {
         match classify(run, p) {
             Place::Protected(rel) => push_unique(&mut protected, rel),
             Place::GitControl(rel) => push_unique(&mut git, rel),
             Place::Hidden(rel) => push_unique(&mut hidden, rel),
-            Place::Outside => push_unique(&mut outside, p.display().to_string()),
+            Place::Outside if written.contains(p) => {
+                push_unique(&mut outside, p.display().to_string())
+            }
+            Place::Outside => {}
             Place::Writable => {}
         }
     }
@@ -476,13 +502,15 @@ mod tests {
             &none
         )
         .is_empty());
+        // A read refused outside the workspace is no write.
+        assert!(notes("cat: /etc/shadow: Permission denied\n", 1, &none).is_empty());
     }
 
     #[test]
     fn refused_writes_name_the_path_and_the_setting() {
         let none = Lookups::default();
         let n = notes(
-            "bash: line 1: .bashrc: Read-only file system\nbash: line 1: .git/config: Read-only file system\nbash: .env: Read-only file system\nmv: cannot move '/srv/ws/.git/config' to 'x': Device or resource busy\nbash: line 1: ../escape: Permission denied\nPermissionError: [Errno 13] Permission denied: '/etc/x'\n",
+            "bash: line 1: .bashrc: Read-only file system\nbash: line 1: .git/config: Read-only file system\nbash: .env: Read-only file system\nmv: cannot move '/srv/ws/.git/config' to 'x': Device or resource busy\nbash: line 1: ../escape: Read-only file system\nmkdir: cannot create directory '/etc/x': Permission denied\ncat: /etc/shadow: Permission denied\n",
             1,
             &none,
         );
