@@ -85,7 +85,8 @@ pub struct SandboxOutput {
     pub restored_protected: Vec<String>,
     /// When the sandbox was why something failed (no network, a protected
     /// path, a limit): one sentence each, naming the setting that would
-    /// change it ([`notes`]). Absent when there is nothing to say.
+    /// change it (see the `notes` module). Absent when there is nothing
+    /// to say.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub sandbox_notes: Vec<String>,
 }

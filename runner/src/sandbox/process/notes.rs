@@ -221,7 +221,7 @@ pub(crate) fn for_run(run: &Run<'_>, out: &SandboxOutput) -> Vec<String> {
 }
 
 /// The note for connections the proxy refused during the command.
-pub fn proxy_denied(denied: &[Denied]) -> Option<String> {
+pub(crate) fn proxy_denied(denied: &[Denied]) -> Option<String> {
     if denied.is_empty() {
         return None;
     }
