@@ -1,7 +1,10 @@
 //! `Bash`: a shell command in the process sandbox.
 //!
 //! Input `{"command": "...", "timeout_ms": N?, "cwd": "rel/dir"?}`; output
-//! `{exit_code, stdout, stderr, truncated, duration_ms, killed_by?}`. The
+//! `{exit_code, stdout, stderr, truncated, duration_ms, killed_by?,
+//! sandbox_notes?}` — the notes say when the sandbox (no network, a
+//! protected path, a limit, a connection the proxy refused) is why
+//! something failed, and which setting would change it. The
 //! policy sees the command line and working directory (`shell.exec`); the
 //! sandbox enforces the decision's confinement.
 
@@ -147,7 +150,11 @@ impl Tool for Bash {
                 scope.spawn(move || proxy.serve(&decider));
                 let out = sandbox.run_cancellable(&spec, timeout, run.cancel);
                 proxy.stop();
-                out
+                out.map(|mut out| {
+                    out.sandbox_notes
+                        .extend(process::notes::proxy_denied(&proxy.denied()));
+                    out
+                })
             })
         } else {
             sandbox.run_cancellable(&spec, timeout, run.cancel)

@@ -964,3 +964,110 @@ fn a_workspace_that_cannot_be_measured_stops_the_command() {
         .count();
     assert!(written < 30, "the command ran to the end: {v}");
 }
+
+fn notes(out: &serde_json::Value) -> Vec<String> {
+    out["sandbox_notes"]
+        .as_array()
+        .map(|a| a.iter().map(|n| n.as_str().unwrap().to_string()).collect())
+        .unwrap_or_default()
+}
+
+/// The one note starting with `start`.
+fn note<'a>(n: &'a [String], start: &str, out: &serde_json::Value) -> &'a str {
+    let found: Vec<&String> = n.iter().filter(|n| n.starts_with(start)).collect();
+    assert_eq!(found.len(), 1, "{start}: {out}");
+    found[0]
+}
+
+/// A refused write says which setting protects the path: a protected path
+/// (built in, or `files.protected_paths`), git's control state, a hidden
+/// path, or a place outside the writable roots. Ordinary work has no notes.
+#[test]
+fn refused_writes_say_which_setting_protects_the_path() {
+    let s = sandbox();
+    std::fs::write(
+        &s.config,
+        "[files]\nprotected_paths = [\"deploy.sh\"]\n[sandbox.limits]\nprocesses = 64\n",
+    )
+    .unwrap();
+    std::fs::write(s.ws.join("deploy.sh"), "#!/bin/sh\n").unwrap();
+    std::fs::create_dir_all(s.ws.join(".git/info")).unwrap();
+    std::fs::write(s.ws.join(".git/info/exclude"), "").unwrap();
+    std::fs::write(s.ws.join(".env"), "K=v\n").unwrap();
+
+    let ok = s.bash("echo ok > fine.txt; cat fine.txt; ls missing 2>&1; true");
+    assert!(stdout(&ok).starts_with("ok\n"), "{ok}");
+    assert!(ok.get("sandbox_notes").is_none(), "{ok}");
+
+    let out = s.bash(
+        "echo x >> deploy.sh; echo x >> .bashrc; echo x >> .git/info/exclude; echo x > .env; \
+         echo x > /etc/runner-note; touch /usr/runner-note",
+    );
+    assert_ne!(out["exit_code"], 0, "{out}");
+    let n = notes(&out);
+    let p = note(&n, "`deploy.sh`, `.bashrc` are protected", &out);
+    assert!(
+        p.contains("`files.protected_paths` in worker.toml"),
+        "{out}"
+    );
+    note(&n, "`.git/info/exclude` is git control state", &out);
+    let h = note(&n, "`.env` is hidden", &out);
+    assert!(h.contains("`files.hidden_paths`"), "{out}");
+    let o = note(
+        &n,
+        "`/etc/runner-note`, `/usr/runner-note` are outside",
+        &out,
+    );
+    assert!(
+        o.contains(&format!("`{}`", s.ws.display())) && o.contains("`sandbox.limits.tmp_mb`"),
+        "{out}"
+    );
+    assert_eq!(n.len(), 4, "{out}");
+    assert_eq!(
+        std::fs::read_to_string(s.ws.join("deploy.sh")).unwrap(),
+        "#!/bin/sh\n"
+    );
+}
+
+/// Each limit a command runs into is a note naming its key: the wall
+/// clock, the output cap, CPU time, the private /tmp.
+#[test]
+fn limits_a_command_hits_are_notes_naming_the_key() {
+    let s = sandbox();
+    std::fs::write(
+        &s.config,
+        "[sandbox.limits]\ncpu_seconds = 1\ntmp_mb = 2\noutput_bytes = 65536\ndefault_timeout_ms = 20000\nmax_timeout_ms = 30000\n",
+    )
+    .unwrap();
+    let out = s.bash_with(
+        serde_json::json!({"command": "sleep 100", "timeout_ms": 1000}),
+        &[],
+    );
+    let n = notes(&out);
+    let t = note(
+        &n,
+        "the command was stopped at its wall-clock limit of 1000 ms",
+        &out,
+    );
+    assert!(
+        t.contains("`timeout_ms` (at most 30000 ms, `sandbox.limits.max_timeout_ms`"),
+        "{out}"
+    );
+
+    let out = s.bash("yes runner | head -c 5000000");
+    note(
+        &notes(&out),
+        "output was cut at `sandbox.limits.output_bytes` = 65536 bytes",
+        &out,
+    );
+
+    let out = s.bash("while :; do :; done");
+    assert_eq!(out["exit_code"], 128 + 24, "SIGXCPU: {out}");
+    let n = notes(&out);
+    let c = note(&n, "a process used up its CPU time", &out);
+    assert!(c.contains("`sandbox.limits.cpu_seconds` = 1 s"), "{out}");
+
+    let out = s.bash("head -c 3000000 /dev/zero > /tmp/big; echo wrote=$?");
+    assert!(stdout(&out).contains("wrote=1"), "{out}");
+    note(&notes(&out), "the private /tmp is full", &out);
+}

@@ -163,3 +163,193 @@ fn without_granted_hosts_there_is_no_proxy_at_all() {
     );
     assert!(!stdout.contains("REACHED"), "{v}");
 }
+
+/// `runner call Bash` in a fresh workspace holding `files`, with `config`
+/// as the worker config; the call's output.
+fn bash_in(config: &str, files: &[(&str, &str)], command: &str) -> serde_json::Value {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = std::fs::canonicalize(dir.path()).unwrap().join("ws");
+    std::fs::create_dir_all(&ws).unwrap();
+    for (name, body) in files {
+        std::fs::write(ws.join(name), body).unwrap();
+    }
+    let cfg = dir.path().join("worker.toml");
+    std::fs::write(&cfg, config).unwrap();
+    let out = std::process::Command::new(bin("runner"))
+        .args(["call", "--workspace", ws.to_str().unwrap()])
+        .args(["--config", cfg.to_str().unwrap(), "Bash"])
+        .arg(serde_json::json!({ "command": command }).to_string())
+        .env("RUNNER_STATE_DIR", dir.path().join("state"))
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert_eq!(v["status"], "ok", "{v}");
+    v["output"].clone()
+}
+
+fn notes(out: &serde_json::Value) -> Vec<String> {
+    out["sandbox_notes"]
+        .as_array()
+        .map(|a| a.iter().map(|n| n.as_str().unwrap().to_string()).collect())
+        .unwrap_or_default()
+}
+
+/// A raw DNS client inside the sandbox: `python3 dnsq.py NAME` asks the
+/// resolver resolv.conf names and prints the answer's rcode.
+const DNS_CLIENT: &str = r#"import socket, sys
+def query(name, qid):
+    b = bytearray(qid.to_bytes(2, "big") + b"\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00")
+    for label in name.split("."):
+        b += bytes([len(label)]) + label.encode()
+    return bytes(b + b"\x00\x00\x01\x00\x01")
+server = [l.split()[1] for l in open("/etc/resolv.conf") if l.startswith("nameserver")][0]
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(2)
+s.sendto(query(sys.argv[1], 0x4242), (server, 53))
+d, _ = s.recvfrom(2048)
+print("id=%x rcode=%d" % (int.from_bytes(d[:2], "big"), d[3] & 15))
+"#;
+
+/// Network off: every lookup fails at once (the sandbox's resolver answers
+/// REFUSED, no timeout), and the result's notes name the hosts and the
+/// setting that would open the network.
+#[test]
+fn with_the_network_off_lookups_are_refused_at_once_and_named() {
+    let started = std::time::Instant::now();
+    let out = bash_in(
+        "",
+        &[("dnsq.py", DNS_CLIENT)],
+        "getent hosts pypi.org; echo getent=$?; \
+         python3 -c 'import socket\ntry:\n    socket.getaddrinfo(\"example.com\", 443); print(\"RESOLVED\")\nexcept socket.gaierror as e: print(\"gaierror\", e.errno)'; \
+         curl -sS -m 10 https://example.net/ 2>&1; python3 dnsq.py raw-query.test",
+    );
+    let stdout = out["stdout"].as_str().unwrap();
+    assert!(stdout.contains("getent=2\n"), "{out}");
+    assert!(stdout.contains("gaierror -3\n"), "{out}");
+    assert!(
+        stdout.contains("Could not resolve host: example.net"),
+        "{out}"
+    );
+    assert!(stdout.contains("id=4242 rcode=5\n"), "REFUSED: {out}");
+    assert!(out["duration_ms"].as_u64().unwrap() < 5000, "{out}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    let n = notes(&out);
+    assert_eq!(n.len(), 1, "{out}");
+    for want in [
+        "network is off",
+        "`pypi.org`",
+        "`example.com`",
+        "`example.net`",
+        "`raw-query.test`",
+        "`network.allow_hosts` in worker.toml",
+    ] {
+        assert!(n[0].contains(want), "{want}: {out}");
+    }
+}
+
+/// Many names, long names and malformed packets: the names reported are
+/// capped, and the resolver still answers afterwards.
+#[test]
+fn a_query_flood_is_capped_and_the_resolver_keeps_answering() {
+    let flood = r#"import os, random, socket
+from dnsq_lib import query
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+to = ("127.0.0.1", 53)
+for i in range(300):
+    s.sendto(query("flood-%d.test" % i, i), to)
+s.sendto(query(".".join(["a" * 63] * 3 + ["b" * 61]), 1), to)
+s.sendto(query(".".join(["c" * 63] * 5), 2), to)
+for n in range(300):
+    s.sendto(os.urandom(random.randint(0, 600)), to)
+for bad in [b"", b"\x00" * 11, query("x", 3)[:14], query("x", 4)[:12] + b"\xc0\x0c\x00\x01\x00\x01", b"\x00\x05\x01\x00\x00\x02" + b"\x00" * 6]:
+    s.sendto(bad, to)
+s.settimeout(0.3)
+try:
+    while True:
+        s.recvfrom(2048)
+except socket.timeout:
+    pass
+s.settimeout(2)
+for attempt in range(3):
+    s.sendto(query("after-flood.test", 0x7777), to)
+    try:
+        while True:
+            d, _ = s.recvfrom(2048)
+            if d[:2] == b"\x77\x77":
+                print("after-flood rcode=%d" % (d[3] & 15))
+                raise SystemExit
+    except socket.timeout:
+        pass
+print("no answer")
+"#;
+    let lib = DNS_CLIENT.split("server =").next().unwrap();
+    let out = bash_in(
+        "",
+        &[("dnsq_lib.py", lib), ("flood.py", flood)],
+        "python3 flood.py; getent hosts still-refused.test; echo getent=$?",
+    );
+    let stdout = out["stdout"].as_str().unwrap();
+    assert!(stdout.contains("after-flood rcode=5\n"), "{out}");
+    assert!(stdout.contains("getent=2\n"), "{out}");
+    let n = notes(&out);
+    assert_eq!(n.len(), 1, "{out}");
+    assert!(
+        n[0].contains("`flood-0.test`") && n[0].contains(" and more"),
+        "{out}"
+    );
+    assert!(
+        !n[0].contains("flood-20.test") && n[0].len() < 1500,
+        "{out}"
+    );
+}
+
+/// Network via the proxy: a refused CONNECT's 403 says which host:port and
+/// why (body and `Proxy-Status`), and the Bash result has a note for it; a
+/// lookup the command makes itself is refused and noted too.
+#[test]
+fn a_refused_connect_says_why_and_the_result_notes_it() {
+    let out = bash_in(
+        "[network]\nallow_hosts = [\"127.0.0.2\"]\nallow_cidrs = [\"127.0.0.2/32\"]\n",
+        &[],
+        "exec 3<>/dev/tcp/127.0.0.1/3128; \
+         printf 'CONNECT denied.example:443 HTTP/1.1\\r\\nHost: denied.example:443\\r\\n\\r\\n' >&3; \
+         cat <&3; exec 3<&-; \
+         curl -sv -m 5 https://refused.example/ 2>&1 | grep -i '^< proxy-status'; \
+         getent hosts pypi.org; echo end",
+    );
+    let stdout = out["stdout"].as_str().unwrap();
+    assert!(stdout.starts_with("HTTP/1.1 403 Forbidden\r\n"), "{out}");
+    assert!(
+        stdout.contains(
+            "denied by policy: denied.example:443: denied.example is not on the network allowlist\n"
+        ),
+        "{out}"
+    );
+    assert!(
+        stdout.contains("< Proxy-Status: runner; error=http_request_denied; details=\"refused.example:443: refused.example is not on the network allowlist\""),
+        "{out}"
+    );
+    let n = notes(&out);
+    let proxy = n
+        .iter()
+        .find(|n| n.starts_with("the network proxy refused"))
+        .unwrap_or_else(|| panic!("{out}"));
+    for want in [
+        "`denied.example:443` (denied.example is not on the network allowlist)",
+        "`refused.example:443`",
+        "`network.allow_hosts`",
+    ] {
+        assert!(proxy.contains(want), "{want}: {out}");
+    }
+    assert!(
+        n.iter()
+            .any(|n| n.contains("looked up `pypi.org` itself") && n.contains("127.0.0.1:3128")),
+        "{out}"
+    );
+}

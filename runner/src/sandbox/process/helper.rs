@@ -15,11 +15,14 @@
 //! P0 maps the sandbox's root to an unprivileged outside uid, then waits.
 //! C builds a fresh root holding only what the confinement names
 //! ([`mounts::fresh_root`]) and pivots into it, brings loopback up, forks G and reaps; when G exits, C
-//! exits and the kernel kills everything left in the pid namespace. G sets
+//! exits and the kernel kills everything left in the pid namespace. C also
+//! answers the sandbox's DNS ([`dns_stub`]: every name refused, each new
+//! name reported as a `dns NAME` line on the status descriptor). G sets
 //! rlimits, Landlock, drops every capability, installs seccomp and execs.
 //! Every step that fails reports on the status descriptor (fd 3) and exits
 //! 125; on success G's exec closes it, which the runner reads as "started".
 
+use super::dns_stub;
 use super::mounts;
 use super::privileges;
 use super::proxy::PROXY_PORT;
@@ -213,6 +216,9 @@ fn sandbox_init(
     check(mounts::fresh_root(spec), "filesystem view");
     check(nix::unistd::sethostname("sandbox"), "sethostname");
     loopback_up();
+    // The resolver the sandbox's resolv.conf names; without it lookups
+    // still fail (nothing listens), only without a note.
+    let dns = std::net::UdpSocket::bind(("127.0.0.1", 53)).ok();
     let listener = proxy_path.as_ref().map(|_| {
         check(
             std::net::TcpListener::bind(("127.0.0.1", PROXY_PORT)),
@@ -225,7 +231,11 @@ fn sandbox_init(
     os_check(g as i64, "fork");
     if g == 0 {
         drop(listener);
+        drop(dns);
         exec_command(spec);
+    }
+    if let Some(dns) = dns {
+        std::thread::spawn(move || dns_stub::serve(&dns, &mut report_status));
     }
     if let (Some(listener), Some(path)) = (listener, proxy_path) {
         std::thread::spawn(move || bridge(listener, path));
@@ -244,6 +254,15 @@ fn sandbox_init(
             unsafe { libc::_exit(SETUP_FAILED) }
         }
     }
+}
+
+/// Sends one line to the runner on the status descriptor (which pid 1
+/// keeps open until the sandbox ends). Lines are short, so each write is
+/// atomic beside the other writers'.
+fn report_status(line: &str) {
+    let line = format!("{line}\n");
+    // SAFETY: a write of an owned buffer to our own descriptor.
+    unsafe { libc::write(STATUS_FD, line.as_ptr().cast(), line.len()) };
 }
 
 /// Forwards every connection to 127.0.0.1:PROXY_PORT to the runner's proxy

@@ -17,9 +17,11 @@
 //! adds one way out, the runner's [`proxy`], which decides every connection.
 
 pub(crate) mod cgroup;
+pub(crate) mod dns_stub;
 pub mod helper;
 pub(crate) mod landlock;
 pub(crate) mod mounts;
+pub(crate) mod notes;
 pub(crate) mod privileges;
 pub mod proxy;
 pub(crate) mod seccomp;
@@ -81,6 +83,12 @@ pub struct SandboxOutput {
     /// `.git`, say): put back as they were, and listed here.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub restored_protected: Vec<String>,
+    /// When the sandbox was why something failed (no network, a protected
+    /// path, a limit): one sentence each, naming the setting that would
+    /// change it (see the `notes` module). Absent when there is nothing
+    /// to say.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sandbox_notes: Vec<String>,
 }
 
 /// The sandbox could not be built; nothing ran.
@@ -304,7 +312,7 @@ impl ProcessSandbox {
             )));
         }
         check_size(&beneath, &spec.limits)?;
-        Ok(SandboxOutput {
+        let mut out = SandboxOutput {
             exit_code,
             stdout,
             stderr,
@@ -314,7 +322,18 @@ impl ProcessSandbox {
             out_of_memory,
             removed_protected: restored.removed,
             restored_protected: restored.restored,
-        })
+            sandbox_notes: Vec::new(),
+        };
+        let lookups = notes::Lookups::from_status(&status_text);
+        let facts = notes::Run {
+            spec,
+            protected: &protected,
+            hidden: hidden.as_ref(),
+            timeout,
+            lookups: &lookups,
+        };
+        out.sandbox_notes = notes::for_run(&facts, &out);
+        Ok(out)
     }
 }
 

@@ -22,6 +22,7 @@
 //! Runs in the namespace's init (pid 1), which is root in its own user
 //! namespace — and nothing outside it.
 
+use super::dns_stub::RESOLV_CONF;
 use super::spec::SandboxSpec;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use rustix::fs::{Mode, OFlags, ResolveFlags};
@@ -347,6 +348,7 @@ pub(crate) fn fresh_root(spec: &SandboxSpec) -> Result<(), MountError> {
             }
         }
     }
+    resolver_at_stub(nr)?;
     let ws_at = inside(nr, &spec.workspace);
     make_mount_point(&ws_at, true)?;
     // Not recursive: the new root's own tmpfs now sits on the staged
@@ -513,4 +515,48 @@ fn minimal_dev(base: &str, nodes: &[&str], fds: &[Option<OwnedFd>]) -> Result<()
         )?;
     }
     Ok(())
+}
+
+/// Points the sandbox's resolver at the DNS stub of its pid 1
+/// ([`super::dns_stub`]), so a lookup fails at once and the runner learns
+/// the name: a read-only file saying [`RESOLV_CONF`] is bound over the
+/// `/etc/resolv.conf` the readable roots brought in — or, when that is a
+/// symlink (into the host's `/run`, say, which the sandbox has not), over
+/// the file it names, made in the new root. Without an `/etc` at all the C
+/// library asks 127.0.0.1 anyway.
+fn resolver_at_stub(nr: &str) -> Result<(), MountError> {
+    let conf = format!("{nr}/etc/resolv.conf");
+    let Ok(meta) = std::fs::symlink_metadata(&conf) else {
+        return Ok(());
+    };
+    let target = if meta.file_type().is_symlink() {
+        let Ok(link) = std::fs::read_link(&conf) else {
+            return Ok(());
+        };
+        let mut named = PathBuf::from("/");
+        for c in Path::new("/etc").join(link).components() {
+            match c {
+                std::path::Component::Normal(n) => named.push(n),
+                std::path::Component::ParentDir => {
+                    named.pop();
+                }
+                _ => {}
+            }
+        }
+        let at = inside(nr, &named);
+        // Inside a read-only root the file cannot be made: the host's
+        // resolver stays, and lookups fail without a note.
+        if std::fs::symlink_metadata(&at).is_err() && make_mount_point(&at, false).is_err() {
+            return Ok(());
+        }
+        at
+    } else {
+        conf
+    };
+    let src = format!("{nr}/.runner-resolv.conf");
+    io_step(
+        std::fs::write(&src, RESOLV_CONF),
+        "write the sandbox's resolv.conf",
+    )?;
+    bind_ro(&src, &target)
 }

@@ -60,11 +60,18 @@ pub(crate) fn drop_all_capabilities() -> std::io::Result<()> {
     Ok(())
 }
 
-/// Applies the rlimits (soft = hard, so the process cannot raise them).
+/// Applies the rlimits (soft = hard, so the process cannot raise them —
+/// but for CPU time, whose hard limit is one second above: at the soft
+/// limit the kernel sends SIGXCPU, which says what happened, where a hard
+/// limit equal to it would send a bare SIGKILL).
 pub(crate) fn apply_limits(l: &Limits) -> nix::Result<()> {
     let mb = 1024 * 1024;
     setrlimit(Resource::RLIMIT_CORE, 0, 0)?;
-    setrlimit(Resource::RLIMIT_CPU, l.cpu_seconds, l.cpu_seconds)?;
+    setrlimit(
+        Resource::RLIMIT_CPU,
+        l.cpu_seconds,
+        l.cpu_seconds.saturating_add(1),
+    )?;
     setrlimit(Resource::RLIMIT_AS, l.memory_mb * mb, l.memory_mb * mb)?;
     setrlimit(
         Resource::RLIMIT_FSIZE,

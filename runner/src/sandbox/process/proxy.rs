@@ -9,7 +9,10 @@
 //! address to the policy (which refuses loopback, private, link-local and
 //! metadata addresses whatever the name), records the decision, and only
 //! then connects — to an address the policy saw. A denial is a 403 whose
-//! body is the reasons. Programs that ignore the proxy variables cannot
+//! `text/plain` body names the refused host:port and the decision's reasons
+//! (with a `Proxy-Status` header saying the same, RFC 9209), so `curl -v`
+//! and pip show why; the proxy also keeps the denials ([`NetProxy::denied`])
+//! for the Bash result's `sandbox_notes`. Programs that ignore the proxy variables cannot
 //! connect at all: the namespace has no route and Landlock allows TCP only
 //! to the proxy port.
 
@@ -19,6 +22,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
 /// The port the proxy is reached on inside the sandbox.
@@ -27,12 +31,27 @@ pub const PROXY_PORT: u16 = 3128;
 /// Largest request head the proxy reads.
 const MAX_HEAD: usize = 16 * 1024;
 
+/// Most denials a proxy keeps (the note names a few of them anyway).
+const MAX_DENIED: usize = 32;
+
+/// A connection the proxy refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denied {
+    /// The host the client asked for, as it sent it.
+    pub host: String,
+    /// The port it asked for.
+    pub port: u16,
+    /// The decision's reasons.
+    pub reasons: Vec<String>,
+}
+
 /// A proxy listening on a Unix socket in a private directory.
 pub struct NetProxy {
     _dir: tempfile::TempDir,
     socket: PathBuf,
     listener: UnixListener,
     stop: AtomicBool,
+    denied: Mutex<Vec<Denied>>,
 }
 
 impl NetProxy {
@@ -51,12 +70,19 @@ impl NetProxy {
             socket,
             listener,
             stop: AtomicBool::new(false),
+            denied: Mutex::new(Vec::new()),
         })
     }
 
     /// The socket the sandbox connects to.
     pub fn socket(&self) -> &Path {
         &self.socket
+    }
+
+    /// The connections refused so far (distinct, at most a few dozen), for
+    /// the notes of the command that asked for them.
+    pub fn denied(&self) -> Vec<Denied> {
+        self.denied.lock().map(|d| d.clone()).unwrap_or_default()
     }
 
     /// Makes [`NetProxy::serve`] return (after the connections it is
@@ -76,8 +102,9 @@ impl NetProxy {
             }
             match accepted {
                 Ok((conn, _)) => {
+                    let denied = &self.denied;
                     scope.spawn(move || {
-                        let _ = handle(conn, decider);
+                        let _ = handle(conn, decider, denied);
                     });
                 }
                 Err(_) => std::thread::sleep(Duration::from_millis(5)),
@@ -206,14 +233,49 @@ fn split_host_port(authority: &str, default: u16) -> Result<(String, u16), Strin
 }
 
 fn respond(conn: &mut UnixStream, status: &str, body: &str) {
+    respond_with(conn, status, "", body);
+}
+
+fn respond_with(conn: &mut UnixStream, status: &str, headers: &str, body: &str) {
     let _ = write!(
         conn,
-        "HTTP/1.1 {status}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "HTTP/1.1 {status}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\n{headers}Connection: close\r\n\r\n{body}",
         body.len()
     );
 }
 
-fn handle(mut conn: UnixStream, decider: &dyn ConnectDecider) -> std::io::Result<()> {
+/// The 403 of a denied connection: the body names the host:port and the
+/// reasons; `Proxy-Status` (RFC 9209) carries the same as a header, which
+/// clients show even for a refused CONNECT, whose body they drop.
+fn deny(conn: &mut UnixStream, host: &str, port: u16, reasons: &[String]) {
+    let why = reasons.join("; ");
+    let body = format!("denied by policy: {host}:{port}: {why}\n");
+    // A structured-field string: printable ASCII, `\` and `"` escaped.
+    let details: String = format!("{host}:{port}: {why}")
+        .chars()
+        .take(1024)
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
+        .flat_map(|c| match c {
+            '\\' | '"' => vec!['\\', c],
+            c => vec![c],
+        })
+        .collect();
+    let header =
+        format!("Proxy-Status: runner; error=http_request_denied; details=\"{details}\"\r\n");
+    respond_with(conn, "403 Forbidden", &header, &body);
+}
+
+fn handle(
+    mut conn: UnixStream,
+    decider: &dyn ConnectDecider,
+    denied: &Mutex<Vec<Denied>>,
+) -> std::io::Result<()> {
     let (buf, head_len) = read_head(&mut conn)?;
     let req = match parse(&buf, head_len) {
         Ok(r) => r,
@@ -233,11 +295,17 @@ fn handle(mut conn: UnixStream, decider: &dyn ConnectDecider) -> std::io::Result
     let addrs = match decider.decide(&target) {
         Ok(addrs) => addrs,
         Err(reasons) => {
-            respond(
-                &mut conn,
-                "403 Forbidden",
-                &format!("denied by policy: {}\n", reasons.join("; ")),
-            );
+            deny(&mut conn, &req.host, req.port, &reasons);
+            if let Ok(mut d) = denied.lock() {
+                let this = Denied {
+                    host: req.host.clone(),
+                    port: req.port,
+                    reasons,
+                };
+                if d.len() < MAX_DENIED && !d.contains(&this) {
+                    d.push(this);
+                }
+            }
             return Ok(());
         }
     };
