@@ -127,9 +127,10 @@ pub fn default_branch_name(title: &str, session_id: &str) -> String {
 /// An https URL with a host and a path, and nothing that could carry a
 /// credential or change where it points (user info, query, fragment).
 pub fn check_https_url(field: &str, url: &str) -> Result<(), String> {
+    let shown = without_userinfo(url);
     let bad = |why: &str| {
         Err(format!(
-            "{field} {url:?}: {why}; give an https clone URL such as https://github.com/owner/repo"
+            "{field} {shown:?}: {why}; give an https clone URL such as https://github.com/owner/repo"
         ))
     };
     if url.len() > 2048 {
@@ -163,6 +164,19 @@ pub fn check_https_url(field: &str, url: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// `url` with any user info replaced by `***`, so an error never repeats
+/// a credential someone put in a URL.
+fn without_userinfo(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..end].rfind('@') {
+        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+        None => url.to_string(),
+    }
+}
+
 /// A pull request URL: `https://<host>/<owner>/<repo>/pull/<number>`.
 pub fn check_pr_url(url: &str) -> Result<(), String> {
     check_https_url("repo.pr_url", url)?;
@@ -178,7 +192,8 @@ pub fn check_pr_url(url: &str) -> Result<(), String> {
         && path[3].chars().all(|c| c.is_ascii_digit());
     if !ok {
         return Err(format!(
-            "repo.pr_url {url:?}: give a pull request URL such as https://github.com/owner/repo/pull/12"
+            "repo.pr_url {:?}: give a pull request URL such as https://github.com/owner/repo/pull/12",
+            without_userinfo(url)
         ));
     }
     Ok(())
@@ -187,7 +202,11 @@ pub fn check_pr_url(url: &str) -> Result<(), String> {
 /// Git's reference-name rules (`git check-ref-format`), plus a length cap
 /// and no leading `-` (so a name can never be read as an option).
 pub fn check_ref_name(field: &str, name: &str) -> Result<(), String> {
-    let bad = |why: &str| Err(format!("{field} {name:?} is not a valid git ref name: {why}"));
+    let bad = |why: &str| {
+        Err(format!(
+            "{field} {name:?} is not a valid git ref name: {why}"
+        ))
+    };
     if name.is_empty() {
         return bad("it is empty");
     }
@@ -249,6 +268,7 @@ mod tests {
         ] {
             let e = work(bad).validate().unwrap_err();
             assert!(e.contains("repo.repository"), "{bad}: {e}");
+            assert!(!e.contains("user:tok"), "{e}");
         }
     }
 
@@ -311,7 +331,8 @@ mod tests {
 
     #[test]
     fn auto_branch_defaults_to_true_on_the_wire() {
-        let w: RepoWork = serde_json::from_str(r#"{"repository":"https://github.com/o/r","ref":"v1"}"#).unwrap();
+        let w: RepoWork =
+            serde_json::from_str(r#"{"repository":"https://github.com/o/r","ref":"v1"}"#).unwrap();
         assert!(w.auto_branch);
         assert_eq!(w.git_ref.as_deref(), Some("v1"));
         let e = serde_json::from_str::<RepoWork>(r#"{"repo":"x"}"#).unwrap_err();

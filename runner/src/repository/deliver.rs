@@ -88,8 +88,14 @@ impl SessionRepo {
             email: d.settings.committer.email.clone(),
         };
         let message = commit_message(d.summary);
-        let committed = repo::commit_all(&self.git_dir, &self.workspace, &author, &committer, &message)
-            .map_err(|e| fail(format!("committing the work failed: {e}")))?;
+        let committed = repo::commit_all(
+            &self.git_dir,
+            &self.workspace,
+            &author,
+            &committer,
+            &message,
+        )
+        .map_err(|e| fail(format!("committing the work failed: {e}")))?;
         let head = repo::head(&self.git_dir).map_err(|e| fail(e.to_string()))?;
         let kept = |why: String| {
             format!(
@@ -103,7 +109,11 @@ impl SessionRepo {
         let changed = committed.is_some() || remote_tip.as_deref() != Some(head.as_str());
         let mut out = Delivered {
             branch: self.branch.clone(),
-            commit: if changed || self.resumed { Some(head.clone()) } else { None },
+            commit: if changed || self.resumed {
+                Some(head.clone())
+            } else {
+                None
+            },
             pushed: false,
             pr_url: None,
             warnings: Vec::new(),
@@ -141,10 +151,11 @@ impl SessionRepo {
             out.pushed = true;
         }
         if self.auto_create_pr {
-            let (forge, path) = self
-                .forge
-                .as_ref()
-                .ok_or_else(|| fail(kept("no forge is configured to open the pull request".into())))?;
+            let (forge, path) = self.forge.as_ref().ok_or_else(|| {
+                fail(kept(
+                    "no forge is configured to open the pull request".into(),
+                ))
+            })?;
             let base = self.base_branch.clone().ok_or_else(|| {
                 fail(kept(
                     "the remote names no default branch for the pull request to merge into".into(),
@@ -172,7 +183,10 @@ impl SessionRepo {
             };
             let pr = NewPullRequest {
                 title,
-                body: format!("{}\n\n---\nOpened by runner for agent {}.", d.summary, d.agent_name),
+                body: format!(
+                    "{}\n\n---\nOpened by runner for agent {}.",
+                    d.summary, d.agent_name
+                ),
                 head: self.branch.clone(),
                 base,
                 draft: self.draft,
@@ -192,8 +206,10 @@ impl SessionRepo {
             ));
             if new && !self.reviewers.is_empty() {
                 if let Err(e) = forge.request_reviewers(path, pull.number, &self.reviewers) {
-                    out.warnings
-                        .push(format!("reviewers {} were not requested: {e}", self.reviewers.join(", ")));
+                    out.warnings.push(format!(
+                        "reviewers {} were not requested: {e}",
+                        self.reviewers.join(", ")
+                    ));
                 }
             }
             out.pr_url = Some(pull.html_url);
@@ -216,7 +232,11 @@ fn commit_message(summary: &str) -> String {
 
 fn first_line(s: &str) -> String {
     let line = s.trim().lines().next().unwrap_or("").trim();
-    let line = if line.is_empty() { "Work by the agent" } else { line };
+    let line = if line.is_empty() {
+        "Work by the agent"
+    } else {
+        line
+    };
     if line.chars().count() > 72 {
         format!("{}…", line.chars().take(71).collect::<String>())
     } else {
@@ -250,7 +270,10 @@ mod tests {
         };
         let s = d.describe();
         assert!(s.contains("pushed branch runner/x at 0123456789ab"), "{s}");
-        assert!(s.contains("pull request https://github.com/o/r/pull/3"), "{s}");
+        assert!(
+            s.contains("pull request https://github.com/o/r/pull/3"),
+            "{s}"
+        );
         assert!(s.contains("warning: reviewers bob"), "{s}");
     }
 }

@@ -109,7 +109,9 @@ pub fn prepare(p: &Prepare<'_>) -> Result<SessionRepo, String> {
     };
     let source = match pr_number {
         Some(n) => {
-            let (f, path) = forge.as_ref().ok_or("no forge to look the pull request up")?;
+            let (f, path) = forge
+                .as_ref()
+                .ok_or("no forge to look the pull request up")?;
             let pr = f.pull_request(path, n).map_err(|e| e.to_string())?;
             if work.auto_branch {
                 Source {
@@ -191,7 +193,11 @@ pub fn prepare(p: &Prepare<'_>) -> Result<SessionRepo, String> {
                 p.workspace.display()
             ));
         }
-        (p.progress)(&format!("checking out {} ({})", source.clone_url, describe(&want)));
+        (p.progress)(&format!(
+            "checking out {} ({})",
+            source.clone_url,
+            describe(&want)
+        ));
         let depth = (p.settings.clone_depth > 0).then_some(p.settings.clone_depth);
         let out = repo::checkout(&CheckoutRequest {
             remote: &remote,
@@ -259,7 +265,8 @@ pub(super) fn decide_operation(
         other => Err(format!(
             "{operation} was {}: {}",
             match other {
-                DecisionResult::Ask => "not allowed (the policy asked, and nobody can answer a repository step)",
+                DecisionResult::Ask =>
+                    "not allowed (the policy asked, and nobody can answer a repository step)",
                 _ => "denied",
             },
             record.reasons.join("; ")

@@ -227,13 +227,22 @@ mod tests {
     #[test]
     fn bad_settings_name_their_key() {
         for (toml, key) in [
-            ("[[hosts]]\nhost = \"https://github.com\"\n", "hosts[0].host"),
-            ("[[hosts]]\nhost = \"a\"\n[[hosts]]\nhost = \"A\"\n", "listed twice"),
+            (
+                "[[hosts]]\nhost = \"https://github.com\"\n",
+                "hosts[0].host",
+            ),
+            (
+                "[[hosts]]\nhost = \"a\"\n[[hosts]]\nhost = \"A\"\n",
+                "listed twice",
+            ),
             (
                 "[[hosts]]\nhost = \"a\"\napi_base = \"http://a/api\"\n",
                 "api_base",
             ),
-            ("committer = { name = \"x\", email = \"<y>\" }\n", "committer.email"),
+            (
+                "committer = { name = \"x\", email = \"<y>\" }\n",
+                "committer.email",
+            ),
             ("timeout_seconds = 1\n", "timeout_seconds"),
             ("[[hosts]]\nhost = \"a\"\nforge = \"gitlab\"\n", "forge"),
             ("[[hosts]]\nhost = \"a\"\ntokn = {}\n", "tokn"),

@@ -262,7 +262,17 @@ fn work(
     // The repository is checked out before the first tool call; a
     // follow-up continues on the session's branch.
     let repo = match &s.repo {
-        Some(work) => Some(checkout(shared, claim, &sink, &gate, &ctx, work, &ctx.workspace, &resumed, cancel)?),
+        Some(work) => Some(checkout(
+            shared,
+            claim,
+            &sink,
+            &gate,
+            &ctx,
+            work,
+            &ctx.workspace,
+            &resumed,
+            cancel,
+        )?),
         None => None,
     };
     let summary = match (model, host, resumed) {
@@ -326,7 +336,10 @@ fn checkout(
     ctx: &SessionContext,
     work: &protocol::repository::RepoWork,
     workspace: &std::path::Path,
-    resumed: &Option<(Vec<protocol::conversation::Message>, Vec<protocol::conversation::Message>)>,
+    resumed: &Option<(
+        Vec<protocol::conversation::Message>,
+        Vec<protocol::conversation::Message>,
+    )>,
     cancel: &Cancel,
 ) -> Result<crate::repository::SessionRepo, String> {
     let git_root = shared.config.state_dir().join("repos");
@@ -343,7 +356,9 @@ fn checkout(
         work,
         git_dir: &git_dir,
         workspace,
-        continuing: resumed.as_ref().is_some_and(|(history, _)| !history.is_empty()),
+        continuing: resumed
+            .as_ref()
+            .is_some_and(|(history, _)| !history.is_empty()),
         gate,
         ctx,
         cancel,
@@ -380,10 +395,7 @@ fn report_external_url(shared: &WorkerShared, claim: &Claim, sink: &ClaimSink, u
     {
         Ok(()) => sink.send(&Activity::ExternalUrlUpdated { url: url.into() }),
         Err(PlatformError::ClaimLost(m)) => sink.lose(&m),
-        Err(e) => tracing::warn!(
-            "the external URL of {} was refused: {e}",
-            claim.session.id
-        ),
+        Err(e) => tracing::warn!("the external URL of {} was refused: {e}", claim.session.id),
     }
 }
 

@@ -44,7 +44,7 @@ impl Rig {
     fn start() -> Rig {
         let dir = tempfile::tempdir().unwrap();
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
-        let git = GitServer::start("runner-bot", TOKEN);
+        let git = GitServer::start("x-access-token", TOKEN);
         git.create_repo(REPO, PROJECT);
         let bare = git.repo_dir(REPO);
         let lookup: test_support::fake_github::BranchLookup =
@@ -203,10 +203,14 @@ fn grep_tree(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
     let mut hits = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for e in rd.flatten() {
             let p = e.path();
-            let Ok(m) = std::fs::symlink_metadata(&p) else { continue };
+            let Ok(m) = std::fs::symlink_metadata(&p) else {
+                continue;
+            };
             if m.is_dir() {
                 stack.push(p);
             } else if m.is_file() {
@@ -231,6 +235,7 @@ fn assert_no_token(rig: &Rig, extra: &[&str]) {
         TOKEN.to_string(),
         b64.encode(format!("x-access-token:{TOKEN}")),
         b64.encode(format!("runner-bot:{TOKEN}")),
+        b64.encode(format!(":{TOKEN}")),
     ];
     for n in &needles {
         let mut hits: Vec<PathBuf> = grep_tree(rig.dir.path(), n.as_bytes())
@@ -276,12 +281,24 @@ fn a_session_clones_fixes_tests_and_delivers_a_branch_and_a_pull_request_then_a_
         Wire::OpenAi,
         MODEL_KEY,
         vec![
-            call("Bash", json!({"command": "python3 -m unittest -q 2>&1; git status -sb; git log --oneline -1"})),
-            call("Edit", json!({"path": "widget.py", "old_string": "a - b", "new_string": "a + b"})),
-            call("Bash", json!({"command": "python3 -m unittest -q 2>&1 && echo TESTS-PASS; env"})),
+            call(
+                "Bash",
+                json!({"command": "python3 -m unittest -q 2>&1; git status -sb; git log --oneline -1"}),
+            ),
+            call(
+                "Edit",
+                json!({"path": "widget.py", "old": "a - b", "new": "int(a) + int(b)"}),
+            ),
+            call(
+                "Bash",
+                json!({"command": "python3 -m unittest -q 2>&1 && echo TESTS-PASS; env"}),
+            ),
             Step::Text("Fixed add() to add its arguments".into()),
             // The follow-up run.
-            call("Write", json!({"path": "CHANGELOG.md", "content": "- add() adds\n"})),
+            call(
+                "Write",
+                json!({"path": "CHANGELOG.md", "content": "- add() adds\n"}),
+            ),
             Step::Text("Added a changelog entry".into()),
         ],
     );
@@ -289,23 +306,39 @@ fn a_session_clones_fixes_tests_and_delivers_a_branch_and_a_pull_request_then_a_
     let id = model_repo_session(&rig);
     let v = rig.done(&id);
     assert_eq!(state(&v), "complete", "{v}");
-    let branch = v["session"]["repo"]["branch_name"].as_str().unwrap().to_string();
+    let branch = v["session"]["repo"]["branch_name"]
+        .as_str()
+        .unwrap()
+        .to_string();
     // Checked out before the first tool call, at the ref, on the branch.
     let first = &fake.requests()[1];
     let results = fake.last_results(first);
     assert!(results[0].0.contains("FAILED"), "{results:?}");
-    assert!(results[0].0.contains("## "), "git status works in the sandbox: {results:?}");
+    assert!(
+        results[0].0.contains("## "),
+        "git status works in the sandbox: {results:?}"
+    );
     assert!(results[0].0.contains("initial commit"), "{results:?}");
+    let edit = &fake.last_results(&fake.requests()[2])[0];
+    assert!(
+        !edit.1 && edit.0.contains("replacements"),
+        "the Edit worked: {edit:?}"
+    );
     let third = &fake.requests()[3];
     let out = &fake.last_results(third)[0].0;
     assert!(out.contains("TESTS-PASS"), "{out}");
-    assert!(!out.contains(TOKEN), "the token is in the sandbox's environment");
+    assert!(
+        !out.contains(TOKEN),
+        "the token is in the sandbox's environment"
+    );
     // Delivered: the branch on the server, author the agent, committer the runner.
     let tip = rig.branch_tip(&branch).expect("the branch was pushed");
-    let log1 = rig.git.git(REPO, &["log", "-1", "--format=%an|%cn|%s", &tip]);
+    let log1 = rig
+        .git
+        .git(REPO, &["log", "-1", "--format=%an|%cn|%s", &tip]);
     assert_eq!(log1.trim(), "coder|runner|Fixed add() to add its arguments");
     let file = rig.git.git(REPO, &["show", &format!("{tip}:widget.py")]);
-    assert!(file.contains("a + b"), "{file}");
+    assert!(file.contains("int(a) + int(b)"), "{file}");
     assert!(rig.branch_tip("main").is_some());
     // The pull request: opened on GitHub, the session's external URL.
     let pulls = rig.github.pulls();
@@ -324,13 +357,19 @@ fn a_session_clones_fixes_tests_and_delivers_a_branch_and_a_pull_request_then_a_
             .any(|a| a["activity"]["type"] == "external_url_updated"),
         "{v}"
     );
-    assert!(progress(&v).iter().any(|p| p.starts_with("checking out")), "{v}");
+    assert!(
+        progress(&v).iter().any(|p| p.starts_with("checking out")),
+        "{v}"
+    );
     for op in ["git.fetch", "git.push", "pr.create"] {
         let d = decisions_of(&v, op);
         assert_eq!(d.len(), 1, "{op}: {d:?}");
         assert_eq!(d[0]["result"], "allow", "{op}: {d:?}");
     }
-    assert_eq!(decisions_of(&v, "git.push")[0]["action"]["git"]["mode"], "new");
+    assert_eq!(
+        decisions_of(&v, "git.push")[0]["action"]["git"]["mode"],
+        "new"
+    );
 
     // A follow-up continues on the same branch: one more commit, same PR.
     let (s, b) = rig.cp.post(
@@ -344,12 +383,20 @@ fn a_session_clones_fixes_tests_and_delivers_a_branch_and_a_pull_request_then_a_
     assert_eq!(state(&v2), "complete", "{v2}");
     let tip2 = rig.branch_tip(&branch).unwrap();
     assert_ne!(tip2, tip);
-    let parents = rig.git.git(REPO, &["log", "--format=%s", &format!("main..{tip2}")]);
+    let parents = rig
+        .git
+        .git(REPO, &["log", "--format=%s", &format!("main..{tip2}")]);
     assert_eq!(
         parents.lines().collect::<Vec<_>>(),
-        ["Added a changelog entry", "Fixed add() to add its arguments"]
+        [
+            "Added a changelog entry",
+            "Fixed add() to add its arguments"
+        ]
     );
-    assert_eq!(decisions_of(&v2, "git.push")[1]["action"]["git"]["mode"], "update");
+    assert_eq!(
+        decisions_of(&v2, "git.push")[1]["action"]["git"]["mode"],
+        "update"
+    );
     assert_eq!(rig.github.pulls().len(), 1);
     assert_eq!(v2["session"]["external_url"].as_str().unwrap(), url);
 
@@ -363,15 +410,23 @@ fn a_session_clones_fixes_tests_and_delivers_a_branch_and_a_pull_request_then_a_
     assert!(ws.join(".git/HEAD").exists(), "the agent has a .git");
     assert!(grep_tree(&ws, TOKEN.as_bytes()).is_empty());
     let cfg = std::fs::read_to_string(ws.join(".git/config")).unwrap();
-    assert!(!cfg.contains("127.0.0.1"), "no remote URL in the agent's .git: {cfg}");
+    assert!(
+        !cfg.contains("127.0.0.1"),
+        "no remote URL in the agent's .git: {cfg}"
+    );
 }
 
 #[test]
 fn refused_and_broken_deliveries_fail_the_session_with_the_reason_and_leak_nothing() {
     let rig = Rig::start();
     // A branch someone else owns, with a commit the session lacks.
-    rig.git
-        .commit(REPO, "taken", &[("other.txt", "theirs\n")], &[], "their work");
+    rig.git.commit(
+        REPO,
+        "taken",
+        &[("other.txt", "theirs\n")],
+        &[],
+        "their work",
+    );
     let taken_tip = rig.branch_tip("taken").unwrap();
     let main_tip = rig.branch_tip("main").unwrap();
     let (_w, log) = rig.worker("w2", None);
@@ -379,30 +434,52 @@ fn refused_and_broken_deliveries_fail_the_session_with_the_reason_and_leak_nothi
     let url = rig.git.url(REPO);
 
     // Pushing to the default branch: denied by policy, main untouched.
-    let id = rig.scripted("to main", json!({"repository": url, "branch_name": "main"}), edit.clone());
+    let id = rig.scripted(
+        "to main",
+        json!({"repository": url, "branch_name": "main"}),
+        edit.clone(),
+    );
     let v = rig.done(&id);
     assert_eq!(state(&v), "error", "{v}");
     let o = outcome(&v);
-    assert!(o.contains("default branch") && o.contains("kept locally"), "{o}");
+    assert!(
+        o.contains("default branch") && o.contains("kept locally"),
+        "{o}"
+    );
     assert_eq!(rig.branch_tip("main").unwrap(), main_tip);
     assert_eq!(decisions_of(&v, "git.push")[0]["result"], "deny");
 
     // A force push over someone's branch: denied, their commit kept.
-    let id = rig.scripted("force", json!({"repository": url, "branch_name": "taken"}), edit.clone());
+    let id = rig.scripted(
+        "force",
+        json!({"repository": url, "branch_name": "taken"}),
+        edit.clone(),
+    );
     let v = rig.done(&id);
     assert_eq!(state(&v), "error", "{v}");
     assert!(outcome(&v).contains("force push"), "{}", outcome(&v));
-    assert_eq!(decisions_of(&v, "git.push")[0]["action"]["git"]["mode"], "force");
+    assert_eq!(
+        decisions_of(&v, "git.push")[0]["action"]["git"]["mode"],
+        "force"
+    );
     assert_eq!(rig.branch_tip("taken").unwrap(), taken_tip);
 
     // A missing ref: the checkout fails naming it; no tool ran.
-    let id = rig.scripted("missing", json!({"repository": url, "ref": "no-such-branch"}), edit.clone());
+    let id = rig.scripted(
+        "missing",
+        json!({"repository": url, "ref": "no-such-branch"}),
+        edit.clone(),
+    );
     let v = rig.done(&id);
     assert_eq!(state(&v), "error", "{v}");
     assert!(outcome(&v).contains("no-such-branch"), "{}", outcome(&v));
     assert!(
-        !v["activities"].as_array().unwrap().iter().any(|a| a["activity"]["type"] == "policy_decision"
-            && a["activity"]["record"]["action"]["kind"] == "shell.exec"),
+        !v["activities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["activity"]["type"] == "policy_decision"
+                && a["activity"]["record"]["action"]["kind"] == "shell.exec"),
         "no tool ran: {v}"
     );
 
@@ -414,7 +491,11 @@ fn refused_and_broken_deliveries_fail_the_session_with_the_reason_and_leak_nothi
     );
     let v = rig.done(&id);
     assert_eq!(state(&v), "error", "{v}");
-    assert!(outcome(&v).contains("not a repository host"), "{}", outcome(&v));
+    assert!(
+        outcome(&v).contains("not a repository host"),
+        "{}",
+        outcome(&v)
+    );
 
     // Bad URLs never get queued.
     for bad in [
@@ -432,7 +513,10 @@ fn refused_and_broken_deliveries_fail_the_session_with_the_reason_and_leak_nothi
             Some(edit.clone()),
         );
         assert_eq!(s, 400, "{bad}: {b}");
-        assert!(b["error"].is_object() || b["message"].is_string() || b["error"].is_string(), "{b}");
+        assert!(
+            b["error"].is_object() || b["message"].is_string() || b["error"].is_string(),
+            "{b}"
+        );
         assert!(!b.to_string().contains(TOKEN), "{b}");
     }
 
@@ -443,7 +527,10 @@ fn refused_and_broken_deliveries_fail_the_session_with_the_reason_and_leak_nothi
     let v = rig.done(&id);
     assert_eq!(state(&v), "error", "{v}");
     let o = outcome(&v).to_lowercase();
-    assert!(o.contains("credential") || o.contains("unauthori") || o.contains("401"), "{o}");
+    assert!(
+        o.contains("credential") || o.contains("unauthori") || o.contains("401"),
+        "{o}"
+    );
     rig.git.set_token(TOKEN);
 
     // A push the server refuses (a pre-receive hook): the session fails
@@ -475,7 +562,10 @@ fn repository_content_and_agent_written_git_state_run_nothing_on_the_host() {
             (".gitattributes", "*.py filter=evil\n"),
             (
                 ".gitmodules",
-                &format!("[submodule \"s\"]\n\tpath = s\n\turl = file://{}\n", marker_dir.path().display()),
+                &format!(
+                    "[submodule \"s\"]\n\tpath = s\n\turl = file://{}\n",
+                    marker_dir.path().display()
+                ),
             ),
         ],
         &[],
@@ -495,7 +585,9 @@ fn repository_content_and_agent_written_git_state_run_nothing_on_the_host() {
     let v = rig.done(&id);
     assert_eq!(state(&v), "complete", "{v}");
     let branch = v["session"]["repo"]["branch_name"].as_str().unwrap();
-    let tip = rig.branch_tip(branch).expect("pushed to the real remote, not the rewrite");
+    let tip = rig
+        .branch_tip(branch)
+        .expect("pushed to the real remote, not the rewrite");
     let readme = rig.git.git(REPO, &["show", &format!("{tip}:README.md")]);
     assert!(readme.contains("edited"), "{readme}");
     for n in ["filter", "fsmonitor", "hook"] {
