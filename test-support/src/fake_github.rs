@@ -164,6 +164,9 @@ struct Inner {
     requests: Vec<Recorded>,
     rate_limit: Option<RateLimit>,
     base: String,
+    /// The web base of `html_url`s, when it is not `base` (a test that
+    /// serves the repositories on the forge's web host).
+    web: Option<String>,
 }
 
 #[derive(Clone)]
@@ -195,6 +198,7 @@ impl FakeGitHub {
                 requests: Vec::new(),
                 rate_limit: None,
                 base: format!("http://{addr}"),
+                web: None,
             })),
             lookup: branch_lookup,
         };
@@ -236,7 +240,15 @@ impl FakeGitHub {
     /// The web base of `html_url`s (`http://127.0.0.1:<port>`), so a PR URL
     /// the fake returns parses back to this host.
     pub fn web_base(&self) -> String {
-        format!("http://{}", self.addr)
+        let web = self.lock().web.clone();
+        web.unwrap_or_else(|| format!("http://{}", self.addr))
+    }
+
+    /// Serves `html_url`s under `web` instead (GitHub's web host is the git
+    /// host: a test whose repositories live on a git server points the
+    /// pull-request URLs there, so they parse back to that host).
+    pub fn set_web_base(&self, web: &str) {
+        self.lock().web = Some(web.trim_end_matches('/').to_string());
     }
 
     /// Every pull request the fake holds, in creation order.
@@ -619,7 +631,8 @@ fn request_reviewers(inner: &mut Inner, r: &FakeRepo, i: usize, body: &[u8]) -> 
 /// schema (`pull-request`, REST 2022-11-28) requires is present, with the
 /// fake's own URLs, so a strict client or schema validator accepts it.
 fn pull_json(inner: &Inner, p: &FakePull) -> Value {
-    let (web, api) = (inner.base.clone(), format!("{}{API_PREFIX}", inner.base));
+    let web = inner.web.clone().unwrap_or_else(|| inner.base.clone());
+    let api = format!("{}{API_PREFIX}", inner.base);
     let repo_api = format!("{api}/repos/{}/{}", p.owner, p.repo);
     let pull_api = format!("{repo_api}/pulls/{}", p.number);
     let issue_api = format!("{repo_api}/issues/{}", p.number);

@@ -422,3 +422,48 @@ pub fn default_builtin_dir(exe: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[cfg(test)]
+mod reserved_name_tests {
+    use super::{Registry, Tool, ToolError, ToolRun, ToolSource, ToolSpec};
+    use protocol::policy::Action;
+    use std::sync::Arc;
+
+    struct Named(ToolSpec);
+
+    impl Tool for Named {
+        fn spec(&self) -> &ToolSpec {
+            &self.0
+        }
+        fn plan(&self, _: &serde_json::Value) -> Result<Vec<Action>, ToolError> {
+            Ok(vec![])
+        }
+        fn run(&self, _: ToolRun<'_>) -> Result<serde_json::Value, ToolError> {
+            Ok(serde_json::json!({}))
+        }
+    }
+
+    fn named(name: &str) -> Arc<dyn Tool> {
+        Arc::new(Named(ToolSpec {
+            name: name.into(),
+            description: String::new(),
+            input_schema: serde_json::json!({"type": "object"}),
+            source: ToolSource::Builtin,
+            capabilities: vec![],
+            operator_only: false,
+        }))
+    }
+
+    /// The policy gives the runner's own repository actions (tool
+    /// `runner`) rules no agent tool may borrow.
+    #[test]
+    fn no_tool_may_be_named_runner() {
+        let mut r = Registry::default();
+        for name in ["runner", "Runner", "RUNNER"] {
+            let e = r.add(named(name)).unwrap_err();
+            assert!(e.contains("reserved"), "{e}");
+        }
+        r.add(named("runner-helper")).unwrap();
+        assert_eq!(r.names(), ["runner-helper"]);
+    }
+}

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use test_support::fake_github::FakeGitHub;
+use test_support::fake_github::{FakeGitHub, FakePull};
 use test_support::git_server::GitServer;
 
 const TOKEN: &str = "ghs_e2eSecretToken0123456789abcdefXYZ";
@@ -595,4 +595,85 @@ fn repository_content_and_agent_written_git_state_run_nothing_on_the_host() {
     }
     let tree = rig.git.git(REPO, &["ls-tree", "-r", "--name-only", &tip]);
     assert!(!tree.lines().any(|l| l.starts_with(".git/")), "{tree}");
+}
+
+/// A session on a pull request: a new branch on top of the pull request's
+/// head (`auto_branch`, the default), or more commits on the head branch
+/// itself (`auto_branch: false`), whose pull request is the one already
+/// open.
+#[test]
+fn a_session_on_a_pull_request_works_on_its_head() {
+    let rig = Rig::start();
+    // GitHub's web host is its git host: pull-request URLs name it.
+    rig.github
+        .set_web_base(&format!("https://127.0.0.1:{}", rig.git.port()));
+    let head = rig.git.commit(
+        REPO,
+        "feature",
+        &[("feature.txt", "one\n")],
+        &[],
+        "start the feature",
+    );
+    rig.git
+        .git(REPO, &["update-ref", "refs/pull/1/head", &head]);
+    let mut pull = FakePull::open("acme", "widget", "feature", &head, "main");
+    pull.head_repo = Some(("acme/widget".into(), rig.git.url(REPO)));
+    assert_eq!(rig.github.add_pull(pull), 1);
+    let pr_url = format!("https://127.0.0.1:{}/acme/widget/pull/1", rig.git.port());
+    let (_w, _log) = rig.worker("w4", None);
+    let script = json!([{"tool": "Bash", "input": {"command": "grep -q one feature.txt && echo two >> feature.txt"}}]);
+
+    // A new branch on the head, and a pull request into the head branch.
+    let id = rig.scripted(
+        "stacked",
+        json!({"pr_url": pr_url, "auto_create_pr": true}),
+        script.clone(),
+    );
+    let v = rig.done(&id);
+    assert_eq!(state(&v), "complete", "{v}");
+    let branch = v["session"]["repo"]["branch_name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let tip = rig.branch_tip(&branch).expect("pushed");
+    let parent = rig.git.git(REPO, &["rev-parse", &format!("{tip}^")]);
+    assert_eq!(parent.trim(), head, "built on the pull request's head");
+    let pulls = rig.github.pulls();
+    assert_eq!(pulls.len(), 2, "{pulls:?}");
+    assert_eq!(
+        (pulls[1].head_ref.as_str(), pulls[1].base_ref.as_str()),
+        (branch.as_str(), "feature")
+    );
+    assert_eq!(
+        rig.branch_tip("feature").unwrap(),
+        head,
+        "the head branch is untouched"
+    );
+    assert!(v["session"]["external_url"]
+        .as_str()
+        .unwrap()
+        .ends_with("/pull/2"));
+
+    // More commits on the head branch itself; its pull request is the one
+    // already open.
+    let id = rig.scripted(
+        "same branch",
+        json!({"pr_url": pr_url, "auto_branch": false, "auto_create_pr": true}),
+        script,
+    );
+    let v = rig.done(&id);
+    assert_eq!(state(&v), "complete", "{v}");
+    assert_eq!(v["session"]["repo"]["branch_name"], Value::Null);
+    let tip = rig.branch_tip("feature").unwrap();
+    assert_ne!(tip, head);
+    assert_eq!(
+        rig.git.git(REPO, &["rev-parse", &format!("{tip}^")]).trim(),
+        head
+    );
+    assert_eq!(
+        decisions_of(&v, "git.push")[0]["action"]["git"]["mode"],
+        "update"
+    );
+    assert_eq!(rig.github.pulls().len(), 2, "no third pull request");
+    assert_eq!(v["session"]["external_url"].as_str().unwrap(), pr_url);
 }
