@@ -66,6 +66,54 @@ fn check_reach(r: &mut Report, config: &crate::config::Config, (uid, gid): (u32,
     }
 }
 
+/// Whether every repository host's token can be read (never printed) and
+/// the extra CA file holds certificates: a session should not be the first
+/// to find out.
+fn check_repositories(r: &mut Report, config: &crate::config::Config) {
+    let repos = &config.repositories;
+    for h in &repos.hosts {
+        match &h.token {
+            None => r.info(
+                "repository host",
+                &format!(
+                    "{}: no token (public repositories only, no pull requests)",
+                    h.host
+                ),
+            ),
+            Some(t) => match t.resolve(&format!("repositories.hosts {} token", h.host)) {
+                Ok(_) => r.pass(
+                    "repository host",
+                    &format!("{}: its token can be read", h.host),
+                ),
+                Err(e) => r.fail(
+                    "repository host",
+                    &e,
+                    "point token at a readable env var, a 0600 file or a systemd credential",
+                ),
+            },
+        }
+    }
+    if let Some(ca) = &repos.ca_file {
+        let certs = std::fs::read(ca)
+            .map_err(|e| e.to_string())
+            .and_then(|pem| reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| e.to_string()));
+        match certs {
+            Ok(c) if !c.is_empty() => r.pass(
+                "repository CA",
+                &format!("{} holds {} certificate(s)", ca.display(), c.len()),
+            ),
+            Ok(_) | Err(_) => r.fail(
+                "repository CA",
+                &format!(
+                    "repositories.ca_file {} holds no readable PEM certificate",
+                    ca.display()
+                ),
+                "point repositories.ca_file at a PEM file of CA certificates",
+            ),
+        }
+    }
+}
+
 fn read(path: &str) -> Option<String> {
     std::fs::read_to_string(path)
         .ok()
@@ -150,6 +198,7 @@ pub(super) fn run(a: DoctorArgs) -> anyhow::Result<u8> {
     }
     let (uid, gid) = sandbox_ids(config.sandbox.uid, config.sandbox.gid);
     check_reach(&mut r, &config, (uid, gid));
+    check_repositories(&mut r, &config);
     // The real thing: build the whole sandbox and run a command in it.
     let base = PathBuf::from("/var/tmp");
     let dir = tempfile::Builder::new()

@@ -68,6 +68,10 @@ const EMBEDDED: &[(&str, &str)] = &[
         "platform_test.rego",
         include_str!("../../../policies/platform_test.rego"),
     ),
+    (
+        "repository_test.rego",
+        include_str!("../../../policies/repository_test.rego"),
+    ),
 ];
 
 /// Names of the embedded policy files (a test checks none is forgotten).
