@@ -150,6 +150,11 @@ impl SessionRepo {
                 .map_err(|e| fail(kept(format!("pushing {} failed: {e}", self.branch))))?;
             out.pushed = true;
         }
+        if let Some(url) = &self.existing_pr {
+            // Pushing the pull request's head branch updated it.
+            out.pr_url = Some(url.clone());
+            return Ok(out);
+        }
         if self.auto_create_pr {
             let (forge, path) = self.forge.as_ref().ok_or_else(|| {
                 fail(kept(

@@ -50,6 +50,9 @@ pub struct SessionRepo {
     draft: bool,
     /// Ask these people to review it.
     reviewers: Vec<String>,
+    /// The pull request the work is delivered to already (`pr_url` with
+    /// `auto_branch = false`: its head branch is pushed).
+    existing_pr: Option<String>,
     /// Whether this run resumed an earlier checkout (a follow-up).
     resumed: bool,
 }

@@ -8,7 +8,7 @@ use crate::forge::{self, Forge, GitHub, RepoPath};
 use crate::policy::{PolicyGate, SessionContext};
 use crate::repo::{self, CheckoutRequest, Remote, Want};
 use protocol::policy::{Action, ActionDetail, DecisionResult, GitOperation};
-use protocol::repository::RepoWork;
+use protocol::repository::{check_ref_name, RepoWork};
 use std::path::Path;
 
 /// What a checkout needs from the session and the worker.
@@ -45,6 +45,7 @@ struct Source {
     branch: String,
     base_branch: Option<String>,
     asked: String,
+    existing_pr: Option<String>,
 }
 
 /// Checks the session's repository out into its workspace (or resumes the
@@ -52,23 +53,30 @@ struct Source {
 pub fn prepare(p: &Prepare<'_>) -> Result<SessionRepo, String> {
     repo::init();
     let work = p.work;
+    let wants_forge = work.auto_create_pr || work.pr_url.is_some();
     let (host_port, repo_path, pr_number) = match &work.pr_url {
         Some(pr) => {
             let (h, r, n) = forge::parse_pr_url(pr).map_err(|e| e.to_string())?;
-            (h, r, Some(n))
+            (h, Some(r), Some(n))
         }
         None => {
             let url = work
                 .repository
                 .as_deref()
                 .ok_or("the session names neither a repository nor a pull request")?;
-            let (h, r) = forge::parse_repo_url(url).map_err(|e| e.to_string())?;
-            (h, r, None)
+            if wants_forge {
+                // A pull request needs the repository's place on the forge.
+                let (h, r) = forge::parse_repo_url(url).map_err(|e| e.to_string())?;
+                (h, Some(r), None)
+            } else {
+                // Push only: any path on the host will do (GitLab groups,
+                // a plain git server).
+                (host_port_of(url)?, None, None)
+            }
         }
     };
     let host_name = super::section::host_name(&host_port).to_ascii_lowercase();
     let entry = p.settings.host(&host_port);
-    let wants_forge = work.auto_create_pr || pr_number.is_some();
     let forge_kind = entry.map(|e| e.forge).unwrap_or(ForgeKind::None);
     if wants_forge && forge_kind == ForgeKind::None {
         return Err(match entry {
@@ -96,7 +104,8 @@ pub fn prepare(p: &Prepare<'_>) -> Result<SessionRepo, String> {
                 .map_err(|err| format!("repositories.hosts {host_port} api_base {base:?}: {err}"))?;
             let client = decided_client(p.gate, p.ctx, p.settings, &api)?;
             let gh = GitHub::new(&base, token.clone(), client).map_err(|e| e.to_string())?;
-            Some((Box::new(gh), repo_path.clone()))
+            let path = repo_path.clone().ok_or("the repository has no owner/name path")?;
+            Some((Box::new(gh), path))
         }
         (_, true, None) => {
             return Err(format!(
@@ -116,6 +125,10 @@ pub fn prepare(p: &Prepare<'_>) -> Result<SessionRepo, String> {
                 .as_ref()
                 .ok_or("no forge to look the pull request up")?;
             let pr = f.pull_request(path, n).map_err(|e| e.to_string())?;
+            // Branch names from the forge are checked like the session's
+            // own: they become refspecs and policy input.
+            check_ref_name("the pull request's head branch", &pr.head_ref)?;
+            check_ref_name("the pull request's base branch", &pr.base_ref)?;
             if work.auto_branch {
                 Source {
                     clone_url: pr.base_clone_url.clone(),
@@ -123,17 +136,21 @@ pub fn prepare(p: &Prepare<'_>) -> Result<SessionRepo, String> {
                     branch: default_name(),
                     base_branch: Some(pr.head_ref.clone()),
                     asked: format!("refs/pull/{n}/head"),
+                    existing_pr: None,
                 }
             } else {
                 let clone = pr.head_clone_url.clone().ok_or_else(|| {
                     format!("pull request {n}'s head repository is gone (deleted fork); start from a new branch (auto_branch = true)")
                 })?;
+                // The work goes onto the pull request's own head branch
+                // (maybe a fork's): that pull request is the delivery.
                 Source {
                     clone_url: clone,
                     want: Want::Branch(pr.head_ref.clone()),
                     branch: pr.head_ref.clone(),
                     base_branch: Some(pr.base_ref.clone()),
                     asked: pr.head_ref.clone(),
+                    existing_pr: Some(pr.html_url.clone()),
                 }
             }
         }
@@ -146,6 +163,7 @@ pub fn prepare(p: &Prepare<'_>) -> Result<SessionRepo, String> {
             branch: default_name(),
             base_branch: None,
             asked: work.git_ref.clone().unwrap_or_default(),
+            existing_pr: None,
         },
     };
     let clone = url::Url::parse(&source.clone_url)
@@ -172,6 +190,12 @@ pub fn prepare(p: &Prepare<'_>) -> Result<SessionRepo, String> {
             ..Default::default()
         },
     )?;
+    // The policy sees host names; the credentials are per host and port.
+    if entry.is_none() {
+        return Err(format!(
+            "{host_port} is not a repository host of this worker: add [[repositories.hosts]] host = \"{host_port}\" (with its token) to worker.toml"
+        ));
+    }
     let client = decided_client(p.gate, p.ctx, p.settings, &clone)?;
     let remote = Remote::new(&source.clone_url, token, client).map_err(|e| e.to_string())?;
     let refs = repo::list_refs(&remote).map_err(|e| e.to_string())?;
@@ -193,7 +217,22 @@ pub fn prepare(p: &Prepare<'_>) -> Result<SessionRepo, String> {
         let remote_has_branch = refs
             .refs
             .contains_key(&format!("refs/heads/{}", source.branch));
-        let want = if p.continuing && remote_has_branch {
+        let want = if p.continuing && remote_has_branch && !matches!(source.want, Want::Branch(_)) {
+            // A follow-up on a worker without the earlier checkout: what is
+            // fetched now is the session's pushed branch, decided as such.
+            decide_operation(
+                p.gate,
+                p.ctx,
+                "git.fetch",
+                GitOperation {
+                    remote: source.clone_url.clone(),
+                    host: host_name.clone(),
+                    git_ref: Some(format!("refs/heads/{}", source.branch)),
+                    default_branch: default_branch.clone(),
+                    session_branch: Some(source.branch.clone()),
+                    ..Default::default()
+                },
+            )?;
             Want::Branch(source.branch.clone())
         } else {
             source.want.clone()
@@ -260,7 +299,21 @@ pub fn prepare(p: &Prepare<'_>) -> Result<SessionRepo, String> {
         auto_create_pr: work.auto_create_pr,
         draft: work.draft,
         reviewers: work.reviewers.clone(),
+        existing_pr: source.existing_pr,
         resumed,
+    })
+}
+
+/// `host[:port]` of an https URL (the key of its `[[repositories.hosts]]`
+/// entry).
+fn host_port_of(url: &str) -> Result<String, String> {
+    let u = url::Url::parse(url).map_err(|e| format!("repository URL {url:?}: {e}"))?;
+    let host = u
+        .host_str()
+        .ok_or_else(|| format!("repository URL {url:?} has no host"))?;
+    Ok(match u.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_string(),
     })
 }
 
