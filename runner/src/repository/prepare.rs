@@ -173,7 +173,11 @@ pub fn prepare(p: &Prepare<'_>) -> Result<SessionRepo, String> {
     let remote = Remote::new(&source.clone_url, token, client).map_err(|e| e.to_string())?;
     let refs = repo::list_refs(&remote).map_err(|e| e.to_string())?;
     let default_branch = refs.default_branch.clone();
-    let resumed = p.git_dir.join("HEAD").exists();
+    let resumed = repo::is_checked_out(p.git_dir);
+    if !resumed && std::fs::symlink_metadata(p.git_dir).is_ok() {
+        (p.progress)("an earlier attempt's checkout did not finish; starting it again");
+        repo::discard_incomplete(p.git_dir, p.workspace).map_err(|e| e.to_string())?;
+    }
     if !resumed {
         let remote_has_branch = refs
             .refs
