@@ -131,6 +131,16 @@ platform_deny contains msg if {
 	msg := sprintf("%v is the remote's default branch; the runner pushes work to its own branch", [git_field("branch")])
 }
 
+# Unknown default branch: the rule above cannot hold, so only a push that
+# creates a branch (and so overwrites nothing) goes ahead.
+platform_deny contains msg if {
+	runner_acting
+	operation == "git.push"
+	git_field("default_branch") == ""
+	git_field("mode") != "new"
+	msg := sprintf("the remote does not say which branch is its default, so a push that changes the existing branch %v cannot be shown to spare it; push to a new branch name", [git_field("branch")])
+}
+
 platform_allow contains msg if {
 	runner_acting
 	operation == "git.fetch"

@@ -133,3 +133,15 @@ test_a_forge_api_host_is_not_a_git_host if {
 	d := runner.decision with input as git_op("git.fetch", {"remote": "https://api.git.example/o/r.git", "host": "api.git.example"})
 	d.result == "deny"
 }
+
+test_push_updating_a_branch_when_the_default_branch_is_unknown_denied if {
+	op := {
+		"remote": "https://git.example/o/r.git", "host": "git.example",
+		"branch": "runner/fix-1", "mode": "update", "session_branch": "runner/fix-1",
+	}
+	d := runner.decision with input as git_op("git.push", op)
+	d.result == "deny"
+	reason_has(d, "does not say which branch is its default")
+	n := runner.decision with input as git_op("git.push", object.union(op, {"mode": "new"}))
+	n.result == "allow"
+}

@@ -144,6 +144,7 @@ pub fn checkout(req: &CheckoutRequest) -> Result<CheckedOut, RepoError> {
     drop(commit);
     drop(repo);
     private::copy_to_workspace(req.git_dir, req.workspace)?;
+    private::mark_complete(req.git_dir)?;
     Ok(CheckedOut {
         base_ref,
         base_commit,

@@ -63,9 +63,24 @@ pub fn commit_all(
     let mut index = repo
         .index()
         .map_err(|e| RepoError::git("opening the index", e))?;
-    index
-        .add_all(["*"], git2::IndexAddOption::DEFAULT, None)
-        .map_err(|e| RepoError::git("staging the workspace", e))?;
+    let mut staging = super::limits::Staging::new(workspace);
+    let added = index.add_all(
+        ["*"],
+        git2::IndexAddOption::DEFAULT,
+        Some(&mut |path: &Path, _: &[u8]| staging.admit(path)),
+    );
+    if let Some(refused) = staging.refusal() {
+        return Err(refused);
+    }
+    added.map_err(|e| {
+        RepoError::git(
+            "staging the workspace",
+            format!(
+                "{}; rename or remove that path (git refuses names like .git, .git., git~1 and a symlinked .gitmodules)",
+                e.message()
+            ),
+        )
+    })?;
     index
         .update_all(["*"], None)
         .map_err(|e| RepoError::git("staging deletions", e))?;

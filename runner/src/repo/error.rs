@@ -39,6 +39,9 @@ pub enum RepoError {
         "git network error: {0}; check that the server is reachable and serves git over https"
     )]
     Network(String),
+    /// The work is too large to commit or push (a size limit, named).
+    #[error("too much to commit: {0}")]
+    TooLarge(String),
     /// The session was cancelled while git was working.
     #[error("git operation cancelled")]
     Cancelled,

@@ -13,6 +13,7 @@
 mod checkout;
 mod commit;
 mod error;
+mod limits;
 mod private;
 mod push;
 mod remote;
@@ -24,6 +25,8 @@ pub use crate::secret::Secret;
 pub use checkout::{checkout, CheckedOut, CheckoutRequest, Want};
 pub use commit::{commit_all, head, Identity};
 pub use error::RepoError;
+pub use limits::{MAX_COMMIT_BYTES, MAX_FILE_BYTES};
+pub use private::{discard_incomplete, is_checked_out};
 pub use push::{push, push_mode, PushMode};
 pub use remote::{list_refs, Remote, RemoteRefs};
 

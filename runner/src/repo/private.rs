@@ -12,8 +12,18 @@ use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Component, Path};
 
 /// The config the private repository keeps: no remote, no URL, no token,
-/// nothing that points elsewhere.
-const PRIVATE_CONFIG: &str = "[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = true\n\tsymlinks = true\n\tautocrlf = false\n";
+/// nothing that points elsewhere. `protectNTFS`/`protectHFS` are libgit2's
+/// defaults only in part (HFS is off on Linux): set both, so a tree entry
+/// that is `.git` on some file system (`.GIT`, `.git.`, `git~1`,
+/// `.g\u{200c}it`) is neither checked out nor committed and pushed to
+/// someone else's Mac or Windows machine.
+const PRIVATE_CONFIG: &str = "[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = true\n\tsymlinks = true\n\tautocrlf = false\n\tprotectNTFS = true\n\tprotectHFS = true\n";
+
+/// Written into the private git dir as the very last step of a checkout.
+/// Without it the dir is an attempt that stopped half-way (a crash, a
+/// hostile tree, a full disk): resuming it would commit every file the
+/// checkout had not written yet as deleted.
+const COMPLETE: &str = "runner-checkout-complete";
 
 /// The config of the agent's copy: enough for `git status`/`diff`/`log`.
 const WORKSPACE_CONFIG: &str = "[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = false\n\tlogallrefupdates = true\n";
@@ -116,6 +126,48 @@ pub(super) fn open_with(git_dir: &Path, workspace: &Path) -> Result<git2::Reposi
     repo.set_workdir(workspace, false)
         .map_err(|e| RepoError::git("setting the work tree", e))?;
     Ok(repo)
+}
+
+/// Records that the checkout into `git_dir` finished.
+pub(super) fn mark_complete(git_dir: &Path) -> Result<(), RepoError> {
+    std::fs::write(git_dir.join(COMPLETE), b"")
+        .map_err(|e| RepoError::git("recording the finished checkout", e))
+}
+
+/// Whether `git_dir` holds a checkout that finished (and can be resumed).
+pub fn is_checked_out(git_dir: &Path) -> bool {
+    std::fs::symlink_metadata(git_dir.join(COMPLETE)).is_ok_and(|m| m.is_file())
+}
+
+/// Removes what a checkout that did not finish left — the private git dir
+/// and everything in the workspace — so the next attempt starts afresh.
+/// Only a checkout writes there before it finishes (it starts on an empty
+/// workspace and no tool runs before it is done), so nothing else is lost.
+/// Does nothing when there is no private git dir; refuses a finished one.
+pub fn discard_incomplete(git_dir: &Path, workspace: &Path) -> Result<(), RepoError> {
+    no_symlinks(git_dir, "private git dir")?;
+    no_symlinks(workspace, "workspace")?;
+    if std::fs::symlink_metadata(git_dir).is_err() {
+        return Ok(());
+    }
+    if is_checked_out(git_dir) {
+        return Err(RepoError::Git(format!(
+            "{} holds a finished checkout; it is resumed, not discarded",
+            git_dir.display()
+        )));
+    }
+    let clear = |e: std::io::Error| RepoError::git("removing the unfinished checkout", e);
+    // remove_dir_all never follows a symlink it meets.
+    std::fs::remove_dir_all(git_dir).map_err(clear)?;
+    for entry in std::fs::read_dir(workspace).map_err(clear)? {
+        let entry = entry.map_err(clear)?;
+        if entry.file_type().map_err(clear)?.is_dir() {
+            std::fs::remove_dir_all(entry.path()).map_err(clear)?;
+        } else {
+            std::fs::remove_file(entry.path()).map_err(clear)?;
+        }
+    }
+    Ok(())
 }
 
 /// Copies the private repository to `workspace/.git` (regular files and

@@ -78,7 +78,7 @@ pub fn push(
         if let Some(why) = status {
             refused
                 .borrow_mut()
-                .push(format!("{name}: {}", cap(why, 200)));
+                .push(format!("{name}: {}", cap(&session.redact(why), 200)));
         }
         Ok(())
     });

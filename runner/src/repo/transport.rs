@@ -57,9 +57,39 @@ impl Entered {
     /// cancellation, then libgit2's error.
     pub(super) fn check<T>(&self, r: Result<T, git2::Error>) -> Result<T, RepoError> {
         r.map_err(|e| {
-            self.take_failure()
-                .unwrap_or_else(|| from_git(&e, &self.session.cancel))
+            let e = self
+                .take_failure()
+                .unwrap_or_else(|| from_git(&e, &self.session.cancel));
+            self.scrub(e)
         })
+    }
+
+    /// Server-sent text (a hook's rejection, an `ERR` line libgit2 passes
+    /// on) with the token removed, raw and as the Basic credential: a
+    /// proxy or server that echoes the request must not put it in a record.
+    pub(super) fn redact(&self, text: &str) -> String {
+        let Some(token) = &self.session.remote.token else {
+            return text.to_string();
+        };
+        let t = token.expose();
+        if t.is_empty() {
+            return text.to_string();
+        }
+        use base64::Engine;
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!("x-access-token:{t}"));
+        text.replace(basic.as_str(), "[redacted]")
+            .replace(t, "[redacted]")
+    }
+
+    fn scrub(&self, e: RepoError) -> RepoError {
+        match e {
+            RepoError::Rejected(s) => RepoError::Rejected(self.redact(&s)),
+            RepoError::Network(s) => RepoError::Network(self.redact(&s)),
+            RepoError::Git(s) => RepoError::Git(self.redact(&s)),
+            RepoError::TooLarge(s) => RepoError::TooLarge(self.redact(&s)),
+            RepoError::MissingRef(s) => RepoError::MissingRef(self.redact(&s)),
+            other => other,
+        }
     }
 
     /// The transport's typed failure, if it had one.
@@ -283,10 +313,21 @@ fn chain(e: &dyn std::error::Error) -> String {
     s
 }
 
+/// Largest request body sent (a push's pack is buffered whole before it
+/// goes out): about GitHub's own push limit, and far above what one
+/// session's commits may add ([`super::MAX_COMMIT_BYTES`] each).
+pub(super) const MAX_BODY_BYTES: usize = 2 << 30;
+
 impl Write for Stream {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         if self.session.cancel.is_cancelled() {
             return Err(self.session.fail(RepoError::Cancelled));
+        }
+        if self.body.len().saturating_add(data.len()) > MAX_BODY_BYTES {
+            return Err(self.session.fail(RepoError::TooLarge(format!(
+                "the push is larger than {} MiB; push fewer or smaller commits",
+                MAX_BODY_BYTES >> 20
+            ))));
         }
         self.body.extend_from_slice(data);
         Ok(data.len())
@@ -317,5 +358,33 @@ impl Read for Stream {
                 self.session.remote.host
             )))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_from_the_server_loses_the_token_raw_and_as_basic_credentials() {
+        use base64::Engine;
+        let token = "tok_ECHOED_42";
+        let remote = Remote::new(
+            "https://git.example/o/r.git",
+            Some(crate::secret::Secret::new(token)),
+            reqwest::blocking::Client::new(),
+        )
+        .unwrap();
+        let basic =
+            base64::engine::general_purpose::STANDARD.encode(format!("x-access-token:{token}"));
+        let entered = enter(&remote, &Cancel::never());
+        let said = format!("refs/heads/x: denied for {token} (Authorization: Basic {basic})");
+        let shown = entered.redact(&said);
+        assert!(!shown.contains(token) && !shown.contains(&basic), "{shown}");
+        assert_eq!(shown.matches("[redacted]").count(), 2, "{shown}");
+        let e = entered
+            .check::<()>(Err(git2::Error::from_str(&said)))
+            .unwrap_err();
+        assert!(!e.to_string().contains(token), "{e}");
     }
 }

@@ -35,9 +35,6 @@ pub struct Prepare<'a> {
     pub progress: &'a dyn Fn(&str),
 }
 
-/// The file in the private git dir that says its checkout finished.
-const CHECKED_OUT: &str = "runner-checkout-complete";
-
 /// Where the session's code comes from, once a `pr_url` is looked up.
 struct Source {
     clone_url: String,
@@ -200,20 +197,12 @@ pub fn prepare(p: &Prepare<'_>) -> Result<SessionRepo, String> {
     let remote = Remote::new(&source.clone_url, token, client).map_err(|e| e.to_string())?;
     let refs = repo::list_refs(&remote).map_err(|e| e.to_string())?;
     let default_branch = refs.default_branch.clone();
-    // Only a checkout that finished counts: one cut short (a crash, a lost
-    // lease) is started again, and its half-written workspace is refused
-    // below rather than committed as a deletion of everything missing.
-    let marker = p.git_dir.join(CHECKED_OUT);
-    let resumed = marker.exists();
+    let resumed = repo::is_checked_out(p.git_dir);
+    if !resumed && std::fs::symlink_metadata(p.git_dir).is_ok() {
+        (p.progress)("an earlier attempt's checkout did not finish; starting it again");
+        repo::discard_incomplete(p.git_dir, p.workspace).map_err(|e| e.to_string())?;
+    }
     if !resumed {
-        if std::fs::symlink_metadata(p.git_dir).is_ok() {
-            std::fs::remove_dir_all(p.git_dir).map_err(|e| {
-                format!(
-                    "cannot remove the unfinished clone {}: {e}",
-                    p.git_dir.display()
-                )
-            })?;
-        }
         let remote_has_branch = refs
             .refs
             .contains_key(&format!("refs/heads/{}", source.branch));

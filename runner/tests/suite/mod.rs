@@ -8,4 +8,5 @@ mod policy_paths;
 mod policy_trust;
 mod policy_vm;
 mod repo;
+mod repo_attacks;
 mod wasm_tools;
