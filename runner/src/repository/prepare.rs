@@ -253,12 +253,6 @@ pub fn prepare(p: &Prepare<'_>) -> Result<SessionRepo, String> {
             progress: p.progress,
         })
         .map_err(|e| e.to_string())?;
-        std::fs::write(&marker, out.base_commit.as_bytes()).map_err(|e| {
-            format!(
-                "cannot record the finished checkout in {}: {e}",
-                marker.display()
-            )
-        })?;
         (p.progress)(&format!(
             "checked out {} at {} on branch {}{}",
             out.base_ref,
