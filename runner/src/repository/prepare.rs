@@ -174,19 +174,24 @@ pub fn prepare(p: &Prepare<'_>) -> Result<SessionRepo, String> {
             "the pull request's repository is on {clone_host_port}, not {host_port}; this worker only works on the host the session named"
         ));
     }
+    // What is fetched, decided before it is.
+    let decide_fetch = |git_ref: String, default_branch: Option<String>| {
+        decide_operation(
+            p.gate,
+            p.ctx,
+            "git.fetch",
+            GitOperation {
+                remote: source.clone_url.clone(),
+                host: host_name.clone(),
+                git_ref: Some(git_ref),
+                default_branch,
+                session_branch: Some(source.branch.clone()),
+                ..Default::default()
+            },
+        )
+    };
     // Decided before anything is sent: the fetch, then the connection.
-    decide_operation(
-        p.gate,
-        p.ctx,
-        "git.fetch",
-        GitOperation {
-            remote: source.clone_url.clone(),
-            host: host_name.clone(),
-            git_ref: Some(source.asked.clone()),
-            session_branch: Some(source.branch.clone()),
-            ..Default::default()
-        },
-    )?;
+    decide_fetch(source.asked.clone(), None)?;
     // The policy sees host names; the credentials are per host and port.
     if entry.is_none() {
         return Err(format!(
@@ -209,18 +214,9 @@ pub fn prepare(p: &Prepare<'_>) -> Result<SessionRepo, String> {
         let want = if p.continuing && remote_has_branch && !matches!(source.want, Want::Branch(_)) {
             // A follow-up on a worker without the earlier checkout: what is
             // fetched now is the session's pushed branch, decided as such.
-            decide_operation(
-                p.gate,
-                p.ctx,
-                "git.fetch",
-                GitOperation {
-                    remote: source.clone_url.clone(),
-                    host: host_name.clone(),
-                    git_ref: Some(format!("refs/heads/{}", source.branch)),
-                    default_branch: default_branch.clone(),
-                    session_branch: Some(source.branch.clone()),
-                    ..Default::default()
-                },
+            decide_fetch(
+                format!("refs/heads/{}", source.branch),
+                default_branch.clone(),
             )?;
             Want::Branch(source.branch.clone())
         } else {

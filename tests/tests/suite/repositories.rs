@@ -156,6 +156,15 @@ impl Rig {
         self.cp.wait_for(id, 120, terminal)
     }
 
+    /// Runs a scripted session that must fail; its view and outcome.
+    fn fails(&self, title: &str, repo: Value, script: &Value) -> (Value, String) {
+        let id = self.scripted(title, repo, script.clone());
+        let v = self.done(&id);
+        assert_eq!(state(&v), "error", "{v}");
+        let o = outcome(&v);
+        (v, o)
+    }
+
     fn branch_tip(&self, branch: &str) -> Option<String> {
         let out = std::process::Command::new("git")
             .args(["rev-parse", "--verify", "-q"])
@@ -177,23 +186,25 @@ fn outcome(v: &Value) -> String {
     v["session"]["outcome"].as_str().unwrap_or("").to_string()
 }
 
-fn progress(v: &Value) -> Vec<String> {
+/// The session's activities of one type.
+fn of_type<'a>(v: &'a Value, kind: &'a str) -> impl Iterator<Item = &'a Value> + 'a {
     v["activities"]
         .as_array()
-        .unwrap()
-        .iter()
-        .filter(|a| a["activity"]["type"] == "progress")
-        .map(|a| a["activity"]["message"].as_str().unwrap_or("").to_string())
+        .into_iter()
+        .flatten()
+        .map(|a| &a["activity"])
+        .filter(move |a| a["type"] == kind)
+}
+
+fn progress(v: &Value) -> Vec<String> {
+    of_type(v, "progress")
+        .map(|a| a["message"].as_str().unwrap_or("").to_string())
         .collect()
 }
 
 fn decisions_of(v: &Value, operation: &str) -> Vec<Value> {
-    v["activities"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|a| a["activity"]["type"] == "policy_decision")
-        .map(|a| a["activity"]["record"].clone())
+    of_type(v, "policy_decision")
+        .map(|a| a["record"].clone())
         .filter(|r| r["action"]["operation"] == operation)
         .collect()
 }
@@ -434,14 +445,11 @@ fn refused_and_broken_deliveries_fail_the_session_with_the_reason_and_leak_nothi
     let url = rig.git.url(REPO);
 
     // Pushing to the default branch: denied by policy, main untouched.
-    let id = rig.scripted(
+    let (v, o) = rig.fails(
         "to main",
         json!({"repository": url, "branch_name": "main"}),
-        edit.clone(),
+        &edit,
     );
-    let v = rig.done(&id);
-    assert_eq!(state(&v), "error", "{v}");
-    let o = outcome(&v);
     assert!(
         o.contains("default branch") && o.contains("kept locally"),
         "{o}"
@@ -450,14 +458,12 @@ fn refused_and_broken_deliveries_fail_the_session_with_the_reason_and_leak_nothi
     assert_eq!(decisions_of(&v, "git.push")[0]["result"], "deny");
 
     // A force push over someone's branch: denied, their commit kept.
-    let id = rig.scripted(
+    let (v, o) = rig.fails(
         "force",
         json!({"repository": url, "branch_name": "taken"}),
-        edit.clone(),
+        &edit,
     );
-    let v = rig.done(&id);
-    assert_eq!(state(&v), "error", "{v}");
-    assert!(outcome(&v).contains("force push"), "{}", outcome(&v));
+    assert!(o.contains("force push"), "{o}");
     assert_eq!(
         decisions_of(&v, "git.push")[0]["action"]["git"]["mode"],
         "force"
@@ -465,14 +471,12 @@ fn refused_and_broken_deliveries_fail_the_session_with_the_reason_and_leak_nothi
     assert_eq!(rig.branch_tip("taken").unwrap(), taken_tip);
 
     // A missing ref: the checkout fails naming it; no tool ran.
-    let id = rig.scripted(
+    let (v, o) = rig.fails(
         "missing",
         json!({"repository": url, "ref": "no-such-branch"}),
-        edit.clone(),
+        &edit,
     );
-    let v = rig.done(&id);
-    assert_eq!(state(&v), "error", "{v}");
-    assert!(outcome(&v).contains("no-such-branch"), "{}", outcome(&v));
+    assert!(o.contains("no-such-branch"), "{o}");
     assert!(
         !v["activities"]
             .as_array()
@@ -484,18 +488,12 @@ fn refused_and_broken_deliveries_fail_the_session_with_the_reason_and_leak_nothi
     );
 
     // A host this worker has no entry for: denied before any connection.
-    let id = rig.scripted(
+    let (_, o) = rig.fails(
         "elsewhere",
         json!({"repository": "https://git.invalid/acme/widget.git"}),
-        edit.clone(),
+        &edit,
     );
-    let v = rig.done(&id);
-    assert_eq!(state(&v), "error", "{v}");
-    assert!(
-        outcome(&v).contains("not a repository host"),
-        "{}",
-        outcome(&v)
-    );
+    assert!(o.contains("not a repository host"), "{o}");
 
     // Bad URLs never get queued.
     for bad in [
@@ -523,10 +521,8 @@ fn refused_and_broken_deliveries_fail_the_session_with_the_reason_and_leak_nothi
     // A revoked token: the checkout fails saying the credentials were
     // refused, and the old token is still nowhere.
     rig.git.set_token("ghs_rotatedTokenValue999");
-    let id = rig.scripted("revoked", json!({"repository": url}), edit.clone());
-    let v = rig.done(&id);
-    assert_eq!(state(&v), "error", "{v}");
-    let o = outcome(&v).to_lowercase();
+    let (_, o) = rig.fails("revoked", json!({"repository": url}), &edit);
+    let o = o.to_lowercase();
     assert!(
         o.contains("credential") || o.contains("unauthori") || o.contains("401"),
         "{o}"
@@ -536,10 +532,8 @@ fn refused_and_broken_deliveries_fail_the_session_with_the_reason_and_leak_nothi
     // A push the server refuses (a pre-receive hook): the session fails
     // with the server's reason.
     rig.git.reject_pushes(REPO, "pushes are frozen");
-    let id = rig.scripted("frozen", json!({"repository": url}), edit);
-    let v = rig.done(&id);
-    assert_eq!(state(&v), "error", "{v}");
-    assert!(outcome(&v).contains("kept locally"), "{}", outcome(&v));
+    let (_, o) = rig.fails("frozen", json!({"repository": url}), &edit);
+    assert!(o.contains("kept locally"), "{o}");
 
     let all = rig.cp.get("/v1/sessions?limit=50").1.to_string();
     let log = std::fs::read_to_string(&log).unwrap_or_default();
