@@ -124,6 +124,37 @@ pub fn kinds(v: &serde_json::Value) -> Vec<String> {
         .collect()
 }
 
+/// `runner call Bash INPUT --workspace ws --config cfg` with its state in
+/// `state` and `env` added: the whole JSON answer (a panic shows what the
+/// runner printed when the answer is not JSON).
+pub fn call_bash(
+    state: &Path,
+    ws: &Path,
+    cfg: &Path,
+    input: &serde_json::Value,
+    env: &[(&str, &str)],
+) -> serde_json::Value {
+    let mut cmd = Command::new(bin("runner"));
+    cmd.args(["call", "--workspace"])
+        .arg(ws)
+        .arg("--config")
+        .arg(cfg)
+        .arg("Bash")
+        .arg(input.to_string())
+        .env("RUNNER_STATE_DIR", state);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("runner call runs");
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
 /// The user every e2e control plane has.
 pub const USER: &str = "alice";
 /// Her password.

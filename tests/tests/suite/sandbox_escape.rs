@@ -33,28 +33,13 @@ fn sandbox() -> Sandbox {
 
 impl Sandbox {
     fn bash_with(&self, input: serde_json::Value, env: &[(&str, &str)]) -> serde_json::Value {
-        let mut cmd = std::process::Command::new(bin("runner"));
-        cmd.args([
-            "call",
-            "--workspace",
-            self.ws.to_str().unwrap(),
-            "--config",
-            self.config.to_str().unwrap(),
-        ])
-        .arg("Bash")
-        .arg(input.to_string())
-        .env("RUNNER_STATE_DIR", self.dir.path().join("state"));
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let out = cmd.output().unwrap();
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!(
-                "not JSON ({e}): {}\n{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            )
-        });
+        let v = e2e::call_bash(
+            &self.dir.path().join("state"),
+            &self.ws,
+            &self.config,
+            &input,
+            env,
+        );
         assert_eq!(v["status"], "ok", "{v}");
         v["output"].clone()
     }

@@ -52,20 +52,13 @@ fn only_the_proxy_leads_out_and_each_connection_is_decided() {
          (echo > /dev/tcp/127.0.0.2/{port}) 2>/dev/null && echo DEVTCP; \
          echo end"
     );
-    let out = std::process::Command::new(bin("runner"))
-        .args([
-            "call",
-            "--workspace",
-            ws.to_str().unwrap(),
-            "--config",
-            cfg.to_str().unwrap(),
-            "Bash",
-        ])
-        .arg(serde_json::json!({ "command": cmd }).to_string())
-        .env("RUNNER_STATE_DIR", &state)
-        .output()
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = e2e::call_bash(
+        &state,
+        &ws,
+        &cfg,
+        &serde_json::json!({ "command": cmd }),
+        &[],
+    );
     assert_eq!(v["decisions"][0]["confine"]["network"], "proxy", "{v}");
     let stdout = v["output"]["stdout"].as_str().unwrap();
     let lines: Vec<&str> = stdout.lines().filter(|l| !l.is_empty()).collect();
@@ -175,20 +168,13 @@ fn bash_in(config: &str, files: &[(&str, &str)], command: &str) -> serde_json::V
     }
     let cfg = dir.path().join("worker.toml");
     std::fs::write(&cfg, config).unwrap();
-    let out = std::process::Command::new(bin("runner"))
-        .args(["call", "--workspace", ws.to_str().unwrap()])
-        .args(["--config", cfg.to_str().unwrap(), "Bash"])
-        .arg(serde_json::json!({ "command": command }).to_string())
-        .env("RUNNER_STATE_DIR", dir.path().join("state"))
-        .output()
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "not JSON ({e}): {}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
+    let v = e2e::call_bash(
+        &dir.path().join("state"),
+        &ws,
+        &cfg,
+        &serde_json::json!({ "command": command }),
+        &[],
+    );
     assert_eq!(v["status"], "ok", "{v}");
     v["output"].clone()
 }
