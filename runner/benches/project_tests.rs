@@ -19,7 +19,10 @@
 //! site-packages directory (`PROJECT_TESTS_SITE=DIR` names one holding
 //! `sympy/` and `mpmath/`); `PROJECT_TESTS_RUNS=N` (default 5),
 //! `PROJECT_TESTS_PATHS="sympy/logic sympy/sets"`,
-//! `PROJECT_TESTS_PYTHON=/usr/bin/python3`.
+//! `PROJECT_TESTS_PYTHON=/usr/bin/python3`; `PROJECT_TESTS_COMMAND=CMD`
+//! times another command line in the same two workspaces instead (run from
+//! the workspace, e.g. `python3 -m compileall -q -f sympy mpmath` for one
+//! that is mostly file system work).
 
 use runner::sandbox::process::{sandbox_ids, Limits, ProcessSandbox, SandboxSpec};
 use std::path::{Path, PathBuf};
@@ -50,7 +53,8 @@ fn main() {
         "import sys; from sympy.testing.runtests import test; \
          sys.exit(not test({args}, seed=1, colors=False))"
     );
-    let command = format!("{python} -c '{script}'");
+    let command = std::env::var("PROJECT_TESTS_COMMAND")
+        .unwrap_or_else(|_| format!("{python} -c '{script}'"));
 
     let tmp = tempfile::tempdir_in("/var/tmp").unwrap();
     let dir = std::fs::canonicalize(tmp.path()).unwrap();
@@ -64,7 +68,7 @@ fn main() {
         }
     }
     println!(
-        "project: SymPy + mpmath from {} ({files} files copied per workspace), suite: {paths}, {python}",
+        "project: SymPy + mpmath from {} ({files} files copied per workspace)\ncommand: {command}",
         site.display()
     );
 
@@ -187,10 +191,12 @@ impl Run {
             .rev()
             .find_map(|l| {
                 let l = l.trim_matches(|c: char| c == '=' || c.is_whitespace());
-                l.starts_with("tests finished:")
-                    .then(|| l.split(" in ").next().unwrap_or(l).to_string())
+                l.starts_with("tests finished:").then(|| {
+                    let l = l.split(" in ").next().unwrap_or(l);
+                    l.trim_end_matches(',').to_string()
+                })
             })
-            .unwrap_or_else(|| format!("no summary line in: {}", tail(stdout)));
+            .unwrap_or_else(|| format!("(no test summary line) {}", tail(stdout)));
         Run {
             ok,
             summary,
@@ -202,15 +208,24 @@ impl Run {
     }
 }
 
+/// The last ~2,000 bytes of `s`, cut at a character boundary.
 fn tail(s: &str) -> &str {
-    &s[s.len().saturating_sub(2000)..]
+    let mut i = s.len().saturating_sub(2000);
+    while !s.is_char_boundary(i) {
+        i += 1;
+    }
+    &s[i..]
 }
 
 /// User and system CPU seconds of every waited-for descendant so far.
 fn children_cpu() -> (f64, f64) {
-    // SAFETY: getrusage fills the struct it is given.
-    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut u) };
+    // SAFETY: an all-zero rusage is a valid value of the plain C struct,
+    // and getrusage only fills the struct it is given.
+    let u = unsafe {
+        let mut u: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_CHILDREN, &mut u);
+        u
+    };
     let s = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     (s(u.ru_utime), s(u.ru_stime))
 }

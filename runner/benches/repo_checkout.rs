@@ -9,12 +9,15 @@
 //!   fresh directories, against `git clone --depth 1` and a full
 //!   `git clone` of the git CLI over the same HTTPS URL — medians and the
 //!   ratio runner / CLI; the runner's time is also split at its progress
-//!   lines (ref listing, fetch, checkout + the workspace's copy of `.git`);
+//!   lines (ref listing, fetch, checkout + the workspace's copy of `.git`,
+//!   the copy's share estimated by repeating it), and the CLI's by running
+//!   `clone --no-checkout` and `checkout` apart;
 //! - a small change delivered: `commit_all` + `push` of a new branch
 //!   against `git add -A && git commit && git push`.
 //!
 //! Run: `cargo bench -p runner --bench repo_checkout`
-//! (`REPO_BENCH_RUNS=N` sets the runs per row, default 9).
+//! (`REPO_BENCH_RUNS=N` sets the runs per row, default 9;
+//! `REPO_BENCH_DIR=DIR` where the clones go, default `/var/tmp`).
 
 use base64::Engine;
 use runner::cancel::Cancel;
@@ -37,7 +40,10 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(9);
-    let tmp = tempfile::tempdir_in("/var/tmp").unwrap();
+    // On disk by default, as a session's workspace is; REPO_BENCH_DIR=/dev/shm
+    // takes the disk (and this VM's swings in its write speed) out.
+    let tmp =
+        tempfile::tempdir_in(std::env::var("REPO_BENCH_DIR").unwrap_or("/var/tmp".into())).unwrap();
     let dir = std::fs::canonicalize(tmp.path()).unwrap();
     let srv = GitServer::start(USER, TOKEN);
     let t = Instant::now();
@@ -74,27 +80,51 @@ fn main() {
         let mut lib = Vec::new();
         let mut phases = Vec::new();
         let mut git = Vec::new();
+        let mut split = Vec::new();
         // Interleaved, so a slow moment of this shared VM hits both.
         for _ in 0..runs {
             let (total, p) = lib_checkout(&remote, &fresh(), depth);
             lib.push(total);
             phases.push(p);
             git.push(cli.clone(&srv.url(REPO), &fresh(), depth.is_some()));
+            split.push(cli.clone_split(&srv.url(REPO), &fresh(), depth.is_some()));
         }
-        rows.push((label, median(lib), median(git), phases));
+        let split = [0, 1].map(|i| median(split.iter().map(|s: &[f64; 2]| s[i]).collect()));
+        rows.push((label, median(lib), median(git), phases, split));
     }
 
     println!("clone + checkout over HTTPS on loopback, n={runs} each, median ms:");
-    for (label, lib, git, phases) in &rows {
-        let split = |i: usize| median(phases.iter().map(|p: &[f64; 3]| p[i]).collect());
+    for (label, lib, git, phases, cli_split) in &rows {
+        let split = |i: usize| median(phases.iter().map(|p: &[f64; 4]| p[i]).collect());
         println!(
-            "  {label:<13} runner::repo::checkout {lib:>7.1}   git clone {git:>7.1}   ratio {:.2}   (runner: list refs {:.1}, fetch {:.1}, checkout + .git copy {:.1})",
+            "  {label:<13} runner::repo::checkout {lib:>7.1}   git clone {git:>7.1}   ratio {:.2}   (runner: list refs {:.1}, fetch {:.1}, checkout + .git copy {:.1}, of which the copy ~{:.1})",
             lib / git,
             split(0),
             split(1),
-            split(2)
+            split(2),
+            split(3)
+        );
+        println!(
+            "  {:<13} git clone --no-checkout {:.1} + git checkout {:.1} (the CLI's fetch and checkout, timed apart)",
+            "",
+            cli_split[0],
+            cli_split[1]
         );
     }
+
+    // Where the checkout phase goes: libgit2 hashes every blob again as it
+    // reads it for the checkout (strict hash verification, on by default
+    // and in the runner). Measured with it off, as a diagnosis only.
+    git2::opts::strict_hash_verification(false);
+    let unverified = median(
+        (0..runs)
+            .map(|_| lib_checkout(&remote, &fresh(), Some(1)).1[2])
+            .collect(),
+    );
+    git2::opts::strict_hash_verification(true);
+    println!(
+        "  (diagnosis) depth 1, checkout + .git copy with libgit2's strict hash verification off: {unverified:.1} (the runner keeps it on)"
+    );
 
     // A small change delivered: 3 files edited, 1 added, on a new branch.
     let lib_ws = fresh();
@@ -171,10 +201,38 @@ impl Rng {
 }
 
 const WORDS: [&str; 32] = [
-    "let", "fn", "self", "value", "result", "config", "request", "session", "path", "error",
-    "match", "Some", "None", "Ok", "Err", "return", "impl", "struct", "workspace", "policy",
-    "decision", "len", "iter", "map", "collect", "into", "as_ref", "unwrap_or", "branch",
-    "commit", "remote", "token",
+    "let",
+    "fn",
+    "self",
+    "value",
+    "result",
+    "config",
+    "request",
+    "session",
+    "path",
+    "error",
+    "match",
+    "Some",
+    "None",
+    "Ok",
+    "Err",
+    "return",
+    "impl",
+    "struct",
+    "workspace",
+    "policy",
+    "decision",
+    "len",
+    "iter",
+    "map",
+    "collect",
+    "into",
+    "as_ref",
+    "unwrap_or",
+    "branch",
+    "commit",
+    "remote",
+    "token",
 ];
 
 /// Source-like text: indented lines of identifiers, ~`size` bytes.
@@ -240,6 +298,8 @@ fn generate(srv: &GitServer, work: &Path) -> Shape {
     };
     let t0 = 1_700_000_000;
     git(&["init", "-q", "-b", "main"], t0);
+    // No background auto-gc racing the explicit one below.
+    git(&["config", "gc.auto", "0"], t0);
     git(&["add", "-A"], t0);
     git(&["commit", "-q", "-m", "initial import"], t0);
     let commits = 200;
@@ -251,7 +311,10 @@ fn generate(srv: &GitServer, work: &Path) -> Shape {
             text.push_str(&source_text(&mut rng, 300));
             std::fs::write(work.join(f), text).unwrap();
         }
-        git(&["commit", "-q", "-a", "-m", &format!("change {c}")], t0 + c);
+        git(
+            &["commit", "-q", "-a", "-m", &format!("change {c}")],
+            t0 + c,
+        );
     }
     git(&["gc", "-q"], t0 + commits);
     let bare = srv.repo_dir(REPO);
@@ -308,8 +371,9 @@ fn client(srv: &GitServer) -> reqwest::blocking::Client {
 }
 
 /// One checkout into `run/private.git` and `run/workspace`: the total and
-/// its phases (ref listing, fetch, checkout + copy), in ms.
-fn lib_checkout(remote: &Remote, run: &Path, depth: Option<u32>) -> (f64, [f64; 3]) {
+/// its phases (ref listing, fetch, checkout + copy, and the copy alone
+/// repeated), in ms.
+fn lib_checkout(remote: &Remote, run: &Path, depth: Option<u32>) -> (f64, [f64; 4]) {
     let marks = std::cell::RefCell::new(Vec::new());
     let t = Instant::now();
     let progress = |line: &str| marks.borrow_mut().push((line.to_string(), t.elapsed()));
@@ -336,7 +400,32 @@ fn lib_checkout(remote: &Remote, run: &Path, depth: Option<u32>) -> (f64, [f64; 
     };
     let (fetch, co) = (at("fetching"), at("checking out"));
     let total = total.as_secs_f64() * 1e3;
-    (total, [fetch - at("listing"), co - fetch, total - co])
+    // The last phase includes the workspace's copy of the private git dir;
+    // repeating that copy (same read + create_new + write per file) says
+    // how much of it.
+    let t = Instant::now();
+    copy_dir(&run.join("private.git"), &run.join("copy-probe"));
+    let copy = ms(t);
+    (total, [fetch - at("listing"), co - fetch, total - co, copy])
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let (src, dst) = (e.path(), to.join(e.file_name()));
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&src, &dst);
+        } else {
+            use std::io::Write;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&dst)
+                .unwrap()
+                .write_all(&std::fs::read(&src).unwrap())
+                .unwrap();
+        }
+    }
 }
 
 /// The git CLI, given the fixture's CA and the credentials as a header.
@@ -391,6 +480,23 @@ impl Cli {
         ms(t)
     }
 
+    /// [`Cli::clone`] in two steps, `clone --no-checkout` then `checkout`,
+    /// each in ms.
+    fn clone_split(&self, url: &str, run: &Path, shallow: bool) -> [f64; 2] {
+        let ws = run.join("workspace");
+        let mut args = vec!["clone", "-q", "--no-checkout"];
+        if shallow {
+            args.extend(["--depth", "1"]);
+        }
+        args.extend([url, ws.to_str().unwrap()]);
+        let t = Instant::now();
+        self.run(run, &args);
+        let fetch = ms(t);
+        let t = Instant::now();
+        self.run(&ws, &["checkout", "-q", "main"]);
+        [fetch, ms(t)]
+    }
+
     /// `git add -A && git commit && git push origin HEAD:refs/heads/<b>`,
     /// in ms.
     fn commit_push(&self, ws: &Path, branch: &str) -> f64 {
@@ -399,12 +505,7 @@ impl Cli {
         self.run(ws, &["commit", "-q", "-m", "bench: a small change"]);
         self.run(
             ws,
-            &[
-                "push",
-                "-q",
-                "origin",
-                &format!("HEAD:refs/heads/{branch}"),
-            ],
+            &["push", "-q", "origin", &format!("HEAD:refs/heads/{branch}")],
         );
         ms(t)
     }
