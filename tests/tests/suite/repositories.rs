@@ -671,3 +671,28 @@ fn a_session_on_a_pull_request_works_on_its_head() {
     assert_eq!(rig.github.pulls().len(), 2, "no third pull request");
     assert_eq!(v["session"]["external_url"].as_str().unwrap(), pr_url);
 }
+
+/// Push-only delivery takes any repository path (GitLab groups, a plain
+/// git server); a pull request needs `owner/repo`.
+#[test]
+fn a_push_only_session_takes_any_repository_path() {
+    let rig = Rig::start();
+    rig.git.create_repo("group/sub/tool", PROJECT);
+    let (_w, _log) = rig.worker("w5", None);
+    let edit = json!([{"tool": "Bash", "input": {"command": "echo deeper >> README.md"}}]);
+    let url = rig.git.url("group/sub/tool");
+    let id = rig.scripted("deep path", json!({"repository": url}), edit.clone());
+    let v = rig.done(&id);
+    assert_eq!(state(&v), "complete", "{v}");
+    let branch = v["session"]["repo"]["branch_name"].as_str().unwrap();
+    let readme = rig
+        .git
+        .git("group/sub/tool", &["show", &format!("refs/heads/{branch}:README.md")]);
+    assert!(readme.contains("deeper"), "{readme}");
+    let (_, o) = rig.fails(
+        "deep path with a pull request",
+        json!({"repository": url, "auto_create_pr": true}),
+        &edit,
+    );
+    assert!(o.contains("owner"), "{o}");
+}
