@@ -685,9 +685,10 @@ fn a_push_only_session_takes_any_repository_path() {
     let v = rig.done(&id);
     assert_eq!(state(&v), "complete", "{v}");
     let branch = v["session"]["repo"]["branch_name"].as_str().unwrap();
-    let readme = rig
-        .git
-        .git("group/sub/tool", &["show", &format!("refs/heads/{branch}:README.md")]);
+    let readme = rig.git.git(
+        "group/sub/tool",
+        &["show", &format!("refs/heads/{branch}:README.md")],
+    );
     assert!(readme.contains("deeper"), "{readme}");
     let (_, o) = rig.fails(
         "deep path with a pull request",
