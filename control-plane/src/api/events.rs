@@ -147,10 +147,17 @@ fn resume_after(headers: &HeaderMap, query: &EventsQuery) -> Result<(u64, &'stat
     if let Some(h) = headers.get("last-event-id") {
         let v = h
             .to_str()
-            .map_err(|_| ApiError::invalid("Last-Event-ID is not text: send the number of an `id:` line this stream sent"))?
+            .map_err(|_| {
+                ApiError::invalid(
+                    "Last-Event-ID is not text: send the number of an `id:` line this stream sent",
+                )
+            })?
             .trim();
         if !v.is_empty() {
-            return v.parse().map(|n| (n, "Last-Event-ID")).map_err(|_| bad("Last-Event-ID", v));
+            return v
+                .parse()
+                .map(|n| (n, "Last-Event-ID"))
+                .map_err(|_| bad("Last-Event-ID", v));
         }
     }
     match query.after.as_deref().map(str::trim) {
@@ -288,7 +295,8 @@ impl Follow {
             }
             self.caught_up = self.after >= page.last;
             if self.caught_up && page.state.is_terminal() {
-                let end = serde_json::json!({"state": page.state.as_str(), "last_event_id": self.after});
+                let end =
+                    serde_json::json!({"state": page.state.as_str(), "last_event_id": self.after});
                 self.ready
                     .push_back(Event::default().event("end").data(end.to_string()));
                 self.done = true;

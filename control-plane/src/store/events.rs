@@ -246,7 +246,11 @@ mod tests {
             .collect();
         assert_eq!(order, want, "same millisecond: the transition first");
         let t: i64 = c
-            .query_row("SELECT event FROM transitions WHERE session_id = 't'", [], |r| r.get(0))
+            .query_row(
+                "SELECT event FROM transitions WHERE session_id = 't'",
+                [],
+                |r| r.get(0),
+            )
             .unwrap();
         assert_eq!(t, 1, "numbers are per session");
     }

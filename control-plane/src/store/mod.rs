@@ -39,15 +39,15 @@ mod workers;
 
 pub use auth::AuthSettings;
 pub(crate) use claims::Outcome;
-pub(crate) use events::{EventPage, SessionEvent};
 pub use error::{ClaimProblem, ConflictKind, Missing, StoreError};
+pub(crate) use events::{EventPage, SessionEvent};
 pub(crate) use sessions::SessionView;
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use std::cell::RefCell;
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::Duration;
 
