@@ -2,6 +2,7 @@
 //! thread, and map errors to the JSON error body. Bodies are limited in size
 //! and unknown fields are refused (the protocol types deny them).
 
+mod events;
 mod openapi;
 
 use self::openapi::{AgentErrors, BodyErrors, CallerErrors};
@@ -88,6 +89,7 @@ pub(crate) fn routes() -> OpenApiRouter<Shared> {
         .routes(routes!(openapi_json))
         .routes(routes!(queue_session, list_sessions))
         .routes(routes!(get_session))
+        .routes(routes!(events::session_events))
         .routes(routes!(cancel_session))
         .routes(routes!(extend))
         .routes(routes!(post_activity))
@@ -116,12 +118,19 @@ pub(crate) fn routes() -> OpenApiRouter<Shared> {
 /// The router of [`routes`], with the JSON 404 for anything else and the
 /// body size limit.
 pub(crate) fn router(store: Arc<Store>) -> Router {
+    router_with(store, events::StreamSettings::default())
+}
+
+/// [`router`] with event streams that behave as `streams` says (tests
+/// shorten the keep-alive and the fallback poll, and lower the limits).
+pub(crate) fn router_with(store: Arc<Store>, streams: events::StreamSettings) -> Router {
     let (router, _) = routes().split_for_parts();
     router
         .fallback(|| async {
             ApiError::not_found("not_found", "no such route; see GET /openapi.json")
         })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::Extension(Arc::new(events::Streams::new(streams))))
         .with_state(store)
 }
 

@@ -37,9 +37,10 @@ impl Store {
                 params![session],
                 |r| r.get(0),
             )?;
+            let event = super::events::next_event(tx, session)?;
             tx.sql.execute(
-                "INSERT INTO activities (session_id, seq, claim_id, at, body) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![session, seq, post.claim_id.as_str(), now, body],
+                "INSERT INTO activities (session_id, seq, claim_id, at, body, event) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![session, seq, post.claim_id.as_str(), now, body, event],
             )?;
             Ok(ActivityEntry { seq: seq as u64, at: rfc3339(now), claim_id: post.claim_id.clone(), activity: post.activity.clone() })
         })

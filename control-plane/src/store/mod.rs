@@ -3,7 +3,8 @@
 //!
 //! One file per table family: [`sessions`] (and their transitions),
 //! [`workers`], [`claims`] (leases, finishing, the sweep), [`activities`]
-//! (and metadata), [`conversation`], [`inputs`] (answers and follow-ups),
+//! (and metadata), [`events`] (a session's activities and transitions as
+//! one numbered stream), [`conversation`], [`inputs`] (answers and follow-ups),
 //! [`webhooks`] (subscriptions and the outbox) and [`auth`] (the
 //! authorization server's users, clients, codes, tokens and API keys).
 //! [`schema`] creates every table.
@@ -28,6 +29,7 @@ pub(crate) mod auth;
 mod claims;
 mod conversation;
 mod error;
+mod events;
 mod inputs;
 mod limits;
 mod schema;
@@ -38,11 +40,14 @@ mod workers;
 pub use auth::AuthSettings;
 pub(crate) use claims::Outcome;
 pub use error::{ClaimProblem, ConflictKind, Missing, StoreError};
+pub(crate) use events::{EventPage, SessionEvent};
 pub(crate) use sessions::SessionView;
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
+use std::cell::RefCell;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -56,6 +61,11 @@ pub struct Store {
     /// and benchmarks run several in one process) must not take it.
     outbox_dirty: AtomicBool,
     outbox: tokio::sync::Notify,
+    /// The id of every session that got a new event (activity or
+    /// transition), sent after the commit that wrote it: what wakes the
+    /// event streams of this process. (Another process writing to the
+    /// same file wakes nobody here; the streams' slow poll finds those.)
+    events: tokio::sync::broadcast::Sender<Arc<str>>,
     retry_schedule: Vec<u64>,
     private_webhooks: bool,
 }
@@ -66,12 +76,23 @@ pub struct Store {
 pub(crate) struct Tx<'c> {
     sql: Transaction<'c>,
     outbox_dirty: &'c AtomicBool,
+    /// Sessions this transaction wrote an event of (announced after the
+    /// commit, forgotten on a rollback).
+    sessions_changed: RefCell<Vec<String>>,
 }
 
 impl Tx<'_> {
     /// Records that webhook events were written in this transaction.
     fn outbox_written(&self) {
         self.outbox_dirty.store(true, Ordering::SeqCst);
+    }
+
+    /// Records that session `id` got a new event in this transaction.
+    fn session_changed(&self, id: &str) {
+        let mut v = self.sessions_changed.borrow_mut();
+        if !v.iter().any(|s| s == id) {
+            v.push(id.to_string());
+        }
     }
 }
 
@@ -106,6 +127,7 @@ impl Store {
             auth: AuthSettings::default(),
             outbox_dirty: AtomicBool::new(false),
             outbox: tokio::sync::Notify::new(),
+            events: tokio::sync::broadcast::channel(1024).0,
             retry_schedule: vec![0, 60, 300],
             private_webhooks: false,
         };
@@ -149,6 +171,14 @@ impl Store {
         &self.outbox
     }
 
+    /// Announces, from now on, the id of every session that gets a new
+    /// event, after the commit that wrote it. Subscribe before reading, so
+    /// that nothing committed after the read goes unannounced. A receiver
+    /// that lags behind is told so (`Lagged`) and should read again.
+    pub(crate) fn session_events_written(&self) -> tokio::sync::broadcast::Receiver<Arc<str>> {
+        self.events.subscribe()
+    }
+
     /// The lifetimes in force.
     pub fn auth_settings(&self) -> AuthSettings {
         self.auth
@@ -164,8 +194,10 @@ impl Store {
         let tx = Tx {
             sql: conn.transaction_with_behavior(TransactionBehavior::Immediate)?,
             outbox_dirty: &self.outbox_dirty,
+            sessions_changed: RefCell::new(Vec::new()),
         };
         let r = f(&tx);
+        let changed = tx.sessions_changed.take();
         let committed = match r {
             Ok(r) => tx.sql.commit().map(|()| r).map_err(StoreError::from),
             Err(e) => Err(e),
@@ -173,6 +205,12 @@ impl Store {
         // Events of a rolled-back transaction were never written.
         if self.outbox_dirty.swap(false, Ordering::SeqCst) && committed.is_ok() {
             self.outbox.notify_one();
+        }
+        if committed.is_ok() {
+            for id in changed {
+                // No receiver (no stream open) is not an error.
+                let _ = self.events.send(id.into());
+            }
         }
         committed
     }

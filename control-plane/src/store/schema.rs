@@ -32,12 +32,13 @@ CREATE INDEX IF NOT EXISTS claims_expiry ON claims (state, lease_expires_at);
 CREATE INDEX IF NOT EXISTS claims_worker ON claims (worker_id, state);
 CREATE TABLE IF NOT EXISTS activities (
   session_id TEXT NOT NULL, seq INTEGER NOT NULL, claim_id TEXT NOT NULL,
-  at INTEGER NOT NULL, body TEXT NOT NULL,
+  at INTEGER NOT NULL, body TEXT NOT NULL, event INTEGER,
   PRIMARY KEY (session_id, seq)
 );
 CREATE TABLE IF NOT EXISTS transitions (
   id INTEGER PRIMARY KEY AUTOINCREMENT, session_id TEXT NOT NULL,
-  from_state TEXT NOT NULL, to_state TEXT NOT NULL, at INTEGER NOT NULL, reason TEXT NOT NULL
+  from_state TEXT NOT NULL, to_state TEXT NOT NULL, at INTEGER NOT NULL, reason TEXT NOT NULL,
+  event INTEGER
 );
 CREATE INDEX IF NOT EXISTS transitions_session ON transitions (session_id, id);
 CREATE TABLE IF NOT EXISTS messages (
@@ -49,6 +50,15 @@ CREATE TABLE IF NOT EXISTS inputs (
   at INTEGER NOT NULL, body TEXT NOT NULL, taken_at INTEGER
 );
 CREATE INDEX IF NOT EXISTS inputs_pending ON inputs (session_id, taken_at, id);
+";
+
+/// The event numbers of a session's stream (`GET /v1/sessions/{id}/events`):
+/// every activity and every transition of a session takes the next number
+/// of that session, shared by both tables, when it is written. Created
+/// after [`number_events`], which gives older files the column first.
+const EVENTS: &str = "
+CREATE UNIQUE INDEX IF NOT EXISTS activities_event ON activities (session_id, event);
+CREATE UNIQUE INDEX IF NOT EXISTS transitions_event ON transitions (session_id, event);
 ";
 
 /// Webhook subscriptions and the outbox of deliveries.
@@ -93,10 +103,67 @@ CREATE TABLE IF NOT EXISTS api_keys (
 );
 ";
 
-/// Creates the tables that do not exist yet.
+/// Creates the tables that do not exist yet, and numbers the events of a
+/// file written before event numbers existed.
 pub(super) fn create(conn: &Connection) -> rusqlite::Result<()> {
     for tables in [SESSIONS, WEBHOOKS, AUTH] {
         conn.execute_batch(tables)?;
+    }
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    match number_events(conn) {
+        Ok(()) => conn.execute_batch("COMMIT")?,
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(e);
+        }
+    }
+    conn.execute_batch(EVENTS)
+}
+
+/// Gives `activities` and `transitions` their `event` column when a file
+/// predates it, and numbers every row that has none: per session, after
+/// the numbers it already has, in the order the rows were written as far
+/// as the file still tells (time, then a transition before an activity of
+/// the same millisecond — the order `post_activity` writes them —, then
+/// id or seq). New rows are numbered as they are written, exactly.
+fn number_events(conn: &Connection) -> rusqlite::Result<()> {
+    for table in ["activities", "transitions"] {
+        let has: bool = conn.query_row(
+            &format!("SELECT COUNT(*) > 0 FROM pragma_table_info('{table}') WHERE name = 'event'"),
+            [],
+            |r| r.get(0),
+        )?;
+        if !has {
+            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN event INTEGER"))?;
+        }
+    }
+    // (session, at, 0 = transition | 1 = activity, id or seq)
+    let mut st = conn.prepare(
+        "SELECT session_id, at, 0, id FROM transitions WHERE event IS NULL
+         UNION ALL SELECT session_id, at, 1, seq FROM activities WHERE event IS NULL
+         ORDER BY 1, 2, 3, 4",
+    )?;
+    let rows: Vec<(String, i64, i64, i64)> = st
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        .collect::<Result<_, _>>()?;
+    let mut session = String::new();
+    let mut n = 0i64;
+    for (s, _, kind, key) in rows {
+        if s != session {
+            n = conn.query_row(
+                "SELECT COALESCE(MAX(m), 0) FROM (SELECT MAX(event) AS m FROM activities WHERE session_id = ?1 UNION ALL SELECT MAX(event) FROM transitions WHERE session_id = ?1)",
+                [&s],
+                |r| r.get(0),
+            )?;
+            session = s;
+        }
+        n += 1;
+        let sql = if kind == 0 {
+            "UPDATE transitions SET event = ?3 WHERE session_id = ?1 AND id = ?2"
+        } else {
+            "UPDATE activities SET event = ?3 WHERE session_id = ?1 AND seq = ?2"
+        };
+        conn.execute(sql, rusqlite::params![session, key, n])?;
     }
     Ok(())
 }

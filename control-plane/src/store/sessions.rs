@@ -175,6 +175,9 @@ impl Store {
     }
 }
 
+/// Records a state change: a row of `transitions`, numbered as the
+/// session's next event (every transition, the first `new → queued` and
+/// the claim's included, is written here).
 pub(super) fn record(
     tx: &Tx<'_>,
     id: &str,
@@ -183,9 +186,10 @@ pub(super) fn record(
     now: i64,
     reason: &str,
 ) -> Result<(), StoreError> {
+    let event = super::events::next_event(tx, id)?;
     tx.sql.execute(
-        "INSERT INTO transitions (session_id, from_state, to_state, at, reason) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![id, from, to.as_str(), now, reason],
+        "INSERT INTO transitions (session_id, from_state, to_state, at, reason, event) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![id, from, to.as_str(), now, reason, event],
     )?;
     Ok(())
 }
