@@ -57,7 +57,10 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound { what, message } => ApiError::not_found(
                 match what {
                     Missing::Worker => "unknown_worker",
-                    Missing::Session | Missing::Input | Missing::Subscription => "not_found",
+                    Missing::User => "unknown_user",
+                    Missing::Session | Missing::Input | Missing::Subscription | Missing::ApiKey => {
+                        "not_found"
+                    }
                 },
                 message,
             ),
@@ -95,5 +98,62 @@ impl IntoResponse for ApiError {
             },
         };
         (self.status, axum::Json(body)).into_response()
+    }
+}
+
+/// An error of the Cloud Agents API (`/v0`): the same [`ApiError`],
+/// answered with a top-level `message` — what Cursor's client reads
+/// (`body["message"]`) and puts in its exception — beside the error object
+/// of our own API and of Cursor's newer shape.
+#[derive(Debug, Clone)]
+pub(crate) struct V0Error(pub(crate) ApiError);
+
+impl From<ApiError> for V0Error {
+    fn from(e: ApiError) -> Self {
+        V0Error(e)
+    }
+}
+
+impl From<StoreError> for V0Error {
+    fn from(e: StoreError) -> Self {
+        V0Error(ApiError::from(e))
+    }
+}
+
+/// The body of every `/v0` error: `{"message", "error": {"type", "code",
+/// "message"}}`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct V0ErrorBody {
+    /// For a person, saying what to do.
+    message: String,
+    /// The same, for clients that read an error object.
+    error: V0ErrorDetail,
+}
+
+/// The error object of a [`V0ErrorBody`].
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct V0ErrorDetail {
+    /// Machine-readable: `unauthorized`, `key_without_user`,
+    /// `api_key_required`, `busy`, `internal`.
+    #[serde(rename = "type")]
+    kind: String,
+    /// The same as `type` (Cursor's newer clients read `code`).
+    code: String,
+    /// The same as the top-level `message`.
+    message: String,
+}
+
+impl IntoResponse for V0Error {
+    fn into_response(self) -> Response {
+        let e = self.0;
+        let body = V0ErrorBody {
+            message: e.message.clone(),
+            error: V0ErrorDetail {
+                kind: e.kind.to_string(),
+                code: e.kind.to_string(),
+                message: e.message,
+            },
+        };
+        (e.status, axum::Json(body)).into_response()
     }
 }

@@ -56,6 +56,18 @@ enum Admin {
     UserAdd {
         /// User name.
         name: String,
+        /// The user's email address (`userEmail` of the Cloud Agents API's
+        /// `/v0/me`; null until set).
+        #[arg(long)]
+        email: Option<String>,
+    },
+    /// Set or change a user's email address (users added without one, or
+    /// before emails existed, have none).
+    UserSetEmail {
+        /// User name.
+        name: String,
+        /// The email address.
+        email: String,
     },
     /// Register an OAuth client; a confidential one's secret is printed once.
     ClientAdd {
@@ -71,11 +83,16 @@ enum Admin {
         #[arg(long = "redirect-uri", required = true)]
         redirect_uris: Vec<String>,
     },
-    /// Create an API key (printed once). API keys queue and read sessions;
-    /// they are refused on agent-execution endpoints.
+    /// Create an API key (printed once) for a user. API keys queue and
+    /// read sessions and call the Cloud Agents API (`/v0`); they are
+    /// refused on agent-execution endpoints. Without `--user` the key
+    /// belongs to nobody: it works on `/v1`, and `/v0` refuses it.
     ApiKeyAdd {
-        /// A name for the key.
+        /// A name for the key (`apiKeyName` of `/v0/me`).
         name: String,
+        /// The user the key belongs to.
+        #[arg(long)]
+        user: Option<String>,
     },
     /// Sign a user out of a client: revoke every refresh token of theirs.
     /// Their workers release their sessions and stop within one access
@@ -102,16 +119,22 @@ enum Admin {
 
 fn admin(store: &control_plane::Store, what: Admin) -> Result<String, String> {
     match what {
-        Admin::UserAdd { name } => {
+        Admin::UserAdd { name, email } => {
             let mut line = String::new();
             std::io::stdin()
                 .lock()
                 .read_line(&mut line)
                 .map_err(|e| format!("cannot read the password from stdin: {e}"))?;
             store
-                .add_user(&name, line.trim_end_matches(['\n', '\r']))
+                .add_user(&name, line.trim_end_matches(['\n', '\r']), email.as_deref())
                 .map_err(|e| e.to_string())?;
-            Ok(serde_json::json!({"user": name}).to_string())
+            Ok(serde_json::json!({"user": name, "email": email}).to_string())
+        }
+        Admin::UserSetEmail { name, email } => {
+            store
+                .set_user_email(&name, &email)
+                .map_err(|e| e.to_string())?;
+            Ok(serde_json::json!({"user": name, "email": email}).to_string())
         }
         Admin::ClientAdd {
             id,
@@ -141,9 +164,21 @@ fn admin(store: &control_plane::Store, what: Admin) -> Result<String, String> {
             })
             .to_string())
         }
-        Admin::ApiKeyAdd { name } => {
-            let key = store.add_api_key(&name).map_err(|e| e.to_string())?;
-            Ok(serde_json::json!({"name": name, "api_key": key}).to_string())
+        Admin::ApiKeyAdd { name, user } => {
+            let k = store
+                .add_api_key(&name, user.as_deref())
+                .map_err(|e| e.to_string())?;
+            if user.is_none() {
+                eprintln!("control-plane admin: note: this key belongs to no user; it works on /v1, and the Cloud Agents API (/v0) refuses it; give --user USER for a key that works there");
+            }
+            Ok(serde_json::json!({
+                "id": k.id,
+                "name": k.name,
+                "user": user,
+                "created_at": k.created_at,
+                "api_key": k.key,
+            })
+            .to_string())
         }
     }
 }

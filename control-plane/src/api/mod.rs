@@ -3,7 +3,9 @@
 //! and unknown fields are refused (the protocol types deny them).
 
 mod events;
+mod keys;
 mod openapi;
+mod v0;
 
 use self::openapi::{AgentErrors, BodyErrors, CallerErrors};
 use crate::auth::{AgentCaller, Caller, Principal};
@@ -113,6 +115,9 @@ pub(crate) fn routes() -> OpenApiRouter<Shared> {
         .routes(routes!(claim))
         .routes(routes!(heartbeat))
         .routes(routes!(held_claims))
+        .routes(routes!(keys::create_api_key, keys::list_api_keys))
+        .routes(routes!(keys::revoke_api_key))
+        .routes(routes!(v0::me))
 }
 
 /// The router of [`routes`], with the JSON 404 for anything else and the
@@ -451,7 +456,7 @@ pub(crate) async fn ack_input(
 fn who_name(p: &Principal) -> String {
     match p {
         Principal::User { user, .. } => user.clone(),
-        Principal::ApiKey { name } => format!("api-key:{name}"),
+        Principal::ApiKey { name, .. } => format!("api-key:{name}"),
     }
 }
 

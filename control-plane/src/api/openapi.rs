@@ -16,8 +16,11 @@ use utoipa::{IntoResponses, OpenApi};
 
 /// The security scheme of OAuth user access tokens (`runner login`).
 pub(crate) const USER_TOKEN: &str = "user_token";
-/// The security scheme of API keys (sent as bearer tokens).
+/// The security scheme of API keys sent as bearer tokens.
 pub(crate) const API_KEY: &str = "api_key";
+/// The security scheme of API keys sent by HTTP Basic (the key as user
+/// name, an empty password): how Cursor's clients call the `/v0` API.
+pub(crate) const API_KEY_BASIC: &str = "api_key_basic";
 /// The security scheme of confidential OAuth clients at the token and
 /// revocation endpoints (HTTP Basic; public clients send only their id).
 pub(crate) const CLIENT: &str = "client";
@@ -34,6 +37,8 @@ pub(crate) const CLIENT: &str = "client";
         (name = "workers", description = "Worker registration, health, and the sessions a worker may claim."),
         (name = "claims", description = "Claims, leases and everything a worker does under its claim."),
         (name = "webhooks", description = "Subscriptions to session events, and their delivery logs."),
+        (name = "api-keys", description = "A signed-in user's own API keys: create (shown once), list, revoke."),
+        (name = "cloud-agents", description = "The Cloud Agents API (/v0), called with a user's API key by HTTP Basic or Bearer; errors carry a top-level `message`."),
         (name = "oauth", description = "The authorization server: consent, tokens, revocation."),
         (name = "meta", description = "Liveness and this document.")
     )
@@ -62,8 +67,11 @@ pub(crate) fn document(origin: &str) -> utoipa::openapi::OpenApi {
     c.add_security_scheme(USER_TOKEN, SecurityScheme::OAuth2(user));
     let mut key = Http::new(HttpAuthScheme::Bearer);
     key.bearer_format = Some("cpk_…".into());
-    key.description = Some("An API key (`control-plane admin api-key-add`), sent as `Authorization: Bearer cpk_…`. It queues and reads sessions, answers them and manages webhooks; agent execution refuses it with 403.".into());
+    key.description = Some("An API key (`POST /v1/api-keys`, or `control-plane admin api-key-add NAME --user USER`), sent as `Authorization: Bearer cpk_…`. It queues and reads sessions, answers them and manages webhooks, and calls the Cloud Agents API (`/v0`, a user's key only); agent execution refuses it with 403.".into());
     c.add_security_scheme(API_KEY, SecurityScheme::Http(key));
+    let mut basic = Http::new(HttpAuthScheme::Basic);
+    basic.description = Some("An API key by HTTP Basic: the key as the user name, an empty password (`curl -u cpk_…:`), as Cursor's clients send it. Accepted wherever `api_key` is; a non-empty password is refused.".into());
+    c.add_security_scheme(API_KEY_BASIC, SecurityScheme::Http(basic));
     let mut client = Http::new(HttpAuthScheme::Basic);
     client.description = Some("A confidential client's id and secret. Public clients (such as `runner`) send `client_id` in the form instead.".into());
     c.add_security_scheme(CLIENT, SecurityScheme::Http(client));

@@ -8,7 +8,7 @@ use super::{
     OOB_REDIRECT,
 };
 use crate::store::auth as db;
-use crate::store::{now_ms, Store, StoreError};
+use crate::store::{now_ms, Missing, Store, StoreError};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 
@@ -68,8 +68,15 @@ fn hash_password(password: &str) -> Result<String, StoreError> {
 }
 
 impl Store {
-    /// Adds a user (Argon2id password hash).
-    pub fn add_user(&self, name: &str, password: &str) -> Result<(), StoreError> {
+    /// Adds a user (Argon2id password hash), with the email address the
+    /// Cloud Agents API shows as `userEmail` (optional: `/v0/me` answers
+    /// `null` until one is set).
+    pub fn add_user(
+        &self,
+        name: &str,
+        password: &str,
+        email: Option<&str>,
+    ) -> Result<(), StoreError> {
         if name.is_empty()
             || name.len() > 64
             || !name
@@ -83,8 +90,25 @@ impl Store {
         if password.chars().count() < 8 {
             return Err(StoreError::invalid("a password has at least 8 characters"));
         }
+        if let Some(e) = email {
+            check_email(e)?;
+        }
         let hash = hash_password(password)?;
-        self.tx(|tx| db::insert_user(tx, name, &hash))
+        self.tx(|tx| db::insert_user(tx, name, &hash, email))
+    }
+
+    /// Sets (or changes) a user's email: how users added before emails
+    /// existed get one.
+    pub fn set_user_email(&self, name: &str, email: &str) -> Result<(), StoreError> {
+        check_email(email)?;
+        if self.tx(|tx| db::set_user_email(tx, name, email))? {
+            Ok(())
+        } else {
+            Err(StoreError::not_found(
+                Missing::User,
+                format!("no user {name:?}; add one with `control-plane admin user-add {name} --email {email}`"),
+            ))
+        }
     }
 
     /// Whether `password` is the user's. An unknown user costs the same
@@ -172,20 +196,21 @@ impl Store {
         Ok(Client::from_row(client_id, row))
     }
 
-    /// Adds an API key; returns it (shown once).
-    pub fn add_api_key(&self, name: &str) -> Result<String, StoreError> {
-        let key = random_secret(API_KEY_PREFIX);
-        self.tx(|tx| db::insert_api_key(tx, &secret_hash(&key), name))?;
-        Ok(key)
-    }
-
     /// Who a bearer credential belongs to; `None` when it is unknown,
-    /// expired or revoked.
+    /// expired or revoked. The stored hashes are looked up by the hash of
+    /// what was presented (an index lookup, not a comparison with a
+    /// secret: timing tells at most how much of the SHA-256 of the
+    /// caller's own guess matches some stored digest, which does not help
+    /// find a key).
     pub(crate) fn authenticate(&self, token: &str) -> Result<Option<Principal>, StoreError> {
         let h = secret_hash(token);
         if token.starts_with(API_KEY_PREFIX) {
-            let name = self.tx(|tx| db::api_key_name(tx, &h))?;
-            return Ok(name.map(|name| Principal::ApiKey { name }));
+            let key = self.tx(|tx| db::api_key_by_hash(tx, &h))?;
+            return Ok(key.map(|k| Principal::ApiKey {
+                id: k.id,
+                name: k.name,
+                user: k.user,
+            }));
         }
         if !token.starts_with(ACCESS_PREFIX) {
             return Ok(None);
@@ -193,5 +218,23 @@ impl Store {
         let now = now_ms();
         let owner = self.tx(|tx| db::access_token_owner(tx, &h, now))?;
         Ok(owner.map(|(user, client_id)| Principal::User { user, client_id }))
+    }
+}
+
+/// A plausible email address: one `@` between a non-empty local part and
+/// a domain, no spaces or control characters, at most 254 bytes (RFC
+/// 5321's path limit). Deliverability is not checked: nothing is sent.
+fn check_email(email: &str) -> Result<(), StoreError> {
+    let ok = email.len() <= 254
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        && matches!(email.split_once('@'), Some((local, domain))
+            if !local.is_empty() && !domain.is_empty() && !domain.contains('@')
+               && !domain.starts_with('.') && !domain.ends_with('.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::invalid(format!(
+            "{email:?} is not an email address (name@example.com)"
+        )))
     }
 }

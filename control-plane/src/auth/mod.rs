@@ -10,20 +10,30 @@
 //! conversation, inputs, finishing — needs a **user access token**
 //! ([`AgentCaller`]); an API key there is refused with 403. The other
 //! routes (queueing, reading, answering, cancelling) take either
-//! ([`Caller`]). Every secret is random (32 bytes from the OS), kept only as
-//! a SHA-256 hash (passwords: Argon2id), and compared by hash lookup.
+//! ([`Caller`]). Managing one's own API keys takes a user token
+//! ([`UserCaller`]); the Cloud Agents API's `/v0/me` takes an API key that
+//! belongs to a user ([`KeyCaller`]). Every secret is random (32 bytes from
+//! the OS), kept only as a SHA-256 hash (passwords: Argon2id), and compared
+//! by hash lookup.
+//!
+//! A credential arrives as `Authorization: Bearer <token>` (an access
+//! token or an API key) or — what Cursor's clients send — as HTTP Basic
+//! with the API key as the user name and an empty password
+//! (`curl -u KEY:`). Nothing here logs the header or the credential.
 
 mod accounts;
 mod error;
+mod keys;
 pub(crate) mod oauth;
 mod page;
 mod tokens;
 
 pub(crate) use crate::store::auth::OOB_REDIRECT;
 pub use crate::store::auth::{AuthSettings, RUNNER_CLIENT};
+pub use keys::{ApiKeyInfo, IssuedApiKey};
 pub use tokens::IssuedTokens;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, V0Error};
 use crate::store::Store;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -54,8 +64,13 @@ pub(crate) enum Principal {
     },
     /// An API key (automation that queues and reads sessions).
     ApiKey {
+        /// The key's id (`key_…`).
+        id: String,
         /// The key's name.
         name: String,
+        /// Its owner; `None` for a key that belongs to nobody (it works
+        /// on `/v1`, not on the Cloud Agents API).
+        user: Option<String>,
     },
 }
 
@@ -79,36 +94,72 @@ fn unauthorized(message: &str) -> ApiError {
     ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
 }
 
-fn bearer(parts: &Parts) -> Result<String, ApiError> {
+/// The credential of a request: `Bearer <token>` (any case of the
+/// scheme), or `Basic base64(<API key>:)` — HTTP Basic with the key as the
+/// user name and an empty password, as Cursor's Cloud Agents clients send
+/// it. Each malformed form gets a 401 naming what is wrong.
+pub(crate) fn credential(parts: &Parts) -> Result<String, ApiError> {
     let Some(h) = parts.headers.get(axum::http::header::AUTHORIZATION) else {
         return Err(unauthorized(
-            "no credentials: send Authorization: Bearer <token> (a user access token from `runner login`, or an API key)",
+            "no credentials: send Authorization: Bearer <token> (a user access token from `runner login`, or an API key), or an API key by HTTP Basic as the user name with an empty password (curl -u KEY:)",
         ));
     };
     let h = h
         .to_str()
         .map_err(|_| unauthorized("the Authorization header is not text"))?;
-    let Some(t) = h
-        .strip_prefix("Bearer ")
-        .or_else(|| h.strip_prefix("bearer "))
-    else {
+    let (scheme, rest) = h.split_once(' ').unwrap_or((h, ""));
+    let rest = rest.trim();
+    if scheme.eq_ignore_ascii_case("bearer") {
+        if rest.is_empty() {
+            return Err(unauthorized(
+                "the Authorization header has no token after `Bearer`",
+            ));
+        }
+        return Ok(rest.to_string());
+    }
+    if !scheme.eq_ignore_ascii_case("basic") {
         return Err(unauthorized(
-            "the Authorization header must be `Bearer <token>`",
+            "the Authorization header must be `Bearer <token>` or `Basic base64(<API key>:)`",
+        ));
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(rest)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(|| {
+            unauthorized("the Basic credentials are not base64 of UTF-8 text `<API key>:`")
+        })?;
+    let Some((user, password)) = decoded.split_once(':') else {
+        return Err(unauthorized(
+            "the Basic credentials have no `:`; send the API key as the user name and an empty password (`<API key>:`, curl -u KEY:)",
         ));
     };
-    Ok(t.trim().to_string())
+    if !user.starts_with(API_KEY_PREFIX) {
+        return Err(unauthorized(
+            "HTTP Basic takes an API key (cpk_…) as the user name; a user access token goes in `Authorization: Bearer <token>`",
+        ));
+    }
+    if !password.is_empty() {
+        return Err(unauthorized(
+            "HTTP Basic takes the API key as the user name and an empty password; leave the password empty (curl -u KEY:)",
+        ));
+    }
+    Ok(user.to_string())
 }
 
 async fn principal(parts: &Parts, store: &Arc<Store>) -> Result<Principal, ApiError> {
-    let token = bearer(parts)?;
+    let token = credential(parts)?;
+    let is_key = token.starts_with(API_KEY_PREFIX);
     let s = store.clone();
     tokio::task::spawn_blocking(move || s.authenticate(&token))
         .await
         .map_err(ApiError::internal)??
         .ok_or_else(|| {
-            unauthorized(
-                "the token is not valid (unknown, expired or revoked); refresh it, or sign in again with `runner login`",
-            )
+            unauthorized(if is_key {
+                "the API key is not valid (unknown or revoked); create a new one with POST /v1/api-keys (signed in) or `control-plane admin api-key-add NAME --user USER`"
+            } else {
+                "the token is not valid (unknown, expired or revoked); refresh it, or sign in again with `runner login`"
+            })
         })
 }
 
@@ -134,13 +185,66 @@ impl FromRequestParts<Arc<Store>> for AgentCaller {
     async fn from_request_parts(parts: &mut Parts, store: &Arc<Store>) -> Result<Self, ApiError> {
         match principal(parts, store).await? {
             Principal::User { .. } => Ok(AgentCaller),
-            Principal::ApiKey { name } => Err(ApiError::new(
+            Principal::ApiKey { name, .. } => Err(ApiError::new(
                 StatusCode::FORBIDDEN,
                 "oauth_required",
                 format!(
                     "API key {name:?} refused: agent execution (workers, claims, leases, activities, finishing) needs an OAuth user access token; sign the worker in with `runner login`"
                 ),
             )),
+        }
+    }
+}
+
+/// A signed-in user (an OAuth user access token), for what only a person
+/// may do: create, list and revoke their own API keys. A key cannot mint
+/// keys (a leaked key would otherwise outlive its revocation).
+#[derive(Debug, Clone)]
+pub(crate) struct UserCaller(pub(crate) String);
+
+impl FromRequestParts<Arc<Store>> for UserCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, store: &Arc<Store>) -> Result<Self, ApiError> {
+        match principal(parts, store).await? {
+            Principal::User { user, .. } => Ok(UserCaller(user)),
+            Principal::ApiKey { name, .. } => Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "oauth_required",
+                format!(
+                    "API key {name:?} refused: API keys are managed by a signed-in user (an OAuth user access token), not by another key"
+                ),
+            )),
+        }
+    }
+}
+
+/// An API key that belongs to a user: the Cloud Agents API's caller
+/// (`/v0/me` answers about this key).
+#[derive(Debug, Clone)]
+pub(crate) struct KeyCaller {
+    /// The key's id (`key_…`).
+    pub(crate) id: String,
+}
+
+impl FromRequestParts<Arc<Store>> for KeyCaller {
+    type Rejection = V0Error;
+
+    async fn from_request_parts(parts: &mut Parts, store: &Arc<Store>) -> Result<Self, V0Error> {
+        match principal(parts, store).await? {
+            Principal::ApiKey { id, user: Some(_), .. } => Ok(KeyCaller { id }),
+            Principal::ApiKey { name, user: None, .. } => Err(V0Error(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "key_without_user",
+                format!(
+                    "API key {name:?} belongs to no user; the Cloud Agents API needs a user's key: `control-plane admin api-key-add NAME --user USER`, or POST /v1/api-keys signed in"
+                ),
+            ))),
+            Principal::User { .. } => Err(V0Error(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "api_key_required",
+                "this route answers about the API key it is called with; call it with an API key (curl -u KEY:), not a user access token",
+            ))),
         }
     }
 }

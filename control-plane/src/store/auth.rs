@@ -48,10 +48,15 @@ pub(super) fn seed_runner_client(tx: &Tx<'_>) -> Result<(), StoreError> {
 }
 
 /// Adds a user; a user of that name is a [`ConflictKind::Exists`].
-pub(crate) fn insert_user(tx: &Tx<'_>, name: &str, password_hash: &str) -> Result<(), StoreError> {
+pub(crate) fn insert_user(
+    tx: &Tx<'_>,
+    name: &str,
+    password_hash: &str,
+    email: Option<&str>,
+) -> Result<(), StoreError> {
     let n = tx.sql.execute(
-        "INSERT INTO users (name, password_hash, created_at) VALUES (?1, ?2, ?3) ON CONFLICT (name) DO NOTHING",
-        params![name, password_hash, now_ms()],
+        "INSERT INTO users (name, password_hash, created_at, email) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (name) DO NOTHING",
+        params![name, password_hash, now_ms(), email],
     )?;
     if n == 0 {
         return Err(StoreError::conflict(
@@ -60,6 +65,27 @@ pub(crate) fn insert_user(tx: &Tx<'_>, name: &str, password_hash: &str) -> Resul
         ));
     }
     Ok(())
+}
+
+/// Sets a user's email; whether the user exists.
+pub(crate) fn set_user_email(tx: &Tx<'_>, name: &str, email: &str) -> Result<bool, StoreError> {
+    Ok(tx.sql.execute(
+        "UPDATE users SET email = ?2 WHERE name = ?1",
+        params![name, email],
+    )? == 1)
+}
+
+/// A user's email: `None` for no such user, `Some(None)` for a user
+/// without one.
+pub(crate) fn user_email(tx: &Tx<'_>, name: &str) -> Result<Option<Option<String>>, StoreError> {
+    Ok(tx
+        .sql
+        .query_row(
+            "SELECT email FROM users WHERE name = ?1",
+            params![name],
+            |r| r.get(0),
+        )
+        .optional()?)
 }
 
 /// The stored password hash of a user.
@@ -119,25 +145,82 @@ pub(crate) fn client(tx: &Tx<'_>, client_id: &str) -> Result<Option<ClientRow>, 
     }))
 }
 
+/// A stored API key (never the key itself: only its hash is kept, and
+/// not even that is read back).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ApiKeyRow {
+    /// `key_…`: how its owner names it to revoke it.
+    pub(crate) id: String,
+    pub(crate) name: String,
+    /// The owner; `None` for a key that belongs to nobody.
+    pub(crate) user: Option<String>,
+    pub(crate) created_at: i64,
+    pub(crate) revoked_at: Option<i64>,
+}
+
+const KEY_COLUMNS: &str = "id, name, user_name, created_at, revoked_at";
+
+fn key_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApiKeyRow> {
+    Ok(ApiKeyRow {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        user: r.get(2)?,
+        created_at: r.get(3)?,
+        revoked_at: r.get(4)?,
+    })
+}
+
 /// Adds an API key by its hash.
-pub(crate) fn insert_api_key(tx: &Tx<'_>, hash: &str, name: &str) -> Result<(), StoreError> {
+pub(crate) fn insert_api_key(tx: &Tx<'_>, hash: &str, key: &ApiKeyRow) -> Result<(), StoreError> {
     tx.sql.execute(
-        "INSERT INTO api_keys (hash, name, created_at) VALUES (?1, ?2, ?3)",
-        params![hash, name, now_ms()],
+        "INSERT INTO api_keys (hash, id, name, user_name, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![hash, key.id, key.name, key.user, key.created_at],
     )?;
     Ok(())
 }
 
-/// The name of the unrevoked API key with this hash.
-pub(crate) fn api_key_name(tx: &Tx<'_>, hash: &str) -> Result<Option<String>, StoreError> {
+/// The unrevoked API key with this hash.
+pub(crate) fn api_key_by_hash(tx: &Tx<'_>, hash: &str) -> Result<Option<ApiKeyRow>, StoreError> {
     Ok(tx
         .sql
         .query_row(
-            "SELECT name FROM api_keys WHERE hash = ?1 AND revoked = 0",
+            &format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE hash = ?1 AND revoked = 0"),
             params![hash],
-            |r| r.get(0),
+            key_row,
         )
         .optional()?)
+}
+
+/// An API key by id, revoked or not.
+pub(crate) fn api_key(tx: &Tx<'_>, id: &str) -> Result<Option<ApiKeyRow>, StoreError> {
+    Ok(tx
+        .sql
+        .query_row(
+            &format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ?1"),
+            params![id],
+            key_row,
+        )
+        .optional()?)
+}
+
+/// Every API key of a user, revoked ones included, newest first.
+pub(crate) fn api_keys_of(tx: &Tx<'_>, user: &str) -> Result<Vec<ApiKeyRow>, StoreError> {
+    let mut st = tx.sql.prepare(&format!(
+        "SELECT {KEY_COLUMNS} FROM api_keys WHERE user_name = ?1 ORDER BY created_at DESC, id DESC"
+    ))?;
+    let rows = st
+        .query_map(params![user], key_row)?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// Revokes an API key at `now` (a revoked one keeps its first time).
+pub(crate) fn revoke_api_key(tx: &Tx<'_>, id: &str, now: i64) -> Result<(), StoreError> {
+    tx.sql.execute(
+        "UPDATE api_keys SET revoked = 1, revoked_at = COALESCE(revoked_at, ?2) WHERE id = ?1",
+        params![id, now],
+    )?;
+    Ok(())
 }
 
 /// A new authorization code.

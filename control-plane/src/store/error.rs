@@ -66,6 +66,11 @@ pub enum Missing {
     Input,
     /// A webhook subscription.
     Subscription,
+    /// A user (admin commands name them).
+    User,
+    /// An API key, or one of another user's (the same answer: a caller
+    /// cannot tell the two apart).
+    ApiKey,
 }
 
 /// Which clash a [`StoreError::Conflict`] is.

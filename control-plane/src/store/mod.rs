@@ -102,7 +102,7 @@ pub(crate) fn now_ms() -> i64 {
 }
 
 /// A stored time as the API shows it (RFC 3339, milliseconds, UTC).
-fn rfc3339(ms: i64) -> String {
+pub(crate) fn rfc3339(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .unwrap_or_default()
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)

@@ -78,10 +78,14 @@ CREATE INDEX IF NOT EXISTS deliveries_sub ON deliveries (subscription_id, id);
 ";
 
 /// The authorization server: users, OAuth clients, authorization codes,
-/// tokens and API keys (secrets only as hashes).
+/// tokens and API keys (secrets only as hashes). A user's `email` may be
+/// NULL (users added before emails existed, or without `--email`); an API
+/// key's `user_name` is NULL for a key that belongs to nobody (added with
+/// `api-key-add NAME` alone, or before keys had owners).
 const AUTH: &str = "
 CREATE TABLE IF NOT EXISTS users (
-  name TEXT PRIMARY KEY, password_hash TEXT NOT NULL, created_at INTEGER NOT NULL
+  name TEXT PRIMARY KEY, password_hash TEXT NOT NULL, created_at INTEGER NOT NULL,
+  email TEXT
 );
 CREATE TABLE IF NOT EXISTS oauth_clients (
   client_id TEXT PRIMARY KEY, name TEXT NOT NULL, secret_hash TEXT,
@@ -99,8 +103,15 @@ CREATE TABLE IF NOT EXISTS tokens (
 );
 CREATE INDEX IF NOT EXISTS tokens_family ON tokens (family);
 CREATE TABLE IF NOT EXISTS api_keys (
-  hash TEXT PRIMARY KEY, name TEXT NOT NULL, created_at INTEGER NOT NULL, revoked INTEGER NOT NULL DEFAULT 0
+  hash TEXT PRIMARY KEY, name TEXT NOT NULL, created_at INTEGER NOT NULL, revoked INTEGER NOT NULL DEFAULT 0,
+  id TEXT, user_name TEXT, revoked_at INTEGER
 );
+";
+
+/// Indexes over the columns [`own_keys`] gives older files first.
+const KEYS: &str = "
+CREATE UNIQUE INDEX IF NOT EXISTS api_keys_id ON api_keys (id);
+CREATE INDEX IF NOT EXISTS api_keys_user ON api_keys (user_name, created_at);
 ";
 
 /// Creates the tables that do not exist yet, and numbers the events of a
@@ -110,14 +121,51 @@ pub(super) fn create(conn: &Connection) -> rusqlite::Result<()> {
         conn.execute_batch(tables)?;
     }
     conn.execute_batch("BEGIN IMMEDIATE")?;
-    match number_events(conn) {
+    match number_events(conn).and_then(|()| own_keys(conn)) {
         Ok(()) => conn.execute_batch("COMMIT")?,
         Err(e) => {
             let _ = conn.execute_batch("ROLLBACK");
             return Err(e);
         }
     }
-    conn.execute_batch(EVENTS)
+    conn.execute_batch(EVENTS)?;
+    conn.execute_batch(KEYS)
+}
+
+/// Whether `table` has the column `column`.
+fn has_column(conn: &Connection, table: &str, column: &str) -> rusqlite::Result<bool> {
+    conn.query_row(
+        &format!("SELECT COUNT(*) > 0 FROM pragma_table_info('{table}') WHERE name = ?1"),
+        [column],
+        |r| r.get(0),
+    )
+}
+
+/// Brings a file written before users had emails and keys had owners up
+/// to date: `users.email` (NULL for every existing user: nothing tells
+/// what it is; `admin user-set-email` sets it), `api_keys.user_name` (NULL:
+/// the key keeps working on `/v1` as before, and belongs to nobody),
+/// `api_keys.id` (a fresh `key_…` for every key, so it can be revoked by
+/// id) and `api_keys.revoked_at` (the creation time for a key revoked
+/// before revocation times were kept: the true time is lost, and it was no
+/// earlier than that).
+fn own_keys(conn: &Connection) -> rusqlite::Result<()> {
+    if !has_column(conn, "users", "email")? {
+        conn.execute_batch("ALTER TABLE users ADD COLUMN email TEXT")?;
+    }
+    for (column, ty) in [
+        ("id", "TEXT"),
+        ("user_name", "TEXT"),
+        ("revoked_at", "INTEGER"),
+    ] {
+        if !has_column(conn, "api_keys", column)? {
+            conn.execute_batch(&format!("ALTER TABLE api_keys ADD COLUMN {column} {ty}"))?;
+        }
+    }
+    conn.execute_batch(
+        "UPDATE api_keys SET id = 'key_' || lower(hex(randomblob(16))) WHERE id IS NULL;
+         UPDATE api_keys SET revoked_at = created_at WHERE revoked != 0 AND revoked_at IS NULL;",
+    )
 }
 
 /// Gives `activities` and `transitions` their `event` column when a file
@@ -128,12 +176,7 @@ pub(super) fn create(conn: &Connection) -> rusqlite::Result<()> {
 /// id or seq). New rows are numbered as they are written, exactly.
 fn number_events(conn: &Connection) -> rusqlite::Result<()> {
     for table in ["activities", "transitions"] {
-        let has: bool = conn.query_row(
-            &format!("SELECT COUNT(*) > 0 FROM pragma_table_info('{table}') WHERE name = 'event'"),
-            [],
-            |r| r.get(0),
-        )?;
-        if !has {
+        if !has_column(conn, table, "event")? {
             conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN event INTEGER"))?;
         }
     }

@@ -131,7 +131,7 @@ async fn rig(settings: StreamSettings) -> Rig {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("cp.db");
     let store = Arc::new(Store::open(&path, 3).unwrap());
-    let key = store.add_api_key("reader").unwrap();
+    let key = store.add_api_key("reader", None).unwrap().key;
     let user = store
         .issue_tokens("alice", crate::auth::RUNNER_CLIENT)
         .unwrap()
