@@ -206,7 +206,7 @@ pub(crate) fn api_key(tx: &Tx<'_>, id: &str) -> Result<Option<ApiKeyRow>, StoreE
 /// Every API key of a user, revoked ones included, newest first.
 pub(crate) fn api_keys_of(tx: &Tx<'_>, user: &str) -> Result<Vec<ApiKeyRow>, StoreError> {
     let mut st = tx.sql.prepare(&format!(
-        "SELECT {KEY_COLUMNS} FROM api_keys WHERE user_name = ?1 ORDER BY created_at DESC, id DESC"
+        "SELECT {KEY_COLUMNS} FROM api_keys WHERE user_name = ?1 ORDER BY created_at DESC, rowid DESC"
     ))?;
     let rows = st
         .query_map(params![user], key_row)?
