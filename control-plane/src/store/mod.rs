@@ -232,23 +232,26 @@ pub(crate) mod testing {
         (dir, store)
     }
 
-    /// A model session for workspace `w`, profile `p`.
+    /// A model session for workspace `w`, profile `p`, not yet queued.
+    pub(crate) fn new_session() -> NewSession {
+        NewSession {
+            workspace: "w".into(),
+            agent_profile: "p".into(),
+            agent: AgentVersion {
+                name: "a".into(),
+                version: 1,
+                model: "m".into(),
+                ..Default::default()
+            },
+            source: SourceWork::default(),
+            script: None,
+            repo: None,
+        }
+    }
+
+    /// [`new_session`], queued.
     pub(crate) fn queue(store: &Store) -> Session {
-        store
-            .queue(NewSession {
-                workspace: "w".into(),
-                agent_profile: "p".into(),
-                agent: AgentVersion {
-                    name: "a".into(),
-                    version: 1,
-                    model: "m".into(),
-                    ..Default::default()
-                },
-                source: SourceWork::default(),
-                script: None,
-                repo: None,
-            })
-            .unwrap()
+        store.queue(new_session()).unwrap()
     }
 
     /// A worker of workspace `w`, profile `p`, runtime `runtime`.

@@ -6,7 +6,7 @@ use super::StreamSettings;
 use crate::store::{SessionView, Store};
 use protocol::activity::{Activity, ActivityEntry};
 use protocol::platform::{Claim, Finish, PostActivity, RegisterWorker, Worker};
-use protocol::session::{AgentVersion, NewSession, Session, SourceWork};
+use protocol::session::Session;
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -234,19 +234,7 @@ impl Rig {
     }
 
     async fn queue(&self) -> Session {
-        let new = NewSession {
-            workspace: "w".into(),
-            agent_profile: "p".into(),
-            agent: AgentVersion {
-                name: "a".into(),
-                version: 1,
-                model: "m".into(),
-                ..Default::default()
-            },
-            source: SourceWork::default(),
-            script: None,
-            repo: None,
-        };
+        let new = crate::store::testing::new_session();
         self.post(&self.key, "/v1/sessions", &new).await
     }
 
