@@ -24,6 +24,8 @@
 //! the workspace, e.g. `python3 -m compileall -q -f sympy mpmath` for one
 //! that is mostly file system work).
 
+mod common;
+use common::median;
 use runner::sandbox::process::{sandbox_ids, Limits, ProcessSandbox, SandboxSpec};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -280,14 +282,4 @@ fn copy_tree(from: &Path, to: &Path) -> usize {
 
 fn env_or(k: &str, d: &str) -> String {
     std::env::var(k).unwrap_or_else(|_| d.to_string())
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
 }

@@ -19,7 +19,9 @@
 //! (`REPO_BENCH_RUNS=N` sets the runs per row, default 9;
 //! `REPO_BENCH_DIR=DIR` where the clones go, default `/var/tmp`).
 
+mod common;
 use base64::Engine;
+use common::median;
 use runner::cancel::Cancel;
 use runner::repo::{self, CheckoutRequest, Identity, PushMode, Remote, Secret, Want};
 use std::path::{Path, PathBuf};
@@ -348,17 +350,7 @@ fn pack_bytes(bare: &Path) -> u64 {
 
 /// git with a hermetic environment, for building the fixture.
 fn fixture_git(dir: &Path) -> Command {
-    let mut c = Command::new("git");
-    c.current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_AUTHOR_NAME", "Fixture")
-        .env("GIT_AUTHOR_EMAIL", "fixture@example.invalid")
-        .env("GIT_COMMITTER_NAME", "Fixture")
-        .env("GIT_COMMITTER_EMAIL", "fixture@example.invalid");
-    c
+    test_support::git_server::hermetic_git(dir, dir)
 }
 
 fn client(srv: &GitServer) -> reqwest::blocking::Client {
@@ -541,14 +533,4 @@ fn who(name: &str) -> Identity {
 
 fn ms(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1e3
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
 }

@@ -232,10 +232,12 @@ impl Drop for GitServer {
 }
 
 /// git with a hermetic environment (no user or system config).
-fn git_cmd(home: &Path, dir: &Path, args: &[&str]) -> Command {
+/// The git CLI in `dir` with a hermetic environment: no user or system
+/// config (`HOME` is `home`), a fixed identity. For fixtures only — the
+/// runner itself never runs git.
+pub fn hermetic_git(home: &Path, dir: &Path) -> Command {
     let mut c = Command::new("git");
-    c.args(args)
-        .current_dir(dir)
+    c.current_dir(dir)
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", home)
@@ -244,6 +246,12 @@ fn git_cmd(home: &Path, dir: &Path, args: &[&str]) -> Command {
         .env("GIT_AUTHOR_EMAIL", "fixture@example.invalid")
         .env("GIT_COMMITTER_NAME", "Fixture")
         .env("GIT_COMMITTER_EMAIL", "fixture@example.invalid");
+    c
+}
+
+fn git_cmd(home: &Path, dir: &Path, args: &[&str]) -> Command {
+    let mut c = hermetic_git(home, dir);
+    c.args(args);
     c
 }
 

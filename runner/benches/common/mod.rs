@@ -173,3 +173,14 @@ pub fn latencies(p: &Platform, ids: &[protocol::ids::SessionId]) -> Vec<i64> {
     }
     lat
 }
+
+/// The median of `v` (the mean of the middle two for an even count).
+pub fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}

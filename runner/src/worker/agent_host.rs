@@ -161,12 +161,7 @@ impl Host for ClaimHost {
     }
 
     fn external_url(&self, url: &str) {
-        match self.retry(|p| p.external_url(&self.session.id, &self.claim, url)) {
-            Ok(()) => self
-                .sink
-                .send(&Activity::ExternalUrlUpdated { url: url.into() }),
-            Err(e) => tracing::warn!("the external URL of {} was refused: {e}", self.session.id),
-        }
+        self.sink.external_url(url);
     }
 
     fn ask(&self, question: &str, cancel: &Cancel) -> Reply {

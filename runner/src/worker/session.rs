@@ -59,6 +59,30 @@ impl ClaimSink {
         }
     }
 
+    /// Reports the session's external URL (a pull request) under the
+    /// claim, retrying a failed transport, then its activity.
+    pub(super) fn external_url(&self, url: &str) {
+        for attempt in 0..=3 {
+            match self.platform.external_url(&self.session, &self.claim, url) {
+                Ok(()) => {
+                    self.send(&Activity::ExternalUrlUpdated { url: url.into() });
+                    return;
+                }
+                Err(PlatformError::ClaimLost(m)) => return self.lose(&m),
+                Err(PlatformError::Transport(e)) if attempt < 3 => {
+                    tracing::warn!(
+                        "control plane call for {} failed: {e}; retrying",
+                        self.session
+                    );
+                    std::thread::sleep(Duration::from_millis(100 << attempt));
+                }
+                Err(e) => {
+                    return tracing::warn!("the external URL of {} was refused: {e}", self.session)
+                }
+            }
+        }
+    }
+
     pub(super) fn lose(&self, why: &str) {
         if !self.lost.swap(true, Ordering::SeqCst) {
             tracing::warn!("claim on {} lost ({why}); stopping its work", self.session);
@@ -320,7 +344,7 @@ fn work(
         })
         .map_err(|e| format!("{summary}; but delivery failed: {e}"))?;
     if let Some(url) = &delivered.pr_url {
-        report_external_url(shared, claim, &sink, url);
+        sink.external_url(url);
     }
     Ok(format!("{summary}\n\n{}", delivered.describe()))
 }
@@ -385,18 +409,6 @@ fn private_dir(dir: &std::path::Path) -> Result<(), String> {
         ));
     }
     Ok(())
-}
-
-/// Reports the pull request as the session's external URL.
-fn report_external_url(shared: &WorkerShared, claim: &Claim, sink: &ClaimSink, url: &str) {
-    match shared
-        .platform
-        .external_url(&claim.session.id, &claim.claim_id, url)
-    {
-        Ok(()) => sink.send(&Activity::ExternalUrlUpdated { url: url.into() }),
-        Err(PlatformError::ClaimLost(m)) => sink.lose(&m),
-        Err(e) => tracing::warn!("the external URL of {} was refused: {e}", claim.session.id),
-    }
 }
 
 /// A scripted session (`model = "script"`): its steps, in order.
