@@ -12,6 +12,7 @@
 
 mod api;
 pub mod auth;
+mod cloud_agents;
 mod error;
 mod store;
 mod transitions;

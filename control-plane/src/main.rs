@@ -37,6 +37,12 @@ struct Args {
     /// Allow webhook subscriptions to loopback and private addresses.
     #[arg(long)]
     allow_private_webhooks: bool,
+    /// The URL people and clients reach this control plane at (behind a
+    /// proxy, say): the base of each agent's page (`target.url` of the
+    /// Cloud Agents API and its webhooks). Default: `http://` and the
+    /// address it listens on.
+    #[arg(long)]
+    public_url: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -230,7 +236,6 @@ async fn main() {
         }
         return;
     }
-    let store = Arc::new(store);
     let (listener, addr) = match control_plane::bind(&a.listen).await {
         Ok(x) => x,
         Err(e) => {
@@ -241,6 +246,15 @@ async fn main() {
             std::process::exit(2);
         }
     };
+    let public_url = a.public_url.unwrap_or_else(|| format!("http://{addr}"));
+    match url::Url::parse(&public_url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.query().is_none() => {}
+        _ => {
+            eprintln!("control-plane: --public-url {public_url:?} is not an http(s) URL without a query; give the URL clients reach this control plane at, e.g. https://agents.example.com");
+            std::process::exit(2);
+        }
+    }
+    let store = Arc::new(store.with_public_url(&public_url));
     println!("listening on http://{addr}");
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;

@@ -52,7 +52,9 @@ impl std::fmt::Display for Refused {
             Event::LeaseExpired => "expired",
             Event::Requeue => "requeued",
             Event::GiveUp => "given up",
-            Event::FollowUp => "sent a follow-up (only complete and error sessions take one)",
+            Event::FollowUp => {
+                "sent a follow-up (only complete, error and cancelled sessions take one)"
+            }
         };
         write!(
             f,
@@ -74,7 +76,7 @@ pub(crate) fn next(from: SessionState, event: Event) -> Result<SessionState, Ref
         (Active | AwaitingInput, Event::LeaseExpired) => Stale,
         (Stale, Event::Requeue) => Queued,
         (Stale, Event::GiveUp) => Error,
-        (Complete | Error, Event::FollowUp) => Queued,
+        (Complete | Error | Cancelled, Event::FollowUp) => Queued,
         (Queued | Active | AwaitingInput | Stale, Event::Cancel) => Cancelled,
         (from, event) => return Err(Refused { from, event }),
     };
@@ -89,7 +91,7 @@ mod tests {
     fn finished_states_leave_only_by_follow_up() {
         assert_eq!(next(Complete, Event::FollowUp).unwrap(), Queued);
         assert_eq!(next(Error, Event::FollowUp).unwrap(), Queued);
-        assert!(next(Cancelled, Event::FollowUp).is_err());
+        assert_eq!(next(Cancelled, Event::FollowUp).unwrap(), Queued);
         assert!(next(Active, Event::FollowUp).is_err());
         assert!(next(Queued, Event::FollowUp).is_err());
         for s in [Complete, Error, Cancelled] {

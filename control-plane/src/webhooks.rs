@@ -3,6 +3,9 @@
 //! subscription (URL, shared key, event types, an optional Standard
 //! Webhooks signing secret), retried on a schedule (by default immediately,
 //! after ~1 min, after ~5 min), each attempt logged per subscription.
+//! A Cloud Agents API agent launched with a `webhook` gets its own
+//! subscription, sent in Cursor's format instead ([`cursor_request`]): one
+//! `statusChange` when it reaches FINISHED, FAILED or STOPPED.
 //!
 //! The store keeps subscriptions and writes events to its outbox in the
 //! same transaction as the change they report (`crate::store::webhooks`);
@@ -12,7 +15,8 @@ pub use crate::store::webhooks::{
     Delivery, NewSubscription, Subscription, SESSION_QUEUED, SESSION_STATE_CHANGED,
 };
 
-use crate::store::Store;
+use crate::store::webhooks::Due;
+use crate::store::{Store, CURSOR_FORMAT};
 use base64::Engine;
 use std::sync::Arc;
 use std::time::Duration;
@@ -50,19 +54,11 @@ pub(crate) async fn deliver(store: Arc<Store>, schedule: Vec<u64>) {
         for d in due {
             let (http, store, schedule) = (http.clone(), store.clone(), schedule.clone());
             tokio::spawn(async move {
-                let ts = chrono::Utc::now().timestamp();
-                let mut req = http
-                    .post(&d.url)
-                    .header("content-type", "application/cloudevents+json")
-                    .header("x-one-webhook-key", &d.key)
-                    .header("webhook-id", &d.event_id)
-                    .header("webhook-timestamp", ts.to_string());
-                if let Some(secret) = &d.secret {
-                    req = req.header(
-                        "webhook-signature",
-                        sign(secret, &d.event_id, ts, d.body.as_bytes()),
-                    );
-                }
+                let req = if d.format == CURSOR_FORMAT {
+                    cursor_request(&http, &d)
+                } else {
+                    cloudevents_request(&http, &d)
+                };
                 let outcome = match req.body(d.body.clone()).send().await {
                     Ok(r) => Ok(r.status().as_u16()),
                     Err(e) => Err(e.to_string()),
@@ -79,6 +75,58 @@ pub(crate) async fn deliver(store: Arc<Store>, schedule: Vec<u64>) {
     }
 }
 
+/// A `/v1/webhooks` delivery: a CloudEvent, signed as Standard Webhooks
+/// says (`webhook-id`, `webhook-timestamp`, `webhook-signature`).
+fn cloudevents_request(http: &reqwest::Client, d: &Due) -> reqwest::RequestBuilder {
+    let ts = chrono::Utc::now().timestamp();
+    let mut req = http
+        .post(&d.url)
+        .header("content-type", "application/cloudevents+json")
+        .header("x-one-webhook-key", &d.key)
+        .header("webhook-id", &d.event_id)
+        .header("webhook-timestamp", ts.to_string());
+    if let Some(secret) = &d.secret {
+        req = req.header(
+            "webhook-signature",
+            sign(secret, &d.event_id, ts, d.body.as_bytes()),
+        );
+    }
+    req
+}
+
+/// A Cloud Agents API `statusChange`, as Cursor sends it: JSON, its event
+/// in `X-Webhook-Event`, the delivery's id in `X-Webhook-ID` (the same on
+/// every retry: the receiver's idempotency key) and, with a secret,
+/// `X-Webhook-Signature: sha256=<hex HMAC-SHA256(secret, raw body)>`.
+fn cursor_request(http: &reqwest::Client, d: &Due) -> reqwest::RequestBuilder {
+    let mut req = http
+        .post(&d.url)
+        .header("content-type", "application/json")
+        .header(
+            "user-agent",
+            "Cursor-Agent-Webhook/1.0 (runner-control-plane)",
+        )
+        .header("x-webhook-event", &d.event_type)
+        .header("x-webhook-id", &d.event_id);
+    if let Some(secret) = &d.secret {
+        req = req.header(
+            "x-webhook-signature",
+            cursor_signature(secret, d.body.as_bytes()),
+        );
+    }
+    req
+}
+
+/// `sha256=` and the lowercase hex HMAC-SHA256 of `body`, keyed with the
+/// secret's UTF-8 bytes.
+fn cursor_signature(secret: &str, body: &[u8]) -> String {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_bytes());
+    format!(
+        "sha256={}",
+        hex::encode(ring::hmac::sign(&key, body).as_ref())
+    )
+}
+
 /// The Standard Webhooks signature of a delivery.
 fn sign(secret: &str, id: &str, ts: i64, body: &[u8]) -> String {
     let raw = secret.strip_prefix("whsec_").unwrap_or(secret);
@@ -92,4 +140,18 @@ fn sign(secret: &str, id: &str, ts: i64, body: &[u8]) -> String {
         "v1,{}",
         base64::engine::general_purpose::STANDARD.encode(ring::hmac::sign(&key, &msg).as_ref())
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cursor_signature;
+
+    #[test]
+    fn the_cursor_signature_is_hex_hmac_sha256_of_the_raw_body() {
+        // RFC 4231, test case 2.
+        assert_eq!(
+            cursor_signature("Jefe", b"what do ya want for nothing?"),
+            "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
 }

@@ -47,6 +47,11 @@ pub struct RegisterWorker {
     /// Worker-level custom instructions (trusted).
     #[serde(default)]
     pub custom_instructions: Option<String>,
+    /// Model ids its providers serve: what the Cloud Agents API's
+    /// `GET /v0/models` lists and a launch's `model` is matched against.
+    /// Sent at every start, so the list follows the worker's config.
+    #[serde(default)]
+    pub models: Vec<String>,
 }
 
 fn cloud() -> String {

@@ -58,6 +58,7 @@ fn main() {
                         concurrency: 64,
                         policy_entries: vec![],
                         custom_instructions: None,
+                        models: vec![],
                     })
                     .unwrap();
                 loop {

@@ -118,6 +118,17 @@ pub(crate) fn routes() -> OpenApiRouter<Shared> {
         .routes(routes!(keys::create_api_key, keys::list_api_keys))
         .routes(routes!(keys::revoke_api_key))
         .routes(routes!(v0::me))
+        .routes(routes!(v0::models))
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(v0::launch_agent, v0::list_agents))
+                .routes(routes!(v0::get_agent, v0::delete_agent))
+                .routes(routes!(v0::conversation))
+                .routes(routes!(v0::followup))
+                .routes(routes!(v0::stop_agent))
+                // Five images in base64 do not fit the 1 MiB of the rest.
+                .layer(DefaultBodyLimit::max(v0::MAX_PROMPT_BODY_BYTES)),
+        )
 }
 
 /// The router of [`routes`], with the JSON 404 for anything else and the
@@ -133,6 +144,13 @@ pub(crate) fn router_with(store: Arc<Store>, streams: events::StreamSettings) ->
     router
         .fallback(|| async {
             ApiError::not_found("not_found", "no such route; see GET /openapi.json")
+        })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this route does not take that method; see GET /openapi.json",
+            )
         })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::Extension(Arc::new(events::Streams::new(streams))))

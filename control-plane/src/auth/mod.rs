@@ -225,6 +225,8 @@ impl FromRequestParts<Arc<Store>> for UserCaller {
 pub(crate) struct KeyCaller {
     /// The key's id (`key_…`).
     pub(crate) id: String,
+    /// The user it belongs to: whose agents the call sees.
+    pub(crate) user: String,
 }
 
 impl FromRequestParts<Arc<Store>> for KeyCaller {
@@ -232,7 +234,11 @@ impl FromRequestParts<Arc<Store>> for KeyCaller {
 
     async fn from_request_parts(parts: &mut Parts, store: &Arc<Store>) -> Result<Self, V0Error> {
         match principal(parts, store).await? {
-            Principal::ApiKey { id, user: Some(_), .. } => Ok(KeyCaller { id }),
+            Principal::ApiKey {
+                id,
+                user: Some(user),
+                ..
+            } => Ok(KeyCaller { id, user }),
             Principal::ApiKey { name, user: None, .. } => Err(V0Error(ApiError::new(
                 StatusCode::FORBIDDEN,
                 "key_without_user",

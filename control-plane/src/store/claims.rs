@@ -140,13 +140,15 @@ impl Store {
                 Outcome::Release => (Event::Release, "released"),
             };
             let to = next(s.state, event)?;
-            set_state(tx, session, s.state, to, now, claim_state)?;
+            // The outcome first: what the state change announces (a
+            // `statusChange` webhook's summary) reads it.
             if outcome != Outcome::Release {
                 tx.sql.execute(
                     "UPDATE sessions SET outcome = ?2 WHERE id = ?1",
                     params![session, f.message],
                 )?;
             }
+            set_state(tx, session, s.state, to, now, claim_state)?;
             tx.sql.execute(
                 "UPDATE claims SET state = ?2, ended_at = ?3 WHERE id = ?1",
                 params![f.claim_id.as_str(), claim_state, now],
@@ -190,11 +192,11 @@ impl Store {
                 set_state(tx, session, s.state, stale, now, &format!("lease of {claim} expired"))?;
                 if s.attempt >= max {
                     let to = next(stale, Event::GiveUp)?;
-                    set_state(tx, session, stale, to, now, &format!("out of attempts ({max})"))?;
                     tx.sql.execute(
                         "UPDATE sessions SET outcome = ?2 WHERE id = ?1",
                         params![session, format!("the lease expired on all {max} attempts")],
                     )?;
+                    set_state(tx, session, stale, to, now, &format!("out of attempts ({max})"))?;
                 } else {
                     let to = next(stale, Event::Requeue)?;
                     set_state(tx, session, stale, to, now, "requeued after a stale claim")?;

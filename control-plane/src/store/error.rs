@@ -66,6 +66,9 @@ pub enum Missing {
     Input,
     /// A webhook subscription.
     Subscription,
+    /// A Cloud Agents API agent, or one of another user's (the same
+    /// answer).
+    Agent,
     /// A user (admin commands name them).
     User,
     /// An API key, or one of another user's (the same answer: a caller

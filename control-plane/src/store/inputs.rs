@@ -70,21 +70,9 @@ impl Store {
             return Err(StoreError::invalid("message is empty; say what to do next"));
         }
         let now = now_ms();
-        let body =
-            serde_json::to_string(&HumanInput::FollowUp(f.clone())).map_err(StoreError::corrupt)?;
         self.tx(|tx| {
             let s = load_session(tx, session)?;
-            if s.agent.model == "script" {
-                return Err(StoreError::conflict(ConflictKind::Transition,
-                    "a scripted session takes no follow-up (it has no conversation to resume); queue a new session",
-                ));
-            }
-            let reason = format!("follow-up from {}", f.by);
-            add_input(tx, &s, Event::FollowUp, &reason, &body, now)?;
-            tx.sql.execute(
-                "UPDATE sessions SET attempt = 1, outcome = NULL WHERE id = ?1",
-                params![session],
-            )?;
+            follow_up_in(tx, &s, f, now)?;
             load_session(tx, session)
         })
     }
@@ -138,6 +126,30 @@ impl Store {
 
 /// A person's input: the state change it causes, and the input kept for
 /// the worker to take.
+/// Sends a checked follow-up to session `s` inside `tx`: the session is
+/// queued again with its attempts reset and its outcome cleared.
+pub(super) fn follow_up_in(
+    tx: &Tx<'_>,
+    s: &Session,
+    f: FollowUp,
+    now: i64,
+) -> Result<(), StoreError> {
+    if s.agent.model == "script" {
+        return Err(StoreError::conflict(ConflictKind::Transition,
+            "a scripted session takes no follow-up (it has no conversation to resume); queue a new session",
+        ));
+    }
+    let body =
+        serde_json::to_string(&HumanInput::FollowUp(f.clone())).map_err(StoreError::corrupt)?;
+    let reason = format!("follow-up from {}", f.by);
+    add_input(tx, s, Event::FollowUp, &reason, &body, now)?;
+    tx.sql.execute(
+        "UPDATE sessions SET attempt = 1, outcome = NULL WHERE id = ?1",
+        params![s.id.as_str()],
+    )?;
+    Ok(())
+}
+
 fn add_input(
     tx: &Tx<'_>,
     s: &Session,

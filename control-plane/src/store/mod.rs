@@ -25,6 +25,7 @@
 //! lives anywhere else).
 
 mod activities;
+mod agents;
 pub(crate) mod auth;
 mod claims;
 mod conversation;
@@ -37,6 +38,7 @@ mod sessions;
 pub(crate) mod webhooks;
 mod workers;
 
+pub(crate) use agents::{AgentWebhook, NewAgent, ServingWorker, CURSOR_FORMAT};
 pub use auth::AuthSettings;
 pub(crate) use claims::Outcome;
 pub use error::{ClaimProblem, ConflictKind, Missing, StoreError};
@@ -68,6 +70,9 @@ pub struct Store {
     events: tokio::sync::broadcast::Sender<Arc<str>>,
     retry_schedule: Vec<u64>,
     private_webhooks: bool,
+    /// The control plane's URL as its users reach it (no trailing slash):
+    /// the base of the agents' pages (`target.url`).
+    public_url: String,
 }
 
 /// One open transaction of a [`Store`]. Only the store's modules can run
@@ -79,6 +84,8 @@ pub(crate) struct Tx<'c> {
     /// Sessions this transaction wrote an event of (announced after the
     /// commit, forgotten on a rollback).
     sessions_changed: RefCell<Vec<String>>,
+    /// [`Store::public_url`], for what a change writes that names a page.
+    public_url: &'c str,
 }
 
 impl Tx<'_> {
@@ -130,6 +137,7 @@ impl Store {
             events: tokio::sync::broadcast::channel(1024).0,
             retry_schedule: vec![0, 60, 300],
             private_webhooks: false,
+            public_url: "http://127.0.0.1:8700".into(),
         };
         store.tx(auth::seed_runner_client)?;
         Ok(store)
@@ -154,6 +162,18 @@ impl Store {
     pub fn with_private_webhooks(mut self, allow: bool) -> Store {
         self.private_webhooks = allow;
         self
+    }
+
+    /// Sets the URL people and clients reach the control plane at (the
+    /// base of `target.url` in the Cloud Agents API and its webhooks).
+    pub fn with_public_url(mut self, url: &str) -> Store {
+        self.public_url = url.trim_end_matches('/').to_string();
+        self
+    }
+
+    /// The URL people and clients reach the control plane at.
+    pub fn public_url(&self) -> &str {
+        &self.public_url
     }
 
     /// Whether private webhook targets are allowed.
@@ -195,6 +215,7 @@ impl Store {
             sql: conn.transaction_with_behavior(TransactionBehavior::Immediate)?,
             outbox_dirty: &self.outbox_dirty,
             sessions_changed: RefCell::new(Vec::new()),
+            public_url: &self.public_url,
         };
         let r = f(&tx);
         let changed = tx.sessions_changed.take();
@@ -267,6 +288,7 @@ pub(crate) mod testing {
                 concurrency: 1,
                 policy_entries: vec![],
                 custom_instructions: None,
+                models: vec![],
             })
             .unwrap()
     }

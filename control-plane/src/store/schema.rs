@@ -61,6 +61,19 @@ CREATE UNIQUE INDEX IF NOT EXISTS activities_event ON activities (session_id, ev
 CREATE UNIQUE INDEX IF NOT EXISTS transitions_event ON transitions (session_id, event);
 ";
 
+/// The Cloud Agents API's agents: what a launch keeps beside its session
+/// (`flags`: the echoed target flags, JSON). Webhooks of an agent are
+/// subscriptions with its `session_id` and the `cursor_v0` format (columns
+/// [`agent_webhooks`] adds).
+const CLOUD_AGENTS: &str = "
+CREATE TABLE IF NOT EXISTS cloud_agents (
+  id TEXT PRIMARY KEY, session_id TEXT NOT NULL UNIQUE, user_name TEXT NOT NULL,
+  api_key_id TEXT NOT NULL, name TEXT NOT NULL, repository TEXT NOT NULL,
+  git_ref TEXT, pr_url TEXT, flags TEXT NOT NULL, created_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS cloud_agents_user ON cloud_agents (user_name, created_at, id);
+";
+
 /// Webhook subscriptions and the outbox of deliveries.
 const WEBHOOKS: &str = "
 CREATE TABLE IF NOT EXISTS subscriptions (
@@ -117,11 +130,14 @@ CREATE INDEX IF NOT EXISTS api_keys_user ON api_keys (user_name, created_at);
 /// Creates the tables that do not exist yet, and numbers the events of a
 /// file written before event numbers existed.
 pub(super) fn create(conn: &Connection) -> rusqlite::Result<()> {
-    for tables in [SESSIONS, WEBHOOKS, AUTH] {
+    for tables in [SESSIONS, WEBHOOKS, AUTH, CLOUD_AGENTS] {
         conn.execute_batch(tables)?;
     }
     conn.execute_batch("BEGIN IMMEDIATE")?;
-    match number_events(conn).and_then(|()| own_keys(conn)) {
+    match number_events(conn)
+        .and_then(|()| own_keys(conn))
+        .and_then(|()| agent_webhooks(conn))
+    {
         Ok(()) => conn.execute_batch("COMMIT")?,
         Err(e) => {
             let _ = conn.execute_batch("ROLLBACK");
@@ -130,6 +146,24 @@ pub(super) fn create(conn: &Connection) -> rusqlite::Result<()> {
     }
     conn.execute_batch(EVENTS)?;
     conn.execute_batch(KEYS)
+}
+
+/// Gives `subscriptions` the columns of an agent's own webhook: `format`
+/// (`cloudevents` for every subscription made with `POST /v1/webhooks`,
+/// `cursor_v0` for an agent's) and `session_id` (NULL for the former: they
+/// get every event; an agent's gets only its own `statusChange`).
+fn agent_webhooks(conn: &Connection) -> rusqlite::Result<()> {
+    if !has_column(conn, "subscriptions", "format")? {
+        conn.execute_batch(
+            "ALTER TABLE subscriptions ADD COLUMN format TEXT NOT NULL DEFAULT 'cloudevents'",
+        )?;
+    }
+    if !has_column(conn, "subscriptions", "session_id")? {
+        conn.execute_batch("ALTER TABLE subscriptions ADD COLUMN session_id TEXT")?;
+    }
+    conn.execute_batch(
+        "CREATE INDEX IF NOT EXISTS subscriptions_session ON subscriptions (session_id)",
+    )
 }
 
 /// Whether `table` has the column `column`.

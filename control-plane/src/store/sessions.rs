@@ -50,39 +50,7 @@ impl Store {
     /// Queues a session.
     pub(crate) fn queue(&self, new: NewSession) -> Result<Session, StoreError> {
         validate_new(&new)?;
-        let id = format!("ses_{}", uuid::Uuid::new_v4().simple());
-        // The target branch is fixed when the work is queued, so every
-        // view of the session (and every attempt) names the same branch.
-        let repo = new.repo.map(|mut r| {
-            if r.branch_name.is_none() && r.auto_branch {
-                r.branch_name = Some(protocol::repository::default_branch_name(
-                    &new.source.title,
-                    &id,
-                ));
-            }
-            r
-        });
-        let body = serde_json::to_string(&Body {
-            agent: new.agent,
-            source: new.source,
-            script: new.script,
-            repo,
-        })
-        .map_err(StoreError::corrupt)?;
-        let now = now_ms();
-        self.tx(|tx| {
-            tx.sql.execute(
-                "INSERT INTO sessions (id, workspace, agent_profile, body, state, attempt, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, 'queued', 1, ?5, ?5)",
-                params![id, new.workspace, new.agent_profile, body, now],
-            )?;
-            record(tx, &id, "new", SessionState::Queued, now, "queued")?;
-            webhooks::enqueue(
-                tx,
-                webhooks::SESSION_QUEUED,
-                serde_json::json!({"session_id": id, "workspace": new.workspace, "agent_profile": new.agent_profile}),
-            )?;
-            load_session(tx, &id)
-        })
+        self.tx(|tx| queue_in(tx, new))
     }
 
     /// A session with its activities and transitions.
@@ -147,12 +115,7 @@ impl Store {
         let now = now_ms();
         self.tx(|tx| {
             let s = load_session(tx, id)?;
-            let to = next(s.state, Event::Cancel)?;
-            set_state(tx, id, s.state, to, now, "cancelled by a person")?;
-            tx.sql.execute(
-                "UPDATE claims SET state = 'cancelled', ended_at = ?2 WHERE session_id = ?1 AND state = 'active'",
-                params![id, now],
-            )?;
+            cancel_in(tx, &s, now, "cancelled by a person")?;
             load_session(tx, id)
         })
     }
@@ -173,6 +136,59 @@ impl Store {
             Ok(v)
         })
     }
+}
+
+/// Cancels session `s` inside `tx` and voids its active claim: its
+/// worker's next call under the claim is refused.
+pub(super) fn cancel_in(
+    tx: &Tx<'_>,
+    s: &Session,
+    now: i64,
+    reason: &str,
+) -> Result<(), StoreError> {
+    let to = next(s.state, Event::Cancel)?;
+    set_state(tx, s.id.as_str(), s.state, to, now, reason)?;
+    tx.sql.execute(
+        "UPDATE claims SET state = 'cancelled', ended_at = ?2 WHERE session_id = ?1 AND state = 'active'",
+        params![s.id.as_str(), now],
+    )?;
+    Ok(())
+}
+
+/// Queues a checked session inside `tx` (a launch of the Cloud Agents
+/// API queues its session together with the agent's row).
+pub(super) fn queue_in(tx: &Tx<'_>, new: NewSession) -> Result<Session, StoreError> {
+    let id = format!("ses_{}", uuid::Uuid::new_v4().simple());
+    // The target branch is fixed when the work is queued, so every view
+    // of the session (and every attempt) names the same branch.
+    let repo = new.repo.map(|mut r| {
+        if r.branch_name.is_none() && r.auto_branch {
+            r.branch_name = Some(protocol::repository::default_branch_name(
+                &new.source.title,
+                &id,
+            ));
+        }
+        r
+    });
+    let body = serde_json::to_string(&Body {
+        agent: new.agent,
+        source: new.source,
+        script: new.script,
+        repo,
+    })
+    .map_err(StoreError::corrupt)?;
+    let now = now_ms();
+    tx.sql.execute(
+        "INSERT INTO sessions (id, workspace, agent_profile, body, state, attempt, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, 'queued', 1, ?5, ?5)",
+        params![id, new.workspace, new.agent_profile, body, now],
+    )?;
+    record(tx, &id, "new", SessionState::Queued, now, "queued")?;
+    webhooks::enqueue(
+        tx,
+        webhooks::SESSION_QUEUED,
+        serde_json::json!({"session_id": id, "workspace": new.workspace, "agent_profile": new.agent_profile}),
+    )?;
+    load_session(tx, &id)
 }
 
 /// Records a state change: a row of `transitions`, numbered as the
@@ -224,7 +240,8 @@ pub(super) fn set_state(
             serde_json::json!({"session_id": id}),
         )?;
     }
-    record(tx, id, from.as_str(), to, now, reason)
+    record(tx, id, from.as_str(), to, now, reason)?;
+    super::agents::on_state_change(tx, id, to)
 }
 
 pub(super) fn load_session(tx: &Tx<'_>, id: &str) -> Result<Session, StoreError> {
@@ -280,7 +297,7 @@ pub(super) fn load_session(tx: &Tx<'_>, id: &str) -> Result<Session, StoreError>
     })
 }
 
-fn validate_new(n: &NewSession) -> Result<(), StoreError> {
+pub(super) fn validate_new(n: &NewSession) -> Result<(), StoreError> {
     check_name("workspace", &n.workspace)?;
     check_name("agent_profile", &n.agent_profile)?;
     check_name("agent.name", &n.agent.name)?;

@@ -81,7 +81,7 @@ pub(crate) fn enqueue(
     let subs: Vec<(String, String)> = {
         let mut st = tx
             .sql
-            .prepare("SELECT id, event_types FROM subscriptions")?;
+            .prepare("SELECT id, event_types FROM subscriptions WHERE session_id IS NULL")?;
         let v = st
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<Result<_, _>>()?;
@@ -122,45 +122,62 @@ pub(crate) struct Due {
     pub(crate) event_id: String,
     pub(crate) body: String,
     pub(crate) attempts: u32,
+    /// `cloudevents` (a `/v1/webhooks` subscription) or `cursor_v0` (an
+    /// agent's `statusChange`): how it is sent and signed.
+    pub(crate) format: String,
+    /// Its event type (`X-Webhook-Event` of a `cursor_v0` delivery).
+    pub(crate) event_type: String,
+}
+
+/// Refuses a webhook URL the control plane must not POST to: not http(s),
+/// longer than 2048 characters, or — unless `allow_private` — a loopback,
+/// private, link-local or otherwise local address (a webhook is a request
+/// the control plane makes on the caller's behalf).
+pub(crate) fn check_target(url: &str, allow_private: bool) -> Result<(), StoreError> {
+    let u = url::Url::parse(url)
+        .map_err(|_| StoreError::invalid(format!("url {url:?} is not a URL")))?;
+    if !matches!(u.scheme(), "http" | "https") || url.len() > 2048 {
+        return Err(StoreError::invalid(
+            "url must be http(s), at most 2048 characters",
+        ));
+    }
+    if allow_private {
+        return Ok(());
+    }
+    let private = match u.host() {
+        Some(url::Host::Ipv4(a)) => {
+            a.is_loopback()
+                || a.is_private()
+                || a.is_link_local()
+                || a.is_unspecified()
+                || a.is_multicast()
+                || a.is_broadcast()
+        }
+        Some(url::Host::Ipv6(a)) => {
+            a.is_loopback()
+                || a.is_unspecified()
+                || a.is_multicast()
+                || (a.segments()[0] & 0xfe00) == 0xfc00
+                || (a.segments()[0] & 0xffc0) == 0xfe80
+                || a.to_ipv4_mapped().is_some_and(|v4| {
+                    v4.is_loopback() || v4.is_private() || v4.is_link_local() || v4.is_unspecified()
+                })
+        }
+        Some(url::Host::Domain(d)) => d == "localhost" || d.ends_with(".localhost"),
+        None => true,
+    };
+    if private {
+        return Err(StoreError::invalid(format!(
+            "url {url} points at a loopback or private address; start the control plane with --allow-private-webhooks to allow that"
+        )));
+    }
+    Ok(())
 }
 
 impl Store {
     /// Adds a subscription.
     pub fn add_subscription(&self, n: NewSubscription) -> Result<Subscription, StoreError> {
-        let u = url::Url::parse(&n.url)
-            .map_err(|_| StoreError::invalid(format!("url {:?} is not a URL", n.url)))?;
-        if !matches!(u.scheme(), "http" | "https") || n.url.len() > 2048 {
-            return Err(StoreError::invalid(
-                "url must be http(s), at most 2048 characters",
-            ));
-        }
-        if !self.private_webhooks() {
-            let private = match u.host() {
-                Some(url::Host::Ipv4(a)) => {
-                    a.is_loopback()
-                        || a.is_private()
-                        || a.is_link_local()
-                        || a.is_unspecified()
-                        || a.is_multicast()
-                        || a.is_broadcast()
-                }
-                Some(url::Host::Ipv6(a)) => {
-                    a.is_loopback()
-                        || a.is_unspecified()
-                        || a.is_multicast()
-                        || (a.segments()[0] & 0xfe00) == 0xfc00
-                        || (a.segments()[0] & 0xffc0) == 0xfe80
-                }
-                Some(url::Host::Domain(d)) => d == "localhost" || d.ends_with(".localhost"),
-                None => true,
-            };
-            if private {
-                return Err(StoreError::invalid(format!(
-                    "url {} points at a loopback or private address; start the control plane with --allow-private-webhooks to allow that",
-                    n.url
-                )));
-            }
-        }
+        check_target(&n.url, self.private_webhooks())?;
         if n.key.is_empty() || n.key.len() > 256 {
             return Err(StoreError::invalid(
                 "key is 1–256 characters (sent as X-One-Webhook-Key)",
@@ -205,7 +222,7 @@ impl Store {
     pub(crate) fn subscriptions(&self) -> Result<Vec<Subscription>, StoreError> {
         self.tx(|tx| {
             let mut st = tx.sql.prepare(
-                "SELECT id, url, event_types, signing_secret IS NOT NULL FROM subscriptions ORDER BY created_at",
+                "SELECT id, url, event_types, signing_secret IS NOT NULL FROM subscriptions WHERE session_id IS NULL ORDER BY created_at",
             )?;
             let v = st
                 .query_map([], |r| {
@@ -226,7 +243,7 @@ impl Store {
     pub(crate) fn deliveries(&self, sub: &str) -> Result<Vec<Delivery>, StoreError> {
         self.tx(|tx| {
             let exists: Option<i64> = tx
-                .sql.query_row("SELECT 1 FROM subscriptions WHERE id = ?1", params![sub], |r| r.get(0))
+                .sql.query_row("SELECT 1 FROM subscriptions WHERE id = ?1 AND session_id IS NULL", params![sub], |r| r.get(0))
                 .optional()?;
             if exists.is_none() {
                 return Err(StoreError::not_found(Missing::Subscription, format!("no subscription {sub}")));
@@ -256,7 +273,7 @@ impl Store {
         let now = now_ms();
         self.tx(|tx| {
             let mut st = tx.sql.prepare(
-                "SELECT d.id, s.url, s.key, s.signing_secret, d.event_id, d.body, d.attempts FROM deliveries d JOIN subscriptions s ON s.id = d.subscription_id
+                "SELECT d.id, s.url, s.key, s.signing_secret, d.event_id, d.body, d.attempts, s.format, d.event_type FROM deliveries d JOIN subscriptions s ON s.id = d.subscription_id
                  WHERE (d.state = 'pending' AND d.next_at <= ?1) OR (d.state = 'sending' AND d.updated_at <= ?1 - 60000)
                  ORDER BY d.next_at LIMIT ?2",
             )?;
@@ -270,6 +287,8 @@ impl Store {
                         event_id: r.get(4)?,
                         body: r.get(5)?,
                         attempts: r.get(6)?,
+                        format: r.get(7)?,
+                        event_type: r.get(8)?,
                     })
                 })?
                 .collect::<Result<_, _>>()?;

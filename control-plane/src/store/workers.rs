@@ -101,6 +101,12 @@ fn validate_worker(r: &RegisterWorker) -> Result<(), StoreError> {
     if let Some(c) = &r.custom_instructions {
         check_len("custom_instructions", c, 16 * 1024)?;
     }
+    if r.models.len() > 200 {
+        return Err(StoreError::invalid("models: at most 200 model ids"));
+    }
+    for m in &r.models {
+        check_name("models[]", m)?;
+    }
     Ok(())
 }
 

@@ -1,7 +1,8 @@
-//! The worker's identity: registered once per workspace + agent profile +
-//! runtime, saved in the state directory and reused. A saved id the control
-//! plane rejects stops the worker (reconfiguration is needed); it is never
-//! silently replaced.
+//! The worker's identity: one per workspace + agent profile + runtime,
+//! saved in the state directory, and registered again at every start so
+//! the control plane's copy of the registration (tools, models) follows the
+//! config. A saved id the control plane rejects stops the worker
+//! (reconfiguration is needed); it is never silently replaced.
 
 use super::WorkerError;
 use crate::config::Config;
@@ -49,16 +50,21 @@ pub(super) fn worker_id(
             && s.agent_profile == agent_profile
     }) {
         let id = WorkerId::from(s.worker_id);
-        return match platform.worker(&id) {
-            Ok(_) => Ok(id),
-            Err(PlatformError::UnknownWorker(message)) => Err(WorkerError::Rejected {
-                id: id.to_string(),
-                message,
-                file,
-            }),
-            Err(e) => Err(e.into()),
-        };
+        match platform.worker(&id) {
+            Ok(_) => {}
+            Err(PlatformError::UnknownWorker(message)) => {
+                return Err(WorkerError::Rejected {
+                    id: id.to_string(),
+                    message,
+                    file,
+                })
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
+    // Registered again at every start (the control plane finds the same
+    // worker by workspace + profile + runtime), so what it knows of this
+    // worker — tools, models, concurrency — follows the config.
     let reg = RegisterWorker {
         workspace: workspace.clone(),
         agent_profile: agent_profile.clone(),
@@ -74,6 +80,7 @@ pub(super) fn worker_id(
             .map(|d| d.display().to_string())
             .collect(),
         custom_instructions: w.custom_instructions.clone(),
+        models: served_models(config),
     };
     let worker = platform.register(&reg)?;
     if let Some(dir) = file.parent() {
@@ -92,6 +99,17 @@ pub(super) fn worker_id(
         ))
     })?;
     Ok(worker.worker_id)
+}
+
+/// Every model id the configured providers serve, in config order, once.
+fn served_models(config: &Config) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for m in config.providers.iter().flat_map(|p| p.models.iter()) {
+        if !out.contains(m) {
+            out.push(m.clone());
+        }
+    }
+    out
 }
 
 /// The runtime this worker registers with: the runner's version and

@@ -73,11 +73,12 @@ const RUNNER: &[(&str, &[&str])] = &[
 /// holds.
 const CONTROL_PLANE: &[(&str, &[&str])] = &[
     ("transitions", &[]),
-    ("store", &["transitions"]),
+    ("cloud_agents", &[]),
+    ("store", &["cloud_agents", "transitions"]),
     ("webhooks", &["store"]),
     ("error", &["store"]),
     ("auth", &["error", "store"]),
-    ("api", &["auth", "error", "store", "webhooks"]),
+    ("api", &["auth", "cloud_agents", "error", "store", "webhooks"]),
 ];
 
 fn crate_src(name: &str) -> PathBuf {

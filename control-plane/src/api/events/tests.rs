@@ -249,6 +249,7 @@ impl Rig {
             concurrency: 1,
             policy_entries: vec![],
             custom_instructions: None,
+            models: vec![],
         };
         let w: Worker = self.post(&self.user, "/v1/workers", &reg).await;
         let path = format!("/v1/workers/{}/sessions/{session}/claim", w.worker_id);
