@@ -2,6 +2,7 @@
 //! and make workspaces and policy directories.
 
 pub mod fake_model;
+pub mod repo_rig;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -18,9 +19,14 @@ fn target_dir() -> PathBuf {
 }
 
 /// Path of a workspace binary (`runner`, `control-plane`), which
-/// `cargo test --workspace` builds before any test runs.
+/// `cargo test --workspace` builds before any test runs. `E2E_BIN_DIR`
+/// names another directory holding them (a copy that a concurrent build
+/// in a shared target directory cannot replace mid-run).
 pub fn bin(name: &str) -> PathBuf {
-    let p = target_dir().join(name);
+    let dir = std::env::var_os("E2E_BIN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(target_dir);
+    let p = dir.join(name);
     assert!(
         p.exists(),
         "{} is missing: run `cargo build --workspace --bins` (scripts/test.sh does) before `cargo test -p e2e`",

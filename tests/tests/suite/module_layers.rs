@@ -78,7 +78,10 @@ const CONTROL_PLANE: &[(&str, &[&str])] = &[
     ("webhooks", &["store"]),
     ("error", &["store"]),
     ("auth", &["error", "store"]),
-    ("api", &["auth", "cloud_agents", "error", "store", "webhooks"]),
+    (
+        "api",
+        &["auth", "cloud_agents", "error", "store", "webhooks"],
+    ),
 ];
 
 fn crate_src(name: &str) -> PathBuf {

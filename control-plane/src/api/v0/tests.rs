@@ -784,3 +784,64 @@ async fn a_terminal_status_writes_one_signed_status_change_for_the_agents_webhoo
         .starts_with("runner/"));
     assert!(chrono::DateTime::parse_from_rfc3339(body["timestamp"].as_str().unwrap()).is_ok());
 }
+
+#[tokio::test]
+async fn the_openapi_document_has_every_v0_route_with_its_errors() {
+    let r = rig().await;
+    let (st, doc) = r.call("GET", "/openapi.json", "", None).await;
+    assert_eq!(st, 200);
+    let routes: &[(&str, &str, &[&str])] = &[
+        ("/v0/me", "get", &["200", "401", "403"]),
+        ("/v0/models", "get", &["200", "401", "403"]),
+        (
+            "/v0/agents",
+            "post",
+            &["200", "400", "401", "403", "413", "415"],
+        ),
+        ("/v0/agents", "get", &["200", "400", "401", "403"]),
+        ("/v0/agents/{id}", "get", &["200", "401", "403", "404"]),
+        ("/v0/agents/{id}", "delete", &["200", "401", "403", "404"]),
+        (
+            "/v0/agents/{id}/conversation",
+            "get",
+            &["200", "401", "404"],
+        ),
+        (
+            "/v0/agents/{id}/followup",
+            "post",
+            &["200", "400", "404", "409", "413"],
+        ),
+        ("/v0/agents/{id}/stop", "post", &["200", "404", "409"]),
+    ];
+    for (path, method, statuses) in routes {
+        let op = &doc["paths"][path][method];
+        assert!(op.is_object(), "{method} {path} is not documented");
+        for s in *statuses {
+            assert!(op["responses"][s].is_object(), "{method} {path} lacks {s}");
+        }
+        let schemes: Vec<String> = op["security"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|s| s.as_object().unwrap().keys().cloned())
+            .collect();
+        assert!(
+            schemes.contains(&"api_key_basic".to_string()),
+            "{path}: {schemes:?}"
+        );
+    }
+    for schema in [
+        "Agent",
+        "AgentList",
+        "Launch",
+        "Conversation",
+        "V0ErrorBody",
+        "Models",
+    ] {
+        assert!(doc["components"]["schemas"][schema].is_object(), "{schema}");
+    }
+    assert_eq!(
+        doc["components"]["securitySchemes"]["api_key_basic"]["scheme"],
+        "basic"
+    );
+}
