@@ -467,3 +467,118 @@ fn a_launched_agent_finishes_on_its_repository_tells_its_webhook_takes_a_follow_
     assert_eq!(rig.branch_tip(&branch), Some(tip2));
     assert_eq!(hook.received().len(), 3, "a delete sends nothing");
 }
+
+/// Whether a process whose command line contains `marker` runs.
+fn running(marker: &str) -> bool {
+    std::process::Command::new("pgrep")
+        .args(["-f", marker])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+#[test]
+fn cursors_own_python_client_drives_me_models_launch_status_conversation_followup_stop_and_delete()
+{
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let pydeps = root.join("target/pydeps");
+    assert!(
+        pydeps.join("cursor_agent").is_dir(),
+        "cursor-agent-sdk is not installed in {}: run scripts/setup.sh (it installs tests/python/requirements.txt there)",
+        pydeps.display()
+    );
+    let rig = Rig::start();
+    // A marker on the follow-up's command line: it must be gone after the
+    // stop.
+    let marker = format!("m-{}", std::process::id());
+    let fake = FakeModel::start(
+        Wire::OpenAi,
+        MODEL_KEY,
+        vec![
+            call(
+                "Edit",
+                json!({"path": "widget.py", "old": "a - b", "new": "a + b"}),
+            ),
+            Step::Text("Fixed add(): it subtracted.".into()),
+            // The follow-up: busy until it is stopped.
+            call("Bash", json!({"command": format!("sleep 300 # {marker}")})),
+            Step::Text("never reached".into()),
+        ],
+    );
+    let (_w, _log) = rig.worker("w1", Some(&fake));
+    rig.cp.admin(
+        &["user-add", "erin", "--email", "erin@example.com"],
+        Some("a long enough password"),
+    );
+    let key = rig
+        .cp
+        .admin(&["api-key-add", "Conformance", "--user", "erin"], None)["api_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // The worker's models are known once it registered.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = ureq::get(&format!("{}/v0/models", rig.cp.url))
+            .set("Authorization", &format!("Bearer {key}"))
+            .call()
+            .ok()
+            .and_then(|r| r.into_string().ok())
+            .unwrap_or_default();
+        if out.contains("fake-coder") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no models: {out}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let child = std::process::Command::new("python3")
+        .arg(root.join("tests/python/cas_conformance.py"))
+        .env("PYTHONPATH", &pydeps)
+        .env("BASE_URL", &rig.cp.url)
+        .env("API_KEY", &key)
+        .env("REPO_URL", rig.git.url(REPO))
+        .env("REF", "main")
+        .env("EXPECT_EMAIL", "erin@example.com")
+        .env("EXPECT_KEY_NAME", "Conformance")
+        .env("FINISH_TIMEOUT", "120")
+        .env("STOP_TIMEOUT", "5")
+        .env("STOP_DELAY", "1.5")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    // Watch the follow-up's command while the client runs: it must have
+    // run (the stop lands mid-run), and be gone once the client is done.
+    let watching = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let watcher = {
+        let (marker, watching) = (marker.clone(), watching.clone());
+        std::thread::spawn(move || {
+            let mut seen = false;
+            while watching.load(std::sync::atomic::Ordering::SeqCst) {
+                seen |= running(&marker);
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            seen
+        })
+    };
+    let out = child.wait_with_output().unwrap();
+    watching.store(false, std::sync::atomic::Ordering::SeqCst);
+    let seen_running = watcher.join().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    eprintln!("{stdout}{stderr}");
+    let last = stdout.lines().last().unwrap_or("");
+    assert!(
+        out.status.success() && last.ends_with(" passed, 0 failed"),
+        "the client's run failed:\n{stdout}\n{stderr}"
+    );
+    let passed: u32 = last.split(' ').next().unwrap().parse().unwrap();
+    assert!(passed >= 80, "{last}");
+    assert!(seen_running, "the follow-up's Bash call never ran");
+    // The follow-up's Bash call was stopped with the agent.
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while running(&marker) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!running(&marker), "the stopped agent's sandbox still runs");
+}

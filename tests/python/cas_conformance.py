@@ -2,7 +2,9 @@
 """Cloud Agents API (Cursor v0) conformance, driven by the PyPI client
 `cursor-agent-sdk` unchanged. Env: BASE_URL (server root), API_KEY, REPO_URL;
 optional REF (main), MODEL (first of /v0/models), EXPECT_EMAIL, EXPECT_KEY_NAME,
-FINISH_TIMEOUT (120), STOP_TIMEOUT (5), PROMPT, FOLLOWUP_PROMPT. The server's
+FINISH_TIMEOUT (120), STOP_TIMEOUT (5), STOP_DELAY (0: seconds between the
+follow-up showing RUNNING and the stop, so that its work is under way),
+PROMPT, FOLLOWUP_PROMPT. The server's
 rig must let the first run finish and keep the follow-up run busy until it is
 stopped. Ends with `N passed, N failed`; exit 1 on any failure.
 """
@@ -192,6 +194,7 @@ def main():
               repr(conv2)[:300])
 
         # stop mid-run
+        time.sleep(float(os.environ.get("STOP_DELAY", "0")))
         t0 = time.monotonic()
         st = handle.stop()
         check("stop: {id}", st.get("id") == aid, repr(st))
