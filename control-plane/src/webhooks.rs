@@ -15,7 +15,7 @@ pub use crate::store::webhooks::{
     Delivery, NewSubscription, Subscription, SESSION_QUEUED, SESSION_STATE_CHANGED,
 };
 
-use crate::store::webhooks::Due;
+use crate::store::webhooks::{is_private_ip, Due};
 use crate::store::{Store, CURSOR_FORMAT};
 use base64::Engine;
 use std::sync::Arc;
@@ -24,12 +24,17 @@ use std::time::Duration;
 /// Delivers due events until the task is dropped: woken when an event is
 /// written, and every 250 ms for retries.
 pub(crate) async fn deliver(store: Arc<Store>, schedule: Vec<u64>) {
-    let http = match reqwest::Client::builder()
+    let mut builder = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("runner-control-plane/", env!("CARGO_PKG_VERSION")))
-        .build()
-    {
+        .user_agent(concat!("runner-control-plane/", env!("CARGO_PKG_VERSION")));
+    if !store.private_webhooks() {
+        // A name that resolves to a private address is refused when the
+        // call is made, not only when the target was given: DNS can
+        // change in between.
+        builder = builder.dns_resolver(Arc::new(PublicOnly));
+    }
+    let http = match builder.build() {
         Ok(c) => c,
         Err(e) => {
             tracing::error!("webhook delivery is off: {e}");
@@ -72,6 +77,35 @@ pub(crate) async fn deliver(store: Arc<Store>, schedule: Vec<u64>) {
                 .await;
             });
         }
+    }
+}
+
+/// A resolver that keeps only public addresses: the webhook sender's, so
+/// that a target name cannot lead it to the host's own services.
+struct PublicOnly;
+
+impl reqwest::dns::Resolve for PublicOnly {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        Box::pin(async move {
+            let host = name.as_str().to_string();
+            let found: Vec<std::net::SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let public: Vec<std::net::SocketAddr> = found
+                .iter()
+                .copied()
+                .filter(|a| !is_private_ip(a.ip()))
+                .collect();
+            if public.is_empty() {
+                let e: Box<dyn std::error::Error + Send + Sync> = format!(
+                    "{host} resolves only to loopback or private addresses ({}); start the control plane with --allow-private-webhooks to send there",
+                    found.iter().map(|a| a.ip().to_string()).collect::<Vec<_>>().join(", ")
+                )
+                .into();
+                return Err(e);
+            }
+            let addrs: reqwest::dns::Addrs = Box::new(public.into_iter());
+            Ok(addrs)
+        })
     }
 }
 
@@ -144,7 +178,21 @@ fn sign(secret: &str, id: &str, ts: i64, body: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::cursor_signature;
+    use super::{cursor_signature, PublicOnly};
+    use reqwest::dns::Resolve;
+
+    #[tokio::test]
+    async fn names_of_private_addresses_do_not_resolve_for_the_sender() {
+        let name: reqwest::dns::Name = "localhost".parse().unwrap();
+        let e = match PublicOnly.resolve(name).await {
+            Ok(a) => panic!("resolved to {:?}", a.collect::<Vec<_>>()),
+            Err(e) => e.to_string(),
+        };
+        assert!(
+            e.contains("--allow-private-webhooks") && e.contains("127.0.0.1"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn the_cursor_signature_is_hex_hmac_sha256_of_the_raw_body() {

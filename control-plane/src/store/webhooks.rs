@@ -129,6 +129,33 @@ pub(crate) struct Due {
     pub(crate) event_type: String,
 }
 
+/// Whether the control plane must not POST to `ip` unless private webhooks
+/// are allowed: loopback, private, link-local, unspecified, multicast,
+/// broadcast, unique-local, and IPv4 addresses mapped into IPv6.
+pub(crate) fn is_private_ip(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(a) => {
+            a.is_loopback()
+                || a.is_private()
+                || a.is_link_local()
+                || a.is_unspecified()
+                || a.is_multicast()
+                || a.is_broadcast()
+                // 100.64.0.0/10, carrier-grade NAT (and some clouds' metadata).
+                || (a.octets()[0] == 100 && (a.octets()[1] & 0xc0) == 64)
+        }
+        std::net::IpAddr::V6(a) => {
+            a.is_loopback()
+                || a.is_unspecified()
+                || a.is_multicast()
+                || (a.segments()[0] & 0xfe00) == 0xfc00
+                || (a.segments()[0] & 0xffc0) == 0xfe80
+                || a.to_ipv4_mapped()
+                    .is_some_and(|v4| is_private_ip(v4.into()))
+        }
+    }
+}
+
 /// Refuses a webhook URL the control plane must not POST to: not http(s),
 /// longer than 2048 characters, or — unless `allow_private` — a loopback,
 /// private, link-local or otherwise local address (a webhook is a request
@@ -145,24 +172,8 @@ pub(crate) fn check_target(url: &str, allow_private: bool) -> Result<(), StoreEr
         return Ok(());
     }
     let private = match u.host() {
-        Some(url::Host::Ipv4(a)) => {
-            a.is_loopback()
-                || a.is_private()
-                || a.is_link_local()
-                || a.is_unspecified()
-                || a.is_multicast()
-                || a.is_broadcast()
-        }
-        Some(url::Host::Ipv6(a)) => {
-            a.is_loopback()
-                || a.is_unspecified()
-                || a.is_multicast()
-                || (a.segments()[0] & 0xfe00) == 0xfc00
-                || (a.segments()[0] & 0xffc0) == 0xfe80
-                || a.to_ipv4_mapped().is_some_and(|v4| {
-                    v4.is_loopback() || v4.is_private() || v4.is_link_local() || v4.is_unspecified()
-                })
-        }
+        Some(url::Host::Ipv4(a)) => is_private_ip(a.into()),
+        Some(url::Host::Ipv6(a)) => is_private_ip(a.into()),
         Some(url::Host::Domain(d)) => d == "localhost" || d.ends_with(".localhost"),
         None => true,
     };
