@@ -58,9 +58,11 @@ impl From<StoreError> for ApiError {
                 match what {
                     Missing::Worker => "unknown_worker",
                     Missing::User => "unknown_user",
-                    Missing::Session | Missing::Input | Missing::Subscription | Missing::ApiKey => {
-                        "not_found"
-                    }
+                    Missing::Session
+                    | Missing::Input
+                    | Missing::Attachment
+                    | Missing::Subscription
+                    | Missing::ApiKey => "not_found",
                 },
                 message,
             ),

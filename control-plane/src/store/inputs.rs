@@ -2,13 +2,16 @@
 //! question, follow-ups — kept until the worker that holds the claim takes
 //! and acknowledges each one (so none is lost or delivered twice).
 
+use super::attachments;
 use super::claims::valid_claim;
 use super::limits::{check_len, check_name};
 use super::sessions::{load_session, set_state};
 use super::{now_ms, ConflictKind, Missing, Store, StoreError, Tx};
 use crate::transitions::{next, Event};
 use protocol::activity::Activity;
-use protocol::conversation::{Answer, FollowUp, HumanInput, PendingInput, TakeInput, TakenInput};
+use protocol::conversation::{
+    Answer, FollowUp, HumanInput, PendingInput, QueuedFollowUp, TakeInput, TakenInput,
+};
 use protocol::session::{Session, SessionState};
 use rusqlite::{params, OptionalExtension};
 
@@ -69,9 +72,14 @@ impl Store {
         if f.message.trim().is_empty() {
             return Err(StoreError::invalid("message is empty; say what to do next"));
         }
+        let images = attachments::prepare("images", &f.images)?;
         let now = now_ms();
-        let body =
-            serde_json::to_string(&HumanInput::FollowUp(f.clone())).map_err(StoreError::corrupt)?;
+        let body = serde_json::to_string(&HumanInput::FollowUp(QueuedFollowUp {
+            by: f.by.clone(),
+            message: f.message,
+            images: attachments::references(&images),
+        }))
+        .map_err(StoreError::corrupt)?;
         self.tx(|tx| {
             let s = load_session(tx, session)?;
             if s.agent.model == "script" {
@@ -81,6 +89,7 @@ impl Store {
             }
             let reason = format!("follow-up from {}", f.by);
             add_input(tx, &s, Event::FollowUp, &reason, &body, now)?;
+            attachments::insert(tx, session, &images, now)?;
             tx.sql.execute(
                 "UPDATE sessions SET attempt = 1, outcome = NULL WHERE id = ?1",
                 params![session],

@@ -6,6 +6,7 @@ mod cli_doctor;
 mod cli_policy_audit;
 mod cli_tools;
 mod cli_up;
+mod images;
 mod module_layers;
 mod oauth;
 mod repositories;
