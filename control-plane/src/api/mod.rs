@@ -86,6 +86,9 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned, const LIMIT: usize>
                 "send the body as JSON with Content-Type: application/json",
             ));
         }
+        // Read up to the limit even when the declared length is over it:
+        // an answer sent before the body is read is often lost to the
+        // client (a broken pipe instead of the 413).
         let bytes = axum::body::to_bytes(req.into_body(), LIMIT)
             .await
             .map_err(|e| {

@@ -11,16 +11,17 @@ use protocol::image::{validate_images, ImageInput, ImageRef};
 use rusqlite::{params, OptionalExtension};
 
 /// An image checked and given its id, not yet written.
-pub(super) struct NewAttachment {
+pub(crate) struct NewAttachment {
     /// What the session, input or message will carry.
-    pub(super) reference: ImageRef,
+    pub(crate) reference: ImageRef,
     bytes: Vec<u8>,
 }
 
 /// Checks the images sent in `field` (count, base64, size, type,
 /// dimensions) and gives each an id. Done before the transaction: the
-/// decoding is the slow part and needs no lock.
-pub(super) fn prepare(
+/// decoding is the slow part and needs no lock. The errors name `field`
+/// (`source.images`, `images`; the Cloud Agents API's `prompt.images`).
+pub(crate) fn prepare(
     field: &str,
     images: &[ImageInput],
 ) -> Result<Vec<NewAttachment>, StoreError> {
@@ -35,12 +36,13 @@ pub(super) fn prepare(
 }
 
 /// The references of `images`, in order.
-pub(super) fn references(images: &[NewAttachment]) -> Vec<ImageRef> {
+pub(crate) fn references(images: &[NewAttachment]) -> Vec<ImageRef> {
     images.iter().map(|a| a.reference.clone()).collect()
 }
 
-/// Writes `images` as attachments of `session`.
-pub(super) fn insert(
+/// Writes `images` as attachments of `session`, in the transaction that
+/// stores what names them.
+pub(crate) fn insert(
     tx: &Tx<'_>,
     session: &str,
     images: &[NewAttachment],

@@ -294,6 +294,14 @@ async fn image_routes_take_32_mib_and_the_others_1_mib() {
             "{b}"
         );
     }
+    // A body without a declared length is cut off at the limit too.
+    let (addr, token) = (r.addr, r.token.clone());
+    let answer =
+        tokio::task::spawn_blocking(move || chunked(addr, &token, "/v1/webhooks", (1 << 20) + 1))
+            .await
+            .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("payload_too_large"), "{answer}");
     // Elsewhere the limit stays 1 MiB.
     let hook = json!({"url": "https://hooks.example/in", "key": "k".repeat(2 << 20), "event_types": ["*"]});
     let (st, b) = r.post("/v1/webhooks", hook.to_string()).await;
@@ -328,4 +336,29 @@ fn the_document_describes_images_in_and_out() {
         "{get}"
     );
     assert!(get["responses"]["404"].is_object());
+}
+
+/// POSTs `n` bytes (spaces) with `Transfer-Encoding: chunked` and no
+/// Content-Length on a raw connection, without the final chunk (the
+/// server must answer once the limit is passed, not at the end); the
+/// answer's head and body.
+fn chunked(addr: SocketAddr, token: &str, path: &str, n: usize) -> String {
+    use std::io::{Read, Write};
+    let mut c = std::net::TcpStream::connect(addr).unwrap();
+    c.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        c,
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let chunk = vec![b' '; 64 << 10];
+    for _ in 0..n.div_ceil(chunk.len()) {
+        write!(c, "{:x}\r\n", chunk.len()).unwrap();
+        c.write_all(&chunk).unwrap();
+        c.write_all(b"\r\n").unwrap();
+    }
+    let mut answer = Vec::new();
+    let _ = c.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
 }
