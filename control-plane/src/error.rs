@@ -61,6 +61,7 @@ impl From<StoreError> for ApiError {
                     Missing::Session
                     | Missing::Agent
                     | Missing::Input
+                    | Missing::Attachment
                     | Missing::Subscription
                     | Missing::ApiKey => "not_found",
                 },

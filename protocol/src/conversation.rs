@@ -8,6 +8,7 @@
 //! every turn.
 
 use crate::ids::ClaimId;
+use crate::image::{ImageInput, ImageRef};
 use serde::{Deserialize, Serialize};
 
 /// One message, in a provider-neutral shape (each model client maps it to
@@ -21,6 +22,11 @@ pub enum Message {
     User {
         /// The text as sent to the model.
         content: String,
+        /// Images of the turn, by reference: the worker fetches the bytes
+        /// when it builds a model request, so the stored conversation
+        /// stays small.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        images: Vec<ImageRef>,
     },
     /// A model turn: text and the tool calls it made.
     Assistant {
@@ -123,6 +129,26 @@ pub struct FollowUp {
     pub by: String,
     /// The message (untrusted, like the rest of the work).
     pub message: String,
+    /// Images for the model, as bytes (at most 5; the same rules as
+    /// `source.images` of a new session).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<ImageInput>,
+}
+
+/// A follow-up as it waits for the worker ([`HumanInput::FollowUp`]): the
+/// [`FollowUp`] with its images stored as attachments and named by
+/// reference.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct QueuedFollowUp {
+    /// Who sent it (the caller's name).
+    pub by: String,
+    /// The message (untrusted).
+    pub message: String,
+    /// Its images, by reference.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<ImageRef>,
 }
 
 /// What a person sent to a session, waiting for its worker.
@@ -133,7 +159,7 @@ pub enum HumanInput {
     /// An answer while the session was awaiting input.
     Answer(Answer),
     /// A follow-up on a finished session.
-    FollowUp(FollowUp),
+    FollowUp(QueuedFollowUp),
 }
 
 /// `POST /v1/sessions/{session}/inputs/next` (the oldest input not yet

@@ -8,6 +8,7 @@
 //! - [`platform`]: workers, claims, leases, heartbeats, outcomes, errors;
 //! - [`activity`]: the seven activity types;
 //! - [`conversation`]: a model session's messages, answers and follow-ups;
+//! - [`image`]: images attached to work and follow-ups, in and stored;
 //! - [`policy`]: actions, decisions and the records every `policy_decision`
 //!   activity carries;
 //! - [`normalized`]: the action as the policy saw it and the tool acts on it;
@@ -18,6 +19,7 @@
 pub mod activity;
 pub mod conversation;
 pub mod ids;
+pub mod image;
 pub mod normalized;
 pub mod platform;
 pub mod policy;

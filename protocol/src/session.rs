@@ -6,6 +6,7 @@
 //! changes a running session: the version is copied into the session when
 //! it is queued.
 
+use crate::image::{ImageInput, ImageRef};
 use serde::{Deserialize, Serialize};
 
 /// The work a person sent to an agent: title, description, comments and
@@ -28,6 +29,54 @@ pub struct SourceWork {
     /// The prompt the person wrote when sending the work.
     #[serde(default)]
     pub prompt: String,
+    /// Images sent with the work, by reference (the control plane keeps
+    /// the bytes as the session's attachments; absent when there are none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<ImageRef>,
+}
+
+/// The work as a person sends it to `POST /v1/sessions`: the text of a
+/// [`SourceWork`], with images as bytes. The control plane checks the
+/// images, keeps them as the session's attachments and stores the work as
+/// a [`SourceWork`] naming them, so no answer echoes the bytes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewSource {
+    /// Title of the initiative, bug or todo.
+    #[serde(default)]
+    pub title: String,
+    /// Its description.
+    #[serde(default)]
+    pub description: String,
+    /// Comments on it, oldest first.
+    #[serde(default)]
+    pub comments: Vec<String>,
+    /// The prompt the person wrote when sending the work.
+    #[serde(default)]
+    pub prompt: String,
+    /// Images for the model (at most 5; PNG, JPEG, GIF or WebP; 4 MiB
+    /// each decoded; sides 1–8192 px). A model whose provider does not
+    /// take images is told how many were attached.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<ImageInput>,
+}
+
+impl NewSource {
+    /// The text as the stored work (without images yet), and the images
+    /// sent with it.
+    pub fn split(self) -> (SourceWork, Vec<ImageInput>) {
+        (
+            SourceWork {
+                title: self.title,
+                description: self.description,
+                comments: self.comments,
+                prompt: self.prompt,
+                images: Vec::new(),
+            },
+            self.images,
+        )
+    }
 }
 
 /// The agent version a session is pinned to (trusted).
@@ -146,7 +195,7 @@ pub struct NewSession {
     pub agent: AgentVersion,
     /// The untrusted work.
     #[serde(default)]
-    pub source: SourceWork,
+    pub source: NewSource,
     /// Tool calls of a scripted session (`agent.model = "script"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub script: Option<Vec<ScriptStep>>,

@@ -163,6 +163,7 @@ fn main() {
             max_retry_after_seconds: 1,
             max_tokens: 256,
             max_tokens_field: "max_tokens".into(),
+            images: false,
         };
         let model: Arc<dyn ModelClient> =
             Arc::new(runner::model::openai::OpenAi::new(&provider, "bench", None).unwrap());
@@ -217,6 +218,7 @@ fn main() {
                 Vec::new(),
                 vec![Message::User {
                     content: "bench".into(),
+                    images: vec![],
                 }],
             );
             assert!(

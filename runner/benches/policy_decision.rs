@@ -65,6 +65,7 @@ fn context(root: &std::path::Path) -> SessionContext {
             "Probably a timing issue.".into(),
         ],
         prompt: "Please fix it and add a regression test.".into(),
+        images: vec![],
     };
     SessionContext::new(root.to_path_buf(), trusted, untrusted).with_session(
         Some("sess-bench".into()),

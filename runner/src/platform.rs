@@ -95,6 +95,17 @@ impl Platform {
         &self,
         make: impl Fn() -> reqwest::blocking::RequestBuilder,
     ) -> Result<T, PlatformError> {
+        let bytes = self.send_bytes(make)?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| PlatformError::Transport(format!("unexpected response body: {e}")))
+    }
+
+    /// The body of a successful answer as it came (the credential sent,
+    /// a 401 refreshed once, an error answer mapped to its type).
+    fn send_bytes(
+        &self,
+        make: impl Fn() -> reqwest::blocking::RequestBuilder,
+    ) -> Result<Vec<u8>, PlatformError> {
         let auth = |token: &str| make().bearer_auth(token);
         let (resp, token) = match &self.tokens {
             None => (make().send(), None),
@@ -127,8 +138,7 @@ impl Platform {
             .bytes()
             .map_err(|e| PlatformError::Transport(e.to_string()))?;
         if status.is_success() {
-            return serde_json::from_slice(&bytes)
-                .map_err(|e| PlatformError::Transport(format!("unexpected response body: {e}")));
+            return Ok(bytes.to_vec());
         }
         let (kind, message) = match serde_json::from_slice::<ErrorBody>(&bytes) {
             Ok(b) => (b.error.kind, b.error.message),
@@ -322,6 +332,18 @@ impl Platform {
             },
         )
         .map(|_| ())
+    }
+
+    /// The bytes of an image attached to the session, read under the claim
+    /// (refused once the claim no longer holds the session).
+    pub fn attachment(
+        &self,
+        session: &SessionId,
+        claim: &ClaimId,
+        image: &str,
+    ) -> Result<Vec<u8>, PlatformError> {
+        let url = format!("{}/v1/sessions/{session}/attachments/{image}", self.base);
+        self.send_bytes(|| self.http.get(&url).query(&[("claimId", claim.as_str())]))
     }
 
     /// The session's stored conversation (to resume it).

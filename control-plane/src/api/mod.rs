@@ -2,17 +2,17 @@
 //! thread, and map errors to the JSON error body. Bodies are limited in size
 //! and unknown fields are refused (the protocol types deny them).
 
+mod attachments;
 mod events;
 mod keys;
 mod openapi;
 mod v0;
 
-use self::openapi::{AgentErrors, BodyErrors, CallerErrors};
+use self::openapi::{AgentErrors, BodyErrors, CallerErrors, ImageBodyErrors};
 use crate::auth::{AgentCaller, Caller, Principal};
 use crate::error::ApiError;
 use crate::store::{Outcome, SessionView, Store, StoreError};
 use crate::webhooks::{Delivery, NewSubscription, Subscription};
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::StatusCode;
 use axum::{Json, Router};
@@ -32,41 +32,75 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-/// Largest request body.
+/// Largest request body (of every route but those below).
 pub(crate) const MAX_BODY_BYTES: usize = 1 << 20;
+/// Largest body of the routes that take images — queueing a session, a
+/// follow-up: five images of 4 MiB in base64 (about 27 MiB) and the text
+/// around them.
+pub(crate) const MAX_IMAGE_BODY_BYTES: usize = 32 << 20;
 
 type Shared = Arc<Store>;
 type ApiResult<T> = Result<Json<T>, ApiError>;
 
-/// The JSON body, or a 400/413/415 with the error body.
-pub(crate) struct Body<T>(pub(crate) T);
+/// The JSON body of at most `LIMIT` bytes, or a 400/413/415 with the
+/// error body. The limit is the extractor's own (the router's
+/// `DefaultBodyLimit` only bounds the routes that read bytes themselves),
+/// so a route that takes images says so in its signature.
+pub(crate) struct Body<T, const LIMIT: usize = MAX_BODY_BYTES>(pub(crate) T);
 
-impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<S> for Body<T> {
+/// Whether the request says its body is JSON (`application/json` or an
+/// `application/…+json` type), as axum's `Json` asks.
+fn is_json(headers: &axum::http::HeaderMap) -> bool {
+    let Some(ct) = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned, const LIMIT: usize>
+    axum::extract::FromRequest<S> for Body<T, LIMIT>
+{
     type Rejection = ApiError;
-    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(v)) => Ok(Body(v)),
-            Err(e) => Err(match &e {
-                JsonRejection::BytesRejection(_) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                    ApiError::new(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        "payload_too_large",
-                        format!("the body is larger than {MAX_BODY_BYTES} bytes"),
-                    )
-                }
-                JsonRejection::MissingJsonContentType(_) => ApiError::new(
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "invalid_request",
-                    "send the body as JSON with Content-Type: application/json",
-                ),
-                _ if e.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "payload_too_large",
-                    format!("the body is larger than {MAX_BODY_BYTES} bytes"),
-                ),
-                _ => ApiError::invalid(format!("invalid JSON body: {}", e.body_text())),
-            }),
+    async fn from_request(req: axum::extract::Request, _: &S) -> Result<Self, Self::Rejection> {
+        let too_large = || {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("the body is larger than {LIMIT} bytes"),
+            )
+        };
+        if !is_json(req.headers()) {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "invalid_request",
+                "send the body as JSON with Content-Type: application/json",
+            ));
         }
+        // Read up to the limit even when the declared length is over it:
+        // an answer sent before the body is read is often lost to the
+        // client (a broken pipe instead of the 413).
+        let bytes = axum::body::to_bytes(req.into_body(), LIMIT)
+            .await
+            .map_err(|e| {
+                if e.into_inner().is::<http_body_util::LengthLimitError>() {
+                    too_large()
+                } else {
+                    ApiError::invalid("the body could not be read to its end; send it again")
+                }
+            })?;
+        Json::<T>::from_bytes(&bytes)
+            .map(|Json(v)| Body(v))
+            .map_err(|e| ApiError::invalid(format!("invalid JSON body: {}", e.body_text())))
     }
 }
 
@@ -102,6 +136,7 @@ pub(crate) fn routes() -> OpenApiRouter<Shared> {
         .routes(routes!(append_conversation, conversation))
         .routes(routes!(answer))
         .routes(routes!(follow_up))
+        .routes(routes!(attachments::attachment))
         .routes(routes!(next_input))
         .routes(routes!(ack_input))
         .routes(routes!(oauth::authorize_page, oauth::authorize_submit))
@@ -191,11 +226,11 @@ pub(crate) struct InputAck {
 }
 
 /// Queue work for an agent profile.
-#[utoipa::path(post, path = "/v1/sessions", tag = "sessions", security(("user_token" = ["agent"]), ("api_key" = [])), request_body = NewSession, responses((status = 200, description = "The queued session.", body = Session), BodyErrors, CallerErrors))]
+#[utoipa::path(post, path = "/v1/sessions", tag = "sessions", security(("user_token" = ["agent"]), ("api_key" = [])), request_body = NewSession, responses((status = 200, description = "The queued session; `source.images` names the images sent, stored as its attachments.", body = Session), ImageBodyErrors, CallerErrors))]
 pub(crate) async fn queue_session(
     State(s): State<Shared>,
     _caller: Caller,
-    Body(new): Body<NewSession>,
+    Body(new): Body<NewSession, MAX_IMAGE_BODY_BYTES>,
 ) -> ApiResult<Session> {
     blocking(s, move |st| st.queue(new)).await
 }
@@ -430,12 +465,12 @@ pub(crate) async fn answer(
 }
 
 /// Send a follow-up to a finished session; it is queued again.
-#[utoipa::path(post, path = "/v1/sessions/{session}/follow-up", tag = "sessions", security(("user_token" = ["agent"]), ("api_key" = [])), params(("session" = String, Path, description = "The session id (`ses_…`).")), request_body = FollowUp, responses((status = 200, description = "The session, queued again.", body = Session), (status = 404, description = "`not_found`: no such session.", body = ErrorBody), (status = 409, description = "`invalid_transition`: the session's state does not allow this.", body = ErrorBody), BodyErrors, CallerErrors))]
+#[utoipa::path(post, path = "/v1/sessions/{session}/follow-up", tag = "sessions", security(("user_token" = ["agent"]), ("api_key" = [])), params(("session" = String, Path, description = "The session id (`ses_…`).")), request_body = FollowUp, responses((status = 200, description = "The session, queued again (its images stored as attachments).", body = Session), (status = 404, description = "`not_found`: no such session.", body = ErrorBody), (status = 409, description = "`invalid_transition`: the session's state does not allow this.", body = ErrorBody), ImageBodyErrors, CallerErrors))]
 pub(crate) async fn follow_up(
     State(s): State<Shared>,
     Caller(who): Caller,
     Path(id): Path<String>,
-    Body(mut f): Body<FollowUp>,
+    Body(mut f): Body<FollowUp, MAX_IMAGE_BODY_BYTES>,
 ) -> ApiResult<Session> {
     f.by = who_name(&who);
     blocking(s, move |st| st.follow_up(&id, f)).await

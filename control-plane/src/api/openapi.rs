@@ -163,6 +163,19 @@ impl IntoResponses for BodyErrors {
     }
 }
 
+/// [`BodyErrors`] of a route that takes images (a larger body).
+pub(crate) struct ImageBodyErrors;
+
+impl IntoResponses for ImageBodyErrors {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        answers(&[
+            ("400", "`invalid_request`: the body is not valid JSON for this route (unknown fields are refused), a value is out of range, or an image is refused (more than 5; not standard base64; more than 4 MiB decoded; not PNG, JPEG, GIF or WebP by its bytes; a side outside 1–8192 px) — the message names the field, e.g. `source.images[2].data`."),
+            ("413", "`payload_too_large`: the body is larger than 32 MiB."),
+            ("415", "`invalid_request`: the body is not sent as application/json."),
+        ])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::document;

@@ -32,10 +32,10 @@ pub(crate) struct Launch {
 pub(crate) struct Prompt {
     /// The instruction.
     pub(crate) text: String,
-    /// `{data: base64, dimension: {width, height}}` each, at most 5.
+    /// `{data: base64, dimension: {width, height}}` each, at most 5:
+    /// PNG, JPEG, GIF or WebP, at most 4 MiB decoded.
     #[serde(default)]
-    #[schema(value_type = Vec<Object>)]
-    pub(crate) images: Vec<serde_json::Value>,
+    pub(crate) images: Vec<protocol::image::ImageInput>,
 }
 
 /// `source` of a launch.

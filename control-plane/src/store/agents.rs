@@ -7,7 +7,8 @@
 use super::sessions::{cancel_in, load_session, queue_in, validate_new};
 use super::{now_ms, rfc3339, ConflictKind, Missing, Store, StoreError, Tx};
 use crate::cloud_agents::{self, AgentRecord, ConversationMessage, LaunchFlags, PageCursor};
-use protocol::conversation::{FollowUp, HumanInput, Message};
+use protocol::conversation::{HumanInput, Message};
+use protocol::image::ImageInput;
 use protocol::platform::RegisterWorker;
 use protocol::session::{NewSession, Session, SessionState};
 use rusqlite::{params, OptionalExtension};
@@ -105,10 +106,11 @@ impl Store {
     /// in the same transaction.
     pub(crate) fn launch_agent(&self, a: NewAgent) -> Result<(AgentRecord, Session), StoreError> {
         validate_new(&a.session)?;
+        let images = super::attachments::prepare("prompt.images", &a.session.source.images)?;
         let now = now_ms();
         let flags = serde_json::to_string(&a.flags).map_err(StoreError::corrupt)?;
         self.tx(|tx| {
-            let session = queue_in(tx, a.session)?;
+            let session = queue_in(tx, a.session, &images)?;
             // `ses_X` does the work of `bc_X`.
             let id = format!("bc_{}", session.id.as_str().trim_start_matches("ses_"));
             tx.sql.execute(
@@ -259,7 +261,9 @@ impl Store {
         user: &str,
         id: &str,
         text: &str,
+        images: &[ImageInput],
     ) -> Result<(), StoreError> {
+        let images = super::attachments::prepare("prompt.images", images)?;
         let now = now_ms();
         self.tx(|tx| {
             let rec = load_record(tx, user, id)?;
@@ -271,8 +275,7 @@ impl Store {
                     format!("agent {id} is {}; wait for it to finish, or stop it, then send the follow-up", status.as_str()),
                 ));
             }
-            let f = FollowUp { by: user.to_string(), message: text.to_string() };
-            super::inputs::follow_up_in(tx, &s, f, now)?;
+            super::inputs::follow_up_in(tx, &s, user, text.to_string(), &images, now)?;
             Ok(())
         })
     }
@@ -323,6 +326,7 @@ impl Store {
 /// Removes every row of a session (a deleted agent's). Its event streams
 /// are woken, find it gone, and end.
 fn purge_session(tx: &Tx<'_>, id: &str) -> Result<(), StoreError> {
+    super::attachments::delete_attachments(tx, id)?;
     for table in ["activities", "transitions", "messages", "inputs", "claims"] {
         tx.sql.execute(
             &format!("DELETE FROM {table} WHERE session_id = ?1"),

@@ -117,6 +117,7 @@ mod tests {
                 expect_count: Some(expect),
                 messages: vec![Message::User {
                     content: format!("after {expect}"),
+                    images: vec![],
                 }],
             },
         )

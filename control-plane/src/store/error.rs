@@ -64,6 +64,8 @@ pub enum Missing {
     Worker,
     /// An input of a session.
     Input,
+    /// An image attached to a session (or one of another session's).
+    Attachment,
     /// A webhook subscription.
     Subscription,
     /// A Cloud Agents API agent, or one of another user's (the same

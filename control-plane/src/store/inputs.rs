@@ -2,13 +2,16 @@
 //! question, follow-ups — kept until the worker that holds the claim takes
 //! and acknowledges each one (so none is lost or delivered twice).
 
+use super::attachments;
 use super::claims::valid_claim;
 use super::limits::{check_len, check_name};
 use super::sessions::{load_session, set_state};
 use super::{now_ms, ConflictKind, Missing, Store, StoreError, Tx};
 use crate::transitions::{next, Event};
 use protocol::activity::Activity;
-use protocol::conversation::{Answer, FollowUp, HumanInput, PendingInput, TakeInput, TakenInput};
+use protocol::conversation::{
+    Answer, FollowUp, HumanInput, PendingInput, QueuedFollowUp, TakeInput, TakenInput,
+};
 use protocol::session::{Session, SessionState};
 use rusqlite::{params, OptionalExtension};
 
@@ -69,10 +72,11 @@ impl Store {
         if f.message.trim().is_empty() {
             return Err(StoreError::invalid("message is empty; say what to do next"));
         }
+        let images = attachments::prepare("images", &f.images)?;
         let now = now_ms();
         self.tx(|tx| {
             let s = load_session(tx, session)?;
-            follow_up_in(tx, &s, f, now)?;
+            follow_up_in(tx, &s, &f.by, f.message, &images, now)?;
             load_session(tx, session)
         })
     }
@@ -131,7 +135,9 @@ impl Store {
 pub(super) fn follow_up_in(
     tx: &Tx<'_>,
     s: &Session,
-    f: FollowUp,
+    by: &str,
+    message: String,
+    images: &[attachments::NewAttachment],
     now: i64,
 ) -> Result<(), StoreError> {
     if s.agent.model == "script" {
@@ -139,10 +145,15 @@ pub(super) fn follow_up_in(
             "a scripted session takes no follow-up (it has no conversation to resume); queue a new session",
         ));
     }
-    let body =
-        serde_json::to_string(&HumanInput::FollowUp(f.clone())).map_err(StoreError::corrupt)?;
-    let reason = format!("follow-up from {}", f.by);
+    let body = serde_json::to_string(&HumanInput::FollowUp(QueuedFollowUp {
+        by: by.to_string(),
+        message,
+        images: attachments::references(images),
+    }))
+    .map_err(StoreError::corrupt)?;
+    let reason = format!("follow-up from {by}");
     add_input(tx, s, Event::FollowUp, &reason, &body, now)?;
+    attachments::insert(tx, s.id.as_str(), images, now)?;
     tx.sql.execute(
         "UPDATE sessions SET attempt = 1, outcome = NULL WHERE id = ?1",
         params![s.id.as_str()],

@@ -5,6 +5,7 @@
 //! [`workers`], [`claims`] (leases, finishing, the sweep), [`activities`]
 //! (and metadata), [`events`] (a session's activities and transitions as
 //! one numbered stream), [`conversation`], [`inputs`] (answers and follow-ups),
+//! [`attachments`] (the images of work and follow-ups),
 //! [`webhooks`] (subscriptions and the outbox) and [`auth`] (the
 //! authorization server's users, clients, codes, tokens and API keys).
 //! [`schema`] creates every table.
@@ -26,6 +27,7 @@
 
 mod activities;
 mod agents;
+pub(crate) mod attachments;
 pub(crate) mod auth;
 mod claims;
 mod conversation;
@@ -243,7 +245,7 @@ pub(crate) mod testing {
 
     use super::Store;
     use protocol::platform::{Claim, RegisterWorker, Worker};
-    use protocol::session::{AgentVersion, NewSession, Session, SourceWork};
+    use protocol::session::{AgentVersion, NewSession, NewSource, Session};
 
     /// A store on a new database in its own temporary directory (kept
     /// alive by the returned guard).
@@ -264,7 +266,7 @@ pub(crate) mod testing {
                 model: "m".into(),
                 ..Default::default()
             },
-            source: SourceWork::default(),
+            source: NewSource::default(),
             script: None,
             repo: None,
         }

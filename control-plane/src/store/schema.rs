@@ -52,6 +52,18 @@ CREATE TABLE IF NOT EXISTS inputs (
 CREATE INDEX IF NOT EXISTS inputs_pending ON inputs (session_id, taken_at, id);
 ";
 
+/// Images people attached to a session's work or follow-ups: the bytes,
+/// kept apart from the session's body so that no session, input or
+/// message row carries them (those name an image by its `img_…` id).
+const ATTACHMENTS: &str = "
+CREATE TABLE IF NOT EXISTS attachments (
+  id TEXT PRIMARY KEY, session_id TEXT NOT NULL, media_type TEXT NOT NULL,
+  width INTEGER NOT NULL, height INTEGER NOT NULL, data BLOB NOT NULL,
+  created_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS attachments_session ON attachments (session_id);
+";
+
 /// The event numbers of a session's stream (`GET /v1/sessions/{id}/events`):
 /// every activity and every transition of a session takes the next number
 /// of that session, shared by both tables, when it is written. Created
@@ -130,7 +142,9 @@ CREATE INDEX IF NOT EXISTS api_keys_user ON api_keys (user_name, created_at);
 /// Creates the tables that do not exist yet, and numbers the events of a
 /// file written before event numbers existed.
 pub(super) fn create(conn: &Connection) -> rusqlite::Result<()> {
-    for tables in [SESSIONS, WEBHOOKS, AUTH, CLOUD_AGENTS] {
+    // A table new to an older file is simply created here (ATTACHMENTS,
+    // CLOUD_AGENTS).
+    for tables in [SESSIONS, ATTACHMENTS, WEBHOOKS, AUTH, CLOUD_AGENTS] {
         conn.execute_batch(tables)?;
     }
     conn.execute_batch("BEGIN IMMEDIATE")?;

@@ -3,6 +3,7 @@
 //! ([`set_state`]: checked against the lifecycle, recorded, announced to
 //! webhook subscribers in the same transaction).
 
+use super::attachments;
 use super::limits::{check_len, check_name};
 use super::{now_ms, rfc3339, webhooks, ConflictKind, Missing, Store, StoreError, Tx};
 use crate::transitions::{next, Event};
@@ -50,7 +51,8 @@ impl Store {
     /// Queues a session.
     pub(crate) fn queue(&self, new: NewSession) -> Result<Session, StoreError> {
         validate_new(&new)?;
-        self.tx(|tx| queue_in(tx, new))
+        let images = attachments::prepare("source.images", &new.source.images)?;
+        self.tx(|tx| queue_in(tx, new, &images))
     }
 
     /// A session with its activities and transitions.
@@ -155,16 +157,23 @@ pub(super) fn cancel_in(
     Ok(())
 }
 
-/// Queues a checked session inside `tx` (a launch of the Cloud Agents
-/// API queues its session together with the agent's row).
-pub(super) fn queue_in(tx: &Tx<'_>, new: NewSession) -> Result<Session, StoreError> {
+/// Queues a checked session inside `tx` with its prepared images (a
+/// launch of the Cloud Agents API queues its session together with the
+/// agent's row).
+pub(super) fn queue_in(
+    tx: &Tx<'_>,
+    new: NewSession,
+    images: &[attachments::NewAttachment],
+) -> Result<Session, StoreError> {
+    let (mut source, _) = new.source.split();
+    source.images = attachments::references(images);
     let id = format!("ses_{}", uuid::Uuid::new_v4().simple());
     // The target branch is fixed when the work is queued, so every view
     // of the session (and every attempt) names the same branch.
     let repo = new.repo.map(|mut r| {
         if r.branch_name.is_none() && r.auto_branch {
             r.branch_name = Some(protocol::repository::default_branch_name(
-                &new.source.title,
+                &source.title,
                 &id,
             ));
         }
@@ -172,7 +181,7 @@ pub(super) fn queue_in(tx: &Tx<'_>, new: NewSession) -> Result<Session, StoreErr
     });
     let body = serde_json::to_string(&Body {
         agent: new.agent,
-        source: new.source,
+        source,
         script: new.script,
         repo,
     })
@@ -182,6 +191,7 @@ pub(super) fn queue_in(tx: &Tx<'_>, new: NewSession) -> Result<Session, StoreErr
         "INSERT INTO sessions (id, workspace, agent_profile, body, state, attempt, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, 'queued', 1, ?5, ?5)",
         params![id, new.workspace, new.agent_profile, body, now],
     )?;
+    attachments::insert(tx, &id, images, now)?;
     record(tx, &id, "new", SessionState::Queued, now, "queued")?;
     webhooks::enqueue(
         tx,

@@ -1,7 +1,7 @@
 //! Helpers the benchmarks that run the whole loop share.
 #![allow(dead_code)]
 
-use protocol::session::{AgentVersion, NewSession, ScriptStep, SourceWork};
+use protocol::session::{AgentVersion, NewSession, NewSource, ScriptStep};
 use runner::platform::Platform;
 use std::path::Path;
 use std::sync::Arc;
@@ -17,7 +17,7 @@ pub fn session(script: serde_json::Value) -> NewSession {
             enabled_tools: vec!["Bash".into(), "Write".into()],
             ..Default::default()
         },
-        source: SourceWork::default(),
+        source: NewSource::default(),
         script: Some(serde_json::from_value::<Vec<ScriptStep>>(script).unwrap()),
         repo: None,
     }

@@ -19,6 +19,7 @@ pub use run::{Agent, RunOutcome, TurnStats};
 use crate::activity::ActivitySink;
 use crate::cancel::Cancel;
 use protocol::conversation::{Answer, Message};
+use protocol::image::ImageRef;
 use serde::Deserialize;
 
 /// `[agent]` in the worker config.
@@ -102,4 +103,13 @@ pub trait Host: ActivitySink {
     /// Emits `awaiting_input` with `question` and waits (bounded) for a
     /// person's answer, keeping the claim alive.
     fn ask(&self, question: &str, cancel: &Cancel) -> Reply;
+    /// The bytes of an image a user turn names, standard base64, for a
+    /// model that takes images (asked before every model call: cache
+    /// them). A host without attachments has none to give.
+    fn image(&self, image: &ImageRef) -> Result<std::sync::Arc<str>, String> {
+        Err(format!(
+            "image {} cannot be fetched here: this session has no attachments",
+            image.id
+        ))
+    }
 }

@@ -3,7 +3,7 @@
 use super::offer::{offered_tools, ASK_USER, UPDATE_PLAN};
 use super::{prompt, AgentError, AgentSettings, Host, Reply};
 use crate::cancel::Cancel;
-use crate::model::{ModelClient, ModelRequest, OfferedTool, StopReason};
+use crate::model::{ImageData, ModelClient, ModelRequest, OfferedTool, StopReason};
 use crate::policy::{PolicyGate, SessionContext};
 use crate::tools::{self, CallOptions, CallStatus, Registry};
 use protocol::activity::Activity;
@@ -101,6 +101,7 @@ impl Agent<'_> {
         {
             repaired.push(Message::User {
                 content: "(The session was resumed by another worker. Continue the work, then reply with a short summary.)".into(),
+                images: vec![],
             });
         }
         self.push(messages, repaired)?;
@@ -113,11 +114,13 @@ impl Agent<'_> {
                 return Err(AgentError::MaxTurns(self.settings.max_turns));
             }
             let started = Instant::now();
+            let images = self.images(messages)?;
             let reply = self.model.complete(
                 &ModelRequest {
                     system: &system,
                     messages,
                     tools: &tools,
+                    images: &images,
                 },
                 self.cancel,
             );
@@ -184,6 +187,39 @@ impl Agent<'_> {
             });
         }
         unreachable!("the turn loop only ends by returning")
+    }
+
+    /// The bytes of every image the user turns name, for a model that
+    /// takes images (none fetched for one that does not: it reads a note).
+    /// An image that cannot be fetched ends the run: the model would
+    /// otherwise work without what the person showed it.
+    fn images(&self, messages: &[Message]) -> Result<ImageData, AgentError> {
+        let mut data = ImageData::new();
+        if !self.model.takes_images() {
+            return Ok(data);
+        }
+        for m in messages {
+            let Message::User { images, .. } = m else {
+                continue;
+            };
+            for r in images {
+                if data.contains_key(&r.id) {
+                    continue;
+                }
+                let bytes = self.host.image(r).map_err(|e| {
+                    if self.cancel.is_cancelled() {
+                        AgentError::Cancelled
+                    } else {
+                        AgentError::Model(format!(
+                            "image {} of the conversation could not be fetched for the model: {e}",
+                            r.id
+                        ))
+                    }
+                })?;
+                data.insert(r.id.clone(), bytes);
+            }
+        }
+        Ok(data)
     }
 
     /// Stores and appends; a conversation that cannot be stored ends the

@@ -3,11 +3,12 @@
 
 use super::http::HttpCaller;
 use super::{
-    Message, ModelClient, ModelError, ModelReply, ModelRequest, ProviderConfig, StopReason,
-    ToolCall, Usage,
+    images_note, ImageData, Message, ModelClient, ModelError, ModelReply, ModelRequest,
+    ProviderConfig, StopReason, ToolCall, Usage,
 };
 use crate::cancel::Cancel;
 use crate::secret::Secret;
+use protocol::image::ImageRef;
 use serde_json::{json, Value};
 
 /// The API version header this client speaks.
@@ -18,6 +19,7 @@ pub(crate) struct Anthropic {
     model: String,
     provider: String,
     max_tokens: u32,
+    images: bool,
     http: HttpCaller,
 }
 
@@ -37,6 +39,7 @@ impl Anthropic {
             model: model.to_string(),
             provider: cfg.name.clone(),
             max_tokens: cfg.max_tokens,
+            images: cfg.images,
             http: HttpCaller::new(cfg, url, headers)?,
         })
     }
@@ -48,10 +51,8 @@ impl Anthropic {
         let mut turns: Vec<(&'static str, Vec<Value>)> = Vec::new();
         for m in req.messages {
             let (role, blocks) = match m {
-                // The API refuses whitespace-only text blocks.
-                Message::User { content } if content.trim().is_empty() => ("user", Vec::new()),
-                Message::User { content } => {
-                    ("user", vec![json!({"type": "text", "text": content})])
+                Message::User { content, images } => {
+                    ("user", self.user_blocks(content, images, req.images))
                 }
                 Message::Assistant {
                     content,
@@ -111,6 +112,33 @@ impl Anthropic {
                 .collect();
         }
         body
+    }
+
+    /// A user turn's blocks: each image (for a model that takes them) as
+    /// a base64 `image` block, then the text — the order Anthropic
+    /// recommends. A model that does not take images reads a note saying
+    /// how many were attached. The API refuses whitespace-only text
+    /// blocks, so blank text is left out.
+    fn user_blocks(&self, text: &str, images: &[ImageRef], data: &ImageData) -> Vec<Value> {
+        let mut blocks = Vec::new();
+        let mut text = text.to_string();
+        if !images.is_empty() && !self.images {
+            text = format!("{text}\n\n{}", images_note(images.len()));
+        }
+        if self.images {
+            for i in images {
+                blocks.push(match data.get(&i.id) {
+                    Some(b64) => json!({"type": "image", "source": {
+                        "type": "base64", "media_type": i.media_type, "data": &**b64,
+                    }}),
+                    None => json!({"type": "text", "text": format!("(image {} could not be loaded)", i.id)}),
+                });
+            }
+        }
+        if !text.trim().is_empty() {
+            blocks.push(json!({"type": "text", "text": text}));
+        }
+        blocks
     }
 
     /// Reads a `message` object.
@@ -175,6 +203,10 @@ impl ModelClient for Anthropic {
         &self.model
     }
 
+    fn takes_images(&self) -> bool {
+        self.images
+    }
+
     fn complete(&self, req: &ModelRequest<'_>, cancel: &Cancel) -> Result<ModelReply, ModelError> {
         let answer = self.http.post(&self.body(req), cancel)?;
         self.parse(&answer)
@@ -187,11 +219,74 @@ mod tests {
     use crate::model::OfferedTool;
 
     fn client() -> Anthropic {
-        let cfg: ProviderConfig = toml::from_str(
-            "name = \"a\"\napi = \"anthropic\"\nbase_url = \"http://127.0.0.1:9\"\nmodels = [\"m\"]\n",
-        )
+        client_with("")
+    }
+
+    fn client_with(extra: &str) -> Anthropic {
+        let cfg: ProviderConfig = toml::from_str(&format!(
+            "name = \"a\"\napi = \"anthropic\"\nbase_url = \"http://127.0.0.1:9\"\nmodels = [\"m\"]\n{extra}"
+        ))
         .unwrap();
         Anthropic::new(&cfg, "m", None).unwrap()
+    }
+
+    fn with_image(text: &str) -> (Vec<Message>, ImageData) {
+        let msgs = vec![Message::User {
+            content: text.into(),
+            images: vec![ImageRef {
+                id: "img_a".into(),
+                media_type: "image/png".into(),
+                width: 1,
+                height: 1,
+            }],
+        }];
+        let data = ImageData::from([("img_a".to_string(), "iVBORw0KGgo=".into())]);
+        (msgs, data)
+    }
+
+    #[test]
+    fn images_go_as_base64_blocks_before_the_text_to_a_model_that_takes_them() {
+        let (msgs, data) = with_image("look (work)");
+        let c = client_with("images = true");
+        assert!(c.takes_images());
+        let req = |m| ModelRequest {
+            system: "sys",
+            messages: m,
+            tools: &[],
+            images: &data,
+        };
+        let b = c.body(&req(&msgs));
+        assert_eq!(
+            b["messages"],
+            json!([{"role": "user", "content": [
+                {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}},
+                {"type": "text", "text": "look (work)"},
+            ]}])
+        );
+        // Blank text: the image alone.
+        let (blank, _) = with_image(" ");
+        let b = c.body(&req(&blank));
+        assert_eq!(b["messages"][0]["content"].as_array().unwrap().len(), 1);
+        assert_eq!(b["messages"][0]["content"][0]["type"], "image");
+    }
+
+    #[test]
+    fn a_model_without_images_reads_a_note_and_no_bytes() {
+        let (msgs, data) = with_image("look (work)");
+        let c = client();
+        assert!(!c.takes_images());
+        let b = c.body(&ModelRequest {
+            system: "sys",
+            messages: &msgs,
+            tools: &[],
+            images: &data,
+        });
+        assert_eq!(
+            b["messages"],
+            json!([{"role": "user", "content": [
+                {"type": "text", "text": "look (work)\n\n(1 image was attached; this model does not take images)"},
+            ]}])
+        );
     }
 
     #[test]
@@ -204,6 +299,7 @@ mod tests {
         let msgs = vec![
             Message::User {
                 content: "work".into(),
+                images: vec![],
             },
             Message::Assistant {
                 content: "  \n".into(),
@@ -223,6 +319,7 @@ mod tests {
             },
             Message::User {
                 content: "follow-up".into(),
+                images: vec![],
             },
         ];
         let tools = [OfferedTool {
@@ -234,6 +331,7 @@ mod tests {
             system: "sys",
             messages: &msgs,
             tools: &tools,
+            images: &ImageData::new(),
         });
         assert_eq!(b["system"], "sys");
         let m = b["messages"].as_array().unwrap();

@@ -56,6 +56,12 @@ pub struct ProviderConfig {
     /// `max_completion_tokens` (OpenAI's reasoning models).
     #[serde(default = "default_max_tokens_field")]
     pub max_tokens_field: String,
+    /// The provider's models take images (vision): the images people
+    /// attach to the work and follow-ups go to them in the user turns.
+    /// Off by default: a model that does not take them is told in the text
+    /// how many were attached, rather than failing the session.
+    #[serde(default)]
+    pub images: bool,
 }
 
 fn default_max_tokens_field() -> String {

@@ -8,6 +8,11 @@
 //! 408/409/429/5xx honouring `Retry-After`, and cancellation that returns at
 //! once. A provider error becomes a [`ModelError`] carrying the provider's
 //! own message, never a hang.
+//!
+//! Images ride in user turns only. A stored message names them by
+//! reference; the loop hands the client their bytes ([`ImageData`]) with
+//! each request, and a provider configured without `images = true` gets
+//! [`images_note`] in the text instead.
 
 pub(crate) mod anthropic;
 pub(crate) mod config;
@@ -18,6 +23,22 @@ pub use config::{ApiKind, ProviderConfig, Providers};
 pub use protocol::conversation::{Message, ToolCall};
 
 use crate::cancel::Cancel;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// The bytes of the images a request's user turns name, standard base64
+/// by image id (`img_…`). Empty for a model that does not take images.
+pub type ImageData = BTreeMap<String, Arc<str>>;
+
+/// What a model that does not take images reads in a user turn that
+/// carries `n` of them.
+pub fn images_note(n: usize) -> String {
+    if n == 1 {
+        "(1 image was attached; this model does not take images)".into()
+    } else {
+        format!("({n} images were attached; this model does not take images)")
+    }
+}
 
 /// A tool as offered to a model.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,6 +61,9 @@ pub struct ModelRequest<'a> {
     pub messages: &'a [Message],
     /// Tools the model may call.
     pub tools: &'a [OfferedTool],
+    /// The bytes of the images the user turns name (when the model takes
+    /// images; see [`ModelClient::takes_images`]).
+    pub images: &'a ImageData,
 }
 
 /// Why the model stopped.
@@ -125,6 +149,11 @@ pub enum ModelError {
 pub trait ModelClient: Send + Sync {
     /// The model id sent to the provider.
     fn model(&self) -> &str;
+    /// Whether the model is sent images (`[[providers]] images = true`);
+    /// only then does the loop fetch their bytes for a request.
+    fn takes_images(&self) -> bool {
+        false
+    }
     /// One call. Returns when the reply arrives, the call fails for good,
     /// or `cancel` is set.
     fn complete(&self, req: &ModelRequest<'_>, cancel: &Cancel) -> Result<ModelReply, ModelError>;

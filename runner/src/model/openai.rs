@@ -3,11 +3,12 @@
 
 use super::http::HttpCaller;
 use super::{
-    Message, ModelClient, ModelError, ModelReply, ModelRequest, ProviderConfig, StopReason,
-    ToolCall, Usage,
+    images_note, ImageData, Message, ModelClient, ModelError, ModelReply, ModelRequest,
+    ProviderConfig, StopReason, ToolCall, Usage,
 };
 use crate::cancel::Cancel;
 use crate::secret::Secret;
+use protocol::image::ImageRef;
 use serde_json::{json, Value};
 
 /// A model behind a Chat Completions endpoint.
@@ -16,6 +17,7 @@ pub struct OpenAi {
     provider: String,
     max_tokens: u32,
     max_tokens_field: String,
+    images: bool,
     http: HttpCaller,
 }
 
@@ -32,6 +34,7 @@ impl OpenAi {
             provider: cfg.name.clone(),
             max_tokens: cfg.max_tokens,
             max_tokens_field: cfg.max_tokens_field.clone(),
+            images: cfg.images,
             http: HttpCaller::new(cfg, url, headers)?,
         })
     }
@@ -41,7 +44,9 @@ impl OpenAi {
         let mut messages = vec![json!({"role": "system", "content": req.system})];
         for m in req.messages {
             messages.push(match m {
-                Message::User { content } => json!({"role": "user", "content": content}),
+                Message::User { content, images } => {
+                    json!({"role": "user", "content": self.user_content(content, images, req.images)})
+                }
                 Message::Assistant { content, tool_calls } => {
                     let mut v = json!({
                         "role": "assistant",
@@ -83,6 +88,31 @@ impl OpenAi {
                 .collect();
         }
         body
+    }
+
+    /// A user turn's `content`: the text alone (a string, as before images
+    /// existed), or — with images, for a model that takes them — content
+    /// parts, the text then each image as a `data:` URL. A model that does
+    /// not take them reads a note saying how many were attached.
+    fn user_content(&self, text: &str, images: &[ImageRef], data: &ImageData) -> Value {
+        if images.is_empty() {
+            return json!(text);
+        }
+        if !self.images {
+            return json!(format!("{text}\n\n{}", images_note(images.len())));
+        }
+        let mut parts = vec![json!({"type": "text", "text": text})];
+        for i in images {
+            parts.push(match data.get(&i.id) {
+                Some(b64) => json!({"type": "image_url", "image_url": {
+                    "url": format!("data:{};base64,{b64}", i.media_type),
+                }}),
+                None => {
+                    json!({"type": "text", "text": format!("(image {} could not be loaded)", i.id)})
+                }
+            });
+        }
+        Value::Array(parts)
     }
 
     /// Reads a `chat.completion` object.
@@ -179,6 +209,10 @@ impl ModelClient for OpenAi {
         &self.model
     }
 
+    fn takes_images(&self) -> bool {
+        self.images
+    }
+
     fn complete(&self, req: &ModelRequest<'_>, cancel: &Cancel) -> Result<ModelReply, ModelError> {
         let answer = self.http.post(&self.body(req), cancel)?;
         self.parse(&answer)
@@ -202,6 +236,7 @@ mod tests {
         let msgs = vec![
             Message::User {
                 content: "work".into(),
+                images: vec![],
             },
             Message::Assistant {
                 content: String::new(),
@@ -222,6 +257,7 @@ mod tests {
             system: "sys",
             messages: &msgs,
             tools: &[],
+            images: &ImageData::new(),
         });
         assert_eq!(
             b["messages"][0],
@@ -239,8 +275,73 @@ mod tests {
             system: "s",
             messages: &[],
             tools: &[],
+            images: &ImageData::new(),
         });
         assert!(b.get("max_tokens").is_none() && b["max_completion_tokens"] == 4096);
+    }
+
+    fn with_image() -> (Vec<Message>, ImageData) {
+        let msgs = vec![Message::User {
+            content: "look (work)".into(),
+            images: vec![
+                ImageRef {
+                    id: "img_a".into(),
+                    media_type: "image/png".into(),
+                    width: 1,
+                    height: 1,
+                },
+                ImageRef {
+                    id: "img_b".into(),
+                    media_type: "image/jpeg".into(),
+                    width: 2,
+                    height: 2,
+                },
+            ],
+        }];
+        let data = ImageData::from([
+            ("img_a".to_string(), "iVBORw0KGgo=".into()),
+            ("img_b".to_string(), "/9j/4AAQ".into()),
+        ]);
+        (msgs, data)
+    }
+
+    #[test]
+    fn images_go_as_content_parts_with_data_urls_to_a_model_that_takes_them() {
+        let (msgs, data) = with_image();
+        let c = client("images = true");
+        assert!(c.takes_images());
+        let b = c.body(&ModelRequest {
+            system: "sys",
+            messages: &msgs,
+            tools: &[],
+            images: &data,
+        });
+        assert_eq!(
+            b["messages"][1],
+            json!({"role": "user", "content": [
+                {"type": "text", "text": "look (work)"},
+                {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}},
+                {"type": "image_url", "image_url": {"url": "data:image/jpeg;base64,/9j/4AAQ"}},
+            ]})
+        );
+    }
+
+    #[test]
+    fn a_model_without_images_reads_a_note_and_no_bytes() {
+        let (msgs, data) = with_image();
+        let c = client("");
+        assert!(!c.takes_images());
+        let b = c.body(&ModelRequest {
+            system: "sys",
+            messages: &msgs,
+            tools: &[],
+            images: &data,
+        });
+        assert_eq!(
+            b["messages"][1],
+            json!({"role": "user", "content": "look (work)\n\n(2 images were attached; this model does not take images)"})
+        );
+        assert!(!b.to_string().contains("iVBORw0KGgo"));
     }
 
     #[test]

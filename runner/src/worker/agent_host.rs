@@ -1,6 +1,8 @@
 //! The agent loop's [`Host`] over a claimed session: the conversation,
 //! plan, external URL and questions go to the control plane under the
 //! claim; a refusal loses the claim (and cancels the work) like any other.
+//! The images people attached are fetched under the claim too, once per
+//! run, when a model that takes images needs them.
 
 use super::session::ClaimSink;
 use super::WorkerShared;
@@ -10,7 +12,9 @@ use crate::cancel::Cancel;
 use crate::platform::{Platform, PlatformError};
 use protocol::activity::Activity;
 use protocol::conversation::{HumanInput, Message};
+use protocol::image::{sniff_media_type, ImageRef, MAX_IMAGE_BYTES};
 use protocol::platform::Claim;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -27,6 +31,9 @@ pub(super) struct ClaimHost {
     stored: std::sync::Mutex<u64>,
     /// Follow-ups to acknowledge once their turns are stored.
     acks: std::sync::Mutex<Vec<u64>>,
+    /// Images fetched so far (base64), by id: every model call names them
+    /// all again.
+    images: std::sync::Mutex<HashMap<String, Arc<str>>>,
 }
 
 impl ClaimHost {
@@ -46,6 +53,7 @@ impl ClaimHost {
             poll: Duration::from_millis(shared.config.agent.await_poll_ms.max(10)),
             stored: std::sync::Mutex::new(0),
             acks: std::sync::Mutex::new(Vec::new()),
+            images: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
@@ -64,6 +72,7 @@ impl ClaimHost {
         if history.is_empty() {
             turns.push(Message::User {
                 content: prompt::work_turn(&self.session.source),
+                images: self.session.source.images.clone(),
             });
         }
         // Each follow-up is acknowledged only once its turn is stored (the
@@ -78,6 +87,7 @@ impl ClaimHost {
                         HumanInput::FollowUp(f) => {
                             turns.push(Message::User {
                                 content: prompt::follow_up_turn(&f.by, &f.message),
+                                images: f.images.clone(),
                             });
                             self.acks
                                 .lock()
@@ -162,6 +172,34 @@ impl Host for ClaimHost {
 
     fn external_url(&self, url: &str) {
         self.sink.external_url(url);
+    }
+
+    fn image(&self, image: &ImageRef) -> Result<Arc<str>, String> {
+        use base64::Engine;
+        let cached = self.images.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(d) = cached.get(&image.id) {
+            return Ok(d.clone());
+        }
+        drop(cached);
+        let bytes = self
+            .retry(|p| p.attachment(&self.session.id, &self.claim, &image.id))
+            .map_err(|e| e.to_string())?;
+        // What is sent to the model is what the reference says it is.
+        if bytes.len() > MAX_IMAGE_BYTES || sniff_media_type(&bytes) != Some(&image.media_type) {
+            return Err(format!(
+                "the control plane served {} bytes that are not the {} the reference names",
+                bytes.len(),
+                image.media_type
+            ));
+        }
+        let data: Arc<str> = base64::engine::general_purpose::STANDARD
+            .encode(&bytes)
+            .into();
+        self.images
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(image.id.clone(), data.clone());
+        Ok(data)
     }
 
     fn ask(&self, question: &str, cancel: &Cancel) -> Reply {

@@ -7,6 +7,7 @@ mod cli_policy_audit;
 mod cli_tools;
 mod cli_up;
 mod cloud_agents;
+mod images;
 mod module_layers;
 mod oauth;
 mod repositories;

@@ -288,8 +288,13 @@ fn bad_input_gets_a_typed_4xx_and_changes_nothing() {
     );
     check(cp.post("/v1/sessions", &json!({"workspace": "w", "agent_profile": "p", "agent": {"name": "a", "model": "m"}, "bogus": 1})), 400, "invalid_request");
     check(cp.post("/v1/sessions", &json!({"workspace": "w", "agent_profile": "p", "agent": {"name": "a", "model": "script"}})), 400, "invalid_request");
-    let huge = json!({"workspace": "w", "agent_profile": "p", "agent": {"name": "a", "model": "m"}, "source": {"description": "x".repeat(2 << 20)}});
+    // Queueing takes images, so its body may reach 32 MiB; other routes 1 MiB.
+    let huge = json!({"workspace": "w", "agent_profile": "p", "agent": {"name": "a", "model": "m"}, "source": {"description": "x".repeat(33 << 20)}});
     check(cp.post("/v1/sessions", &huge), 413, "payload_too_large");
+    let big = json!({"workspace": "w", "agent_profile": "p", "agent": {"name": "a", "model": "m"}, "source": {"description": "x".repeat(2 << 20)}});
+    check(cp.post("/v1/sessions", &big), 400, "invalid_request");
+    let hook = json!({"url": "https://hooks.example/in", "key": "k".repeat(2 << 20), "event_types": ["*"]});
+    check(cp.post("/v1/webhooks", &hook), 413, "payload_too_large");
     check(cp.post("/v1/sessions", &json!({"workspace": "w", "agent_profile": "p", "agent": {"name": "a", "model": "m"}, "source": {"title": "t".repeat(5000)}})), 400, "invalid_request");
     // Unknown worker.
     check(

@@ -7,7 +7,7 @@ use crate::cloud_agents::{agent_name, source_repository, Launch, LaunchFlags, Pr
 use crate::error::ApiError;
 use crate::store::{AgentWebhook, NewAgent, ServingWorker};
 use protocol::repository::RepoWork;
-use protocol::session::{AgentVersion, NewSession, SourceWork};
+use protocol::session::{AgentVersion, NewSession, NewSource};
 
 /// Longest prompt text.
 const MAX_PROMPT_BYTES: usize = 64 * 1024;
@@ -139,9 +139,10 @@ pub(super) fn new_agent(
                 .collect(),
             ..Default::default()
         },
-        source: SourceWork {
+        source: NewSource {
             title: name.clone(),
             prompt: text,
+            images: l.prompt.images,
             ..Default::default()
         },
         script: None,

@@ -116,12 +116,6 @@ pub(crate) async fn launch_agent(
 ) -> V0Result<Agent> {
     // Cheap checks first: a bad body is refused before any lookup.
     launch::prompt_text(&l.prompt, "prompt")?;
-    if !l.prompt.images.is_empty() {
-        return Err(ApiError::invalid(
-            "prompt.images: images are not taken yet; send the prompt as text",
-        )
-        .into());
-    }
     let model = launch::requested_model(&l).map(str::to_string);
     let worker = {
         let model = model.clone();
@@ -222,14 +216,12 @@ pub(crate) async fn followup(
     V0Body(f): V0Body<FollowupRequest>,
 ) -> V0Result<AgentId> {
     let text = launch::prompt_text(&f.prompt, "prompt")?;
-    if !f.prompt.images.is_empty() {
-        return Err(ApiError::invalid(
-            "prompt.images: images are not taken yet; send the prompt as text",
-        )
-        .into());
-    }
     let agent = id.clone();
-    blocking(s, move |s| s.agent_follow_up(&key.user, &agent, &text)).await?;
+    let images = f.prompt.images;
+    blocking(s, move |s| {
+        s.agent_follow_up(&key.user, &agent, &text, &images)
+    })
+    .await?;
     Ok(Json(AgentId { id }))
 }
 

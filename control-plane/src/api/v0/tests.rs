@@ -139,6 +139,7 @@ impl Rig {
                     messages: vec![
                         Message::User {
                             content: "<work>…</work>".into(),
+                            images: vec![],
                         },
                         Message::Assistant {
                             content: String::new(),
@@ -843,5 +844,53 @@ async fn the_openapi_document_has_every_v0_route_with_its_errors() {
     assert_eq!(
         doc["components"]["securitySchemes"]["api_key_basic"]["scheme"],
         "basic"
+    );
+}
+
+/// A 1×1 PNG.
+const PNG: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==";
+
+#[tokio::test]
+async fn prompt_images_are_kept_by_reference_named_in_errors_and_deleted_with_the_agent() {
+    let r = rig().await;
+    let img = json!({"data": PNG, "dimension": {"width": 1, "height": 1}});
+    let mut body = task("Match this mock-up");
+    body["prompt"]["images"] = json!([img]);
+    let a = r.launch(&r.alice, body).await;
+    assert!(!a.to_string().contains(PNG), "the answer echoes no image");
+    let id = a["id"].as_str().unwrap().to_string();
+    let session = format!("ses_{}", &id[3..]);
+    let s = r.store.get(&session).unwrap().session;
+    assert_eq!(s.source.images.len(), 1);
+    assert_eq!(s.source.images[0].media_type, "image/png");
+    let img_id = s.source.images[0].id.clone();
+    assert!(r.store.attachment(&session, &img_id, None).is_ok());
+    // A bad image: 400 naming the element, nothing launched.
+    let mut bad = task("x");
+    bad["prompt"]["images"] =
+        json!([img, {"data": "not base64!", "dimension": {"width": 1, "height": 1}}]);
+    let (st, b) = r.call("POST", "/v0/agents", &r.alice, Some(bad)).await;
+    assert_eq!(st, 400, "{b}");
+    assert!(message(&b).contains("prompt.images[1].data"), "{b}");
+    let (_, list) = r.call("GET", "/v0/agents", &r.alice, None).await;
+    assert_eq!(list["agents"].as_array().unwrap().len(), 1);
+    // A follow-up's image is kept with the input; a delete removes all.
+    r.finish(&id, true, "done");
+    let (st, b) = r
+        .call(
+            "POST",
+            &format!("/v0/agents/{id}/followup"),
+            &r.alice,
+            Some(json!({"prompt": {"text": "and this one", "images": [img]}})),
+        )
+        .await;
+    assert_eq!(st, 200, "{b}");
+    let (st, _) = r
+        .call("DELETE", &format!("/v0/agents/{id}"), &r.alice, None)
+        .await;
+    assert_eq!(st, 200);
+    assert!(
+        r.store.attachment(&session, &img_id, None).is_err(),
+        "deleted with the agent"
     );
 }
