@@ -13,5 +13,6 @@ mod repositories;
 mod sandbox_escape;
 mod sandbox_network;
 mod session_loop;
+mod stop;
 mod toolchains;
 mod webhooks;
