@@ -27,8 +27,8 @@ pub(crate) enum Event {
     Requeue,
     /// A stale session is out of attempts.
     GiveUp,
-    /// A person sends a follow-up to a finished session: it runs again,
-    /// resuming its conversation.
+    /// A person sends a follow-up to a finished session (complete, error
+    /// or stopped): it runs again, resuming its conversation.
     FollowUp,
 }
 

@@ -173,7 +173,8 @@ impl SessionState {
         })
     }
 
-    /// No transition leaves these.
+    /// Finished: no work goes on, and only a person's follow-up queues the
+    /// session again (an event stream ends here).
     pub fn is_terminal(self) -> bool {
         matches!(
             self,

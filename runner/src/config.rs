@@ -84,6 +84,13 @@ pub struct WorkerSection {
     /// Heartbeat interval.
     #[serde(default = "default_heartbeat_ms")]
     pub heartbeat_interval_ms: u64,
+    /// How often the worker compares the claims the control plane lists
+    /// as held with the sessions it runs: the fallback that stops a
+    /// session whose stop no event stream delivered (each session's
+    /// event stream stops it within moments; this bounds the wait when
+    /// the stream cannot be had).
+    #[serde(default = "default_claims_check")]
+    pub claims_check_seconds: u64,
     /// After the first SIGTERM/SIGINT, how long in-flight sessions may run
     /// before they are released.
     #[serde(default = "default_grace")]
@@ -111,6 +118,9 @@ fn default_poll_ms() -> u64 {
 fn default_heartbeat_ms() -> u64 {
     30_000
 }
+fn default_claims_check() -> u64 {
+    5
+}
 fn default_grace() -> u64 {
     30
 }
@@ -126,6 +136,7 @@ impl Default for WorkerSection {
             lease_seconds: default_lease(),
             poll_interval_ms: default_poll_ms(),
             heartbeat_interval_ms: default_heartbeat_ms(),
+            claims_check_seconds: default_claims_check(),
             grace_seconds: default_grace(),
             workspaces_dir: None,
             custom_instructions: None,
@@ -229,6 +240,9 @@ impl Config {
         }
         if w.heartbeat_interval_ms < 100 {
             return Err("worker.heartbeat_interval_ms must be at least 100".into());
+        }
+        if !(1..=3600).contains(&w.claims_check_seconds) {
+            return Err("worker.claims_check_seconds must be between 1 and 3600".into());
         }
         if let Some(u) = &w.control_plane {
             if !(u.starts_with("http://") || u.starts_with("https://")) {

@@ -17,6 +17,11 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::time::Duration;
 
+pub mod sse;
+
+/// An open event stream of a session (see [`Platform::session_events`]).
+pub type EventStream = sse::SseReader<std::io::BufReader<reqwest::blocking::Response>>;
+
 /// What a control-plane call can fail with.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum PlatformError {
@@ -91,21 +96,12 @@ impl Platform {
         &self.base
     }
 
-    fn send<T: DeserializeOwned>(
+    /// Sends (with the bearer token, refreshed once on a 401) and answers
+    /// the successful response, or the typed error of any other.
+    fn respond(
         &self,
         make: impl Fn() -> reqwest::blocking::RequestBuilder,
-    ) -> Result<T, PlatformError> {
-        let bytes = self.send_bytes(make)?;
-        serde_json::from_slice(&bytes)
-            .map_err(|e| PlatformError::Transport(format!("unexpected response body: {e}")))
-    }
-
-    /// The body of a successful answer as it came (the credential sent,
-    /// a 401 refreshed once, an error answer mapped to its type).
-    fn send_bytes(
-        &self,
-        make: impl Fn() -> reqwest::blocking::RequestBuilder,
-    ) -> Result<Vec<u8>, PlatformError> {
+    ) -> Result<reqwest::blocking::Response, PlatformError> {
         let auth = |token: &str| make().bearer_auth(token);
         let (resp, token) = match &self.tokens {
             None => (make().send(), None),
@@ -134,12 +130,12 @@ impl Platform {
             }
         }
         let status = resp.status();
+        if status.is_success() {
+            return Ok(resp);
+        }
         let bytes = resp
             .bytes()
             .map_err(|e| PlatformError::Transport(e.to_string()))?;
-        if status.is_success() {
-            return Ok(bytes.to_vec());
-        }
         let (kind, message) = match serde_json::from_slice::<ErrorBody>(&bytes) {
             Ok(b) => (b.error.kind, b.error.message),
             Err(_) => (
@@ -160,6 +156,26 @@ impl Platform {
         })
     }
 
+    /// The body of a successful answer as it came.
+    fn send_bytes(
+        &self,
+        make: impl Fn() -> reqwest::blocking::RequestBuilder,
+    ) -> Result<Vec<u8>, PlatformError> {
+        self.respond(make)?
+            .bytes()
+            .map(|b| b.to_vec())
+            .map_err(|e| PlatformError::Transport(e.to_string()))
+    }
+
+    fn send<T: DeserializeOwned>(
+        &self,
+        make: impl Fn() -> reqwest::blocking::RequestBuilder,
+    ) -> Result<T, PlatformError> {
+        let bytes = self.send_bytes(make)?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| PlatformError::Transport(format!("unexpected response body: {e}")))
+    }
+
     fn post<B: Serialize, T: DeserializeOwned>(
         &self,
         path: &str,
@@ -177,6 +193,30 @@ impl Platform {
     /// Queues a session.
     pub fn queue(&self, new: &NewSession) -> Result<Session, PlatformError> {
         self.post("/v1/sessions", new)
+    }
+
+    /// The session's event stream (`GET /v1/sessions/{id}/events`), from
+    /// just after event `after` (`Last-Event-ID`), or from its first event.
+    /// The stream stays open while the session runs; each read waits at
+    /// most the client's timeout (30 s, twice the control plane's 15 s
+    /// keep-alive), so a dead connection ends in an error, not a hang.
+    pub fn session_events(
+        &self,
+        session: &SessionId,
+        after: Option<&str>,
+    ) -> Result<EventStream, PlatformError> {
+        let url = format!("{}/v1/sessions/{session}/events", self.base);
+        let resp = self.respond(|| {
+            let r = self
+                .http
+                .get(&url)
+                .header(reqwest::header::ACCEPT, "text/event-stream");
+            match after {
+                Some(id) => r.header("last-event-id", id),
+                None => r,
+            }
+        })?;
+        Ok(sse::SseReader::new(std::io::BufReader::new(resp)))
     }
 
     /// A session with its activities (as JSON: the view).

@@ -63,9 +63,10 @@ impl Store {
         })
     }
 
-    /// A person sends a follow-up to a finished (complete or error)
-    /// session: it is queued again, with a fresh attempt count, and the
-    /// worker that claims it resumes the conversation with this message.
+    /// A person sends a follow-up to a finished (complete, error or
+    /// cancelled) session: it is queued again, with a fresh attempt count,
+    /// and the worker that claims it resumes the conversation with this
+    /// message.
     pub(crate) fn follow_up(&self, session: &str, f: FollowUp) -> Result<Session, StoreError> {
         check_name("by", &f.by)?;
         check_len("message", &f.message, 64 * 1024)?;
@@ -249,6 +250,38 @@ mod tests {
         ack().unwrap();
         ack().expect("acknowledging again is idempotent");
         assert_eq!(take(&store, &session, &claim), None);
+    }
+
+    #[test]
+    fn a_stopped_session_takes_a_follow_up_and_runs_again_under_a_new_claim() {
+        let (_d, store) = store();
+        let (w, c) = claimed(&store, 60);
+        let id = c.session.id.to_string();
+        assert_eq!(store.cancel(&id).unwrap().state, SessionState::Cancelled);
+        // Built from JSON: fields added to FollowUp later take their
+        // defaults here.
+        let f: FollowUp =
+            serde_json::from_value(serde_json::json!({"by": "ann", "message": "go on"})).unwrap();
+        assert_eq!(store.follow_up(&id, f).unwrap().state, SessionState::Queued);
+        // The stopped run's claim stays void; a new claim takes the
+        // follow-up.
+        let old = store.next_input(
+            &id,
+            TakeInput {
+                claim_id: c.claim_id.clone(),
+                after: None,
+            },
+        );
+        assert!(
+            matches!(old, Err(StoreError::ClaimInvalid { .. })),
+            "{old:?}"
+        );
+        let again = store.claim(&w.worker_id, &id, Some(60)).unwrap();
+        assert_eq!(again.session.state, SessionState::Active);
+        let input = take(&store, &id, &again.claim_id).expect("the follow-up is waiting");
+        assert!(matches!(&input.input, HumanInput::FollowUp(f) if f.message == "go on"));
+        // And it can be stopped again.
+        assert_eq!(store.cancel(&id).unwrap().state, SessionState::Cancelled);
     }
 
     #[test]

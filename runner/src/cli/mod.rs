@@ -7,6 +7,7 @@
 mod audit;
 mod call;
 mod doctor;
+mod follow;
 mod local_control_plane;
 mod login;
 mod policy;

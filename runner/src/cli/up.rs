@@ -1,7 +1,10 @@
 //! `runner up`: the whole loop on one machine. The `control-plane` binary
 //! on a SQLite file in a local state directory, a worker against it, the
-//! example sessions queued; activities printed live, then a summary.
+//! example sessions queued; each session's activities and state changes
+//! printed live as its event stream delivers them ([`super::follow`]),
+//! then a summary.
 
+use super::follow::{self, Update, What};
 use super::load_config;
 use super::local_control_plane;
 use crate::platform::Platform;
@@ -11,7 +14,7 @@ use clap::Args;
 use protocol::activity::Activity;
 use protocol::ids::SessionId;
 use protocol::session::NewSession;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -114,37 +117,50 @@ pub(super) fn run(a: UpArgs) -> anyhow::Result<u8> {
             .spawn(move || worker::run(sh, sd))?
     };
 
-    let started = Instant::now();
-    let mut seen: HashMap<SessionId, u64> = HashMap::new();
-    let mut done: BTreeMap<SessionId, serde_json::Value> = BTreeMap::new();
-    while done.len() < ids.len() && started.elapsed() < Duration::from_secs(a.timeout_seconds) {
-        if shutdown.is_draining() {
+    // Each session's event stream, followed live: every activity and
+    // state change is printed as it is committed, with its event number.
+    let (tx, rx) = std::sync::mpsc::channel();
+    for (id, _) in &ids {
+        follow::spawn(&platform, id.clone(), tx.clone());
+    }
+    drop(tx);
+    let deadline = Instant::now() + Duration::from_secs(a.timeout_seconds);
+    let mut ended: BTreeSet<SessionId> = BTreeSet::new();
+    let mut given_up = 0;
+    while ended.len() + given_up < ids.len() && !shutdown.is_draining() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
             break;
         }
-        for (id, _) in &ids {
-            if done.contains_key(id) {
-                continue;
+        match rx.recv_timeout(left.min(Duration::from_millis(200))) {
+            Ok(Update::Event { session, id, what }) => {
+                let text = match what {
+                    What::Activity(act) => line(&act),
+                    What::State { from, to } => format!("state          {from} → {to}"),
+                    What::Other(name) => format!("{name:<14} (not shown by this runner)"),
+                };
+                println!("{} {id:>4}  {text}", short(&session));
             }
-            let Ok(view) = platform.session(id) else {
-                continue;
-            };
-            let last = seen.entry(id.clone()).or_insert(0);
-            for entry in view["activities"].as_array().into_iter().flatten() {
-                let seq = entry["seq"].as_u64().unwrap_or(0);
-                if seq <= *last {
-                    continue;
-                }
-                *last = seq;
-                if let Ok(act) = serde_json::from_value::<Activity>(entry["activity"].clone()) {
-                    println!("{}  {}", short(id), line(&act));
-                }
+            Ok(Update::End { session, .. }) => {
+                ended.insert(session);
             }
-            let st = view["session"]["state"].as_str().unwrap_or("");
-            if matches!(st, "complete" | "error" | "cancelled") {
+            Ok(Update::Lost { session, why }) => {
+                eprintln!("cannot follow {session} any more: {why}");
+                given_up += 1;
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    // The finished sessions, read once each for the summary.
+    let mut done: BTreeMap<SessionId, serde_json::Value> = BTreeMap::new();
+    for id in &ended {
+        match platform.session(id) {
+            Ok(view) => {
                 done.insert(id.clone(), view);
             }
+            Err(e) => eprintln!("cannot read {id}: {e}"),
         }
-        std::thread::sleep(Duration::from_millis(100));
     }
 
     println!();

@@ -14,8 +14,10 @@
 mod agent_host;
 mod identity;
 mod session;
+mod watch;
 
-pub(crate) use session::run_session;
+use session::run_session;
+use session::ClaimLoss;
 
 use crate::cancel::Cancel;
 use crate::config::Config;
@@ -134,8 +136,22 @@ pub(crate) struct WorkerShared {
 }
 
 struct Running {
-    cancel: Cancel,
+    claim: protocol::ids::ClaimId,
+    loss: ClaimLoss,
     done: Arc<AtomicBool>,
+}
+
+/// The running sessions whose claims the control plane no longer lists
+/// as held (stopped, deleted, expired): their work must stop.
+fn unheld<'a>(
+    running: &'a HashMap<String, Running>,
+    held: &[protocol::platform::HeldClaim],
+) -> Vec<&'a Running> {
+    running
+        .values()
+        .filter(|r| !r.done.load(Ordering::SeqCst))
+        .filter(|r| !held.iter().any(|h| h.claim_id == r.claim))
+        .collect()
 }
 
 /// Runs the worker until shutdown completes.
@@ -213,6 +229,10 @@ pub(crate) fn run(shared: Arc<WorkerShared>, shutdown: Shutdown) -> Result<(), W
     let mut backoff = Duration::ZERO;
     let grace = Duration::from_secs(cfg.grace_seconds);
     let mut signed_out: Option<String> = None;
+    // The fallback for a stop no event stream delivered (each session's
+    // watcher is the fast path).
+    let claims_check = Duration::from_secs(cfg.claims_check_seconds);
+    let mut claims_checked = Instant::now();
     loop {
         // A sign-in refused for good: claim nothing more and release every
         // session now (the access token still works until it expires).
@@ -228,7 +248,7 @@ pub(crate) fn run(shared: Arc<WorkerShared>, shutdown: Shutdown) -> Result<(), W
         if shutdown.is_draining() {
             if shutdown.aborting(grace) {
                 for r in running.values() {
-                    r.cancel.cancel();
+                    r.loss.cancel().cancel();
                 }
             }
             if running.is_empty() {
@@ -236,6 +256,18 @@ pub(crate) fn run(shared: Arc<WorkerShared>, shutdown: Shutdown) -> Result<(), W
             }
             std::thread::sleep(Duration::from_millis(20));
             continue;
+        }
+        if !running.is_empty() && claims_checked.elapsed() >= claims_check {
+            claims_checked = Instant::now();
+            match shared.platform.held_claims(&worker_id) {
+                Ok(held) => {
+                    for r in unheld(&running, &held) {
+                        r.loss
+                            .lose("the control plane no longer lists its claim as held");
+                    }
+                }
+                Err(e) => tracing::debug!("checking the held claims failed: {e}"),
+            }
         }
         let free = cfg.concurrency as usize - running.len().min(cfg.concurrency as usize);
         let mut claimed_any = false;
@@ -261,19 +293,17 @@ pub(crate) fn run(shared: Arc<WorkerShared>, shutdown: Shutdown) -> Result<(), W
                         match shared.platform.claim(&worker_id, &s.id, cfg.lease_seconds) {
                             Ok(claim) => {
                                 claimed_any = true;
-                                let cancel = Cancel::default();
+                                let loss =
+                                    ClaimLoss::new(claim.session.id.clone(), Cancel::default());
                                 let done = Arc::new(AtomicBool::new(false));
                                 let id = claim.session.id.to_string();
-                                let (sh, c, d, sd) = (
-                                    shared.clone(),
-                                    cancel.clone(),
-                                    done.clone(),
-                                    shutdown.clone(),
-                                );
+                                let claim_id = claim.claim_id.clone();
+                                let (sh, l, d, sd) =
+                                    (shared.clone(), loss.clone(), done.clone(), shutdown.clone());
                                 std::thread::Builder::new()
                                     .name(format!("session-{id}"))
                                     .spawn(move || {
-                                        let end = run_session(&sh, claim, &c, &sd);
+                                        let end = run_session(&sh, claim, &l, &sd);
                                         tracing::info!("session ended: {end:?}");
                                         d.store(true, Ordering::SeqCst);
                                         sh.wake.nudge();
@@ -283,7 +313,14 @@ pub(crate) fn run(shared: Arc<WorkerShared>, shutdown: Shutdown) -> Result<(), W
                                             "cannot start a session thread: {e}"
                                         ))
                                     })?;
-                                running.insert(id, Running { cancel, done });
+                                running.insert(
+                                    id,
+                                    Running {
+                                        claim: claim_id,
+                                        loss,
+                                        done,
+                                    },
+                                );
                             }
                             // Another worker has it: leave it alone.
                             Err(PlatformError::ClaimConflict(_)) => {}
@@ -431,5 +468,45 @@ impl WorkerShared {
             config,
             workspaces,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protocol::platform::HeldClaim;
+
+    fn running(session: &str, claim: &str, done: bool) -> (String, Running) {
+        (
+            session.to_string(),
+            Running {
+                claim: claim.into(),
+                loss: ClaimLoss::new(session.into(), Cancel::default()),
+                done: Arc::new(AtomicBool::new(done)),
+            },
+        )
+    }
+
+    #[test]
+    fn only_running_sessions_whose_claims_are_not_held_are_stopped() {
+        let map: HashMap<String, Running> = [
+            running("ses_1", "clm_1", false),
+            running("ses_2", "clm_2", false),
+            running("ses_3", "clm_3", true),
+        ]
+        .into_iter()
+        .collect();
+        let held = vec![HeldClaim {
+            claim_id: "clm_1".into(),
+            session_id: "ses_1".into(),
+            lease_expires_at: "2030-01-01T00:00:00Z".into(),
+        }];
+        let lost: Vec<String> = unheld(&map, &held)
+            .iter()
+            .map(|r| r.claim.to_string())
+            .collect();
+        // ses_1 is held; ses_3 already ended by itself.
+        assert_eq!(lost, vec!["clm_2".to_string()]);
+        assert_eq!(unheld(&map, &[]).len(), 2);
     }
 }

@@ -26,18 +26,77 @@ pub(crate) enum SessionEnd {
     ClaimLost(String),
 }
 
+/// A claim's loss, shared by everything that can learn of it — a refused
+/// call under the claim, the lease keeper, the session's event watcher,
+/// the worker loop's check of its held claims — so that whichever learns
+/// first stops the work (the session's [`Cancel`] kills its sandboxes) and
+/// nothing more is sent under the claim.
+#[derive(Clone)]
+pub(super) struct ClaimLoss {
+    session: SessionId,
+    lost: Arc<AtomicBool>,
+    why: Arc<std::sync::Mutex<Option<String>>>,
+    cancel: Cancel,
+}
+
+impl ClaimLoss {
+    /// The loss of `session`'s claim, which cancels `cancel`.
+    pub(super) fn new(session: SessionId, cancel: Cancel) -> ClaimLoss {
+        ClaimLoss {
+            session,
+            lost: Arc::new(AtomicBool::new(false)),
+            why: Arc::new(std::sync::Mutex::new(None)),
+            cancel,
+        }
+    }
+
+    /// The claim is lost: stop the work. Logged once, whoever calls first.
+    pub(super) fn lose(&self, why: &str) {
+        let first = {
+            let mut w = self.why.lock().unwrap_or_else(|e| e.into_inner());
+            w.is_none().then(|| *w = Some(why.to_string())).is_some()
+        };
+        self.lost.store(true, Ordering::SeqCst);
+        self.cancel.cancel();
+        if first {
+            tracing::warn!("claim on {} lost ({why}); stopping its work", self.session);
+        }
+    }
+
+    /// Whether the claim is lost.
+    pub(super) fn is_lost(&self) -> bool {
+        self.lost.load(Ordering::SeqCst)
+    }
+
+    /// The work's cancellation flag (also set on shutdown, which is no
+    /// loss).
+    pub(super) fn cancel(&self) -> &Cancel {
+        &self.cancel
+    }
+
+    /// The end of a session whose claim is lost, saying why.
+    fn end(&self) -> SessionEnd {
+        SessionEnd::ClaimLost(
+            self.why
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone()
+                .unwrap_or_else(|| "the control plane refused the claim".into()),
+        )
+    }
+}
+
 /// Posts activities under the claim; a refusal means the claim is lost.
 pub(super) struct ClaimSink {
     platform: Platform,
     session: SessionId,
     claim: ClaimId,
-    lost: Arc<AtomicBool>,
-    cancel: Cancel,
+    loss: ClaimLoss,
 }
 
 impl ClaimSink {
     pub(super) fn send(&self, a: &Activity) {
-        if self.lost.load(Ordering::SeqCst) {
+        if self.loss.is_lost() {
             return;
         }
         for attempt in 0..3 {
@@ -84,10 +143,7 @@ impl ClaimSink {
     }
 
     pub(super) fn lose(&self, why: &str) {
-        if !self.lost.swap(true, Ordering::SeqCst) {
-            tracing::warn!("claim on {} lost ({why}); stopping its work", self.session);
-        }
-        self.cancel.cancel();
+        self.loss.lose(why);
     }
 }
 
@@ -98,31 +154,36 @@ impl ActivitySink for ClaimSink {
 }
 
 /// Runs a claimed session to its end. Never panics outward: a panic in the
-/// work fails the session (if the claim still holds).
-pub(crate) fn run_session(
+/// work fails the session (if the claim still holds). While it runs, a
+/// watcher follows the session's event stream, so a person's stop reaches
+/// the work within moments ([`super::watch`]).
+pub(super) fn run_session(
     shared: &WorkerShared,
     claim: Claim,
-    cancel: &Cancel,
+    loss: &ClaimLoss,
     shutdown: &Shutdown,
 ) -> SessionEnd {
     let session = claim.session.id.clone();
-    let lost = Arc::new(AtomicBool::new(false));
+    let cancel = loss.cancel();
     let sink = Arc::new(ClaimSink {
         platform: shared.platform.clone(),
         session: session.clone(),
         claim: claim.claim_id.clone(),
-        lost: lost.clone(),
-        cancel: cancel.clone(),
+        loss: loss.clone(),
     });
+    let watcher = super::watch::Watcher::start(&shared.platform, &claim, loss.clone());
     let stop_lease = Arc::new(AtomicBool::new(false));
     let keeper = lease_keeper(shared, &claim, sink.clone(), stop_lease.clone());
     let worked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         work(shared, &claim, sink.clone(), cancel)
     }));
+    // From here the session ends by the worker's own report: what the
+    // stream says next (its own `complete`, …) is no news.
+    watcher.finish();
     stop_lease.store(true, Ordering::SeqCst);
     let _ = keeper.join();
-    if lost.load(Ordering::SeqCst) {
-        return SessionEnd::ClaimLost("the control plane refused the claim".into());
+    if loss.is_lost() {
+        return loss.end();
     }
     let (outcome, message, end) = match worked {
         _ if cancel.is_cancelled() && shutdown.is_draining() => (
@@ -150,8 +211,8 @@ pub(crate) fn run_session(
             (Outcome::Fail, error.clone(), SessionEnd::Failed(error))
         }
     };
-    if lost.load(Ordering::SeqCst) {
-        return SessionEnd::ClaimLost("the control plane refused the claim".into());
+    if loss.is_lost() {
+        return loss.end();
     }
     for attempt in 0..5 {
         match shared
@@ -159,7 +220,11 @@ pub(crate) fn run_session(
             .finish(&session, &claim.claim_id, outcome, &message)
         {
             Ok(_) => return end,
-            Err(PlatformError::ClaimLost(m)) => return SessionEnd::ClaimLost(m),
+            // Stopped or deleted meanwhile: nothing more goes under it.
+            Err(PlatformError::ClaimLost(m)) => {
+                loss.lose(&m);
+                return loss.end();
+            }
             Err(e) => {
                 tracing::warn!(
                     "{} of {session} failed (attempt {}): {e}",
@@ -190,7 +255,8 @@ fn lease_keeper(
     let (session, claim_id) = (claim.session.id.clone(), claim.claim_id.clone());
     std::thread::spawn(move || {
         let mut last = std::time::Instant::now();
-        while !stop.load(Ordering::SeqCst) {
+        // A lost claim is not extended again (the refusal is known).
+        while !stop.load(Ordering::SeqCst) && !sink.loss.is_lost() {
             if last.elapsed() >= every {
                 match platform.extend(&session, &claim_id, lease) {
                     Ok(_) => {}

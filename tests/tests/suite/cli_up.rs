@@ -84,3 +84,87 @@ fn up_without_a_control_plane_binary_says_where_it_looked() {
     assert_ne!(out.status.code(), Some(0));
     assert!(err.contains("no-such-control-plane"), "{err}");
 }
+
+/// `runner up` follows each session's event stream: every line it prints
+/// for a session carries the stream's event number, and the numbers are
+/// exactly 1, 2, 3, … (none missed, none twice), with the state changes in
+/// their place among the activities — what only the stream gives (a
+/// session read whole has no event numbers, and keeps its activities and
+/// its state changes apart).
+#[test]
+fn up_prints_each_session_s_events_live_numbered_in_order_from_its_stream() {
+    let d = tempfile::tempdir().unwrap();
+    let sessions = d.path().join("sessions");
+    std::fs::create_dir_all(&sessions).unwrap();
+    let one = serde_json::json!({
+        "workspace": "local", "agent_profile": "example",
+        "agent": {"name": "lister", "model": "script", "enabled_tools": ["List", "Write"]},
+        "source": {"title": "list twice"},
+        "script": [
+            {"tool": "Write", "input": {"path": "a.txt", "content": "a\n"}},
+            {"tool": "List", "input": {}},
+            {"tool": "List", "input": {}}
+        ]
+    });
+    std::fs::write(sessions.join("one.json"), one.to_string()).unwrap();
+    let state = d.path().join("up");
+    let r = runner(
+        d.path(),
+        &[
+            "up",
+            "--state",
+            state.to_str().unwrap(),
+            "--sessions",
+            sessions.to_str().unwrap(),
+            "--timeout-seconds",
+            "120",
+        ],
+    );
+    assert_eq!(r.code, 0, "stdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
+    let id = r
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("queued"))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("a queued line")
+        .to_string();
+    // `<session> <event id>  <what> …`, up to the summary table.
+    let events: Vec<(u64, String)> = r
+        .stdout
+        .lines()
+        .take_while(|l| !l.starts_with("session "))
+        .filter(|l| l.starts_with(&id))
+        .map(|l| {
+            let mut w = l.split_whitespace().skip(1);
+            let n = w
+                .next()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("no event number in {l:?}:\n{}", r.stdout));
+            (n, w.collect::<Vec<_>>().join(" "))
+        })
+        .collect();
+    let numbers: Vec<u64> = events.iter().map(|(n, _)| *n).collect();
+    assert_eq!(
+        numbers,
+        (1..=events.len() as u64).collect::<Vec<_>>(),
+        "{}",
+        r.stdout
+    );
+    let what: Vec<&str> = events.iter().map(|(_, w)| w.as_str()).collect();
+    assert_eq!(what.first(), Some(&"state new → queued"), "{}", r.stdout);
+    assert_eq!(what.get(1), Some(&"state queued → active"), "{}", r.stdout);
+    assert_eq!(
+        what.last(),
+        Some(&"state active → complete"),
+        "{}",
+        r.stdout
+    );
+    let completed = what.iter().position(|w| w.starts_with("completed"));
+    assert_eq!(completed, Some(what.len() - 2), "{}", r.stdout);
+    assert_eq!(
+        what.iter().filter(|w| w.starts_with("progress")).count(),
+        3,
+        "{}",
+        r.stdout
+    );
+}

@@ -14,5 +14,6 @@ mod repositories;
 mod sandbox_escape;
 mod sandbox_network;
 mod session_loop;
+mod stop;
 mod toolchains;
 mod webhooks;
