@@ -295,3 +295,42 @@ fn a_forge_api_the_policy_does_not_let_the_runner_reach_is_never_listed() {
     // The worker keeps running.
     assert!(w.child.try_wait().unwrap().is_none(), "the worker stopped");
 }
+
+#[test]
+fn a_worker_from_before_owners_registers_again_and_reports() {
+    let rig = Rig::start();
+    let cfg = rig.config("w3", true);
+    let (w, log) = rig.worker(&cfg, "w3");
+    wait_log(&log, "reported ", 1, 60);
+    drop(w);
+    // As a file from before workers had owners would have it.
+    let db = rusqlite::Connection::open(rig.dir.path().join("cp.db")).unwrap();
+    db.busy_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!(
+        db.execute("UPDATE workers SET user_name = NULL", [])
+            .unwrap(),
+        1
+    );
+    // The saved id is reused without registering; the report is refused
+    // once, the worker registers again (the same worker) and reports.
+    let (_w, log) = rig.worker(&cfg, "w3-again");
+    let text = wait_log(
+        &log,
+        &format!("reported {} repositories", LISTED + 2),
+        1,
+        60,
+    );
+    assert!(!text.contains("worker_not_owned"), "{text}");
+    let owners: Vec<Option<String>> = db
+        .prepare("SELECT user_name FROM workers")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        owners,
+        [Some(e2e::USER.to_string())],
+        "one worker, owned again"
+    );
+}
