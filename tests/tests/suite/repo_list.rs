@@ -297,13 +297,14 @@ fn a_forge_api_the_policy_does_not_let_the_runner_reach_is_never_listed() {
 }
 
 #[test]
-fn a_worker_from_before_owners_registers_again_and_reports() {
+fn a_worker_whose_owner_is_unknown_registers_again_and_reports() {
     let rig = Rig::start();
     let cfg = rig.config("w3", true);
-    let (w, log) = rig.worker(&cfg, "w3");
-    wait_log(&log, "reported ", 1, 60);
-    drop(w);
-    // As a file from before workers had owners would have it.
+    let (_w, log) = rig.worker(&cfg, "w3");
+    let all = format!("reported {} repositories", LISTED + 2);
+    let before = wait_log(&log, &all, 1, 60).matches(&all).count();
+    // As a control plane upgraded under a running worker would have it:
+    // the worker registered before workers had owners.
     let db = rusqlite::Connection::open(rig.dir.path().join("cp.db")).unwrap();
     db.busy_timeout(Duration::from_secs(10)).unwrap();
     assert_eq!(
@@ -311,15 +312,9 @@ fn a_worker_from_before_owners_registers_again_and_reports() {
             .unwrap(),
         1
     );
-    // The saved id is reused without registering; the report is refused
-    // once, the worker registers again (the same worker) and reports.
-    let (_w, log) = rig.worker(&cfg, "w3-again");
-    let text = wait_log(
-        &log,
-        &format!("reported {} repositories", LISTED + 2),
-        1,
-        60,
-    );
+    // The next report is refused once; the worker registers again (the
+    // same worker, now owned) and reports, without a warning.
+    let text = wait_log(&log, &all, before + 2, 60);
     assert!(!text.contains("worker_not_owned"), "{text}");
     let owners: Vec<Option<String>> = db
         .prepare("SELECT user_name FROM workers")
