@@ -12,7 +12,8 @@
 //! - [`policy`]: actions, decisions and the records every `policy_decision`
 //!   activity carries;
 //! - [`normalized`]: the action as the policy saw it and the tool acts on it;
-//! - [`repository`]: the repository a session checks out and delivers to.
+//! - [`repository`]: the repository a session checks out and delivers to;
+//! - [`repo_list`]: the repositories a worker reports it can work on.
 
 #![deny(missing_docs)]
 
@@ -23,5 +24,6 @@ pub mod image;
 pub mod normalized;
 pub mod platform;
 pub mod policy;
+pub mod repo_list;
 pub mod repository;
 pub mod session;

@@ -185,6 +185,15 @@ impl Platform {
         self.send(|| self.http.post(&url).json(body))
     }
 
+    fn put<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, PlatformError> {
+        let url = format!("{}{path}", self.base);
+        self.send(|| self.http.put(&url).json(body))
+    }
+
     fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, PlatformError> {
         let url = format!("{}{path}", self.base);
         self.send(|| self.http.get(&url))
@@ -272,6 +281,21 @@ impl Platform {
                 lease_seconds: Some(lease_seconds),
             },
         )
+    }
+
+    /// Replaces the list of repositories this worker reports it can work
+    /// on; how many the control plane now holds for it.
+    pub fn report_repositories(
+        &self,
+        worker: &WorkerId,
+        list: &protocol::repo_list::RepositoryList,
+    ) -> Result<u64, PlatformError> {
+        #[derive(serde::Deserialize)]
+        struct Ack {
+            stored: u64,
+        }
+        self.put::<_, Ack>(&format!("/v1/workers/{worker}/repositories"), list)
+            .map(|a| a.stored)
     }
 
     /// Reports health.

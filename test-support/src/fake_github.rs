@@ -1,5 +1,5 @@
 //! A fake GitHub on loopback that speaks the real REST wire format (API
-//! version 2022-11-28) for the four pull-request calls the runner makes, so
+//! version 2022-11-28) for the pull-request calls the runner makes and its repository listing, so
 //! the forge client and the end-to-end flows are tested against GitHub's
 //! own status codes, headers and error bodies rather than a mock of our
 //! client.
@@ -13,7 +13,9 @@
 //!   commits between base and head";
 //! - `GET /repos/{o}/{r}/pulls/{n}`, `GET /repos/{o}/{r}/pulls?head=&state=`;
 //! - `POST /repos/{o}/{r}/pulls/{n}/requested_reviewers` — 201, or 422 for
-//!   a non-collaborator or the author.
+//!   a non-collaborator or the author;
+//! - `GET /user/repos?per_page=&page=` — every repository it holds, paged
+//!   with GitHub's `Link` header.
 //!
 //! It is stricter than GitHub in one way: GitHub defaults a missing
 //! `Accept` or `X-GitHub-Api-Version`; the fake refuses them (415, 400) so
@@ -433,6 +435,9 @@ fn route(
     body: &[u8],
 ) -> Response {
     let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    if segs == ["user", "repos"] && method == Method::GET {
+        return user_repos(inner, query);
+    }
     let (owner, repo, rest) = match segs.as_slice() {
         ["repos", o, r, "pulls", rest @ ..] => (*o, *r, rest),
         _ => return not_found("https://docs.github.com/rest"),
@@ -453,6 +458,64 @@ fn route(
         },
         _ => not_found("https://docs.github.com/rest"),
     }
+}
+
+/// `GET /user/repos`: every repository the fake holds (the token's user
+/// sees them all), by full name, `per_page` (default 30, at most 100) at
+/// a time, with GitHub's `Link` header (`next`, `last`, `first`, `prev`).
+fn user_repos(inner: &Inner, query: &BTreeMap<String, String>) -> Response {
+    let doc =
+        "https://docs.github.com/rest/repos/repos#list-repositories-for-the-authenticated-user";
+    let number = |k: &str, default: usize| match query.get(k) {
+        None => Some(default),
+        Some(v) => v.parse::<usize>().ok(),
+    };
+    let (Some(per_page), Some(page)) = (number("per_page", 30), number("page", 1)) else {
+        return error(StatusCode::BAD_REQUEST, "Invalid per_page or page", doc);
+    };
+    let per_page = per_page.clamp(1, 100);
+    let page = page.max(1);
+    let web = inner.web.clone().unwrap_or_else(|| inner.base.clone());
+    let api = format!("{}{API_PREFIX}", inner.base);
+    let all: Vec<&FakeRepo> = inner.repos.values().collect();
+    let items: Vec<Value> = all
+        .iter()
+        .skip((page - 1) * per_page)
+        .take(per_page)
+        .map(|r| {
+            let full = format!("{}/{}", r.owner, r.name);
+            repo_json(
+                &web,
+                &api,
+                &full,
+                &r.clone_url,
+                &r.default_branch,
+                "2024-01-01T00:00:00Z",
+            )
+        })
+        .collect();
+    let last = all.len().div_ceil(per_page).max(1);
+    let link = |p: usize, rel: &str| {
+        format!("<{api}/user/repos?per_page={per_page}&page={p}>; rel=\"{rel}\"")
+    };
+    let mut links = Vec::new();
+    if page > 1 {
+        links.push(link(page - 1, "prev"));
+    }
+    if page < last {
+        links.push(link(page + 1, "next"));
+        links.push(link(last, "last"));
+    }
+    if page > 1 {
+        links.push(link(1, "first"));
+    }
+    let mut resp = json_reply(StatusCode::OK, Value::Array(items));
+    if !links.is_empty() {
+        if let Ok(v) = links.join(", ").parse() {
+            resp.headers_mut().insert("link", v);
+        }
+    }
+    resp
 }
 
 fn find(inner: &Inner, r: &FakeRepo, n: &str) -> Option<usize> {

@@ -6,6 +6,7 @@ mod attachments;
 mod events;
 mod keys;
 mod openapi;
+mod repositories;
 mod v0;
 
 use self::openapi::{AgentErrors, BodyErrors, CallerErrors, ImageBodyErrors};
@@ -164,6 +165,8 @@ pub(crate) fn routes() -> OpenApiRouter<Shared> {
                 // Five images in base64 do not fit the 1 MiB of the rest.
                 .layer(DefaultBodyLimit::max(v0::MAX_PROMPT_BODY_BYTES)),
         )
+        .routes(routes!(repositories::report_repositories))
+        .routes(routes!(repositories::list_repositories))
 }
 
 /// The router of [`routes`], with the JSON 404 for anything else and the
@@ -286,10 +289,10 @@ pub(crate) async fn cancel_session(
 #[utoipa::path(post, path = "/v1/workers", tag = "workers", security(("user_token" = ["agent"])), request_body = RegisterWorker, responses((status = 200, description = "The worker (found again for the same workspace, agent profile and runtime).", body = Worker), BodyErrors, AgentErrors))]
 pub(crate) async fn register_worker(
     State(s): State<Shared>,
-    _caller: AgentCaller,
+    AgentCaller(user): AgentCaller,
     Body(r): Body<RegisterWorker>,
 ) -> ApiResult<Worker> {
-    blocking(s, move |st| st.register_worker(r)).await
+    blocking(s, move |st| st.register_worker_as(r, Some(&user))).await
 }
 
 /// A worker.

@@ -175,16 +175,17 @@ impl FromRequestParts<Arc<Store>> for Caller {
     }
 }
 
-/// A caller allowed to execute agents: a user access token only.
+/// A caller allowed to execute agents: a user access token only, with
+/// the user's name (a worker belongs to the user who registered it).
 #[derive(Debug, Clone)]
-pub(crate) struct AgentCaller;
+pub(crate) struct AgentCaller(pub(crate) String);
 
 impl FromRequestParts<Arc<Store>> for AgentCaller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, store: &Arc<Store>) -> Result<Self, ApiError> {
         match principal(parts, store).await? {
-            Principal::User { .. } => Ok(AgentCaller),
+            Principal::User { user, .. } => Ok(AgentCaller(user)),
             Principal::ApiKey { name, .. } => Err(ApiError::new(
                 StatusCode::FORBIDDEN,
                 "oauth_required",
@@ -225,7 +226,8 @@ impl FromRequestParts<Arc<Store>> for UserCaller {
 pub(crate) struct KeyCaller {
     /// The key's id (`key_…`).
     pub(crate) id: String,
-    /// The user it belongs to: whose agents the call sees.
+    /// The user it belongs to: whose agents the call sees, and whom per-user
+    /// limits count.
     pub(crate) user: String,
 }
 

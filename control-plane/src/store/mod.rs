@@ -6,8 +6,10 @@
 //! (and metadata), [`events`] (a session's activities and transitions as
 //! one numbered stream), [`conversation`], [`inputs`] (answers and follow-ups),
 //! [`attachments`] (the images of work and follow-ups),
-//! [`webhooks`] (subscriptions and the outbox) and [`auth`] (the
-//! authorization server's users, clients, codes, tokens and API keys).
+//! [`webhooks`] (subscriptions and the outbox), [`auth`] (the
+//! authorization server's users, clients, codes, tokens and API keys),
+//! [`repositories`] (what workers report they can work on) and
+//! [`rate_limit`] (per-user call counts).
 //! [`schema`] creates every table.
 //!
 //! Every call is one `BEGIN IMMEDIATE` transaction ([`Store::tx`]), so
@@ -35,6 +37,8 @@ mod error;
 mod events;
 mod inputs;
 mod limits;
+mod rate_limit;
+mod repositories;
 mod schema;
 mod sessions;
 pub(crate) mod webhooks;
@@ -45,6 +49,10 @@ pub use auth::AuthSettings;
 pub(crate) use claims::Outcome;
 pub use error::{ClaimProblem, ConflictKind, Missing, StoreError};
 pub(crate) use events::{EventPage, SessionEvent};
+#[cfg(test)]
+pub(crate) use rate_limit::testing as rate_limit_testing;
+pub(crate) use rate_limit::Admission;
+pub(crate) use repositories::Reported;
 pub(crate) use sessions::SessionView;
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};

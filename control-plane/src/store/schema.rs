@@ -11,7 +11,7 @@ CREATE TABLE IF NOT EXISTS workers (
   id TEXT PRIMARY KEY,
   workspace TEXT NOT NULL, agent_profile TEXT NOT NULL, runtime TEXT NOT NULL,
   registration TEXT NOT NULL, created_at INTEGER NOT NULL,
-  last_heartbeat_at INTEGER, heartbeat TEXT,
+  last_heartbeat_at INTEGER, heartbeat TEXT, user_name TEXT,
   UNIQUE (workspace, agent_profile, runtime)
 );
 CREATE TABLE IF NOT EXISTS sessions (
@@ -139,18 +139,42 @@ CREATE UNIQUE INDEX IF NOT EXISTS api_keys_id ON api_keys (id);
 CREATE INDEX IF NOT EXISTS api_keys_user ON api_keys (user_name, created_at);
 ";
 
+/// What each worker reports it can work on (replaced wholesale by every
+/// report), and the calls of rate-limited routes, per user (a refused call
+/// is not written; hits older than the longest window are dropped as new
+/// ones come).
+const REPOSITORIES: &str = "
+CREATE TABLE IF NOT EXISTS worker_repositories (
+  worker_id TEXT NOT NULL, owner TEXT NOT NULL, name TEXT NOT NULL, repository TEXT NOT NULL,
+  PRIMARY KEY (worker_id, repository)
+);
+CREATE INDEX IF NOT EXISTS worker_repositories_url ON worker_repositories (repository);
+CREATE TABLE IF NOT EXISTS rate_hits (
+  user TEXT NOT NULL, route TEXT NOT NULL, at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS rate_hits_user ON rate_hits (user, route, at);
+";
+
 /// Creates the tables that do not exist yet, and numbers the events of a
 /// file written before event numbers existed.
 pub(super) fn create(conn: &Connection) -> rusqlite::Result<()> {
     // A table new to an older file is simply created here (ATTACHMENTS,
-    // CLOUD_AGENTS).
-    for tables in [SESSIONS, ATTACHMENTS, WEBHOOKS, AUTH, CLOUD_AGENTS] {
+    // CLOUD_AGENTS, REPOSITORIES).
+    for tables in [
+        SESSIONS,
+        ATTACHMENTS,
+        WEBHOOKS,
+        AUTH,
+        CLOUD_AGENTS,
+        REPOSITORIES,
+    ] {
         conn.execute_batch(tables)?;
     }
     conn.execute_batch("BEGIN IMMEDIATE")?;
     match number_events(conn)
         .and_then(|()| own_keys(conn))
         .and_then(|()| agent_webhooks(conn))
+        .and_then(|()| own_workers(conn))
     {
         Ok(()) => conn.execute_batch("COMMIT")?,
         Err(e) => {
@@ -214,6 +238,17 @@ fn own_keys(conn: &Connection) -> rusqlite::Result<()> {
         "UPDATE api_keys SET id = 'key_' || lower(hex(randomblob(16))) WHERE id IS NULL;
          UPDATE api_keys SET revoked_at = created_at WHERE revoked != 0 AND revoked_at IS NULL;",
     )
+}
+
+/// Gives a file written before workers had owners `workers.user_name`:
+/// NULL for every existing worker (nothing tells who signed it in); a
+/// worker's next registration records it, and until then the worker's
+/// repository reports are refused (`worker_not_owned`).
+fn own_workers(conn: &Connection) -> rusqlite::Result<()> {
+    if !has_column(conn, "workers", "user_name")? {
+        conn.execute_batch("ALTER TABLE workers ADD COLUMN user_name TEXT")?;
+    }
+    Ok(())
 }
 
 /// Gives `activities` and `transitions` their `event` column when a file

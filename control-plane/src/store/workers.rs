@@ -7,8 +7,22 @@ use protocol::platform::{Heartbeat, RegisterWorker, Worker};
 use rusqlite::{params, OptionalExtension};
 
 impl Store {
-    /// Finds or creates the worker for a workspace + agent + runtime.
+    /// Finds or creates the worker for a workspace + agent + runtime
+    /// (recording no owner: see [`Store::register_worker_as`]).
+    #[cfg(test)]
     pub(crate) fn register_worker(&self, reg: RegisterWorker) -> Result<Worker, StoreError> {
+        self.register_worker_as(reg, None)
+    }
+
+    /// Finds or creates the worker for a workspace + agent + runtime; `owner`
+    /// (the signed-in user registering it) becomes the worker's owner, the
+    /// only user who may report its repositories. Registering again as
+    /// another user moves it to that user; `None` keeps the owner it has.
+    pub(crate) fn register_worker_as(
+        &self,
+        reg: RegisterWorker,
+        owner: Option<&str>,
+    ) -> Result<Worker, StoreError> {
         validate_worker(&reg)?;
         let now = now_ms();
         let json = serde_json::to_string(&reg).map_err(StoreError::corrupt)?;
@@ -22,14 +36,17 @@ impl Store {
                 .optional()?;
             let id = match existing {
                 Some(id) => {
-                    tx.sql.execute("UPDATE workers SET registration = ?2 WHERE id = ?1", params![id, json])?;
+                    tx.sql.execute(
+                        "UPDATE workers SET registration = ?2, user_name = COALESCE(?3, user_name) WHERE id = ?1",
+                        params![id, json, owner],
+                    )?;
                     id
                 }
                 None => {
                     let id = format!("wrk_{}", uuid::Uuid::new_v4().simple());
                     tx.sql.execute(
-                        "INSERT INTO workers (id, workspace, agent_profile, runtime, registration, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                        params![id, reg.workspace, reg.agent_profile, reg.runtime, json, now],
+                        "INSERT INTO workers (id, workspace, agent_profile, runtime, registration, created_at, user_name) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                        params![id, reg.workspace, reg.agent_profile, reg.runtime, json, now, owner],
                     )?;
                     id
                 }

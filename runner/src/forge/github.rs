@@ -1,4 +1,5 @@
-//! GitHub's REST API for pull requests (API version 2022-11-28), over a
+//! GitHub's REST API for pull requests and the token's repositories (API
+//! version 2022-11-28), over a
 //! blocking `reqwest` client the caller builds (timeouts, CA roots, no
 //! redirects). github.com and GitHub Enterprise Server differ only in the
 //! API base.
@@ -11,11 +12,11 @@
 
 use super::address::{check_api_base, check_repo};
 use super::error::cap;
-use super::wire::{WireError, WireErrorItem, WirePull};
-use super::{Created, Forge, ForgeError, NewPullRequest, PullRequest, RepoPath};
+use super::wire::{WireError, WireErrorItem, WireListedRepo, WirePull};
+use super::{Created, Forge, ForgeError, Listed, NewPullRequest, PullRequest, RepoPath};
 use crate::secret::Secret;
 use reqwest::blocking::Client;
-use reqwest::header::{HeaderMap, ACCEPT, LOCATION, RETRY_AFTER, USER_AGENT};
+use reqwest::header::{HeaderMap, ACCEPT, LINK, LOCATION, RETRY_AFTER, USER_AGENT};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::io::Read;
@@ -68,9 +69,21 @@ impl GitHub {
         query: &[(&str, &str)],
         body: Option<&Value>,
     ) -> Result<Answer, ForgeError> {
+        self.call_url(method, &format!("{}{path}", self.api_base), query, body)
+    }
+
+    /// [`GitHub::call`] on a whole URL; callers make sure it is under the
+    /// API base (the token goes with it).
+    fn call_url(
+        &self,
+        method: Method,
+        url: &str,
+        query: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Result<Answer, ForgeError> {
         let mut req = self
             .client
-            .request(method, format!("{}{path}", self.api_base))
+            .request(method, url)
             .bearer_auth(self.token.expose())
             .header(ACCEPT, MEDIA_TYPE)
             .header("X-GitHub-Api-Version", API_VERSION)
@@ -217,6 +230,41 @@ impl GitHub {
 impl Forge for GitHub {
     fn name(&self) -> &'static str {
         "github"
+    }
+
+    fn list_repositories(&self, max: usize) -> Result<Listed, ForgeError> {
+        let first = format!("{}/user/repos?per_page=100", self.api_base);
+        let mut next = Some(first);
+        let mut seen = std::collections::BTreeSet::new();
+        let mut out = Listed::default();
+        while let Some(url) = next.take() {
+            if out.repositories.len() >= max {
+                out.truncated = true;
+                break;
+            }
+            // A next page must stay under the API base: the token goes
+            // with it, and the client is pinned to the API host only.
+            if !url.starts_with(&format!("{}/", self.api_base)) || !seen.insert(url.clone()) {
+                return Err(self.redact(ForgeError::Decode(format!(
+                    "the Link header's next page {} is not a new page under {}",
+                    cap(&url),
+                    self.api_base
+                ))));
+            }
+            let a = self.call_url(Method::GET, &url, &[], None)?;
+            if !a.status.is_success() {
+                return Err(self.failure(&a));
+            }
+            for r in self.decode::<Vec<WireListedRepo>>(&a)? {
+                match r.into_repo_path() {
+                    Some(p) if out.repositories.len() < max => out.repositories.push(p),
+                    Some(_) => out.truncated = true,
+                    None => out.skipped += 1,
+                }
+            }
+            next = next_link(&a.headers);
+        }
+        Ok(out)
     }
 
     fn create_pull_request(
@@ -390,6 +438,26 @@ fn retry_after(h: &HeaderMap) -> Option<u64> {
         .ok()?
         .as_secs();
     Some(reset.saturating_sub(now))
+}
+
+/// The `rel="next"` URL of a `Link` header (RFC 8288), if any.
+fn next_link(h: &HeaderMap) -> Option<String> {
+    let link = header(h, LINK.as_str())?;
+    link.split(',').find_map(|part| {
+        let (target, params) = part.trim().split_once(';')?;
+        let url = target.trim().strip_prefix('<')?.strip_suffix('>')?;
+        params
+            .split(';')
+            .filter_map(|p| p.trim().split_once('='))
+            .any(|(k, v)| {
+                k.trim().eq_ignore_ascii_case("rel")
+                    && v.trim()
+                        .trim_matches('"')
+                        .split_ascii_whitespace()
+                        .any(|r| r.eq_ignore_ascii_case("next"))
+            })
+            .then(|| url.to_string())
+    })
 }
 
 fn header(h: &HeaderMap, name: &str) -> Option<String> {

@@ -1,5 +1,6 @@
 //! The forge layer: opening and reading pull requests on the forge that
-//! hosts a session's repository (GitHub today, through its REST API).
+//! hosts a session's repository, and listing the repositories a token can
+//! see (GitHub today, through its REST API).
 //!
 //! A session names a repository (or a pull request by URL); at the end of a
 //! successful run the runner may open a pull request for the branch it
@@ -98,6 +99,17 @@ impl Created {
     }
 }
 
+/// The repositories a token can see, as a forge listed them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Listed {
+    /// Owner and name of each, in the forge's order.
+    pub repositories: Vec<RepoPath>,
+    /// Entries whose owner or name a URL cannot carry, left out.
+    pub skipped: usize,
+    /// Whether the forge had more than the cap asked for.
+    pub truncated: bool,
+}
+
 /// A forge's pull-request API, one implementation per forge (GitHub now;
 /// GitLab and Gitea can follow) so the worker does not care which it is.
 /// No method retries a write: a POST that may have happened is never sent
@@ -105,6 +117,9 @@ impl Created {
 pub trait Forge: Send + Sync {
     /// A short stable name for records and errors (`github`).
     fn name(&self) -> &'static str;
+    /// The repositories the token can see, at most `max` of them (the
+    /// forge's pages followed until then). Read-only.
+    fn list_repositories(&self, max: usize) -> Result<Listed, ForgeError>;
     /// Opens a pull request; one already open for the same head is
     /// returned as [`Created::AlreadyOpen`], not an error.
     fn create_pull_request(

@@ -1,10 +1,10 @@
 //! GitHub's JSON as it arrives (REST API 2022-11-28), and its checked
-//! conversion into the runner's [`PullRequest`]. Only the fields the runner
+//! conversion into the runner's [`PullRequest`] and [`RepoPath`]. Only the fields the runner
 //! uses are read; unknown fields are ignored, as GitHub adds them freely.
 
-use super::address::is_web_url;
+use super::address::{check_repo, is_web_url};
 use super::error::cap;
-use super::{ForgeError, PullRequest};
+use super::{ForgeError, PullRequest, RepoPath};
 use serde::Deserialize;
 
 /// A pull-request object (create, get, list, request reviewers).
@@ -42,6 +42,30 @@ struct WireBase {
 struct WireRepo {
     full_name: String,
     clone_url: String,
+}
+
+/// A repository of `GET /user/repos` (only what names it).
+#[derive(Debug, Deserialize)]
+pub(super) struct WireListedRepo {
+    name: String,
+    owner: WireOwner,
+}
+
+#[derive(Debug, Deserialize)]
+struct WireOwner {
+    login: String,
+}
+
+impl WireListedRepo {
+    /// The repository, when its owner and name are ones a URL can carry
+    /// (anything else is untrusted text the runner will not pass on).
+    pub(super) fn into_repo_path(self) -> Option<RepoPath> {
+        let p = RepoPath {
+            owner: self.owner.login,
+            name: self.name,
+        };
+        check_repo(&p).ok().map(|()| p)
+    }
 }
 
 /// GitHub's error body: `{"message", "errors"?, "documentation_url", "status"}`.

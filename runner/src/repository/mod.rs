@@ -11,9 +11,13 @@
 //! nothing else — the workspace, the sandbox, a record, a log — ever holds
 //! it. The clone itself lives in a runner-private directory the sandbox
 //! cannot reach; the agent works on a copy in its workspace.
+//!
+//! [`listing`] says which repositories this worker can work on (its static
+//! lists and its forges'), for the control plane's repository list.
 
 mod client;
 mod deliver;
+pub mod listing;
 mod prepare;
 pub mod section;
 

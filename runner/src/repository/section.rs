@@ -31,6 +31,11 @@ pub struct RepositoriesSection {
     /// Time one git or forge HTTP request may take.
     #[serde(default = "timeout")]
     pub timeout_seconds: u64,
+    /// How often the worker reports the repositories it can work on to the
+    /// control plane (static lists and forge listings), after the report
+    /// at start.
+    #[serde(default = "report_interval")]
+    pub report_interval_seconds: u64,
 }
 
 /// One `[[repositories.hosts]]` entry.
@@ -52,6 +57,12 @@ pub struct RepositoryHost {
     /// github.com and `https://<host>/api/v3` otherwise.
     #[serde(default)]
     pub api_base: Option<String>,
+    /// Repositories on this host to report as workable (`"owner/name"`),
+    /// beside what the forge lists for the token: the only list a `forge =
+    /// "none"` host has. Reporting one grants nothing: checking it out is
+    /// still a decided action of each session.
+    #[serde(default)]
+    pub list: Vec<String>,
 }
 
 /// Which API opens pull requests on a host.
@@ -89,6 +100,9 @@ fn one() -> u32 {
 fn timeout() -> u64 {
     300
 }
+fn report_interval() -> u64 {
+    600
+}
 fn github() -> ForgeKind {
     ForgeKind::Github
 }
@@ -102,6 +116,7 @@ impl Default for RepositoriesSection {
             clone_depth: one(),
             ca_file: None,
             timeout_seconds: timeout(),
+            report_interval_seconds: report_interval(),
         }
     }
 }
@@ -125,6 +140,16 @@ impl RepositoriesSection {
             }
             if !seen.insert(h.host.to_ascii_lowercase()) {
                 return Err(format!("{key} = {:?} is listed twice", h.host));
+            }
+            for (j, entry) in h.list.iter().enumerate() {
+                let ok = entry.split_once('/').is_some_and(|(owner, name)| {
+                    protocol::repo_list::ListedRepository::new(&h.host, owner, name).is_ok()
+                });
+                if !ok {
+                    return Err(format!(
+                        "repositories.hosts[{i}].list[{j}] = {entry:?}: give owner/name, each part letters, digits, '-', '_' or '.' (acme/widget)"
+                    ));
+                }
             }
             if let Some(base) = &h.api_base {
                 let loopback = ["http://127.", "http://localhost", "http://[::1]"]
@@ -150,6 +175,9 @@ impl RepositoriesSection {
         }
         if !(5..=3600).contains(&self.timeout_seconds) {
             return Err("repositories.timeout_seconds must be between 5 and 3600".into());
+        }
+        if !(1..=86_400).contains(&self.report_interval_seconds) {
+            return Err("repositories.report_interval_seconds must be between 1 and 86400".into());
         }
         Ok(())
     }
@@ -244,13 +272,30 @@ mod tests {
                 "committer.email",
             ),
             ("timeout_seconds = 1\n", "timeout_seconds"),
+            ("report_interval_seconds = 0\n", "report_interval_seconds"),
             ("[[hosts]]\nhost = \"a\"\nforge = \"gitlab\"\n", "forge"),
             ("[[hosts]]\nhost = \"a\"\ntokn = {}\n", "tokn"),
+            (
+                "[[hosts]]\nhost = \"a\"\nlist = [\"acme/widget\", \"acme\"]\n",
+                "hosts[0].list[1]",
+            ),
+            (
+                "[[hosts]]\nhost = \"a\"\nlist = [\"acme/widget/extra\"]\n",
+                "hosts[0].list[0]",
+            ),
+            ("[[hosts]]\nhost = \"a\"\nlist = [\"../x\"]\n", "list[0]"),
+            ("[[hosts]]\nhost = \"a\"\nlist = [\"a/.\"]\n", "list[0]"),
+            ("[[hosts]]\nhost = \"a\"\nlist = [\"/x\"]\n", "list[0]"),
         ] {
             let e = parse(toml).unwrap_err();
             assert!(e.contains(key), "{toml}: {e}");
         }
         parse("[[hosts]]\nhost = \"a\"\napi_base = \"http://127.0.0.1:9/\"\n").unwrap();
+        let r = parse(
+            "[[hosts]]\nhost = \"127.0.0.1:8443\"\nforge = \"none\"\nlist = [\"acme/widget\", \"ops/infra.git-tools\"]\n",
+        )
+        .unwrap();
+        assert_eq!(r.hosts[0].list, ["acme/widget", "ops/infra.git-tools"]);
     }
 
     #[test]

@@ -65,23 +65,7 @@ pub(super) fn worker_id(
     // Registered again at every start (the control plane finds the same
     // worker by workspace + profile + runtime), so what it knows of this
     // worker — tools, models, concurrency — follows the config.
-    let reg = RegisterWorker {
-        workspace: workspace.clone(),
-        agent_profile: agent_profile.clone(),
-        runtime: runtime(config),
-        execution_mode: "cloud".into(),
-        display_name: w.display_name.clone(),
-        capabilities: registry.names(),
-        concurrency: w.concurrency,
-        policy_entries: config
-            .policy
-            .dirs
-            .iter()
-            .map(|d| d.display().to_string())
-            .collect(),
-        custom_instructions: w.custom_instructions.clone(),
-        models: served_models(config),
-    };
+    let reg = registration(config, registry)?;
     let worker = platform.register(&reg)?;
     if let Some(dir) = file.parent() {
         let _ = std::fs::create_dir_all(dir);
@@ -99,6 +83,40 @@ pub(super) fn worker_id(
         ))
     })?;
     Ok(worker.worker_id)
+}
+
+/// What this worker registers with (also to register again mid-run, which
+/// finds the same worker and records who signed it in).
+pub(super) fn registration(
+    config: &Config,
+    registry: &Registry,
+) -> Result<RegisterWorker, WorkerError> {
+    let w = &config.worker;
+    let missing = |key: &str| {
+        WorkerError::Config(format!(
+            "worker.{key} is not set; name it in the worker's config"
+        ))
+    };
+    Ok(RegisterWorker {
+        workspace: w.workspace.clone().ok_or_else(|| missing("workspace"))?,
+        agent_profile: w
+            .agent_profile
+            .clone()
+            .ok_or_else(|| missing("agent_profile"))?,
+        runtime: runtime(config),
+        execution_mode: "cloud".into(),
+        display_name: w.display_name.clone(),
+        capabilities: registry.names(),
+        concurrency: w.concurrency,
+        policy_entries: config
+            .policy
+            .dirs
+            .iter()
+            .map(|d| d.display().to_string())
+            .collect(),
+        custom_instructions: w.custom_instructions.clone(),
+        models: served_models(config),
+    })
 }
 
 /// Every model id the configured providers serve, in config order, once.

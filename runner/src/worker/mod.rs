@@ -2,7 +2,8 @@
 //! sessions with jitter and backoff, claim, run each session on its own
 //! thread, keep its lease alive, heartbeat, and end every claimed session
 //! in exactly one of complete / fail / release — on success, tool errors,
-//! panics and shutdown alike.
+//! panics and shutdown alike. Beside that, it reports which repositories
+//! it can work on ([`repositories`]).
 //!
 //! Shutdown: the first SIGTERM/SIGINT stops claiming and lets in-flight
 //! sessions finish within the grace period (still heartbeating and
@@ -13,6 +14,7 @@
 
 mod agent_host;
 mod identity;
+mod repositories;
 mod session;
 mod watch;
 
@@ -199,6 +201,8 @@ pub(crate) fn run(shared: Arc<WorkerShared>, shutdown: Shutdown) -> Result<(), W
     }
     let active = Arc::new(AtomicUsize::new(0));
     let stop_heartbeat = Arc::new(AtomicBool::new(false));
+    // Which repositories this worker can work on: now, then periodically.
+    repositories::spawn(shared.clone(), worker_id.clone(), stop_heartbeat.clone());
     let heartbeat = {
         let (p, id, active, stop, sd) = (
             shared.platform.clone(),

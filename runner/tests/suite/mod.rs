@@ -2,6 +2,7 @@
 
 mod audit_log;
 mod forge;
+mod forge_listing;
 mod policy_cache;
 mod policy_fail_closed;
 mod policy_paths;

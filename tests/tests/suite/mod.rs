@@ -10,6 +10,7 @@ mod cloud_agents;
 mod images;
 mod module_layers;
 mod oauth;
+mod repo_list;
 mod repositories;
 mod sandbox_escape;
 mod sandbox_network;
