@@ -48,7 +48,7 @@ pub async fn serve(
         })
     };
     let delivery = tokio::spawn(webhooks::deliver(store.clone(), store.retry_schedule()));
-    let r = axum::serve(listener, api::router(store))
+    let r = axum::serve(no_delay(listener), api::router(store))
         .with_graceful_shutdown(shutdown)
         .await;
     sweeper.abort();
@@ -56,9 +56,38 @@ pub async fn serve(
     r
 }
 
+/// The listener with `TCP_NODELAY` on every accepted connection: without
+/// it an event stream's second small write waits for the client's delayed
+/// ACK of the first (~40 ms on Linux, Nagle's algorithm), and every
+/// `state` event after the first arrives that late.
+fn no_delay(
+    listener: tokio::net::TcpListener,
+) -> axum::serve::TapIo<tokio::net::TcpListener, fn(&mut tokio::net::TcpStream)> {
+    use axum::serve::ListenerExt;
+    fn set(tcp: &mut tokio::net::TcpStream) {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!("TCP_NODELAY could not be set: {e}");
+        }
+    }
+    listener.tap_io(set as fn(&mut tokio::net::TcpStream))
+}
+
 /// Binds `addr` (port 0 picks one) and returns the listener with its address.
 pub async fn bind(addr: &str) -> std::io::Result<(tokio::net::TcpListener, SocketAddr)> {
     let l = tokio::net::TcpListener::bind(addr).await?;
     let a = l.local_addr()?;
     Ok((l, a))
+}
+
+#[cfg(test)]
+mod tests {
+    #[tokio::test]
+    async fn accepted_connections_send_small_writes_at_once() {
+        use axum::serve::Listener;
+        let (l, addr) = super::bind("127.0.0.1:0").await.unwrap();
+        let mut l = super::no_delay(l);
+        let _client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (conn, _) = l.accept().await;
+        assert!(conn.nodelay().unwrap(), "TCP_NODELAY is off");
+    }
 }
