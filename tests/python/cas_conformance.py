@@ -2,6 +2,7 @@
 """Cloud Agents API (Cursor v0) conformance, driven by the PyPI client
 `cursor-agent-sdk` unchanged. Env: BASE_URL (server root), API_KEY, REPO_URL;
 optional REF (main), MODEL (first of /v0/models), EXPECT_EMAIL, EXPECT_KEY_NAME,
+EXPECT_REPOSITORY (a repository `GET /v0/repositories` must list),
 FINISH_TIMEOUT (120), STOP_TIMEOUT (5), STOP_DELAY (0: seconds between the
 follow-up showing RUNNING and the stop, so that its work is under way),
 PROMPT, FOLLOWUP_PROMPT. The server's
@@ -128,6 +129,25 @@ def main():
         model = os.environ.get("MODEL") or (ms[0] if ms else None)
         if model and ms:
             check("models: MODEL is listed", model in ms, f"{model!r} not in {ms!r}")
+
+        # repositories: the workers' forges and lists, then the seed's rate
+        # limit (1 a minute per user): a second call is a 429 with
+        # Retry-After
+        repos = client.list_repositories()
+        rl = repos.get("repositories")
+        check("repositories: a list of {owner, name, repository}",
+              isinstance(rl, list) and all(is_str(r.get("owner")) and is_str(r.get("name")) and is_str(r.get("repository")) for r in rl),
+              repr(repos)[:300])
+        if os.environ.get("EXPECT_REPOSITORY"):
+            check("repositories: the worker's repository is listed",
+                  any(r.get("repository") == os.environ["EXPECT_REPOSITORY"] for r in rl or []), repr(repos)[:300])
+        try:
+            client.list_repositories()
+            check("repositories: a second call within a minute is refused", False, "no error was raised")
+        except CursorAPIError as e:
+            check("repositories: a second call within a minute is 429", e.status_code == 429, f"got {e.status_code}: {e}")
+            ra = e.response.headers.get("retry-after") if e.response is not None else None
+            check("repositories: Retry-After in whole seconds", ra is not None and ra.isdigit() and int(ra) >= 1, repr(ra))
 
         # bad launches are refused by the server (the client only checks
         # that a source is given)

@@ -113,12 +113,23 @@ impl Rig {
 
     /// Starts a worker whose log (debug level) goes to `worker.log`.
     pub fn worker(&self, name: &str, model: Option<&FakeModel>) -> (WorkerProc, PathBuf) {
+        self.worker_with(name, model, "")
+    }
+
+    /// [`Rig::worker`] with `extra` appended to its config (after the
+    /// model's `[[providers]]` entry, so bare keys land in it).
+    pub fn worker_with(
+        &self,
+        name: &str,
+        model: Option<&FakeModel>,
+        extra: &str,
+    ) -> (WorkerProc, PathBuf) {
         let cfg = WorkerProc::configure(
             self.dir.path(),
             name,
             &self.cp.url,
             "",
-            &self.worker_config(model),
+            &format!("{}{extra}", self.worker_config(model)),
         );
         let (ok, out) = WorkerProc::login(&self.cp, &cfg);
         assert!(ok, "login: {out}");

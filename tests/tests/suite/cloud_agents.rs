@@ -241,6 +241,9 @@ fn the_independent_hmac_matches_rfc_4231() {
     );
 }
 
+/// A 1×1 PNG.
+const PNG: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==";
+
 fn call(tool: &str, args: Value) -> Step {
     Step::Call(vec![(tool.to_string(), args)])
 }
@@ -274,7 +277,8 @@ fn a_launched_agent_finishes_on_its_repository_tells_its_webhook_takes_a_follow_
             Step::Text("Added a changelog entry.".into()),
         ],
     );
-    let (_w, _log) = rig.worker("w1", Some(&fake));
+    // The provider takes images: the launch's mock-up reaches the model.
+    let (_w, _log) = rig.worker_with("w1", Some(&fake), "images = true\n");
     let v0 = V0::new(&rig, "carol");
     let hook = Receiver::start(1);
     let secret = "whsec-e2e-0123456789abcdefghijklmnopqrstuv";
@@ -293,7 +297,8 @@ fn a_launched_agent_finishes_on_its_repository_tells_its_webhook_takes_a_follow_
         "POST",
         "/v0/agents",
         Some(&json!({
-            "prompt": {"text": "Fix add in widget\n\nadd(2, 3) should be 5."},
+            "prompt": {"text": "Fix add in widget\n\nadd(2, 3) should be 5.",
+                       "images": [{"data": PNG, "dimension": {"width": 1, "height": 1}}]},
             "source": {"repository": repository, "ref": "main"},
             "target": {"autoCreatePr": true},
             "webhook": {"url": hook.url, "secret": secret},
@@ -330,6 +335,12 @@ fn a_launched_agent_finishes_on_its_repository_tells_its_webhook_takes_a_follow_
     let file = rig.git.git(REPO, &["show", &format!("{tip}:widget.py")]);
     assert!(file.contains("a + b"), "{file}");
     assert_eq!(rig.github.pulls()[0].head_ref, branch);
+    // The image reached the model as an OpenAI image part, byte for byte.
+    let first = fake.requests()[0].body.to_string();
+    assert!(
+        first.contains(&format!("data:image/png;base64,{PNG}")),
+        "no image_url part: {first:.600}"
+    );
     // The model was given the prompt as the work.
     assert!(fake
         .user_text(&fake.requests()[0])
@@ -531,6 +542,23 @@ fn cursors_own_python_client_drives_me_models_launch_status_conversation_followu
         assert!(Instant::now() < deadline, "no models: {out}");
         std::thread::sleep(Duration::from_millis(100));
     }
+    // The worker has reported its repositories (read from the database:
+    // every /v0/repositories call counts against the user's limit).
+    let db = rusqlite::Connection::open(rig.dir.path().join("cp.db")).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while db
+        .query_row("SELECT COUNT(*) FROM worker_repositories", [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .unwrap_or(0)
+        == 0
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the worker never reported its repositories"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let child = std::process::Command::new("python3")
         .arg(root.join("tests/python/cas_conformance.py"))
         .env("PYTHONPATH", &pydeps)
@@ -540,6 +568,10 @@ fn cursors_own_python_client_drives_me_models_launch_status_conversation_followu
         .env("REF", "main")
         .env("EXPECT_EMAIL", "erin@example.com")
         .env("EXPECT_KEY_NAME", "Conformance")
+        .env(
+            "EXPECT_REPOSITORY",
+            format!("https://127.0.0.1:{}/acme/widget", rig.git.port()),
+        )
         .env("FINISH_TIMEOUT", "120")
         .env("STOP_TIMEOUT", "5")
         .env("STOP_DELAY", "1.5")

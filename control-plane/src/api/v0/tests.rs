@@ -894,3 +894,63 @@ async fn prompt_images_are_kept_by_reference_named_in_errors_and_deleted_with_th
         "deleted with the agent"
     );
 }
+
+#[tokio::test]
+async fn stopped_and_failed_agents_tell_their_webhooks_too_and_a_delete_drops_whats_pending() {
+    let r = rig().await;
+    let hooked = |text: &str| {
+        json!({"prompt": {"text": text}, "source": {"repository": "https://github.com/acme/widget"},
+               "webhook": {"url": "https://hooks.example/in"}})
+    };
+    let stopped = r.launch(&r.alice, hooked("stop me")).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let failed = r.launch(&r.alice, hooked("fail me")).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let deleted = r.launch(&r.alice, hooked("delete me")).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (st, _) = r
+        .call(
+            "POST",
+            &format!("/v0/agents/{stopped}/stop"),
+            &r.alice,
+            None,
+        )
+        .await;
+    assert_eq!(st, 200);
+    r.finish(&failed, false, "the tests failed");
+    // Deleting a running agent sends nothing (it is gone).
+    let (st, _) = r
+        .call("DELETE", &format!("/v0/agents/{deleted}"), &r.alice, None)
+        .await;
+    assert_eq!(st, 200);
+    let due = r.store.take_due(10).unwrap();
+    let mut got: Vec<(String, String, Option<String>)> = due
+        .iter()
+        .map(|d| {
+            let b: Value = serde_json::from_str(&d.body).unwrap();
+            assert_eq!(d.secret, None, "no secret, no signature");
+            (
+                b["id"].as_str().unwrap().to_string(),
+                b["status"].as_str().unwrap().to_string(),
+                b["summary"].as_str().map(str::to_string),
+            )
+        })
+        .collect();
+    got.sort();
+    let mut want = vec![
+        (stopped, "STOPPED".to_string(), None),
+        (
+            failed,
+            "FAILED".to_string(),
+            Some("the tests failed".to_string()),
+        ),
+    ];
+    want.sort();
+    assert_eq!(got, want);
+}
