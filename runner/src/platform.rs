@@ -209,12 +209,19 @@ impl Platform {
     /// The stream stays open while the session runs; each read waits at
     /// most the client's timeout (30 s, twice the control plane's 15 s
     /// keep-alive), so a dead connection ends in an error, not a hang.
+    /// A worker passes its `claim` on the session: the stream is then
+    /// counted against the claim, not the user's limit of streams, and a
+    /// claim that no longer holds is `ClaimLost`.
     pub fn session_events(
         &self,
         session: &SessionId,
         after: Option<&str>,
+        claim: Option<&ClaimId>,
     ) -> Result<EventStream, PlatformError> {
-        let url = format!("{}/v1/sessions/{session}/events", self.base);
+        let url = match claim {
+            Some(c) => format!("{}/v1/sessions/{session}/events?claimId={c}", self.base),
+            None => format!("{}/v1/sessions/{session}/events", self.base),
+        };
         let resp = self.respond(|| {
             let r = self
                 .http

@@ -133,6 +133,11 @@ impl Drop for Slot {
 #[serde(deny_unknown_fields)]
 pub(crate) struct EventsQuery {
     after: Option<String>,
+    /// A worker's claim on this session: its stream counts against the
+    /// claim, not against the caller's limit (one user's workers may run
+    /// more sessions at once than the caller limit of streams).
+    #[serde(rename = "claimId")]
+    claim_id: Option<String>,
 }
 
 /// Where to resume: after the `Last-Event-ID` header if it has a value
@@ -175,13 +180,15 @@ fn resume_after(headers: &HeaderMap, query: &EventsQuery) -> Result<(u64, &'stat
     params(
         ("session" = String, Path, description = "The session id (`ses_…`)."),
         ("after" = Option<u64>, Query, description = "Send only the events after this id (for clients that cannot set Last-Event-ID). Last-Event-ID, when sent, wins."),
+        ("claimId" = Option<String>, Query, description = "A worker's active claim on this session: the stream then counts against that claim (one at a time) instead of the caller's limit, so a worker watches every session it runs. A claim that does not hold the session is a 409 `claim_invalid`."),
         ("Last-Event-ID" = Option<u64>, Header, description = "The id of the last event received: the stream resumes strictly after it (what an EventSource sends when it reconnects).")
     ),
     responses(
         (status = 200, description = "An event stream (`text/event-stream`), in the order things happened: `event: activity` (data: an ActivityEntry, as in the session view) and `event: state` (data: a Transition, {from, to, at, reason}), each with `id:` — the session's event number, 1, 2, 3, …, the same on every connection. Comments `: keep-alive` every 15 s. Once the session is complete, error or cancelled and everything was sent: `event: end` (data: {\"state\", \"last_event_id\"}), and the stream closes; do not reconnect then (an EventSource must be closed on `end`).", content_type = "text/event-stream", body = String),
         (status = 400, description = "`invalid_request`: Last-Event-ID or `after` is not an event id of this session (not a number, or beyond its last event), or an unknown query parameter.", body = ErrorBody),
         (status = 404, description = "`not_found`: no such session.", body = ErrorBody),
-        (status = 429, description = "`too_many_streams`: this session or this caller has as many streams open as allowed (32 per session, 16 per caller); close one.", body = ErrorBody),
+        (status = 409, description = "`claim_invalid`: `claimId` does not hold this session (released, expired, cancelled, or another session's).", body = ErrorBody),
+        (status = 429, description = "`too_many_streams`: this session or this caller (or this claim) has as many streams open as allowed (32 per session, 16 per caller, 16 per claim); close one.", body = ErrorBody),
         super::CallerErrors
     )
 )]
@@ -205,7 +212,17 @@ pub(crate) async fn session_events(
             first.last
         )));
     }
-    let slot = streams.take(&id, &who_name(&who))?;
+    let caller = match &q.claim_id {
+        Some(claim) => {
+            let (s, session, claim) = (store.clone(), id.clone(), claim.clone());
+            tokio::task::spawn_blocking(move || s.claim_holds(&session, &claim))
+                .await
+                .map_err(ApiError::internal)??;
+            format!("claim {}", q.claim_id.as_deref().unwrap_or_default())
+        }
+        None => who_name(&who),
+    };
+    let slot = streams.take(&id, &caller)?;
     let follow = Follow {
         store,
         id,

@@ -71,7 +71,7 @@ fn follow(platform: &Platform, session: SessionId, tx: &Sender<Update>) {
     let mut last: Option<String> = None;
     let mut backoff = Duration::from_millis(100);
     loop {
-        match platform.session_events(&session, last.as_deref()) {
+        match platform.session_events(&session, last.as_deref(), None) {
             // The body ended or broke (`Ok(None)`, `Err`): resume it.
             Ok(mut stream) => {
                 while let Ok(Some(ev)) = stream.next_event() {

@@ -147,7 +147,10 @@ impl Follow {
         let mut backoff = Duration::from_millis(100);
         let mut warned = false;
         while !self.over() {
-            match self.platform.session_events(&self.session, last.as_deref()) {
+            match self
+                .platform
+                .session_events(&self.session, last.as_deref(), Some(&self.claim))
+            {
                 Ok(mut stream) => loop {
                     let ev = match stream.next_event() {
                         Ok(Some(ev)) => ev,
@@ -178,6 +181,12 @@ impl Follow {
                         }
                     }
                 },
+                Err(PlatformError::ClaimLost(why)) => {
+                    if !self.ended.load(Ordering::SeqCst) {
+                        self.loss.lose(&why);
+                    }
+                    return;
+                }
                 Err(PlatformError::Api {
                     status: 404 | 410, ..
                 }) => {

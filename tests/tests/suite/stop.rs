@@ -99,6 +99,26 @@ fn a_stop_kills_the_running_sandbox_within_a_second_and_a_follow_up_goes_on() {
         KEY,
         vec![sleep, Step::Text("went on after the stop".into())],
     );
+    // The worker's user has every stream of its own caller limit open
+    // (16) on another session: the worker's watcher streams under its
+    // claim, which that limit does not count.
+    let (s, b) = cp.post(
+        "/v1/sessions",
+        &json!({"workspace": "elsewhere", "agent_profile": "p",
+                "agent": {"name": "t", "model": MODEL, "enabled_tools": []},
+                "source": {"title": "nobody serves this"}}),
+    );
+    assert_eq!(s, 200, "{b}");
+    let other = b["id"].as_str().unwrap().to_string();
+    let token = cp.token();
+    let open = || {
+        ureq::get(&format!("{}/v1/sessions/{other}/events", cp.url))
+            .set("Authorization", &format!("Bearer {token}"))
+            .call()
+            .map_err(status_of)
+    };
+    let held: Vec<ureq::Response> = (0..16).map(|_| open().expect("a stream")).collect();
+    assert!(matches!(open(), Err(429)));
     // The held-claims fallback is far off: only the event stream can
     // deliver the stop within the second.
     let cfg = worker_config(d.path(), &fake, "claims_check_seconds = 3600");
@@ -140,45 +160,41 @@ fn a_stop_kills_the_running_sandbox_within_a_second_and_a_follow_up_goes_on() {
     let requests = fake.requests();
     let text = fake.user_text(requests.last().unwrap());
     assert!(text.contains("wrap up"), "{text}");
+    drop(held);
 }
 
 #[test]
 fn without_an_event_stream_a_stop_still_reaches_the_worker_by_its_claims_check() {
     let d = tempfile::tempdir().unwrap();
     let cp = ControlPlane::start(&d.path().join("cp.db"));
-    // Every event stream the worker's user may open is taken (16 per
-    // caller), on a session no worker serves: the worker's watcher is
-    // refused with 429 and only its held-claims check can learn of a stop.
-    let (s, b) = cp.post(
-        "/v1/sessions",
-        &json!({"workspace": "elsewhere", "agent_profile": "p",
-                "agent": {"name": "t", "model": MODEL, "enabled_tools": []},
-                "source": {"title": "nobody serves this"}}),
-    );
-    assert_eq!(s, 200, "{b}");
-    let other = b["id"].as_str().unwrap().to_string();
-    let token = cp.token();
-    let held: Vec<ureq::Response> = (0..16)
-        .map(|_| {
-            ureq::get(&format!("{}/v1/sessions/{other}/events", cp.url))
-                .set("Authorization", &format!("Bearer {token}"))
-                .call()
-                .expect("a stream")
-        })
-        .collect();
-    let refused = ureq::get(&format!("{}/v1/sessions/{other}/events", cp.url))
-        .set("Authorization", &format!("Bearer {token}"))
-        .call();
-    assert!(
-        matches!(refused, Err(ureq::Error::Status(429, _))),
-        "a 17th stream must be refused"
-    );
-
     let (marker, sleep) = sleeper();
     let fake = FakeModel::start(Wire::OpenAi, KEY, vec![sleep]);
+    // The session is queued before any worker runs, and every stream it
+    // may have is taken (32 per session: 16 by the user, 16 by an API
+    // key): the worker's watcher is refused with 429 and only its
+    // held-claims check can learn of the stop.
+    let id = cp.queue_model(MODEL, &["Bash"], json!({"title": "sleep on it"}));
+    let key = cp.admin(&["api-key-add", "stream-holder"], None)["api_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let open = |auth: &str| {
+        ureq::get(&format!("{}/v1/sessions/{id}/events", cp.url))
+            .set("Authorization", &format!("Bearer {auth}"))
+            .call()
+            .map_err(status_of)
+    };
+    let token = cp.token();
+    let held: Vec<ureq::Response> = (0..32)
+        .map(|i| open(if i < 16 { &token } else { &key }).expect("a stream"))
+        .collect();
+    assert!(
+        matches!(open(&key), Err(429)),
+        "a 33rd stream of the session must be refused"
+    );
+
     let cfg = worker_config(d.path(), &fake, "claims_check_seconds = 1");
     let _w = WorkerProc::start(d.path(), "w1", &cp, &cfg);
-    let id = cp.queue_model(MODEL, &["Bash"], json!({"title": "sleep on it"}));
     wait_running(&cp, &id, &marker);
     let took = stop_and_time(&cp, &id, &marker, Duration::from_secs(5));
     println!(
@@ -186,4 +202,12 @@ fn without_an_event_stream_a_stop_still_reaches_the_worker_by_its_claims_check()
         took.as_millis()
     );
     drop(held);
+}
+
+/// The status of a refused request (0 for a transport error).
+fn status_of(e: ureq::Error) -> u16 {
+    match e {
+        ureq::Error::Status(code, _) => code,
+        _ => 0,
+    }
 }
