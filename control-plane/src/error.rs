@@ -80,6 +80,9 @@ impl From<StoreError> for ApiError {
             StoreError::ClaimInvalid { message, .. } => {
                 ApiError::conflict("claim_invalid", message)
             }
+            StoreError::Forbidden { kind, message } => {
+                ApiError::new(StatusCode::FORBIDDEN, kind, message)
+            }
             StoreError::Busy => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "busy",

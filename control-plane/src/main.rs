@@ -43,6 +43,11 @@ struct Args {
     /// address it listens on.
     #[arg(long)]
     public_url: Option<String>,
+    /// A user whose workers run every user's sessions (the operator's
+    /// service account; repeat for several). Without it a session runs
+    /// only on workers its own user registered.
+    #[arg(long = "worker-user", value_name = "USER")]
+    worker_users: Vec<String>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -216,6 +221,7 @@ async fn main() {
         Ok(s) => s
             .with_retry_schedule(schedule)
             .with_private_webhooks(a.allow_private_webhooks)
+            .with_worker_users(a.worker_users.clone())
             .with_auth_settings(control_plane::auth::AuthSettings {
                 access_seconds: a.access_token_seconds.max(1),
                 refresh_seconds: a.refresh_token_seconds.max(1),

@@ -19,6 +19,11 @@ use std::time::Duration;
 
 pub mod sse;
 
+/// Largest answer the worker reads from the control plane (a stored
+/// conversation, an image of at most 4 MiB): beyond it the answer is
+/// refused rather than held in memory.
+pub const MAX_ANSWER_BYTES: u64 = 64 << 20;
+
 /// An open event stream of a session (see [`Platform::session_events`]).
 pub type EventStream = sse::SseReader<std::io::BufReader<reqwest::blocking::Response>>;
 
@@ -156,15 +161,26 @@ impl Platform {
         })
     }
 
-    /// The body of a successful answer as it came.
+    /// The body of a successful answer as it came, at most
+    /// [`MAX_ANSWER_BYTES`] (a control plane answering more is refused,
+    /// not buffered).
     fn send_bytes(
         &self,
         make: impl Fn() -> reqwest::blocking::RequestBuilder,
     ) -> Result<Vec<u8>, PlatformError> {
+        use std::io::Read;
+        let mut body = Vec::new();
         self.respond(make)?
-            .bytes()
-            .map(|b| b.to_vec())
-            .map_err(|e| PlatformError::Transport(e.to_string()))
+            .take(MAX_ANSWER_BYTES + 1)
+            .read_to_end(&mut body)
+            .map_err(|e| PlatformError::Transport(e.to_string()))?;
+        if body.len() as u64 > MAX_ANSWER_BYTES {
+            return Err(PlatformError::Transport(format!(
+                "the control plane's answer is larger than {} MiB; refused",
+                MAX_ANSWER_BYTES >> 20
+            )));
+        }
+        Ok(body)
     }
 
     fn send<T: DeserializeOwned>(
@@ -417,12 +433,16 @@ impl Platform {
         self.send_bytes(|| self.http.get(&url).query(&[("claimId", claim.as_str())]))
     }
 
-    /// The session's stored conversation (to resume it).
+    /// The session's stored conversation (to resume it), read under the
+    /// worker's claim (the session may be another user's).
     pub fn conversation(
         &self,
         session: &SessionId,
+        claim: &ClaimId,
     ) -> Result<Vec<protocol::conversation::ConversationEntry>, PlatformError> {
-        self.get(&format!("/v1/sessions/{session}/conversation"))
+        self.get(&format!(
+            "/v1/sessions/{session}/conversation?claimId={claim}"
+        ))
     }
 
     /// The oldest answer or follow-up a person sent and the worker has not
@@ -477,5 +497,41 @@ impl Platform {
         f: &protocol::conversation::FollowUp,
     ) -> Result<Session, PlatformError> {
         self.post(&format!("/v1/sessions/{session}/follow-up"), f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Platform, PlatformError, MAX_ANSWER_BYTES};
+    use std::io::{Read, Write};
+
+    #[test]
+    fn an_answer_larger_than_the_limit_is_refused_not_buffered() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", l.local_addr().unwrap());
+        std::thread::spawn(move || {
+            let Ok((mut c, _)) = l.accept() else { return };
+            let mut buf = [0u8; 4096];
+            let _ = c.read(&mut buf);
+            let len = MAX_ANSWER_BYTES + 10;
+            let _ = write!(
+                c,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len}\r\n\r\n"
+            );
+            let chunk = vec![b' '; 1 << 20];
+            let mut sent = 0u64;
+            while sent < len {
+                let n = chunk.len().min((len - sent) as usize);
+                if c.write_all(&chunk[..n]).is_err() {
+                    return;
+                }
+                sent += n as u64;
+            }
+        });
+        let p = Platform::new(&base).unwrap();
+        match p.worker(&"wrk_1".to_string().into()) {
+            Err(PlatformError::Transport(m)) => assert!(m.contains("larger than 64 MiB"), "{m}"),
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -32,14 +32,16 @@ pub(crate) struct AttachmentQuery {
 #[utoipa::path(get, path = "/v1/sessions/{session}/attachments/{image}", tag = "sessions", security(("user_token" = ["agent"]), ("api_key" = [])), params(("session" = String, Path, description = "The session id (`ses_…`)."), ("image" = String, Path, description = "The image's id (`img_…`, from `source.images` or a follow-up)."), ("claimId" = Option<String>, Query, description = "The worker's claim on the session; when given, it must hold the session.")), responses((status = 200, description = "The image's bytes, with its media type.", content((String = "image/png"), (String = "image/jpeg"), (String = "image/gif"), (String = "image/webp"))), (status = 400, description = "`invalid_request`: a malformed query.", body = ErrorBody), (status = 404, description = "`not_found`: the session has no such image (an image of another session included).", body = ErrorBody), (status = 409, description = "`claim_invalid`: claimId does not hold the session; stop working on it.", body = ErrorBody), CallerErrors))]
 pub(crate) async fn attachment(
     State(s): State<Shared>,
-    _caller: Caller,
+    Caller(who): Caller,
     Path((id, image)): Path<(String, String)>,
     q: Result<Query<AttachmentQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::http::header;
     use axum::response::IntoResponse;
     let Query(q) = q.map_err(|e| ApiError::invalid(e.body_text()))?;
+    let user = super::caller_user(&who);
     let Json(a) = blocking(s, move |st| {
+        st.check_session_access(&id, user.as_deref(), q.claim_id.as_deref())?;
         st.attachment(&id, &image, q.claim_id.as_deref())
     })
     .await?;

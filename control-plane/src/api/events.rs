@@ -82,7 +82,14 @@ impl Streams {
     /// A place for one more stream of `session` by `caller`, or the 429
     /// saying which limit it would pass.
     fn take(self: &Arc<Self>, session: &str, caller: &str) -> Result<Slot, ApiError> {
-        let keys = [format!("session:{session}"), format!("caller:{caller}")];
+        // A worker's stream under its claim is not one of the session's
+        // 32 (which anyone who may read the session could fill).
+        let session_key = if caller.starts_with("claim ") {
+            format!("claimed-session:{session}")
+        } else {
+            format!("session:{session}")
+        };
+        let keys = [session_key, format!("caller:{caller}")];
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
         let s = &self.settings;
         for (key, max, whose) in [
@@ -220,7 +227,15 @@ pub(crate) async fn session_events(
                 .map_err(ApiError::internal)??;
             format!("claim {}", q.claim_id.as_deref().unwrap_or_default())
         }
-        None => who_name(&who),
+        None => {
+            let (s, session, user) = (store.clone(), id.clone(), super::caller_user(&who));
+            tokio::task::spawn_blocking(move || {
+                s.check_session_access(&session, user.as_deref(), None)
+            })
+            .await
+            .map_err(ApiError::internal)??;
+            stream_caller(&who)
+        }
     };
     let slot = streams.take(&id, &caller)?;
     let follow = Follow {
@@ -247,6 +262,15 @@ pub(crate) async fn session_events(
         HeaderValue::from_static("no"),
     );
     Ok(([no_buffering], sse).into_response())
+}
+
+/// Whose limit of streams a caller's stream counts against: a user, or an
+/// API key by its id (two keys of the same name are two callers).
+fn stream_caller(who: &crate::auth::Principal) -> String {
+    match who {
+        crate::auth::Principal::ApiKey { id, .. } => format!("key {id}"),
+        other => who_name(other),
+    }
 }
 
 /// The events of `id` after `after`, read on a blocking thread.

@@ -232,10 +232,11 @@ pub(crate) struct InputAck {
 #[utoipa::path(post, path = "/v1/sessions", tag = "sessions", security(("user_token" = ["agent"]), ("api_key" = [])), request_body = NewSession, responses((status = 200, description = "The queued session; `source.images` names the images sent, stored as its attachments.", body = Session), ImageBodyErrors, CallerErrors))]
 pub(crate) async fn queue_session(
     State(s): State<Shared>,
-    _caller: Caller,
+    Caller(who): Caller,
     Body(new): Body<NewSession, MAX_IMAGE_BODY_BYTES>,
 ) -> ApiResult<Session> {
-    blocking(s, move |st| st.queue(new)).await
+    let owner = caller_user(&who);
+    blocking(s, move |st| st.queue_as(new, owner.as_deref())).await
 }
 
 /// Query of `GET /v1/sessions`.
@@ -250,7 +251,7 @@ pub(crate) struct ListQuery {
 #[utoipa::path(get, path = "/v1/sessions", tag = "sessions", security(("user_token" = ["agent"]), ("api_key" = [])), params(("state" = Option<SessionState>, Query, description = "Only sessions in this state."), ("limit" = Option<u32>, Query, description = "At most this many (1–1000, default 100).")), responses((status = 200, description = "Sessions, newest first.", body = Vec<Session>), (status = 400, description = "`invalid_request`: an unknown state or a malformed query.", body = ErrorBody), CallerErrors))]
 pub(crate) async fn list_sessions(
     State(s): State<Shared>,
-    _caller: Caller,
+    Caller(who): Caller,
     q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Vec<Session>> {
     let Query(q) = q.map_err(|e| ApiError::invalid(e.body_text()))?;
@@ -262,27 +263,38 @@ pub(crate) async fn list_sessions(
         None => None,
     };
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    blocking(s, move |st| st.list(state, limit)).await
+    let viewer = caller_user(&who);
+    blocking(s, move |st| st.list(state, limit, viewer.as_deref())).await
 }
 
 /// A session with its activity history.
 #[utoipa::path(get, path = "/v1/sessions/{session}", tag = "sessions", security(("user_token" = ["agent"]), ("api_key" = [])), params(("session" = String, Path, description = "The session id (`ses_…`).")), responses((status = 200, description = "The session with its activities and state changes.", body = SessionView), (status = 404, description = "`not_found`: no such session.", body = ErrorBody), CallerErrors))]
 pub(crate) async fn get_session(
     State(s): State<Shared>,
-    _caller: Caller,
+    Caller(who): Caller,
     Path(id): Path<String>,
 ) -> ApiResult<SessionView> {
-    blocking(s, move |st| st.get(&id)).await
+    let user = caller_user(&who);
+    blocking(s, move |st| {
+        st.check_session_access(&id, user.as_deref(), None)?;
+        st.get(&id)
+    })
+    .await
 }
 
 /// Stop a session.
 #[utoipa::path(post, path = "/v1/sessions/{session}/cancel", tag = "sessions", security(("user_token" = ["agent"]), ("api_key" = [])), params(("session" = String, Path, description = "The session id (`ses_…`).")), responses((status = 200, description = "The cancelled session; its claim is void.", body = Session), (status = 404, description = "`not_found`: no such session.", body = ErrorBody), (status = 409, description = "`invalid_transition`: the session's state does not allow this.", body = ErrorBody), CallerErrors))]
 pub(crate) async fn cancel_session(
     State(s): State<Shared>,
-    _caller: Caller,
+    Caller(who): Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Session> {
-    blocking(s, move |st| st.cancel(&id)).await
+    let user = caller_user(&who);
+    blocking(s, move |st| {
+        st.check_session_access(&id, user.as_deref(), None)?;
+        st.cancel(&id)
+    })
+    .await
 }
 
 /// Find or create a worker.
@@ -316,20 +328,24 @@ pub(crate) struct ClaimableQuery {
 #[utoipa::path(get, path = "/v1/workers/{worker}/sessions", tag = "workers", security(("user_token" = ["agent"])), params(("worker" = String, Path, description = "The worker id (`wrk_…`)."), ("limit" = Option<u32>, Query, description = "At most this many (1–100, default 50).")), responses((status = 200, description = "Queued sessions this worker may claim, oldest first.", body = Vec<ClaimableSession>), (status = 400, description = "`invalid_request`: a malformed query.", body = ErrorBody), (status = 404, description = "`unknown_worker`: no such worker; register again.", body = ErrorBody), AgentErrors))]
 pub(crate) async fn claimable(
     State(s): State<Shared>,
-    _caller: AgentCaller,
+    AgentCaller(user): AgentCaller,
     Path(id): Path<String>,
     q: Result<Query<ClaimableQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Vec<ClaimableSession>> {
     let Query(q) = q.map_err(|e| ApiError::invalid(e.body_text()))?;
     let limit = q.limit.unwrap_or(50).clamp(1, 100);
-    blocking(s, move |st| st.claimable(&id, limit)).await
+    blocking(s, move |st| {
+        st.check_worker_caller(&id, &user)?;
+        st.claimable(&id, limit)
+    })
+    .await
 }
 
 /// Claim a session (409 when another worker has it).
 #[utoipa::path(post, path = "/v1/workers/{worker}/sessions/{session}/claim", tag = "claims", security(("user_token" = ["agent"])), params(("worker" = String, Path, description = "The worker id (`wrk_…`)."), ("session" = String, Path, description = "The session id (`ses_…`).")), request_body(content = Option<ClaimRequest>, description = "Optional: no body means the default lease (900 s)."), responses((status = 200, description = "The claim: carry its claimId in every later call.", body = Claim), (status = 400, description = "`invalid_request`: the body is not valid JSON, or leaseSeconds is out of range (1–3600).", body = ErrorBody), (status = 404, description = "`unknown_worker` or `not_found`: no such worker, or a session this worker may not claim.", body = ErrorBody), (status = 409, description = "`claim_conflict`: another worker has it, or it is not queued; leave it alone.", body = ErrorBody), AgentErrors))]
 pub(crate) async fn claim(
     State(s): State<Shared>,
-    _caller: AgentCaller,
+    AgentCaller(user): AgentCaller,
     Path((w, id)): Path<(String, String)>,
     body: axum::body::Bytes,
 ) -> ApiResult<Claim> {
@@ -341,7 +357,11 @@ pub(crate) async fn claim(
             .map_err(|e| ApiError::invalid(format!("invalid JSON body: {e}")))?
     };
     let lease = req.lease_seconds;
-    blocking(s, move |st| st.claim(&w, &id, lease)).await
+    blocking(s, move |st| {
+        st.check_worker_caller(&w, &user)?;
+        st.claim(&w, &id, lease)
+    })
+    .await
 }
 
 /// Extend a lease.
@@ -359,11 +379,12 @@ pub(crate) async fn extend(
 #[utoipa::path(post, path = "/v1/workers/{worker}/heartbeat", tag = "workers", security(("user_token" = ["agent"])), params(("worker" = String, Path, description = "The worker id (`wrk_…`).")), request_body = Heartbeat, responses((status = 200, description = "Recorded (health only: no work, no lease).", body = HeartbeatAck), (status = 404, description = "`unknown_worker`: no such worker; register again.", body = ErrorBody), BodyErrors, AgentErrors))]
 pub(crate) async fn heartbeat(
     State(s): State<Shared>,
-    _caller: AgentCaller,
+    AgentCaller(user): AgentCaller,
     Path(id): Path<String>,
     Body(h): Body<Heartbeat>,
 ) -> ApiResult<HeartbeatAck> {
     blocking(s, move |st| {
+        st.check_worker_caller(&id, &user)?;
         st.heartbeat(&id, h).map(|()| HeartbeatAck { ok: true })
     })
     .await
@@ -428,10 +449,14 @@ pub(crate) async fn release(
 #[utoipa::path(get, path = "/v1/workers/{worker}/claims", tag = "workers", security(("user_token" = ["agent"])), params(("worker" = String, Path, description = "The worker id (`wrk_…`).")), responses((status = 200, description = "Active claims the worker holds.", body = Vec<HeldClaim>), (status = 404, description = "`unknown_worker`: no such worker; register again.", body = ErrorBody), AgentErrors))]
 pub(crate) async fn held_claims(
     State(s): State<Shared>,
-    _caller: AgentCaller,
+    AgentCaller(user): AgentCaller,
     Path(id): Path<String>,
 ) -> ApiResult<Vec<HeldClaim>> {
-    blocking(s, move |st| st.held_claims(&id)).await
+    blocking(s, move |st| {
+        st.check_worker_caller(&id, &user)?;
+        st.held_claims(&id)
+    })
+    .await
 }
 
 /// Append messages to the conversation (worker, under its claim).
@@ -446,13 +471,28 @@ pub(crate) async fn append_conversation(
 }
 
 /// The conversation of a model session, oldest first.
-#[utoipa::path(get, path = "/v1/sessions/{session}/conversation", tag = "sessions", security(("user_token" = ["agent"]), ("api_key" = [])), params(("session" = String, Path, description = "The session id (`ses_…`).")), responses((status = 200, description = "The conversation, oldest first.", body = Vec<ConversationEntry>), (status = 404, description = "`not_found`: no such session.", body = ErrorBody), CallerErrors))]
+#[utoipa::path(get, path = "/v1/sessions/{session}/conversation", tag = "sessions", security(("user_token" = ["agent"]), ("api_key" = [])), params(("session" = String, Path, description = "The session id (`ses_…`)."), ("claimId" = Option<String>, Query, description = "A worker's claim on the session: its worker reads it whoever owns it.")), responses((status = 200, description = "The conversation, oldest first.", body = Vec<ConversationEntry>), (status = 404, description = "`not_found`: no such session, or another user's.", body = ErrorBody), (status = 409, description = "`claim_invalid`: `claimId` does not hold the session.", body = ErrorBody), CallerErrors))]
 pub(crate) async fn conversation(
     State(s): State<Shared>,
-    _caller: Caller,
+    Caller(who): Caller,
     Path(id): Path<String>,
+    q: Result<Query<ClaimQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Vec<ConversationEntry>> {
-    blocking(s, move |st| st.conversation(&id)).await
+    let Query(q) = q.map_err(|e| ApiError::invalid(e.body_text()))?;
+    let user = caller_user(&who);
+    blocking(s, move |st| {
+        st.check_session_access(&id, user.as_deref(), q.claim_id.as_deref())?;
+        st.conversation(&id)
+    })
+    .await
+}
+
+/// `?claimId=`: a worker reading a session under its claim.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ClaimQuery {
+    #[serde(rename = "claimId")]
+    claim_id: Option<String>,
 }
 
 /// Answer a session that is awaiting input (approve, refuse, or reply).
@@ -464,7 +504,12 @@ pub(crate) async fn answer(
     Body(mut a): Body<Answer>,
 ) -> ApiResult<Session> {
     a.by = who_name(&who);
-    blocking(s, move |st| st.answer(&id, a)).await
+    let user = caller_user(&who);
+    blocking(s, move |st| {
+        st.check_session_access(&id, user.as_deref(), None)?;
+        st.answer(&id, a)
+    })
+    .await
 }
 
 /// Send a follow-up to a finished session; it is queued again.
@@ -476,7 +521,12 @@ pub(crate) async fn follow_up(
     Body(mut f): Body<FollowUp, MAX_IMAGE_BODY_BYTES>,
 ) -> ApiResult<Session> {
     f.by = who_name(&who);
-    blocking(s, move |st| st.follow_up(&id, f)).await
+    let user = caller_user(&who);
+    blocking(s, move |st| {
+        st.check_session_access(&id, user.as_deref(), None)?;
+        st.follow_up(&id, f)
+    })
+    .await
 }
 
 /// The oldest answer or follow-up not yet acknowledged (worker, under its
@@ -509,6 +559,15 @@ pub(crate) async fn ack_input(
 
 /// The name a person's answer or follow-up is recorded under: the
 /// authenticated caller, never a name the body claims.
+/// The user a caller acts for: whose sessions it sees (`None`: a key that
+/// belongs to nobody, which sees only everyone's).
+fn caller_user(p: &Principal) -> Option<String> {
+    match p {
+        Principal::User { user, .. } => Some(user.clone()),
+        Principal::ApiKey { user, .. } => user.clone(),
+    }
+}
+
 fn who_name(p: &Principal) -> String {
     match p {
         Principal::User { user, .. } => user.clone(),

@@ -71,7 +71,7 @@ impl Store {
     pub(crate) fn served_models(&self) -> Result<Vec<String>, StoreError> {
         self.tx(|tx| {
             let mut out: Vec<String> = Vec::new();
-            for w in workers_by_recency(tx)? {
+            for (w, _) in workers_by_recency(tx)? {
                 for m in w.models {
                     if !out.contains(&m) {
                         out.push(m);
@@ -83,13 +83,18 @@ impl Store {
     }
 
     /// The most recently reporting worker that serves `model` (any model,
-    /// its first, when `None`); `None` when no worker does.
+    /// its first, when `None`) and may run `user`'s sessions (see
+    /// [`super::access`]); `None` when no worker does.
     pub(crate) fn worker_serving(
         &self,
         model: Option<&str>,
+        user: &str,
     ) -> Result<Option<ServingWorker>, StoreError> {
         self.tx(|tx| {
-            Ok(workers_by_recency(tx)?.into_iter().find_map(|w| {
+            Ok(workers_by_recency(tx)?.into_iter().find_map(|(w, owner)| {
+                if !self.may_serve(owner.as_deref(), Some(user)) {
+                    return None;
+                }
                 let m = match model {
                     Some(m) => w.models.iter().find(|x| *x == m)?.clone(),
                     None => w.models.first()?.clone(),
@@ -110,7 +115,7 @@ impl Store {
         let now = now_ms();
         let flags = serde_json::to_string(&a.flags).map_err(StoreError::corrupt)?;
         self.tx(|tx| {
-            let session = queue_in(tx, a.session, &images)?;
+            let session = queue_in(tx, a.session, &images, Some(&a.user))?;
             // `ses_X` does the work of `bc_X`.
             let id = format!("bc_{}", session.id.as_str().trim_start_matches("ses_"));
             tx.sql.execute(
@@ -379,14 +384,22 @@ pub(super) fn on_state_change(
     Ok(())
 }
 
-/// Registered workers, the most recently reporting first.
-fn workers_by_recency(tx: &Tx<'_>) -> Result<Vec<RegisterWorker>, StoreError> {
+/// Registered workers with their owners, the most recently reporting
+/// first.
+fn workers_by_recency(tx: &Tx<'_>) -> Result<Vec<(RegisterWorker, Option<String>)>, StoreError> {
     let mut st = tx.sql.prepare(
-        "SELECT registration FROM workers ORDER BY COALESCE(last_heartbeat_at, created_at) DESC, created_at DESC",
+        "SELECT registration, user_name FROM workers ORDER BY COALESCE(last_heartbeat_at, created_at) DESC, created_at DESC",
     )?;
-    let rows: Vec<String> = st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
-    rows.iter()
-        .map(|r| serde_json::from_str(r).map_err(StoreError::corrupt))
+    let rows: Vec<(String, Option<String>)> = st
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    rows.into_iter()
+        .map(|(r, owner)| {
+            Ok((
+                serde_json::from_str(&r).map_err(StoreError::corrupt)?,
+                owner,
+            ))
+        })
         .collect()
 }
 

@@ -211,7 +211,7 @@ mod tests {
         bad_session.source.images = vec![png()];
         assert!(store.queue(bad_session).is_err());
         assert_eq!(count(&store), 0);
-        assert_eq!(store.list(None, 10).unwrap(), vec![]);
+        assert_eq!(store.list(None, 10, None).unwrap(), vec![]);
     }
 
     #[test]

@@ -34,11 +34,15 @@ impl Store {
     ) -> Result<Vec<ClaimableSession>, StoreError> {
         self.tx(|tx| {
             let w = load_worker(tx, worker)?;
+            let owner = super::access::worker_owner(tx, worker)?;
+            // Sessions of every owner when this worker's user is trusted;
+            // else only everyone's and its user's own.
+            let all = self.serves_everyone(owner.as_deref());
             let mut st = tx.sql.prepare_cached(
-                "SELECT id, attempt, created_at FROM sessions WHERE state = 'queued' AND workspace = ?1 AND agent_profile = ?2 ORDER BY created_at, id LIMIT ?3",
+                "SELECT id, attempt, created_at FROM sessions WHERE state = 'queued' AND workspace = ?1 AND agent_profile = ?2 AND (?4 OR owner IS NULL OR owner = ?5) ORDER BY created_at, id LIMIT ?3",
             )?;
             let v = st
-                .query_map(params![w.registration.workspace, w.registration.agent_profile, limit], |r| {
+                .query_map(params![w.registration.workspace, w.registration.agent_profile, limit, all, owner], |r| {
                     Ok(ClaimableSession { id: r.get::<_, String>(0)?.into(), attempt: r.get(1)?, created_at: rfc3339(r.get(2)?) })
                 })?
                 .collect::<Result<_, _>>()?;
@@ -58,7 +62,12 @@ impl Store {
         self.tx(|tx| {
             let w = load_worker(tx, worker)?;
             let s = load_session(tx, session)?;
-            if s.workspace != w.registration.workspace || s.agent_profile != w.registration.agent_profile {
+            let owner = super::access::worker_owner(tx, worker)?;
+            let session_owner = super::access::session_owner(tx, session)?;
+            if s.workspace != w.registration.workspace
+                || s.agent_profile != w.registration.agent_profile
+                || !self.may_serve(owner.as_deref(), session_owner.as_deref())
+            {
                 return Err(StoreError::not_found(Missing::Session,
                     format!("session {session} is not one this worker may claim"),
                 ));

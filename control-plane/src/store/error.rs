@@ -36,6 +36,14 @@ pub enum StoreError {
         /// For a person, with what to do next.
         message: String,
     },
+    /// The caller may not do this (it exists, and is someone else's).
+    #[error("{message}")]
+    Forbidden {
+        /// Machine-readable (`worker_not_owned`).
+        kind: &'static str,
+        /// For a person, with what to do next.
+        message: String,
+    },
     /// Another process holds the write lock longer than the busy timeout.
     #[error("the database is busy; retry shortly")]
     Busy,

@@ -27,6 +27,7 @@
 //! seam is the methods of [`Store`] and those repository functions; no SQL
 //! lives anywhere else).
 
+mod access;
 mod activities;
 mod agents;
 pub(crate) mod attachments;
@@ -80,6 +81,9 @@ pub struct Store {
     events: tokio::sync::broadcast::Sender<Arc<str>>,
     retry_schedule: Vec<u64>,
     private_webhooks: bool,
+    /// Users whose workers run every user's sessions (the operator's), not
+    /// only their own: [`access`].
+    trusted_worker_users: Vec<String>,
     /// The control plane's URL as its users reach it (no trailing slash):
     /// the base of the agents' pages (`target.url`).
     public_url: String,
@@ -148,6 +152,7 @@ impl Store {
             retry_schedule: vec![0, 60, 300],
             private_webhooks: false,
             public_url: "http://127.0.0.1:8700".into(),
+            trusted_worker_users: Vec::new(),
         };
         store.tx(auth::seed_runner_client)?;
         Ok(store)
@@ -178,6 +183,13 @@ impl Store {
     /// base of `target.url` in the Cloud Agents API and its webhooks).
     pub fn with_public_url(mut self, url: &str) -> Store {
         self.public_url = url.trim_end_matches('/').to_string();
+        self
+    }
+
+    /// Users whose workers may run every user's sessions (by default a
+    /// session with an owner runs only on its owner's workers).
+    pub fn with_worker_users(mut self, users: Vec<String>) -> Store {
+        self.trusted_worker_users = users;
         self
     }
 
@@ -285,21 +297,30 @@ pub(crate) mod testing {
         store.queue(new_session()).unwrap()
     }
 
-    /// A worker of workspace `w`, profile `p`, runtime `runtime`.
+    /// A worker of workspace `w`, profile `p`, runtime `runtime`, of no
+    /// user (it runs only sessions that are everyone's).
     pub(crate) fn worker(store: &Store, runtime: &str) -> Worker {
+        worker_of(store, runtime, None)
+    }
+
+    /// [`worker`], registered by `user`.
+    pub(crate) fn worker_of(store: &Store, runtime: &str, user: Option<&str>) -> Worker {
         store
-            .register_worker(RegisterWorker {
-                workspace: "w".into(),
-                agent_profile: "p".into(),
-                runtime: runtime.into(),
-                execution_mode: "cloud".into(),
-                display_name: runtime.into(),
-                capabilities: vec![],
-                concurrency: 1,
-                policy_entries: vec![],
-                custom_instructions: None,
-                models: vec![],
-            })
+            .register_worker_as(
+                RegisterWorker {
+                    workspace: "w".into(),
+                    agent_profile: "p".into(),
+                    runtime: runtime.into(),
+                    execution_mode: "cloud".into(),
+                    display_name: runtime.into(),
+                    capabilities: vec![],
+                    concurrency: 1,
+                    policy_entries: vec![],
+                    custom_instructions: None,
+                    models: vec![],
+                },
+                user,
+            )
             .unwrap()
     }
 

@@ -186,11 +186,17 @@ pub(super) fn create(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch(KEYS)
 }
 
-/// Gives `subscriptions` the columns of an agent's own webhook: `format`
+/// Gives `sessions` its `owner` and `subscriptions` the columns of an
+/// agent's own webhook: `format`
 /// (`cloudevents` for every subscription made with `POST /v1/webhooks`,
 /// `cursor_v0` for an agent's) and `session_id` (NULL for the former: they
 /// get every event; an agent's gets only its own `statusChange`).
 fn agent_webhooks(conn: &Connection) -> rusqlite::Result<()> {
+    // A session's owner: the user who queued it (NULL: everyone's — a key
+    // of nobody's, or a file from before owners). See `access`.
+    if !has_column(conn, "sessions", "owner")? {
+        conn.execute_batch("ALTER TABLE sessions ADD COLUMN owner TEXT")?;
+    }
     if !has_column(conn, "subscriptions", "format")? {
         conn.execute_batch(
             "ALTER TABLE subscriptions ADD COLUMN format TEXT NOT NULL DEFAULT 'cloudevents'",

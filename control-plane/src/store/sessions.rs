@@ -48,11 +48,22 @@ struct Body {
 }
 
 impl Store {
-    /// Queues a session.
+    /// Queues a session that belongs to nobody (everyone's).
+    #[cfg(test)]
     pub(crate) fn queue(&self, new: NewSession) -> Result<Session, StoreError> {
+        self.queue_as(new, None)
+    }
+
+    /// Queues a session owned by `owner` (the caller's user; `None` for a
+    /// key that belongs to nobody): see [`super::access`].
+    pub(crate) fn queue_as(
+        &self,
+        new: NewSession,
+        owner: Option<&str>,
+    ) -> Result<Session, StoreError> {
         validate_new(&new)?;
         let images = attachments::prepare("source.images", &new.source.images)?;
-        self.tx(|tx| queue_in(tx, new, &images))
+        self.tx(|tx| queue_in(tx, new, &images, owner))
     }
 
     /// A session with its activities and transitions.
@@ -89,24 +100,23 @@ impl Store {
         })
     }
 
-    /// Sessions, newest first, optionally in one state.
+    /// Sessions `viewer` may see (its own and everyone's: see
+    /// [`super::access`]), newest first, optionally in one state.
     pub(crate) fn list(
         &self,
         state: Option<SessionState>,
         limit: u32,
+        viewer: Option<&str>,
     ) -> Result<Vec<Session>, StoreError> {
         self.tx(|tx| {
-            let ids: Vec<String> = match state {
-                Some(s) => {
-                    let mut st = tx.sql.prepare("SELECT id FROM sessions WHERE state = ?1 ORDER BY created_at DESC, id LIMIT ?2")?;
-                    let v = st.query_map(params![s.as_str(), limit], |r| r.get(0))?.collect::<Result<_, _>>()?;
-                    v
-                }
-                None => {
-                    let mut st = tx.sql.prepare("SELECT id FROM sessions ORDER BY created_at DESC, id LIMIT ?1")?;
-                    let v = st.query_map(params![limit], |r| r.get(0))?.collect::<Result<_, _>>()?;
-                    v
-                }
+            let ids: Vec<String> = {
+                let mut st = tx.sql.prepare(
+                    "SELECT id FROM sessions WHERE (?1 IS NULL OR state = ?1) AND (owner IS NULL OR owner = ?2) ORDER BY created_at DESC, id LIMIT ?3",
+                )?;
+                let v = st
+                    .query_map(params![state.map(|s| s.as_str()), viewer, limit], |r| r.get(0))?
+                    .collect::<Result<_, _>>()?;
+                v
             };
             ids.iter().map(|id| load_session(tx, id)).collect()
         })
@@ -164,6 +174,7 @@ pub(super) fn queue_in(
     tx: &Tx<'_>,
     new: NewSession,
     images: &[attachments::NewAttachment],
+    owner: Option<&str>,
 ) -> Result<Session, StoreError> {
     let (mut source, _) = new.source.split();
     source.images = attachments::references(images);
@@ -188,8 +199,8 @@ pub(super) fn queue_in(
     .map_err(StoreError::corrupt)?;
     let now = now_ms();
     tx.sql.execute(
-        "INSERT INTO sessions (id, workspace, agent_profile, body, state, attempt, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, 'queued', 1, ?5, ?5)",
-        params![id, new.workspace, new.agent_profile, body, now],
+        "INSERT INTO sessions (id, workspace, agent_profile, body, state, attempt, created_at, updated_at, owner) VALUES (?1, ?2, ?3, ?4, 'queued', 1, ?5, ?5, ?6)",
+        params![id, new.workspace, new.agent_profile, body, now, owner],
     )?;
     attachments::insert(tx, &id, images, now)?;
     record(tx, &id, "new", SessionState::Queued, now, "queued")?;
@@ -360,7 +371,7 @@ mod tests {
         new.agent.model = "m".into();
         let e = store.queue(new).unwrap_err();
         assert!(matches!(e, StoreError::Invalid(_)), "{e:?}");
-        assert_eq!(store.list(None, 10).unwrap(), vec![]);
+        assert_eq!(store.list(None, 10, None).unwrap(), vec![]);
     }
 
     #[test]

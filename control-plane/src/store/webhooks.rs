@@ -135,23 +135,45 @@ pub(crate) struct Due {
 pub(crate) fn is_private_ip(ip: std::net::IpAddr) -> bool {
     match ip {
         std::net::IpAddr::V4(a) => {
+            let o = a.octets();
             a.is_loopback()
                 || a.is_private()
                 || a.is_link_local()
                 || a.is_unspecified()
                 || a.is_multicast()
                 || a.is_broadcast()
-                // 100.64.0.0/10, carrier-grade NAT (and some clouds' metadata).
-                || (a.octets()[0] == 100 && (a.octets()[1] & 0xc0) == 64)
+                // 0.0.0.0/8 ("this network"), 100.64.0.0/10 (carrier-grade
+                // NAT, some clouds' metadata), 192.0.0.0/24 (protocol
+                // assignments), 198.18.0.0/15 (benchmarking), 240.0.0.0/4.
+                || o[0] == 0
+                || (o[0] == 100 && (o[1] & 0xc0) == 64)
+                || (o[0] == 192 && o[1] == 0 && o[2] == 0)
+                || (o[0] == 198 && (o[1] & 0xfe) == 18)
+                || o[0] >= 240
         }
         std::net::IpAddr::V6(a) => {
+            let s = a.segments();
+            // An IPv4 address carried inside (mapped, compatible, NAT64's
+            // 64:ff9b::/96 and 64:ff9b:1::/48, 6to4's 2002::/16) is judged
+            // as that address.
+            let embedded = |hi: u16, lo: u16| {
+                std::net::Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8)
+            };
+            let compatible = s[..6] == [0, 0, 0, 0, 0, 0] || a.to_ipv4_mapped().is_some();
+            let nat64 = s[0] == 0x64 && s[1] == 0xff9b && (s[2..6] == [0, 0, 0, 0] || s[2] == 1);
+            let inner = if compatible || nat64 {
+                Some(embedded(s[6], s[7]))
+            } else if s[0] == 0x2002 {
+                Some(embedded(s[1], s[2]))
+            } else {
+                None
+            };
             a.is_loopback()
                 || a.is_unspecified()
                 || a.is_multicast()
-                || (a.segments()[0] & 0xfe00) == 0xfc00
-                || (a.segments()[0] & 0xffc0) == 0xfe80
-                || a.to_ipv4_mapped()
-                    .is_some_and(|v4| is_private_ip(v4.into()))
+                || (s[0] & 0xfe00) == 0xfc00
+                || (s[0] & 0xffc0) == 0xfe80
+                || inner.is_some_and(|v4| is_private_ip(v4.into()))
         }
     }
 }
@@ -174,7 +196,11 @@ pub(crate) fn check_target(url: &str, allow_private: bool) -> Result<(), StoreEr
     let private = match u.host() {
         Some(url::Host::Ipv4(a)) => is_private_ip(a.into()),
         Some(url::Host::Ipv6(a)) => is_private_ip(a.into()),
-        Some(url::Host::Domain(d)) => d == "localhost" || d.ends_with(".localhost"),
+        Some(url::Host::Domain(d)) => {
+            // `localhost.` is `localhost`: the root's dot changes nothing.
+            let d = d.trim_end_matches('.').to_ascii_lowercase();
+            d == "localhost" || d.ends_with(".localhost")
+        }
         None => true,
     };
     if private {
@@ -343,5 +369,58 @@ impl Store {
             )?;
             Ok(())
         })
+    }
+}
+
+#[cfg(test)]
+mod address_tests {
+    use super::{check_target, is_private_ip};
+
+    #[test]
+    fn addresses_that_reach_the_host_or_its_network_are_private() {
+        for a in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.1.2.3",
+            "100.100.100.200",
+            "192.0.0.8",
+            "198.18.0.1",
+            "255.255.255.255",
+            "240.0.0.1",
+            "::1",
+            "::",
+            "fe80::1",
+            "fc00::1",
+            "::ffff:127.0.0.1",
+            "::a9fe:a9fe",
+            "64:ff9b::a9fe:a9fe",
+            "64:ff9b:1::a9fe:a9fe",
+            "2002:a9fe:a9fe::",
+        ] {
+            assert!(is_private_ip(a.parse().unwrap()), "{a}");
+        }
+        for a in [
+            "93.184.216.34",
+            "2606:4700::1111",
+            "64:ff9b::5db8:d822",
+            "2002:5db8:d822::",
+        ] {
+            assert!(!is_private_ip(a.parse().unwrap()), "{a}");
+        }
+    }
+
+    #[test]
+    fn localhost_with_the_roots_dot_is_refused() {
+        for u in [
+            "http://localhost.:8080/x",
+            "http://a.LOCALHOST./x",
+            "http://[64:ff9b::a9fe:a9fe]/x",
+        ] {
+            assert!(check_target(u, false).is_err(), "{u}");
+        }
+        assert!(check_target("https://hooks.example.com./x", false).is_ok());
     }
 }

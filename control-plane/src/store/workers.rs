@@ -7,17 +7,11 @@ use protocol::platform::{Heartbeat, RegisterWorker, Worker};
 use rusqlite::{params, OptionalExtension};
 
 impl Store {
-    /// Finds or creates the worker for a workspace + agent + runtime
-    /// (recording no owner: see [`Store::register_worker_as`]).
-    #[cfg(test)]
-    pub(crate) fn register_worker(&self, reg: RegisterWorker) -> Result<Worker, StoreError> {
-        self.register_worker_as(reg, None)
-    }
-
     /// Finds or creates the worker for a workspace + agent + runtime; `owner`
     /// (the signed-in user registering it) becomes the worker's owner, the
-    /// only user who may report its repositories. Registering again as
-    /// another user moves it to that user; `None` keeps the owner it has.
+    /// only user who may drive it (claims, heartbeats, repository reports).
+    /// Registering it again as another user is refused; `None` keeps the
+    /// owner it has.
     pub(crate) fn register_worker_as(
         &self,
         reg: RegisterWorker,
@@ -36,6 +30,16 @@ impl Store {
                 .optional()?;
             let id = match existing {
                 Some(id) => {
+                    // Nobody takes over another user's worker by
+                    // registering its triple again.
+                    if let (Some(current), Some(new)) = (super::access::worker_owner(tx, &id)?, owner) {
+                        if current != new {
+                            return Err(StoreError::Forbidden {
+                                kind: "worker_not_owned",
+                                message: format!("worker {id} (this workspace, agent profile and runtime) is registered by another user; register with another state directory, or sign in as its user"),
+                            });
+                        }
+                    }
                     tx.sql.execute(
                         "UPDATE workers SET registration = ?2, user_name = COALESCE(?3, user_name) WHERE id = ?1",
                         params![id, json, owner],

@@ -237,11 +237,16 @@ impl Forge for GitHub {
         let mut next = Some(first);
         let mut seen = std::collections::BTreeSet::new();
         let mut out = Listed::default();
+        // Pages of 100: more than the cap needs (plus a few of skipped
+        // names) means a forge that keeps saying "next".
+        let max_pages = max / 100 + 5;
+        let mut pages = 0usize;
         while let Some(url) = next.take() {
-            if out.repositories.len() >= max {
+            if out.repositories.len() >= max || pages >= max_pages {
                 out.truncated = true;
                 break;
             }
+            pages += 1;
             // A next page must stay under the API base: the token goes
             // with it, and the client is pinned to the API host only.
             if !url.starts_with(&format!("{}/", self.api_base)) || !seen.insert(url.clone()) {
@@ -255,7 +260,12 @@ impl Forge for GitHub {
             if !a.status.is_success() {
                 return Err(self.failure(&a));
             }
-            for r in self.decode::<Vec<WireListedRepo>>(&a)? {
+            let page = self.decode::<Vec<WireListedRepo>>(&a)?;
+            if page.is_empty() {
+                // An empty page is the end, whatever its Link says.
+                break;
+            }
+            for r in page {
                 match r.into_repo_path() {
                     Some(p) if out.repositories.len() < max => out.repositories.push(p),
                     Some(_) => out.truncated = true,

@@ -62,7 +62,7 @@ impl ClaimHost {
     pub(super) fn resume(&self) -> Result<(Vec<Message>, Vec<Message>), String> {
         let id = &self.session.id;
         let history: Vec<Message> = self
-            .retry(|p| p.conversation(id))
+            .retry(|p| p.conversation(id, &self.claim))
             .map_err(|e| format!("cannot read the stored conversation: {e}"))?
             .into_iter()
             .map(|e| e.message)

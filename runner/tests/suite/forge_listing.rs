@@ -182,3 +182,53 @@ fn a_next_page_off_the_api_base_or_seen_before_is_refused() {
     assert!(gh.list_repositories(1000).unwrap().repositories.is_empty());
     assert_eq!(seen.lock().unwrap().len(), 1);
 }
+
+/// A hostile forge on loopback: every page holds only names no URL can
+/// carry (skipped) and links to one more page, forever. Answers how many
+/// pages were asked for.
+fn endless_forge(empty: bool) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}/api/v3", l.local_addr().unwrap());
+    let asked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (b, n) = (base.clone(), asked.clone());
+    std::thread::spawn(move || {
+        for c in l.incoming() {
+            let Ok(mut c) = c else { continue };
+            let mut buf = [0u8; 4096];
+            let _ = c.read(&mut buf);
+            let page = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 2;
+            let body = if empty {
+                "[]".to_string()
+            } else {
+                r#"[{"name": "bad name!", "owner": {"login": "x y"}}]"#.to_string()
+            };
+            let _ = write!(
+                c,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nLink: <{b}/user/repos?per_page=100&page={page}>; rel=\"next\"\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    (base, asked)
+}
+
+#[test]
+fn a_forge_that_never_stops_saying_next_is_not_followed_forever() {
+    for empty in [false, true] {
+        let (base, asked) = endless_forge(empty);
+        let http = reqwest::blocking::Client::builder()
+            .timeout(std::time::Duration::from_secs(10))
+            .build()
+            .unwrap();
+        let gh = GitHub::new(&base, secret(TOKEN), http).unwrap();
+        let l = gh.list_repositories(1000).unwrap();
+        assert!(l.repositories.is_empty());
+        let n = asked.load(std::sync::atomic::Ordering::SeqCst);
+        if empty {
+            assert_eq!(n, 1, "an empty page ends the listing");
+        } else {
+            assert!(l.truncated && n <= 15, "{n} pages, {l:?}");
+        }
+    }
+}

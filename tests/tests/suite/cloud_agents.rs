@@ -251,10 +251,14 @@ fn call(tool: &str, args: Value) -> Step {
 #[test]
 fn a_launched_agent_finishes_on_its_repository_tells_its_webhook_takes_a_follow_up_and_is_deleted()
 {
+    // The worker signs in as the operator (e2e::USER), whose workers run
+    // every user's agents; carol launches.
     let rig = Rig::start_with(&[
         "--allow-private-webhooks",
         "--webhook-retry-schedule",
         "0,1",
+        "--worker-user",
+        e2e::USER,
     ]);
     let fake = FakeModel::start(
         Wire::OpenAi,
@@ -498,7 +502,7 @@ fn cursors_own_python_client_drives_me_models_launch_status_conversation_followu
         "cursor-agent-sdk is not installed in {}: run scripts/setup.sh (it installs tests/python/requirements.txt there)",
         pydeps.display()
     );
-    let rig = Rig::start();
+    let rig = Rig::start_with(&["--worker-user", e2e::USER]);
     // A marker on the follow-up's command line: it must be gone after the
     // stop.
     let marker = format!("m-{}", std::process::id());

@@ -185,7 +185,7 @@ async fn the_worker_reads_under_a_claim_that_holds() {
     let s = r.queue(json!([png()])).await;
     let id = s["id"].as_str().unwrap().to_string();
     let img = s["source"]["images"][0]["id"].as_str().unwrap().to_string();
-    let w = crate::store::testing::worker(&r.store, "r");
+    let w = crate::store::testing::worker_of(&r.store, "r", Some("alice"));
     let c = r.store.claim(&w.worker_id, &id, Some(60)).unwrap();
     let path = |claim: &str| format!("/v1/sessions/{id}/attachments/{img}?claimId={claim}");
     assert_eq!(r.get(&path(c.claim_id.as_str())).await.0, 200);
@@ -228,11 +228,11 @@ async fn a_bad_image_is_a_400_naming_the_field_and_stores_nothing() {
         )
         .await;
     assert_eq!(st, 400, "a missing dimension: {b}");
-    assert!(r.store.list(None, 10).unwrap().is_empty());
+    assert!(r.store.list(None, 10, None).unwrap().is_empty());
     // A follow-up's images, the same.
     let s = r.queue(json!([])).await;
     let id = s["id"].as_str().unwrap().to_string();
-    let w = crate::store::testing::worker(&r.store, "r");
+    let w = crate::store::testing::worker_of(&r.store, "r", Some("alice"));
     let c = r.store.claim(&w.worker_id, &id, Some(60)).unwrap();
     r.store
         .finish(

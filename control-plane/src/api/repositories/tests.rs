@@ -305,12 +305,21 @@ async fn a_worker_cannot_put_another_workers_list() {
         let m = b["error"]["message"].as_str().unwrap();
         assert!(m.contains(says), "{body}: {m}");
     }
-    // Re-registering moves the worker to its new user.
-    assert_eq!(r.worker(&r.bob, "a").await, a);
+    // Nobody takes the worker over by registering its triple again.
+    let reg = json!({"workspace": "w", "agent_profile": "p", "runtime": "a", "display_name": "a"});
+    let (st, _, b) = r.call("POST", "/v1/workers", &r.bob, Some(reg)).await;
+    assert_eq!(
+        (st, &b["error"]["type"]),
+        (403, &json!("worker_not_owned")),
+        "{b}"
+    );
     let (st, _, _) = r.report(&r.bob, &a, &[("github.com", "bob", "own")]).await;
-    assert_eq!(st, 200);
-    let (st, _, b) = r.report(&r.alice, &a, &[]).await;
-    assert_eq!(st, 403, "{b}");
+    assert_eq!(st, 403);
+    assert_eq!(
+        r.worker(&r.alice, "a").await,
+        a,
+        "its own user registers it again"
+    );
     let (_, _, list) = r.list(&r.alice_key).await;
-    assert_eq!(urls(&list), ["https://github.com/bob/own"]);
+    assert_eq!(urls(&list), ["https://github.com/acme/widget"]);
 }

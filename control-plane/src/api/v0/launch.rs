@@ -53,6 +53,27 @@ pub(super) fn requested_model(l: &Launch) -> Option<&str> {
         .filter(|m| !m.is_empty() && !m.eq_ignore_ascii_case("auto"))
 }
 
+/// Every check [`new_agent`] makes of a launch that needs no worker (a
+/// dry run on a stand-in): the API answers these before looking for one.
+pub(super) fn check(l: &Launch, allow_private: bool) -> Result<(), ApiError> {
+    let stand_in = ServingWorker {
+        registration: protocol::platform::RegisterWorker {
+            workspace: "check".into(),
+            agent_profile: "check".into(),
+            runtime: "check".into(),
+            execution_mode: "cloud".into(),
+            display_name: "check".into(),
+            capabilities: Vec::new(),
+            concurrency: 1,
+            policy_entries: Vec::new(),
+            custom_instructions: None,
+            models: Vec::new(),
+        },
+        model: "check".into(),
+    };
+    new_agent(l.clone(), "check", "check", stand_in, allow_private).map(|_| ())
+}
+
 /// Checks a launch and maps it onto `worker`'s session. `allow_private`:
 /// whether the webhook may target a private address.
 pub(super) fn new_agent(

@@ -114,19 +114,23 @@ pub(crate) async fn launch_agent(
     key: KeyCaller,
     V0Body(l): V0Body<Launch>,
 ) -> V0Result<Agent> {
-    // Cheap checks first: a bad body is refused before any lookup.
-    launch::prompt_text(&l.prompt, "prompt")?;
+    // Every check of the body first: a bad one is refused naming its
+    // field, before any lookup.
+    launch::check(&l, s.private_webhooks())?;
     let model = launch::requested_model(&l).map(str::to_string);
     let worker = {
-        let model = model.clone();
-        blocking(s.clone(), move |s| s.worker_serving(model.as_deref())).await?
+        let (model, user) = (model.clone(), key.user.clone());
+        blocking(s.clone(), move |s| {
+            s.worker_serving(model.as_deref(), &user)
+        })
+        .await?
     };
     let worker = worker.ok_or_else(|| {
         ApiError::invalid(match &model {
             Some(m) => format!(
                 "model {m:?} is not served by any registered worker; GET /v0/models lists the models, or leave model out to let the control plane choose"
             ),
-            None => "no registered worker serves a model yet; start a runner worker with [[providers]] models configured".into(),
+            None => "no registered worker that may run your agents serves a model yet: start a runner worker with [[providers]] models signed in as you, or ask the operator (control-plane --worker-user)".into(),
         })
     })?;
     let allow_private = s.private_webhooks();

@@ -59,7 +59,8 @@ async fn rig() -> Rig {
     let store = Arc::new(
         Store::open(&dir.path().join("cp.db"), 3)
             .unwrap()
-            .with_public_url("https://agents.example/"),
+            .with_public_url("https://agents.example/")
+            .with_worker_users(vec!["ops".into()]),
     );
     store
         .add_user("alice", "alice-password", Some("alice@example.com"))
@@ -69,7 +70,7 @@ async fn rig() -> Rig {
     let bob = basic(&store.add_api_key("b", Some("bob")).unwrap().key);
     let ownerless = basic(&store.add_api_key("n", None).unwrap().key);
     let worker = store
-        .register_worker(registration(&["fake-coder", "fake-large"]))
+        .register_worker_as(registration(&["fake-coder", "fake-large"]), Some("ops"))
         .unwrap()
         .worker_id
         .to_string();
@@ -280,7 +281,7 @@ async fn without_a_model_the_freshest_workers_first_model_runs_and_models_follow
     assert_eq!(s.agent.model, "fake-coder");
     // The worker starts again with other providers: the list follows.
     r.store
-        .register_worker(registration(&["gpt-local"]))
+        .register_worker_as(registration(&["gpt-local"]), Some("ops"))
         .unwrap();
     let (_, m) = r.call("GET", "/v0/models", &r.alice, None).await;
     assert_eq!(m, json!({"models": ["gpt-local"]}));
@@ -953,4 +954,174 @@ async fn stopped_and_failed_agents_tell_their_webhooks_too_and_a_delete_drops_wh
     ];
     want.sort();
     assert_eq!(got, want);
+}
+
+#[tokio::test]
+async fn another_user_cannot_read_stop_or_steer_an_agent_through_the_native_api() {
+    let r = rig().await;
+    let id = r.launch(&r.alice, task("alice's secret work")).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let session = format!("ses_{}", &id[3..]);
+    let bob_token = format!(
+        "Bearer {}",
+        r.store
+            .issue_tokens("bob", crate::auth::RUNNER_CLIENT)
+            .unwrap()
+            .access_token
+    );
+    for bob in [&r.bob, &bob_token] {
+        for (m, p, body) in [
+            ("GET", format!("/v1/sessions/{session}"), None),
+            ("GET", format!("/v1/sessions/{session}/conversation"), None),
+            ("GET", format!("/v1/sessions/{session}/events"), None),
+            (
+                "GET",
+                format!("/v1/sessions/{session}/attachments/img_0"),
+                None,
+            ),
+            (
+                "POST",
+                format!("/v1/sessions/{session}/cancel"),
+                Some(json!({})),
+            ),
+            (
+                "POST",
+                format!("/v1/sessions/{session}/follow-up"),
+                Some(json!({"message": "push my backdoor"})),
+            ),
+            (
+                "POST",
+                format!("/v1/sessions/{session}/answer"),
+                Some(json!({"message": "yes"})),
+            ),
+        ] {
+            let (st, b) = r.call(m, &p, bob, body).await;
+            assert_eq!(st, 404, "{m} {p}: {b}");
+        }
+        let (_, list) = r.call("GET", "/v1/sessions", bob, None).await;
+        assert!(!list.to_string().contains(&session), "{list}");
+    }
+    // Its owner sees it on /v1 too, and it is untouched.
+    let (st, v) = r
+        .call("GET", &format!("/v1/sessions/{session}"), &r.alice, None)
+        .await;
+    assert_eq!(
+        (st, v["session"]["state"].as_str()),
+        (200, Some("queued")),
+        "{v}"
+    );
+    let (_, list) = r.call("GET", "/v1/sessions", &r.alice, None).await;
+    assert!(list.to_string().contains(&session));
+}
+
+#[tokio::test]
+async fn another_users_worker_is_never_chosen_cannot_claim_and_cannot_take_a_worker_over() {
+    let r = rig().await;
+    let token = |u: &str| {
+        format!(
+            "Bearer {}",
+            r.store
+                .issue_tokens(u, crate::auth::RUNNER_CLIENT)
+                .unwrap()
+                .access_token
+        )
+    };
+    r.store.add_user("ops", "ops-password", None).unwrap();
+    let (bob, ops) = (token("bob"), token("ops"));
+    // bob registers a worker that claims to serve every model, freshest.
+    let mut reg = serde_json::to_value(registration(&["fake-coder", "fake-large"])).unwrap();
+    reg["runtime"] = json!("bob's");
+    let (st, w) = r.call("POST", "/v1/workers", &bob, Some(reg)).await;
+    assert_eq!(st, 200, "{w}");
+    let bob_worker = w["worker_id"].as_str().unwrap().to_string();
+    let (st, _) = r
+        .call(
+            "POST",
+            &format!("/v1/workers/{bob_worker}/heartbeat"),
+            &bob,
+            Some(json!({"status": "ok", "active_sessions": 0})),
+        )
+        .await;
+    assert_eq!(st, 200);
+    let id = r.launch(&r.alice, task("alice's")).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let session = format!("ses_{}", &id[3..]);
+    // Not offered to bob's worker, and not claimable by it.
+    let (st, list) = r
+        .call(
+            "GET",
+            &format!("/v1/workers/{bob_worker}/sessions"),
+            &bob,
+            None,
+        )
+        .await;
+    assert_eq!(st, 200, "{list}");
+    assert!(!list.to_string().contains(&session), "{list}");
+    let (st, b) = r
+        .call(
+            "POST",
+            &format!("/v1/workers/{bob_worker}/sessions/{session}/claim"),
+            &bob,
+            None,
+        )
+        .await;
+    assert_eq!(st, 404, "{b}");
+    // Nor can bob drive the operator's worker, or register its triple.
+    let ops_worker = r.worker.clone();
+    for (m, p) in [
+        ("GET", format!("/v1/workers/{ops_worker}/sessions")),
+        (
+            "POST",
+            format!("/v1/workers/{ops_worker}/sessions/{session}/claim"),
+        ),
+        ("GET", format!("/v1/workers/{ops_worker}/claims")),
+    ] {
+        let (st, b) = r.call(m, &p, &bob, None).await;
+        assert_eq!(
+            (st, b["error"]["type"].as_str()),
+            (403, Some("worker_not_owned")),
+            "{m} {p}: {b}"
+        );
+    }
+    let (st, b) = r
+        .call(
+            "POST",
+            "/v1/workers",
+            &bob,
+            Some(serde_json::to_value(registration(&["x"])).unwrap()),
+        )
+        .await;
+    assert_eq!(
+        (st, b["error"]["type"].as_str()),
+        (403, Some("worker_not_owned")),
+        "{b}"
+    );
+    // The operator's (trusted) worker takes it.
+    let (st, c) = r
+        .call(
+            "POST",
+            &format!("/v1/workers/{ops_worker}/sessions/{session}/claim"),
+            &ops,
+            None,
+        )
+        .await;
+    assert_eq!(st, 200, "{c}");
+    // bob's own launches may run on bob's own worker.
+    let mine = r.launch(&r.bob, task("bob's")).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, list) = r
+        .call(
+            "GET",
+            &format!("/v1/workers/{bob_worker}/sessions"),
+            &bob,
+            None,
+        )
+        .await;
+    assert!(list.to_string().contains(&mine[3..]), "{list}");
 }
