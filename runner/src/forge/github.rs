@@ -261,10 +261,8 @@ impl Forge for GitHub {
                 return Err(self.failure(&a));
             }
             let page = self.decode::<Vec<WireListedRepo>>(&a)?;
-            if page.is_empty() {
-                // An empty page is the end, whatever its Link says.
-                break;
-            }
+            next = next_link(&a.headers);
+            let empty = page.is_empty();
             for r in page {
                 match r.into_repo_path() {
                     Some(p) if out.repositories.len() < max => out.repositories.push(p),
@@ -272,7 +270,15 @@ impl Forge for GitHub {
                     None => out.skipped += 1,
                 }
             }
-            next = next_link(&a.headers);
+            // An empty page ends the listing whatever its Link says, but
+            // a link this loop refuses (off the API base, or a page seen
+            // before) is still the error it is on any page.
+            let refused = next.as_ref().is_some_and(|u| {
+                !u.starts_with(&format!("{}/", self.api_base)) || seen.contains(u)
+            });
+            if empty && !refused {
+                break;
+            }
         }
         Ok(out)
     }

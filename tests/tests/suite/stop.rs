@@ -170,11 +170,11 @@ fn without_an_event_stream_a_stop_still_reaches_the_worker_by_its_claims_check()
     let (marker, sleep) = sleeper();
     let fake = FakeModel::start(Wire::OpenAi, KEY, vec![sleep]);
     // The session is queued before any worker runs, and every stream it
-    // may have is taken (32 per session: 16 by the user, 16 by an API
-    // key): the worker's watcher is refused with 429 and only its
+    // may have is taken (32 per session: 16 by its user's token, 16 by a
+    // key of hers): the worker's watcher is refused with 429 and only its
     // held-claims check can learn of the stop.
     let id = cp.queue_model(MODEL, &["Bash"], json!({"title": "sleep on it"}));
-    let key = cp.admin(&["api-key-add", "stream-holder"], None)["api_key"]
+    let key = cp.admin(&["api-key-add", "stream-holder", "--user", e2e::USER], None)["api_key"]
         .as_str()
         .unwrap()
         .to_string();
