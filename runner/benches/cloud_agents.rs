@@ -548,7 +548,8 @@ fn hook_receiver() -> (String, Hooks) {
     std::thread::spawn(move || {
         for conn in l.incoming() {
             let Ok(mut c) = conn else { continue };
-            let Some(body) = read_body(&mut c) else {
+            let Some(body) = test_support::http_request::read_request(&mut c).map(|r| r.body)
+            else {
                 continue;
             };
             let at = chrono::Utc::now();
@@ -563,38 +564,6 @@ fn hook_receiver() -> (String, Hooks) {
         }
     });
     (url, Hooks(rx))
-}
-
-/// The body of one HTTP request (by its Content-Length).
-fn read_body(c: &mut std::net::TcpStream) -> Option<Vec<u8>> {
-    c.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 8192];
-    let head_end = loop {
-        let n = c.read(&mut chunk).ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i;
-        }
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
-    let len: usize = head
-        .lines()
-        .find_map(|l| l.strip_prefix("content-length:"))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0);
-    let mut body = buf[head_end + 4..].to_vec();
-    while body.len() < len {
-        let n = c.read(&mut chunk).ok()?;
-        if n == 0 {
-            break;
-        }
-        body.extend_from_slice(&chunk[..n]);
-    }
-    Some(body)
 }
 
 /// The `q` quantile of `v` (nearest rank; sorts `v`).

@@ -4,6 +4,7 @@
 pub mod actions;
 pub mod fake_github;
 pub mod git_server;
+pub mod http_request;
 pub mod policy;
 
 pub use policy::*;

@@ -133,21 +133,7 @@ impl Rig {
         );
         let (ok, out) = WorkerProc::login(&self.cp, &cfg);
         assert!(ok, "login: {out}");
-        let log = self.dir.path().join(format!("{name}.log"));
-        let child = std::process::Command::new(crate::bin("runner"))
-            .args(["worker", "--config", cfg.to_str().unwrap()])
-            .env("RUNNER_LOG", "debug")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        (
-            WorkerProc {
-                child,
-                state: cfg.parent().unwrap().to_path_buf(),
-            },
-            log,
-        )
+        spawn_worker(self.dir.path(), &cfg, name, "debug")
     }
 
     /// Queues a session; (status, body).
@@ -203,4 +189,29 @@ impl Rig {
             .success()
             .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
     }
+}
+
+/// Starts `runner worker --config cfg` with log filter `level`, its stderr
+/// in `<dir>/<name>.log`.
+pub fn spawn_worker(
+    dir: &std::path::Path,
+    cfg: &std::path::Path,
+    name: &str,
+    level: &str,
+) -> (WorkerProc, PathBuf) {
+    let log = dir.join(format!("{name}.log"));
+    let child = std::process::Command::new(crate::bin("runner"))
+        .args(["worker", "--config", cfg.to_str().unwrap()])
+        .env("RUNNER_LOG", level)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    (
+        WorkerProc {
+            child,
+            state: cfg.parent().unwrap().to_path_buf(),
+        },
+        log,
+    )
 }

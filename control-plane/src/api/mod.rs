@@ -7,6 +7,8 @@ mod events;
 mod keys;
 mod openapi;
 mod repositories;
+#[cfg(test)]
+mod test_server;
 mod v0;
 
 use self::openapi::{AgentErrors, BodyErrors, CallerErrors, ImageBodyErrors};

@@ -124,26 +124,9 @@ mod tests {
     use super::super::rate_limit::testing::age_hits;
     use super::super::testing::store;
     use super::*;
-    use protocol::platform::RegisterWorker;
 
     fn worker_of(store: &Store, runtime: &str, owner: Option<&str>) -> String {
-        store
-            .register_worker_as(
-                RegisterWorker {
-                    workspace: "w".into(),
-                    agent_profile: "p".into(),
-                    runtime: runtime.into(),
-                    execution_mode: "cloud".into(),
-                    display_name: runtime.into(),
-                    capabilities: vec![],
-                    concurrency: 1,
-                    policy_entries: vec![],
-                    custom_instructions: None,
-                    models: vec![],
-                },
-                owner,
-            )
-            .unwrap()
+        super::super::testing::worker_of(store, runtime, owner)
             .worker_id
             .to_string()
     }

@@ -9,7 +9,7 @@
 use e2e::fake_model::{FakeModel, Step, Wire};
 use e2e::repo_rig::{Rig, MODEL_KEY, REPO};
 use serde_json::{json, Value};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -84,20 +84,7 @@ impl V0 {
 }
 
 /// One request a [`Receiver`] got.
-#[derive(Debug, Clone)]
-struct Received {
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Received {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
+type Received = test_support::http_request::Request;
 
 /// A webhook receiver on loopback (plain HTTP/1.1 over a socket): answers
 /// the first `fail_first` requests 500, the rest 200, and keeps them all.
@@ -115,7 +102,7 @@ impl Receiver {
         std::thread::spawn(move || {
             for conn in l.incoming() {
                 let Ok(mut c) = conn else { continue };
-                let Some(r) = read_request(&mut c) else {
+                let Some(r) = test_support::http_request::read_request(&mut c) else {
                     continue;
                 };
                 let n = {
@@ -156,43 +143,6 @@ impl Receiver {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
-}
-
-fn read_request(c: &mut std::net::TcpStream) -> Option<Received> {
-    c.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 8192];
-    let head_end = loop {
-        let n = c.read(&mut chunk).ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i;
-        }
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
-    let headers: Vec<(String, String)> = head
-        .lines()
-        .skip(1)
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-        .collect();
-    let len: usize = headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(0);
-    let mut body = buf[head_end + 4..].to_vec();
-    while body.len() < len {
-        let n = c.read(&mut chunk).ok()?;
-        if n == 0 {
-            break;
-        }
-        body.extend_from_slice(&chunk[..n]);
-    }
-    Some(Received { headers, body })
 }
 
 /// HMAC-SHA256 written out from RFC 2104 over a plain SHA-256, so that the

@@ -84,21 +84,7 @@ impl Rig {
 
     /// Starts a worker (log level info) whose stderr goes to `<name>.log`.
     fn worker(&self, cfg: &Path, name: &str) -> (WorkerProc, PathBuf) {
-        let log = self.dir.path().join(format!("{name}.log"));
-        let child = std::process::Command::new(e2e::bin("runner"))
-            .args(["worker", "--config", cfg.to_str().unwrap()])
-            .env("RUNNER_LOG", "info")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        (
-            WorkerProc {
-                child,
-                state: cfg.parent().unwrap().to_path_buf(),
-            },
-            log,
-        )
+        e2e::repo_rig::spawn_worker(self.dir.path(), cfg, name, "info")
     }
 
     /// A key of alice's (`admin api-key-add NAME --user alice`), as the

@@ -4,52 +4,37 @@
 //! worker's read under its claim, bad images a 400 naming the field, and
 //! the 32 MiB limit of the two routes that take images (1 MiB elsewhere).
 
+use crate::api::test_server::Served;
 use crate::auth::RUNNER_CLIENT;
-use crate::store::{Outcome, Store};
+use crate::store::Outcome;
 use base64::Engine;
 use serde_json::{json, Value};
-use std::net::SocketAddr;
-use std::sync::Arc;
 
 /// A 1×1 PNG, base64.
 const PNG_B64: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==";
 
+/// A control plane with alice signed in.
 struct Rig {
-    _dir: tempfile::TempDir,
-    store: Arc<Store>,
-    addr: SocketAddr,
-    http: reqwest::Client,
+    srv: Served,
     token: String,
-    server: tokio::task::JoinHandle<()>,
 }
 
-impl Drop for Rig {
-    fn drop(&mut self) {
-        self.server.abort();
+impl std::ops::Deref for Rig {
+    type Target = Served;
+    fn deref(&self) -> &Served {
+        &self.srv
     }
 }
 
 async fn rig() -> Rig {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(Store::open(&dir.path().join("cp.db"), 3).unwrap());
-    store.add_user("alice", "alice-password", None).unwrap();
-    let token = store
+    let srv = Served::start(|s| s).await;
+    srv.store.add_user("alice", "alice-password", None).unwrap();
+    let token = srv
+        .store
         .issue_tokens("alice", RUNNER_CLIENT)
         .unwrap()
         .access_token;
-    let (listener, addr) = crate::bind("127.0.0.1:0").await.unwrap();
-    let router = crate::api::router(store.clone());
-    let server = tokio::spawn(async move {
-        axum::serve(listener, router).await.unwrap();
-    });
-    Rig {
-        _dir: dir,
-        store,
-        addr,
-        http: reqwest::Client::new(),
-        token,
-        server,
-    }
+    Rig { srv, token }
 }
 
 fn png() -> Value {
@@ -342,7 +327,7 @@ fn the_document_describes_images_in_and_out() {
 /// Content-Length on a raw connection, without the final chunk (the
 /// server must answer once the limit is passed, not at the end); the
 /// answer's head and body.
-fn chunked(addr: SocketAddr, token: &str, path: &str, n: usize) -> String {
+fn chunked(addr: std::net::SocketAddr, token: &str, path: &str, n: usize) -> String {
     use std::io::{Read, Write};
     let mut c = std::net::TcpStream::connect(addr).unwrap();
     c.set_read_timeout(Some(std::time::Duration::from_secs(10)))

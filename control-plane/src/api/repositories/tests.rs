@@ -4,67 +4,40 @@
 //! user unaffected, the hourly cap with time moved by ageing the recorded
 //! hits), and a worker's list written only by its own user.
 
-use crate::auth::RUNNER_CLIENT;
-use crate::store::Store;
-use base64::Engine;
+use crate::api::test_server::{basic, bearer, Served};
 use serde_json::{json, Value};
-use std::net::SocketAddr;
-use std::sync::Arc;
 
 /// A control plane with alice and bob, each signed in (user tokens) and
 /// each with an API key.
 struct Rig {
-    _dir: tempfile::TempDir,
-    store: Arc<Store>,
-    addr: SocketAddr,
-    http: reqwest::Client,
+    srv: Served,
     alice: String,
     bob: String,
     alice_key: String,
     bob_key: String,
-    server: tokio::task::JoinHandle<()>,
 }
 
-impl Drop for Rig {
-    fn drop(&mut self) {
-        self.server.abort();
+impl std::ops::Deref for Rig {
+    type Target = Served;
+    fn deref(&self) -> &Served {
+        &self.srv
     }
 }
 
 async fn rig() -> Rig {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(Store::open(&dir.path().join("cp.db"), 3).unwrap());
+    let srv = Served::start(|s| s).await;
+    let store = &srv.store;
     store.add_user("alice", "alice-password", None).unwrap();
     store.add_user("bob", "bob-password", None).unwrap();
-    let token = |u: &str| {
-        format!(
-            "Bearer {}",
-            store.issue_tokens(u, RUNNER_CLIENT).unwrap().access_token
-        )
-    };
-    let key = |u: &str| {
-        let k = store.add_api_key("k", Some(u)).unwrap().key;
-        format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode(format!("{k}:"))
-        )
-    };
-    let (alice, bob, alice_key, bob_key) = (token("alice"), token("bob"), key("alice"), key("bob"));
-    let (listener, addr) = crate::bind("127.0.0.1:0").await.unwrap();
-    let router = crate::api::router(store.clone());
-    let server = tokio::spawn(async move {
-        axum::serve(listener, router).await.unwrap();
-    });
+    let key = |u: &str| basic(&store.add_api_key("k", Some(u)).unwrap().key);
+    let (alice, bob) = (bearer(store, "alice"), bearer(store, "bob"));
+    let (alice_key, bob_key) = (key("alice"), key("bob"));
     Rig {
-        _dir: dir,
-        store,
-        addr,
-        http: reqwest::Client::new(),
+        srv,
         alice,
         bob,
         alice_key,
         bob_key,
-        server,
     }
 }
 

@@ -4,39 +4,28 @@
 //! body. (The whole loop with a real worker, git server and Cursor's own
 //! Python client is in the e2e suite.)
 
-use crate::store::Store;
-use base64::Engine;
+use crate::api::test_server::{basic, bearer, Served};
 use protocol::conversation::{AppendConversation, Message};
 use protocol::platform::{Finish, RegisterWorker};
 use serde_json::{json, Value};
 use std::collections::HashSet;
-use std::net::SocketAddr;
-use std::sync::Arc;
 
+/// A control plane with alice's and bob's keys, a key of nobody's, and a
+/// worker of the operator's (`ops`, a trusted worker user).
 struct Rig {
-    _dir: tempfile::TempDir,
-    store: Arc<Store>,
-    addr: SocketAddr,
-    http: reqwest::Client,
+    srv: Served,
     /// Basic credentials of alice's key, bob's, and a key of nobody's.
     alice: String,
     bob: String,
     ownerless: String,
     worker: String,
-    server: tokio::task::JoinHandle<()>,
 }
 
-impl Drop for Rig {
-    fn drop(&mut self) {
-        self.server.abort();
+impl std::ops::Deref for Rig {
+    type Target = Served;
+    fn deref(&self) -> &Served {
+        &self.srv
     }
-}
-
-fn basic(key: &str) -> String {
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{key}:"))
-    )
 }
 
 fn registration(models: &[&str]) -> RegisterWorker {
@@ -55,13 +44,12 @@ fn registration(models: &[&str]) -> RegisterWorker {
 }
 
 async fn rig() -> Rig {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(
-        Store::open(&dir.path().join("cp.db"), 3)
-            .unwrap()
-            .with_public_url("https://agents.example/")
-            .with_worker_users(vec!["ops".into()]),
-    );
+    let srv = Served::start(|s| {
+        s.with_public_url("https://agents.example/")
+            .with_worker_users(vec!["ops".into()])
+    })
+    .await;
+    let store = &srv.store;
     store
         .add_user("alice", "alice-password", Some("alice@example.com"))
         .unwrap();
@@ -74,21 +62,12 @@ async fn rig() -> Rig {
         .unwrap()
         .worker_id
         .to_string();
-    let (listener, addr) = crate::bind("127.0.0.1:0").await.unwrap();
-    let router = crate::api::router(store.clone());
-    let server = tokio::spawn(async move {
-        axum::serve(listener, router).await.unwrap();
-    });
     Rig {
-        _dir: dir,
-        store,
-        addr,
-        http: reqwest::Client::new(),
+        srv,
         alice,
         bob,
         ownerless,
         worker,
-        server,
     }
 }
 
@@ -964,13 +943,7 @@ async fn another_user_cannot_read_stop_or_steer_an_agent_through_the_native_api(
         .unwrap()
         .to_string();
     let session = format!("ses_{}", &id[3..]);
-    let bob_token = format!(
-        "Bearer {}",
-        r.store
-            .issue_tokens("bob", crate::auth::RUNNER_CLIENT)
-            .unwrap()
-            .access_token
-    );
+    let bob_token = bearer(&r.store, "bob");
     for bob in [&r.bob, &bob_token] {
         for (m, p, body) in [
             ("GET", format!("/v1/sessions/{session}"), None),
@@ -1019,15 +992,7 @@ async fn another_user_cannot_read_stop_or_steer_an_agent_through_the_native_api(
 #[tokio::test]
 async fn another_users_worker_is_never_chosen_cannot_claim_and_cannot_take_a_worker_over() {
     let r = rig().await;
-    let token = |u: &str| {
-        format!(
-            "Bearer {}",
-            r.store
-                .issue_tokens(u, crate::auth::RUNNER_CLIENT)
-                .unwrap()
-                .access_token
-        )
-    };
+    let token = |u: &str| bearer(&r.store, u);
     r.store.add_user("ops", "ops-password", None).unwrap();
     let (bob, ops) = (token("bob"), token("ops"));
     // bob registers a worker that claims to serve every model, freshest.
