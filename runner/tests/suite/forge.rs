@@ -49,7 +49,7 @@ fn forge() -> (FakeGitHub, Branches) {
 }
 
 /// A token as the runner holds one: resolved from a private file.
-fn secret(value: &str) -> Secret {
+pub(super) fn secret(value: &str) -> Secret {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("token");
     std::fs::write(&p, format!("{value}\n")).unwrap();

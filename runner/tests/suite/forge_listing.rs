@@ -3,25 +3,12 @@
 //! cap honoured (and said), GitHub's own headers on every page, and a
 //! refused token named without the token.
 
-use runner::forge::{Forge, ForgeError, GitHub, Secret, SecretRef};
+use super::forge::secret;
+use runner::forge::{Forge, ForgeError, GitHub};
 use std::sync::Arc;
 use test_support::fake_github::FakeGitHub;
 
 const TOKEN: &str = "ghp_listingToken0123456789abcdef";
-
-fn secret(value: &str) -> Secret {
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("token");
-    std::fs::write(&p, format!("{value}\n")).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
-    SecretRef {
-        file: Some(p),
-        ..Default::default()
-    }
-    .resolve("github token")
-    .unwrap()
-}
 
 /// A fake holding `n` repositories `acme/repo-000`…, and a client for it.
 fn forge(n: usize) -> (FakeGitHub, GitHub) {

@@ -9,13 +9,16 @@ fn examples() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/sessions")
 }
 
-#[test]
-fn up_runs_the_example_sessions_against_a_control_plane_process_and_stops_it() {
-    let d = tempfile::tempdir().unwrap();
-    let state = d.path().join("up");
-    let sessions = examples();
-    let r = runner(
-        d.path(),
+/// `runner up` on the sessions of `sessions` with its state in `state`,
+/// stopping after `timeout` seconds at most.
+fn up(
+    d: &std::path::Path,
+    state: &std::path::Path,
+    sessions: &std::path::Path,
+    timeout: &str,
+) -> e2e::Run {
+    runner(
+        d,
         &[
             "up",
             "--state",
@@ -23,9 +26,17 @@ fn up_runs_the_example_sessions_against_a_control_plane_process_and_stops_it() {
             "--sessions",
             sessions.to_str().unwrap(),
             "--timeout-seconds",
-            "300",
+            timeout,
         ],
-    );
+    )
+}
+
+#[test]
+fn up_runs_the_example_sessions_against_a_control_plane_process_and_stops_it() {
+    let d = tempfile::tempdir().unwrap();
+    let state = d.path().join("up");
+    let sessions = examples();
+    let r = up(d.path(), &state, &sessions, "300");
     assert_eq!(r.code, 0, "stdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
     assert!(
         r.stdout.contains("control plane  http://127.0.0.1:"),
@@ -108,18 +119,7 @@ fn up_prints_each_session_s_events_live_numbered_in_order_from_its_stream() {
     });
     std::fs::write(sessions.join("one.json"), one.to_string()).unwrap();
     let state = d.path().join("up");
-    let r = runner(
-        d.path(),
-        &[
-            "up",
-            "--state",
-            state.to_str().unwrap(),
-            "--sessions",
-            sessions.to_str().unwrap(),
-            "--timeout-seconds",
-            "120",
-        ],
-    );
+    let r = up(d.path(), &state, &sessions, "120");
     assert_eq!(r.code, 0, "stdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
     let id = r
         .stdout
