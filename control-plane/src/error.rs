@@ -16,6 +16,8 @@ pub(crate) struct ApiError {
     pub(crate) kind: &'static str,
     /// For a person.
     pub(crate) message: String,
+    /// Seconds for `Retry-After` (a 429).
+    pub(crate) retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -46,6 +48,7 @@ impl ApiError {
             status,
             kind,
             message: message.into(),
+            retry_after: None,
         }
     }
 }
@@ -80,6 +83,13 @@ impl From<StoreError> for ApiError {
             StoreError::ClaimInvalid { message, .. } => {
                 ApiError::conflict("claim_invalid", message)
             }
+            StoreError::RateLimited {
+                message,
+                retry_after_seconds,
+            } => ApiError {
+                retry_after: Some(retry_after_seconds),
+                ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
+            },
             StoreError::Forbidden { kind, message } => {
                 ApiError::new(StatusCode::FORBIDDEN, kind, message)
             }
@@ -95,15 +105,27 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// `Retry-After` of an error that has one.
+fn retry_after(r: &mut Response, seconds: Option<u64>) {
+    if let Some(n) = seconds {
+        if let Ok(v) = axum::http::HeaderValue::from_str(&n.to_string()) {
+            r.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let seconds = self.retry_after;
         let body = ErrorBody {
             error: ErrorDetail {
                 kind: self.kind.to_string(),
                 message: self.message,
             },
         };
-        (self.status, axum::Json(body)).into_response()
+        let mut r = (self.status, axum::Json(body)).into_response();
+        retry_after(&mut r, seconds);
+        r
     }
 }
 
@@ -160,6 +182,8 @@ impl IntoResponse for V0Error {
                 message: e.message,
             },
         };
-        (e.status, axum::Json(body)).into_response()
+        let mut r = (e.status, axum::Json(body)).into_response();
+        retry_after(&mut r, e.retry_after);
+        r
     }
 }

@@ -4,6 +4,7 @@
 //! changes of `/v0` — each scoped to the caller's user, so another user's
 //! agent is "not found", exactly like one that does not exist.
 
+use super::rate_limit::Limit;
 use super::sessions::{cancel_in, load_session, queue_in, validate_new};
 use super::{now_ms, rfc3339, ConflictKind, Missing, Store, StoreError, Tx};
 use crate::cloud_agents::{self, AgentRecord, ConversationMessage, LaunchFlags, PageCursor};
@@ -15,6 +16,55 @@ use rusqlite::{params, OptionalExtension};
 
 /// The webhook format of an agent's own subscription.
 pub(crate) const CURSOR_FORMAT: &str = "cursor_v0";
+
+/// Launches and follow-ups one user may make by default: 30 a minute,
+/// 600 an hour (each may carry 20 MiB of images, and starts a run).
+pub(crate) const PROMPT_LIMITS: [usize; 2] = [30, 600];
+
+/// Admits one more launch or follow-up of `user` (counted), and `adding`
+/// more bytes of images on top of what the user's sessions keep (at most
+/// `quota`).
+fn admit_prompt(
+    tx: &Tx<'_>,
+    user: &str,
+    adding: i64,
+    (quota, [per_minute, per_hour]): (i64, [usize; 2]),
+    now: i64,
+) -> Result<(), StoreError> {
+    let kept: i64 = tx.sql.query_row(
+        "SELECT COALESCE(SUM(length(a.data)), 0) FROM attachments a JOIN sessions s ON s.id = a.session_id WHERE s.owner = ?1",
+        params![user],
+        |r| r.get(0),
+    )?;
+    if kept + adding > quota {
+        return Err(StoreError::Forbidden {
+            kind: "quota_exceeded",
+            message: format!(
+                "your agents keep {} MiB of images and these add {} MiB, over the {} MiB a user may keep; delete agents you no longer need (DELETE /v0/agents/{{id}}) or send smaller images",
+                kept >> 20,
+                adding.max(1 << 20) >> 20,
+                quota >> 20
+            ),
+        });
+    }
+    let limits = [
+        Limit {
+            window_ms: 60_000,
+            max: per_minute,
+        },
+        Limit {
+            window_ms: 3_600_000,
+            max: per_hour,
+        },
+    ];
+    if let Some(seconds) = super::rate_limit::admit(tx, user, "v0.prompt", &limits, now)? {
+        return Err(StoreError::RateLimited {
+            message: format!("you launch and follow up agents at most {per_minute} times a minute and {per_hour} times an hour; try again in {seconds} seconds (Retry-After)"),
+            retry_after_seconds: seconds,
+        });
+    }
+    Ok(())
+}
 
 /// A launch, checked and mapped by the API layer.
 #[derive(Debug, Clone)]
@@ -114,7 +164,9 @@ impl Store {
         let images = super::attachments::prepare("prompt.images", &a.session.source.images)?;
         let now = now_ms();
         let flags = serde_json::to_string(&a.flags).map_err(StoreError::corrupt)?;
+        let adding = super::attachments::total_bytes(&images);
         self.tx(|tx| {
+            admit_prompt(tx, &a.user, adding, (self.image_quota, self.prompt_limits), now)?;
             let session = queue_in(tx, a.session, &images, Some(&a.user))?;
             // `ses_X` does the work of `bc_X`.
             let id = format!("bc_{}", session.id.as_str().trim_start_matches("ses_"));
@@ -280,6 +332,13 @@ impl Store {
                     format!("agent {id} is {}; wait for it to finish, or stop it, then send the follow-up", status.as_str()),
                 ));
             }
+            admit_prompt(
+                tx,
+                user,
+                super::attachments::total_bytes(&images),
+                (self.image_quota, self.prompt_limits),
+                now,
+            )?;
             super::inputs::follow_up_in(tx, &s, user, text.to_string(), &images, now)?;
             Ok(())
         })

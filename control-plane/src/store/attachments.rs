@@ -35,6 +35,11 @@ pub(crate) fn prepare(
         .collect())
 }
 
+/// How many bytes `images` take once stored.
+pub(crate) fn total_bytes(images: &[NewAttachment]) -> i64 {
+    images.iter().map(|a| a.bytes.len() as i64).sum()
+}
+
 /// The references of `images`, in order.
 pub(crate) fn references(images: &[NewAttachment]) -> Vec<ImageRef> {
     images.iter().map(|a| a.reference.clone()).collect()

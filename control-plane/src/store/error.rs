@@ -36,6 +36,14 @@ pub enum StoreError {
         /// For a person, with what to do next.
         message: String,
     },
+    /// The caller did this too often lately: try again after the wait.
+    #[error("{message}")]
+    RateLimited {
+        /// For a person, with the wait.
+        message: String,
+        /// Whole seconds until a retry is admitted (≥ 1).
+        retry_after_seconds: u64,
+    },
     /// The caller may not do this (it exists, and is someone else's).
     #[error("{message}")]
     Forbidden {

@@ -84,6 +84,10 @@ pub struct Store {
     /// Users whose workers run every user's sessions (the operator's), not
     /// only their own: [`access`].
     trusted_worker_users: Vec<String>,
+    /// Bytes of images one user's Cloud Agents launches may keep stored.
+    image_quota: i64,
+    /// Launches and follow-ups one user may make a minute and an hour.
+    prompt_limits: [usize; 2],
     /// The control plane's URL as its users reach it (no trailing slash):
     /// the base of the agents' pages (`target.url`).
     public_url: String,
@@ -153,6 +157,8 @@ impl Store {
             private_webhooks: false,
             public_url: "http://127.0.0.1:8700".into(),
             trusted_worker_users: Vec::new(),
+            image_quota: 256 << 20,
+            prompt_limits: agents::PROMPT_LIMITS,
         };
         store.tx(auth::seed_runner_client)?;
         Ok(store)
@@ -190,6 +196,20 @@ impl Store {
     /// session with an owner runs only on its owner's workers).
     pub fn with_worker_users(mut self, users: Vec<String>) -> Store {
         self.trusted_worker_users = users;
+        self
+    }
+
+    /// Sets how many bytes of images one user's agents may keep stored
+    /// (default 256 MiB; a launch or follow-up over it is refused).
+    pub fn with_image_quota(mut self, bytes: i64) -> Store {
+        self.image_quota = bytes;
+        self
+    }
+
+    /// Sets how many launches and follow-ups one user may make a minute
+    /// and an hour (default 30 and 600).
+    pub fn with_prompt_limits(mut self, per_minute: usize, per_hour: usize) -> Store {
+        self.prompt_limits = [per_minute, per_hour];
         self
     }
 

@@ -30,7 +30,9 @@ pub fn start_control_plane(
     let store = Arc::new(
         control_plane::Store::open(db, 3)
             .unwrap()
-            .with_private_webhooks(private_webhooks),
+            .with_private_webhooks(private_webhooks)
+            // The benches launch far more than a user may a minute.
+            .with_prompt_limits(usize::MAX, usize::MAX),
     );
     let (tx, rx) = std::sync::mpsc::channel();
     let s = store.clone();

@@ -1090,3 +1090,60 @@ async fn another_users_worker_is_never_chosen_cannot_claim_and_cannot_take_a_wor
         .await;
     assert!(list.to_string().contains(&mine[3..]), "{list}");
 }
+
+#[tokio::test]
+async fn launches_are_rate_limited_and_stored_images_have_a_quota_per_user() {
+    let r = rig().await;
+    for i in 0..30 {
+        r.launch(&r.alice, task(&format!("t{i}"))).await;
+    }
+    let resp = r
+        .http
+        .post(format!("http://{}/v0/agents", r.addr))
+        .header("Authorization", &r.alice)
+        .json(&task("one too many"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 429);
+    let wait: u64 = resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
+    let b: Value = resp.json().await.unwrap();
+    assert_eq!(b["error"]["type"], "rate_limited");
+    assert!(message(&b).contains("30 times a minute"), "{b}");
+    // bob is not limited by alice's launches.
+    r.launch(&r.bob, task("bob's")).await;
+
+    // A quota of images: a second launch that would pass it is refused.
+    let q = Served::start(|s| {
+        s.with_worker_users(vec!["ops".into()])
+            .with_image_quota(100)
+    })
+    .await;
+    q.store.add_user("carol", "carol-password", None).unwrap();
+    let carol = basic(&q.store.add_api_key("c", Some("carol")).unwrap().key);
+    q.store
+        .register_worker_as(registration(&["fake-coder"]), Some("ops"))
+        .unwrap();
+    let mut body = task("with an image");
+    body["prompt"]["images"] = json!([{"data": PNG, "dimension": {"width": 1, "height": 1}}]);
+    let post = |b: Value| {
+        q.http
+            .post(format!("http://{}/v0/agents", q.addr))
+            .header("Authorization", &carol)
+            .json(&b)
+            .send()
+    };
+    assert_eq!(post(body.clone()).await.unwrap().status(), 200);
+    let refused = post(body.clone()).await.unwrap();
+    assert_eq!(refused.status(), 403);
+    let b: Value = refused.json().await.unwrap();
+    assert_eq!(b["error"]["type"], "quota_exceeded", "{b}");
+    assert!(message(&b).contains("DELETE /v0/agents"), "{b}");
+    // Without images it still launches.
+    assert_eq!(post(task("no image")).await.unwrap().status(), 200);
+}
