@@ -22,8 +22,8 @@ default decision := {
 
 decision := {"result": "deny", "reasons": sort([r | some r in all_deny])} if {
 	count(all_deny) > 0
-} else := object.union({"result": "ask", "reasons": sort([r | some r in kind_ask])}, confinement) if {
-	count(kind_ask) > 0
+} else := object.union({"result": "ask", "reasons": sort([r | some r in all_ask])}, confinement) if {
+	count(all_ask) > 0
 } else := object.union({"result": "allow", "reasons": sort([r | some r in kind_allow])}, confinement) if {
 	count(kind_allow) > 0
 }
@@ -44,6 +44,8 @@ kind := object.get(input, ["action", "kind"], "")
 tool := object.get(input, ["action", "tool"], "")
 
 all_deny := kind_deny | deny
+
+all_ask := kind_ask | tool_ask
 
 # Dispatch on the kind: only that kind's rules are evaluated.
 kind_deny := fs_deny if {
@@ -97,6 +99,35 @@ deny contains msg if {
 	not tool in enabled_tools
 	not runner_acting
 	msg := sprintf("tool %v is not enabled by the pinned agent version", [object.get(input, ["action", "tool"], "(none)")])
+}
+
+# Tools the pinned agent version disallows never act, whatever
+# enabled_tools says. A missing or mistyped list disallows nothing more
+# (enabled_tools already denies what it lacks).
+disallowed_tools := t if {
+	t := input.trusted.agent.disallowed_tools
+	is_array(t)
+} else := []
+
+deny contains msg if {
+	tool in disallowed_tools
+	msg := sprintf("tool %v is disallowed by the pinned agent version", [tool])
+}
+
+# A tool whose permission policy is `always_ask` asks a person before an
+# action the rules would allow (with the confinement that then applies);
+# an action they deny stays denied, and one no rule allows stays denied
+# by default. A mistyped policy map, or a value other than the string
+# "always_ask", asks for nothing more.
+tool_policies := p if {
+	p := input.trusted.agent.tool_policies
+	is_object(p)
+} else := {}
+
+tool_ask contains msg if {
+	count(kind_allow) > 0
+	object.get(tool_policies, tool, "") == "always_ask"
+	msg := sprintf("the permission policy of tool %v is always_ask: a person approves each of its actions", [tool])
 }
 
 # The runner itself acts for the session's repository: it connects to the

@@ -166,3 +166,52 @@ test_untrusted_text_changes_nothing if {
 		plain == dirty
 	}
 }
+
+# Permission policies of the pinned agent version (tools[].configs and
+# disallowed_tools of an agent configuration).
+
+with_agent(i, extra) := object.union(i, {"trusted": {"agent": object.union(i.trusted.agent, extra)}})
+
+test_a_disallowed_tool_is_denied_even_when_enabled if {
+	d := runner.decision with input as with_agent(read_in_ws, {"disallowed_tools": ["Read"]})
+	d.result == "deny"
+	some r in d.reasons
+	contains(r, "tool Read is disallowed")
+}
+
+test_disallowing_another_tool_changes_nothing if {
+	d := runner.decision with input as with_agent(read_in_ws, {"disallowed_tools": ["Bash"]})
+	d.result == "allow"
+}
+
+test_always_ask_turns_an_allow_into_an_ask_with_its_confinement if {
+	allowed := runner.decision with input as read_in_ws
+	allowed.result == "allow"
+	d := runner.decision with input as with_agent(read_in_ws, {"tool_policies": {"Read": "always_ask"}})
+	d.result == "ask"
+	some r in d.reasons
+	contains(r, "always_ask")
+	object.get(d, "confine", null) == object.get(allowed, "confine", null)
+}
+
+test_always_allow_and_other_tools_policies_change_nothing if {
+	every p in [{"Read": "always_allow"}, {"Bash": "always_ask"}, {"Read": true}, ["Read"], "always_ask"] {
+		d := runner.decision with input as with_agent(read_in_ws, {"tool_policies": p})
+		d.result == "allow"
+	}
+}
+
+test_always_ask_never_turns_a_deny_into_an_ask if {
+	outside := with_action({"kind": "fs.read", "tool": "Read", "path": "/etc/shadow", "in_workspace": false, "path_components": ["etc", "shadow"]})
+	before := runner.decision with input as outside
+	before.result == "deny"
+	d := runner.decision with input as with_agent(outside, {"tool_policies": {"Read": "always_ask"}})
+	d.result == "deny"
+}
+
+test_disallowed_tools_of_the_wrong_type_disallow_nothing_more if {
+	every t in ["Read", {"Read": true}, 1, null] {
+		d := runner.decision with input as with_agent(read_in_ws, {"disallowed_tools": t})
+		d.result == "allow"
+	}
+}

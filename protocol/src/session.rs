@@ -97,6 +97,15 @@ pub struct AgentVersion {
     /// Tools this agent may use; nothing else can enable another.
     #[serde(default)]
     pub enabled_tools: Vec<String>,
+    /// Tools this agent may never use, whatever `enabled_tools` says: the
+    /// default policy denies them, and they are not offered to the model.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub disallowed_tools: Vec<String>,
+    /// Per tool, its permission policy: `always_allow` (the policy decides
+    /// as usual) or `always_ask` (an action the policy would allow asks a
+    /// person first). A tool without an entry is `always_allow`.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub tool_policies: std::collections::BTreeMap<String, String>,
     /// Skill names.
     #[serde(default)]
     pub skills: Vec<String>,

@@ -324,8 +324,21 @@ pub(super) fn validate_new(n: &NewSession) -> Result<(), StoreError> {
     check_name("agent.name", &n.agent.name)?;
     check_name("agent.model", &n.agent.model)?;
     check_len("agent.system_prompt", &n.agent.system_prompt, 64 * 1024)?;
-    if n.agent.enabled_tools.len() > 64 {
-        return Err(StoreError::invalid("agent.enabled_tools: at most 64 tools"));
+    if n.agent.enabled_tools.len() > 64 || n.agent.disallowed_tools.len() > 64 {
+        return Err(StoreError::invalid(
+            "agent.enabled_tools and agent.disallowed_tools: at most 64 tools each",
+        ));
+    }
+    if n.agent.tool_policies.len() > 64 {
+        return Err(StoreError::invalid("agent.tool_policies: at most 64 tools"));
+    }
+    for (tool, policy) in &n.agent.tool_policies {
+        check_name("agent.tool_policies key", tool)?;
+        if !matches!(policy.as_str(), "always_allow" | "always_ask") {
+            return Err(StoreError::invalid(format!(
+                "agent.tool_policies.{tool} is {policy:?}: give \"always_allow\" or \"always_ask\""
+            )));
+        }
     }
     check_len("source.title", &n.source.title, 1000)?;
     check_len("source.description", &n.source.description, 64 * 1024)?;
@@ -372,6 +385,27 @@ mod tests {
         let e = store.queue(new).unwrap_err();
         assert!(matches!(e, StoreError::Invalid(_)), "{e:?}");
         assert_eq!(store.list(None, 10, None).unwrap(), vec![]);
+    }
+
+    #[test]
+    fn a_permission_policy_is_always_allow_or_always_ask() {
+        let (_d, store) = store();
+        let mut new = super::super::testing::new_session();
+        new.agent
+            .tool_policies
+            .insert("Bash".into(), "sometimes".into());
+        let e = store.queue(new.clone()).unwrap_err();
+        assert!(
+            matches!(&e, StoreError::Invalid(m) if m.contains("agent.tool_policies.Bash") && m.contains("always_ask")),
+            "{e:?}"
+        );
+        new.agent
+            .tool_policies
+            .insert("Bash".into(), "always_ask".into());
+        new.agent.disallowed_tools = vec!["WebFetch".into()];
+        let s = store.queue(new).unwrap();
+        assert_eq!(s.agent.tool_policies["Bash"], "always_ask");
+        assert_eq!(s.agent.disallowed_tools, ["WebFetch"]);
     }
 
     #[test]

@@ -26,6 +26,7 @@ pub fn offered_tools(
         // The loop's own tools keep their names.
         .filter(|s| s.name != UPDATE_PLAN && s.name != ASK_USER)
         .filter(|s| agent.enabled_tools.iter().any(|t| t == &s.name))
+        .filter(|s| !agent.disallowed_tools.iter().any(|t| t == &s.name))
         .filter(|s| {
             s.source == ToolSource::Builtin
                 || custom_allowed.iter().any(|c| c == "*" || c == &s.name)

@@ -3,6 +3,7 @@
 mod audit_log;
 mod forge;
 mod forge_listing;
+mod offer;
 mod policy_cache;
 mod policy_fail_closed;
 mod policy_paths;
