@@ -29,7 +29,7 @@
 
 mod access;
 mod activities;
-mod agents;
+mod cloud_agents;
 pub(crate) mod attachments;
 pub(crate) mod auth;
 mod claims;
@@ -45,7 +45,7 @@ mod sessions;
 pub(crate) mod webhooks;
 mod workers;
 
-pub(crate) use agents::{AgentWebhook, NewAgent, ServingWorker, CURSOR_FORMAT};
+pub(crate) use cloud_agents::{AgentWebhook, NewAgent, ServingWorker, CURSOR_FORMAT};
 pub use auth::AuthSettings;
 pub(crate) use claims::Outcome;
 pub use error::{ClaimProblem, ConflictKind, Missing, StoreError};
@@ -158,7 +158,7 @@ impl Store {
             public_url: "http://127.0.0.1:8700".into(),
             trusted_worker_users: Vec::new(),
             image_quota: 256 << 20,
-            prompt_limits: agents::PROMPT_LIMITS,
+            prompt_limits: cloud_agents::PROMPT_LIMITS,
         };
         store.tx(auth::seed_runner_client)?;
         Ok(store)

@@ -262,7 +262,7 @@ pub(super) fn set_state(
         )?;
     }
     record(tx, id, from.as_str(), to, now, reason)?;
-    super::agents::on_state_change(tx, id, to)
+    super::cloud_agents::on_state_change(tx, id, to)
 }
 
 pub(super) fn load_session(tx: &Tx<'_>, id: &str) -> Result<Session, StoreError> {
