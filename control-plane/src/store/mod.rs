@@ -8,8 +8,10 @@
 //! [`attachments`] (the images of work and follow-ups),
 //! [`webhooks`] (subscriptions and the outbox), [`auth`] (the
 //! authorization server's users, clients, codes, tokens and API keys),
-//! [`repositories`] (what workers report they can work on) and
-//! [`rate_limit`] (per-user call counts).
+//! [`repositories`] (what workers report they can work on),
+//! [`rate_limit`] (per-user call counts) and [`cloud_agents`] (the Cloud
+//! Agents API's agents beside their sessions). [`access`] says which user
+//! may see and drive which session and worker.
 //! [`schema`] creates every table.
 //!
 //! Every call is one `BEGIN IMMEDIATE` transaction ([`Store::tx`]), so
