@@ -31,10 +31,10 @@
 
 mod access;
 mod activities;
-mod cloud_agents;
 pub(crate) mod attachments;
 pub(crate) mod auth;
 mod claims;
+mod cloud_agents;
 mod conversation;
 mod error;
 mod events;
@@ -47,9 +47,9 @@ mod sessions;
 pub(crate) mod webhooks;
 mod workers;
 
-pub(crate) use cloud_agents::{AgentWebhook, NewAgent, ServingWorker, CURSOR_FORMAT};
 pub use auth::AuthSettings;
 pub(crate) use claims::Outcome;
+pub(crate) use cloud_agents::{AgentWebhook, NewAgent, ServingWorker, CURSOR_FORMAT};
 pub use error::{ClaimProblem, ConflictKind, Missing, StoreError};
 pub(crate) use events::{EventPage, SessionEvent};
 #[cfg(test)]
