@@ -89,22 +89,62 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned, const LIMIT: usize>
                 "send the body as JSON with Content-Type: application/json",
             ));
         }
-        // Read up to the limit even when the declared length is over it:
-        // an answer sent before the body is read is often lost to the
-        // client (a broken pipe instead of the 413).
-        let bytes = axum::body::to_bytes(req.into_body(), LIMIT)
-            .await
-            .map_err(|e| {
-                if e.into_inner().is::<http_body_util::LengthLimitError>() {
-                    too_large()
-                } else {
-                    ApiError::invalid("the body could not be read to its end; send it again")
-                }
-            })?;
+        let bytes = match read_limited(req.into_body(), LIMIT).await? {
+            Some(b) => b,
+            None => return Err(too_large()),
+        };
         Json::<T>::from_bytes(&bytes)
             .map(|Json(v)| Body(v))
             .map_err(|e| ApiError::invalid(format!("invalid JSON body: {}", e.body_text())))
     }
+}
+
+/// How much of a body over its limit is still read (and dropped) before
+/// the 413 is sent, and for how long: an answer sent while the client is
+/// still writing is often lost to it (a broken pipe instead of the 413).
+const DRAIN_BYTES: usize = 16 << 20;
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(2);
+/// A client that sends nothing more for this long has stopped writing.
+const DRAIN_PAUSE: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// The body if it has at most `limit` bytes; `None` when it has more (read
+/// on, and dropped, while the client keeps writing — at most
+/// [`DRAIN_BYTES`] more within [`DRAIN_TIME`] — so it gets to read the
+/// answer).
+pub(crate) async fn read_limited(
+    body: axum::body::Body,
+    limit: usize,
+) -> Result<Option<Vec<u8>>, ApiError> {
+    use http_body_util::BodyExt;
+    let mut body = body;
+    let mut buf = Vec::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| {
+            ApiError::invalid("the body could not be read to its end; send it again")
+        })?;
+        if let Ok(data) = frame.into_data() {
+            seen += data.len();
+            if seen > limit {
+                break;
+            }
+            buf.extend_from_slice(&data);
+        }
+    }
+    if seen <= limit {
+        return Ok(Some(buf));
+    }
+    let deadline = tokio::time::Instant::now() + DRAIN_TIME;
+    let mut drained = 0usize;
+    while drained < DRAIN_BYTES && tokio::time::Instant::now() < deadline {
+        match tokio::time::timeout(DRAIN_PAUSE, body.frame()).await {
+            Ok(Some(Ok(frame))) => {
+                drained += frame.into_data().map(|d| d.len()).unwrap_or(0);
+            }
+            _ => break,
+        }
+    }
+    Ok(None)
 }
 
 /// Runs a store call off the async runtime; its error becomes the API's.
@@ -163,9 +203,7 @@ pub(crate) fn routes() -> OpenApiRouter<Shared> {
                 .routes(routes!(v0::get_agent, v0::delete_agent))
                 .routes(routes!(v0::conversation))
                 .routes(routes!(v0::followup))
-                .routes(routes!(v0::stop_agent))
-                // Five images in base64 do not fit the 1 MiB of the rest.
-                .layer(DefaultBodyLimit::max(v0::MAX_PROMPT_BODY_BYTES)),
+                .routes(routes!(v0::stop_agent)),
         )
         .routes(routes!(repositories::report_repositories))
         .routes(routes!(repositories::list_repositories))

@@ -347,3 +347,38 @@ fn chunked(addr: std::net::SocketAddr, token: &str, path: &str, n: usize) -> Str
     let _ = c.read_to_end(&mut answer);
     String::from_utf8_lossy(&answer).into_owned()
 }
+
+/// A client that writes a body over the limit to its end, as most do
+/// before reading the answer, gets the 413 rather than a broken pipe: the
+/// server reads on (and drops) what it cannot take.
+#[tokio::test]
+async fn a_body_over_the_limit_is_read_to_its_end_before_the_413() {
+    let r = rig().await;
+    let (addr, token) = (r.addr, r.token.clone());
+    let answer = tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let n = 3usize << 20;
+        let mut c = std::net::TcpStream::connect(addr).unwrap();
+        c.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        write!(
+            c,
+            "POST /v1/webhooks HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {n}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let chunk = vec![b' '; 64 << 10];
+        for i in 0..n / chunk.len() {
+            if let Err(e) = c.write_all(&chunk) {
+                return format!("write {i} failed: {e}");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        let mut answer = Vec::new();
+        let _ = c.read_to_end(&mut answer);
+        String::from_utf8_lossy(&answer).into_owned()
+    })
+    .await
+    .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer:.300}");
+    assert!(answer.contains("payload_too_large"), "{answer:.300}");
+}

@@ -17,7 +17,6 @@ use crate::cloud_agents::{
 };
 use crate::error::{ApiError, V0Error, V0ErrorBody};
 use crate::store::{Store, StoreError};
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -34,26 +33,46 @@ pub(crate) struct V0Body<T>(T);
 
 impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<S> for V0Body<T> {
     type Rejection = V0Error;
-    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, V0Error> {
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(v)) => Ok(V0Body(v)),
-            Err(e) => Err(V0Error(match &e {
-                _ if e.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "payload_too_large",
-                    format!(
-                        "the body is larger than {} MiB; send fewer or smaller images",
-                        MAX_PROMPT_BODY_BYTES >> 20
-                    ),
-                ),
-                JsonRejection::MissingJsonContentType(_) => ApiError::new(
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "invalid_request",
-                    "send the body as JSON with Content-Type: application/json",
-                ),
-                _ => ApiError::invalid(format!("invalid JSON body: {}", e.body_text())),
-            })),
+    async fn from_request(req: axum::extract::Request, _: &S) -> Result<Self, V0Error> {
+        let json = req
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|ct| {
+                ct.split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase()
+            })
+            .is_some_and(|e| {
+                e == "application/json" || (e.starts_with("application/") && e.ends_with("+json"))
+            });
+        if !json {
+            return Err(V0Error(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "invalid_request",
+                "send the body as JSON with Content-Type: application/json",
+            )));
         }
+        let Some(bytes) = super::read_limited(req.into_body(), MAX_PROMPT_BODY_BYTES).await? else {
+            return Err(V0Error(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!(
+                    "the body is larger than {} MiB; send fewer or smaller images",
+                    MAX_PROMPT_BODY_BYTES >> 20
+                ),
+            )));
+        };
+        Json::<T>::from_bytes(&bytes)
+            .map(|Json(v)| V0Body(v))
+            .map_err(|e| {
+                V0Error(ApiError::invalid(format!(
+                    "invalid JSON body: {}",
+                    e.body_text()
+                )))
+            })
     }
 }
 
