@@ -73,9 +73,9 @@ EOF
   rm -rf "$opa_tmp"
 fi
 
-# Cursor's Python client of the Cloud Agents API (`cursor-agent-sdk`) and
-# its dependencies, for the e2e test that drives the control plane with it
-# unchanged (tests/python/). Installed with pip --target into
+# The vendors' Python clients (`cursor-agent-sdk`, `qca-sdk`,
+# `oz-agent-sdk`) and their dependencies, for the tests that drive the
+# control plane with them unchanged (tests/python/). Installed with pip --target into
 # target/pydeps/ (no virtualenv; works under PEP 668 too), pinned by hash,
 # skipped while the requirements are unchanged; a failure only warns (the
 # test then fails saying to run this script).
@@ -83,12 +83,12 @@ py_req="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/python/requiremen
 py_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/target/pydeps"
 py_sum=$(sha256sum "$py_req" | cut -d' ' -f1)
 if [ "$(cat "$py_dir/.version" 2>/dev/null)" != "$py_sum" ]; then
-  echo "setup: installing cursor-agent-sdk (tests/python/requirements.txt) into target/pydeps/" >&2
+  echo "setup: installing the vendors' Python clients (tests/python/requirements.txt) into target/pydeps/" >&2
   rm -rf "$py_dir"
   if python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --no-deps --require-hashes \
     --only-binary=:all: --target "$py_dir" -r "$py_req"; then
     echo "$py_sum" >"$py_dir/.version"
   else
-    echo "setup: could not install cursor-agent-sdk; the Cloud Agents client test fails until this succeeds" >&2
+    echo "setup: could not install the vendors' Python clients; the client conformance tests fail until this succeeds" >&2
   fi
 fi

@@ -61,12 +61,14 @@ impl From<StoreError> for ApiError {
                 match what {
                     Missing::Worker => "unknown_worker",
                     Missing::User => "unknown_user",
+                    Missing::Team => "unknown_team",
                     Missing::Session
                     | Missing::Agent
                     | Missing::Input
                     | Missing::Attachment
                     | Missing::Subscription
-                    | Missing::ApiKey => "not_found",
+                    | Missing::ApiKey
+                    | Missing::AgentConfig => "not_found",
                 },
                 message,
             ),
@@ -77,6 +79,7 @@ impl From<StoreError> for ApiError {
                     ConflictKind::Conversation => "conversation_conflict",
                     ConflictKind::StaleQuestion => "stale_question",
                     ConflictKind::Exists => "exists",
+                    ConflictKind::Version => "version_conflict",
                 },
                 message,
             ),
@@ -184,6 +187,60 @@ impl IntoResponse for V0Error {
         };
         let mut r = (e.status, axum::Json(body)).into_response();
         retry_after(&mut r, e.retry_after);
+        r
+    }
+}
+
+/// An error of the agent-configuration API (`/api/v1/cloud/…`, after
+/// Qoder's): the same [`ApiError`], answered in that API's envelope
+/// `{"type": "error", "error": {"type", "message"}}`, its `type` named
+/// from the status, and `x-should-retry: false` on every 4xx but 408 and
+/// 429 (the vendor's client would otherwise retry what cannot succeed).
+#[derive(Debug, Clone)]
+pub(crate) struct QoderError(pub(crate) ApiError);
+
+impl From<ApiError> for QoderError {
+    fn from(e: ApiError) -> Self {
+        QoderError(e)
+    }
+}
+
+impl From<StoreError> for QoderError {
+    fn from(e: StoreError) -> Self {
+        QoderError(ApiError::from(e))
+    }
+}
+
+/// The agent-configuration API's name of an error status.
+fn qoder_type(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        401 => "authentication_error",
+        403 => "permission_error",
+        404 | 405 => "not_found_error",
+        409 => "conflict_error",
+        413 => "request_too_large",
+        429 => "rate_limit_error",
+        503 => "overloaded_error",
+        500..=599 => "api_error",
+        _ => "invalid_request_error",
+    }
+}
+
+impl IntoResponse for QoderError {
+    fn into_response(self) -> Response {
+        let e = self.0;
+        let body = serde_json::json!({
+            "type": "error",
+            "error": {"type": qoder_type(e.status), "message": e.message},
+        });
+        let mut r = (e.status, axum::Json(body)).into_response();
+        retry_after(&mut r, e.retry_after);
+        if e.status.is_client_error() && !matches!(e.status.as_u16(), 408 | 429) {
+            r.headers_mut().insert(
+                "x-should-retry",
+                axum::http::HeaderValue::from_static("false"),
+            );
+        }
         r
     }
 }

@@ -10,6 +10,7 @@
 
 #![deny(missing_docs)]
 
+mod agent_configs;
 mod api;
 pub mod auth;
 mod cloud_agents;

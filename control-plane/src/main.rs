@@ -71,6 +71,23 @@ enum Admin {
         /// `/v0/me`; null until set).
         #[arg(long)]
         email: Option<String>,
+        /// The team the user belongs to (add it first with `team-add`);
+        /// the user sees that team's agents, and no other's.
+        #[arg(long, default_value = "default")]
+        team: String,
+    },
+    /// Add a team: users of one team see nothing of another's agents.
+    /// Every database has the team `default`.
+    TeamAdd {
+        /// Team name: lowercase letters, digits, '-' and '_'.
+        name: String,
+    },
+    /// Move a user into another team.
+    UserSetTeam {
+        /// User name.
+        name: String,
+        /// Team name.
+        team: String,
     },
     /// Set or change a user's email address (users added without one, or
     /// before emails existed, have none).
@@ -130,16 +147,31 @@ enum Admin {
 
 fn admin(store: &control_plane::Store, what: Admin) -> Result<String, String> {
     match what {
-        Admin::UserAdd { name, email } => {
+        Admin::TeamAdd { name } => {
+            store.add_team(&name).map_err(|e| e.to_string())?;
+            Ok(serde_json::json!({"team": name}).to_string())
+        }
+        Admin::UserSetTeam { name, team } => {
+            store
+                .set_user_team(&name, &team)
+                .map_err(|e| e.to_string())?;
+            Ok(serde_json::json!({"user": name, "team": team}).to_string())
+        }
+        Admin::UserAdd { name, email, team } => {
             let mut line = String::new();
             std::io::stdin()
                 .lock()
                 .read_line(&mut line)
                 .map_err(|e| format!("cannot read the password from stdin: {e}"))?;
             store
-                .add_user(&name, line.trim_end_matches(['\n', '\r']), email.as_deref())
+                .add_user_in_team(
+                    &name,
+                    line.trim_end_matches(['\n', '\r']),
+                    email.as_deref(),
+                    &team,
+                )
                 .map_err(|e| e.to_string())?;
-            Ok(serde_json::json!({"user": name, "email": email}).to_string())
+            Ok(serde_json::json!({"user": name, "email": email, "team": team}).to_string())
         }
         Admin::UserSetEmail { name, email } => {
             store

@@ -121,6 +121,110 @@ fn one() -> u32 {
     1
 }
 
+/// The agent a new session runs: a whole version given inline, or an
+/// agent of the caller's team by reference — its latest version
+/// (`"agent_…"`) or one version (`{"type": "agent", "id", "version"}`).
+/// A reference is resolved, and the version copied into the session, when
+/// it is queued: updating the agent later changes no queued or running
+/// session.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(untagged)]
+pub enum AgentRef {
+    /// The agent's latest version, by id.
+    Latest(String),
+    /// One version of an agent.
+    Pinned(AgentPin),
+    /// A version given whole.
+    Inline(AgentVersion),
+}
+
+/// `{"type": "agent", "id", "version"?}`: one version of an agent (its
+/// latest when `version` is left out).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AgentPin {
+    /// Always `agent`.
+    #[serde(rename = "type")]
+    pub kind: AgentPinKind,
+    /// `agent_…`.
+    pub id: String,
+    /// The version; the latest when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u32>,
+}
+
+/// The one `type` of an [`AgentPin`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum AgentPinKind {
+    /// An agent.
+    Agent,
+}
+
+impl AgentRef {
+    /// The version, when it was given whole (or has been resolved).
+    pub fn inline(&self) -> Option<&AgentVersion> {
+        match self {
+            AgentRef::Inline(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// The version given whole, to change before queueing; a reference is
+    /// first replaced by a default version.
+    pub fn inline_mut(&mut self) -> &mut AgentVersion {
+        if !matches!(self, AgentRef::Inline(_)) {
+            *self = AgentRef::default();
+        }
+        match self {
+            AgentRef::Inline(v) => v,
+            _ => unreachable!("set just above"),
+        }
+    }
+}
+
+impl Default for AgentRef {
+    fn default() -> Self {
+        AgentRef::Inline(AgentVersion::default())
+    }
+}
+
+impl From<AgentVersion> for AgentRef {
+    fn from(v: AgentVersion) -> Self {
+        AgentRef::Inline(v)
+    }
+}
+
+// By hand rather than untagged, so that a mistake in an inline version or
+// a reference gets that form's own error (an untagged enum says only that
+// nothing matched): a string is a reference to the latest version, an
+// object with `"type": "agent"` a pin, any other object a version.
+impl<'de> Deserialize<'de> for AgentRef {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let v = serde_json::Value::deserialize(d)?;
+        match &v {
+            serde_json::Value::String(s) => Ok(AgentRef::Latest(s.clone())),
+            serde_json::Value::Object(m) if m.contains_key("type") => {
+                serde_json::from_value(v).map(AgentRef::Pinned).map_err(|e| {
+                    D::Error::custom(format!(
+                        "{e} (an agent reference is {{\"type\": \"agent\", \"id\": \"agent_…\", \"version\": N}})"
+                    ))
+                })
+            }
+            serde_json::Value::Object(_) => serde_json::from_value(v)
+                .map(AgentRef::Inline)
+                .map_err(D::Error::custom),
+            _ => Err(D::Error::custom(
+                "agent must be an agent id (\"agent_…\"), {\"type\": \"agent\", \"id\", \"version\"}, or a whole version {name, model, …}",
+            )),
+        }
+    }
+}
+
 /// One tool call of a scripted session.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -201,8 +305,9 @@ pub struct NewSession {
     pub workspace: String,
     /// Agent profile the work is sent to.
     pub agent_profile: String,
-    /// The agent version to pin.
-    pub agent: AgentVersion,
+    /// The agent: a version given whole, or an agent of the caller's team
+    /// by reference (resolved and copied when queued).
+    pub agent: AgentRef,
     /// The untrusted work.
     #[serde(default)]
     pub source: NewSource,
@@ -226,6 +331,10 @@ pub struct Session {
     pub agent_profile: String,
     /// The pinned agent version (trusted).
     pub agent: AgentVersion,
+    /// The agent it was copied from (`agent_…`), when the session named
+    /// one by reference; `agent.version` is the version copied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<String>,
     /// The source work (untrusted).
     pub source: SourceWork,
     /// Scripted tool calls, if any.
@@ -251,4 +360,47 @@ pub struct Session {
     pub created_at: String,
     /// RFC 3339.
     pub updated_at: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn agent(v: serde_json::Value) -> Result<AgentRef, String> {
+        serde_json::from_value(v).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn an_agent_is_named_by_id_pinned_by_version_or_given_whole() {
+        assert_eq!(
+            agent(json!("agent_1")).unwrap(),
+            AgentRef::Latest("agent_1".into())
+        );
+        assert_eq!(
+            agent(json!({"type": "agent", "id": "agent_1", "version": 3})).unwrap(),
+            AgentRef::Pinned(AgentPin {
+                kind: AgentPinKind::Agent,
+                id: "agent_1".into(),
+                version: Some(3)
+            })
+        );
+        let inline = agent(json!({"name": "a", "model": "m"})).unwrap();
+        assert_eq!(inline.inline().map(|v| v.model.as_str()), Some("m"));
+        // Round trip: each form serialises as it was given.
+        for v in [json!("agent_1"), json!({"type": "agent", "id": "agent_1"})] {
+            assert_eq!(serde_json::to_value(agent(v.clone()).unwrap()).unwrap(), v);
+        }
+    }
+
+    #[test]
+    fn a_mistake_gets_the_error_of_the_form_it_was_meant_as() {
+        let e = agent(json!({"name": "a", "model": "m", "colour": "red"})).unwrap_err();
+        assert!(e.contains("colour"), "{e}");
+        let e = agent(json!({"type": "agent", "id": "agent_1", "colour": "red"})).unwrap_err();
+        assert!(e.contains("colour") && e.contains("agent reference"), "{e}");
+        let e = agent(json!({"type": "robot", "id": "x"})).unwrap_err();
+        assert!(e.contains("robot"), "{e}");
+        assert!(agent(json!(5)).unwrap_err().contains("agent id"));
+    }
 }

@@ -2,6 +2,7 @@
 //! thread, and map errors to the JSON error body. Bodies are limited in size
 //! and unknown fields are refused (the protocol types deny them).
 
+mod agent_configs;
 mod attachments;
 mod events;
 mod keys;
@@ -220,6 +221,7 @@ pub(crate) fn router(store: Arc<Store>) -> Router {
 pub(crate) fn router_with(store: Arc<Store>, streams: events::StreamSettings) -> Router {
     let (router, _) = routes().split_for_parts();
     router
+        .nest(agent_configs::MOUNT, agent_configs::router())
         .fallback(|| async {
             ApiError::not_found("not_found", "no such route; see GET /openapi.json")
         })

@@ -256,3 +256,48 @@ impl FromRequestParts<Arc<Store>> for KeyCaller {
         }
     }
 }
+
+/// A person calling as a member of a team: with a user access token, or
+/// with an API key that belongs to a user. What the team-scoped APIs
+/// (agents, identities, runs, schedules) are called with.
+#[derive(Debug, Clone)]
+pub(crate) struct Member {
+    /// The team: every read and change of the call is confined to it.
+    pub(crate) team: String,
+    /// The person.
+    pub(crate) user: String,
+}
+
+impl Member {
+    /// Who made a change, as versions record it (`user:NAME`).
+    pub(crate) fn actor(&self) -> String {
+        format!("user:{}", self.user)
+    }
+}
+
+/// The [`Member`] a request is made by: 401 without a valid credential,
+/// 403 for a key that belongs to no user (it has no team).
+pub(crate) async fn member(parts: &Parts, store: &Arc<Store>) -> Result<Member, ApiError> {
+    let user = match principal(parts, store).await? {
+        Principal::User { user, .. } => user,
+        Principal::ApiKey { user: Some(user), .. } => user,
+        Principal::ApiKey { name, user: None, .. } => {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "key_without_user",
+                format!(
+                    "API key {name:?} belongs to no user, so to no team; use a user's key: `control-plane admin api-key-add NAME --user USER`, or POST /v1/api-keys signed in"
+                ),
+            ))
+        }
+    };
+    let s = store.clone();
+    let u = user.clone();
+    let team = tokio::task::spawn_blocking(move || s.team_of(&u))
+        .await
+        .map_err(ApiError::internal)??
+        .ok_or_else(|| {
+            unauthorized("the credential's user no longer exists; sign in as another user")
+        })?;
+    Ok(Member { team, user })
+}

@@ -55,8 +55,8 @@ pub(crate) fn insert_user(
     email: Option<&str>,
 ) -> Result<(), StoreError> {
     let n = tx.sql.execute(
-        "INSERT INTO users (name, password_hash, created_at, email) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (name) DO NOTHING",
-        params![name, password_hash, now_ms(), email],
+        "INSERT INTO users (name, password_hash, created_at, email, team) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (name) DO NOTHING",
+        params![name, password_hash, now_ms(), email, super::teams::DEFAULT_TEAM],
     )?;
     if n == 0 {
         return Err(StoreError::conflict(

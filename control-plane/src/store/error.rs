@@ -89,6 +89,10 @@ pub enum Missing {
     Agent,
     /// A user (admin commands name them).
     User,
+    /// An agent configuration, or one of another team's (the same answer).
+    AgentConfig,
+    /// A team (admin commands name them).
+    Team,
     /// An API key, or one of another user's (the same answer: a caller
     /// cannot tell the two apart).
     ApiKey,
@@ -107,6 +111,8 @@ pub enum ConflictKind {
     StaleQuestion,
     /// A user or client with that name exists.
     Exists,
+    /// An update was made against a version that is not the latest.
+    Version,
 }
 
 /// Why a claim does not hold its session.

@@ -9,8 +9,9 @@
 //! [`webhooks`] (subscriptions and the outbox), [`auth`] (the
 //! authorization server's users, clients, codes, tokens and API keys),
 //! [`repositories`] (what workers report they can work on),
-//! [`rate_limit`] (per-user call counts) and [`cloud_agents`] (the Cloud
-//! Agents API's agents beside their sessions). [`access`] says which user
+//! [`rate_limit`] (per-user call counts), [`cloud_agents`] (the Cloud
+//! Agents API's agents beside their sessions), [`teams`] (what users
+//! belong to) and [`agent_configs`] (agents as versioned configurations). [`access`] says which user
 //! may see and drive which session and worker.
 //! [`schema`] creates every table.
 //!
@@ -31,6 +32,7 @@
 
 mod access;
 mod activities;
+mod agent_configs;
 pub(crate) mod attachments;
 pub(crate) mod auth;
 mod claims;
@@ -44,9 +46,11 @@ mod rate_limit;
 mod repositories;
 mod schema;
 mod sessions;
+mod teams;
 pub(crate) mod webhooks;
 mod workers;
 
+pub(crate) use agent_configs::{AgentCursor, AgentQuery, AgentStart};
 pub use auth::AuthSettings;
 pub(crate) use claims::Outcome;
 pub(crate) use cloud_agents::{AgentWebhook, NewAgent, ServingWorker, CURSOR_FORMAT};
@@ -307,7 +311,8 @@ pub(crate) mod testing {
                 version: 1,
                 model: "m".into(),
                 ..Default::default()
-            },
+            }
+            .into(),
             source: NewSource::default(),
             script: None,
             repo: None,

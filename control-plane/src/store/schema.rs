@@ -155,6 +155,30 @@ CREATE TABLE IF NOT EXISTS rate_hits (
 CREATE INDEX IF NOT EXISTS rate_hits_user ON rate_hits (user, route, at);
 ";
 
+/// Teams, and the agents of each: an agent is a row of `agents` (its
+/// team, its creation order `seq` — what lists page by, as agents made in
+/// one millisecond have no other order —, its latest version — the column optimistic concurrency checks —
+/// and whether it is archived) and one row of `agent_versions` per version,
+/// every one kept (`config`: the [`crate::agent_configs::AgentConfig`]
+/// JSON; `created_by`: `user:NAME`). Users get their `team` from
+/// [`teams`].
+const AGENTS: &str = "
+CREATE TABLE IF NOT EXISTS teams (
+  id TEXT PRIMARY KEY, created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS agents (
+  id TEXT PRIMARY KEY, seq INTEGER NOT NULL UNIQUE, team TEXT NOT NULL,
+  version INTEGER NOT NULL, archived_at INTEGER,
+  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS agents_team ON agents (team, seq);
+CREATE TABLE IF NOT EXISTS agent_versions (
+  agent_id TEXT NOT NULL, version INTEGER NOT NULL, config TEXT NOT NULL,
+  created_at INTEGER NOT NULL, created_by TEXT NOT NULL,
+  PRIMARY KEY (agent_id, version)
+);
+";
+
 /// Creates the tables that do not exist yet, and numbers the events of a
 /// file written before event numbers existed.
 pub(super) fn create(conn: &Connection) -> rusqlite::Result<()> {
@@ -167,6 +191,7 @@ pub(super) fn create(conn: &Connection) -> rusqlite::Result<()> {
         AUTH,
         CLOUD_AGENTS,
         REPOSITORIES,
+        AGENTS,
     ] {
         conn.execute_batch(tables)?;
     }
@@ -175,6 +200,7 @@ pub(super) fn create(conn: &Connection) -> rusqlite::Result<()> {
         .and_then(|()| own_keys(conn))
         .and_then(|()| agent_webhooks(conn))
         .and_then(|()| own_workers(conn))
+        .and_then(|()| teams(conn))
     {
         Ok(()) => conn.execute_batch("COMMIT")?,
         Err(e) => {
@@ -254,6 +280,34 @@ fn own_workers(conn: &Connection) -> rusqlite::Result<()> {
     if !has_column(conn, "workers", "user_name")? {
         conn.execute_batch("ALTER TABLE workers ADD COLUMN user_name TEXT")?;
     }
+    Ok(())
+}
+
+/// Gives `users` their `team` (and makes sure the default team exists:
+/// every user of a file from before teams is in it), and `sessions` the
+/// agent they were queued from.
+fn teams(conn: &Connection) -> rusqlite::Result<()> {
+    if !has_column(conn, "users", "team")? {
+        conn.execute_batch("ALTER TABLE users ADD COLUMN team TEXT")?;
+    }
+    // The agent a session was queued from by reference, and its version
+    // (NULL: the version was given whole).
+    for (column, ty) in [("agent_id", "TEXT"), ("agent_version", "INTEGER")] {
+        if !has_column(conn, "sessions", column)? {
+            conn.execute_batch(&format!("ALTER TABLE sessions ADD COLUMN {column} {ty}"))?;
+        }
+    }
+    conn.execute(
+        "INSERT INTO teams (id, created_at) VALUES (?1, ?2) ON CONFLICT (id) DO NOTHING",
+        rusqlite::params![
+            super::teams::DEFAULT_TEAM,
+            chrono::Utc::now().timestamp_millis()
+        ],
+    )?;
+    conn.execute(
+        "UPDATE users SET team = ?1 WHERE team IS NULL",
+        [super::teams::DEFAULT_TEAM],
+    )?;
     Ok(())
 }
 

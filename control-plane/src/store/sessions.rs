@@ -8,7 +8,7 @@ use super::limits::{check_len, check_name};
 use super::{now_ms, rfc3339, webhooks, ConflictKind, Missing, Store, StoreError, Tx};
 use crate::transitions::{next, Event};
 use protocol::activity::{Activity, ActivityEntry};
-use protocol::session::{NewSession, Session, SessionState};
+use protocol::session::{AgentPin, AgentRef, AgentVersion, NewSession, Session, SessionState};
 use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
@@ -176,6 +176,15 @@ pub(super) fn queue_in(
     images: &[attachments::NewAttachment],
     owner: Option<&str>,
 ) -> Result<Session, StoreError> {
+    // A reference is resolved here, in the queue's own transaction: the
+    // version copied is the one that was latest (or pinned) at this moment.
+    let (agent, pin) = match new.agent {
+        AgentRef::Inline(v) => (v, None),
+        AgentRef::Latest(id) => super::agent_configs::resolve(tx, owner, &id, None)?,
+        AgentRef::Pinned(AgentPin { id, version, .. }) => {
+            super::agent_configs::resolve(tx, owner, &id, version)?
+        }
+    };
     let (mut source, _) = new.source.split();
     source.images = attachments::references(images);
     let id = format!("ses_{}", uuid::Uuid::new_v4().simple());
@@ -191,7 +200,7 @@ pub(super) fn queue_in(
         r
     });
     let body = serde_json::to_string(&Body {
-        agent: new.agent,
+        agent,
         source,
         script: new.script,
         repo,
@@ -199,8 +208,8 @@ pub(super) fn queue_in(
     .map_err(StoreError::corrupt)?;
     let now = now_ms();
     tx.sql.execute(
-        "INSERT INTO sessions (id, workspace, agent_profile, body, state, attempt, created_at, updated_at, owner) VALUES (?1, ?2, ?3, ?4, 'queued', 1, ?5, ?5, ?6)",
-        params![id, new.workspace, new.agent_profile, body, now, owner],
+        "INSERT INTO sessions (id, workspace, agent_profile, body, state, attempt, created_at, updated_at, owner, agent_id, agent_version) VALUES (?1, ?2, ?3, ?4, 'queued', 1, ?5, ?5, ?6, ?7, ?8)",
+        params![id, new.workspace, new.agent_profile, body, now, owner, pin.as_ref().map(|p| &p.0), pin.as_ref().map(|p| p.1)],
     )?;
     attachments::insert(tx, &id, images, now)?;
     record(tx, &id, "new", SessionState::Queued, now, "queued")?;
@@ -268,13 +277,13 @@ pub(super) fn set_state(
 pub(super) fn load_session(tx: &Tx<'_>, id: &str) -> Result<Session, StoreError> {
     let row = tx
         .sql.query_row(
-            "SELECT id, workspace, agent_profile, body, state, attempt, plan, external_url, outcome, created_at, updated_at FROM sessions WHERE id = ?1",
+            "SELECT id, workspace, agent_profile, body, state, attempt, plan, external_url, outcome, created_at, updated_at, agent_id FROM sessions WHERE id = ?1",
             params![id],
             |r| {
                 Ok((
                     r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?,
                     r.get::<_, String>(4)?, r.get::<_, u32>(5)?, r.get::<_, String>(6)?, r.get::<_, Option<String>>(7)?,
-                    r.get::<_, Option<String>>(8)?, r.get::<_, i64>(9)?, r.get::<_, i64>(10)?,
+                    r.get::<_, Option<String>>(8)?, r.get::<_, i64>(9)?, r.get::<_, i64>(10)?, r.get::<_, Option<String>>(11)?,
                 ))
             },
         )
@@ -291,6 +300,7 @@ pub(super) fn load_session(tx: &Tx<'_>, id: &str) -> Result<Session, StoreError>
         outcome,
         created,
         updated,
+        agent_id,
     )) = row
     else {
         return Err(StoreError::not_found(
@@ -304,6 +314,7 @@ pub(super) fn load_session(tx: &Tx<'_>, id: &str) -> Result<Session, StoreError>
         workspace,
         agent_profile,
         agent: body.agent,
+        agent_id,
         source: body.source,
         script: body.script,
         repo: body.repo,
@@ -321,25 +332,30 @@ pub(super) fn load_session(tx: &Tx<'_>, id: &str) -> Result<Session, StoreError>
 pub(super) fn validate_new(n: &NewSession) -> Result<(), StoreError> {
     check_name("workspace", &n.workspace)?;
     check_name("agent_profile", &n.agent_profile)?;
-    check_name("agent.name", &n.agent.name)?;
-    check_name("agent.model", &n.agent.model)?;
-    check_len("agent.system_prompt", &n.agent.system_prompt, 64 * 1024)?;
-    if n.agent.enabled_tools.len() > 64 || n.agent.disallowed_tools.len() > 64 {
-        return Err(StoreError::invalid(
-            "agent.enabled_tools and agent.disallowed_tools: at most 64 tools each",
-        ));
-    }
-    if n.agent.tool_policies.len() > 64 {
-        return Err(StoreError::invalid("agent.tool_policies: at most 64 tools"));
-    }
-    for (tool, policy) in &n.agent.tool_policies {
-        check_name("agent.tool_policies key", tool)?;
-        if !matches!(policy.as_str(), "always_allow" | "always_ask") {
-            return Err(StoreError::invalid(format!(
-                "agent.tool_policies.{tool} is {policy:?}: give \"always_allow\" or \"always_ask\""
-            )));
+    let model = match &n.agent {
+        AgentRef::Inline(agent) => {
+            check_agent(agent)?;
+            agent.model.as_str()
         }
-    }
+        AgentRef::Latest(id) | AgentRef::Pinned(AgentPin { id, .. }) => {
+            if !crate::agent_configs::is_agent_id(id) {
+                return Err(StoreError::invalid(format!(
+                    "agent {id:?} is not an agent id (agent_ and 32 hex digits); list your agents with GET /api/v1/cloud/agents"
+                )));
+            }
+            if matches!(
+                &n.agent,
+                AgentRef::Pinned(AgentPin {
+                    version: Some(0),
+                    ..
+                })
+            ) {
+                return Err(StoreError::invalid("agent.version starts at 1"));
+            }
+            // A reference runs a configured model, never a script.
+            ""
+        }
+    };
     check_len("source.title", &n.source.title, 1000)?;
     check_len("source.description", &n.source.description, 64 * 1024)?;
     check_len("source.prompt", &n.source.prompt, 64 * 1024)?;
@@ -351,7 +367,7 @@ pub(super) fn validate_new(n: &NewSession) -> Result<(), StoreError> {
     if let Some(repo) = &n.repo {
         repo.validate().map_err(StoreError::invalid)?;
     }
-    match (&n.script, n.agent.model.as_str()) {
+    match (&n.script, model) {
         (Some(s), "script") if s.len() <= 200 => Ok(()),
         (Some(_), "script") => Err(StoreError::invalid("script: at most 200 steps")),
         (Some(_), _) => Err(StoreError::invalid(
@@ -362,6 +378,30 @@ pub(super) fn validate_new(n: &NewSession) -> Result<(), StoreError> {
         )),
         (None, _) => Ok(()),
     }
+}
+
+/// Checks a version given whole.
+fn check_agent(agent: &AgentVersion) -> Result<(), StoreError> {
+    check_name("agent.name", &agent.name)?;
+    check_name("agent.model", &agent.model)?;
+    check_len("agent.system_prompt", &agent.system_prompt, 64 * 1024)?;
+    if agent.enabled_tools.len() > 64 || agent.disallowed_tools.len() > 64 {
+        return Err(StoreError::invalid(
+            "agent.enabled_tools and agent.disallowed_tools: at most 64 tools each",
+        ));
+    }
+    if agent.tool_policies.len() > 64 {
+        return Err(StoreError::invalid("agent.tool_policies: at most 64 tools"));
+    }
+    for (tool, policy) in &agent.tool_policies {
+        check_name("agent.tool_policies key", tool)?;
+        if !matches!(policy.as_str(), "always_allow" | "always_ask") {
+            return Err(StoreError::invalid(format!(
+                "agent.tool_policies.{tool} is {policy:?}: give \"always_allow\" or \"always_ask\""
+            )));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -380,8 +420,8 @@ mod tests {
             script: None,
             repo: None,
         };
-        new.agent.name = "a".into();
-        new.agent.model = "m".into();
+        new.agent.inline_mut().name = "a".into();
+        new.agent.inline_mut().model = "m".into();
         let e = store.queue(new).unwrap_err();
         assert!(matches!(e, StoreError::Invalid(_)), "{e:?}");
         assert_eq!(store.list(None, 10, None).unwrap(), vec![]);
@@ -392,6 +432,7 @@ mod tests {
         let (_d, store) = store();
         let mut new = super::super::testing::new_session();
         new.agent
+            .inline_mut()
             .tool_policies
             .insert("Bash".into(), "sometimes".into());
         let e = store.queue(new.clone()).unwrap_err();
@@ -400,9 +441,10 @@ mod tests {
             "{e:?}"
         );
         new.agent
+            .inline_mut()
             .tool_policies
             .insert("Bash".into(), "always_ask".into());
-        new.agent.disallowed_tools = vec!["WebFetch".into()];
+        new.agent.inline_mut().disallowed_tools = vec!["WebFetch".into()];
         let s = store.queue(new).unwrap();
         assert_eq!(s.agent.tool_policies["Bash"], "always_ask");
         assert_eq!(s.agent.disallowed_tools, ["WebFetch"]);

@@ -16,7 +16,8 @@ pub fn session(script: serde_json::Value) -> NewSession {
             model: "script".into(),
             enabled_tools: vec!["Bash".into(), "Write".into()],
             ..Default::default()
-        },
+        }
+        .into(),
         source: NewSource::default(),
         script: Some(serde_json::from_value::<Vec<ScriptStep>>(script).unwrap()),
         repo: None,

@@ -74,13 +74,21 @@ const RUNNER: &[(&str, &[&str])] = &[
 const CONTROL_PLANE: &[(&str, &[&str])] = &[
     ("transitions", &[]),
     ("cloud_agents", &[]),
-    ("store", &["cloud_agents", "transitions"]),
+    ("agent_configs", &[]),
+    ("store", &["agent_configs", "cloud_agents", "transitions"]),
     ("webhooks", &["store"]),
     ("error", &["store"]),
     ("auth", &["error", "store"]),
     (
         "api",
-        &["auth", "cloud_agents", "error", "store", "webhooks"],
+        &[
+            "agent_configs",
+            "auth",
+            "cloud_agents",
+            "error",
+            "store",
+            "webhooks",
+        ],
     ),
 ];
 

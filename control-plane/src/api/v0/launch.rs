@@ -159,7 +159,8 @@ pub(super) fn new_agent(
                 .map(|t| t.to_string())
                 .collect(),
             ..Default::default()
-        },
+        }
+        .into(),
         source: NewSource {
             title: name.clone(),
             prompt: text,
