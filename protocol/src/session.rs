@@ -317,6 +317,48 @@ pub struct NewSession {
     /// The repository to check out and deliver the work to, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repo: Option<crate::repository::RepoWork>,
+    /// What started it: `API` (the default) or `CLI` (`runner run`).
+    /// Schedules start their own (`SCHEDULED_AGENT`); a caller cannot
+    /// claim to be one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<Trigger>,
+}
+
+/// What started a session, as the runs view reports it (`source`) and
+/// lists filter by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Trigger {
+    /// A call of an API (`POST /v1/sessions`, `POST /api/v1/agent/runs`, a
+    /// Cloud Agents launch).
+    #[default]
+    Api,
+    /// A schedule's tick.
+    ScheduledAgent,
+    /// `runner run`.
+    Cli,
+    /// The web pages.
+    WebApp,
+}
+
+impl Trigger {
+    /// The name stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Api => "API",
+            Trigger::ScheduledAgent => "SCHEDULED_AGENT",
+            Trigger::Cli => "CLI",
+            Trigger::WebApp => "WEB_APP",
+        }
+    }
+
+    /// The trigger of a stored or queried name.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Trigger::Api, Trigger::ScheduledAgent, Trigger::Cli, Trigger::WebApp]
+            .into_iter()
+            .find(|t| t.as_str() == s)
+    }
 }
 
 /// A session as the control plane returns it.
@@ -335,6 +377,14 @@ pub struct Session {
     /// one by reference; `agent.version` is the version copied.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent_id: Option<String>,
+    /// What started it.
+    #[serde(default)]
+    pub trigger: Trigger,
+    /// Whom it runs as: `agent:agent_…` (an agent's key, or an agent named
+    /// by reference) or `user:NAME` (a person's call); absent for a key of
+    /// nobody's, and for sessions from before identities.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_as: Option<String>,
     /// The source work (untrusted).
     pub source: SourceWork,
     /// Scripted tool calls, if any.

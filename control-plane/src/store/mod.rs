@@ -316,6 +316,7 @@ pub(crate) mod testing {
             source: NewSource::default(),
             script: None,
             repo: None,
+            trigger: None,
         }
     }
 

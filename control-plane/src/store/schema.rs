@@ -292,7 +292,16 @@ fn teams(conn: &Connection) -> rusqlite::Result<()> {
     }
     // The agent a session was queued from by reference, and its version
     // (NULL: the version was given whole).
-    for (column, ty) in [("agent_id", "TEXT"), ("agent_version", "INTEGER")] {
+    // What started it, whom it runs as, the schedule that started it, and
+    // the runs view's metadata of it (JSON).
+    for (column, ty) in [
+        ("agent_id", "TEXT"),
+        ("agent_version", "INTEGER"),
+        ("trigger", "TEXT NOT NULL DEFAULT 'API'"),
+        ("run_as", "TEXT"),
+        ("schedule_id", "TEXT"),
+        ("run_metadata", "TEXT"),
+    ] {
         if !has_column(conn, "sessions", column)? {
             conn.execute_batch(&format!("ALTER TABLE sessions ADD COLUMN {column} {ty}"))?;
         }

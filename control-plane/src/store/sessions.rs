@@ -8,7 +8,9 @@ use super::limits::{check_len, check_name};
 use super::{now_ms, rfc3339, webhooks, ConflictKind, Missing, Store, StoreError, Tx};
 use crate::transitions::{next, Event};
 use protocol::activity::{Activity, ActivityEntry};
-use protocol::session::{AgentPin, AgentRef, AgentVersion, NewSession, Session, SessionState};
+use protocol::session::{
+    AgentPin, AgentRef, AgentVersion, NewSession, Session, SessionState, Trigger,
+};
 use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
@@ -185,6 +187,13 @@ pub(super) fn queue_in(
             super::agent_configs::resolve(tx, owner, &id, version)?
         }
     };
+    let trigger = new.trigger.unwrap_or_default();
+    // An agent named runs as that agent; a person's call as the person.
+    let run_as = match (&pin, owner) {
+        (Some((agent, _)), _) => Some(format!("agent:{agent}")),
+        (None, Some(user)) => Some(format!("user:{user}")),
+        (None, None) => None,
+    };
     let (mut source, _) = new.source.split();
     source.images = attachments::references(images);
     let id = format!("ses_{}", uuid::Uuid::new_v4().simple());
@@ -208,8 +217,8 @@ pub(super) fn queue_in(
     .map_err(StoreError::corrupt)?;
     let now = now_ms();
     tx.sql.execute(
-        "INSERT INTO sessions (id, workspace, agent_profile, body, state, attempt, created_at, updated_at, owner, agent_id, agent_version) VALUES (?1, ?2, ?3, ?4, 'queued', 1, ?5, ?5, ?6, ?7, ?8)",
-        params![id, new.workspace, new.agent_profile, body, now, owner, pin.as_ref().map(|p| &p.0), pin.as_ref().map(|p| p.1)],
+        "INSERT INTO sessions (id, workspace, agent_profile, body, state, attempt, created_at, updated_at, owner, agent_id, agent_version, trigger, run_as) VALUES (?1, ?2, ?3, ?4, 'queued', 1, ?5, ?5, ?6, ?7, ?8, ?9, ?10)",
+        params![id, new.workspace, new.agent_profile, body, now, owner, pin.as_ref().map(|p| &p.0), pin.as_ref().map(|p| p.1), trigger.as_str(), run_as],
     )?;
     attachments::insert(tx, &id, images, now)?;
     record(tx, &id, "new", SessionState::Queued, now, "queued")?;
@@ -277,13 +286,14 @@ pub(super) fn set_state(
 pub(super) fn load_session(tx: &Tx<'_>, id: &str) -> Result<Session, StoreError> {
     let row = tx
         .sql.query_row(
-            "SELECT id, workspace, agent_profile, body, state, attempt, plan, external_url, outcome, created_at, updated_at, agent_id FROM sessions WHERE id = ?1",
+            "SELECT id, workspace, agent_profile, body, state, attempt, plan, external_url, outcome, created_at, updated_at, agent_id, trigger, run_as FROM sessions WHERE id = ?1",
             params![id],
             |r| {
                 Ok((
                     r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?,
                     r.get::<_, String>(4)?, r.get::<_, u32>(5)?, r.get::<_, String>(6)?, r.get::<_, Option<String>>(7)?,
                     r.get::<_, Option<String>>(8)?, r.get::<_, i64>(9)?, r.get::<_, i64>(10)?, r.get::<_, Option<String>>(11)?,
+                    r.get::<_, String>(12)?, r.get::<_, Option<String>>(13)?,
                 ))
             },
         )
@@ -301,6 +311,8 @@ pub(super) fn load_session(tx: &Tx<'_>, id: &str) -> Result<Session, StoreError>
         created,
         updated,
         agent_id,
+        trigger,
+        run_as,
     )) = row
     else {
         return Err(StoreError::not_found(
@@ -315,6 +327,8 @@ pub(super) fn load_session(tx: &Tx<'_>, id: &str) -> Result<Session, StoreError>
         agent_profile,
         agent: body.agent,
         agent_id,
+        trigger: Trigger::parse(&trigger).unwrap_or_default(),
+        run_as,
         source: body.source,
         script: body.script,
         repo: body.repo,
@@ -331,6 +345,12 @@ pub(super) fn load_session(tx: &Tx<'_>, id: &str) -> Result<Session, StoreError>
 
 pub(super) fn validate_new(n: &NewSession) -> Result<(), StoreError> {
     check_name("workspace", &n.workspace)?;
+    if let Some(t @ (Trigger::ScheduledAgent | Trigger::WebApp)) = n.trigger {
+        return Err(StoreError::invalid(format!(
+            "trigger {} is set by the control plane itself; give API or CLI, or leave it out",
+            t.as_str()
+        )));
+    }
     check_name("agent_profile", &n.agent_profile)?;
     let model = match &n.agent {
         AgentRef::Inline(agent) => {
@@ -419,6 +439,7 @@ mod tests {
             source: Default::default(),
             script: None,
             repo: None,
+            trigger: None,
         };
         new.agent.inline_mut().name = "a".into();
         new.agent.inline_mut().model = "m".into();

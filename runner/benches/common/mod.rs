@@ -21,6 +21,7 @@ pub fn session(script: serde_json::Value) -> NewSession {
         source: NewSource::default(),
         script: Some(serde_json::from_value::<Vec<ScriptStep>>(script).unwrap()),
         repo: None,
+        trigger: None,
     }
 }
 

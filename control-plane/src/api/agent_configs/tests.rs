@@ -760,6 +760,8 @@ async fn a_session_pins_the_version_it_was_queued_with_and_an_update_mid_run_cha
     let (st, s1) = queue(&r, &r.alice, json!(id)).await;
     assert_eq!(st, 200, "{s1}");
     assert_eq!(s1["agent_id"], id.as_str());
+    assert_eq!(s1["trigger"], "API");
+    assert_eq!(s1["run_as"], format!("agent:{id}"), "an agent named runs as that agent");
     assert_eq!(s1["agent"]["version"], 1);
     assert_eq!(s1["agent"]["name"], "pinned");
     assert_eq!(s1["agent"]["model"], "fake-coder");
@@ -821,7 +823,7 @@ async fn a_session_pins_the_version_it_was_queued_with_and_an_update_mid_run_cha
     let (_, s4) = queue(&r, &r.alice, json!({"type": "agent", "id": id})).await;
     assert_eq!(s4["agent"]["version"], 2);
     // What cannot be run is refused, and nothing is queued.
-    let before = r.store.list(None, 100, None).unwrap().len();
+    let before = r.store.audit_counts().unwrap().len();
     for (auth, agent, status) in [
         (&r.bob, json!(id), 404),
         (
@@ -858,5 +860,27 @@ async fn a_session_pins_the_version_it_was_queued_with_and_an_update_mid_run_cha
         b["error"]["message"].as_str().unwrap().contains("archived"),
         "{b}"
     );
-    assert_eq!(r.store.list(None, 100, None).unwrap().len(), before);
+    assert_eq!(r.store.audit_counts().unwrap().len(), before);
+}
+
+#[tokio::test]
+async fn a_session_records_what_started_it_and_whom_it_runs_as() {
+    let r = rig().await;
+    let post = |trigger: Value| {
+        r.http
+            .post(format!("http://{}/v1/sessions", r.addr))
+            .header("Authorization", &r.alice)
+            .json(&json!({"workspace": "w", "agent_profile": "p", "agent": {"name": "a", "model": "m"},
+                           "trigger": trigger}))
+            .send()
+    };
+    let s: Value = post(json!("CLI")).await.unwrap().json().await.unwrap();
+    assert_eq!((s["trigger"].clone(), s["run_as"].clone()), (json!("CLI"), json!("user:alice")));
+    let s: Value = post(Value::Null).await.unwrap().json().await.unwrap();
+    assert_eq!(s["trigger"], "API");
+    for t in ["SCHEDULED_AGENT", "WEB_APP", "cron"] {
+        let resp = post(json!(t)).await.unwrap();
+        assert_eq!(resp.status(), 400, "{t}");
+    }
+    assert_eq!(r.store.audit_counts().unwrap().len(), 2);
 }

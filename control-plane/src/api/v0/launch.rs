@@ -169,6 +169,7 @@ pub(super) fn new_agent(
         },
         script: None,
         repo: Some(repo),
+        trigger: None,
     };
     Ok(NewAgent {
         user: user.into(),
