@@ -244,3 +244,86 @@ impl IntoResponse for QoderError {
         r
     }
 }
+
+/// An error of the identities API (`/api/v1/agent/…`, after Warp's Oz
+/// API): the same [`ApiError`], answered as RFC 7807 problem details
+/// (`application/problem+json`) with the vendor's error code, and
+/// `x-should-retry: false` on everything a retry cannot fix — the vendor's
+/// client retries 409 and 5xx otherwise, POST included.
+#[derive(Debug, Clone)]
+pub(crate) struct OzError(pub(crate) ApiError);
+
+impl From<ApiError> for OzError {
+    fn from(e: ApiError) -> Self {
+        OzError(e)
+    }
+}
+
+impl From<StoreError> for OzError {
+    fn from(e: StoreError) -> Self {
+        OzError(ApiError::from(e))
+    }
+}
+
+/// The vendor's error code of an error, and its title.
+fn oz_code(e: &ApiError) -> (&'static str, &'static str) {
+    match (e.status.as_u16(), e.kind) {
+        (403, "feature_not_available") => (
+            "feature_not_available",
+            "This feature is not available on your plan.",
+        ),
+        (403, _) => (
+            "not_authorized",
+            "You are not authorized to perform this action.",
+        ),
+        (400 | 413 | 415 | 422, _) => (
+            "invalid_request",
+            "The request contains invalid or missing parameters.",
+        ),
+        (401, _) => ("authentication_required", "Authentication is required."),
+        (404 | 405, _) => (
+            "resource_not_found",
+            "The requested resource was not found.",
+        ),
+        (409, _) => (
+            "conflict",
+            "The request conflicts with the current state of the resource.",
+        ),
+        (429, _) => ("rate_limited", "Too many requests."),
+        (503, _) => (
+            "resource_unavailable",
+            "The service is temporarily unavailable.",
+        ),
+        _ => ("internal_error", "An internal error occurred."),
+    }
+}
+
+impl IntoResponse for OzError {
+    fn into_response(self) -> Response {
+        let e = self.0;
+        let (code, title) = oz_code(&e);
+        let retryable = matches!(e.status.as_u16(), 429 | 503);
+        let body = serde_json::json!({
+            "type": format!("/reference/api-and-sdk/troubleshooting/errors/{}/", code.replace('_', "-")),
+            "title": title,
+            "status": e.status.as_u16(),
+            "detail": e.message,
+            "error": format!("{title} ({})", e.message),
+            "error_code": code,
+            "retryable": retryable,
+        });
+        let mut r = (e.status, axum::Json(body)).into_response();
+        r.headers_mut().insert(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/problem+json"),
+        );
+        retry_after(&mut r, e.retry_after);
+        if !retryable {
+            r.headers_mut().insert(
+                "x-should-retry",
+                axum::http::HeaderValue::from_static("false"),
+            );
+        }
+        r
+    }
+}

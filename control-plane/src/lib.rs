@@ -15,6 +15,7 @@ mod api;
 pub mod auth;
 mod cloud_agents;
 mod error;
+mod runs;
 mod store;
 mod transitions;
 pub mod webhooks;
@@ -23,7 +24,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use store::{ClaimProblem, ConflictKind, Missing, Store, StoreError};
+pub use store::{ClaimProblem, ConflictKind, Missing, Store, StoreError, DEFAULT_MAX_AGENTS};
 
 /// Serves the API on `listener` and sweeps expired leases every `sweep`
 /// until `shutdown` resolves.

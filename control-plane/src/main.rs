@@ -43,6 +43,11 @@ struct Args {
     /// address it listens on.
     #[arg(long)]
     public_url: Option<String>,
+    /// How many live agents a team may have (its plan's limit; the default
+    /// agent counts). Agents over it are listed unavailable and cannot be
+    /// changed, get keys or start runs.
+    #[arg(long, default_value_t = control_plane::DEFAULT_MAX_AGENTS)]
+    max_agents: usize,
     /// A user whose workers run every user's sessions (the operator's
     /// service account; repeat for several). Without it a session runs
     /// only on workers its own user registered.
@@ -121,6 +126,11 @@ enum Admin {
         /// The user the key belongs to.
         #[arg(long)]
         user: Option<String>,
+        /// Bind the key to this agent of the user's team (`agent_…`; needs
+        /// `--user`): runs started with it run as the agent, and it can
+        /// manage nothing.
+        #[arg(long, requires = "user")]
+        agent: Option<String>,
     },
     /// Sign a user out of a client: revoke every refresh token of theirs.
     /// Their workers release their sessions and stop within one access
@@ -207,10 +217,12 @@ fn admin(store: &control_plane::Store, what: Admin) -> Result<String, String> {
             })
             .to_string())
         }
-        Admin::ApiKeyAdd { name, user } => {
-            let k = store
-                .add_api_key(&name, user.as_deref())
-                .map_err(|e| e.to_string())?;
+        Admin::ApiKeyAdd { name, user, agent } => {
+            let k = match (&user, &agent) {
+                (Some(u), Some(a)) => store.add_agent_api_key(&name, u, a),
+                _ => store.add_api_key(&name, user.as_deref()),
+            }
+            .map_err(|e| e.to_string())?;
             if user.is_none() {
                 eprintln!("control-plane admin: note: this key belongs to no user; it works on /v1, and the Cloud Agents API (/v0) refuses it; give --user USER for a key that works there");
             }
@@ -218,6 +230,7 @@ fn admin(store: &control_plane::Store, what: Admin) -> Result<String, String> {
                 "id": k.id,
                 "name": k.name,
                 "user": user,
+                "agent_id": agent,
                 "created_at": k.created_at,
                 "api_key": k.key,
             })
@@ -254,6 +267,7 @@ async fn main() {
             .with_retry_schedule(schedule)
             .with_private_webhooks(a.allow_private_webhooks)
             .with_worker_users(a.worker_users.clone())
+            .with_max_agents(a.max_agents)
             .with_auth_settings(control_plane::auth::AuthSettings {
                 access_seconds: a.access_token_seconds.max(1),
                 refresh_seconds: a.refresh_token_seconds.max(1),

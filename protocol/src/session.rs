@@ -355,9 +355,14 @@ impl Trigger {
 
     /// The trigger of a stored or queried name.
     pub fn parse(s: &str) -> Option<Self> {
-        [Trigger::Api, Trigger::ScheduledAgent, Trigger::Cli, Trigger::WebApp]
-            .into_iter()
-            .find(|t| t.as_str() == s)
+        [
+            Trigger::Api,
+            Trigger::ScheduledAgent,
+            Trigger::Cli,
+            Trigger::WebApp,
+        ]
+        .into_iter()
+        .find(|t| t.as_str() == s)
     }
 }
 

@@ -70,6 +70,38 @@ pub(crate) struct AgentConfig {
     /// Kept and echoed; it has no effect here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) multiagent: Option<Value>,
+    /// The names of secrets the agent may use (the identities view's
+    /// `secrets`; the values live with the operator, never here).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) secrets: Vec<String>,
+    /// Skill specs (`owner/repo:path/SKILL.md`, the identities view's
+    /// `skills`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) skill_specs: Vec<String>,
+    /// The environment its runs use (identities view), kept and echoed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) environment_id: Option<String>,
+}
+
+impl AgentConfig {
+    /// A configuration with the seed's defaults: no tools, no prompt.
+    /// `model` `""` lets the worker that runs it choose.
+    pub(crate) fn new(name: String, model: ModelRef) -> Self {
+        AgentConfig {
+            name,
+            description: String::new(),
+            model,
+            system: String::new(),
+            tools: Vec::new(),
+            skills: Vec::new(),
+            mcp_servers: Vec::new(),
+            metadata: Map::new(),
+            multiagent: None,
+            secrets: Vec::new(),
+            skill_specs: Vec::new(),
+            environment_id: None,
+        }
+    }
 }
 
 /// A create or update body: the fields sent. A field left out — or sent
@@ -142,17 +174,7 @@ impl AgentPatch {
         let Some(model) = self.model.clone() else {
             return Err("Field 'model' is required.".into());
         };
-        let mut config = AgentConfig {
-            name,
-            description: String::new(),
-            model,
-            system: String::new(),
-            tools: Vec::new(),
-            skills: Vec::new(),
-            mcp_servers: Vec::new(),
-            metadata: Map::new(),
-            multiagent: None,
-        };
+        let mut config = AgentConfig::new(name, model);
         self.apply_to(&mut config);
         check_references(&config)?;
         Ok(config)
@@ -240,7 +262,9 @@ impl AgentPatch {
     }
 }
 
-fn check_model(m: &ModelRef, served: &[String]) -> Result<(), String> {
+/// Checks a model: a string id (or an object with one) that a registered
+/// worker serves.
+pub(crate) fn check_model(m: &ModelRef, served: &[String]) -> Result<(), String> {
     let Some(id) = m.id().filter(|s| !s.is_empty()) else {
         return Err("model must be a model id, or an object with a string `id`; see GET /api/v1/cloud/models".into());
     };
@@ -277,7 +301,9 @@ fn check_skills(skills: &[Value]) -> Result<(), String> {
     Ok(())
 }
 
-fn check_mcp_servers(servers: &[Value]) -> Result<(), String> {
+/// Checks MCP servers: `{type: "url", name, url}`, names unique, no
+/// credentials.
+pub(crate) fn check_mcp_servers(servers: &[Value]) -> Result<(), String> {
     if servers.len() > LIST_MAX {
         return Err(format!(
             "mcp_servers has {} entries; at most {LIST_MAX}",
@@ -349,7 +375,7 @@ fn check_metadata(m: &Map<String, Value>) -> Result<(), String> {
 
 /// What can only be checked on the merged whole: tool entries against the
 /// MCP servers they name.
-fn check_references(c: &AgentConfig) -> Result<(), String> {
+pub(crate) fn check_references(c: &AgentConfig) -> Result<(), String> {
     let servers: Vec<&str> = c
         .mcp_servers
         .iter()

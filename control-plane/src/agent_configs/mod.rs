@@ -7,10 +7,12 @@
 //! and each vendor's API is a view of the same [`AgentConfig`].
 
 mod config;
+mod identity;
 mod tools;
 mod view;
 
-pub(crate) use config::{AgentConfig, AgentPatch};
+pub(crate) use config::{AgentConfig, AgentPatch, ModelRef};
+pub(crate) use identity::{IdentityPatch, IdentityView};
 pub(crate) use tools::agent_version;
 pub(crate) use view::{rfc3339, AgentRecord, AgentView, ModelView, Page};
 

@@ -19,6 +19,11 @@ pub(crate) struct AgentRecord {
     pub(crate) created_at: i64,
     /// When this version was written (ms).
     pub(crate) updated_at: i64,
+    /// Whether it is its team's default agent.
+    pub(crate) is_default: bool,
+    /// Whether the team's plan lets it run (its place among the team's
+    /// live agents is within the limit).
+    pub(crate) available: bool,
 }
 
 /// The JSON of an agent: the seed's fields.

@@ -94,33 +94,10 @@ pub(crate) struct QBody<T>(T);
 impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<S> for QBody<T> {
     type Rejection = QoderError;
     async fn from_request(req: axum::extract::Request, _: &S) -> Result<Self, QoderError> {
-        let json = super::is_json(req.headers());
-        let Some(bytes) = super::read_limited(req.into_body(), super::MAX_BODY_BYTES).await? else {
-            return Err(QoderError(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                format!("the body is larger than {} bytes", super::MAX_BODY_BYTES),
-            )));
-        };
-        let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
-            b"{}"
-        } else if !json {
-            return Err(QoderError(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "invalid_request",
-                "send the body as JSON with Content-Type: application/json",
-            )));
-        } else {
-            &bytes
-        };
-        Json::<T>::from_bytes(bytes)
-            .map(|Json(v)| QBody(v))
-            .map_err(|e| {
-                QoderError(ApiError::invalid(format!(
-                    "invalid JSON body: {}",
-                    e.body_text()
-                )))
-            })
+        super::json_or_empty(req)
+            .await
+            .map(QBody)
+            .map_err(QoderError)
     }
 }
 
@@ -220,6 +197,7 @@ async fn create_agent(
     Caller(m): Caller,
     QBody(patch): QBody<AgentPatch>,
 ) -> Result<Response, QoderError> {
+    m.person()?;
     let r = blocking(s, move |st| {
         st.create_agent_config(&m.team, &m.actor(), patch)
     })
@@ -257,6 +235,7 @@ async fn update_agent(
     Path(id): Path<String>,
     QBody(patch): QBody<AgentPatch>,
 ) -> QResult<AgentView> {
+    m.person()?;
     if patch.version.is_none() {
         return Err(invalid("Field 'version' is required."));
     }
@@ -277,6 +256,7 @@ async fn archive_agent(
     Path(id): Path<String>,
     QBody(_): QBody<serde_json::Value>,
 ) -> QResult<AgentView> {
+    m.person()?;
     if !is_agent_id(&id) {
         return Err(not_found(&id));
     }

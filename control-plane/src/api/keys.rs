@@ -18,6 +18,10 @@ pub(crate) struct NewApiKey {
     /// A name to tell the key by (1–100 characters); `/v0/me` answers it
     /// as `apiKeyName`.
     name: String,
+    /// An agent of your team (`agent_…`) to bind the key to: runs started
+    /// with it run as that agent, and it can manage nothing.
+    #[serde(default)]
+    agent_id: Option<String>,
 }
 
 /// Create an API key for yourself. The key is in this answer only.
@@ -27,7 +31,11 @@ pub(crate) async fn create_api_key(
     UserCaller(user): UserCaller,
     Body(n): Body<NewApiKey>,
 ) -> ApiResult<IssuedApiKey> {
-    blocking(s, move |st| st.add_api_key(&n.name, Some(&user))).await
+    blocking(s, move |st| match &n.agent_id {
+        Some(agent) => st.add_agent_api_key(&n.name, &user, agent),
+        None => st.add_api_key(&n.name, Some(&user)),
+    })
+    .await
 }
 
 /// Your API keys, newest first (no secrets; revoked ones with when).

@@ -2,6 +2,7 @@
 //! thread, and map errors to the JSON error body. Bodies are limited in size
 //! and unknown fields are refused (the protocol types deny them).
 
+mod agent_api;
 mod agent_configs;
 mod attachments;
 mod events;
@@ -148,6 +149,37 @@ pub(crate) async fn read_limited(
     Ok(None)
 }
 
+/// A JSON body of at most [`MAX_BODY_BYTES`] read as `T`; an empty body
+/// (or only whitespace) reads as `{}` whatever its Content-Type — the
+/// vendors' clients send empty POSTs, some with `Content-Type:
+/// application/json`. A body with content must say it is JSON (415).
+pub(crate) async fn json_or_empty<T: serde::de::DeserializeOwned>(
+    req: axum::extract::Request,
+) -> Result<T, ApiError> {
+    let json = is_json(req.headers());
+    let Some(bytes) = read_limited(req.into_body(), MAX_BODY_BYTES).await? else {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the body is larger than {MAX_BODY_BYTES} bytes"),
+        ));
+    };
+    let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else if !json {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "invalid_request",
+            "send the body as JSON with Content-Type: application/json",
+        ));
+    } else {
+        &bytes
+    };
+    Json::<T>::from_bytes(bytes)
+        .map(|Json(v)| v)
+        .map_err(|e| ApiError::invalid(format!("invalid JSON body: {}", e.body_text())))
+}
+
 /// Runs a store call off the async runtime; its error becomes the API's.
 async fn blocking<T: Send + 'static>(
     store: Shared,
@@ -222,6 +254,7 @@ pub(crate) fn router_with(store: Arc<Store>, streams: events::StreamSettings) ->
     let (router, _) = routes().split_for_parts();
     router
         .nest(agent_configs::MOUNT, agent_configs::router())
+        .nest(agent_api::MOUNT, agent_api::router())
         .fallback(|| async {
             ApiError::not_found("not_found", "no such route; see GET /openapi.json")
         })

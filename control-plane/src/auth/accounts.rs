@@ -210,6 +210,7 @@ impl Store {
                 id: k.id,
                 name: k.name,
                 user: k.user,
+                agent: k.agent,
             }));
         }
         if !token.starts_with(ACCESS_PREFIX) {

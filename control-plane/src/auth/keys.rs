@@ -44,6 +44,10 @@ pub struct ApiKeyInfo {
     /// When it was revoked (RFC 3339); absent while it works.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub revoked_at: Option<String>,
+    /// The agent it is bound to: what it starts runs as that agent (it
+    /// can never manage agents, users or keys). Absent: your own key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<String>,
 }
 
 impl From<ApiKeyRow> for ApiKeyInfo {
@@ -53,6 +57,7 @@ impl From<ApiKeyRow> for ApiKeyInfo {
             name: r.name,
             created_at: rfc3339(r.created_at),
             revoked_at: r.revoked_at.map(rfc3339),
+            agent_id: r.agent,
         }
     }
 }
@@ -84,6 +89,27 @@ impl Store {
     /// belongs to nobody, which works on `/v1` only); returns it — the
     /// only time the key is available.
     pub fn add_api_key(&self, name: &str, user: Option<&str>) -> Result<IssuedApiKey, StoreError> {
+        self.add_key(name, user, None)
+    }
+
+    /// Creates an API key named `name`, made by `user`, bound to `user`'s
+    /// team's agent `agent` (which must be live and available): a run
+    /// started with it runs as that agent.
+    pub fn add_agent_api_key(
+        &self,
+        name: &str,
+        user: &str,
+        agent: &str,
+    ) -> Result<IssuedApiKey, StoreError> {
+        self.add_key(name, Some(user), Some(agent))
+    }
+
+    fn add_key(
+        &self,
+        name: &str,
+        user: Option<&str>,
+        agent: Option<&str>,
+    ) -> Result<IssuedApiKey, StoreError> {
         check_name(name)?;
         let key = random_secret(API_KEY_PREFIX);
         let row = ApiKeyRow {
@@ -92,6 +118,7 @@ impl Store {
             user: user.map(str::to_string),
             created_at: now_ms(),
             revoked_at: None,
+            agent: agent.map(str::to_string),
         };
         self.tx(|tx| {
             if let Some(u) = user {
@@ -101,6 +128,9 @@ impl Store {
                         format!("no user {u:?}: an API key belongs to an existing user; add one with `control-plane admin user-add {u} --email …`"),
                     ));
                 }
+            }
+            if let (Some(u), Some(a)) = (user, agent) {
+                crate::store::check_agent_for_key(tx, u, a)?;
             }
             db::insert_api_key(tx, &secret_hash(&key), &row)
         })?;

@@ -69,9 +69,24 @@ pub(crate) enum Principal {
         /// The key's name.
         name: String,
         /// Its owner; `None` for a key that belongs to nobody (it works
-        /// on `/v1`, not on the Cloud Agents API).
+        /// on `/v1`, not on the Cloud Agents API). For an agent's key:
+        /// the person who made it.
         user: Option<String>,
+        /// The agent the key is bound to: it calls the team APIs as that
+        /// agent, and nothing else.
+        agent: Option<String>,
     },
+}
+
+/// The 403 of an agent's key on a route that is not for agents.
+fn agent_key_refused(name: &str, what: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "not_authorized",
+        format!(
+            "API key {name:?} is an agent's key: {what}. An agent's key starts, reads and cancels its team's runs (/api/v1/agent/runs); only a person may manage agents, users or keys"
+        ),
+    )
 }
 
 /// A fresh random secret with a prefix: 32 bytes from the OS, base64url.
@@ -171,7 +186,14 @@ impl FromRequestParts<Arc<Store>> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, store: &Arc<Store>) -> Result<Self, ApiError> {
-        principal(parts, store).await.map(Caller)
+        match principal(parts, store).await? {
+            Principal::ApiKey {
+                name,
+                agent: Some(_),
+                ..
+            } => Err(agent_key_refused(&name, "this route is not open to it")),
+            p => Ok(Caller(p)),
+        }
     }
 }
 
@@ -237,6 +259,11 @@ impl FromRequestParts<Arc<Store>> for KeyCaller {
     async fn from_request_parts(parts: &mut Parts, store: &Arc<Store>) -> Result<Self, V0Error> {
         match principal(parts, store).await? {
             Principal::ApiKey {
+                name,
+                agent: Some(_),
+                ..
+            } => Err(V0Error(agent_key_refused(&name, "the Cloud Agents API is not open to it"))),
+            Principal::ApiKey {
                 id,
                 user: Some(user),
                 ..
@@ -264,23 +291,47 @@ impl FromRequestParts<Arc<Store>> for KeyCaller {
 pub(crate) struct Member {
     /// The team: every read and change of the call is confined to it.
     pub(crate) team: String,
-    /// The person.
+    /// The person (for an agent's key: the person who made the key, whose
+    /// workers and limits its runs use).
     pub(crate) user: String,
+    /// The agent, when the call is made with an agent's key.
+    pub(crate) agent: Option<String>,
 }
 
 impl Member {
-    /// Who made a change, as versions record it (`user:NAME`).
+    /// Who made a change, as versions and sessions record it
+    /// (`agent:agent_…` or `user:NAME`).
     pub(crate) fn actor(&self) -> String {
-        format!("user:{}", self.user)
+        match &self.agent {
+            Some(a) => format!("agent:{a}"),
+            None => format!("user:{}", self.user),
+        }
+    }
+
+    /// The call is a person's, or a 403: an agent's key never manages
+    /// agents, users or keys.
+    pub(crate) fn person(&self) -> Result<&str, ApiError> {
+        match &self.agent {
+            None => Ok(&self.user),
+            Some(_) => Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "not_authorized",
+                "this call was made with an agent's key, and only a person may manage agents, users or keys; use a person's key or sign-in",
+            )),
+        }
     }
 }
 
 /// The [`Member`] a request is made by: 401 without a valid credential,
 /// 403 for a key that belongs to no user (it has no team).
 pub(crate) async fn member(parts: &Parts, store: &Arc<Store>) -> Result<Member, ApiError> {
-    let user = match principal(parts, store).await? {
-        Principal::User { user, .. } => user,
-        Principal::ApiKey { user: Some(user), .. } => user,
+    let (user, agent) = match principal(parts, store).await? {
+        Principal::User { user, .. } => (user, None),
+        Principal::ApiKey {
+            user: Some(user),
+            agent,
+            ..
+        } => (user, agent),
         Principal::ApiKey { name, user: None, .. } => {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
@@ -292,12 +343,16 @@ pub(crate) async fn member(parts: &Parts, store: &Arc<Store>) -> Result<Member, 
         }
     };
     let s = store.clone();
-    let u = user.clone();
-    let team = tokio::task::spawn_blocking(move || s.team_of(&u))
-        .await
-        .map_err(ApiError::internal)??
-        .ok_or_else(|| {
-            unauthorized("the credential's user no longer exists; sign in as another user")
-        })?;
-    Ok(Member { team, user })
+    let (u, a) = (user.clone(), agent.clone());
+    // An agent's key works in its agent's team; a person's in theirs.
+    let team = tokio::task::spawn_blocking(move || match a {
+        Some(a) => s.team_of_agent(&a),
+        None => s.team_of(&u),
+    })
+    .await
+    .map_err(ApiError::internal)??
+    .ok_or_else(|| {
+        unauthorized("the credential's user or agent no longer exists; use another key, or sign in")
+    })?;
+    Ok(Member { team, user, agent })
 }

@@ -9,7 +9,9 @@
 //! in one process or several on one file.
 
 use super::{now_ms, ConflictKind, Missing, Store, StoreError, Tx};
-use crate::agent_configs::{agent_version, new_agent_id, AgentConfig, AgentPatch, AgentRecord};
+use crate::agent_configs::{
+    agent_version, new_agent_id, AgentConfig, AgentPatch, AgentRecord, IdentityPatch,
+};
 use base64::Engine;
 use protocol::platform::RegisterWorker;
 use protocol::session::AgentVersion;
@@ -98,19 +100,57 @@ fn not_found(id: &str) -> StoreError {
     )
 }
 
-/// A row of `agents`: (version, archived_at, created_at, seq).
-type AgentRow = (u32, Option<i64>, i64, i64);
+/// A live (not deleted) row of `agents`.
+struct AgentRow {
+    version: u32,
+    archived_at: Option<i64>,
+    created_at: i64,
+    seq: i64,
+    is_default: bool,
+}
 
-/// The row of `agents` of `id` in `team`.
+/// The live row of `agents` of `id` in `team`.
 fn agent_row(tx: &Tx<'_>, team: &str, id: &str) -> Result<Option<AgentRow>, StoreError> {
     Ok(tx
         .sql
         .query_row(
-            "SELECT version, archived_at, created_at, seq FROM agents WHERE id = ?1 AND team = ?2",
+            "SELECT version, archived_at, created_at, seq, is_default FROM agents WHERE id = ?1 AND team = ?2 AND deleted_at IS NULL",
             params![id, team],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            |r| {
+                Ok(AgentRow {
+                    version: r.get(0)?,
+                    archived_at: r.get(1)?,
+                    created_at: r.get(2)?,
+                    seq: r.get(3)?,
+                    is_default: r.get(4)?,
+                })
+            },
         )
         .optional()?)
+}
+
+/// Whether the agent of `row` may run under the team's plan: not archived,
+/// and among the first `max_agents` of the team's live, unarchived agents
+/// (the default first, then by creation).
+fn is_available(tx: &Tx<'_>, team: &str, row: &AgentRow) -> Result<bool, StoreError> {
+    if row.archived_at.is_some() {
+        return Ok(false);
+    }
+    let before: i64 = tx.sql.query_row(
+        "SELECT COUNT(*) FROM agents WHERE team = ?1 AND deleted_at IS NULL AND archived_at IS NULL AND (is_default > ?2 OR (is_default = ?2 AND seq < ?3))",
+        params![team, row.is_default, row.seq],
+        |r| r.get(0),
+    )?;
+    Ok((before as u64) < tx.max_agents as u64)
+}
+
+fn unavailable(id: &str) -> StoreError {
+    StoreError::Forbidden {
+        kind: "feature_not_available",
+        message: format!(
+            "agent {id:?} is over your team's plan limit of agents, so it cannot be changed, get keys or start runs; delete or archive agents you no longer need"
+        ),
+    }
 }
 
 /// The agent `id` of `team` at `version` (its latest when `None`).
@@ -120,11 +160,12 @@ fn record(
     id: &str,
     version: Option<u32>,
 ) -> Result<AgentRecord, StoreError> {
-    let Some((latest, archived_at, created_at, _)) = agent_row(tx, team, id)? else {
+    let Some(row) = agent_row(tx, team, id)? else {
         return Err(not_found(id));
     };
+    let latest = row.version;
     let v = version.unwrap_or(latest);
-    let row: Option<(String, i64)> = tx
+    let stored: Option<(String, i64)> = tx
         .sql
         .query_row(
             "SELECT config, created_at FROM agent_versions WHERE agent_id = ?1 AND version = ?2",
@@ -132,7 +173,7 @@ fn record(
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()?;
-    let Some((config, updated_at)) = row else {
+    let Some((config, updated_at)) = stored else {
         return Err(StoreError::not_found(
             Missing::AgentConfig,
             format!("agent {id:?} has no version {v}; its versions are 1 to {latest}"),
@@ -142,9 +183,11 @@ fn record(
         id: id.to_string(),
         version: v,
         config: serde_json::from_str(&config).map_err(StoreError::corrupt)?,
-        archived_at,
-        created_at,
+        archived_at: row.archived_at,
+        created_at: row.created_at,
         updated_at,
+        is_default: row.is_default,
+        available: is_available(tx, team, &row)?,
     })
 }
 
@@ -209,16 +252,151 @@ pub(super) fn resolve(
         ));
     };
     let team = super::teams::team_of_user(tx, user)?.ok_or_else(|| not_found(id))?;
-    let r = record(tx, &team, id, version)?;
+    let r = runnable(tx, &team, id, version)?;
+    Ok((agent_version(&r.config, r.version), Some((r.id, r.version))))
+}
+
+/// The agent `id` of `team` (at `version`, or its latest) if it may start
+/// a run: not archived, and available under the team's plan.
+pub(super) fn runnable(
+    tx: &Tx<'_>,
+    team: &str,
+    id: &str,
+    version: Option<u32>,
+) -> Result<AgentRecord, StoreError> {
+    let r = record(tx, team, id, version)?;
     if r.archived_at.is_some() {
         return Err(StoreError::invalid(format!(
             "agent {id:?} is archived, and an archived agent starts nothing; use another agent"
         )));
     }
-    Ok((agent_version(&r.config, r.version), Some((r.id, r.version))))
+    if !r.available {
+        return Err(unavailable(id));
+    }
+    Ok(r)
+}
+
+/// What the default agent of a team is made with: every built-in tool,
+/// the model the worker that runs it chooses.
+const DEFAULT_SYSTEM: &str = "You are your team's default agent. Do the task you are given in the workspace: read the files you need, make the changes, run what checks them, and end with a short summary of what you did and what is left.";
+
+/// The id of `team`'s default agent, made now if the team has none yet.
+pub(super) fn default_agent(tx: &Tx<'_>, team: &str) -> Result<String, StoreError> {
+    let id: Option<String> = tx
+        .sql
+        .query_row(
+            "SELECT id FROM agents WHERE team = ?1 AND is_default = 1 AND deleted_at IS NULL",
+            params![team],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if let Some(id) = id {
+        return Ok(id);
+    }
+    let mut config = AgentConfig::new(
+        "default".into(),
+        crate::agent_configs::ModelRef::Id(String::new()),
+    );
+    config.system = DEFAULT_SYSTEM.into();
+    config.tools = vec![serde_json::json!({"type": "agent_toolset_20260401"})];
+    let id = insert_agent(tx, team, &config, "system", true)?;
+    Ok(id)
+}
+
+/// Inserts a new agent at version 1; its id.
+fn insert_agent(
+    tx: &Tx<'_>,
+    team: &str,
+    config: &AgentConfig,
+    by: &str,
+    is_default: bool,
+) -> Result<String, StoreError> {
+    let id = new_agent_id();
+    let now = now_ms();
+    tx.sql.execute(
+        "INSERT INTO agents (id, seq, team, version, created_at, updated_at, is_default) VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM agents), ?2, 1, ?3, ?3, ?4)",
+        params![id, team, now, is_default],
+    )?;
+    insert_version(tx, &id, 1, config, by, now)?;
+    Ok(id)
+}
+
+/// Refuses a new agent when `team` already has as many live agents as its
+/// plan allows.
+fn check_room(tx: &Tx<'_>, team: &str) -> Result<(), StoreError> {
+    let live: i64 = tx.sql.query_row(
+        "SELECT COUNT(*) FROM agents WHERE team = ?1 AND deleted_at IS NULL AND archived_at IS NULL",
+        params![team],
+        |r| r.get(0),
+    )?;
+    if live as u64 >= tx.max_agents as u64 {
+        return Err(StoreError::Forbidden {
+            kind: "feature_not_available",
+            message: format!(
+                "your team has {live} agents, the most its plan allows ({}); delete or archive one first",
+                tx.max_agents
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Writes the next version of the live agent `id` of `team`: `change`
+/// makes it from the current configuration. Refused for an archived or
+/// unavailable agent.
+fn write_next(
+    tx: &Tx<'_>,
+    team: &str,
+    id: &str,
+    by: &str,
+    change: impl FnOnce(&AgentConfig) -> Result<AgentConfig, String>,
+) -> Result<AgentRecord, StoreError> {
+    let current = record(tx, team, id, None)?;
+    if current.archived_at.is_some() {
+        return Err(StoreError::invalid(
+            "Archived agents cannot be updated; create a new agent instead.",
+        ));
+    }
+    if !current.available {
+        return Err(unavailable(id));
+    }
+    let next = change(&current.config).map_err(StoreError::Invalid)?;
+    let now = now_ms();
+    tx.sql.execute(
+        "UPDATE agents SET version = version + 1, updated_at = ?3 WHERE id = ?1 AND version = ?2",
+        params![id, current.version, now],
+    )?;
+    insert_version(tx, id, current.version + 1, &next, by, now)?;
+    record(tx, team, id, None)
+}
+
+/// Checks that `user` may bind a key to `agent`: the agent is live in the
+/// user's team, and available (an agent over the plan's limit gets no
+/// keys; another team's is not found).
+pub(crate) fn check_agent_for_key(tx: &Tx<'_>, user: &str, agent: &str) -> Result<(), StoreError> {
+    let team = super::teams::team_of_user(tx, user)?.ok_or_else(|| not_found(agent))?;
+    runnable(tx, &team, agent, None).map(|_| ())
+}
+
+/// The team of the live agent `id`; `None` when there is none.
+pub(super) fn team_of_agent_in(tx: &Tx<'_>, id: &str) -> Result<Option<String>, StoreError> {
+    Ok(tx
+        .sql
+        .query_row(
+            "SELECT team FROM agents WHERE id = ?1 AND deleted_at IS NULL",
+            params![id],
+            |r| r.get(0),
+        )
+        .optional()?)
 }
 
 impl Store {
+    /// The team of the live agent `id`; `None` when it does not exist (or
+    /// was deleted).
+    pub(crate) fn team_of_agent(&self, id: &str) -> Result<Option<String>, StoreError> {
+        self.tx(|tx| team_of_agent_in(tx, id))
+    }
+
     /// Creates an agent of `team` at version 1; `by`: who (`user:NAME`).
     pub(crate) fn create_agent_config(
         &self,
@@ -227,14 +405,12 @@ impl Store {
         patch: AgentPatch,
     ) -> Result<AgentRecord, StoreError> {
         self.tx(|tx| {
-            let config = patch.create(&served_ids(tx)?).map_err(StoreError::Invalid)?;
-            let id = new_agent_id();
-            let now = now_ms();
-            tx.sql.execute(
-                "INSERT INTO agents (id, seq, team, version, created_at, updated_at) VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM agents), ?2, 1, ?3, ?3)",
-                params![id, team, now],
-            )?;
-            insert_version(tx, &id, 1, &config, by, now)?;
+            let config = patch
+                .create(&served_ids(tx)?)
+                .map_err(StoreError::Invalid)?;
+            default_agent(tx, team)?;
+            check_room(tx, team)?;
+            let id = insert_agent(tx, team, &config, by, false)?;
             record(tx, team, &id, None)
         })
     }
@@ -267,37 +443,24 @@ impl Store {
         self.tx(|tx| {
             let served = served_ids(tx)?;
             patch.check(&served).map_err(StoreError::Invalid)?;
-            let Some((latest, archived_at, _, _)) = agent_row(tx, team, id)? else {
+            let Some(row) = agent_row(tx, team, id)? else {
                 return Err(not_found(id));
             };
-            if archived_at.is_some() {
+            if row.archived_at.is_some() {
                 return Err(StoreError::invalid(
                     "Archived agents cannot be updated; create a new agent instead.",
                 ));
             }
-            if i64::from(latest) != expected {
+            if i64::from(row.version) != expected {
                 return Err(StoreError::conflict(
                     ConflictKind::Version,
-                    format!("Version conflict. Expected version {latest}, got {expected}."),
+                    format!(
+                        "Version conflict. Expected version {}, got {expected}.",
+                        row.version
+                    ),
                 ));
             }
-            let current = record(tx, team, id, Some(latest))?;
-            let next = patch
-                .update(&current.config, &served)
-                .map_err(StoreError::Invalid)?;
-            let now = now_ms();
-            let n = tx.sql.execute(
-                "UPDATE agents SET version = version + 1, updated_at = ?3 WHERE id = ?1 AND version = ?2",
-                params![id, latest, now],
-            )?;
-            if n != 1 {
-                return Err(StoreError::conflict(
-                    ConflictKind::Version,
-                    format!("Version conflict. Expected version {latest}, got {expected}."),
-                ));
-            }
-            insert_version(tx, id, latest + 1, &next, by, now)?;
-            record(tx, team, id, None)
+            write_next(tx, team, id, by, |c| patch.update(c, &served))
         })
     }
 
@@ -308,8 +471,13 @@ impl Store {
         id: &str,
     ) -> Result<AgentRecord, StoreError> {
         self.tx(|tx| {
-            if agent_row(tx, team, id)?.is_none() {
+            let Some(row) = agent_row(tx, team, id)? else {
                 return Err(not_found(id));
+            };
+            if row.is_default {
+                return Err(StoreError::invalid(
+                    "the default agent cannot be archived: every team keeps one",
+                ));
             }
             tx.sql.execute(
                 "UPDATE agents SET archived_at = ?2 WHERE id = ?1 AND archived_at IS NULL",
@@ -326,9 +494,10 @@ impl Store {
         q: &AgentQuery,
     ) -> Result<ListPage<AgentRecord, AgentCursor>, StoreError> {
         self.tx(|tx| {
+            default_agent(tx, team)?;
             let anchor = |id: &str| -> Result<i64, StoreError> {
                 match agent_row(tx, team, id)? {
-                    Some((_, _, _, seq)) => Ok(seq),
+                    Some(row) => Ok(row.seq),
                     None => Err(StoreError::invalid(format!(
                         "{id:?} names none of your agents; page from an id GET /api/v1/cloud/agents listed"
                     ))),
@@ -341,7 +510,8 @@ impl Store {
                 AgentStart::AfterId(id) => (false, Some(anchor(id)?)),
                 AgentStart::BeforeId(id) => (true, Some(anchor(id)?)),
             };
-            let mut sql = String::from("SELECT id, seq FROM agents WHERE team = ?");
+            let mut sql =
+                String::from("SELECT id, seq FROM agents WHERE team = ? AND deleted_at IS NULL");
             let mut args: Vec<rusqlite::types::Value> = vec![team.to_string().into()];
             if !q.include_archived {
                 sql.push_str(" AND archived_at IS NULL");
@@ -399,7 +569,10 @@ impl Store {
         below: Option<u32>,
     ) -> Result<ListPage<AgentRecord, u32>, StoreError> {
         self.tx(|tx| {
-            let Some((latest, _, _, _)) = agent_row(tx, team, id)? else {
+            let Some(AgentRow {
+                version: latest, ..
+            }) = agent_row(tx, team, id)?
+            else {
                 return Err(not_found(id));
             };
             let top = below
@@ -418,6 +591,90 @@ impl Store {
                 next: has_more.then_some(bottom),
                 items,
             })
+        })
+    }
+
+    /// Every agent of `team` (its default made if it has none yet): the
+    /// default first, then by creation.
+    pub(crate) fn list_identities(&self, team: &str) -> Result<Vec<AgentRecord>, StoreError> {
+        self.tx(|tx| {
+            default_agent(tx, team)?;
+            let mut st = tx.sql.prepare(
+                "SELECT id FROM agents WHERE team = ?1 AND deleted_at IS NULL ORDER BY is_default DESC, seq",
+            )?;
+            let ids: Vec<String> = st
+                .query_map(params![team], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            ids.iter().map(|id| record(tx, team, id, None)).collect()
+        })
+    }
+
+    /// The agent `id` of `team` (its default made if it has none yet, so
+    /// that it can be read by id).
+    pub(crate) fn identity(&self, team: &str, id: &str) -> Result<AgentRecord, StoreError> {
+        self.tx(|tx| {
+            default_agent(tx, team)?;
+            record(tx, team, id, None)
+        })
+    }
+
+    /// Creates an agent of `team` from the identities view.
+    pub(crate) fn create_identity(
+        &self,
+        team: &str,
+        by: &str,
+        patch: IdentityPatch,
+    ) -> Result<AgentRecord, StoreError> {
+        self.tx(|tx| {
+            let config = patch
+                .create(&served_ids(tx)?)
+                .map_err(StoreError::Invalid)?;
+            default_agent(tx, team)?;
+            check_room(tx, team)?;
+            let id = insert_agent(tx, team, &config, by, false)?;
+            record(tx, team, &id, None)
+        })
+    }
+
+    /// Updates an agent of `team` from the identities view: the next
+    /// version, made against the latest (this view has no version to
+    /// check).
+    pub(crate) fn update_identity(
+        &self,
+        team: &str,
+        id: &str,
+        by: &str,
+        patch: IdentityPatch,
+    ) -> Result<AgentRecord, StoreError> {
+        self.tx(|tx| {
+            let served = served_ids(tx)?;
+            write_next(tx, team, id, by, |c| patch.update(c, &served))
+        })
+    }
+
+    /// Deletes an agent of `team`: kept for the history of its sessions,
+    /// "not found" from now on, and every key bound to it revoked. The
+    /// default agent cannot be deleted.
+    pub(crate) fn delete_identity(&self, team: &str, id: &str) -> Result<(), StoreError> {
+        self.tx(|tx| {
+            let Some(row) = agent_row(tx, team, id)? else {
+                return Err(not_found(id));
+            };
+            if row.is_default {
+                return Err(StoreError::invalid(
+                    "the default agent cannot be deleted: every team keeps one",
+                ));
+            }
+            let now = now_ms();
+            tx.sql.execute(
+                "UPDATE agents SET deleted_at = ?2 WHERE id = ?1",
+                params![id, now],
+            )?;
+            tx.sql.execute(
+                "UPDATE api_keys SET revoked = 1, revoked_at = ?2 WHERE agent_id = ?1 AND revoked = 0",
+                params![id, now],
+            )?;
+            Ok(())
         })
     }
 

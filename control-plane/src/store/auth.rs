@@ -156,9 +156,12 @@ pub(crate) struct ApiKeyRow {
     pub(crate) user: Option<String>,
     pub(crate) created_at: i64,
     pub(crate) revoked_at: Option<i64>,
+    /// The agent it is bound to (`agent_…`): a run started with it runs as
+    /// that agent; `None` for a person's key.
+    pub(crate) agent: Option<String>,
 }
 
-const KEY_COLUMNS: &str = "id, name, user_name, created_at, revoked_at";
+const KEY_COLUMNS: &str = "id, name, user_name, created_at, revoked_at, agent_id";
 
 fn key_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApiKeyRow> {
     Ok(ApiKeyRow {
@@ -167,14 +170,15 @@ fn key_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApiKeyRow> {
         user: r.get(2)?,
         created_at: r.get(3)?,
         revoked_at: r.get(4)?,
+        agent: r.get(5)?,
     })
 }
 
 /// Adds an API key by its hash.
 pub(crate) fn insert_api_key(tx: &Tx<'_>, hash: &str, key: &ApiKeyRow) -> Result<(), StoreError> {
     tx.sql.execute(
-        "INSERT INTO api_keys (hash, id, name, user_name, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![hash, key.id, key.name, key.user, key.created_at],
+        "INSERT INTO api_keys (hash, id, name, user_name, created_at, agent_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![hash, key.id, key.name, key.user, key.created_at, key.agent],
     )?;
     Ok(())
 }

@@ -44,13 +44,14 @@ mod inputs;
 mod limits;
 mod rate_limit;
 mod repositories;
+mod runs;
 mod schema;
 mod sessions;
 mod teams;
 pub(crate) mod webhooks;
 mod workers;
 
-pub(crate) use agent_configs::{AgentCursor, AgentQuery, AgentStart};
+pub(crate) use agent_configs::{check_agent_for_key, AgentCursor, AgentQuery, AgentStart};
 pub use auth::AuthSettings;
 pub(crate) use claims::Outcome;
 pub(crate) use cloud_agents::{AgentWebhook, NewAgent, ServingWorker, CURSOR_FORMAT};
@@ -60,6 +61,7 @@ pub(crate) use events::{EventPage, SessionEvent};
 pub(crate) use rate_limit::testing as rate_limit_testing;
 pub(crate) use rate_limit::Admission;
 pub(crate) use repositories::Reported;
+pub(crate) use runs::{RunQuery, RunRequest, RunSort, Starter};
 pub(crate) use sessions::SessionView;
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
@@ -97,6 +99,8 @@ pub struct Store {
     /// The control plane's URL as its users reach it (no trailing slash):
     /// the base of the agents' pages (`target.url`).
     public_url: String,
+    /// How many live agents a team may have and run (its plan's limit).
+    max_agents: usize,
 }
 
 /// One open transaction of a [`Store`]. Only the store's modules can run
@@ -110,6 +114,8 @@ pub(crate) struct Tx<'c> {
     sessions_changed: RefCell<Vec<String>>,
     /// [`Store::public_url`], for what a change writes that names a page.
     public_url: &'c str,
+    /// [`Store::max_agents`], for what counts a team's agents.
+    max_agents: usize,
 }
 
 impl Tx<'_> {
@@ -126,6 +132,10 @@ impl Tx<'_> {
         }
     }
 }
+
+/// How many live agents a team may have by default (`--max-agents`); the
+/// default agent counts.
+pub const DEFAULT_MAX_AGENTS: usize = 10;
 
 /// Milliseconds since the epoch: how every time is stored.
 pub(crate) fn now_ms() -> i64 {
@@ -162,6 +172,7 @@ impl Store {
             retry_schedule: vec![0, 60, 300],
             private_webhooks: false,
             public_url: "http://127.0.0.1:8700".into(),
+            max_agents: DEFAULT_MAX_AGENTS,
             trusted_worker_users: Vec::new(),
             image_quota: 256 << 20,
             prompt_limits: cloud_agents::PROMPT_LIMITS,
@@ -188,6 +199,14 @@ impl Store {
     /// a request the control plane makes on the caller's behalf.
     pub fn with_private_webhooks(mut self, allow: bool) -> Store {
         self.private_webhooks = allow;
+        self
+    }
+
+    /// How many live agents a team may have (at least 1; the default agent
+    /// counts): those over it are listed unavailable, and cannot be
+    /// changed, get keys or start runs.
+    pub fn with_max_agents(mut self, n: usize) -> Store {
+        self.max_agents = n.max(1);
         self
     }
 
@@ -264,6 +283,7 @@ impl Store {
             outbox_dirty: &self.outbox_dirty,
             sessions_changed: RefCell::new(Vec::new()),
             public_url: &self.public_url,
+            max_agents: self.max_agents,
         };
         let r = f(&tx);
         let changed = tx.sessions_changed.take();

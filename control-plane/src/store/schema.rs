@@ -160,8 +160,11 @@ CREATE INDEX IF NOT EXISTS rate_hits_user ON rate_hits (user, route, at);
 /// one millisecond have no other order —, its latest version — the column optimistic concurrency checks —
 /// and whether it is archived) and one row of `agent_versions` per version,
 /// every one kept (`config`: the [`crate::agent_configs::AgentConfig`]
-/// JSON; `created_by`: `user:NAME`). Users get their `team` from
-/// [`teams`].
+/// JSON; `created_by`: `user:NAME`). Each team has one default agent
+/// (`is_default`, made when first needed); a deleted agent keeps its rows
+/// (`deleted_at`) and is "not found" everywhere. Users get their `team`,
+/// sessions theirs and API keys their `agent_id` (NULL: a person's key)
+/// from [`teams`].
 const AGENTS: &str = "
 CREATE TABLE IF NOT EXISTS teams (
   id TEXT PRIMARY KEY, created_at INTEGER NOT NULL
@@ -169,9 +172,11 @@ CREATE TABLE IF NOT EXISTS teams (
 CREATE TABLE IF NOT EXISTS agents (
   id TEXT PRIMARY KEY, seq INTEGER NOT NULL UNIQUE, team TEXT NOT NULL,
   version INTEGER NOT NULL, archived_at INTEGER,
-  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL
+  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
+  is_default INTEGER NOT NULL DEFAULT 0, deleted_at INTEGER
 );
 CREATE INDEX IF NOT EXISTS agents_team ON agents (team, seq);
+CREATE UNIQUE INDEX IF NOT EXISTS agents_default ON agents (team) WHERE is_default = 1 AND deleted_at IS NULL;
 CREATE TABLE IF NOT EXISTS agent_versions (
   agent_id TEXT NOT NULL, version INTEGER NOT NULL, config TEXT NOT NULL,
   created_at INTEGER NOT NULL, created_by TEXT NOT NULL,
@@ -298,6 +303,7 @@ fn teams(conn: &Connection) -> rusqlite::Result<()> {
         ("agent_id", "TEXT"),
         ("agent_version", "INTEGER"),
         ("trigger", "TEXT NOT NULL DEFAULT 'API'"),
+        ("team", "TEXT"),
         ("run_as", "TEXT"),
         ("schedule_id", "TEXT"),
         ("run_metadata", "TEXT"),
@@ -305,6 +311,9 @@ fn teams(conn: &Connection) -> rusqlite::Result<()> {
         if !has_column(conn, "sessions", column)? {
             conn.execute_batch(&format!("ALTER TABLE sessions ADD COLUMN {column} {ty}"))?;
         }
+    }
+    if !has_column(conn, "api_keys", "agent_id")? {
+        conn.execute_batch("ALTER TABLE api_keys ADD COLUMN agent_id TEXT")?;
     }
     conn.execute(
         "INSERT INTO teams (id, created_at) VALUES (?1, ?2) ON CONFLICT (id) DO NOTHING",

@@ -178,22 +178,75 @@ pub(super) fn queue_in(
     images: &[attachments::NewAttachment],
     owner: Option<&str>,
 ) -> Result<Session, StoreError> {
+    queue_with(tx, new, images, owner, QueueExtras::default())
+}
+
+/// What a run started by the control plane's own views (runs, schedules)
+/// records beyond a [`NewSession`].
+#[derive(Debug, Default)]
+pub(super) struct QueueExtras {
+    /// The model to run instead of the agent's (a run's `config.model_id`).
+    pub(super) model: Option<String>,
+    /// Whom it runs as, instead of what the agent and owner say.
+    pub(super) run_as: Option<String>,
+    /// The schedule that started it.
+    pub(super) schedule_id: Option<String>,
+    /// The run's metadata (JSON object).
+    pub(super) metadata: Option<serde_json::Value>,
+    /// What started it, instead of the request's trigger.
+    pub(super) trigger: Option<Trigger>,
+}
+
+/// [`queue_in`] with what a run of the control plane's own records.
+pub(super) fn queue_with(
+    tx: &Tx<'_>,
+    new: NewSession,
+    images: &[attachments::NewAttachment],
+    owner: Option<&str>,
+    extras: QueueExtras,
+) -> Result<Session, StoreError> {
     // A reference is resolved here, in the queue's own transaction: the
     // version copied is the one that was latest (or pinned) at this moment.
-    let (agent, pin) = match new.agent {
+    let (mut agent, pin) = match new.agent {
         AgentRef::Inline(v) => (v, None),
         AgentRef::Latest(id) => super::agent_configs::resolve(tx, owner, &id, None)?,
         AgentRef::Pinned(AgentPin { id, version, .. }) => {
             super::agent_configs::resolve(tx, owner, &id, version)?
         }
     };
-    let trigger = new.trigger.unwrap_or_default();
+    if let Some(m) = extras.model {
+        agent.model = m;
+    }
+    if agent.model.is_empty() {
+        // An agent without a model runs on what the workers serve.
+        agent.model = super::agent_configs::served_models_in(tx)?
+            .into_iter()
+            .next()
+            .map(|(m, _)| m)
+            .ok_or_else(|| {
+                StoreError::invalid(
+                    "the agent names no model and no registered worker serves one; start a worker (`runner up`), or give the agent a model",
+                )
+            })?;
+    }
+    let trigger = extras.trigger.or(new.trigger).unwrap_or_default();
     // An agent named runs as that agent; a person's call as the person.
-    let run_as = match (&pin, owner) {
+    let run_as = extras.run_as.or_else(|| match (&pin, owner) {
         (Some((agent, _)), _) => Some(format!("agent:{agent}")),
         (None, Some(user)) => Some(format!("user:{user}")),
         (None, None) => None,
+    });
+    // The team it belongs to: its agent's, else its owner's.
+    let team = match (&pin, owner) {
+        (Some((agent, _)), _) => super::agent_configs::team_of_agent_in(tx, agent)?,
+        (None, Some(user)) => super::teams::team_of_user(tx, user)?,
+        (None, None) => None,
     };
+    let metadata = extras
+        .metadata
+        .map(|m| serde_json::to_string(&m))
+        .transpose()
+        .map_err(StoreError::corrupt)?;
     let (mut source, _) = new.source.split();
     source.images = attachments::references(images);
     let id = format!("ses_{}", uuid::Uuid::new_v4().simple());
@@ -217,8 +270,8 @@ pub(super) fn queue_in(
     .map_err(StoreError::corrupt)?;
     let now = now_ms();
     tx.sql.execute(
-        "INSERT INTO sessions (id, workspace, agent_profile, body, state, attempt, created_at, updated_at, owner, agent_id, agent_version, trigger, run_as) VALUES (?1, ?2, ?3, ?4, 'queued', 1, ?5, ?5, ?6, ?7, ?8, ?9, ?10)",
-        params![id, new.workspace, new.agent_profile, body, now, owner, pin.as_ref().map(|p| &p.0), pin.as_ref().map(|p| p.1), trigger.as_str(), run_as],
+        "INSERT INTO sessions (id, workspace, agent_profile, body, state, attempt, created_at, updated_at, owner, agent_id, agent_version, trigger, run_as, team, schedule_id, run_metadata) VALUES (?1, ?2, ?3, ?4, 'queued', 1, ?5, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        params![id, new.workspace, new.agent_profile, body, now, owner, pin.as_ref().map(|p| &p.0), pin.as_ref().map(|p| p.1), trigger.as_str(), run_as, team, extras.schedule_id, metadata],
     )?;
     attachments::insert(tx, &id, images, now)?;
     record(tx, &id, "new", SessionState::Queued, now, "queued")?;

@@ -40,7 +40,7 @@ fn registration(models: &[&str]) -> RegisterWorker {
 }
 
 async fn rig() -> Rig {
-    let srv = Served::start(|s| s).await;
+    let srv = Served::start(|s| s.with_max_agents(100)).await;
     let st = &srv.store;
     st.add_team("a").unwrap();
     st.add_team("b").unwrap();
@@ -223,7 +223,13 @@ async fn invalid_fields_are_400s_that_name_the_field_and_create_nothing() {
     let list = r
         .ok("GET", "agents?include_archived=true", &r.alice, None)
         .await;
-    assert_eq!(list["data"], json!([]));
+    let names: Vec<&str> = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["default"], "only the team's default agent");
 }
 
 #[tokio::test]
@@ -426,7 +432,15 @@ async fn lists_page_newest_first_with_one_cursor_at_most() {
             None => break,
         }
     }
+    let default = seen.pop().unwrap();
     assert_eq!(seen, ids, "every agent once, newest first");
+    let d = r
+        .ok("GET", &format!("agents/{default}"), &r.alice, None)
+        .await;
+    assert_eq!(
+        d["name"], "default",
+        "the team's default agent, made first, is last"
+    );
     let after = r
         .ok(
             "GET",
@@ -494,7 +508,11 @@ async fn lists_page_newest_first_with_one_cursor_at_most() {
             None,
         )
         .await;
-    assert_eq!(past["data"].as_array().unwrap().len(), 25);
+    assert_eq!(
+        past["data"].as_array().unwrap().len(),
+        26,
+        "25 and the default"
+    );
 }
 
 #[tokio::test]
@@ -531,10 +549,12 @@ async fn an_archived_agent_is_hidden_kept_and_frozen() {
         at.as_str(),
         "archiving again changes nothing"
     );
-    assert!(r.ok("GET", "agents", &r.alice, None).await["data"]
+    let listed = r.ok("GET", "agents", &r.alice, None).await;
+    assert!(listed["data"]
         .as_array()
         .unwrap()
-        .is_empty());
+        .iter()
+        .all(|a| a["id"] != id));
     let all = r
         .ok("GET", "agents?include_archived=true", &r.alice, None)
         .await;
@@ -591,7 +611,11 @@ async fn another_team_gets_404_on_every_route_and_changes_nothing() {
     let listed = r
         .ok("GET", "agents?include_archived=true", &r.bob, None)
         .await;
-    assert_eq!(listed["data"], json!([]));
+    assert!(listed["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|a| a["id"] != id && a["name"] == "default"));
     error_of(
         &r.call("GET", &format!("agents?after_id={id}"), &r.bob, None)
             .await,
@@ -761,7 +785,11 @@ async fn a_session_pins_the_version_it_was_queued_with_and_an_update_mid_run_cha
     assert_eq!(st, 200, "{s1}");
     assert_eq!(s1["agent_id"], id.as_str());
     assert_eq!(s1["trigger"], "API");
-    assert_eq!(s1["run_as"], format!("agent:{id}"), "an agent named runs as that agent");
+    assert_eq!(
+        s1["run_as"],
+        format!("agent:{id}"),
+        "an agent named runs as that agent"
+    );
     assert_eq!(s1["agent"]["version"], 1);
     assert_eq!(s1["agent"]["name"], "pinned");
     assert_eq!(s1["agent"]["model"], "fake-coder");
@@ -875,7 +903,10 @@ async fn a_session_records_what_started_it_and_whom_it_runs_as() {
             .send()
     };
     let s: Value = post(json!("CLI")).await.unwrap().json().await.unwrap();
-    assert_eq!((s["trigger"].clone(), s["run_as"].clone()), (json!("CLI"), json!("user:alice")));
+    assert_eq!(
+        (s["trigger"].clone(), s["run_as"].clone()),
+        (json!("CLI"), json!("user:alice"))
+    );
     let s: Value = post(Value::Null).await.unwrap().json().await.unwrap();
     assert_eq!(s["trigger"], "API");
     for t in ["SCHEDULED_AGENT", "WEB_APP", "cron"] {

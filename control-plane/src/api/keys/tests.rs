@@ -447,7 +447,8 @@ fn a_file_from_before_owned_keys_is_brought_up_to_date() {
         }
     }
     let store = Store::open(&path, 3).unwrap();
-    let Some(crate::auth::Principal::ApiKey { id, name, user }) = store.authenticate(live).unwrap()
+    let Some(crate::auth::Principal::ApiKey { id, name, user, .. }) =
+        store.authenticate(live).unwrap()
     else {
         panic!("the old key no longer works");
     };
