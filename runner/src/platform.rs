@@ -256,6 +256,23 @@ impl Platform {
         self.get(&format!("/v1/sessions/{id}"))
     }
 
+    /// One page (up to 100) of the caller's team's agents, newest first
+    /// (`GET /api/v1/cloud/agents`), from the `next_page` token of the
+    /// previous page: `{data: [{id, name, …}], has_more, next_page}`.
+    /// `runner run --agent NAME` finds its agent in these.
+    pub fn agents_page(&self, page: Option<&str>) -> Result<serde_json::Value, PlatformError> {
+        let url = format!("{}/api/v1/cloud/agents", self.base);
+        let bytes = self.send_bytes(|| {
+            let r = self.http.get(&url).query(&[("limit", "100")]);
+            match page {
+                Some(p) => r.query(&[("page", p)]),
+                None => r,
+            }
+        })?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| PlatformError::Transport(format!("unexpected response body: {e}")))
+    }
+
     /// Finds or creates the worker.
     pub fn register(&self, r: &RegisterWorker) -> Result<Worker, PlatformError> {
         self.post("/v1/workers", r)

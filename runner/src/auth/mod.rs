@@ -1,6 +1,8 @@
 //! The worker's sign-in to the control plane: OAuth 2.0 user tokens, never
 //! API keys (agent endpoints refuse those).
 //!
+//! - [`api_key`]: an API key as the bearer, for `runner run` (a person's
+//!   call, not a worker's: the session routes take keys).
 //! - [`login`]: `runner login` — authorization code with PKCE (S256),
 //!   through a loopback redirect or by pasting the code on a headless host.
 //! - [`store`]: the tokens at rest — encrypted (XChaCha20-Poly1305) with a
@@ -12,6 +14,7 @@
 //!   is used; a refresh refused for good marks the sign-in lost, and the
 //!   worker releases its sessions and stops.
 
+pub mod api_key;
 pub(crate) mod login;
 pub mod store;
 pub mod tokens;

@@ -3,6 +3,8 @@
 //! on as it arrives, in the session's order, until `event: end`. A broken
 //! connection is resumed with `Last-Event-ID`, so nothing is shown twice
 //! and nothing is missed; nothing reads whole sessions again and again.
+//! A follower may be told to give up when the control plane stays out of
+//! reach (`runner run --follow`, which says so in its exit code).
 
 use crate::platform::{Platform, PlatformError};
 use protocol::activity::{Activity, ActivityEntry};
@@ -59,21 +61,37 @@ pub(super) enum What {
 
 /// Follows `session` on a thread of its own, sending what happens to `tx`
 /// until the session ends, cannot be followed, or `tx`'s reader is gone.
-pub(super) fn spawn(platform: &Platform, session: SessionId, tx: Sender<Update>) {
+/// With `give_up_after`, a control plane that gives no stream for that
+/// long (unreachable, failing) ends the follow with [`Update::Lost`];
+/// without it the follower retries for as long as its reader waits.
+pub(super) fn spawn(
+    platform: &Platform,
+    session: SessionId,
+    tx: Sender<Update>,
+    give_up_after: Option<Duration>,
+) {
     let platform = platform.clone();
     let name = format!("follow-{session}");
     let _ = std::thread::Builder::new()
         .name(name)
-        .spawn(move || follow(&platform, session, &tx));
+        .spawn(move || follow(&platform, session, &tx, give_up_after));
 }
 
-fn follow(platform: &Platform, session: SessionId, tx: &Sender<Update>) {
+fn follow(
+    platform: &Platform,
+    session: SessionId,
+    tx: &Sender<Update>,
+    give_up_after: Option<Duration>,
+) {
     let mut last: Option<String> = None;
     let mut backoff = Duration::from_millis(100);
+    // Since when no stream could be opened (reset by each one opened).
+    let mut failing_since: Option<std::time::Instant> = None;
     loop {
         match platform.session_events(&session, last.as_deref(), None) {
             // The body ended or broke (`Ok(None)`, `Err`): resume it.
             Ok(mut stream) => {
+                failing_since = None;
                 while let Ok(Some(ev)) = stream.next_event() {
                     backoff = Duration::from_millis(100);
                     if ev.event == "end" {
@@ -110,10 +128,54 @@ fn follow(platform: &Platform, session: SessionId, tx: &Sender<Update>) {
                 let _ = tx.send(Update::Lost { session, why });
                 return;
             }
-            Err(e) => tracing::debug!("following {session}: {e}; retrying in {backoff:?}"),
+            Err(e) => {
+                let since = *failing_since.get_or_insert_with(std::time::Instant::now);
+                if give_up_after.is_some_and(|limit| since.elapsed() >= limit) {
+                    let _ = tx.send(Update::Lost {
+                        session,
+                        why: format!("no event stream for {}s: {e}", since.elapsed().as_secs()),
+                    });
+                    return;
+                }
+                tracing::debug!("following {session}: {e}; retrying in {backoff:?}")
+            }
         }
         std::thread::sleep(backoff);
         backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// One readable line per activity; denials marked (`runner up` and
+/// `runner run --follow` print the same).
+pub(super) fn line(a: &Activity) -> String {
+    match a {
+        Activity::PlanUpdated { steps } => format!("plan           {}", steps.join(" | ")),
+        Activity::Progress { message, .. } => format!("progress       {message}"),
+        Activity::PolicyDecision { record } => {
+            let mark = match record.result {
+                protocol::policy::DecisionResult::Allow => "allow",
+                protocol::policy::DecisionResult::Deny => "DENY ✗",
+                protocol::policy::DecisionResult::Ask => "ASK  ?",
+            };
+            let what = record
+                .action
+                .get("path")
+                .or(record.action.get("command"))
+                .or(record.action.get("host"))
+                .and_then(|v| v.as_str())
+                .unwrap_or("");
+            format!(
+                "decision       {mark:<7} {} {} ({}) — {}",
+                record.action["kind"].as_str().unwrap_or(""),
+                what,
+                record.action["tool"].as_str().unwrap_or(""),
+                record.reasons.join("; ")
+            )
+        }
+        Activity::Completed { summary } => format!("completed      {summary}"),
+        Activity::Failed { error } => format!("failed         {error}"),
+        Activity::AwaitingInput { question, .. } => format!("awaiting input {question}"),
+        Activity::ExternalUrlUpdated { url } => format!("external url   {url}"),
     }
 }
 
@@ -160,5 +222,26 @@ mod tests {
         );
         assert!(matches!(what("activity", "{}"), What::Other(_)));
         assert!(matches!(what("deleted", "{}"), What::Other(n) if n == "deleted"));
+    }
+
+    #[test]
+    fn a_bounded_follower_gives_up_on_an_unreachable_control_plane() {
+        // Nothing listens on port 1: every connection is refused at once.
+        let platform = Platform::new("http://127.0.0.1:1").unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        spawn(
+            &platform,
+            SessionId::from("ses_x"),
+            tx,
+            Some(Duration::from_millis(300)),
+        );
+        match rx.recv_timeout(Duration::from_secs(10)) {
+            Ok(Update::Lost { why, .. }) => assert!(why.contains("no event stream"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        // Unbounded, it keeps trying.
+        let (tx, rx) = std::sync::mpsc::channel();
+        spawn(&platform, SessionId::from("ses_y"), tx, None);
+        assert!(rx.recv_timeout(Duration::from_secs(1)).is_err());
     }
 }

@@ -3,6 +3,8 @@
 //!
 //! Exit codes: 0 ok, 1 a check failed (tests, verify), 2 usage or config
 //! error (message on stderr), 3 an action was denied, 4 a tool failed.
+//! `runner run` has its own (see [`run`]): 0 complete, 1 error, 2 usage,
+//! auth or refused, 3 cancelled, 4 the event stream was lost.
 
 mod audit;
 mod call;
@@ -11,6 +13,7 @@ mod follow;
 mod local_control_plane;
 mod login;
 mod policy;
+mod run;
 mod tools;
 mod up;
 mod worker;
@@ -59,6 +62,8 @@ enum Command {
     Worker(worker::WorkerArgs),
     /// The whole loop on this machine: a control plane, a worker, the example sessions.
     Up(up::UpArgs),
+    /// Start a session of one of your team's agents; `--follow` watches it to its end.
+    Run(run::RunArgs),
 }
 
 /// Entry point of the binary.
@@ -80,6 +85,7 @@ pub fn main() -> ExitCode {
         Command::Login(a) => login::run(a),
         Command::Worker(a) => worker::run(a),
         Command::Up(a) => up::run(a),
+        Command::Run(a) => run::run(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -121,7 +121,7 @@ pub(super) fn run(a: UpArgs) -> anyhow::Result<u8> {
     // state change is printed as it is committed, with its event number.
     let (tx, rx) = std::sync::mpsc::channel();
     for (id, _) in &ids {
-        follow::spawn(&platform, id.clone(), tx.clone());
+        follow::spawn(&platform, id.clone(), tx.clone(), None);
     }
     drop(tx);
     let deadline = Instant::now() + Duration::from_secs(a.timeout_seconds);
@@ -135,7 +135,7 @@ pub(super) fn run(a: UpArgs) -> anyhow::Result<u8> {
         match rx.recv_timeout(left.min(Duration::from_millis(200))) {
             Ok(Update::Event { session, id, what }) => {
                 let text = match what {
-                    What::Activity(act) => line(&act),
+                    What::Activity(act) => follow::line(&act),
                     What::State { from, to } => format!("state          {from} → {to}"),
                     What::Other(name) => format!("{name:<14} (not shown by this runner)"),
                 };
@@ -258,37 +258,4 @@ fn read_sessions(dir: &std::path::Path) -> anyhow::Result<Vec<(String, NewSessio
 
 fn short(id: &str) -> String {
     id.chars().take(12).collect()
-}
-
-/// One readable line per activity; denials marked.
-fn line(a: &Activity) -> String {
-    match a {
-        Activity::PlanUpdated { steps } => format!("plan           {}", steps.join(" | ")),
-        Activity::Progress { message, .. } => format!("progress       {message}"),
-        Activity::PolicyDecision { record } => {
-            let mark = match record.result {
-                protocol::policy::DecisionResult::Allow => "allow",
-                protocol::policy::DecisionResult::Deny => "DENY ✗",
-                protocol::policy::DecisionResult::Ask => "ASK  ?",
-            };
-            let what = record
-                .action
-                .get("path")
-                .or(record.action.get("command"))
-                .or(record.action.get("host"))
-                .and_then(|v| v.as_str())
-                .unwrap_or("");
-            format!(
-                "decision       {mark:<7} {} {} ({}) — {}",
-                record.action["kind"].as_str().unwrap_or(""),
-                what,
-                record.action["tool"].as_str().unwrap_or(""),
-                record.reasons.join("; ")
-            )
-        }
-        Activity::Completed { summary } => format!("completed      {summary}"),
-        Activity::Failed { error } => format!("failed         {error}"),
-        Activity::AwaitingInput { question, .. } => format!("awaiting input {question}"),
-        Activity::ExternalUrlUpdated { url } => format!("external url   {url}"),
-    }
 }

@@ -4,6 +4,7 @@ mod agent_loop;
 mod cli_call;
 mod cli_doctor;
 mod cli_policy_audit;
+mod cli_run;
 mod cli_tools;
 mod cli_up;
 mod cloud_agents;
