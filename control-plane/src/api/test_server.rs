@@ -48,6 +48,14 @@ impl Served {
     }
 }
 
+impl Served {
+    /// The database file (a second store may open it, as a second process
+    /// would).
+    pub(crate) fn db_path(&self) -> std::path::PathBuf {
+        self._dir.path().join("cp.db")
+    }
+}
+
 /// The `Authorization` value of an API key sent as Cursor's clients do:
 /// Basic, the key as the user name, an empty password.
 pub(crate) fn basic(key: &str) -> String {

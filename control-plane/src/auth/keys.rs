@@ -19,6 +19,9 @@ pub struct IssuedApiKey {
     pub key: String,
     /// When it was created (RFC 3339).
     pub created_at: String,
+    /// The agent it is bound to; absent for a person's key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<String>,
 }
 
 impl std::fmt::Debug for IssuedApiKey {
@@ -139,6 +142,7 @@ impl Store {
             name: row.name,
             key,
             created_at: rfc3339(row.created_at),
+            agent_id: row.agent,
         })
     }
 
