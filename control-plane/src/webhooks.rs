@@ -12,7 +12,7 @@
 //! this module only sends what the outbox holds and records the outcome.
 
 pub use crate::store::webhooks::{
-    Delivery, NewSubscription, Subscription, SESSION_QUEUED, SESSION_STATE_CHANGED,
+    Delivery, NewSubscription, Subscription, ALL_TEAMS, SESSION_QUEUED, SESSION_STATE_CHANGED,
 };
 
 use crate::store::webhooks::{is_private_ip, Due};

@@ -450,12 +450,15 @@ fn worker_config(
         p.display().to_string()
     };
     store
-        .add_subscription(control_plane::webhooks::NewSubscription {
-            url: format!("http://127.0.0.1:{port}/webhooks/one"),
-            key: "bench-key".into(),
-            event_types: vec!["agent.session_queued".into()],
-            sign: false,
-        })
+        .add_subscription(
+            control_plane::webhooks::NewSubscription {
+                url: format!("http://127.0.0.1:{port}/webhooks/one"),
+                key: "bench-key".into(),
+                event_types: vec!["agent.session_queued".into()],
+                sign: false,
+            },
+            Some(control_plane::webhooks::ALL_TEAMS),
+        )
         .unwrap();
     let ca = state.join("git-ca.pem");
     std::fs::write(&ca, git.ca_pem()).unwrap();

@@ -34,12 +34,15 @@ fn run(label: &str, webhooks: bool, n: usize) {
         std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600))
             .unwrap();
         store
-            .add_subscription(control_plane::webhooks::NewSubscription {
-                url: format!("http://127.0.0.1:{port}/webhooks/one"),
-                key: "bench-key".into(),
-                event_types: vec!["agent.session_queued".into()],
-                sign: false,
-            })
+            .add_subscription(
+                control_plane::webhooks::NewSubscription {
+                    url: format!("http://127.0.0.1:{port}/webhooks/one"),
+                    key: "bench-key".into(),
+                    event_types: vec!["agent.session_queued".into()],
+                    sign: false,
+                },
+                Some(control_plane::webhooks::ALL_TEAMS),
+            )
             .unwrap();
         format!(
             "[webhook]\nlisten = \"127.0.0.1:{port}\"\nplain_http = true\nkey = {{ file = {:?} }}\n",

@@ -655,27 +655,53 @@ fn who_name(p: &Principal) -> String {
 #[utoipa::path(post, path = "/v1/webhooks", tag = "webhooks", security(("user_token" = ["agent"]), ("api_key" = [])), request_body = NewSubscription, responses((status = 200, description = "The subscription; signing_secret is shown in this answer only.", body = Subscription), BodyErrors, CallerErrors))]
 pub(crate) async fn add_subscription(
     State(s): State<Shared>,
-    _caller: Caller,
+    Caller(who): Caller,
     Body(n): Body<NewSubscription>,
 ) -> ApiResult<Subscription> {
-    blocking(s, move |st| st.add_subscription(n)).await
+    let user = caller_user(&who);
+    blocking(s, move |st| {
+        let team = caller_team(st, user.as_deref())?;
+        st.add_subscription(n, team.as_deref())
+    })
+    .await
+}
+
+/// The team whose webhooks a caller's user sees and makes: the user's
+/// (`None`: a key of nobody's), or every team's for a user whose workers
+/// run every user's sessions.
+fn caller_team(st: &Store, user: Option<&str>) -> Result<Option<String>, StoreError> {
+    match user {
+        Some(u) if st.serves_everyone(Some(u)) => Ok(Some(crate::webhooks::ALL_TEAMS.into())),
+        Some(u) => st.team_of(u),
+        None => Ok(None),
+    }
 }
 
 /// The webhook subscriptions.
 #[utoipa::path(get, path = "/v1/webhooks", tag = "webhooks", security(("user_token" = ["agent"]), ("api_key" = [])), responses((status = 200, description = "Every subscription (no secrets).", body = Vec<Subscription>), CallerErrors))]
 pub(crate) async fn subscriptions(
     State(s): State<Shared>,
-    _caller: Caller,
+    Caller(who): Caller,
 ) -> ApiResult<Vec<Subscription>> {
-    blocking(s, move |st| st.subscriptions()).await
+    let user = caller_user(&who);
+    blocking(s, move |st| {
+        let team = caller_team(st, user.as_deref())?;
+        st.subscriptions(team.as_deref())
+    })
+    .await
 }
 
 /// A subscription's delivery log, newest first.
 #[utoipa::path(get, path = "/v1/webhooks/{id}/deliveries", tag = "webhooks", security(("user_token" = ["agent"]), ("api_key" = [])), params(("id" = String, Path, description = "The subscription id (`sub_…`).")), responses((status = 200, description = "Deliveries, newest first (at most 500).", body = Vec<Delivery>), (status = 404, description = "`not_found`: no such subscription.", body = ErrorBody), CallerErrors))]
 pub(crate) async fn deliveries(
     State(s): State<Shared>,
-    _caller: Caller,
+    Caller(who): Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Vec<Delivery>> {
-    blocking(s, move |st| st.deliveries(&id)).await
+    let user = caller_user(&who);
+    blocking(s, move |st| {
+        let team = caller_team(st, user.as_deref())?;
+        st.deliveries(&id, team.as_deref())
+    })
+    .await
 }

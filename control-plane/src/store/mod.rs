@@ -402,12 +402,15 @@ mod tests {
 
     fn subscribed() -> (tempfile::TempDir, Store) {
         let (d, s) = store();
-        s.add_subscription(NewSubscription {
-            url: "https://hooks.example/in".into(),
-            key: "k".into(),
-            event_types: vec!["*".into()],
-            sign: false,
-        })
+        s.add_subscription(
+            NewSubscription {
+                url: "https://hooks.example/in".into(),
+                key: "k".into(),
+                event_types: vec!["*".into()],
+                sign: false,
+            },
+            None,
+        )
         .unwrap();
         (d, s)
     }

@@ -312,6 +312,13 @@ fn teams(conn: &Connection) -> rusqlite::Result<()> {
             conn.execute_batch(&format!("ALTER TABLE sessions ADD COLUMN {column} {ty}"))?;
         }
     }
+    // A subscription's team: it gets that team's sessions' events only.
+    if !has_column(conn, "subscriptions", "team")? {
+        conn.execute_batch(
+            "ALTER TABLE subscriptions ADD COLUMN team TEXT;
+             UPDATE subscriptions SET team = 'default' WHERE session_id IS NULL;",
+        )?;
+    }
     if !has_column(conn, "api_keys", "agent_id")? {
         conn.execute_batch("ALTER TABLE api_keys ADD COLUMN agent_id TEXT")?;
     }
@@ -325,6 +332,10 @@ fn teams(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute(
         "UPDATE users SET team = ?1 WHERE team IS NULL",
         [super::teams::DEFAULT_TEAM],
+    )?;
+    // Sessions from before teams belong to their owner's team.
+    conn.execute_batch(
+        "UPDATE sessions SET team = (SELECT u.team FROM users u WHERE u.name = sessions.owner) WHERE team IS NULL AND owner IS NOT NULL",
     )?;
     Ok(())
 }

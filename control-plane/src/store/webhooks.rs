@@ -78,12 +78,27 @@ pub(crate) fn enqueue(
     event_type: &str,
     data: serde_json::Value,
 ) -> Result<(), StoreError> {
-    let subs: Vec<(String, String)> = {
-        let mut st = tx
+    // A session's events go to its team's subscriptions only (a session
+    // of no team — queued with a key of nobody's — to subscriptions of no
+    // team).
+    let team: Option<String> = match data.get("session_id").and_then(|v| v.as_str()) {
+        Some(id) => tx
             .sql
-            .prepare("SELECT id, event_types FROM subscriptions WHERE session_id IS NULL")?;
+            .query_row(
+                "SELECT team FROM sessions WHERE id = ?1",
+                params![id],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten(),
+        None => None,
+    };
+    let subs: Vec<(String, String)> = {
+        let mut st = tx.sql.prepare(
+            "SELECT id, event_types FROM subscriptions WHERE session_id IS NULL AND (team IS ?1 OR team = '*')",
+        )?;
         let v = st
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .query_map(params![team], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<Result<_, _>>()?;
         v
     };
@@ -112,6 +127,11 @@ pub(crate) fn enqueue(
     }
     Ok(())
 }
+
+/// The team of a subscription that gets every team's events: one made by
+/// a user whose workers run every user's sessions (the operator's, whose
+/// worker wakes on `agent.session_queued`).
+pub const ALL_TEAMS: &str = "*";
 
 /// A delivery that is due, with what sending it needs.
 pub(crate) struct Due {
@@ -212,8 +232,13 @@ pub(crate) fn check_target(url: &str, allow_private: bool) -> Result<(), StoreEr
 }
 
 impl Store {
-    /// Adds a subscription.
-    pub fn add_subscription(&self, n: NewSubscription) -> Result<Subscription, StoreError> {
+    /// Adds a subscription of `team` (`None`: of no team — made with a key
+    /// of nobody's); it gets the events of that team's sessions only.
+    pub fn add_subscription(
+        &self,
+        n: NewSubscription,
+        team: Option<&str>,
+    ) -> Result<Subscription, StoreError> {
         check_target(&n.url, self.private_webhooks())?;
         if n.key.is_empty() || n.key.len() > 256 {
             return Err(StoreError::invalid(
@@ -241,8 +266,8 @@ impl Store {
         let types = serde_json::to_string(&n.event_types).map_err(StoreError::corrupt)?;
         self.tx(|tx| {
             tx.sql.execute(
-                "INSERT INTO subscriptions (id, url, key, signing_secret, event_types, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![id, n.url, n.key, secret, types, now_ms()],
+                "INSERT INTO subscriptions (id, url, key, signing_secret, event_types, created_at, team) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![id, n.url, n.key, secret, types, now_ms(), team],
             )?;
             Ok(())
         })?;
@@ -255,14 +280,17 @@ impl Store {
         })
     }
 
-    /// Every subscription (no secrets).
-    pub(crate) fn subscriptions(&self) -> Result<Vec<Subscription>, StoreError> {
+    /// Every subscription of `team` (no secrets).
+    pub(crate) fn subscriptions(
+        &self,
+        team: Option<&str>,
+    ) -> Result<Vec<Subscription>, StoreError> {
         self.tx(|tx| {
             let mut st = tx.sql.prepare(
-                "SELECT id, url, event_types, signing_secret IS NOT NULL FROM subscriptions WHERE session_id IS NULL ORDER BY created_at",
+                "SELECT id, url, event_types, signing_secret IS NOT NULL FROM subscriptions WHERE session_id IS NULL AND team IS ?1 ORDER BY created_at",
             )?;
             let v = st
-                .query_map([], |r| {
+                .query_map(params![team], |r| {
                     Ok(Subscription {
                         id: r.get(0)?,
                         url: r.get(1)?,
@@ -276,11 +304,16 @@ impl Store {
         })
     }
 
-    /// A subscription's deliveries, newest first (at most 500).
-    pub(crate) fn deliveries(&self, sub: &str) -> Result<Vec<Delivery>, StoreError> {
+    /// A subscription's deliveries, newest first (at most 500); another
+    /// team's subscription is not found.
+    pub(crate) fn deliveries(
+        &self,
+        sub: &str,
+        team: Option<&str>,
+    ) -> Result<Vec<Delivery>, StoreError> {
         self.tx(|tx| {
             let exists: Option<i64> = tx
-                .sql.query_row("SELECT 1 FROM subscriptions WHERE id = ?1 AND session_id IS NULL", params![sub], |r| r.get(0))
+                .sql.query_row("SELECT 1 FROM subscriptions WHERE id = ?1 AND session_id IS NULL AND team IS ?2", params![sub, team], |r| r.get(0))
                 .optional()?;
             if exists.is_none() {
                 return Err(StoreError::not_found(Missing::Subscription, format!("no subscription {sub}")));

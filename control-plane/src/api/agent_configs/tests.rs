@@ -915,3 +915,65 @@ async fn a_session_records_what_started_it_and_whom_it_runs_as() {
     }
     assert_eq!(r.store.audit_counts().unwrap().len(), 2);
 }
+
+#[tokio::test]
+async fn webhooks_of_one_team_get_and_show_nothing_of_another() {
+    let r = rig().await;
+    let sub = |auth: String| {
+        let r = &r;
+        async move {
+            let resp = r
+                .http
+                .post(format!("http://{}/v1/webhooks", r.addr))
+                .header("Authorization", auth)
+                .json(&json!({"url": "https://hooks.example/in", "key": "k", "event_types": ["*"]}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 200);
+            resp.json::<Value>().await.unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+    let ours = sub(r.alice.clone()).await;
+    let theirs = sub(r.bob.clone()).await;
+    let (st, _) = queue(&r, &r.alice, json!({"name": "a", "model": "m"})).await;
+    assert_eq!(st, 200);
+    let log = |id: &str, auth: &str| {
+        r.http
+            .get(format!("http://{}/v1/webhooks/{id}/deliveries", r.addr))
+            .header("Authorization", auth)
+            .send()
+    };
+    let mine: Value = log(&ours, &r.ann).await.unwrap().json().await.unwrap();
+    assert_eq!(
+        mine.as_array().unwrap().len(),
+        1,
+        "team a's subscription got team a's event: {mine}"
+    );
+    let bobs: Value = log(&theirs, &r.bob).await.unwrap().json().await.unwrap();
+    assert!(
+        bobs.as_array().unwrap().is_empty(),
+        "team b's got nothing: {bobs}"
+    );
+    assert_eq!(log(&ours, &r.bob).await.unwrap().status(), 404);
+    let listed: Value = r
+        .http
+        .get(format!("http://{}/v1/webhooks", r.addr))
+        .header("Authorization", &r.bob)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [theirs.as_str()]);
+}

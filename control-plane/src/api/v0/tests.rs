@@ -736,7 +736,8 @@ async fn a_terminal_status_writes_one_signed_status_change_for_the_agents_webhoo
     // Not terminal yet: nothing due; the agent's subscription is not
     // listed with the /v1 ones.
     assert!(r.store.take_due(10).unwrap().is_empty());
-    assert!(r.store.subscriptions().unwrap().is_empty());
+    assert!(r.store.subscriptions(None).unwrap().is_empty());
+    assert!(r.store.subscriptions(Some("default")).unwrap().is_empty());
     r.finish(&id, true, "Done it.");
     let due = r.store.take_due(10).unwrap();
     assert_eq!(due.len(), 1);
