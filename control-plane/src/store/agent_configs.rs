@@ -278,7 +278,7 @@ pub(super) fn runnable(
 
 /// What the default agent of a team is made with: every built-in tool,
 /// the model the worker that runs it chooses.
-const DEFAULT_SYSTEM: &str = "You are your team's default agent. Do the task you are given in the workspace: read the files you need, make the changes, run what checks them, and end with a short summary of what you did and what is left.";
+const DEFAULT_SYSTEM: &str = "You are your team's default agent. Do the task you are given in your workspace. When a repository is checked out there, you are on the branch your work will be delivered on: make the change the task asks for, run the project's tests when it has them, and finish with a short summary of what you changed and why; it is shown to the person who started you.";
 
 /// The id of `team`'s default agent, made now if the team has none yet.
 pub(super) fn default_agent(tx: &Tx<'_>, team: &str) -> Result<String, StoreError> {

@@ -5,13 +5,13 @@
 //! agent is "not found", exactly like one that does not exist.
 
 use super::rate_limit::Limit;
-use super::sessions::{cancel_in, load_session, queue_in, validate_new};
+use super::sessions::{cancel_in, load_session, queue_with, validate_new, QueueExtras};
 use super::{now_ms, rfc3339, ConflictKind, Missing, Store, StoreError, Tx};
 use crate::cloud_agents::{self, AgentRecord, ConversationMessage, LaunchFlags, PageCursor};
 use protocol::conversation::{HumanInput, Message};
 use protocol::image::ImageInput;
 use protocol::platform::RegisterWorker;
-use protocol::session::{NewSession, Session, SessionState};
+use protocol::session::{AgentPin, AgentPinKind, AgentRef, NewSession, Session, SessionState};
 use rusqlite::{params, OptionalExtension};
 
 /// The webhook format of an agent's own subscription.
@@ -167,7 +167,26 @@ impl Store {
         let adding = super::attachments::total_bytes(&images);
         self.tx(|tx| {
             admit_prompt(tx, &a.user, adding, (self.image_quota, self.prompt_limits), now)?;
-            let session = queue_in(tx, a.session, &images, Some(&a.user))?;
+            // The team's default agent does the work: its prompt and
+            // tools (narrowed to what the chosen worker has), on the
+            // launch's model.
+            let mut new = a.session;
+            let mut extras = QueueExtras::default();
+            if let (Some(team), Some(inline)) = (
+                super::teams::team_of_user(tx, &a.user)?,
+                new.agent.inline().cloned(),
+            ) {
+                let id = super::agent_configs::default_agent(tx, &team)?;
+                let r = super::agent_configs::runnable(tx, &team, &id, None)?;
+                new.agent = AgentRef::Pinned(AgentPin {
+                    kind: AgentPinKind::Agent,
+                    id,
+                    version: Some(r.version),
+                });
+                extras.model = Some(inline.model);
+                extras.tools_within = Some(inline.enabled_tools);
+            }
+            let session = queue_with(tx, new, &images, Some(&a.user), extras)?;
             // `ses_X` does the work of `bc_X`.
             let id = format!("bc_{}", session.id.as_str().trim_start_matches("ses_"));
             tx.sql.execute(

@@ -138,6 +138,13 @@ pub(super) fn start_run_in(
             "no registered worker that may run your team's sessions serves model {model:?}; start one (`runner up`), or pick another model"
         ))
     })?;
+    // An agent's key runs as its agent, and so does a schedule (no person
+    // starts it); a person's call runs as the person.
+    let run_as = if who.key_agent.is_some() || trigger == Trigger::ScheduledAgent {
+        format!("agent:{agent_id}")
+    } else {
+        format!("user:{}", who.user)
+    };
     let new = NewSession {
         workspace: worker.workspace,
         agent_profile: worker.agent_profile,
@@ -163,10 +170,11 @@ pub(super) fn start_run_in(
         Some(who.user),
         QueueExtras {
             model: Some(model),
-            run_as: Some(format!("agent:{agent_id}")),
+            run_as: Some(run_as),
             schedule_id,
             metadata: req.metadata,
             trigger: Some(trigger),
+            tools_within: None,
         },
     )?;
     Ok(s.id.to_string())

@@ -195,6 +195,9 @@ pub(super) struct QueueExtras {
     pub(super) metadata: Option<serde_json::Value>,
     /// What started it, instead of the request's trigger.
     pub(super) trigger: Option<Trigger>,
+    /// Tools it may use at most (in this order): the agent's tools are
+    /// narrowed to these (a Cloud Agents launch: what the worker has).
+    pub(super) tools_within: Option<Vec<String>>,
 }
 
 /// [`queue_in`] with what a run of the control plane's own records.
@@ -217,6 +220,12 @@ pub(super) fn queue_with(
     if let Some(m) = extras.model {
         agent.model = m;
     }
+    if let Some(within) = extras.tools_within {
+        agent.enabled_tools = within
+            .into_iter()
+            .filter(|t| agent.enabled_tools.contains(t))
+            .collect();
+    }
     if agent.model.is_empty() {
         // An agent without a model runs on what the workers serve.
         agent.model = super::agent_configs::served_models_in(tx)?
@@ -230,12 +239,9 @@ pub(super) fn queue_with(
             })?;
     }
     let trigger = extras.trigger.or(new.trigger).unwrap_or_default();
-    // An agent named runs as that agent; a person's call as the person.
-    let run_as = extras.run_as.or_else(|| match (&pin, owner) {
-        (Some((agent, _)), _) => Some(format!("agent:{agent}")),
-        (None, Some(user)) => Some(format!("user:{user}")),
-        (None, None) => None,
-    });
+    // A person's call runs as the person, whichever agent it names (an
+    // agent's key, and a schedule, say otherwise through `extras`).
+    let run_as = extras.run_as.or_else(|| owner.map(|u| format!("user:{u}")));
     // The team it belongs to: its agent's, else its owner's.
     let team = match (&pin, owner) {
         (Some((agent, _)), _) => super::agent_configs::team_of_agent_in(tx, agent)?,

@@ -121,7 +121,11 @@ fn cli_runs_end_in_their_terminal_state_as_the_agent_with_trigger_cli_and_the_ex
     let s = &v["session"];
     assert_eq!(s["state"], "complete", "{v}");
     assert_eq!(s["trigger"], "CLI", "{v}");
-    assert_eq!(s["run_as"], format!("agent:{agent}"), "{v}");
+    assert_eq!(
+        s["run_as"],
+        format!("user:{}", e2e::USER),
+        "a person's key runs as its user: {v}"
+    );
     assert_eq!(s["agent_id"], agent.as_str(), "{v}");
     assert_eq!(s["agent"]["version"], 1, "{v}");
     assert_eq!(s["agent"]["system_prompt"], "You answer briefly.", "{v}");
@@ -158,7 +162,7 @@ fn cli_runs_end_in_their_terminal_state_as_the_agent_with_trigger_cli_and_the_ex
     let v = rig.cp.session(&id);
     assert_eq!(v["session"]["state"], "error", "{v}");
     assert_eq!(v["session"]["trigger"], "CLI", "{v}");
-    assert_eq!(v["session"]["run_as"], format!("agent:{agent}"), "{v}");
+    assert_eq!(v["session"]["run_as"], format!("user:{}", e2e::USER), "{v}");
 
     // 3. Followed, and cancelled while the model hangs: exit 3.
     let log = rig.dir.path().join("run3.err");

@@ -443,9 +443,14 @@ async fn a_run_starts_as_its_agent_reads_lists_cancels_and_follows_up() {
     assert_eq!(run["title"], "Say hello.", "the prompt's first line");
     assert_eq!(run["source"], "API");
     assert_eq!(
-        run["executor"],
-        json!({"uid": uid, "type": "service_account"})
+        (
+            run["executor"]["uid"].clone(),
+            run["executor"]["type"].clone()
+        ),
+        (json!("alice"), json!("user")),
+        "a person's key runs as its user"
     );
+    assert_eq!(run["agent_config"]["agent_uid"], uid.as_str());
     assert_eq!(run["creator"]["uid"], "alice");
     assert_eq!(run["metadata"], json!({"suite": "x"}));
     assert_eq!(
@@ -612,8 +617,9 @@ async fn runs_are_refused_what_they_cannot_do_and_lists_take_only_known_filters(
         )
         .await;
     assert_eq!(asc["runs"][0]["prompt"], "run 0");
-    // The default agent ran them.
-    assert_eq!(asc["runs"][0]["executor"]["type"], "service_account");
+    // The team's default agent's configuration ran them.
+    let default = r.ok("GET", "identities", &r.alice, None).await["agents"][0]["uid"].clone();
+    assert_eq!(asc["runs"][0]["agent_config"]["agent_uid"], default);
 }
 
 #[tokio::test]
@@ -640,7 +646,13 @@ async fn an_agent_key_runs_as_its_agent_and_manages_nothing() {
             None,
         )
         .await;
-    assert_eq!(got["executor"]["uid"], uid.as_str());
+    assert_eq!(
+        (
+            got["executor"]["uid"].clone(),
+            got["executor"]["type"].clone()
+        ),
+        (json!(uid), json!("service_account"))
+    );
     assert_eq!(got["run_as"], format!("agent:{uid}"));
     // Another agent of the team: refused.
     let other = r.ok("GET", "identities", &r.alice, None).await["agents"][0]["uid"]

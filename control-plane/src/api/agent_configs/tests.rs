@@ -786,9 +786,8 @@ async fn a_session_pins_the_version_it_was_queued_with_and_an_update_mid_run_cha
     assert_eq!(s1["agent_id"], id.as_str());
     assert_eq!(s1["trigger"], "API");
     assert_eq!(
-        s1["run_as"],
-        format!("agent:{id}"),
-        "an agent named runs as that agent"
+        s1["run_as"], "user:alice",
+        "a person's key runs as its user, whichever agent it names"
     );
     assert_eq!(s1["agent"]["version"], 1);
     assert_eq!(s1["agent"]["name"], "pinned");
@@ -976,4 +975,55 @@ async fn webhooks_of_one_team_get_and_show_nothing_of_another() {
         .map(|s| s["id"].as_str().unwrap())
         .collect();
     assert_eq!(ids, [theirs.as_str()]);
+}
+
+#[tokio::test]
+async fn a_cloud_agents_launch_runs_the_teams_default_agent() {
+    let r = rig().await;
+    r.store
+        .register_worker_as(registration(&["fake-coder"]), Some("alice"))
+        .unwrap();
+    let list = r.ok("GET", "agents", &r.alice, None).await;
+    let default = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "default")
+        .unwrap()
+        .clone();
+    let id = default["id"].as_str().unwrap();
+    r.ok(
+        "PUT",
+        &format!("agents/{id}"),
+        &r.ann,
+        Some(json!({"version": 1, "system": "Team rules."})),
+    )
+    .await;
+    let resp = r
+        .http
+        .post(format!("http://{}/v0/agents", r.addr))
+        .header("Authorization", &r.alice)
+        .json(&json!({"prompt": {"text": "Fix the bug"}, "source": {"repository": "https://github.com/acme/widget"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let launched: Value = resp.json().await.unwrap();
+    let session = format!(
+        "ses_{}",
+        launched["id"].as_str().unwrap().trim_start_matches("bc_")
+    );
+    let s = r.store.get(&session).unwrap().session;
+    assert_eq!(s.agent_id.as_deref(), Some(id));
+    assert_eq!(
+        (s.agent.version, s.agent.system_prompt.as_str()),
+        (2, "Team rules.")
+    );
+    assert_eq!(s.agent.model, "fake-coder");
+    assert_eq!(
+        s.agent.enabled_tools,
+        ["Read", "Bash"],
+        "the default's tools, within the worker's"
+    );
+    assert_eq!(s.run_as.as_deref(), Some("user:alice"));
 }
