@@ -1027,3 +1027,53 @@ async fn a_cloud_agents_launch_runs_the_teams_default_agent() {
     );
     assert_eq!(s.run_as.as_deref(), Some("user:alice"));
 }
+
+/// Two stores on one database file — two control-plane processes — race
+/// updates against the same version: exactly one commits each round.
+#[tokio::test]
+async fn of_two_processes_updating_one_version_exactly_one_wins() {
+    let r = rig().await;
+    let a = r
+        .create(&r.alice, json!({"name": "shared", "model": "fake-coder"}))
+        .await;
+    let id = a["id"].as_str().unwrap().to_string();
+    let path = r.db_path();
+    let stores: Vec<std::sync::Arc<crate::Store>> = (0..2)
+        .map(|_| std::sync::Arc::new(crate::Store::open(&path, 3).unwrap()))
+        .collect();
+    for round in 1..=10i64 {
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(2));
+        let handles: Vec<_> = stores
+            .iter()
+            .enumerate()
+            .map(|(i, st)| {
+                let (st, barrier, id) = (st.clone(), barrier.clone(), id.clone());
+                std::thread::spawn(move || {
+                    let patch: crate::agent_configs::AgentPatch = serde_json::from_value(
+                        json!({"version": round, "description": format!("{round} by {i}")}),
+                    )
+                    .unwrap();
+                    barrier.wait();
+                    st.update_agent_config("a", &id, "user:alice", patch)
+                })
+            })
+            .collect();
+        let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        let wins = results.iter().filter(|x| x.is_ok()).count();
+        let conflicts = results
+            .iter()
+            .filter(|x| {
+                matches!(
+                    x,
+                    Err(crate::StoreError::Conflict {
+                        kind: crate::ConflictKind::Version,
+                        ..
+                    })
+                )
+            })
+            .count();
+        assert_eq!((wins, conflicts), (1, 1), "round {round}: {results:?}");
+    }
+    let now = r.ok("GET", &format!("agents/{id}"), &r.alice, None).await;
+    assert_eq!(now["version"], 11);
+}
