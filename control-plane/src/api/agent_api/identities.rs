@@ -1,8 +1,8 @@
 //! `/identities`: a team's agents as service identities — list (the
 //! default among them, each with `available`), create, get, update
 //! (omitted fields unchanged, `""`/`[]`/`{}` clear), delete (soft; its
-//! keys revoked; the default cannot be). Only a person manages them: an
-//! agent's key gets 403.
+//! keys revoked; the default cannot be). Human callers only: a request
+//! made with an agent's key gets 403 on every one of these routes.
 
 use super::{blocking, Caller, OzBody};
 use crate::agent_configs::{IdentityPatch, IdentityView};
@@ -24,6 +24,7 @@ pub(crate) async fn list(
     State(s): State<Shared>,
     Caller(m): Caller,
 ) -> Result<Json<IdentityList>, OzError> {
+    m.person()?;
     let rows = blocking(s, move |st| st.list_identities(&m.team)).await?;
     Ok(Json(IdentityList {
         agents: rows.into_iter().map(IdentityView::from).collect(),
@@ -47,6 +48,7 @@ pub(crate) async fn get(
     Caller(m): Caller,
     Path(uid): Path<String>,
 ) -> Result<Json<IdentityView>, OzError> {
+    m.person()?;
     let r = blocking(s, move |st| st.identity(&m.team, &uid)).await?;
     Ok(Json(r.into()))
 }
