@@ -333,10 +333,13 @@ pub(crate) fn check_mcp_servers(servers: &[Value]) -> Result<(), String> {
         }
         names.push(name);
         match url::Url::parse(url) {
+            Ok(u) if !u.username().is_empty() || u.password().is_some() => {
+                return Err(format!("mcp_servers[{i}].url carries credentials (user:password@); they do not belong in an agent's configuration (the model could read them): give them to the worker as a secret reference"))
+            }
             Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
             _ => {
                 return Err(format!(
-                    "mcp_servers[{i}].url {url:?} is not an http(s) URL"
+                    "mcp_servers[{i}].url is not an http(s) URL"
                 ))
             }
         }

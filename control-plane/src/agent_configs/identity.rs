@@ -49,13 +49,20 @@ pub(crate) struct IdentityPatch {
     environment_id: Option<String>,
 }
 
+/// Characters that change how the text around them shows without showing
+/// themselves (bidirectional controls, zero-width characters): a name with
+/// them can pass for another.
+fn is_format(c: char) -> bool {
+    matches!(c, '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+}
+
 fn check_name(name: &str) -> Result<(), String> {
     if name.trim().is_empty() {
         return Err("name is required: give the agent a name".into());
     }
-    if name.chars().count() > NAME_MAX || name.chars().any(char::is_control) {
+    if name.chars().count() > NAME_MAX || name.chars().any(|c| c.is_control() || is_format(c)) {
         return Err(format!(
-            "name must be at most {NAME_MAX} characters, without control characters"
+            "name must be at most {NAME_MAX} characters, without control, bidirectional or zero-width characters"
         ));
     }
     Ok(())

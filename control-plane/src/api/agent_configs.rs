@@ -198,10 +198,7 @@ async fn create_agent(
     QBody(patch): QBody<AgentPatch>,
 ) -> Result<Response, QoderError> {
     m.person()?;
-    let r = blocking(s, move |st| {
-        st.create_agent_config(&m.team, &m.actor(), patch)
-    })
-    .await?;
+    let r = blocking(s, move |st| st.create_agent_config(&m.team, &m.user, patch)).await?;
     Ok((StatusCode::CREATED, Json(AgentView::from(r))).into_response())
 }
 
@@ -243,7 +240,7 @@ async fn update_agent(
         return Err(not_found(&id));
     }
     let r = blocking(s, move |st| {
-        st.update_agent_config(&m.team, &id, &m.actor(), patch)
+        st.update_agent_config(&m.team, &id, &m.user, patch)
     })
     .await?;
     Ok(Json(r.into()))
@@ -382,7 +379,7 @@ async fn list_versions(
 /// `before_id` page through them).
 async fn list_models(
     State(s): State<Shared>,
-    Caller(_): Caller,
+    Caller(m): Caller,
     RawQuery(q): RawQuery,
 ) -> QResult<Page<ModelView>> {
     let pairs = query_pairs(q, &["limit", "after_id", "before_id"])?;
@@ -390,7 +387,7 @@ async fn list_models(
     if get_param(&pairs, "after_id").is_some() && get_param(&pairs, "before_id").is_some() {
         return Err(invalid("give at most one of after_id and before_id"));
     }
-    let all = blocking(s, |st| st.served_model_list()).await?;
+    let all = blocking(s, move |st| st.served_model_list(&m.user)).await?;
     let position = |key: &str| -> Result<Option<usize>, QoderError> {
         get_param(&pairs, key)
             .map(|id| {

@@ -212,6 +212,21 @@ pub(crate) async fn session_events(
     // Subscribed before the first read: whatever commits after that read
     // is announced to this receiver.
     let announced = store.session_events_written();
+    // Who may read comes first: nothing of a session the caller may not
+    // see (not even how many events it has) is told before.
+    {
+        let (s, session, user, claim) = (
+            store.clone(),
+            id.clone(),
+            super::caller_user(&who),
+            q.claim_id.clone(),
+        );
+        tokio::task::spawn_blocking(move || {
+            s.check_session_access(&session, user.as_deref(), claim.as_deref())
+        })
+        .await
+        .map_err(ApiError::internal)??;
+    }
     let first = read(&store, &id, after).await?;
     if after > first.last {
         return Err(ApiError::invalid(format!(
@@ -220,22 +235,8 @@ pub(crate) async fn session_events(
         )));
     }
     let caller = match &q.claim_id {
-        Some(claim) => {
-            let (s, session, claim) = (store.clone(), id.clone(), claim.clone());
-            tokio::task::spawn_blocking(move || s.claim_holds(&session, &claim))
-                .await
-                .map_err(ApiError::internal)??;
-            format!("claim {}", q.claim_id.as_deref().unwrap_or_default())
-        }
-        None => {
-            let (s, session, user) = (store.clone(), id.clone(), super::caller_user(&who));
-            tokio::task::spawn_blocking(move || {
-                s.check_session_access(&session, user.as_deref(), None)
-            })
-            .await
-            .map_err(ApiError::internal)??;
-            stream_caller(&who)
-        }
+        Some(claim) => format!("claim {claim}"),
+        None => stream_caller(&who),
     };
     let slot = streams.take(&id, &caller)?;
     let follow = Follow {

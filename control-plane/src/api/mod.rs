@@ -386,10 +386,14 @@ pub(crate) async fn register_worker(
 #[utoipa::path(get, path = "/v1/workers/{worker}", tag = "workers", security(("user_token" = ["agent"])), params(("worker" = String, Path, description = "The worker id (`wrk_…`).")), responses((status = 200, description = "The worker.", body = Worker), (status = 404, description = "`unknown_worker`: no such worker; register again.", body = ErrorBody), AgentErrors))]
 pub(crate) async fn get_worker(
     State(s): State<Shared>,
-    _caller: AgentCaller,
+    AgentCaller(user): AgentCaller,
     Path(id): Path<String>,
 ) -> ApiResult<Worker> {
-    blocking(s, move |st| st.worker(&id)).await
+    blocking(s, move |st| {
+        st.check_worker_caller(&id, &user)?;
+        st.worker(&id)
+    })
+    .await
 }
 
 /// Query of `GET /v1/workers/{worker}/sessions`.

@@ -346,7 +346,10 @@ pub(crate) async fn member(parts: &Parts, store: &Arc<Store>) -> Result<Member, 
     let (u, a) = (user.clone(), agent.clone());
     // An agent's key works in its agent's team; a person's in theirs.
     let team = tokio::task::spawn_blocking(move || match a {
-        Some(a) => s.team_of_agent(&a),
+        // ...and only while its maker is still of that team.
+        Some(a) => Ok(s
+            .team_of_agent(&a)?
+            .filter(|t| s.team_of(&u).ok().flatten().as_deref() == Some(t.as_str()))),
         None => s.team_of(&u),
     })
     .await

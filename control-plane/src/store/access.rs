@@ -30,14 +30,31 @@ impl Store {
     ) -> Result<(), StoreError> {
         let now = now_ms();
         self.tx(|tx| {
-            let owner = session_owner(tx, session)?;
-            if owner.is_none() || owner.as_deref() == user {
-                return Ok(());
-            }
+            let (owner, team) = session_owner_and_team(tx, session)?;
+            // A claim of one of the caller's own workers is checked as a
+            // claim (a worker that lost it must hear so); any other claim
+            // id is as if none was given, so it tells nothing about a
+            // session the caller may not see.
             if let Some(c) = claim {
-                return valid_claim(tx, session, c, now).map(|_| ());
+                if claim_of_callers_worker(tx, session, c, user)? {
+                    return valid_claim(tx, session, c, now).map(|_| ());
+                }
             }
-            Err(no_session(session))
+            let mine = match (&owner, user) {
+                (None, _) => true,
+                // The owner, while still in the session's team (a user
+                // moved to another team leaves its sessions behind).
+                (Some(o), Some(u)) if o == u => match &team {
+                    None => true,
+                    Some(t) => super::teams::team_of_user(tx, u)?.as_deref() == Some(t.as_str()),
+                },
+                _ => false,
+            };
+            if mine {
+                Ok(())
+            } else {
+                Err(no_session(session))
+            }
         })
     }
 
@@ -53,7 +70,8 @@ impl Store {
         })
     }
 
-    /// Whether a worker of `worker_user` may run sessions of `owner`.
+    /// Whether a worker of `worker_user` may run sessions of `owner` (see
+    /// [`may_serve_in`]).
     pub(crate) fn may_serve(&self, worker_user: Option<&str>, owner: Option<&str>) -> bool {
         match owner {
             None => true,
@@ -79,6 +97,54 @@ pub(super) fn session_owner(tx: &Tx<'_>, session: &str) -> Result<Option<String>
         )
         .optional()?
         .ok_or_else(|| no_session(session))
+}
+
+/// Whether a worker of `worker_user` may run sessions of `owner`, inside a
+/// transaction: [`Store::may_serve`]'s rule.
+pub(super) fn may_serve_in(tx: &Tx<'_>, worker_user: Option<&str>, owner: Option<&str>) -> bool {
+    match owner {
+        None => true,
+        Some(o) => {
+            worker_user == Some(o)
+                || worker_user.is_some_and(|w| tx.trusted_worker_users.iter().any(|t| t == w))
+        }
+    }
+}
+
+/// The session's owner and team; not found when it does not exist.
+fn session_owner_and_team(
+    tx: &Tx<'_>,
+    session: &str,
+) -> Result<(Option<String>, Option<String>), StoreError> {
+    tx.sql
+        .query_row(
+            "SELECT owner, team FROM sessions WHERE id = ?1",
+            params![session],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?
+        .ok_or_else(|| no_session(session))
+}
+
+/// Whether `claim` is a claim on `session` of a worker `user` registered.
+fn claim_of_callers_worker(
+    tx: &Tx<'_>,
+    session: &str,
+    claim: &str,
+    user: Option<&str>,
+) -> Result<bool, StoreError> {
+    let Some(user) = user else {
+        return Ok(false);
+    };
+    let worker_user: Option<Option<String>> = tx
+        .sql
+        .query_row(
+            "SELECT w.user_name FROM claims c JOIN workers w ON w.id = c.worker_id WHERE c.id = ?1 AND c.session_id = ?2",
+            params![claim, session],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(matches!(worker_user, Some(Some(u)) if u == user))
 }
 
 /// The worker's owner (`None` for a worker registered before owners);

@@ -207,18 +207,25 @@ fn insert_version(
     Ok(())
 }
 
-/// Every model the registered workers serve, each once, with when a
-/// worker that serves it first registered; newest registration's models
-/// first, as [`Store::served_models`] orders them.
-pub(crate) fn served_models_in(tx: &Tx<'_>) -> Result<Vec<(String, i64)>, StoreError> {
+/// Every model the registered workers that may run `user`'s sessions
+/// serve (another user's workers are not `user`'s to learn of), each
+/// once, with when such a worker first registered; the most recently
+/// reporting worker's models first.
+pub(crate) fn served_models_in(
+    tx: &Tx<'_>,
+    user: Option<&str>,
+) -> Result<Vec<(String, i64)>, StoreError> {
     let mut st = tx.sql.prepare(
-        "SELECT registration, created_at FROM workers ORDER BY COALESCE(last_heartbeat_at, created_at) DESC, id",
+        "SELECT registration, created_at, user_name FROM workers ORDER BY COALESCE(last_heartbeat_at, created_at) DESC, id",
     )?;
-    let rows: Vec<(String, i64)> = st
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+    let rows: Vec<(String, i64, Option<String>)> = st
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<Result<_, _>>()?;
     let mut out: Vec<(String, i64)> = Vec::new();
-    for (reg, created) in rows {
+    for (reg, created, worker_user) in rows {
+        if user.is_none() || !super::access::may_serve_in(tx, worker_user.as_deref(), user) {
+            continue;
+        }
         let Ok(w) = serde_json::from_str::<RegisterWorker>(&reg) else {
             continue;
         };
@@ -232,8 +239,11 @@ pub(crate) fn served_models_in(tx: &Tx<'_>) -> Result<Vec<(String, i64)>, StoreE
     Ok(out)
 }
 
-fn served_ids(tx: &Tx<'_>) -> Result<Vec<String>, StoreError> {
-    Ok(served_models_in(tx)?.into_iter().map(|(m, _)| m).collect())
+fn served_ids(tx: &Tx<'_>, user: &str) -> Result<Vec<String>, StoreError> {
+    Ok(served_models_in(tx, Some(user))?
+        .into_iter()
+        .map(|(m, _)| m)
+        .collect())
 }
 
 /// The version a session queued by `owner` runs when it names the agent
@@ -276,6 +286,42 @@ pub(super) fn runnable(
     Ok(r)
 }
 
+/// Refuses to run `s` again (a follow-up) when the agent it was queued
+/// from can no longer start runs: deleted, archived, or over its team's
+/// plan. A session given its agent whole has nothing to check.
+pub(super) fn check_still_runnable(
+    tx: &Tx<'_>,
+    s: &protocol::session::Session,
+) -> Result<(), StoreError> {
+    let Some(agent) = &s.agent_id else {
+        return Ok(());
+    };
+    let team: Option<String> = tx
+        .sql
+        .query_row(
+            "SELECT team FROM agents WHERE id = ?1",
+            params![agent],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let refused = |why: &str| {
+        StoreError::conflict(
+            ConflictKind::Transition,
+            format!("the session's agent {agent} {why}, so it starts nothing more; start a new session with another agent"),
+        )
+    };
+    let Some(team) = team else {
+        return Err(refused("no longer exists"));
+    };
+    match runnable(tx, &team, agent, None) {
+        Ok(_) => Ok(()),
+        Err(StoreError::NotFound { .. }) => Err(refused("was deleted")),
+        Err(StoreError::Invalid(_)) => Err(refused("is archived")),
+        Err(StoreError::Forbidden { .. }) => Err(refused("is over its team's plan of agents")),
+        Err(e) => Err(e),
+    }
+}
+
 /// What the default agent of a team is made with: every built-in tool,
 /// the model the worker that runs it chooses.
 const DEFAULT_SYSTEM: &str = "You are your team's default agent. Do the task you are given in your workspace. When a repository is checked out there, you are on the branch your work will be delivered on: make the change the task asks for, run the project's tests when it has them, and finish with a short summary of what you changed and why; it is shown to the person who started you.";
@@ -314,7 +360,7 @@ fn insert_agent(
     let id = new_agent_id();
     let now = now_ms();
     tx.sql.execute(
-        "INSERT INTO agents (id, seq, team, version, created_at, updated_at, is_default) VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM agents), ?2, 1, ?3, ?3, ?4)",
+        "INSERT INTO agents (id, seq, team, version, created_at, updated_at, is_default) VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM agents WHERE team = ?2), ?2, 1, ?3, ?3, ?4)",
         params![id, team, now, is_default],
     )?;
     insert_version(tx, &id, 1, config, by, now)?;
@@ -401,16 +447,16 @@ impl Store {
     pub(crate) fn create_agent_config(
         &self,
         team: &str,
-        by: &str,
+        user: &str,
         patch: AgentPatch,
     ) -> Result<AgentRecord, StoreError> {
         self.tx(|tx| {
             let config = patch
-                .create(&served_ids(tx)?)
+                .create(&served_ids(tx, user)?)
                 .map_err(StoreError::Invalid)?;
             default_agent(tx, team)?;
             check_room(tx, team)?;
-            let id = insert_agent(tx, team, &config, by, false)?;
+            let id = insert_agent(tx, team, &config, &format!("user:{user}"), false)?;
             record(tx, team, &id, None)
         })
     }
@@ -434,14 +480,14 @@ impl Store {
         &self,
         team: &str,
         id: &str,
-        by: &str,
+        user: &str,
         patch: AgentPatch,
     ) -> Result<AgentRecord, StoreError> {
         let Some(expected) = patch.version else {
             return Err(StoreError::invalid("Field 'version' is required."));
         };
         self.tx(|tx| {
-            let served = served_ids(tx)?;
+            let served = served_ids(tx, user)?;
             patch.check(&served).map_err(StoreError::Invalid)?;
             let Some(row) = agent_row(tx, team, id)? else {
                 return Err(not_found(id));
@@ -460,7 +506,9 @@ impl Store {
                     ),
                 ));
             }
-            write_next(tx, team, id, by, |c| patch.update(c, &served))
+            write_next(tx, team, id, &format!("user:{user}"), |c| {
+                patch.update(c, &served)
+            })
         })
     }
 
@@ -622,16 +670,16 @@ impl Store {
     pub(crate) fn create_identity(
         &self,
         team: &str,
-        by: &str,
+        user: &str,
         patch: IdentityPatch,
     ) -> Result<AgentRecord, StoreError> {
         self.tx(|tx| {
             let config = patch
-                .create(&served_ids(tx)?)
+                .create(&served_ids(tx, user)?)
                 .map_err(StoreError::Invalid)?;
             default_agent(tx, team)?;
             check_room(tx, team)?;
-            let id = insert_agent(tx, team, &config, by, false)?;
+            let id = insert_agent(tx, team, &config, &format!("user:{user}"), false)?;
             record(tx, team, &id, None)
         })
     }
@@ -643,12 +691,14 @@ impl Store {
         &self,
         team: &str,
         id: &str,
-        by: &str,
+        user: &str,
         patch: IdentityPatch,
     ) -> Result<AgentRecord, StoreError> {
         self.tx(|tx| {
-            let served = served_ids(tx)?;
-            write_next(tx, team, id, by, |c| patch.update(c, &served))
+            let served = served_ids(tx, user)?;
+            write_next(tx, team, id, &format!("user:{user}"), |c| {
+                patch.update(c, &served)
+            })
         })
     }
 
@@ -680,7 +730,7 @@ impl Store {
 
     /// Every model the registered workers serve, with when it was first
     /// reported.
-    pub(crate) fn served_model_list(&self) -> Result<Vec<(String, i64)>, StoreError> {
-        self.tx(served_models_in)
+    pub(crate) fn served_model_list(&self, user: &str) -> Result<Vec<(String, i64)>, StoreError> {
+        self.tx(|tx| served_models_in(tx, Some(user)))
     }
 }

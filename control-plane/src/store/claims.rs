@@ -166,13 +166,6 @@ impl Store {
         })
     }
 
-    /// Whether `claim` is an active, unexpired claim on `session` (the
-    /// claim error otherwise: a worker's event stream is keyed by it).
-    pub(crate) fn claim_holds(&self, session: &str, claim: &str) -> Result<(), StoreError> {
-        let now = now_ms();
-        self.tx(|tx| valid_claim(tx, session, claim, now).map(|_| ()))
-    }
-
     /// Active claims a worker holds.
     pub(crate) fn held_claims(&self, worker: &str) -> Result<Vec<HeldClaim>, StoreError> {
         self.tx(|tx| {

@@ -116,12 +116,17 @@ pub(crate) struct AgentPage {
 }
 
 impl Store {
-    /// Every model id the registered workers serve, from the worker that
-    /// reported most recently, each once.
-    pub(crate) fn served_models(&self) -> Result<Vec<String>, StoreError> {
+    /// Every model id the registered workers that may run `user`'s
+    /// sessions serve, from the worker that reported most recently, each
+    /// once.
+    pub(crate) fn served_models(&self, user: &str) -> Result<Vec<String>, StoreError> {
         self.tx(|tx| {
             let mut out: Vec<String> = Vec::new();
-            for (w, _) in workers_by_recency(tx)? {
+            for (w, owner) in workers_by_recency(tx)? {
+                // Another user's workers are not this user's to learn of.
+                if !self.may_serve(owner.as_deref(), Some(user)) {
+                    continue;
+                }
                 for m in w.models {
                     if !out.contains(&m) {
                         out.push(m);

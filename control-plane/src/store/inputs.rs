@@ -146,6 +146,7 @@ pub(super) fn follow_up_in(
             "a scripted session takes no follow-up (it has no conversation to resume); queue a new session",
         ));
     }
+    super::agent_configs::check_still_runnable(tx, s)?;
     let body = serde_json::to_string(&HumanInput::FollowUp(QueuedFollowUp {
         by: by.to_string(),
         message,

@@ -116,6 +116,9 @@ pub(crate) struct Tx<'c> {
     public_url: &'c str,
     /// [`Store::max_agents`], for what counts a team's agents.
     max_agents: usize,
+    /// [`Store::trusted_worker_users`], for what asks which workers may
+    /// run whose sessions.
+    trusted_worker_users: &'c [String],
 }
 
 impl Tx<'_> {
@@ -284,6 +287,7 @@ impl Store {
             sessions_changed: RefCell::new(Vec::new()),
             public_url: &self.public_url,
             max_agents: self.max_agents,
+            trusted_worker_users: &self.trusted_worker_users,
         };
         let r = f(&tx);
         let changed = tx.sessions_changed.take();

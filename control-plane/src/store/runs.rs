@@ -118,7 +118,10 @@ pub(super) fn start_run_in(
         (None, None) => default_agent(tx, who.team)?,
     };
     let agent = runnable(tx, who.team, &agent_id, None)?;
-    let served: Vec<String> = served_models_in(tx)?.into_iter().map(|(m, _)| m).collect();
+    let served: Vec<String> = served_models_in(tx, Some(who.user))?
+        .into_iter()
+        .map(|(m, _)| m)
+        .collect();
     let model = match req.model.filter(|m| !m.is_empty()) {
         Some(m) if served.contains(&m) => m,
         Some(m) => {
@@ -271,6 +274,30 @@ pub(super) fn load_run(tx: &Tx<'_>, team: &str, id: &str) -> Result<RunRecord, S
     })
 }
 
+/// Refuses `who` driving run `r` as it may not: an agent's key drives
+/// only its own agent's runs; a follow-up (which runs it again, as whom it
+/// ran) is for the person who started it, or — for a run of an agent (an
+/// agent's key, a schedule) — any person of the team.
+fn check_driver(who: &Starter<'_>, r: &RunRecord, follow_up: bool) -> Result<(), StoreError> {
+    let run_as = r.session.run_as.as_deref().unwrap_or("");
+    let ok = match who.key_agent {
+        Some(a) => run_as == format!("agent:{a}"),
+        None if follow_up => run_as == format!("user:{}", who.user) || run_as.starts_with("agent:"),
+        None => true,
+    };
+    if ok {
+        return Ok(());
+    }
+    Err(StoreError::Forbidden {
+        kind: "not_authorized",
+        message: if who.key_agent.is_some() {
+            "an agent's key drives its own agent's runs only".into()
+        } else {
+            format!("this run runs as {run_as}; only that person follows it up (start a run of your own)")
+        },
+    })
+}
+
 /// The keyset cursor of a list of runs: the sort key and id of the last
 /// run of a page.
 fn encode_cursor(key: i64, id: &str) -> String {
@@ -391,10 +418,13 @@ impl Store {
         })
     }
 
-    /// Cancels the run `id` of `team`; a run that has ended is refused.
-    pub(crate) fn cancel_run(&self, team: &str, id: &str) -> Result<RunRecord, StoreError> {
+    /// Cancels the run `id` of `who`'s team; a run that has ended is
+    /// refused. An agent's key cancels only its own agent's runs.
+    pub(crate) fn cancel_run(&self, who: &Starter<'_>, id: &str) -> Result<RunRecord, StoreError> {
+        let team = who.team;
         self.tx(|tx| {
             let r = load_run(tx, team, id)?;
+            check_driver(who, &r, false)?;
             let state = r.state();
             if state.is_terminal() {
                 return Err(StoreError::invalid(format!(
@@ -411,11 +441,12 @@ impl Store {
     /// run that is still going is a conflict.
     pub(crate) fn follow_up_run(
         &self,
-        team: &str,
+        who: &Starter<'_>,
         id: &str,
         by: &str,
         message: String,
     ) -> Result<RunRecord, StoreError> {
+        let team = who.team;
         if message.trim().is_empty() {
             return Err(StoreError::invalid(
                 "message is required: say what to do next",
@@ -424,6 +455,7 @@ impl Store {
         super::limits::check_len("message", &message, 64 * 1024)?;
         self.tx(|tx| {
             let r = load_run(tx, team, id)?;
+            check_driver(who, &r, true)?;
             if !r.state().is_terminal() {
                 return Err(StoreError::conflict(
                     ConflictKind::Transition,

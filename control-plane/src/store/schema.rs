@@ -156,8 +156,9 @@ CREATE INDEX IF NOT EXISTS rate_hits_user ON rate_hits (user, route, at);
 ";
 
 /// Teams, and the agents of each: an agent is a row of `agents` (its
-/// team, its creation order `seq` — what lists page by, as agents made in
-/// one millisecond have no other order —, its latest version — the column optimistic concurrency checks —
+/// team, its creation order in the team `seq` — what lists page by, as
+/// agents made in one millisecond have no other order; counted per team,
+/// so a cursor tells nothing of other teams —, its latest version — the column optimistic concurrency checks —
 /// and whether it is archived) and one row of `agent_versions` per version,
 /// every one kept (`config`: the [`crate::agent_configs::AgentConfig`]
 /// JSON; `created_by`: `user:NAME`). Each team has one default agent
@@ -170,12 +171,12 @@ CREATE TABLE IF NOT EXISTS teams (
   id TEXT PRIMARY KEY, created_at INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS agents (
-  id TEXT PRIMARY KEY, seq INTEGER NOT NULL UNIQUE, team TEXT NOT NULL,
+  id TEXT PRIMARY KEY, seq INTEGER NOT NULL, team TEXT NOT NULL,
   version INTEGER NOT NULL, archived_at INTEGER,
   created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
   is_default INTEGER NOT NULL DEFAULT 0, deleted_at INTEGER
 );
-CREATE INDEX IF NOT EXISTS agents_team ON agents (team, seq);
+CREATE UNIQUE INDEX IF NOT EXISTS agents_team ON agents (team, seq);
 CREATE UNIQUE INDEX IF NOT EXISTS agents_default ON agents (team) WHERE is_default = 1 AND deleted_at IS NULL;
 CREATE TABLE IF NOT EXISTS agent_versions (
   agent_id TEXT NOT NULL, version INTEGER NOT NULL, config TEXT NOT NULL,

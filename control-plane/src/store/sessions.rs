@@ -228,7 +228,7 @@ pub(super) fn queue_with(
     }
     if agent.model.is_empty() {
         // An agent without a model runs on what the workers serve.
-        agent.model = super::agent_configs::served_models_in(tx)?
+        agent.model = super::agent_configs::served_models_in(tx, owner)?
             .into_iter()
             .next()
             .map(|(m, _)| m)

@@ -74,7 +74,8 @@ impl Store {
 
     /// Moves `user` into `team` (which must exist): from then on the user
     /// and the user's keys see that team's things, and no longer their old
-    /// team's.
+    /// team's (the user's sessions stay with the old team); the agents'
+    /// keys the user made are revoked.
     pub fn set_user_team(&self, user: &str, team: &str) -> Result<(), StoreError> {
         self.tx(|tx| {
             if !team_exists(tx, team)? {
@@ -90,6 +91,12 @@ impl Store {
                     format!("no user {user:?}; add it with `control-plane admin user-add {user}`"),
                 ));
             }
+            // The keys the user made for the old team's agents stop
+            // working: they must not carry the old team's access along.
+            tx.sql.execute(
+                "UPDATE api_keys SET revoked = 1, revoked_at = ?2 WHERE user_name = ?1 AND agent_id IS NOT NULL AND revoked = 0",
+                params![user, now_ms()],
+            )?;
             Ok(())
         })
     }

@@ -36,7 +36,7 @@ impl Store {
                         if current != new {
                             return Err(StoreError::Forbidden {
                                 kind: "worker_not_owned",
-                                message: format!("worker {id} (this workspace, agent profile and runtime) is registered by another user; register with another state directory, or sign in as its user"),
+                                message: "a worker of this workspace, agent profile and runtime is registered by another user; register with another runtime or state directory, or sign in as its user".into(),
                             });
                         }
                     }

@@ -38,7 +38,7 @@ pub(crate) async fn create(
     OzBody(patch): OzBody<IdentityPatch>,
 ) -> Result<Response, OzError> {
     m.person()?;
-    let r = blocking(s, move |st| st.create_identity(&m.team, &m.actor(), patch)).await?;
+    let r = blocking(s, move |st| st.create_identity(&m.team, &m.user, patch)).await?;
     Ok((StatusCode::CREATED, Json(IdentityView::from(r))).into_response())
 }
 
@@ -62,7 +62,7 @@ pub(crate) async fn update(
 ) -> Result<Json<IdentityView>, OzError> {
     m.person()?;
     let r = blocking(s, move |st| {
-        st.update_identity(&m.team, &uid, &m.actor(), patch)
+        st.update_identity(&m.team, &uid, &m.user, patch)
     })
     .await?;
     Ok(Json(r.into()))

@@ -67,12 +67,18 @@ pub(crate) async fn start(
     };
     let metadata = match body.get("metadata") {
         None | Some(Value::Null) => None,
-        Some(v @ Value::Object(o)) if o.values().all(Value::is_string) && o.len() <= 16 => {
+        Some(v @ Value::Object(o))
+            if o.len() <= 16
+                && o.iter().all(|(k, v)| {
+                    (1..=64).contains(&k.chars().count())
+                        && v.as_str().is_some_and(|s| s.chars().count() <= 512)
+                }) =>
+        {
             Some(v.clone())
         }
         Some(_) => {
             return Err(invalid(
-                "metadata must be an object of at most 16 string values",
+                "metadata must be an object of at most 16 keys of 1–64 characters, each a string of at most 512",
             ))
         }
     };
@@ -232,7 +238,17 @@ pub(crate) async fn cancel(
     Caller(m): Caller,
     Path(id): Path<String>,
 ) -> Result<Json<String>, OzError> {
-    let r = blocking(s, move |st| st.cancel_run(&m.team, &id)).await?;
+    let r = blocking(s, move |st| {
+        st.cancel_run(
+            &Starter {
+                team: &m.team,
+                user: &m.user,
+                key_agent: m.agent.as_deref(),
+            },
+            &id,
+        )
+    })
+    .await?;
     Ok(Json(r.session.id.to_string()))
 }
 
@@ -251,6 +267,18 @@ pub(crate) async fn followup(
     let message = text(&body, "message")?.unwrap_or_default();
     let url = s.public_url().to_string();
     let by = m.actor().replace(':', "-");
-    let r = blocking(s, move |st| st.follow_up_run(&m.team, &id, &by, message)).await?;
+    let r = blocking(s, move |st| {
+        st.follow_up_run(
+            &Starter {
+                team: &m.team,
+                user: &m.user,
+                key_agent: m.agent.as_deref(),
+            },
+            &id,
+            &by,
+            message,
+        )
+    })
+    .await?;
     Ok(Json(run_item(r, &url, crate::agent_configs::rfc3339)))
 }

@@ -39,8 +39,16 @@ fn registration(models: &[&str]) -> RegisterWorker {
     }
 }
 
+/// A worker alice registers (a runtime of her own).
+fn alices_worker() -> RegisterWorker {
+    RegisterWorker {
+        runtime: "alice".into(),
+        ..registration(&["fake-coder"])
+    }
+}
+
 async fn rig() -> Rig {
-    let srv = Served::start(|s| s.with_max_agents(100)).await;
+    let srv = Served::start(|s| s.with_max_agents(100).with_worker_users(vec!["ops".into()])).await;
     let st = &srv.store;
     st.add_team("a").unwrap();
     st.add_team("b").unwrap();
@@ -50,7 +58,8 @@ async fn rig() -> Rig {
         .unwrap();
     st.add_user_in_team("bob", "bob-password", None, "b")
         .unwrap();
-    st.register_worker_as(registration(&["fake-coder", "fake-large"]), None)
+    st.add_user("ops", "ops-password", None).unwrap();
+    st.register_worker_as(registration(&["fake-coder", "fake-large"]), Some("ops"))
         .unwrap();
     let key = |u: &str| format!("Bearer {}", st.add_api_key("k", Some(u)).unwrap().key);
     Rig {
@@ -799,7 +808,7 @@ async fn a_session_pins_the_version_it_was_queued_with_and_an_update_mid_run_cha
     // A worker runs it; the agent is updated while it runs.
     let worker = r
         .store
-        .register_worker_as(registration(&["fake-coder"]), Some("alice"))
+        .register_worker_as(alices_worker(), Some("alice"))
         .unwrap()
         .worker_id
         .to_string();
@@ -981,7 +990,7 @@ async fn webhooks_of_one_team_get_and_show_nothing_of_another() {
 async fn a_cloud_agents_launch_runs_the_teams_default_agent() {
     let r = rig().await;
     r.store
-        .register_worker_as(registration(&["fake-coder"]), Some("alice"))
+        .register_worker_as(alices_worker(), Some("alice"))
         .unwrap();
     let list = r.ok("GET", "agents", &r.alice, None).await;
     let default = list["data"]

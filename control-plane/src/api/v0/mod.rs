@@ -121,8 +121,8 @@ pub(crate) async fn me(State(s): State<Shared>, key: KeyCaller) -> V0Result<Me> 
 
 /// The models the registered workers serve.
 #[utoipa::path(get, path = "/v0/models", tag = "cloud-agents", security(("api_key_basic" = []), ("api_key" = [])), responses((status = 200, description = "Model ids the registered workers' providers serve (each worker reports them when it starts), the most recently reporting worker's first. Launch without `model` to let the control plane choose.", body = Models), (status = 401, description = "`unauthorized`.", body = V0ErrorBody), (status = 403, description = "`key_without_user` or `api_key_required`.", body = V0ErrorBody)))]
-pub(crate) async fn models(State(s): State<Shared>, _key: KeyCaller) -> V0Result<Models> {
-    let models = blocking(s, |s| s.served_models()).await?;
+pub(crate) async fn models(State(s): State<Shared>, key: KeyCaller) -> V0Result<Models> {
+    let models = blocking(s, move |s| s.served_models(&key.user)).await?;
     Ok(Json(Models { models }))
 }
 
