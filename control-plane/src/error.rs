@@ -68,6 +68,7 @@ impl From<StoreError> for ApiError {
                     | Missing::Attachment
                     | Missing::Subscription
                     | Missing::ApiKey
+                    | Missing::Schedule
                     | Missing::AgentConfig => "not_found",
                 },
                 message,

@@ -6,7 +6,8 @@
 //! [`store`] keeps the state in SQLite (WAL); [`api`] serves it over HTTP;
 //! [`auth`] is the OAuth 2.0 authorization server and says who calls;
 //! [`transitions`] is the one place session states change; [`serve`] runs
-//! the API with the lease sweeper.
+//! the API with the lease sweeper and the schedules' ticks ([`schedules`]
+//! says what a schedule means).
 
 #![deny(missing_docs)]
 
@@ -16,6 +17,7 @@ pub mod auth;
 mod cloud_agents;
 mod error;
 mod runs;
+mod schedules;
 mod store;
 mod transitions;
 pub mod webhooks;
@@ -24,10 +26,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use schedules::ScheduleClock;
 pub use store::{ClaimProblem, ConflictKind, Missing, Store, StoreError, DEFAULT_MAX_AGENTS};
 
-/// Serves the API on `listener` and sweeps expired leases every `sweep`
-/// until `shutdown` resolves.
+/// Serves the API on `listener`, sweeps expired leases every `sweep` and
+/// fires due schedules every [`Store::schedule_tick`] until `shutdown`
+/// resolves.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     store: Arc<Store>,
@@ -50,12 +54,37 @@ pub async fn serve(
         })
     };
     let delivery = tokio::spawn(webhooks::deliver(store.clone(), store.retry_schedule()));
+    let schedules = tokio::spawn(fire_schedules(store.clone()));
     let r = axum::serve(no_delay(listener), api::router(store))
         .with_graceful_shutdown(shutdown)
         .await;
     sweeper.abort();
     delivery.abort();
+    schedules.abort();
     r
+}
+
+/// Fires due schedules every [`Store::schedule_tick`], on the schedule
+/// clock. Several processes on one file may all do so: a tick starts at
+/// most one run however many of them reach it.
+async fn fire_schedules(store: Arc<Store>) {
+    let mut tick = tokio::time::interval(store.schedule_tick());
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let s = store.clone();
+        match tokio::task::spawn_blocking(move || s.fire_due(s.schedule_now())).await {
+            Ok(Ok(f)) if f.ticks > 0 => {
+                tracing::info!(
+                    "{} schedule tick(s) fired, {} run(s) started",
+                    f.ticks,
+                    f.started
+                )
+            }
+            Ok(Err(e)) => tracing::warn!("firing schedules failed: {e}"),
+            _ => {}
+        }
+    }
 }
 
 /// The listener with `TCP_NODELAY` on every accepted connection: without

@@ -24,6 +24,10 @@ struct Args {
     /// How often expired leases are swept, in milliseconds.
     #[arg(long, default_value_t = 1000)]
     sweep_ms: u64,
+    /// How often due schedules are looked for, in milliseconds (a tick
+    /// starts at most one run however many processes share the database).
+    #[arg(long, default_value_t = 1000)]
+    schedule_tick_ms: u64,
     /// Lifetime of OAuth access tokens, in seconds.
     #[arg(long, default_value_t = 900)]
     access_token_seconds: u64,
@@ -262,8 +266,24 @@ async fn main() {
             std::process::exit(2);
         }
     };
+    // Tests only: a faster clock for schedules (the same in every process).
+    let clock = match std::env::var("CONTROL_PLANE_TEST_CLOCK") {
+        Ok(spec) => match control_plane::ScheduleClock::parse(&spec) {
+            Ok(c) => {
+                tracing::warn!("schedules run on a test clock ({spec}): CONTROL_PLANE_TEST_CLOCK is for tests only");
+                c
+            }
+            Err(e) => {
+                eprintln!("control-plane: {e}");
+                std::process::exit(2);
+            }
+        },
+        Err(_) => control_plane::ScheduleClock::real(),
+    };
     let store = match control_plane::Store::open(&a.db, a.max_attempts) {
         Ok(s) => s
+            .with_schedule_clock(clock)
+            .with_schedule_tick(Duration::from_millis(a.schedule_tick_ms))
             .with_retry_schedule(schedule)
             .with_private_webhooks(a.allow_private_webhooks)
             .with_worker_users(a.worker_users.clone())

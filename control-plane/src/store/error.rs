@@ -96,6 +96,8 @@ pub enum Missing {
     /// An API key, or one of another user's (the same answer: a caller
     /// cannot tell the two apart).
     ApiKey,
+    /// A schedule, or one of another team's (the same answer).
+    Schedule,
 }
 
 /// Which clash a [`StoreError::Conflict`] is.

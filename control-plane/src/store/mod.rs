@@ -11,7 +11,8 @@
 //! [`repositories`] (what workers report they can work on),
 //! [`rate_limit`] (per-user call counts), [`cloud_agents`] (the Cloud
 //! Agents API's agents beside their sessions), [`teams`] (what users
-//! belong to) and [`agent_configs`] (agents as versioned configurations). [`access`] says which user
+//! belong to), [`agent_configs`] (agents as versioned configurations) and
+//! [`schedules`] (cron triggers and their ticks). [`access`] says which user
 //! may see and drive which session and worker.
 //! [`schema`] creates every table.
 //!
@@ -45,6 +46,7 @@ mod limits;
 mod rate_limit;
 mod repositories;
 mod runs;
+mod schedules;
 mod schema;
 mod sessions;
 mod teams;
@@ -62,6 +64,7 @@ pub(crate) use rate_limit::testing as rate_limit_testing;
 pub(crate) use rate_limit::Admission;
 pub(crate) use repositories::Reported;
 pub(crate) use runs::{RunQuery, RunRequest, RunSort, Starter};
+pub(crate) use schedules::{ScheduleRecord, ScheduleSpec};
 pub(crate) use sessions::SessionView;
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
@@ -101,6 +104,11 @@ pub struct Store {
     public_url: String,
     /// How many live agents a team may have and run (its plan's limit).
     max_agents: usize,
+    /// What schedules count their ticks by (the real clock, or a test
+    /// clock that runs faster).
+    schedule_clock: crate::schedules::ScheduleClock,
+    /// How often [`crate::serve`] looks for due schedules.
+    schedule_tick: Duration,
 }
 
 /// One open transaction of a [`Store`]. Only the store's modules can run
@@ -179,6 +187,8 @@ impl Store {
             trusted_worker_users: Vec::new(),
             image_quota: 256 << 20,
             prompt_limits: cloud_agents::PROMPT_LIMITS,
+            schedule_clock: crate::schedules::ScheduleClock::real(),
+            schedule_tick: Duration::from_secs(1),
         };
         store.tx(auth::seed_runner_client)?;
         Ok(store)
@@ -239,6 +249,29 @@ impl Store {
     pub fn with_prompt_limits(mut self, per_minute: usize, per_hour: usize) -> Store {
         self.prompt_limits = [per_minute, per_hour];
         self
+    }
+
+    /// Counts schedules' ticks by `clock` (a test clock makes cron minutes
+    /// pass in seconds; every process on one file must get the same).
+    pub fn with_schedule_clock(mut self, clock: crate::schedules::ScheduleClock) -> Store {
+        self.schedule_clock = clock;
+        self
+    }
+
+    /// Looks for due schedules every `every` (default 1 s; at least 10 ms).
+    pub fn with_schedule_tick(mut self, every: Duration) -> Store {
+        self.schedule_tick = every.max(Duration::from_millis(10));
+        self
+    }
+
+    /// How often due schedules are looked for.
+    pub fn schedule_tick(&self) -> Duration {
+        self.schedule_tick
+    }
+
+    /// Now, for schedules (milliseconds since the epoch).
+    pub fn schedule_now(&self) -> i64 {
+        self.schedule_clock.now_ms()
     }
 
     /// The URL people and clients reach the control plane at.

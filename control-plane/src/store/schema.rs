@@ -185,6 +185,34 @@ CREATE TABLE IF NOT EXISTS agent_versions (
 );
 ";
 
+/// Schedules and their ticks. A schedule (`cron`: 5 fields, read in
+/// `timezone`) belongs to a team and starts runs of `agent_id` (NULL: the
+/// team's default agent at each tick) as `created_by` (a user name);
+/// `next_run_at` is NULL while it is paused; a deleted one keeps its row
+/// (`deleted_at`) so that its runs still name it. A tick is one cron
+/// occurrence (`tick_at`, ms UTC — the occurrence, never a process's
+/// "now"): its primary key is what makes a tick start at most one run
+/// however many control planes share the file. `missed`: the occurrences
+/// it stands for that passed while nothing fired (catch-up); `session_id`
+/// or `error` say what the tick did.
+const SCHEDULES: &str = "
+CREATE TABLE IF NOT EXISTS schedules (
+  id TEXT PRIMARY KEY, team TEXT NOT NULL, name TEXT NOT NULL, cron TEXT NOT NULL,
+  timezone TEXT NOT NULL DEFAULT 'UTC', prompt TEXT NOT NULL, agent_id TEXT,
+  agent_config TEXT, metadata TEXT, enabled INTEGER NOT NULL,
+  next_run_at INTEGER, last_ran_at INTEGER, last_spawn_error TEXT,
+  created_by TEXT NOT NULL, updated_by TEXT NOT NULL,
+  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, deleted_at INTEGER
+);
+CREATE INDEX IF NOT EXISTS schedules_due ON schedules (enabled, next_run_at);
+CREATE INDEX IF NOT EXISTS schedules_team ON schedules (team, name);
+CREATE TABLE IF NOT EXISTS schedule_ticks (
+  schedule_id TEXT NOT NULL, tick_at INTEGER NOT NULL, claimed_at INTEGER NOT NULL,
+  session_id TEXT, error TEXT, missed INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (schedule_id, tick_at)
+);
+";
+
 /// Creates the tables that do not exist yet, and numbers the events of a
 /// file written before event numbers existed.
 pub(super) fn create(conn: &Connection) -> rusqlite::Result<()> {
@@ -198,6 +226,7 @@ pub(super) fn create(conn: &Connection) -> rusqlite::Result<()> {
         CLOUD_AGENTS,
         REPOSITORIES,
         AGENTS,
+        SCHEDULES,
     ] {
         conn.execute_batch(tables)?;
     }

@@ -15,6 +15,7 @@ mod repo_list;
 mod repositories;
 mod sandbox_escape;
 mod sandbox_network;
+mod schedules;
 mod session_loop;
 mod stop;
 mod toolchains;

@@ -3,10 +3,11 @@
 //! that Warp's own client (`oz-agent-sdk`) works against it with only a
 //! base URL: a team's agents as service identities ([`identities`]), the
 //! runs that start them ([`runs`]), and the schedules that start runs on
-//! a cron. Every error is RFC 7807 problem details ([`OzError`]).
+//! a cron ([`schedules`]). Every error is RFC 7807 problem details ([`OzError`]).
 
 mod identities;
 mod runs;
+mod schedules;
 
 use super::Shared;
 use crate::auth::Member;
@@ -39,6 +40,15 @@ pub(crate) fn router() -> Router<Shared> {
         .route("/runs/{id}", get(runs::get))
         .route("/runs/{id}/cancel", post(runs::cancel))
         .route("/runs/{id}/followups", post(runs::followup))
+        .route("/schedules", get(schedules::list).post(schedules::create))
+        .route(
+            "/schedules/{id}",
+            get(schedules::get)
+                .put(schedules::replace)
+                .delete(schedules::delete),
+        )
+        .route("/schedules/{id}/pause", post(schedules::pause))
+        .route("/schedules/{id}/resume", post(schedules::resume))
         .fallback(|| async {
             OzError(ApiError::not_found(
                 "not_found",
