@@ -714,13 +714,12 @@ async fn an_agent_key_runs_as_its_agent_and_manages_nothing() {
         }
         assert_eq!(req.send().await.unwrap().status(), 403, "{method} {path}");
     }
-    // Reading is fine.
-    assert_eq!(
-        r.ok("GET", "identities", &key, None).await["agents"]
-            .as_array()
-            .unwrap()
-            .len(),
-        2
+    // Identities are for people only, reading them too.
+    problem(&r.call("GET", "identities", &key, None).await, 403);
+    problem(
+        &r.call("GET", &format!("identities/{uid}"), &key, None)
+            .await,
+        403,
     );
     // A key for another team's agent cannot be made.
     let theirs = r.ok("GET", "identities", &r.bob, None).await["agents"][0]["uid"]
@@ -807,4 +806,233 @@ async fn another_team_gets_404_on_every_identity_and_run_route() {
     problem(&r.call("GET", "nothing", &r.alice, None).await, 404);
     problem(&r.call("PATCH", "runs", &r.alice, None).await, 405);
     problem(&r.call("GET", "runs", "Bearer cpk_nope", None).await, 401);
+}
+
+/// Warp's own Python client (`oz-agent-sdk` from PyPI, unchanged) lists
+/// identities, creates, updates and deletes one, starts and cancels a run,
+/// follows it up, creates, pauses, resumes and deletes a schedule; an
+/// agent's key manages nothing, and another team's key gets 404
+/// everywhere (tests/python/oz_conformance.py).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warps_own_python_client_drives_identities_runs_and_schedules() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let pydeps = root.join("target/pydeps");
+    assert!(
+        pydeps.join("oz_agent_sdk").is_dir(),
+        "oz-agent-sdk is not installed in {}: run scripts/setup.sh (it installs tests/python/requirements.txt there)",
+        pydeps.display()
+    );
+    let r = rig().await;
+    let bot = r
+        .ok("POST", "identities", &r.alice, Some(json!({"name": "bot"})))
+        .await;
+    let agent_key = r.agent_key(bot["uid"].as_str().unwrap());
+    let key = |auth: &str| auth.trim_start_matches("Bearer ").to_string();
+    let mut cmd = std::process::Command::new("python3");
+    cmd.arg(root.join("tests/python/oz_conformance.py"))
+        .env("PYTHONPATH", &pydeps)
+        .env("BASE_URL", format!("http://{}", r.addr))
+        .env("API_KEY", key(&r.alice))
+        .env("OTHER_API_KEY", key(&r.bob))
+        .env("AGENT_API_KEY", key(&agent_key))
+        .env("CANCEL_TIMEOUT", "5");
+    let out = tokio::task::spawn_blocking(move || cmd.output().expect("python3 runs"))
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let last = stdout.lines().last().unwrap_or("");
+    assert!(
+        out.status.success() && last.ends_with(" passed, 0 failed"),
+        "the client's run failed:\n{stdout}\n{stderr}"
+    );
+    let passed: u32 = last.split(' ').next().unwrap().parse().unwrap();
+    assert!(passed >= 190, "{last}");
+    eprintln!("oz-agent-sdk: {last}");
+}
+
+/// What an attack on teams and agent keys found, each closed: follow-ups
+/// that drove others' runs or revived agents that start nothing, models
+/// of other users' workers, keys that outlived their maker's move, and
+/// session existence told by event and claim errors.
+#[tokio::test]
+async fn follow_ups_models_moves_and_streams_tell_and_allow_nothing_more() {
+    let r = rig().await;
+    let st = &r.store;
+    st.add_user_in_team("carol", "carol-password", None, "a")
+        .unwrap();
+    let carol = format!("Bearer {}", st.add_api_key("k", Some("carol")).unwrap().key);
+    let bot = r
+        .ok("POST", "identities", &r.alice, Some(json!({"name": "bot"})))
+        .await;
+    let uid = bot["uid"].as_str().unwrap().to_string();
+    let key = r.agent_key(&uid);
+    // alice's run: neither the agent's key nor carol follows it up.
+    let run = r
+        .ok("POST", "runs", &r.alice, Some(json!({"prompt": "mine"})))
+        .await;
+    let rid = run["run_id"].as_str().unwrap().to_string();
+    problem(
+        &r.call("POST", &format!("runs/{rid}/cancel"), &key, None)
+            .await,
+        403,
+    );
+    r.ok("POST", &format!("runs/{rid}/cancel"), &carol, None)
+        .await;
+    for who in [&key, &carol] {
+        problem(
+            &r.call(
+                "POST",
+                &format!("runs/{rid}/followups"),
+                who,
+                Some(json!({"message": "again"})),
+            )
+            .await,
+            403,
+        );
+    }
+    // The agent's own run: once its agent is archived, nothing revives it.
+    let own = r
+        .ok("POST", "runs", &key, Some(json!({"prompt": "as bot"})))
+        .await;
+    let own = own["run_id"].as_str().unwrap().to_string();
+    r.ok("POST", &format!("runs/{own}/cancel"), &key, None)
+        .await;
+    let arch = r
+        .http
+        .post(format!(
+            "http://{}/api/v1/cloud/agents/{uid}/archive",
+            r.addr
+        ))
+        .header("Authorization", &r.alice)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(arch.status(), 200);
+    let m = problem(
+        &r.call(
+            "POST",
+            &format!("runs/{own}/followups"),
+            &r.alice,
+            Some(json!({"message": "again"})),
+        )
+        .await,
+        409,
+    );
+    assert!(m.contains("archived"), "{m}");
+    assert_eq!(
+        r.ok("GET", &format!("runs/{own}"), &r.alice, None).await["state"],
+        "CANCELLED"
+    );
+    // bob's worker's model is not alice's to see or be given.
+    let mut reg = registration();
+    reg.runtime = "bob".into();
+    reg.models = vec!["bob-secret-model".into()];
+    st.register_worker_as(reg, Some("bob")).unwrap();
+    let models: Value = r
+        .http
+        .get(format!("http://{}/api/v1/cloud/models", r.addr))
+        .header("Authorization", &r.alice)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(!models.to_string().contains("bob-secret-model"), "{models}");
+    let theirs: Value = r
+        .http
+        .get(format!("http://{}/api/v1/cloud/models", r.addr))
+        .header("Authorization", &r.bob)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(theirs.to_string().contains("bob-secret-model"), "{theirs}");
+    let run2 = r
+        .ok("POST", "runs", &r.alice, Some(json!({"prompt": "x"})))
+        .await;
+    let s = st.get(run2["run_id"].as_str().unwrap()).unwrap().session;
+    assert_eq!(s.agent.model, "fake-coder");
+    // A user moved to another team loses the agents' keys they made.
+    let a2 = r
+        .ok(
+            "POST",
+            "identities",
+            &r.alice,
+            Some(json!({"name": "carols"})),
+        )
+        .await;
+    let carols_key = format!(
+        "Bearer {}",
+        st.add_agent_api_key("c", "carol", a2["uid"].as_str().unwrap())
+            .unwrap()
+            .key
+    );
+    r.ok("GET", "runs", &carols_key, None).await;
+    st.set_user_team("carol", "b").unwrap();
+    problem(&r.call("GET", "runs", &carols_key, None).await, 401);
+    // Another team's session: the event stream and a claim id say nothing.
+    let mut seen = Vec::new();
+    for q in [
+        "events?after=999999",
+        "events?claimId=clm_x",
+        "conversation?claimId=clm_x",
+    ] {
+        let resp = r
+            .http
+            .get(format!("http://{}/v1/sessions/{rid}/{q}", r.addr))
+            .header("Authorization", &r.bob)
+            .send()
+            .await
+            .unwrap();
+        seen.push((q, resp.status().as_u16()));
+    }
+    assert_eq!(
+        seen,
+        [
+            ("events?after=999999", 404),
+            ("events?claimId=clm_x", 404),
+            ("conversation?claimId=clm_x", 404)
+        ]
+    );
+    // Another user's worker is not described to them.
+    let w = r
+        .http
+        .get(format!("http://{}/v1/workers/{}", r.addr, r.worker))
+        .header(
+            "Authorization",
+            crate::api::test_server::bearer(st, "alice"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(w.status(), 403);
+    // Names that pass for others, credentials in URLs, huge metadata.
+    problem(
+        &r.call(
+            "POST",
+            "identities",
+            &r.alice,
+            Some(json!({"name": "bo\u{200B}t"})),
+        )
+        .await,
+        400,
+    );
+    problem(
+        &r.call("POST", "identities", &r.alice, Some(json!({"name": "m", "mcp_servers": {"gh": {"url": "https://u:ghp_s@mcp.example/"}}}))).await,
+        400,
+    );
+    problem(
+        &r.call(
+            "POST",
+            "runs",
+            &r.alice,
+            Some(json!({"prompt": "x", "metadata": {"k": "v".repeat(513)}})),
+        )
+        .await,
+        400,
+    );
 }
