@@ -256,8 +256,7 @@ pub(super) fn load_run(tx: &Tx<'_>, team: &str, id: &str) -> Result<RunRecord, S
                     params![sid],
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )
-                .optional()
-                .unwrap_or(None);
+                .optional()?;
             let (name, cron) = named.unwrap_or_default();
             Some((sid, name, cron))
         }
