@@ -46,8 +46,18 @@ fn parse_timezone(name: &str) -> Result<Tz, String> {
 /// Reads `pattern`: exactly five whitespace-separated fields, each valid
 /// for its position; the message of a refusal names the field (or says
 /// that five are needed).
+/// The longest pattern taken: five fields of lists and ranges fit in far
+/// less, and each tick parses it again inside the write lock.
+const PATTERN_MAX: usize = 128;
+
 fn parse_cron(pattern: &str) -> Result<Cron, String> {
     let p = pattern.trim();
+    if p.len() > PATTERN_MAX {
+        return Err(format!(
+            "cron_schedule is {} bytes; give at most {PATTERN_MAX} (5 fields: minute hour day-of-month month day-of-week)",
+            p.len()
+        ));
+    }
     if p.starts_with('@') || p.contains('@') {
         return Err(format!(
             "cron_schedule {pattern:?}: nicknames such as @daily are not supported; give 5 fields: minute hour day-of-month month day-of-week"
@@ -59,6 +69,31 @@ fn parse_cron(pattern: &str) -> Result<Cron, String> {
             "cron_schedule {pattern:?} has {} field(s); give 5: minute hour day-of-month month day-of-week",
             fields.len()
         ));
+    }
+    // Vixie cron: digits, `*`, `,`, `-`, `/` and month and day names;
+    // the extensions some parsers take (`L`, `W`, `#`, `?`) are refused,
+    // named with their field.
+    for (i, f) in fields.iter().enumerate() {
+        if let Some(c) = f.chars().find(|c| matches!(c, '#' | '?')) {
+            return Err(format!(
+                "cron_schedule field {} ({}) {f:?} uses {c:?}, which is not 5-field cron; use digits, '*', ',', '-' and '/'",
+                i + 1,
+                FIELDS[i]
+            ));
+        }
+        let letters = f.chars().filter(char::is_ascii_alphabetic).count();
+        let named = (i == 3 || i == 4)
+            && letters > 0
+            && f.split([',', '-', '/']).all(|part| {
+                part.chars().all(|c| c.is_ascii_digit() || c == '*') || part.len() == 3
+            });
+        if letters > 0 && !named {
+            return Err(format!(
+                "cron_schedule field {} ({}) {f:?} is not valid: only month (jan–dec) and day-of-week (sun–sat) take names; `L` and `W` are not 5-field cron",
+                i + 1,
+                FIELDS[i]
+            ));
+        }
     }
     let whole = fields.join(" ");
     let err = match parser().parse(&whole) {
@@ -163,11 +198,26 @@ mod tests {
             ("*/0 * * * *", "(minute)"),
             ("0 9 * * mon-frx", "(day-of-week)"),
             ("0 x * * *", "(hour)"),
+            ("0 0 L * *", "(day-of-month)"),
+            ("0 0 15W * *", "(day-of-month)"),
+            ("0 0 * * 5#3", "(day-of-week)"),
+            ("0 0 ? * *", "(day-of-month)"),
+            ("0 0 * * 0L", "(day-of-week)"),
         ] {
             let e = Pattern::parse(bad, "UTC").unwrap_err();
             assert!(e.contains(field), "{bad}: {e}");
             assert!(e.starts_with("cron_schedule field"), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn names_work_where_cron_has_them_and_long_patterns_are_refused() {
+        for ok in ["0 9 * * mon-fri", "0 9 1 jan,jul *", "*/15 0-6 * * sun"] {
+            assert!(Pattern::parse(ok, "UTC").is_ok(), "{ok}");
+        }
+        let long = format!("{} * * * *", vec!["1"; 80].join(","));
+        let e = Pattern::parse(&long, "UTC").unwrap_err();
+        assert!(e.contains("at most 128"), "{e}");
     }
 
     #[test]

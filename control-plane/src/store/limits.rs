@@ -3,9 +3,9 @@
 
 use super::StoreError;
 
-/// Refuses `s` when it is longer than `max` bytes.
+/// Refuses `s` when it is longer than `max` characters.
 pub(super) fn check_len(field: &str, s: &str, max: usize) -> Result<(), StoreError> {
-    if s.len() > max {
+    if s.len() > max && s.chars().count() > max {
         return Err(StoreError::invalid(format!(
             "{field} is longer than {max} characters"
         )));

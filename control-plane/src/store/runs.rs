@@ -274,14 +274,16 @@ pub(super) fn load_run(tx: &Tx<'_>, team: &str, id: &str) -> Result<RunRecord, S
 }
 
 /// Refuses `who` driving run `r` as it may not: an agent's key drives
-/// only its own agent's runs; a follow-up (which runs it again, as whom it
-/// ran) is for the person who started it, or — for a run of an agent (an
-/// agent's key, a schedule) — any person of the team.
+/// only its own agent's runs; a follow-up (which runs it again for the
+/// person it ran for, on their workers) is theirs alone to send; any
+/// person of the team may cancel.
 fn check_driver(who: &Starter<'_>, r: &RunRecord, follow_up: bool) -> Result<(), StoreError> {
     let run_as = r.session.run_as.as_deref().unwrap_or("");
     let ok = match who.key_agent {
         Some(a) => run_as == format!("agent:{a}"),
-        None if follow_up => run_as == format!("user:{}", who.user) || run_as.starts_with("agent:"),
+        // A follow-up runs again for the one it ran for (its owner's
+        // workers, its owner's name): only that person sends one.
+        None if follow_up => r.creator.as_deref() == Some(who.user),
         None => true,
     };
     if ok {
@@ -292,7 +294,7 @@ fn check_driver(who: &Starter<'_>, r: &RunRecord, follow_up: bool) -> Result<(),
         message: if who.key_agent.is_some() {
             "an agent's key drives its own agent's runs only".into()
         } else {
-            format!("this run runs as {run_as}; only that person follows it up (start a run of your own)")
+            "this run ran for another person (on their workers); only they follow it up: start a run of your own".to_string()
         },
     })
 }

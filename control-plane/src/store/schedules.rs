@@ -188,6 +188,16 @@ fn check(
     timezone: &str,
 ) -> Result<Pattern, StoreError> {
     check_name("name", &spec.name)?;
+    if spec.name.chars().any(char::is_control) {
+        return Err(StoreError::invalid(
+            "name must not contain control characters",
+        ));
+    }
+    if spec.prompt.contains('\0') {
+        return Err(StoreError::invalid(
+            "prompt must not contain NUL characters",
+        ));
+    }
     if spec.prompt.trim().is_empty() {
         return Err(StoreError::invalid(
             "prompt is required: say what each run should do",
@@ -200,6 +210,10 @@ fn check(
     }
     Ok(pattern)
 }
+
+/// The most live schedules a team may have: each is parsed at every tick
+/// inside the write lock every team shares.
+const MAX_SCHEDULES: i64 = 100;
 
 fn config_json(model: &Option<String>) -> Option<String> {
     model
@@ -223,6 +237,17 @@ impl Store {
         let timezone = spec.timezone.clone().unwrap_or_else(|| "UTC".into());
         self.tx(|tx| {
             let pattern = check(tx, team, &spec, &timezone)?;
+            let live: i64 = tx.sql.query_row(
+                "SELECT COUNT(*) FROM schedules WHERE team = ?1 AND deleted_at IS NULL",
+                params![team],
+                |r| r.get(0),
+            )?;
+            if live >= MAX_SCHEDULES {
+                return Err(StoreError::Forbidden {
+                    kind: "feature_not_available",
+                    message: format!("your team has {live} schedules, the most it may have; delete one first"),
+                });
+            }
             let id = format!("sch_{}", uuid::Uuid::new_v4().simple());
             let next = spec.enabled.then(|| pattern.next_after(now)).flatten();
             tx.sql.execute(
@@ -321,7 +346,6 @@ impl Store {
         &self,
         team: &str,
         id: &str,
-        user: &str,
         enabled: bool,
     ) -> Result<ScheduleRecord, StoreError> {
         let now = self.schedule_now();
@@ -336,8 +360,10 @@ impl Store {
             };
             if enabled != old.enabled || next != old.next_run_at {
                 tx.sql.execute(
-                    "UPDATE schedules SET enabled = ?3, next_run_at = ?4, updated_by = ?5, updated_at = ?6 WHERE id = ?1 AND team = ?2",
-                    params![id, team, enabled, next, user, now],
+                    // Who the schedule runs for stays: pausing or resuming
+                    // changes when it runs, not what or as whom.
+                    "UPDATE schedules SET enabled = ?3, next_run_at = ?4, updated_at = ?5 WHERE id = ?1 AND team = ?2",
+                    params![id, team, enabled, next, now],
                 )?;
             }
             load(tx, team, id)
@@ -444,19 +470,28 @@ impl Store {
             title: Some(s.name.clone()),
             metadata: s.metadata.clone(),
         };
+        // A tick runs for the person who last set what it runs (made or
+        // replaced it): on their workers, under their name — never a
+        // prompt someone else wrote under another person's identity.
         let who = Starter {
             team: &s.team,
-            user: &s.created_by,
+            user: &s.updated_by,
             key_agent: None,
         };
-        let r = start_run_in(
-            tx,
-            &who,
-            req,
-            Trigger::ScheduledAgent,
-            Some(s.id.clone()),
-            |w| self.may_serve(w, Some(&s.created_by)),
-        );
+        let r = match super::teams::team_of_user(tx, &s.updated_by)? {
+            Some(t) if t == s.team => start_run_in(
+                tx,
+                &who,
+                req,
+                Trigger::ScheduledAgent,
+                Some(s.id.clone()),
+                |w| self.may_serve(w, Some(&s.updated_by)),
+            ),
+            _ => Err(StoreError::invalid(format!(
+                "the schedule's owner {} is no longer in this team; a teammate takes it over by replacing it (PUT)",
+                s.updated_by
+            ))),
+        };
         match r {
             Ok(id) => {
                 tx.sql.execute_batch("RELEASE schedule_tick")?;

@@ -113,10 +113,16 @@ impl Store {
         self.tx(|tx| {
             let ids: Vec<String> = {
                 let mut st = tx.sql.prepare(
-                    "SELECT id FROM sessions WHERE (?1 IS NULL OR state = ?1) AND (owner IS NULL OR owner = ?2) ORDER BY created_at DESC, id LIMIT ?3",
+                    "SELECT id FROM sessions WHERE (?1 IS NULL OR state = ?1) AND (owner IS NULL OR (owner = ?2 AND (team IS NULL OR team IS ?4))) ORDER BY created_at DESC, id LIMIT ?3",
                 )?;
+                // The viewer's own sessions while they are still of the
+                // sessions' team (a user who moved leaves them behind).
+                let team = match viewer {
+                    Some(v) => super::teams::team_of_user(tx, v)?,
+                    None => None,
+                };
                 let v = st
-                    .query_map(params![state.map(|s| s.as_str()), viewer, limit], |r| r.get(0))?
+                    .query_map(params![state.map(|s| s.as_str()), viewer, limit, team], |r| r.get(0))?
                     .collect::<Result<_, _>>()?;
                 v
             };

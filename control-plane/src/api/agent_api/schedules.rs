@@ -272,10 +272,7 @@ async fn set_enabled(
     enabled: bool,
 ) -> Result<Json<ScheduleView>, OzError> {
     m.person()?;
-    let r = blocking(s, move |st| {
-        st.set_schedule_enabled(&m.team, &id, &m.user, enabled)
-    })
-    .await?;
+    let r = blocking(s, move |st| st.set_schedule_enabled(&m.team, &id, enabled)).await?;
     Ok(Json(ScheduleView::of(r, false)))
 }
 

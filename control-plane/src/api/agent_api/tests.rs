@@ -404,7 +404,7 @@ async fn an_unavailable_agent_is_refused_everything() {
         .update_identity(
             "default",
             &uid,
-            "user:alice",
+            "alice",
             serde_json::from_value(json!({"description": "x"})).unwrap(),
         )
         .unwrap_err();
@@ -972,8 +972,43 @@ async fn follow_ups_models_moves_and_streams_tell_and_allow_nothing_more() {
             .key
     );
     r.ok("GET", "runs", &carols_key, None).await;
+    let queued: Value = r
+        .http
+        .post(format!("http://{}/v1/sessions", r.addr))
+        .header("Authorization", &carol)
+        .json(&json!({"workspace": "w", "agent_profile": "p", "agent": {"name": "a", "model": "fake-coder"},
+                       "source": {"title": "team a's", "prompt": "secret"}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let listed = |auth: String| {
+        let r = &r;
+        async move {
+            r.http
+                .get(format!("http://{}/v1/sessions", r.addr))
+                .header("Authorization", auth)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    assert!(listed(carol.clone())
+        .await
+        .to_string()
+        .contains(queued["id"].as_str().unwrap()));
     st.set_user_team("carol", "b").unwrap();
     problem(&r.call("GET", "runs", &carols_key, None).await, 401);
+    // ...and leaves the old team's sessions behind, in lists too.
+    assert!(!listed(carol.clone())
+        .await
+        .to_string()
+        .contains(queued["id"].as_str().unwrap()));
     // Another team's session: the event stream and a claim id say nothing.
     let mut seen = Vec::new();
     for q in [

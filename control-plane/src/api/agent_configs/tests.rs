@@ -1063,7 +1063,7 @@ async fn of_two_processes_updating_one_version_exactly_one_wins() {
                     )
                     .unwrap();
                     barrier.wait();
-                    st.update_agent_config("a", &id, "user:alice", patch)
+                    st.update_agent_config("a", &id, "alice", patch)
                 })
             })
             .collect();

@@ -157,7 +157,7 @@ fn a_tick_whose_run_cannot_start_records_why_and_is_not_retried() {
     let (_d, s) = rig();
     let agent: crate::agent_configs::IdentityPatch =
         serde_json::from_value(serde_json::json!({"name": "reviewer"})).unwrap();
-    let agent = s.create_identity("a", "user:alice", agent).unwrap().id;
+    let agent = s.create_identity("a", "alice", agent).unwrap().id;
     let spec = ScheduleSpec {
         agent_id: Some(agent.clone()),
         ..every_minute()
@@ -211,18 +211,16 @@ fn a_paused_schedule_does_not_tick_and_resumes_from_now() {
     let (_d, s) = rig();
     let sch = s.create_schedule("a", "alice", every_minute()).unwrap();
     let due = sch.next_run_at.unwrap();
-    let p = s
-        .set_schedule_enabled("a", &sch.id, "alice", false)
-        .unwrap();
+    let p = s.set_schedule_enabled("a", &sch.id, false).unwrap();
     assert!(!p.enabled);
     assert_eq!(p.next_run_at, None);
     assert_eq!(s.fire_due(due + 10 * MINUTE).unwrap(), Fired::default());
-    let r = s.set_schedule_enabled("a", &sch.id, "alice", true).unwrap();
+    let r = s.set_schedule_enabled("a", &sch.id, true).unwrap();
     assert!(r.enabled);
     let next = r.next_run_at.unwrap();
     assert!(next > s.schedule_now() && next <= s.schedule_now() + MINUTE);
     // Resuming one that runs changes nothing.
-    let again = s.set_schedule_enabled("a", &sch.id, "alice", true).unwrap();
+    let again = s.set_schedule_enabled("a", &sch.id, true).unwrap();
     assert_eq!(again.next_run_at, Some(next));
     // Deleted: gone, and it fires no more.
     s.delete_schedule("a", &sch.id).unwrap();
@@ -250,4 +248,58 @@ fn the_test_clock_moves_the_schedules_now() {
     let sch = s.create_schedule("a", "alice", every_minute()).unwrap();
     assert!(sch.created_at >= real + 9 * MINUTE);
     assert!(sch.next_run_at.unwrap() > now);
+}
+
+#[test]
+fn a_tick_runs_for_whoever_last_set_what_it_runs_and_only_while_they_are_of_the_team() {
+    let (_d, s) = rig();
+    s.add_user_in_team("bob", "bob-password", None, "a")
+        .unwrap();
+    s.add_user_in_team("carol", "carol-password", None, "a")
+        .unwrap();
+    let mut reg = registration(&["m"]);
+    reg.runtime = "bob".into();
+    s.register_worker_as(reg, Some("bob")).unwrap();
+    let owner_of = |sid: &str| -> Option<String> {
+        s.tx(|tx| {
+            Ok(tx.sql.query_row(
+                "SELECT owner FROM sessions WHERE id = ?1",
+                params![sid],
+                |r| r.get(0),
+            )?)
+        })
+        .unwrap()
+    };
+    let sch = s.create_schedule("a", "alice", every_minute()).unwrap();
+    let due = sch.next_run_at.unwrap();
+    s.fire_due(due).unwrap();
+    assert_eq!(
+        owner_of(ticks(&s, &sch.id)[0].session_id.as_deref().unwrap()).as_deref(),
+        Some("alice")
+    );
+    // bob rewrites it: from now on it runs for bob, on bob's workers —
+    // never bob's prompt under alice's name.
+    let spec = ScheduleSpec {
+        prompt: "bob's words".into(),
+        ..every_minute()
+    };
+    s.replace_schedule("a", &sch.id, "bob", spec).unwrap();
+    // carol pausing and resuming it changes when, not for whom.
+    s.set_schedule_enabled("a", &sch.id, false).unwrap();
+    let resumed = s.set_schedule_enabled("a", &sch.id, true).unwrap();
+    // (The real clock's next minute may be the occurrence already fired.)
+    let next = resumed.next_run_at.unwrap().max(due + MINUTE);
+    assert_eq!(s.fire_due(next).unwrap().started, 1);
+    let t = ticks(&s, &sch.id);
+    let run = s
+        .run("a", t.last().unwrap().session_id.as_deref().unwrap())
+        .unwrap();
+    assert_eq!(run.creator.as_deref(), Some("bob"));
+    assert_eq!(run.session.source.prompt, "bob's words");
+    // bob leaves the team: the schedule starts nothing more, and says why.
+    s.add_team("b").unwrap();
+    s.set_user_team("bob", "b").unwrap();
+    assert_eq!(s.fire_due(next + MINUTE).unwrap().started, 0);
+    let e = s.schedule("a", &sch.id).unwrap().last_spawn_error.unwrap();
+    assert!(e.contains("no longer in this team"), "{e}");
 }
