@@ -279,21 +279,7 @@ impl ControlPlane {
 
     /// Runs `control-plane admin …` on this database; its JSON output.
     pub fn admin(&self, args: &[&str], stdin: Option<&str>) -> serde_json::Value {
-        use std::io::Write;
-        let mut c = Command::new(bin("control-plane"))
-            .args(["--db", self.db.to_str().unwrap(), "admin"])
-            .args(args)
-            .env("CONTROL_PLANE_LOG", "warn")
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        if let Some(s) = stdin {
-            writeln!(c.stdin.take().unwrap(), "{s}").unwrap();
-        }
-        let out = c.wait_with_output().unwrap();
-        assert!(out.status.success(), "admin {args:?} failed");
-        serde_json::from_slice(&out.stdout).unwrap()
+        admin_on(&self.db, args, stdin)
     }
 
     /// Submits the consent form as [`USER`] (allow) with these authorization
@@ -607,4 +593,24 @@ impl Drop for WorkerProc {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Runs `control-plane --db DB admin ARGS` (`stdin`: a line to give it, such
+/// as a password); its JSON output. Panics when it fails.
+pub fn admin_on(db: &Path, args: &[&str], stdin: Option<&str>) -> serde_json::Value {
+    use std::io::Write;
+    let mut c = Command::new(bin("control-plane"))
+        .args(["--db", db.to_str().unwrap(), "admin"])
+        .args(args)
+        .env("CONTROL_PLANE_LOG", "warn")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(s) = stdin {
+        writeln!(c.stdin.take().unwrap(), "{s}").unwrap();
+    }
+    let out = c.wait_with_output().unwrap();
+    assert!(out.status.success(), "admin {args:?} failed");
+    serde_json::from_slice(&out.stdout).unwrap()
 }

@@ -367,6 +367,20 @@ fn insert_agent(
     Ok(id)
 }
 
+/// Adds `config` as a new agent of `team` made by `user` (the team's
+/// default made first, the plan's limit checked).
+fn create_in(
+    tx: &Tx<'_>,
+    team: &str,
+    user: &str,
+    config: &AgentConfig,
+) -> Result<AgentRecord, StoreError> {
+    default_agent(tx, team)?;
+    check_room(tx, team)?;
+    let id = insert_agent(tx, team, config, &format!("user:{user}"), false)?;
+    record(tx, team, &id, None)
+}
+
 /// Refuses a new agent when `team` already has as many live agents as its
 /// plan allows.
 fn check_room(tx: &Tx<'_>, team: &str) -> Result<(), StoreError> {
@@ -454,10 +468,7 @@ impl Store {
             let config = patch
                 .create(&served_ids(tx, user)?)
                 .map_err(StoreError::Invalid)?;
-            default_agent(tx, team)?;
-            check_room(tx, team)?;
-            let id = insert_agent(tx, team, &config, &format!("user:{user}"), false)?;
-            record(tx, team, &id, None)
+            create_in(tx, team, user, &config)
         })
     }
 
@@ -677,10 +688,7 @@ impl Store {
             let config = patch
                 .create(&served_ids(tx, user)?)
                 .map_err(StoreError::Invalid)?;
-            default_agent(tx, team)?;
-            check_room(tx, team)?;
-            let id = insert_agent(tx, team, &config, &format!("user:{user}"), false)?;
-            record(tx, team, &id, None)
+            create_in(tx, team, user, &config)
         })
     }
 

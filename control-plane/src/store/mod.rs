@@ -358,6 +358,23 @@ pub(crate) mod testing {
         (dir, store)
     }
 
+    /// A worker of workspace `w`, profile `p`, runtime `r` serving
+    /// `models`, with Bash and Read.
+    pub(crate) fn registration(models: &[&str]) -> RegisterWorker {
+        RegisterWorker {
+            workspace: "w".into(),
+            agent_profile: "p".into(),
+            runtime: "r".into(),
+            execution_mode: "cloud".into(),
+            display_name: "worker".into(),
+            capabilities: vec!["Bash".into(), "Read".into()],
+            concurrency: 1,
+            policy_entries: vec![],
+            custom_instructions: None,
+            models: models.iter().map(|m| m.to_string()).collect(),
+        }
+    }
+
     /// A model session for workspace `w`, profile `p`, not yet queued.
     pub(crate) fn new_session() -> NewSession {
         NewSession {

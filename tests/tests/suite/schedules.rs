@@ -10,7 +10,7 @@
 use e2e::fake_model::{FakeModel, Step, Wire};
 use e2e::repo_rig::{Rig, MODEL_KEY};
 use serde_json::{json, Value};
-use std::io::{BufRead, Write};
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -84,23 +84,7 @@ impl Drop for Ticker {
     }
 }
 
-/// `control-plane --db DB admin ARGS`: its JSON output.
-fn admin(db: &Path, args: &[&str], stdin: Option<&str>) -> Value {
-    let mut c = std::process::Command::new(e2e::bin("control-plane"))
-        .args(["--db", db.to_str().unwrap(), "admin"])
-        .args(args)
-        .env("CONTROL_PLANE_LOG", "warn")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    if let Some(s) = stdin {
-        writeln!(c.stdin.take().unwrap(), "{s}").unwrap();
-    }
-    let out = c.wait_with_output().unwrap();
-    assert!(out.status.success(), "admin {args:?} failed");
-    serde_json::from_slice(&out.stdout).unwrap()
-}
+use e2e::admin_on as admin;
 
 /// A test clock starting now, a minute a second.
 fn fast_clock() -> String {

@@ -27,18 +27,7 @@ impl std::ops::Deref for Rig {
 }
 
 fn registration() -> RegisterWorker {
-    RegisterWorker {
-        workspace: "w".into(),
-        agent_profile: "p".into(),
-        runtime: "r".into(),
-        execution_mode: "cloud".into(),
-        display_name: "worker".into(),
-        capabilities: vec!["Bash".into(), "Read".into()],
-        concurrency: 1,
-        policy_entries: vec![],
-        custom_instructions: None,
-        models: vec!["fake-coder".into()],
-    }
+    crate::store::testing::registration(&["fake-coder"])
 }
 
 async fn rig() -> Rig {

@@ -5,6 +5,7 @@
 //! nothing (404 on every route, our agent unchanged).
 
 use crate::api::test_server::{basic, bearer, Served};
+use crate::store::testing::registration;
 use protocol::platform::RegisterWorker;
 use serde_json::{json, Value};
 
@@ -21,21 +22,6 @@ impl std::ops::Deref for Rig {
     type Target = Served;
     fn deref(&self) -> &Served {
         &self.srv
-    }
-}
-
-fn registration(models: &[&str]) -> RegisterWorker {
-    RegisterWorker {
-        workspace: "w".into(),
-        agent_profile: "p".into(),
-        runtime: "r".into(),
-        execution_mode: "cloud".into(),
-        display_name: "worker".into(),
-        capabilities: vec!["Bash".into(), "Read".into()],
-        concurrency: 1,
-        policy_entries: vec![],
-        custom_instructions: None,
-        models: models.iter().map(|m| m.to_string()).collect(),
     }
 }
 

@@ -3,26 +3,11 @@
 //! into one catch-up run, a run that cannot start is recorded and not
 //! retried, and pausing stops the ticks.
 
+use super::super::testing::registration;
 use super::super::testing::store;
 use super::*;
-use protocol::platform::RegisterWorker;
 
 const MINUTE: i64 = 60_000;
-
-fn registration(models: &[&str]) -> RegisterWorker {
-    RegisterWorker {
-        workspace: "w".into(),
-        agent_profile: "p".into(),
-        runtime: "r".into(),
-        execution_mode: "cloud".into(),
-        display_name: "worker".into(),
-        capabilities: vec![],
-        concurrency: 1,
-        policy_entries: vec![],
-        custom_instructions: None,
-        models: models.iter().map(|m| m.to_string()).collect(),
-    }
-}
 
 /// A store with alice in team `a` and her worker serving model `m`.
 fn rig() -> (tempfile::TempDir, Store) {
