@@ -48,7 +48,38 @@ impl Served {
     }
 }
 
+/// `(status, headers, body)` of an answer; a body that is not JSON is a
+/// JSON string of its text.
+pub(crate) type Answer = (u16, reqwest::header::HeaderMap, serde_json::Value);
+
 impl Served {
+    /// `method path` (an absolute path) with `auth` as the `Authorization`
+    /// (none when empty) and `body` as JSON.
+    pub(crate) async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        auth: &str,
+        body: Option<serde_json::Value>,
+    ) -> Answer {
+        let mut req = self.http.request(
+            method.parse().unwrap(),
+            format!("http://{}{path}", self.addr),
+        );
+        if !auth.is_empty() {
+            req = req.header("Authorization", auth);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        let text = r.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+        (status, headers, body)
+    }
+
     /// The database file (a second store may open it, as a second process
     /// would).
     pub(crate) fn db_path(&self) -> std::path::PathBuf {

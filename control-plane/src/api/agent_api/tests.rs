@@ -6,7 +6,7 @@
 //! errors that tell the client not to retry, and another team seeing
 //! nothing.
 
-use crate::api::test_server::Served;
+use crate::api::test_server::{Answer, Served};
 use protocol::platform::RegisterWorker;
 use serde_json::{json, Value};
 
@@ -54,30 +54,11 @@ async fn rig() -> Rig {
     }
 }
 
-/// `(status, headers, body)`.
-type Answer = (u16, reqwest::header::HeaderMap, Value);
-
 impl Rig {
     async fn call(&self, method: &str, path: &str, auth: &str, body: Option<Value>) -> Answer {
-        let mut req = self
-            .http
-            .request(
-                method.parse().unwrap(),
-                format!("http://{}/api/v1/agent/{path}", self.addr),
-            )
-            .header("Authorization", auth);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let r = req.send().await.unwrap();
-        let status = r.status().as_u16();
-        let headers = r.headers().clone();
-        let text = r.text().await.unwrap();
-        (
-            status,
-            headers,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        self.srv
+            .send(method, &format!("/api/v1/agent/{path}"), auth, body)
+            .await
     }
 
     async fn ok(&self, method: &str, path: &str, auth: &str, body: Option<Value>) -> Value {
