@@ -125,3 +125,68 @@ impl Store {
         self.tx(|tx| team_of_user(tx, user))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file from before teams: its users are in the default team, its
+    /// webhook subscriptions the default team's, and its sessions their
+    /// owner's team.
+    #[test]
+    fn a_file_from_before_teams_is_brought_up_to_date() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            let c = rusqlite::Connection::open(&path).unwrap();
+            c.execute_batch(
+                "CREATE TABLE users (name TEXT PRIMARY KEY, password_hash TEXT NOT NULL, created_at INTEGER NOT NULL);
+                 INSERT INTO users VALUES ('carol', 'x', 1000);
+                 CREATE TABLE sessions (id TEXT PRIMARY KEY, workspace TEXT NOT NULL, agent_profile TEXT NOT NULL, body TEXT NOT NULL,
+                   state TEXT NOT NULL, attempt INTEGER NOT NULL, plan TEXT NOT NULL DEFAULT '[]', external_url TEXT, outcome TEXT,
+                   created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, owner TEXT);
+                 INSERT INTO sessions (id, workspace, agent_profile, body, state, attempt, created_at, updated_at, owner)
+                   VALUES ('ses_old', 'w', 'p', '{}', 'complete', 1, 1, 1, 'carol');
+                 CREATE TABLE subscriptions (id TEXT PRIMARY KEY, url TEXT NOT NULL, key TEXT NOT NULL, signing_secret TEXT,
+                   event_types TEXT NOT NULL, created_at INTEGER NOT NULL);
+                 INSERT INTO subscriptions VALUES ('sub_old', 'https://hooks.example/in', 'k', NULL, '[\"*\"]', 1);",
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path, 3).unwrap();
+        assert_eq!(
+            store.team_of("carol").unwrap().as_deref(),
+            Some(DEFAULT_TEAM)
+        );
+        let subs = store.subscriptions(Some(DEFAULT_TEAM)).unwrap();
+        assert_eq!(
+            subs.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+            ["sub_old"]
+        );
+        assert!(store.subscriptions(None).unwrap().is_empty());
+        let team: Option<String> = store
+            .tx(|tx| {
+                Ok(tx
+                    .sql
+                    .query_row("SELECT team FROM sessions WHERE id = 'ses_old'", [], |r| {
+                        r.get(0)
+                    })?)
+            })
+            .unwrap();
+        assert_eq!(team.as_deref(), Some(DEFAULT_TEAM));
+        // A new team and user on the same file.
+        store.add_team("acme").unwrap();
+        store
+            .add_user_in_team("dan", "dan-password", None, "acme")
+            .unwrap();
+        assert_eq!(store.team_of("dan").unwrap().as_deref(), Some("acme"));
+        assert!(store
+            .add_user_in_team("eve", "eve-password", None, "nope")
+            .is_err());
+        assert!(store.team_of("eve").unwrap().is_none(), "nothing half-made");
+        assert!(store.add_team("acme").is_err());
+        assert!(store.add_team("Bad Name").is_err());
+        drop(store);
+        Store::open(&path, 3).unwrap();
+    }
+}
