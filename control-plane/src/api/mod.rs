@@ -10,6 +10,8 @@ mod keys;
 mod openapi;
 mod repositories;
 #[cfg(test)]
+mod standards_tests;
+#[cfg(test)]
 mod test_server;
 mod v0;
 
@@ -218,6 +220,7 @@ pub(crate) fn routes() -> OpenApiRouter<Shared> {
         .routes(routes!(oauth::authorize_page, oauth::authorize_submit))
         .routes(routes!(oauth::token))
         .routes(routes!(oauth::revoke))
+        .routes(routes!(oauth::metadata))
         .routes(routes!(add_subscription, subscriptions))
         .routes(routes!(deliveries))
         .routes(routes!(register_worker))
@@ -267,7 +270,39 @@ pub(crate) fn router_with(store: Arc<Store>, streams: events::StreamSettings) ->
         })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::Extension(Arc::new(events::Streams::new(streams))))
+        .layer(axum::middleware::from_fn(bearer_challenge))
         .with_state(store)
+}
+
+/// RFC 6750 §3: a 401 tells the client how to authenticate —
+/// `WWW-Authenticate: Bearer`, with `error="invalid_token"` when the
+/// request carried a credential that was refused. Answers that say it
+/// their own way (the OAuth token endpoint's `Basic` challenge) keep
+/// theirs.
+async fn bearer_challenge(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let had_credentials = req
+        .headers()
+        .contains_key(axum::http::header::AUTHORIZATION);
+    let mut r = next.run(req).await;
+    if r.status() == StatusCode::UNAUTHORIZED
+        && !r
+            .headers()
+            .contains_key(axum::http::header::WWW_AUTHENTICATE)
+    {
+        let v = if had_credentials {
+            r#"Bearer realm="control-plane", error="invalid_token""#
+        } else {
+            r#"Bearer realm="control-plane""#
+        };
+        r.headers_mut().insert(
+            axum::http::header::WWW_AUTHENTICATE,
+            axum::http::HeaderValue::from_static(v),
+        );
+    }
+    r
 }
 
 /// Liveness.

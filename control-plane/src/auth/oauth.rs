@@ -512,3 +512,50 @@ pub(crate) async fn revoke(
     })
     .await
 }
+
+/// Authorization server metadata (RFC 8414 §2): the fields this server
+/// has.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct AuthServerMetadata {
+    /// The issuer: `--public-url`.
+    issuer: String,
+    /// Where a person signs in and consents.
+    authorization_endpoint: String,
+    /// Where codes and refresh tokens are exchanged.
+    token_endpoint: String,
+    /// Where tokens are revoked (RFC 7009).
+    revocation_endpoint: String,
+    /// `code`.
+    response_types_supported: Vec<&'static str>,
+    /// `authorization_code`, `refresh_token`.
+    grant_types_supported: Vec<&'static str>,
+    /// `S256` (RFC 7636; `plain` is refused).
+    code_challenge_methods_supported: Vec<&'static str>,
+    /// `agent`.
+    scopes_supported: Vec<&'static str>,
+    /// How clients authenticate at the token endpoint.
+    token_endpoint_auth_methods_supported: Vec<&'static str>,
+    /// How clients authenticate at the revocation endpoint.
+    revocation_endpoint_auth_methods_supported: Vec<&'static str>,
+}
+
+/// Authorization server metadata (RFC 8414): where a client finds the
+/// endpoints and what they support, so it needs only the issuer's URL.
+/// The issuer is `--public-url`.
+#[utoipa::path(get, path = "/.well-known/oauth-authorization-server", tag = "oauth", responses((status = 200, description = "The authorization server's metadata (RFC 8414 §2).", body = AuthServerMetadata)))]
+pub(crate) async fn metadata(State(s): State<Shared>) -> Json<AuthServerMetadata> {
+    let issuer = s.public_url().to_string();
+    let auth = vec!["client_secret_basic", "client_secret_post", "none"];
+    Json(AuthServerMetadata {
+        authorization_endpoint: format!("{issuer}/oauth/authorize"),
+        token_endpoint: format!("{issuer}/oauth/token"),
+        revocation_endpoint: format!("{issuer}/oauth/revoke"),
+        issuer,
+        response_types_supported: vec!["code"],
+        grant_types_supported: vec!["authorization_code", "refresh_token"],
+        code_challenge_methods_supported: vec!["S256"],
+        scopes_supported: vec!["agent"],
+        token_endpoint_auth_methods_supported: auth.clone(),
+        revocation_endpoint_auth_methods_supported: auth,
+    })
+}
