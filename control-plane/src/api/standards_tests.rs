@@ -113,3 +113,111 @@ async fn the_authorization_servers_metadata_names_its_endpoints() {
         assert_ne!(st, 404, "{path}");
     }
 }
+
+/// RFC 7009 §2.1: revoking a refresh token ends the access tokens of its
+/// grant, and a client cannot revoke another client's token; RFC 7636
+/// §4.1: a code verifier is 43–128 unreserved characters.
+#[tokio::test]
+async fn revocation_ends_the_grant_and_stays_within_its_client_and_verifiers_are_checked() {
+    let srv = Served::start(|s| s).await;
+    let st = &srv.store;
+    st.add_user("alice", "alice-password", None).unwrap();
+    st.add_client("other", "Other", false, &["http://127.0.0.1/cb".into()])
+        .unwrap();
+    let t = st
+        .issue_tokens("alice", crate::auth::RUNNER_CLIENT)
+        .unwrap();
+    let revoke = |client: &str, token: &str| {
+        srv.http
+            .post(format!("http://{}/oauth/revoke", srv.addr))
+            .form(&[("client_id", client), ("token", token)])
+            .send()
+    };
+    let authed = |token: &str| {
+        let srv = &srv;
+        let token = token.to_string();
+        async move {
+            srv.send("GET", "/v1/sessions", &format!("Bearer {token}"), None)
+                .await
+                .0
+        }
+    };
+    assert_eq!(authed(&t.access_token).await, 200);
+    // Another client's try is refused, and changes nothing.
+    let r = revoke("other", &t.refresh_token).await.unwrap();
+    assert_eq!(r.status(), 400);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "unauthorized_client");
+    assert_eq!(authed(&t.access_token).await, 200);
+    // Its own client's revocation of the refresh token ends the access
+    // token of the same sign-in at once.
+    let r = revoke(crate::auth::RUNNER_CLIENT, &t.refresh_token)
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(authed(&t.access_token).await, 401);
+    // Verifiers of the wrong length or alphabet are malformed requests.
+    for v in ["short", &"a".repeat(129), &format!("{}!", "a".repeat(50))] {
+        let r = srv
+            .http
+            .post(format!("http://{}/oauth/token", srv.addr))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("client_id", crate::auth::RUNNER_CLIENT),
+                ("code", "cpac_nothing"),
+                ("redirect_uri", "http://127.0.0.1/cb"),
+                ("code_verifier", v),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{v}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_request", "{v}: {body}");
+    }
+}
+
+/// RFC 6749 §4.1.2.1: an authorization request without `response_type`
+/// is `invalid_request`; one with another value is
+/// `unsupported_response_type`.
+#[tokio::test]
+async fn a_missing_response_type_is_an_invalid_request() {
+    let srv = Served::start(|s| s).await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    for (rt, error) in [
+        (None, "invalid_request"),
+        (Some("token"), "unsupported_response_type"),
+    ] {
+        let mut q = vec![
+            ("client_id", "runner"),
+            ("redirect_uri", "http://127.0.0.1:9/callback"),
+            ("state", "s"),
+            (
+                "code_challenge",
+                "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+            ),
+            ("code_challenge_method", "S256"),
+        ];
+        if let Some(rt) = rt {
+            q.push(("response_type", rt));
+        }
+        let r = client
+            .get(format!("http://{}/oauth/authorize", srv.addr))
+            .query(&q)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303, "{rt:?}");
+        let to = r
+            .headers()
+            .get("location")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(to.contains(&format!("error={error}")), "{rt:?}: {to}");
+    }
+}

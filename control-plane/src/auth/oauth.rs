@@ -202,11 +202,22 @@ fn check(store: &Store, p: &AuthorizeParams) -> Result<Checked, Refusal> {
         error,
         description: description.to_string(),
     };
-    if p.response_type.as_deref() != Some("code") {
-        return Err(refuse(
-            "unsupported_response_type",
-            "only response_type=code is supported",
-        ));
+    match p.response_type.as_deref() {
+        Some("code") => {}
+        // RFC 6749 §4.1.2.1: a missing parameter is a malformed request;
+        // only one that is there and unknown is unsupported.
+        None | Some("") => {
+            return Err(refuse(
+                "invalid_request",
+                "response_type is required: give response_type=code",
+            ))
+        }
+        Some(_) => {
+            return Err(refuse(
+                "unsupported_response_type",
+                "only response_type=code is supported",
+            ))
+        }
     }
     let challenge = p.code_challenge.clone().filter(|c| !c.is_empty());
     match (&challenge, p.code_challenge_method.as_deref()) {

@@ -36,6 +36,22 @@ impl std::fmt::Debug for IssuedTokens {
     }
 }
 
+/// A PKCE verifier as RFC 7636 §4.1 defines it: 43–128 characters of
+/// `A–Z a–z 0–9 - . _ ~`.
+fn check_verifier(v: &str) -> Result<(), OAuthError> {
+    let ok = (43..=128).contains(&v.len())
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(OAuthError::new(
+            "invalid_request",
+            "code_verifier must be 43–128 characters of A–Z a–z 0–9 - . _ ~ (RFC 7636 §4.1)",
+        ))
+    }
+}
+
 /// S256 of a PKCE verifier (RFC 7636 §4.2).
 pub(crate) fn s256(verifier: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -77,6 +93,9 @@ impl Store {
         redirect_uri: &str,
         verifier: Option<&str>,
     ) -> Result<IssuedTokens, OAuthError> {
+        if let Some(v) = verifier {
+            check_verifier(v)?;
+        }
         let settings = self.auth_settings();
         let now = now_ms();
         let hash = secret_hash(code);
@@ -201,16 +220,23 @@ impl Store {
         let hash = secret_hash(token);
         self.tx(|tx| {
             match db::token(tx, &hash)? {
-                Some(t) if t.client_id != client.client_id => {}
-                Some(t) if t.kind == TokenKind::Refresh => {
-                    db::revoke_family(tx, &t.family, Some(TokenKind::Refresh))?
+                // RFC 7009 §2.1: a token issued to another client is not
+                // this client's to revoke.
+                Some(t) if t.client_id != client.client_id => {
+                    return Ok(Err(OAuthError::new(
+                        "unauthorized_client",
+                        "this token was issued to another client; only that client revokes it",
+                    )))
                 }
+                // §2.1: revoking a refresh token ends the access tokens of
+                // the same grant too.
+                Some(t) if t.kind == TokenKind::Refresh => db::revoke_family(tx, &t.family, None)?,
                 Some(_) => db::set_token_state(tx, &hash, TokenState::Revoked)?,
                 None => {}
             }
-            Ok(())
+            Ok(Ok(()))
         })
-        .map_err(OAuthError::from)
+        .map_err(OAuthError::from)?
     }
 
     /// Signs a user out of a client: every refresh token of theirs is
