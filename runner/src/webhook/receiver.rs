@@ -247,6 +247,14 @@ async fn handshake(headers: HeaderMap) -> Response {
         .cloned()
         .unwrap_or_else(|| HeaderValue::from_static("*"));
     r.headers_mut().insert("webhook-allowed-origin", origin);
+    // The rate it takes: whatever the sender asks (events are deduplicated
+    // and only wake the poll loop), or no limit.
+    let rate = headers
+        .get("webhook-request-rate")
+        .filter(|v| v.to_str().is_ok_and(|s| s.parse::<u64>().is_ok()))
+        .cloned()
+        .unwrap_or_else(|| HeaderValue::from_static("*"));
+    r.headers_mut().insert("webhook-allowed-rate", rate);
     r.headers_mut().insert(
         header::ALLOW,
         HeaderValue::from_static("GET, HEAD, OPTIONS, POST"),
@@ -270,7 +278,10 @@ async fn post(
             "X-One-Webhook-Key is missing or wrong",
         );
     }
-    // 2. What it is: structured CloudEvents JSON only.
+    // 2. What it is: a CloudEvent in structured mode (the whole event as
+    // `application/cloudevents+json`) or in binary mode (its attributes
+    // as `ce-*` headers, its data the body) — the HTTP binding says a
+    // receiver should take both.
     let ct = h("content-type").unwrap_or("");
     let media = ct
         .split(';')
@@ -278,12 +289,13 @@ async fn post(
         .unwrap_or("")
         .trim()
         .to_ascii_lowercase();
-    if media != "application/cloudevents+json" {
+    let binary = headers.contains_key("ce-specversion");
+    if media != "application/cloudevents+json" && !binary {
         return error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
             &format!(
-                "content type must be application/cloudevents+json (structured mode), not {ct:?}"
+                "send a CloudEvent: application/cloudevents+json (structured mode), or its attributes as ce-* headers (binary mode); got content type {ct:?} and no ce-specversion"
             ),
         );
     }
@@ -311,16 +323,25 @@ async fn post(
             return error(StatusCode::UNAUTHORIZED, "bad_signature", &e);
         }
     }
-    // 4. A CloudEvent with the attributes this receiver needs.
-    let Ok(v) = serde_json::from_slice::<Value>(&body) else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "the body is not JSON",
-        );
+    // 4. A CloudEvent with the attributes this receiver needs (`time` is
+    // optional in CloudEvents 1.0).
+    let v = if binary {
+        match binary_event(&headers, &media, &body) {
+            Ok(v) => v,
+            Err(e) => return error(StatusCode::BAD_REQUEST, "invalid_request", &e),
+        }
+    } else {
+        let Ok(v) = serde_json::from_slice::<Value>(&body) else {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "the body is not JSON",
+            );
+        };
+        v
     };
     let attr = |n: &str| v.get(n).and_then(|x| x.as_str()).filter(|s| !s.is_empty());
-    let missing: Vec<&str> = ["specversion", "id", "type", "source", "time"]
+    let missing: Vec<&str> = ["specversion", "id", "type", "source"]
         .into_iter()
         .filter(|n| attr(n).is_none())
         .collect();
@@ -374,4 +395,44 @@ async fn post(
         r.wake.ring();
     }
     (StatusCode::ACCEPTED, Json(json!({"status": "accepted"}))).into_response()
+}
+
+/// The event of a binary-mode request as its structured JSON: every
+/// `ce-*` header an attribute (percent-decoded, as the HTTP binding
+/// encodes them), the content type its `datacontenttype`, the body its
+/// data (JSON when the content type says so, else text, else base64).
+fn binary_event(headers: &HeaderMap, media: &str, body: &[u8]) -> Result<Value, String> {
+    let mut m = serde_json::Map::new();
+    for (name, value) in headers {
+        let Some(attr) = name.as_str().strip_prefix("ce-") else {
+            continue;
+        };
+        let raw = value
+            .to_str()
+            .map_err(|_| format!("header ce-{attr} is not text"))?;
+        let decoded = percent_encoding::percent_decode_str(raw)
+            .decode_utf8()
+            .map_err(|_| format!("header ce-{attr} is not percent-encoded UTF-8"))?;
+        m.insert(attr.to_string(), Value::String(decoded.into_owned()));
+    }
+    if !media.is_empty() {
+        m.insert("datacontenttype".into(), Value::String(media.to_string()));
+    }
+    if !body.is_empty() {
+        let json = media == "application/json" || media.ends_with("+json");
+        if json {
+            let data: Value = serde_json::from_slice(body)
+                .map_err(|_| "the body is not the JSON its content type says".to_string())?;
+            m.insert("data".into(), data);
+        } else if let Ok(text) = std::str::from_utf8(body) {
+            m.insert("data".into(), Value::String(text.to_string()));
+        } else {
+            use base64::Engine;
+            m.insert(
+                "data_base64".into(),
+                Value::String(base64::engine::general_purpose::STANDARD.encode(body)),
+            );
+        }
+    }
+    Ok(Value::Object(m))
 }

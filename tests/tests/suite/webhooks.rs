@@ -131,6 +131,13 @@ fn the_receiver_checks_every_delivery_and_wakes_once_per_event() {
         .call()
         .unwrap();
     assert_eq!(o.header("webhook-allowed-origin"), Some("cp.example"));
+    assert_eq!(o.header("webhook-allowed-rate"), Some("*"));
+    let o = ureq::request("OPTIONS", &url)
+        .set("WebHook-Request-Origin", "cp.example")
+        .set("WebHook-Request-Rate", "120")
+        .call()
+        .unwrap();
+    assert_eq!(o.header("webhook-allowed-rate"), Some("120"));
     let ev = event("evt_1", "agent.session_queued").to_string();
     let key = ("X-One-Webhook-Key", KEY);
     // Refusals, each with its status and a JSON body.
@@ -152,13 +159,58 @@ fn the_receiver_checks_every_delivery_and_wakes_once_per_event() {
     let big = vec![b'x'; 300 * 1024];
     assert_eq!(post(&url, &[CE, key], &big).0, 413);
     assert_eq!(post(&url, &[CE, key], b"{not json").0, 400);
-    let mut no_time = event("evt_2", "agent.session_queued");
+    // `time` is optional in CloudEvents 1.0 (this one wakes nothing).
+    let mut no_time = event("evt_2", "agent.session_state_changed");
     no_time.as_object_mut().unwrap().remove("time");
     let (s, b) = post(&url, &[CE, key], no_time.to_string().as_bytes());
+    assert_eq!((s, b["status"].as_str()), (202, Some("accepted")), "{b}");
+    let mut no_id = event("evt_x", "agent.session_state_changed");
+    no_id.as_object_mut().unwrap().remove("id");
+    let (s, b) = post(&url, &[CE, key], no_id.to_string().as_bytes());
     assert_eq!(s, 400);
     assert!(
-        b["error"]["message"].as_str().unwrap().contains("time"),
+        b["error"]["message"].as_str().unwrap().contains("id"),
         "{b}"
+    );
+    // Binary mode: the attributes as ce-* headers, the data the body.
+    fn binary<'a>(
+        key: (&'a str, &'a str),
+        id: &'a str,
+        version: &'a str,
+    ) -> Vec<(&'a str, &'a str)> {
+        let mut h = vec![
+            ("Content-Type", "application/json"),
+            key,
+            ("ce-specversion", version),
+            ("ce-type", "agent.session_state_changed"),
+            ("ce-source", "%2Frunner%2Fcontrol-plane"),
+        ];
+        if !id.is_empty() {
+            h.push(("ce-id", id));
+        }
+        h
+    }
+    let (s, b) = post(
+        &url,
+        &binary(key, "evt_b1", "1.0"),
+        br#"{"session_id": "ses_x"}"#,
+    );
+    assert_eq!((s, b["status"].as_str()), (202, Some("accepted")), "{b}");
+    let (s, b) = post(
+        &url,
+        &binary(key, "evt_b1", "1.0"),
+        br#"{"session_id": "ses_x"}"#,
+    );
+    assert_eq!((s, b["status"].as_str()), (200, Some("duplicate")), "{b}");
+    assert_eq!(
+        post(&url, &binary(key, "", "1.0"), b"{}").0,
+        400,
+        "no ce-id"
+    );
+    assert_eq!(post(&url, &binary(key, "evt_b2", "0.3"), b"{}").0, 400);
+    assert_eq!(
+        post(&url, &binary(key, "evt_b3", "1.0"), b"{not json").0,
+        400
     );
     let mut v03 = event("evt_3", "agent.session_queued");
     v03["specversion"] = json!("0.3");
@@ -191,7 +243,8 @@ fn the_receiver_checks_every_delivery_and_wakes_once_per_event() {
         serde_json::from_str(&ureq::get(&url).call().unwrap().into_string().unwrap()).unwrap();
     assert_eq!(
         (st["wakeups"].as_u64(), st["duplicates"].as_u64()),
-        (Some(1), Some(4)),
+        // Four of the queued event, one of the binary-mode one above.
+        (Some(1), Some(5)),
         "{st}"
     );
     let v = cp.wait_for(&id, 30, |v| v["session"]["state"] == "complete");
