@@ -457,7 +457,7 @@ impl Store {
         self.tx(|tx| team_of_agent_in(tx, id))
     }
 
-    /// Creates an agent of `team` at version 1; `by`: who (`user:NAME`).
+    /// Creates an agent of `team` at version 1, made by the person `user`.
     pub(crate) fn create_agent_config(
         &self,
         team: &str,

