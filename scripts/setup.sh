@@ -20,6 +20,11 @@ command -v rg >/dev/null 2>&1 || need_apt+=(ripgrep)
 # from a wheel pip fetches (below).
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
 python3 -m pip --version >/dev/null 2>&1 || need_apt+=(python3-pip)
+# The web pages' browser test drives Debian's Chromium (scripts/test.sh
+# asks for it; the demo does not need a browser).
+if [ -n "${RUNNER_SETUP_BROWSER:-}" ] && [ ! -x /usr/bin/chromium ]; then
+  need_apt+=(chromium)
+fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
   echo "setup: installing ${need_apt[*]}" >&2

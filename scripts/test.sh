@@ -5,7 +5,7 @@
 # line `total: N passed, N failed`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source scripts/setup.sh
+RUNNER_SETUP_BROWSER=1 source scripts/setup.sh
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

@@ -208,7 +208,21 @@ pub(crate) async fn session_events(
     q: Result<Query<EventsQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(q) = q.map_err(|e| ApiError::invalid(e.body_text()))?;
-    let (after, named) = resume_after(&headers, &q)?;
+    stream(store, who, streams, id, &headers, q).await
+}
+
+/// The event stream of session `id` as `who` may read it: what
+/// [`session_events`] answers, and what the web pages follow a session by
+/// (signed in by their cookie instead of a bearer credential).
+pub(crate) async fn stream(
+    store: Shared,
+    who: crate::auth::Principal,
+    streams: Arc<Streams>,
+    id: String,
+    headers: &HeaderMap,
+    q: EventsQuery,
+) -> Result<Response, ApiError> {
+    let (after, named) = resume_after(headers, &q)?;
     // Subscribed before the first read: whatever commits after that read
     // is announced to this receiver.
     let announced = store.session_events_written();

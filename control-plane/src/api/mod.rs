@@ -14,6 +14,7 @@ mod standards_tests;
 #[cfg(test)]
 mod test_server;
 mod v0;
+mod web;
 
 use self::openapi::{AgentErrors, BodyErrors, CallerErrors, ImageBodyErrors};
 use crate::auth::{AgentCaller, Caller, Principal};
@@ -258,6 +259,7 @@ pub(crate) fn router_with(store: Arc<Store>, streams: events::StreamSettings) ->
     router
         .nest(agent_configs::MOUNT, agent_configs::router())
         .nest(agent_api::MOUNT, agent_api::router())
+        .nest(web::MOUNT, web::router())
         .fallback(|| async {
             ApiError::not_found("not_found", "no such route; see GET /openapi.json")
         })

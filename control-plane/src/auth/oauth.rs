@@ -65,13 +65,13 @@ static FAILURES: std::sync::LazyLock<
 const MAX_FAILURES: u32 = 5;
 const FAILURE_WINDOW: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
-fn locked_out(user: &str) -> bool {
+pub(crate) fn locked_out(user: &str) -> bool {
     let mut f = FAILURES.lock().unwrap_or_else(|e| e.into_inner());
     f.retain(|_, (_, since)| since.elapsed() < FAILURE_WINDOW);
     f.get(user).is_some_and(|(n, _)| *n >= MAX_FAILURES)
 }
 
-fn record_failure(user: &str, ok: bool) {
+pub(crate) fn record_failure(user: &str, ok: bool) {
     let mut f = FAILURES.lock().unwrap_or_else(|e| e.into_inner());
     if ok {
         f.remove(user);

@@ -213,6 +213,15 @@ CREATE TABLE IF NOT EXISTS schedule_ticks (
 );
 ";
 
+/// Sign-ins of the web pages: the SHA-256 of the cookie's token, the
+/// user, the CSRF token of its forms, and when it ends.
+const WEB: &str = "
+CREATE TABLE IF NOT EXISTS web_sessions (
+  token_hash TEXT PRIMARY KEY, user_name TEXT NOT NULL, csrf TEXT NOT NULL,
+  created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL
+);
+";
+
 /// Creates the tables that do not exist yet, and numbers the events of a
 /// file written before event numbers existed.
 pub(super) fn create(conn: &Connection) -> rusqlite::Result<()> {
@@ -227,6 +236,7 @@ pub(super) fn create(conn: &Connection) -> rusqlite::Result<()> {
         REPOSITORIES,
         AGENTS,
         SCHEDULES,
+        WEB,
     ] {
         conn.execute_batch(tables)?;
     }

@@ -19,4 +19,5 @@ mod schedules;
 mod session_loop;
 mod stop;
 mod toolchains;
+mod web_pages;
 mod webhooks;
