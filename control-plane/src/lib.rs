@@ -27,7 +27,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use schedules::ScheduleClock;
-pub use store::{ClaimProblem, ConflictKind, Missing, Store, StoreError, DEFAULT_MAX_AGENTS};
+pub use store::{
+    ClaimProblem, ConflictKind, Missing, Store, StoreError, DEFAULT_MAX_AGENTS, LINK_TTL_MS,
+};
 
 /// Serves the API on `listener`, sweeps expired leases every `sweep` and
 /// fires due schedules every [`Store::schedule_tick`] until `shutdown`

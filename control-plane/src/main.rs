@@ -85,6 +85,15 @@ enum Admin {
         #[arg(long, default_value = "default")]
         team: String,
     },
+    /// A one-time link that signs USER in to the web pages (`/ui/`), good
+    /// for 10 minutes; prints `{"path": "/ui/login/link?code=…"}`.
+    WebLink {
+        /// User name.
+        user: String,
+        /// Add the user (with a random password nobody is told) if missing.
+        #[arg(long)]
+        create: bool,
+    },
     /// Add a team: users of one team see nothing of another's agents.
     /// Every database has the team `default`.
     TeamAdd {
@@ -186,6 +195,16 @@ fn admin(store: &control_plane::Store, what: Admin) -> Result<String, String> {
                 )
                 .map_err(|e| e.to_string())?;
             Ok(serde_json::json!({"user": name, "email": email, "team": team}).to_string())
+        }
+        Admin::WebLink { user, create } => {
+            let code = store
+                .web_sign_in_link(&user, create)
+                .map_err(|e| e.to_string())?;
+            Ok(serde_json::json!({
+                "path": format!("/ui/login/link?code={code}"),
+                "expires_in": control_plane::LINK_TTL_MS / 1000,
+            })
+            .to_string())
         }
         Admin::UserSetEmail { name, email } => {
             store

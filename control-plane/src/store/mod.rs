@@ -69,6 +69,7 @@ pub(crate) use review::{DecisionFilter, ReviewedSession, SessionFilter};
 pub(crate) use runs::{RunQuery, RunRequest, RunSort, Starter};
 pub(crate) use schedules::{ScheduleRecord, ScheduleSpec};
 pub(crate) use sessions::SessionView;
+pub use web_sessions::LINK_TTL_MS;
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use std::cell::RefCell;

@@ -18,6 +18,9 @@ pub(crate) struct WebSession {
     pub(crate) csrf: String,
 }
 
+/// How long a one-time sign-in link stays good: ten minutes.
+pub const LINK_TTL_MS: i64 = 10 * 60 * 1000;
+
 impl Store {
     /// Records a sign-in of `user` (by the hash of its cookie token) for
     /// `ttl_ms`; expired sign-ins of anyone are dropped on the way.
@@ -61,6 +64,50 @@ impl Store {
         })
     }
 
+    /// A one-time sign-in link's code for `user` (what `runner up` prints
+    /// so the demo's pages open signed in): redeemed at most once, within
+    /// [`LINK_TTL_MS`]. With `create`, a missing user is added first, with
+    /// a random password nobody is told (it signs in by such links only).
+    pub fn web_sign_in_link(&self, user: &str, create: bool) -> Result<String, StoreError> {
+        let exists = self.tx(|tx| super::auth::password_hash(tx, user).map(|h| h.is_some()))?;
+        if !exists {
+            if !create {
+                return Err(StoreError::invalid(format!(
+                    "no user {user}: add it first (control-plane admin user-add {user}), or pass --create"
+                )));
+            }
+            self.add_user(user, &crate::auth::random_secret(""), None)?;
+        }
+        let code = crate::auth::random_secret("cpwl_");
+        let now = now_ms();
+        self.tx(|tx| {
+            tx.sql
+                .execute("DELETE FROM web_links WHERE expires_at <= ?1", params![now])?;
+            tx.sql.execute(
+                "INSERT INTO web_links (token_hash, user_name, expires_at) VALUES (?1, ?2, ?3)",
+                params![crate::auth::secret_hash(&code), user, now + LINK_TTL_MS],
+            )?;
+            Ok(())
+        })?;
+        Ok(code)
+    }
+
+    /// Redeems a sign-in link's code (by its hash): its user, once.
+    pub(crate) fn redeem_web_link(&self, code_hash: &str) -> Result<Option<String>, StoreError> {
+        let now = now_ms();
+        self.tx(|tx| {
+            let user: Option<String> = tx
+                .sql
+                .query_row(
+                    "DELETE FROM web_links WHERE token_hash = ?1 AND expires_at > ?2 RETURNING user_name",
+                    params![code_hash, now],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            Ok(user)
+        })
+    }
+
     /// Signs a cookie token out (nothing when it is unknown).
     pub(crate) fn end_web_session(&self, token_hash: &str) -> Result<(), StoreError> {
         self.tx(|tx| {
@@ -89,6 +136,17 @@ mod tests {
         assert!(s.web_session("h1").unwrap().is_none());
         s.create_web_session("h3", "ann", "c3", -1).unwrap();
         assert!(s.web_session("h3").unwrap().is_none(), "expired");
+    }
+
+    #[test]
+    fn a_sign_in_link_is_good_once() {
+        let (_d, s) = store();
+        assert!(s.web_sign_in_link("ann", false).is_err(), "no such user");
+        let code = s.web_sign_in_link("ann", true).unwrap();
+        let h = crate::auth::secret_hash(&code);
+        assert_eq!(s.redeem_web_link(&h).unwrap().as_deref(), Some("ann"));
+        assert_eq!(s.redeem_web_link(&h).unwrap(), None, "used");
+        assert_eq!(s.redeem_web_link("nope").unwrap(), None);
     }
 
     #[test]

@@ -35,6 +35,35 @@ pub(super) struct LocalControlPlane {
     pub url: String,
     /// The worker's sign-in.
     pub issued: Issued,
+    /// A one-time link (a path) that signs the local user in to the web
+    /// pages; `None` when the control plane could not make one.
+    pub web_link: Option<String>,
+}
+
+/// A one-time sign-in link to the web pages for the local user (made if
+/// missing); the demo works without it, so a failure is only a note.
+fn web_link(bin: &Path, db: &Path) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Link {
+        path: String,
+    }
+    let out = Command::new(bin)
+        .arg("--db")
+        .arg(db)
+        .args(["admin", "web-link", "local", "--create"])
+        .stdin(Stdio::null())
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        eprintln!(
+            "note: no sign-in link to the web pages: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        return None;
+    }
+    serde_json::from_slice::<Link>(&out.stdout)
+        .ok()
+        .map(|l| l.path)
 }
 
 /// Starts the control plane on `<state>/control-plane.db`, listening on
@@ -62,6 +91,8 @@ pub(super) fn start(state: &Path, listen: &str) -> anyhow::Result<LocalControlPl
             bin.display()
         )
     })?;
+
+    let web_link = web_link(&bin, &db);
 
     let mut cmd = Command::new(&bin);
     cmd.arg("--db")
@@ -115,6 +146,7 @@ pub(super) fn start(state: &Path, listen: &str) -> anyhow::Result<LocalControlPl
         child,
         url: String::new(),
         issued,
+        web_link,
     };
     let line = match rx.recv_timeout(START_TIMEOUT) {
         Ok(line) => line,

@@ -57,6 +57,9 @@ pub(super) fn run(a: UpArgs) -> anyhow::Result<u8> {
     let url = cp.url.clone();
     let issued = cp.issued.clone();
     println!("control plane  {url}   (state in {})", state.display());
+    if let Some(link) = &cp.web_link {
+        println!("web pages      {url}{link}   (signs you in once, within 10 minutes)");
+    }
 
     let mut config = load_config(a.config.as_deref())?;
     config.state_dir = Some(state.clone());

@@ -43,6 +43,16 @@ fn up_runs_the_example_sessions_against_a_control_plane_process_and_stops_it() {
         "{}",
         r.stdout
     );
+    // And a one-time link into the web pages, signed in as the local user.
+    let link = r
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("web pages      "))
+        .unwrap_or_else(|| panic!("no web pages line: {}", r.stdout));
+    assert!(
+        link.starts_with("http://127.0.0.1:") && link.contains("/ui/login/link?code=cpwl_"),
+        "{link}"
+    );
     // Both example sessions reach a final state and the summary counts the
     // denials of the one that tries too much.
     let summary: Vec<&str> = r

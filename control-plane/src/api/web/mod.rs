@@ -50,6 +50,7 @@ pub(crate) fn router() -> Router<Shared> {
             "/login",
             get(sign_in::login_page).post(sign_in::login_submit),
         )
+        .route("/login/link", get(sign_in::login_link))
         .route("/logout", post(sign_in::logout))
         .route("/sessions", get(sessions::list))
         .route("/sessions/{id}", get(sessions::page))

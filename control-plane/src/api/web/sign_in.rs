@@ -331,6 +331,54 @@ pub(crate) async fn login_submit(
     }
 }
 
+/// `?code=` of a sign-in link.
+#[derive(Deserialize)]
+pub(crate) struct LinkQuery {
+    code: String,
+}
+
+/// `GET /ui/login/link?code=…`: a one-time link (`control-plane admin
+/// web-link USER`, which `runner up` prints) signs its user in and opens
+/// the sessions. A used, expired or unknown code is the sign-in form.
+pub(crate) async fn login_link(
+    State(store): State<Shared>,
+    q: Result<Query<LinkQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Ok(Query(q)) = q else {
+        return login_form(
+            &store,
+            None,
+            StatusCode::BAD_REQUEST,
+            Some("This sign-in link has no code; sign in here."),
+        );
+    };
+    let s = store.clone();
+    let signed = tokio::task::spawn_blocking(move || {
+        let Some(user) = s.redeem_web_link(&secret_hash(&q.code))? else {
+            return Ok(None);
+        };
+        let token = random_secret("cpws_");
+        s.create_web_session(
+            &secret_hash(&token),
+            &user,
+            &random_secret(""),
+            SIGN_IN_TTL.as_millis() as i64,
+        )?;
+        Ok::<_, crate::store::StoreError>(Some(token))
+    })
+    .await;
+    match signed {
+        Ok(Ok(Some(token))) => {
+            let mut r = Redirect::to("/ui/sessions").into_response();
+            r.headers_mut().append(header::SET_COOKIE, set_cookie(&store, COOKIE, &token, SIGN_IN_TTL.as_secs(), "/ui"));
+            layout::protect(&mut r);
+            r
+        }
+        Ok(Ok(None)) => login_form(&store, None, StatusCode::UNAUTHORIZED, Some("This sign-in link was used already or has expired (links last 10 minutes); sign in here, or make a new one.")),
+        _ => login_form(&store, None, StatusCode::SERVICE_UNAVAILABLE, Some("The control plane could not sign you in just now; try again.")),
+    }
+}
+
 /// The sign-out form's fields.
 #[derive(Deserialize)]
 pub(crate) struct LogoutForm {

@@ -551,3 +551,20 @@ async fn the_assets_are_served_and_nothing_else() {
         404
     );
 }
+
+#[tokio::test]
+async fn a_sign_in_link_signs_in_once() {
+    let (r, http) = rig().await;
+    let code = r.store.web_sign_in_link("local", true).unwrap();
+    let url = format!("http://{}/ui/login/link?code={code}", r.addr);
+    let a = http.get(&url).send().await.unwrap();
+    assert_eq!(a.status(), 303);
+    assert_eq!(a.headers()[LOCATION], "/ui/sessions");
+    let c = cookie_value(set_cookie(a.headers(), "cp_web").expect("signed in"));
+    let (s, _, page) = get(&r, &http, &c, "/ui/sessions").await;
+    assert_eq!(s, 200);
+    assert!(page.contains("<span class=\"who\">local</span>"));
+    let again = http.get(&url).send().await.unwrap();
+    assert_eq!(again.status(), 401, "a link is good once");
+    assert!(set_cookie(again.headers(), "cp_web").is_none());
+}
