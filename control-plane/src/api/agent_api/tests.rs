@@ -560,6 +560,8 @@ async fn runs_are_refused_what_they_cannot_do_and_lists_take_only_known_filters(
             Some(json!({"prompt": format!("run {i}")})),
         )
         .await;
+        // Runs made in one millisecond have no order but their ids'.
+        tokio::time::sleep(std::time::Duration::from_millis(3)).await;
     }
     let mut seen = Vec::new();
     let mut q = "runs?limit=2&sort_by=created_at".to_string();
