@@ -5,7 +5,6 @@
 use super::error::OAuthError;
 use super::{
     random_secret, secret_hash, Principal, ACCESS_PREFIX, API_KEY_PREFIX, CLIENT_SECRET_PREFIX,
-    OOB_REDIRECT,
 };
 use crate::store::auth as db;
 use crate::store::{now_ms, Missing, Store, StoreError};
@@ -147,7 +146,10 @@ impl Store {
             ));
         }
         for u in redirect_uris {
-            if u != OOB_REDIRECT && url::Url::parse(u).is_err() {
+            if u == super::oauth::OOB_REDIRECT {
+                return Err(StoreError::invalid(super::oauth::OOB_REFUSED));
+            }
+            if url::Url::parse(u).is_err() {
                 return Err(StoreError::invalid(format!(
                     "redirect URI {u:?} is not a URL"
                 )));
