@@ -163,6 +163,32 @@ fn headless_login_signs_in_by_the_device_grant_through_the_verification_page() {
     let said = String::from_utf8_lossy(&paste.stderr);
     assert!(said.contains("runner login --device"), "{said}");
 
+    // Denied on the page: `runner login --device` says so and fails.
+    let mut denied = Command::new(runner_bin())
+        .args(["login", "--device", "--config", cfg.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    // Kept open: the runner prints a second line.
+    let mut lines = std::io::BufReader::new(denied.stdout.take().unwrap());
+    lines.read_line(&mut first).unwrap();
+    let code = e2e::url_query(first.trim())
+        .into_iter()
+        .find(|(k, _)| k == "user_code")
+        .unwrap()
+        .1;
+    assert_eq!(cp.verify_device(&code, "deny").0, 200);
+    let out = denied.wait_with_output().unwrap();
+    drop(lines);
+    assert_eq!(out.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("denied") && said.contains("runner login"),
+        "{said}"
+    );
+
     // No flag: a host without a desktop session gets the device grant.
     let mut login = Command::new(runner_bin())
         .args([
