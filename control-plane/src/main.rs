@@ -34,6 +34,13 @@ struct Args {
     /// Lifetime of OAuth refresh tokens, in seconds (rotated at every use).
     #[arg(long, default_value_t = 30 * 24 * 3600)]
     refresh_token_seconds: u64,
+    /// Seconds a device sign-in's code (RFC 8628) waits for approval.
+    #[arg(long, default_value_t = 600)]
+    device_code_seconds: u64,
+    /// Seconds a device polls the token endpoint at, at least (a faster
+    /// poll is told `slow_down`).
+    #[arg(long, default_value_t = 5)]
+    device_interval_seconds: u64,
     /// Seconds before each retry of a failed webhook delivery, comma
     /// separated (after the last, the delivery is marked failed).
     #[arg(long, default_value = "0,60,300")]
@@ -310,6 +317,8 @@ async fn main() {
             .with_auth_settings(control_plane::auth::AuthSettings {
                 access_seconds: a.access_token_seconds.max(1),
                 refresh_seconds: a.refresh_token_seconds.max(1),
+                device_seconds: a.device_code_seconds.max(1),
+                device_interval_seconds: a.device_interval_seconds.max(1),
                 ..Default::default()
             }),
         Err(e) => {

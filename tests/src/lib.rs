@@ -186,6 +186,9 @@ impl ControlPlane {
                 "100",
                 "--max-attempts",
                 "3",
+                // Device sign-ins (`runner login`) poll every second.
+                "--device-interval-seconds",
+                "1",
             ])
             .args(extra)
             .env("CONTROL_PLANE_LOG", "warn")
@@ -283,7 +286,7 @@ impl ControlPlane {
     }
 
     /// Submits the consent form as [`USER`] (allow) with these authorization
-    /// parameters; the code from the redirect (or the code page).
+    /// parameters; the code from the redirect.
     pub fn authorize(&self, params: &[(&str, &str)]) -> Option<String> {
         let mut form: Vec<(&str, &str)> = params.to_vec();
         form.extend([
@@ -300,14 +303,25 @@ impl ControlPlane {
             Err(ureq::Error::Status(_, r)) => r,
             Err(e) => panic!("authorize: {e}"),
         };
-        if let Some(loc) = resp.header("location") {
-            let u = url_query(loc);
-            return u.into_iter().find(|(k, _)| k == "code").map(|(_, v)| v);
+        let u = url_query(resp.header("location")?);
+        u.into_iter().find(|(k, _)| k == "code").map(|(_, v)| v)
+    }
+
+    /// Decides a device sign-in on the verification page as [`USER`]: posts
+    /// its form (`decision` `allow` or `deny`) with `user_code` as typed;
+    /// (status, the page's HTML).
+    pub fn verify_device(&self, user_code: &str, decision: &str) -> (u16, String) {
+        let r = ureq::post(&format!("{}/oauth/device", self.url)).send_form(&[
+            ("user_code", user_code),
+            ("username", USER),
+            ("password", PASSWORD),
+            ("decision", decision),
+        ]);
+        match r {
+            Ok(r) => (r.status(), r.into_string().unwrap_or_default()),
+            Err(ureq::Error::Status(s, r)) => (s, r.into_string().unwrap_or_default()),
+            Err(e) => panic!("verification page: {e}"),
         }
-        let html = resp.into_string().unwrap_or_default();
-        let start = html.find("<code id=code>")? + "<code id=code>".len();
-        let end = html[start..].find("</code>")? + start;
-        Some(html[start..end].to_string())
     }
 
     /// A new API key.
@@ -517,35 +531,34 @@ impl WorkerProc {
         cfg
     }
 
-    /// `runner login --paste` for `cfg`, allowing access as [`USER`] on
-    /// the consent form; (success, what it printed on stderr).
+    /// `runner login --device` for `cfg`, allowing access as [`USER`] on
+    /// the verification page with the code it prints; (success, what it
+    /// printed on stderr).
     pub fn login(cp: &ControlPlane, cfg: &Path) -> (bool, String) {
-        use std::io::{BufRead, Read, Write};
+        use std::io::{BufRead, Read};
         let mut c = Command::new(bin("runner"))
-            .args(["login", "--paste", "--config", cfg.to_str().unwrap()])
+            .args(["login", "--device", "--config", cfg.to_str().unwrap()])
             .env("RUNNER_LOG", "warn")
-            .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
+        let mut out = std::io::BufReader::new(c.stdout.take().unwrap());
         let mut line = String::new();
-        std::io::BufReader::new(c.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        out.read_line(&mut line).unwrap();
         if !line.starts_with("http") {
             let mut err = String::new();
             c.stderr.take().unwrap().read_to_string(&mut err).unwrap();
             let _ = c.wait();
             return (false, err);
         }
-        let params = url_query(line.trim());
-        let params: Vec<(&str, &str)> = params
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        let code = cp.authorize(&params).expect("the code page");
-        writeln!(c.stdin.take().unwrap(), "{code}").unwrap();
+        let code = url_query(line.trim())
+            .into_iter()
+            .find(|(k, _)| k == "user_code")
+            .map(|(_, v)| v)
+            .expect("verification_uri_complete has the user code");
+        let (status, page) = cp.verify_device(&code, "allow");
+        assert_eq!(status, 200, "{page}");
         let mut err = String::new();
         c.stderr.take().unwrap().read_to_string(&mut err).unwrap();
         (c.wait().unwrap().success(), err)

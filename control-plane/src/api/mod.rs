@@ -6,6 +6,7 @@ mod agent_api;
 mod agent_configs;
 mod attachments;
 mod events;
+mod json_errors;
 mod keys;
 mod openapi;
 mod repositories;
@@ -222,6 +223,11 @@ pub(crate) fn routes() -> OpenApiRouter<Shared> {
         .routes(routes!(oauth::token))
         .routes(routes!(oauth::revoke))
         .routes(routes!(oauth::metadata))
+        .routes(routes!(crate::auth::device_flow::device_authorization))
+        .routes(routes!(
+            crate::auth::device_flow::verification_page,
+            crate::auth::device_flow::verification_submit
+        ))
         .routes(routes!(add_subscription, subscriptions))
         .routes(routes!(deliveries))
         .routes(routes!(register_worker))
@@ -260,16 +266,20 @@ pub(crate) fn router_with(store: Arc<Store>, streams: events::StreamSettings) ->
         .nest(agent_configs::MOUNT, agent_configs::router())
         .nest(agent_api::MOUNT, agent_api::router())
         .nest(web::MOUNT, web::router())
-        .fallback(|| async {
-            ApiError::not_found("not_found", "no such route; see GET /openapi.json")
+        .fallback(|uri: axum::http::Uri| async move {
+            json_errors::Mount::of(uri.path()).answer(ApiError::not_found(
+                "not_found",
+                "no such route; see GET /openapi.json",
+            ))
         })
-        .method_not_allowed_fallback(|| async {
-            ApiError::new(
+        .method_not_allowed_fallback(|uri: axum::http::Uri| async move {
+            json_errors::Mount::of(uri.path()).answer(ApiError::new(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method_not_allowed",
                 "this route does not take that method; see GET /openapi.json",
-            )
+            ))
         })
+        .layer(axum::middleware::from_fn(json_errors::json_errors))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::Extension(Arc::new(events::Streams::new(streams))))
         .layer(axum::middleware::from_fn(bearer_challenge))

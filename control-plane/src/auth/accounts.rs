@@ -5,7 +5,6 @@
 use super::error::OAuthError;
 use super::{
     random_secret, secret_hash, Principal, ACCESS_PREFIX, API_KEY_PREFIX, CLIENT_SECRET_PREFIX,
-    OOB_REDIRECT,
 };
 use crate::store::auth as db;
 use crate::store::{now_ms, Missing, Store, StoreError};
@@ -97,6 +96,25 @@ impl Store {
         self.tx(|tx| db::insert_user(tx, name, &hash, email))
     }
 
+    /// A one-time sign-in link's code for `user` (what `runner up` prints
+    /// so the demo's pages open signed in): redeemed at most once, within
+    /// ten minutes, kept only as its hash. With `create`, a missing user is
+    /// added first, with a random password nobody is told (it signs in by
+    /// such links only).
+    pub fn web_sign_in_link(&self, user: &str, create: bool) -> Result<String, StoreError> {
+        if !self.user_exists(user)? {
+            if !create {
+                return Err(StoreError::invalid(format!(
+                    "no user {user}: add it first (control-plane admin user-add {user}), or pass --create"
+                )));
+            }
+            self.add_user(user, &super::random_secret(""), None)?;
+        }
+        let code = super::random_secret("cpwl_");
+        self.insert_web_link(&secret_hash(&code), user)?;
+        Ok(code)
+    }
+
     /// Sets (or changes) a user's email: how users added before emails
     /// existed get one.
     pub fn set_user_email(&self, name: &str, email: &str) -> Result<(), StoreError> {
@@ -147,7 +165,10 @@ impl Store {
             ));
         }
         for u in redirect_uris {
-            if u != OOB_REDIRECT && url::Url::parse(u).is_err() {
+            if u == super::oauth::OOB_REDIRECT {
+                return Err(StoreError::invalid(super::oauth::OOB_REFUSED));
+            }
+            if url::Url::parse(u).is_err() {
                 return Err(StoreError::invalid(format!(
                     "redirect URI {u:?} is not a URL"
                 )));

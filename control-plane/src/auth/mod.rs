@@ -3,8 +3,10 @@
 //! The control plane is its own authorization server ([`oauth`]):
 //! registered clients (confidential with a secret, or public), the
 //! authorization-code grant with PKCE (S256 required for public clients), a
-//! consent page, short-lived access tokens, rotating refresh tokens whose
-//! reuse revokes the whole login, and revocation (RFC 7009).
+//! consent page, the device authorization grant for hosts without a
+//! browser ([`device`], RFC 8628), short-lived access tokens, rotating
+//! refresh tokens whose reuse revokes the whole login, and revocation
+//! (RFC 7009).
 //!
 //! Agent execution — worker registration, claims, leases, activities,
 //! conversation, inputs, finishing — needs a **user access token**
@@ -22,14 +24,17 @@
 //! (`curl -u KEY:`). Nothing here logs the header or the credential.
 
 mod accounts;
+mod device;
+pub(crate) mod device_flow;
 mod error;
 mod keys;
+pub(crate) mod lockout;
 pub(crate) mod oauth;
 mod page;
 mod tokens;
 
-pub(crate) use crate::store::auth::OOB_REDIRECT;
 pub use crate::store::auth::{AuthSettings, RUNNER_CLIENT};
+pub(crate) use error::OAuthError;
 pub use keys::{ApiKeyInfo, IssuedApiKey};
 pub use tokens::IssuedTokens;
 
@@ -50,6 +55,8 @@ pub(crate) const REFRESH_PREFIX: &str = "cprt_";
 pub(crate) const API_KEY_PREFIX: &str = "cpk_";
 /// Prefix of authorization codes.
 pub(crate) const CODE_PREFIX: &str = "cpac_";
+/// Prefix of device codes (RFC 8628).
+pub(crate) const DEVICE_CODE_PREFIX: &str = "cpdc_";
 /// Prefix of client secrets.
 pub(crate) const CLIENT_SECRET_PREFIX: &str = "cpcs_";
 /// Who a valid credential belongs to.

@@ -1,11 +1,13 @@
 //! The authorization server's endpoints: `GET`/`POST /oauth/authorize`
 //! (consent), `POST /oauth/token` (authorization code with PKCE, refresh
-//! with rotation), `POST /oauth/revoke` (RFC 7009).
+//! with rotation, the device code of [`super::device_flow`]), `POST
+//! /oauth/revoke` (RFC 7009), and the metadata (RFC 8414).
 
 use super::accounts::Client;
+use super::device_flow::DEVICE_GRANT;
 use super::error::{OAuthError, OAuthErrorBody};
 use super::IssuedTokens;
-use super::{page, OOB_REDIRECT};
+use super::{lockout, page};
 use crate::error::ApiError;
 use crate::store::Store;
 use axum::extract::rejection::FormRejection;
@@ -18,6 +20,14 @@ use serde::Deserialize;
 use std::sync::Arc;
 
 type Shared = Arc<Store>;
+
+/// The paste-the-code redirect URI some clients still send. It was never
+/// a registered redirect (RFC 8252 §7 does not name it) and is refused
+/// with what to use instead: the device authorization grant.
+pub(super) const OOB_REDIRECT: &str = "urn:ietf:wg:oauth:2.0:oob";
+
+/// What a client asking for [`OOB_REDIRECT`] is told.
+pub(super) const OOB_REFUSED: &str = "the paste-the-code redirect urn:ietf:wg:oauth:2.0:oob is not supported: on a host without a browser, sign in with the device authorization grant (RFC 8628): `runner login --device`, or POST /oauth/device_authorization";
 
 /// The parameters of an authorization request (query of the GET, hidden
 /// fields of the POST).
@@ -53,33 +63,6 @@ impl std::fmt::Debug for AuthorizeParams {
             .field("redirect_uri", &self.redirect_uri)
             .field("username", &self.username)
             .finish_non_exhaustive()
-    }
-}
-
-/// Failed sign-ins per user name: after [`MAX_FAILURES`] within
-/// [`FAILURE_WINDOW`], further attempts are refused until the window ends
-/// (online guessing, and Argon2 work on demand, are bounded).
-static FAILURES: std::sync::LazyLock<
-    std::sync::Mutex<std::collections::HashMap<String, (u32, std::time::Instant)>>,
-> = std::sync::LazyLock::new(Default::default);
-const MAX_FAILURES: u32 = 5;
-const FAILURE_WINDOW: std::time::Duration = std::time::Duration::from_secs(15 * 60);
-
-pub(crate) fn locked_out(user: &str) -> bool {
-    let mut f = FAILURES.lock().unwrap_or_else(|e| e.into_inner());
-    f.retain(|_, (_, since)| since.elapsed() < FAILURE_WINDOW);
-    f.get(user).is_some_and(|(n, _)| *n >= MAX_FAILURES)
-}
-
-pub(crate) fn record_failure(user: &str, ok: bool) {
-    let mut f = FAILURES.lock().unwrap_or_else(|e| e.into_inner());
-    if ok {
-        f.remove(user);
-    } else {
-        let e = f
-            .entry(user.to_string())
-            .or_insert((0, std::time::Instant::now()));
-        e.0 += 1;
     }
 }
 
@@ -131,27 +114,6 @@ impl Refusal {
 }
 
 fn redirect_with(uri: &str, pairs: &[(&str, &str)]) -> Response {
-    if uri == OOB_REDIRECT {
-        let get = |k: &str| {
-            pairs
-                .iter()
-                .find(|(n, _)| *n == k)
-                .map(|(_, v)| *v)
-                .unwrap_or("")
-        };
-        if !get("code").is_empty() {
-            return page::show_code(get("code"), get("state"));
-        }
-        return page::page(
-            StatusCode::BAD_REQUEST,
-            "Not signed in",
-            &format!(
-                "<p class=err>{}: {}</p>",
-                page::esc(get("error")),
-                page::esc(get("error_description"))
-            ),
-        );
-    }
     let mut url = match url::Url::parse(uri) {
         Ok(u) => u,
         Err(_) => {
@@ -185,6 +147,9 @@ fn check(store: &Store, p: &AuthorizeParams) -> Result<Checked, Refusal> {
             "client_id is missing from the sign-in link".into(),
         ));
     };
+    if p.redirect_uri.as_deref() == Some(OOB_REDIRECT) {
+        return Err(Refusal::Page(OOB_REFUSED.into()));
+    }
     let client = match store.client(client_id) {
         Ok(Some(c)) => c,
         Ok(None) => return Err(Refusal::Page(format!("unknown client {client_id:?}"))),
@@ -275,7 +240,7 @@ fn hidden(c: &Checked) -> Vec<(&'static str, String)> {
 }
 
 /// The consent page.
-#[utoipa::path(get, path = "/oauth/authorize", tag = "oauth", params(("response_type" = String, Query, description = "`code`."), ("client_id" = String, Query, description = "The client asking."), ("redirect_uri" = String, Query, description = "One of the client's registered redirect URIs."), ("state" = Option<String>, Query, description = "Returned unchanged to the client."), ("code_challenge" = Option<String>, Query, description = "PKCE: base64url SHA-256 of the verifier (required of public clients)."), ("code_challenge_method" = Option<String>, Query, description = "`S256`."), ("scope" = Option<String>, Query, description = "`agent` (the default and the only scope).")), responses((status = 200, description = "The consent page (sign in, allow or deny).", content_type = "text/html", body = String), (status = 303, description = "Back to the redirect URI: with `code` and `state` when allowed, with `error` and `state` when refused or denied."), (status = 400, description = "A page saying why the request cannot be trusted (missing or unknown client, unregistered redirect URI, malformed parameters).", content_type = "text/html", body = String)))]
+#[utoipa::path(get, path = "/oauth/authorize", tag = "oauth", params(("response_type" = String, Query, description = "`code`."), ("client_id" = String, Query, description = "The client asking."), ("redirect_uri" = String, Query, description = "One of the client's registered redirect URIs."), ("state" = Option<String>, Query, description = "Returned unchanged to the client."), ("code_challenge" = Option<String>, Query, description = "PKCE: base64url SHA-256 of the verifier (required of public clients)."), ("code_challenge_method" = Option<String>, Query, description = "`S256`."), ("scope" = Option<String>, Query, description = "`agent` (the default and the only scope).")), responses((status = 200, description = "The consent page (sign in, allow or deny).", content_type = "text/html", body = String), (status = 303, description = "Back to the redirect URI: with `code` and `state` when allowed, with `error` and `state` when refused or denied."), (status = 400, description = "A page saying why the request cannot be trusted (missing or unknown client, unregistered redirect URI — the paste-the-code `urn:ietf:wg:oauth:2.0:oob` among them: use the device grant —, malformed parameters).", content_type = "text/html", body = String)))]
 pub(crate) async fn authorize_page(
     State(s): State<Shared>,
     q: Result<Query<AuthorizeParams>, axum::extract::rejection::QueryRejection>,
@@ -296,7 +261,7 @@ pub(crate) async fn authorize_page(
 }
 
 /// The consent decision: sign-in plus allow or deny.
-#[utoipa::path(post, path = "/oauth/authorize", tag = "oauth", request_body(content = AuthorizeParams, content_type = "application/x-www-form-urlencoded", description = "The authorization request's parameters (hidden fields of the consent page) and the person's decision."), responses((status = 303, description = "Back to the redirect URI: with `code` and `state` when allowed, with `error` and `state` when refused or denied."), (status = 200, description = "The paste-the-code page (redirect URI `urn:ietf:wg:oauth:2.0:oob`).", content_type = "text/html", body = String), (status = 400, description = "A page saying why the request cannot be trusted (missing or unknown client, unregistered redirect URI, malformed parameters).", content_type = "text/html", body = String), (status = 401, description = "The consent page again: wrong user name or password.", content_type = "text/html", body = String), (status = 429, description = "Too many failed sign-ins for this user; try again in 15 minutes.", content_type = "text/html", body = String)))]
+#[utoipa::path(post, path = "/oauth/authorize", tag = "oauth", request_body(content = AuthorizeParams, content_type = "application/x-www-form-urlencoded", description = "The authorization request's parameters (hidden fields of the consent page) and the person's decision."), responses((status = 303, description = "Back to the redirect URI: with `code` and `state` when allowed, with `error` and `state` when refused or denied."), (status = 400, description = "A page saying why the request cannot be trusted (missing or unknown client, unregistered redirect URI — the paste-the-code `urn:ietf:wg:oauth:2.0:oob` among them: use the device grant —, malformed parameters).", content_type = "text/html", body = String), (status = 401, description = "The consent page again: wrong user name or password.", content_type = "text/html", body = String), (status = 429, description = "Too many failed sign-ins for this user; try again in 15 minutes.", content_type = "text/html", body = String)))]
 pub(crate) async fn authorize_submit(
     State(s): State<Shared>,
     f: Result<Form<AuthorizeParams>, FormRejection>,
@@ -320,7 +285,7 @@ pub(crate) async fn authorize_submit(
             );
         }
         let user = p.username.clone().unwrap_or_default();
-        if locked_out(&user) {
+        if lockout::locked_out(&user) {
             return page::page(
                 StatusCode::TOO_MANY_REQUESTS,
                 "Too many attempts",
@@ -330,7 +295,7 @@ pub(crate) async fn authorize_submit(
         let ok = s
             .check_password(&user, p.password.as_deref().unwrap_or_default())
             .unwrap_or(false);
-        record_failure(&user, ok);
+        lockout::record(&user, ok);
         if !ok {
             let h = hidden(&c);
             let h: Vec<(&str, &str)> = h.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -355,7 +320,8 @@ pub(crate) async fn authorize_submit(
 /// `POST /oauth/token` form.
 #[derive(Default, Deserialize, utoipa::ToSchema)]
 pub(crate) struct TokenForm {
-    /// `authorization_code` or `refresh_token`.
+    /// `authorization_code`, `refresh_token` or
+    /// `urn:ietf:params:oauth:grant-type:device_code`.
     grant_type: Option<String>,
     /// The authorization code (authorization_code grant).
     code: Option<String>,
@@ -365,6 +331,8 @@ pub(crate) struct TokenForm {
     code_verifier: Option<String>,
     /// The refresh token (refresh_token grant); it is spent.
     refresh_token: Option<String>,
+    /// The device code (the device_code grant, RFC 8628).
+    device_code: Option<String>,
     /// The client, when it does not authenticate with HTTP Basic.
     client_id: Option<String>,
     /// A confidential client's secret, when not sent with HTTP Basic.
@@ -398,7 +366,9 @@ fn client_credentials(
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
     {
-        if let Some(b) = h.strip_prefix("Basic ") {
+        // RFC 9110 §11.1: the scheme is case-insensitive.
+        let (scheme, b) = h.split_once(' ').unwrap_or((h, ""));
+        if scheme.eq_ignore_ascii_case("basic") {
             let raw = base64::engine::general_purpose::STANDARD
                 .decode(b.trim())
                 .map_err(|_| {
@@ -437,7 +407,7 @@ fn tokens_response(t: IssuedTokens) -> Response {
 /// Runs `f` for an authenticated client of a form endpoint (token,
 /// revocation) off the async runtime; every failure is an RFC 6749 error
 /// body.
-async fn client_endpoint<F: Send + 'static>(
+pub(super) async fn client_endpoint<F: Send + 'static>(
     s: Shared,
     headers: HeaderMap,
     f: Result<Form<F>, FormRejection>,
@@ -463,7 +433,7 @@ async fn client_endpoint<F: Send + 'static>(
 }
 
 /// The token endpoint.
-#[utoipa::path(post, path = "/oauth/token", tag = "oauth", security(("client" = []), ()), request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"), responses((status = 200, description = "A new token pair (never cached).", body = IssuedTokens), (status = 400, description = "`invalid_request`, `invalid_grant`, `unsupported_grant_type`: see error_description.", body = OAuthErrorBody), (status = 401, description = "`invalid_client`: unknown client, or its authentication failed.", body = OAuthErrorBody)))]
+#[utoipa::path(post, path = "/oauth/token", tag = "oauth", security(("client" = []), ()), request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"), responses((status = 200, description = "A new token pair (never cached).", body = IssuedTokens), (status = 400, description = "`invalid_request`, `invalid_grant`, `unsupported_grant_type`; for the device grant (RFC 8628 §3.5) also `authorization_pending` (poll again after the interval), `slow_down` (poll 5 s less often from now on), `access_denied`, `expired_token`: see error_description.", body = OAuthErrorBody), (status = 401, description = "`invalid_client`: unknown client, or its authentication failed.", body = OAuthErrorBody)))]
 pub(crate) async fn token(
     State(s): State<Shared>,
     headers: HeaderMap,
@@ -489,11 +459,18 @@ pub(crate) async fn token(
                 })?;
                 s.refresh(client, rt)?
             }
+            Some(DEVICE_GRANT) => {
+                let dc = f
+                    .device_code
+                    .as_deref()
+                    .ok_or_else(|| OAuthError::new("invalid_request", "device_code is missing"))?;
+                s.poll_device_code(client, dc)?
+            }
             Some(other) => {
                 return Err(OAuthError::new(
                     "unsupported_grant_type",
                     format!(
-                        "grant_type {other} is not supported (authorization_code, refresh_token)"
+                        "grant_type {other} is not supported (authorization_code, refresh_token, {DEVICE_GRANT})"
                     ),
                 ))
             }
@@ -536,9 +513,13 @@ pub(crate) struct AuthServerMetadata {
     token_endpoint: String,
     /// Where tokens are revoked (RFC 7009).
     revocation_endpoint: String,
+    /// Where a device without a browser starts the device grant (RFC
+    /// 8628 §4).
+    device_authorization_endpoint: String,
     /// `code`.
     response_types_supported: Vec<&'static str>,
-    /// `authorization_code`, `refresh_token`.
+    /// `authorization_code`, `refresh_token`,
+    /// `urn:ietf:params:oauth:grant-type:device_code`.
     grant_types_supported: Vec<&'static str>,
     /// `S256` (RFC 7636; `plain` is refused).
     code_challenge_methods_supported: Vec<&'static str>,
@@ -561,9 +542,10 @@ pub(crate) async fn metadata(State(s): State<Shared>) -> Json<AuthServerMetadata
         authorization_endpoint: format!("{issuer}/oauth/authorize"),
         token_endpoint: format!("{issuer}/oauth/token"),
         revocation_endpoint: format!("{issuer}/oauth/revoke"),
+        device_authorization_endpoint: format!("{issuer}/oauth/device_authorization"),
         issuer,
         response_types_supported: vec!["code"],
-        grant_types_supported: vec!["authorization_code", "refresh_token"],
+        grant_types_supported: vec!["authorization_code", "refresh_token", DEVICE_GRANT],
         code_challenge_methods_supported: vec!["S256"],
         scopes_supported: vec!["agent"],
         token_endpoint_auth_methods_supported: auth.clone(),

@@ -1,5 +1,5 @@
-//! The consent page and the paste-the-code page: plain HTML a person can
-//! read, no script, not frameable, never cached.
+//! The consent page and the device verification page's frame: plain HTML
+//! a person can read, no script, not frameable, never cached.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
@@ -71,19 +71,5 @@ pub(crate) fn consent(client_name: &str, hidden: &[(&str, &str)], error: Option<
         },
         "Allow access?",
         &body,
-    )
-}
-
-/// The paste-the-code page (redirect URI `urn:ietf:wg:oauth:2.0:oob`).
-pub(crate) fn show_code(code: &str, state: &str) -> Response {
-    page(
-        StatusCode::OK,
-        "Signed in",
-        &format!(
-            "<p>Paste this code where <code>runner login</code> asks for it. It works once, within a minute.</p>\
-             <p><code id=code>{}</code></p><p>State: <span id=state>{}</span></p>",
-            esc(code),
-            esc(state)
-        ),
     )
 }

@@ -257,7 +257,7 @@ impl Store {
 }
 
 /// A new access + refresh pair in `family`.
-fn issue(
+pub(super) fn issue(
     tx: &Tx<'_>,
     settings: &AuthSettings,
     family: &str,

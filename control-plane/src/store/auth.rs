@@ -7,9 +7,6 @@
 use super::{now_ms, ConflictKind, StoreError, Tx};
 use rusqlite::{params, OptionalExtension};
 
-/// The redirect URI of the paste-the-code flow: the control plane shows the
-/// code instead of redirecting.
-pub const OOB_REDIRECT: &str = "urn:ietf:wg:oauth:2.0:oob";
 /// The public client `runner login` uses, created with the database.
 pub const RUNNER_CLIENT: &str = "runner";
 
@@ -22,6 +19,11 @@ pub struct AuthSettings {
     pub refresh_seconds: u64,
     /// Authorization codes, in seconds.
     pub code_seconds: u64,
+    /// Device codes (RFC 8628): how long a person has to approve one.
+    pub device_seconds: u64,
+    /// The least seconds between two polls of one device code; a faster
+    /// poll is answered `slow_down` and the interval grows by 5 s.
+    pub device_interval_seconds: u64,
 }
 
 impl Default for AuthSettings {
@@ -30,16 +32,18 @@ impl Default for AuthSettings {
             access_seconds: 900,
             refresh_seconds: 30 * 24 * 3600,
             code_seconds: 60,
+            device_seconds: 600,
+            device_interval_seconds: 5,
         }
     }
 }
 
-/// Creates the [`RUNNER_CLIENT`] (public; loopback and paste-the-code
-/// redirects) when it does not exist, so `runner login` works against any
-/// fresh database.
+/// Creates the [`RUNNER_CLIENT`] (public; the loopback redirect, and the
+/// device grant, which needs none) when it does not exist, so `runner
+/// login` works against any fresh database.
 pub(super) fn seed_runner_client(tx: &Tx<'_>) -> Result<(), StoreError> {
-    let uris = serde_json::to_string(&["http://127.0.0.1/callback", OOB_REDIRECT])
-        .map_err(StoreError::corrupt)?;
+    let uris =
+        serde_json::to_string(&["http://127.0.0.1/callback"]).map_err(StoreError::corrupt)?;
     tx.sql.execute(
         "INSERT INTO oauth_clients (client_id, name, secret_hash, redirect_uris, created_at) VALUES (?1, ?2, NULL, ?3, ?4) ON CONFLICT (client_id) DO NOTHING",
         params![RUNNER_CLIENT, "runner (worker sign-in)", uris, now_ms()],

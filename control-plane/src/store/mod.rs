@@ -39,6 +39,7 @@ pub(crate) mod auth;
 mod claims;
 mod cloud_agents;
 mod conversation;
+pub(crate) mod device;
 mod error;
 mod events;
 mod inputs;

@@ -133,6 +133,20 @@ CREATE TABLE IF NOT EXISTS api_keys (
 );
 ";
 
+/// Device authorization grants (RFC 8628): the device code and the user
+/// code only as hashes; `state` is `pending`, `approved` (by `user_name`),
+/// `denied` or `redeemed` (it issued the token family `family`);
+/// `interval_s` grows by 5 at every `slow_down`; `last_poll_at` is when
+/// the client last asked.
+const DEVICE: &str = "
+CREATE TABLE IF NOT EXISTS device_codes (
+  device_hash TEXT PRIMARY KEY, user_code_hash TEXT NOT NULL UNIQUE,
+  client_id TEXT NOT NULL, scope TEXT NOT NULL, state TEXT NOT NULL,
+  user_name TEXT, family TEXT, interval_s INTEGER NOT NULL, last_poll_at INTEGER,
+  expires_at INTEGER NOT NULL, created_at INTEGER NOT NULL
+);
+";
+
 /// Indexes over the columns [`own_keys`] gives older files first.
 const KEYS: &str = "
 CREATE UNIQUE INDEX IF NOT EXISTS api_keys_id ON api_keys (id);
@@ -236,6 +250,7 @@ pub(super) fn create(conn: &Connection) -> rusqlite::Result<()> {
         ATTACHMENTS,
         WEBHOOKS,
         AUTH,
+        DEVICE,
         CLOUD_AGENTS,
         REPOSITORIES,
         AGENTS,

@@ -64,32 +64,24 @@ impl Store {
         })
     }
 
-    /// A one-time sign-in link's code for `user` (what `runner up` prints
-    /// so the demo's pages open signed in): redeemed at most once, within
-    /// [`LINK_TTL_MS`]. With `create`, a missing user is added first, with
-    /// a random password nobody is told (it signs in by such links only).
-    pub fn web_sign_in_link(&self, user: &str, create: bool) -> Result<String, StoreError> {
-        let exists = self.tx(|tx| super::auth::password_hash(tx, user).map(|h| h.is_some()))?;
-        if !exists {
-            if !create {
-                return Err(StoreError::invalid(format!(
-                    "no user {user}: add it first (control-plane admin user-add {user}), or pass --create"
-                )));
-            }
-            self.add_user(user, &crate::auth::random_secret(""), None)?;
-        }
-        let code = crate::auth::random_secret("cpwl_");
+    /// Whether `user` exists.
+    pub(crate) fn user_exists(&self, user: &str) -> Result<bool, StoreError> {
+        self.tx(|tx| super::auth::password_hash(tx, user).map(|h| h.is_some()))
+    }
+
+    /// Records a one-time sign-in link of `user` by its code's hash, good
+    /// for [`LINK_TTL_MS`].
+    pub(crate) fn insert_web_link(&self, code_hash: &str, user: &str) -> Result<(), StoreError> {
         let now = now_ms();
         self.tx(|tx| {
             tx.sql
                 .execute("DELETE FROM web_links WHERE expires_at <= ?1", params![now])?;
             tx.sql.execute(
                 "INSERT INTO web_links (token_hash, user_name, expires_at) VALUES (?1, ?2, ?3)",
-                params![crate::auth::secret_hash(&code), user, now + LINK_TTL_MS],
+                params![code_hash, user, now + LINK_TTL_MS],
             )?;
             Ok(())
-        })?;
-        Ok(code)
+        })
     }
 
     /// Redeems a sign-in link's code (by its hash): its user, once.
@@ -141,11 +133,10 @@ mod tests {
     #[test]
     fn a_sign_in_link_is_good_once() {
         let (_d, s) = store();
-        assert!(s.web_sign_in_link("ann", false).is_err(), "no such user");
-        let code = s.web_sign_in_link("ann", true).unwrap();
-        let h = crate::auth::secret_hash(&code);
-        assert_eq!(s.redeem_web_link(&h).unwrap().as_deref(), Some("ann"));
-        assert_eq!(s.redeem_web_link(&h).unwrap(), None, "used");
+        s.add_user("ann", "pw-of-ann-123", None).unwrap();
+        s.insert_web_link("h", "ann").unwrap();
+        assert_eq!(s.redeem_web_link("h").unwrap().as_deref(), Some("ann"));
+        assert_eq!(s.redeem_web_link("h").unwrap(), None, "used");
         assert_eq!(s.redeem_web_link("nope").unwrap(), None);
     }
 

@@ -3,8 +3,9 @@
 //!
 //! - [`api_key`]: an API key as the bearer, for `runner run` (a person's
 //!   call, not a worker's: the session routes take keys).
-//! - [`login`]: `runner login` — authorization code with PKCE (S256),
-//!   through a loopback redirect or by pasting the code on a headless host.
+//! - [`login`]: `runner login` — authorization code with PKCE (S256)
+//!   through a loopback redirect where a browser runs on this host, the
+//!   device authorization grant (RFC 8628) on a host without one.
 //! - [`store`]: the tokens at rest — encrypted (XChaCha20-Poly1305) with a
 //!   key from a systemd credential, a key file or an environment variable,
 //!   in a 0600 file in a state directory nobody else can read, written

@@ -1,5 +1,7 @@
-//! `runner login`: sign the worker in to its control plane (OAuth 2.0
-//! authorization code with PKCE); the tokens are stored encrypted.
+//! `runner login`: sign the worker in to its control plane (OAuth 2.0:
+//! the authorization code with PKCE through a loopback redirect where a
+//! browser runs on this host, the device authorization grant elsewhere);
+//! the tokens are stored encrypted.
 
 use super::load_config;
 use crate::auth::login::{login, Flow};
@@ -14,20 +16,36 @@ pub(super) struct LoginArgs {
     /// token key, the client).
     #[arg(long)]
     config: PathBuf,
-    /// Headless host: the control plane shows the code after you allow
-    /// access, and you paste it here (instead of a loopback redirect).
-    #[arg(long, alias = "no-browser")]
+    /// Sign in with the device authorization grant (RFC 8628): open the
+    /// printed page on any device and enter the code. The default on a
+    /// host without a local browser (no desktop session, or over SSH).
+    #[arg(long, alias = "no-browser", conflicts_with = "browser")]
+    device: bool,
+    /// Sign in through a browser on this host and a loopback redirect.
+    /// The default in a desktop session.
+    #[arg(long)]
+    browser: bool,
+    /// Gone: the paste-the-code redirect was not a standard. Use --device.
+    #[arg(long, hide = true)]
     paste: bool,
-    /// How long to wait for the browser's redirect.
+    /// How long to wait for the browser's redirect or the device's
+    /// approval.
     #[arg(long, default_value_t = 300)]
     timeout_seconds: u64,
 }
 
 pub(super) fn run(a: LoginArgs) -> anyhow::Result<u8> {
+    if a.paste {
+        eprintln!("runner login: --paste is no longer supported (its urn:ietf:wg:oauth:2.0:oob redirect was never a standard); on a host without a browser use `runner login --device`: open the page it prints on any device and enter the code");
+        return Ok(2);
+    }
     let config = load_config(Some(&a.config))?;
-    let flow = if a.paste { Flow::Paste } else { Flow::Loopback };
+    let flow = match (a.device, a.browser) {
+        (true, _) => Flow::Device,
+        (_, true) => Flow::Loopback,
+        _ => Flow::for_host(|k| std::env::var(k).ok()),
+    };
     let stdout = std::io::stdout();
-    let stdin = std::io::stdin();
     let signed_in = crate::wiring::token_file(&config).and_then(|file| {
         login(
             &config.auth,
@@ -36,7 +54,6 @@ pub(super) fn run(a: LoginArgs) -> anyhow::Result<u8> {
             flow,
             Duration::from_secs(a.timeout_seconds),
             &mut stdout.lock(),
-            &mut stdin.lock(),
         )
     });
     match signed_in {

@@ -1,5 +1,6 @@
 //! OAuth end to end: the control plane as authorization server, `runner
-//! login` as its client (both flows), refresh rotation and reuse detection,
+//! login` as its client (both flows: the loopback redirect, and the device
+//! grant through the real verification page), refresh rotation and reuse detection,
 //! revocation stopping a worker, API keys refused on agent endpoints, and
 //! the encrypted token store's refusals.
 
@@ -52,6 +53,7 @@ fn loopback_login_then_a_worker_runs_sessions_with_the_stored_tokens() {
     let mut login = Command::new(runner_bin())
         .args([
             "login",
+            "--browser",
             "--config",
             cfg.to_str().unwrap(),
             "--timeout-seconds",
@@ -134,6 +136,138 @@ fn loopback_login_then_a_worker_runs_sessions_with_the_stored_tokens() {
         0o600
     );
     // A worker signed in this way runs a session.
+    let _w = WorkerProc::spawn(&cfg);
+    let id = cp.queue(
+        "hello",
+        json!([{"tool": "Write", "input": {"path": "a.txt", "content": "x"}}]),
+    );
+    let v = cp.wait_for(&id, 60, terminal);
+    assert_eq!(v["session"]["state"], "complete", "{v}");
+}
+
+/// RFC 8628 end to end: `runner login` on a host without a browser uses
+/// the device grant; a "person" (this test) approves it through the real
+/// verification page over HTTP with the code as printed, and the worker
+/// then runs a session on the stored tokens. The paste-the-code flow is
+/// gone, with a message saying what to use.
+#[test]
+fn headless_login_signs_in_by_the_device_grant_through_the_verification_page() {
+    let d = tempfile::tempdir().unwrap();
+    let cp = ControlPlane::start(&d.path().join("cp.db"));
+    let cfg = WorkerProc::configure(d.path(), "w1", &cp.url, "", "");
+    let paste = Command::new(runner_bin())
+        .args(["login", "--paste", "--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(paste.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&paste.stderr);
+    assert!(said.contains("runner login --device"), "{said}");
+
+    // Denied on the page: `runner login --device` says so and fails.
+    let mut denied = Command::new(runner_bin())
+        .args(["login", "--device", "--config", cfg.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    // Kept open: the runner prints a second line.
+    let mut lines = std::io::BufReader::new(denied.stdout.take().unwrap());
+    lines.read_line(&mut first).unwrap();
+    let code = e2e::url_query(first.trim())
+        .into_iter()
+        .find(|(k, _)| k == "user_code")
+        .unwrap()
+        .1;
+    assert_eq!(cp.verify_device(&code, "deny").0, 200);
+    let out = denied.wait_with_output().unwrap();
+    drop(lines);
+    assert_eq!(out.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("denied") && said.contains("runner login"),
+        "{said}"
+    );
+
+    // No flag: a host without a desktop session gets the device grant.
+    let mut login = Command::new(runner_bin())
+        .args([
+            "login",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--timeout-seconds",
+            "60",
+        ])
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .env("RUNNER_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(login.stdout.take().unwrap());
+    let (mut complete, mut second) = (String::new(), String::new());
+    out.read_line(&mut complete).unwrap();
+    out.read_line(&mut second).unwrap();
+    let page_url = format!("{}/oauth/device", cp.url);
+    assert!(
+        complete.starts_with(&format!("{page_url}?user_code=")),
+        "{complete}"
+    );
+    // "Or open <page> and enter the code XXXX-XXXX"
+    let code = second.trim().rsplit(' ').next().unwrap().to_string();
+    assert!(
+        second.contains(&page_url) && code.len() == 9 && code.as_bytes()[4] == b'-',
+        "{second}"
+    );
+    assert!(code
+        .bytes()
+        .filter(|b| *b != b'-')
+        .all(|b| b"BCDFGHJKLMNPQRSTVWXZ".contains(&b)));
+    // The page a person opens: a form, not frameable, no script.
+    let page = ureq::get(&page_url).call().unwrap();
+    assert_eq!(page.header("x-frame-options"), Some("DENY"));
+    assert!(page
+        .header("content-security-policy")
+        .unwrap()
+        .contains("default-src 'none'"));
+    let html = page.into_string().unwrap();
+    assert!(
+        html.contains("name=user_code") && html.contains("name=password"),
+        "{html}"
+    );
+    // A wrong password decides nothing.
+    let r = ureq::post(&page_url).send_form(&[
+        ("user_code", &code),
+        ("username", e2e::USER),
+        ("password", "not the password"),
+        ("decision", "allow"),
+    ]);
+    let Err(ureq::Error::Status(401, _)) = r else {
+        panic!("a wrong password is a 401 page")
+    };
+    // Typed as a person might: lower case, no dash.
+    let typed = code.replace('-', "").to_lowercase();
+    let (status, done) = cp.verify_device(&typed, "allow");
+    assert_eq!(status, 200, "{done}");
+    assert!(done.contains("Device signed in"), "{done}");
+    assert!(login.wait().unwrap().success());
+    let mut err = String::new();
+    login
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(err.contains("signed in to"), "{err}");
+    assert!(!err.contains("cpat_") && !err.contains("cprt_") && !err.contains("cpdc_"));
+    // The code was used: a second decision finds nothing waiting.
+    let (status, again) = cp.verify_device(&code, "allow");
+    assert_eq!(status, 400, "{again}");
+    let state = cfg.parent().unwrap();
+    let raw = std::fs::read_to_string(state.join("tokens.enc")).unwrap();
+    assert!(!raw.contains("cpat_") && !raw.contains("cprt_"));
+    // The stored credentials work: a worker runs a session on them.
     let _w = WorkerProc::spawn(&cfg);
     let id = cp.queue(
         "hello",

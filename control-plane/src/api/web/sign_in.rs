@@ -15,7 +15,7 @@
 
 use super::layout::{self, Page};
 use crate::api::Shared;
-use crate::auth::oauth::{locked_out, record_failure};
+use crate::auth::lockout::{locked_out, record as record_failure};
 use crate::auth::{random_secret, secret_hash};
 use axum::extract::{Form, FromRequestParts, Query, State};
 use axum::http::request::Parts;
