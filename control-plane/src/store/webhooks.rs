@@ -381,6 +381,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let now = now_ms();
         let attempts = attempts + 1;
+        let counted = |state: &str| self.metrics().webhook_delivery(state);
         let (state, next) = match &outcome {
             Ok(s) if (200..300).contains(s) => ("delivered", None),
             _ => match schedule.get(attempts as usize - 1) {
@@ -402,6 +403,7 @@ impl Store {
             )?;
             Ok(())
         })
+        .inspect(|()| counted(state))
     }
 }
 
