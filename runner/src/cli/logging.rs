@@ -41,7 +41,14 @@ pub(super) fn init(format: LogFormat) {
             .json()
             .with_current_span(true)
             .with_span_list(true)
-            .try_init(),
+            .try_init()
+            // A panic (a session's is caught and fails the session) is
+            // a JSON line too, not the default hook's text.
+            .map(|()| {
+                std::panic::set_hook(Box::new(
+                    |info| tracing::error!(target: NOTICE, "a thread panicked: {info}"),
+                ))
+            }),
     };
 }
 
