@@ -52,6 +52,15 @@ pub(super) fn init(format: LogFormat) {
     };
 }
 
+/// The chosen format as the flag names it, for a child that takes the
+/// same flag (the control plane `runner up` starts).
+pub(super) fn format_name() -> &'static str {
+    match FORMAT.get() {
+        Some(LogFormat::Json) => "json",
+        _ => "text",
+    }
+}
+
 /// A message for the operator on stderr, in the chosen format.
 pub(super) fn notice(message: &str) {
     match FORMAT.get() {
