@@ -80,7 +80,8 @@ fi
 
 # The vendors' Python clients (`cursor-agent-sdk`, `qca-sdk`,
 # `oz-agent-sdk`) and their dependencies, for the tests that drive the
-# control plane with them unchanged (tests/python/). Installed with pip --target into
+# control plane with them unchanged, and `prometheus-client`, whose parsers
+# read the metrics endpoints (tests/python/). Installed with pip --target into
 # target/pydeps/ (no virtualenv; works under PEP 668 too), pinned by hash,
 # skipped while the requirements are unchanged; a failure only warns (the
 # test then fails saying to run this script).

@@ -16,6 +16,7 @@ mod api;
 pub mod auth;
 mod cloud_agents;
 mod error;
+mod metrics;
 mod runs;
 mod schedules;
 mod store;

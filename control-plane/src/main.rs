@@ -64,8 +64,45 @@ struct Args {
     /// only on workers its own user registered.
     #[arg(long = "worker-user", value_name = "USER")]
     worker_users: Vec<String>,
+    /// How log lines on stderr are written: `text`, or `json` (one object
+    /// a line, tracing's JSON layer). `CONTROL_PLANE_LOG` says which lines
+    /// (default `info`).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    /// A file holding the bearer token a scrape of `GET /metrics` must
+    /// send (`Authorization: Bearer …`; one line, 0600). Without it
+    /// `/metrics` is open: it carries counts only, never an id or a name.
+    #[arg(long, value_name = "FILE")]
+    metrics_token_file: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// One human-readable line per event.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Installs the log subscriber (`CONTROL_PLANE_LOG` filters, default
+/// `info`).
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CONTROL_PLANE_LOG")
+        .unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .init(),
+    }
 }
 
 #[derive(Subcommand)]
@@ -271,14 +308,8 @@ fn admin(store: &control_plane::Store, what: Admin) -> Result<String, String> {
 
 #[tokio::main]
 async fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CONTROL_PLANE_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let a = Args::parse();
+    init_logs(a.log_format);
     let schedule: Vec<u64> = match a
         .webhook_retry_schedule
         .split(',')
@@ -306,8 +337,29 @@ async fn main() {
         },
         Err(_) => control_plane::ScheduleClock::real(),
     };
+    let metrics_token = match &a.metrics_token_file {
+        None => None,
+        Some(p) => match std::fs::read_to_string(p) {
+            Ok(t) if !t.trim().is_empty() => Some(t.trim().to_string()),
+            Ok(_) => {
+                eprintln!(
+                    "control-plane: --metrics-token-file {} is empty; write the token scrapes will send on its first line",
+                    p.display()
+                );
+                std::process::exit(2);
+            }
+            Err(e) => {
+                eprintln!(
+                    "control-plane: cannot read --metrics-token-file {}: {e}",
+                    p.display()
+                );
+                std::process::exit(2);
+            }
+        },
+    };
     let store = match control_plane::Store::open(&a.db, a.max_attempts) {
         Ok(s) => s
+            .with_metrics_token(metrics_token)
             .with_schedule_clock(clock)
             .with_schedule_tick(Duration::from_millis(a.schedule_tick_ms))
             .with_retry_schedule(schedule)
@@ -356,6 +408,7 @@ async fn main() {
     }
     let store = Arc::new(store.with_public_url(&public_url));
     println!("listening on http://{addr}");
+    tracing::info!(%addr, public_url = %store.public_url(), "serving");
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };

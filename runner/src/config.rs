@@ -54,6 +54,9 @@ pub struct Config {
     /// Repository hosts, their credentials and the delivery identities.
     #[serde(default)]
     pub repositories: crate::repository::RepositoriesSection,
+    /// Where the worker serves its metrics (`GET /metrics`); off by default.
+    #[serde(default)]
+    pub metrics: crate::metrics::MetricsSection,
 }
 
 /// `[worker]`: which control plane, which sessions, how many at once.

@@ -20,6 +20,7 @@ pub mod cancel;
 pub mod cli;
 pub mod config;
 pub mod forge;
+pub mod metrics;
 pub mod model;
 pub mod platform;
 pub mod policy;

@@ -8,6 +8,7 @@ mod attachments;
 mod events;
 mod json_errors;
 mod keys;
+mod metrics;
 mod openapi;
 mod repositories;
 #[cfg(test)]
@@ -202,6 +203,7 @@ pub(crate) fn routes() -> OpenApiRouter<Shared> {
     use crate::auth::oauth;
     OpenApiRouter::with_openapi(self::openapi::ApiDoc::openapi())
         .routes(routes!(healthz))
+        .routes(routes!(metrics::metrics))
         .routes(routes!(openapi_json))
         .routes(routes!(queue_session, list_sessions))
         .routes(routes!(get_session))
@@ -283,6 +285,10 @@ pub(crate) fn router_with(store: Arc<Store>, streams: events::StreamSettings) ->
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::Extension(Arc::new(events::Streams::new(streams))))
         .layer(axum::middleware::from_fn(bearer_challenge))
+        .layer(axum::middleware::from_fn_with_state(
+            store.clone(),
+            metrics::count_requests,
+        ))
         .with_state(store)
 }
 

@@ -75,6 +75,9 @@ pub(crate) fn document(origin: &str) -> utoipa::openapi::OpenApi {
     let mut client = Http::new(HttpAuthScheme::Basic);
     client.description = Some("A confidential client's id and secret. Public clients (such as `runner`) send `client_id` in the form instead.".into());
     c.add_security_scheme(CLIENT, SecurityScheme::Http(client));
+    let mut metrics = Http::new(HttpAuthScheme::Bearer);
+    metrics.description = Some("The metrics token of a control plane started with `--metrics-token-file FILE`, sent as `Authorization: Bearer …` by the scrape; without that flag `GET /metrics` is open.".into());
+    c.add_security_scheme("metrics_token", SecurityScheme::Http(metrics));
     open_flattened_registration(c);
     doc
 }

@@ -59,6 +59,25 @@ impl Store {
     ) -> Result<Claim, StoreError> {
         let lease = lease_seconds(lease)?;
         let now = now_ms();
+        let claimed = self.claim_tx(worker, session, lease, now);
+        match &claimed {
+            Ok(_) => self.metrics().claim("granted"),
+            Err(StoreError::Conflict {
+                kind: ConflictKind::Claimed,
+                ..
+            }) => self.metrics().claim("conflict"),
+            Err(_) => {}
+        }
+        claimed
+    }
+
+    fn claim_tx(
+        &self,
+        worker: &str,
+        session: &str,
+        lease: u32,
+        now: i64,
+    ) -> Result<Claim, StoreError> {
         self.tx(|tx| {
             let w = load_worker(tx, worker)?;
             let s = load_session(tx, session)?;
@@ -214,6 +233,7 @@ impl Store {
             }
             Ok(expired.len())
         })
+        .inspect(|n| self.metrics().leases_expired(*n))
     }
 }
 
@@ -434,6 +454,28 @@ mod tests {
             ),
             "{e:?}"
         );
+    }
+
+    #[test]
+    fn claims_conflicts_and_expiries_are_counted_where_they_happen() {
+        let (_d, store) = super::super::testing::store();
+        let (_w, c) = claimed(&store, 60);
+        let other = super::super::testing::worker(&store, "r2");
+        let e = store
+            .claim(&other.worker_id, &c.session.id, Some(60))
+            .unwrap_err();
+        assert!(matches!(e, StoreError::Conflict { .. }), "{e:?}");
+        expire_leases(&store);
+        assert_eq!(store.sweep().unwrap(), 1);
+        let text = store.metrics().encode(&store.session_counts().unwrap());
+        for line in [
+            "control_plane_claims_total{result=\"granted\"} 1",
+            "control_plane_claims_total{result=\"conflict\"} 1",
+            "control_plane_lease_expiries_total 1",
+            "control_plane_sessions{state=\"queued\"} 1",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+        }
     }
 
     #[test]

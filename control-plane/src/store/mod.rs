@@ -114,6 +114,10 @@ pub struct Store {
     schedule_clock: crate::schedules::ScheduleClock,
     /// How often [`crate::serve`] looks for due schedules.
     schedule_tick: Duration,
+    /// This control plane's counts (`GET /metrics`).
+    metrics: crate::metrics::Metrics,
+    /// The bearer token a scrape of `/metrics` must send; `None`: open.
+    metrics_token: Option<String>,
 }
 
 /// One open transaction of a [`Store`]. Only the store's modules can run
@@ -194,9 +198,41 @@ impl Store {
             prompt_limits: cloud_agents::PROMPT_LIMITS,
             schedule_clock: crate::schedules::ScheduleClock::real(),
             schedule_tick: Duration::from_secs(1),
+            metrics: crate::metrics::Metrics::new(),
+            metrics_token: None,
         };
         store.tx(auth::seed_runner_client)?;
         Ok(store)
+    }
+
+    /// Requires `token` as the bearer of every `GET /metrics` (`None`:
+    /// the endpoint is open; it carries counts only).
+    pub fn with_metrics_token(mut self, token: Option<String>) -> Store {
+        self.metrics_token = token;
+        self
+    }
+
+    /// The bearer token `GET /metrics` asks for, if any.
+    pub(crate) fn metrics_token(&self) -> Option<&str> {
+        self.metrics_token.as_deref()
+    }
+
+    /// This control plane's counts.
+    pub(crate) fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.metrics
+    }
+
+    /// How many sessions are in each state, for the metrics.
+    pub(crate) fn session_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        self.tx(|tx| {
+            let mut st = tx
+                .sql
+                .prepare("SELECT state, COUNT(*) FROM sessions GROUP BY state")?;
+            let rows = st
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<Vec<(String, i64)>, _>>()?;
+            Ok(rows)
+        })
     }
 
     /// Sets the lifetimes of issued tokens and codes (before serving).

@@ -381,6 +381,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let now = now_ms();
         let attempts = attempts + 1;
+        let counted = |state: &str| self.metrics().webhook_delivery(state);
         let (state, next) = match &outcome {
             Ok(s) if (200..300).contains(s) => ("delivered", None),
             _ => match schedule.get(attempts as usize - 1) {
@@ -402,6 +403,45 @@ impl Store {
             )?;
             Ok(())
         })
+        .inspect(|()| counted(state))
+    }
+}
+
+#[cfg(test)]
+mod delivery_tests {
+    use super::NewSubscription;
+
+    /// Each recorded attempt is counted by what it came to: delivered,
+    /// to be retried, or failed for good.
+    #[test]
+    fn attempts_are_counted_by_outcome() {
+        let (_d, store) = crate::store::testing::store();
+        store
+            .add_subscription(
+                NewSubscription {
+                    url: "https://hooks.example/in".into(),
+                    key: "k".into(),
+                    event_types: vec!["*".into()],
+                    sign: false,
+                },
+                None,
+            )
+            .unwrap();
+        crate::store::testing::queue(&store);
+        let d = store.take_due(10).unwrap().pop().expect("the queued event");
+        // Schedule: one retry, then give up.
+        store
+            .record_attempt(d.id, d.attempts, Err("refused".into()), &[0])
+            .unwrap();
+        store
+            .record_attempt(d.id, d.attempts + 1, Err("refused".into()), &[0])
+            .unwrap();
+        store.record_attempt(d.id, 0, Ok(204), &[0]).unwrap();
+        let text = store.metrics().encode(&[]);
+        for outcome in ["delivered", "retry", "failed"] {
+            let line = format!("control_plane_webhook_deliveries_total{{outcome=\"{outcome}\"}} 1");
+            assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+        }
     }
 }
 

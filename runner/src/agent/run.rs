@@ -115,6 +115,7 @@ impl Agent<'_> {
             }
             let started = Instant::now();
             let images = self.images(messages)?;
+            let called = Instant::now();
             let reply = self.model.complete(
                 &ModelRequest {
                     system: &system,
@@ -125,6 +126,17 @@ impl Agent<'_> {
                 self.cancel,
             );
             let model_time = started.elapsed();
+            match &reply {
+                Ok(r) => self.gate.metrics().model_call(
+                    called.elapsed(),
+                    Ok((r.usage.input_tokens, r.usage.output_tokens)),
+                ),
+                Err(crate::model::ModelError::Cancelled) => {}
+                Err(e) => self
+                    .gate
+                    .metrics()
+                    .model_call(called.elapsed(), Err(e.kind())),
+            }
             let reply = match reply {
                 Ok(r) => r,
                 Err(crate::model::ModelError::Cancelled) => return Err(AgentError::Cancelled),

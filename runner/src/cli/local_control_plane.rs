@@ -105,6 +105,8 @@ pub(super) fn start(state: &Path, listen: &str) -> anyhow::Result<LocalControlPl
             "--sweep-ms",
             "500",
         ])
+        // Its log in the format of `runner up`'s own.
+        .args(["--log-format", super::logging::format_name()])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());

@@ -11,6 +11,7 @@ mod call;
 mod doctor;
 mod follow;
 mod local_control_plane;
+mod logging;
 mod login;
 mod policy;
 mod run;
@@ -37,6 +38,11 @@ pub const EXIT_TOOL_ERROR: u8 = 4;
     about = "A hardened worker for cloud AI agents: every action decided by Rego, run in a sandbox."
 )]
 struct Cli {
+    /// How log lines on stderr are written: `text`, or `json` (one object
+    /// a line, with the session's ids on a session's lines). `RUNNER_LOG`
+    /// says which lines (default `warn`).
+    #[arg(long, global = true, value_enum, default_value_t = logging::LogFormat::Text)]
+    log_format: logging::LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -68,14 +74,8 @@ enum Command {
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("RUNNER_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .try_init();
     let cli = Cli::parse();
+    logging::init(cli.log_format);
     let result = match cli.command {
         Command::Policy(c) => policy::run(c),
         Command::Call(a) => call::run(a),
@@ -90,7 +90,7 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("runner: error: {e:#}");
+            logging::notice(&format!("error: {e:#}"));
             ExitCode::from(EXIT_USAGE)
         }
     }

@@ -90,6 +90,15 @@ pub(super) fn run(a: UpArgs) -> anyhow::Result<u8> {
         &exe,
         Some(tokens.clone()),
     )?);
+    if let Some(m) = crate::metrics::start(
+        &shared.config.metrics,
+        &shared.config.state_dir(),
+        shared.metrics.clone(),
+    )
+    .map_err(anyhow::Error::msg)?
+    {
+        println!("metrics        http://{}/metrics", m.addr);
+    }
     let platform = Platform::new(&url)
         .map_err(anyhow::Error::msg)?
         .with_tokens(tokens);

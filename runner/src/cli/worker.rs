@@ -33,7 +33,16 @@ pub(super) fn run(a: WorkerArgs) -> anyhow::Result<u8> {
     )
     .map_err(anyhow::Error::msg)?
     {
-        eprintln!("runner: webhook receiver on {}://{}", r.scheme, r.addr);
+        super::logging::notice(&format!("webhook receiver on {}://{}", r.scheme, r.addr));
+    }
+    if let Some(m) = crate::metrics::start(
+        &shared.config.metrics,
+        &shared.config.state_dir(),
+        shared.metrics.clone(),
+    )
+    .map_err(anyhow::Error::msg)?
+    {
+        super::logging::notice(&format!("metrics on http://{}/metrics", m.addr));
     }
     let shutdown = Shutdown::default();
     shutdown
@@ -42,7 +51,7 @@ pub(super) fn run(a: WorkerArgs) -> anyhow::Result<u8> {
     match worker::run(shared, shutdown) {
         Ok(()) => Ok(0),
         Err(e @ worker::WorkerError::SignedOut(_)) => {
-            eprintln!("runner: {e}");
+            super::logging::notice(&e.to_string());
             Ok(3)
         }
         Err(e) => Err(e.into()),

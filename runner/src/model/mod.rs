@@ -145,6 +145,20 @@ pub enum ModelError {
     Cancelled,
 }
 
+impl ModelError {
+    /// What kind of failure this is, as the metrics count it: `provider`,
+    /// `timeout`, `transport`, `malformed` or `cancelled`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ModelError::Provider { .. } => "provider",
+            ModelError::Timeout { .. } => "timeout",
+            ModelError::Transport { .. } => "transport",
+            ModelError::Malformed { .. } => "malformed",
+            ModelError::Cancelled => "cancelled",
+        }
+    }
+}
+
 /// A model behind some provider's API.
 pub trait ModelClient: Send + Sync {
     /// The model id sent to the provider.

@@ -10,6 +10,7 @@ use super::audit::AuditLog;
 use super::engine::PolicyEngine;
 use super::input::SessionContext;
 use crate::activity::ActivitySink;
+use crate::metrics::Metrics;
 use protocol::activity::Activity;
 use protocol::normalized::NormalizedAction;
 use protocol::policy::{Action, DecisionRecord, DecisionResult};
@@ -31,6 +32,7 @@ pub struct PolicyGate {
     audit: Option<Arc<AuditLog>>,
     sink: Arc<dyn ActivitySink>,
     degraded: Option<String>,
+    metrics: Arc<Metrics>,
 }
 
 impl std::fmt::Debug for PolicyGate {
@@ -55,6 +57,7 @@ pub struct GateBuilder {
     engine: Arc<PolicyEngine>,
     sink: Arc<dyn ActivitySink>,
     degraded: Option<String>,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl GateBuilder {
@@ -62,6 +65,15 @@ impl GateBuilder {
     /// without Landlock because the operator opted in).
     pub fn degraded(mut self, note: Option<String>) -> Self {
         self.degraded = note;
+        self
+    }
+
+    /// Counts every decision (and, through [`PolicyGate::metrics`], the
+    /// tool calls and sandboxes behind it) in `metrics`, the worker's;
+    /// without it they go to a registry of the gate's own that nobody
+    /// reads.
+    pub fn metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
         self
     }
 
@@ -83,6 +95,7 @@ impl GateBuilder {
             audit,
             sink: self.sink,
             degraded: self.degraded,
+            metrics: self.metrics.unwrap_or_default(),
         }
     }
 }
@@ -94,7 +107,14 @@ impl PolicyGate {
             engine,
             sink,
             degraded: None,
+            metrics: None,
         }
+    }
+
+    /// Where this gate's decisions are counted; the tools that call
+    /// through the gate count their calls and sandboxes there too.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// The engine behind the gate.
@@ -119,13 +139,18 @@ impl PolicyGate {
         ctx: &SessionContext,
         approved_by: Option<&str>,
     ) -> Decided {
-        let (mut record, action) = self.engine.decide(action, ctx);
+        let started = std::time::Instant::now();
+        let (mut record, normalised) = self.engine.decide(action, ctx);
+        let took = started.elapsed();
         if record.result == DecisionResult::Ask {
             record.approved_by = approved_by.map(str::to_string);
         }
+        let record = self.report(record);
+        self.metrics
+            .decision(record.result.as_str(), action.detail.kind(), Some(took));
         Decided {
-            record: self.report(record),
-            action,
+            record,
+            action: normalised,
         }
     }
 
@@ -151,7 +176,10 @@ impl PolicyGate {
             self.engine.revision(),
             &ctx.masked_shared(&self.engine.settings().mask),
         );
-        self.report(record)
+        let record = self.report(record);
+        self.metrics
+            .decision(record.result.as_str(), "tool.call", None);
+        record
     }
 
     fn report(&self, mut record: DecisionRecord) -> DecisionRecord {

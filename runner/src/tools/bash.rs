@@ -160,6 +160,9 @@ impl Tool for Bash {
             sandbox.run_cancellable(&spec, timeout, run.cancel)
         }
         .map_err(|e| ToolError::Failed(e.to_string()))?;
+        if let Some(took) = out.spawn {
+            run.gate.metrics().sandbox_spawn("process", took);
+        }
         serde_json::to_value(out).map_err(|e| ToolError::Failed(e.to_string()))
     }
 }

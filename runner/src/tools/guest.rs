@@ -383,6 +383,7 @@ impl Tool for GuestTool {
             None => None,
         };
         let out = out?;
+        run.gate.metrics().sandbox_spawn("wasm", out.spawn);
         let mut value = parse_output(&self.spec.name, &out)?;
         if let (Some(r), Some(obj)) = (restored, value.as_object_mut()) {
             if !r.removed.is_empty() {

@@ -296,9 +296,38 @@ pub struct CallOptions {
     pub approved_by: Option<String>,
 }
 
+impl CallStatus {
+    /// `ok`, `denied` or `error`, as serialised.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallStatus::Ok => "ok",
+            CallStatus::Denied => "denied",
+            CallStatus::Error => "error",
+        }
+    }
+}
+
 /// The call path with every option; [`call`] and [`call_cancellable`] are
-/// its common forms.
+/// its common forms. Every call of a registered tool is timed in the
+/// gate's metrics (an unknown name is not: the model chooses it).
 pub fn call_with(
+    registry: &Registry,
+    gate: &PolicyGate,
+    ctx: &SessionContext,
+    tool_name: &str,
+    input: &serde_json::Value,
+    options: &CallOptions,
+) -> CallOutcome {
+    let started = std::time::Instant::now();
+    let out = call_timed(registry, gate, ctx, tool_name, input, options);
+    if registry.get(tool_name).is_some() {
+        gate.metrics()
+            .tool_call(tool_name, out.status.as_str(), started.elapsed());
+    }
+    out
+}
+
+fn call_timed(
     registry: &Registry,
     gate: &PolicyGate,
     ctx: &SessionContext,

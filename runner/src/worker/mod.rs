@@ -135,6 +135,8 @@ pub(crate) struct WorkerShared {
     pub providers: crate::model::Providers,
     /// Rung by the webhook receiver: poll now.
     pub wake: Arc<crate::webhook::Wake>,
+    /// The worker's counts (served on `[metrics] listen` when set).
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 struct Running {
@@ -296,18 +298,35 @@ pub(crate) fn run(shared: Arc<WorkerShared>, shutdown: Shutdown) -> Result<(), W
                         }
                         match shared.platform.claim(&worker_id, &s.id, cfg.lease_seconds) {
                             Ok(claim) => {
+                                shared.metrics.claim("claimed");
                                 claimed_any = true;
                                 let loss =
                                     ClaimLoss::new(claim.session.id.clone(), Cancel::default());
                                 let done = Arc::new(AtomicBool::new(false));
                                 let id = claim.session.id.to_string();
                                 let claim_id = claim.claim_id.clone();
+                                // Every line logged for this session's work
+                                // carries its ids (JSON logs: as fields).
+                                let span = tracing::info_span!(
+                                    "session",
+                                    session_id = %id,
+                                    claim_id = %claim_id
+                                );
                                 let (sh, l, d, sd) =
                                     (shared.clone(), loss.clone(), done.clone(), shutdown.clone());
                                 std::thread::Builder::new()
                                     .name(format!("session-{id}"))
                                     .spawn(move || {
+                                        let _in_session = span.enter();
+                                        tracing::info!(
+                                            attempt = claim.session.attempt,
+                                            "session claimed; running it"
+                                        );
                                         let end = run_session(&sh, claim, &l, &sd);
+                                        sh.metrics.session_ended(end.metric());
+                                        if matches!(end, session::SessionEnd::ClaimLost(_)) {
+                                            sh.metrics.claim_lost();
+                                        }
                                         tracing::info!("session ended: {end:?}");
                                         d.store(true, Ordering::SeqCst);
                                         sh.wake.nudge();
@@ -327,7 +346,9 @@ pub(crate) fn run(shared: Arc<WorkerShared>, shutdown: Shutdown) -> Result<(), W
                                 );
                             }
                             // Another worker has it: leave it alone.
-                            Err(PlatformError::ClaimConflict(_)) => {}
+                            Err(PlatformError::ClaimConflict(_)) => {
+                                shared.metrics.claim("conflict");
+                            }
                             Err(PlatformError::UnknownWorker(m)) => {
                                 return Err(WorkerError::Rejected {
                                     id: worker_id.to_string(),
@@ -336,6 +357,7 @@ pub(crate) fn run(shared: Arc<WorkerShared>, shutdown: Shutdown) -> Result<(), W
                                 })
                             }
                             Err(e) => {
+                                shared.metrics.claim("error");
                                 tracing::warn!("claim of {} failed: {e}", s.id);
                             }
                         }
@@ -463,6 +485,7 @@ impl WorkerShared {
             );
         }
         Ok(WorkerShared {
+            metrics: Arc::new(crate::metrics::Metrics::new()),
             providers,
             wake: Arc::new(crate::webhook::Wake::default()),
             platform,

@@ -5,7 +5,7 @@ use crate::activity::ActivitySink;
 use crate::cancel::Cancel;
 use crate::platform::{Platform, PlatformError};
 use crate::policy::{PolicyGate, SessionContext, Trusted};
-use crate::tools::{self, CallStatus};
+use crate::tools;
 use protocol::activity::Activity;
 use protocol::ids::{ClaimId, SessionId};
 use protocol::platform::{Claim, Outcome};
@@ -24,6 +24,18 @@ pub(crate) enum SessionEnd {
     Released,
     /// The claim was lost; nothing more was sent under it.
     ClaimLost(String),
+}
+
+impl SessionEnd {
+    /// The outcome label of the `runner_sessions_total` metric.
+    pub(crate) fn metric(&self) -> &'static str {
+        match self {
+            SessionEnd::Complete => "complete",
+            SessionEnd::Failed(_) => "failed",
+            SessionEnd::Released => "released",
+            SessionEnd::ClaimLost(_) => "claim_lost",
+        }
+    }
 }
 
 /// A claim's loss, shared by everything that can learn of it — a refused
@@ -253,7 +265,9 @@ fn lease_keeper(
     let lease = shared.config.worker.lease_seconds;
     let every = Duration::from_millis(u64::from(lease) * 1000 / 3);
     let (session, claim_id) = (claim.session.id.clone(), claim.claim_id.clone());
+    let span = tracing::Span::current();
     std::thread::spawn(move || {
+        let _in_session = span.enter();
         let mut last = std::time::Instant::now();
         // A lost claim is not extended again (the refusal is known).
         while !stop.load(Ordering::SeqCst) && !sink.loss.is_lost() {
@@ -341,6 +355,7 @@ fn work(
     );
     let gate = PolicyGate::builder(shared.engine.clone(), sink.clone())
         .degraded(crate::wiring::degraded_note(&shared.config))
+        .metrics(shared.metrics.clone())
         .audit(shared.audit.clone());
     let host = model
         .as_ref()
@@ -530,12 +545,7 @@ fn scripted(
                 false,
                 cancel,
             );
-            let status = match out.status {
-                CallStatus::Ok => "ok",
-                CallStatus::Denied => "denied",
-                CallStatus::Error => "error",
-            };
-            (status, brief(&out.output))
+            (out.status.as_str(), brief(&out.output))
         };
         if cancel.is_cancelled() {
             return Err("cancelled".into());

@@ -58,9 +58,10 @@ impl Watcher {
             loss,
             ended: ended.clone(),
         };
+        let span = tracing::Span::current();
         let spawned = std::thread::Builder::new()
             .name(format!("watch-{session}"))
-            .spawn(move || follow.run());
+            .spawn(move || span.in_scope(|| follow.run()));
         if let Err(e) = spawned {
             // The lease keeper, the calls under the claim and the worker
             // loop's claims check still notice a stop, only later.

@@ -11,6 +11,7 @@ mod cloud_agents;
 mod images;
 mod module_layers;
 mod oauth;
+mod observability;
 mod repo_list;
 mod repositories;
 mod sandbox_escape;

@@ -14,8 +14,9 @@ const RUNNER: &[(&str, &[&str])] = &[
     ("activity", &[]),
     ("cancel", &[]),
     ("secret", &[]),
+    ("metrics", &[]),
     ("sandbox", &["cancel"]),
-    ("policy", &["activity"]),
+    ("policy", &["activity", "metrics"]),
     ("tools", &["cancel", "policy", "sandbox"]),
     ("model", &["cancel", "secret"]),
     ("repo", &["cancel", "secret"]),
@@ -33,6 +34,7 @@ const RUNNER: &[(&str, &[&str])] = &[
         &[
             "agent",
             "auth",
+            "metrics",
             "model",
             "policy",
             "repository",
@@ -50,6 +52,7 @@ const RUNNER: &[(&str, &[&str])] = &[
             "auth",
             "cancel",
             "config",
+            "metrics",
             "model",
             "platform",
             "policy",
@@ -62,8 +65,8 @@ const RUNNER: &[(&str, &[&str])] = &[
     (
         "cli",
         &[
-            "activity", "auth", "config", "platform", "policy", "sandbox", "tools", "webhook",
-            "wiring", "worker",
+            "activity", "auth", "config", "metrics", "platform", "policy", "sandbox", "tools",
+            "webhook", "wiring", "worker",
         ],
     ),
 ];
@@ -73,6 +76,7 @@ const RUNNER: &[(&str, &[&str])] = &[
 /// holds.
 const CONTROL_PLANE: &[(&str, &[&str])] = &[
     ("transitions", &[]),
+    ("metrics", &[]),
     ("cloud_agents", &[]),
     ("agent_configs", &[]),
     ("runs", &[]),
@@ -82,6 +86,7 @@ const CONTROL_PLANE: &[(&str, &[&str])] = &[
         &[
             "agent_configs",
             "cloud_agents",
+            "metrics",
             "runs",
             "schedules",
             "transitions",
@@ -97,6 +102,7 @@ const CONTROL_PLANE: &[(&str, &[&str])] = &[
             "auth",
             "cloud_agents",
             "error",
+            "metrics",
             "runs",
             "store",
             "webhooks",

@@ -37,6 +37,25 @@ use std::os::fd::OwnedFd;
 /// Descriptor on which the helper reports setup failures.
 pub const STATUS_FD: i32 = 3;
 
+/// The status line the helper sends just before it execs the command,
+/// followed by [`monotonic_ns`] at that moment: how the runner learns how
+/// long the sandbox took to start.
+pub const STATUS_STARTED: &str = "started ";
+
+/// `CLOCK_MONOTONIC` in nanoseconds: one clock for the runner and the
+/// helper (the sandbox may not make a time namespace of its own).
+pub fn monotonic_ns() -> u64 {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes the timespec it is given.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut t) };
+    (t.tv_sec as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(t.tv_nsec as u64)
+}
+
 /// Exit code of a helper whose setup failed.
 pub const SETUP_FAILED: i32 = 125;
 
@@ -369,6 +388,7 @@ fn exec_command(spec: &SandboxSpec) -> ! {
         .collect();
     let cmd = check(CString::new(spec.command.as_str()), "command");
     let argv = [c"bash".to_owned(), c"-c".to_owned(), cmd];
+    report_status(&format!("{STATUS_STARTED}{}", monotonic_ns()));
     // The status descriptor closes on exec: "started".
     // SAFETY: fcntl on our own descriptor.
     unsafe { libc::fcntl(STATUS_FD, libc::F_SETFD, libc::FD_CLOEXEC) };

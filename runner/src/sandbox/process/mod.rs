@@ -67,6 +67,11 @@ pub struct SandboxOutput {
     pub truncated: bool,
     /// Wall-clock time.
     pub duration_ms: u64,
+    /// From the call to the command's exec inside the sandbox (checks,
+    /// helper start, namespaces, Landlock, seccomp): the sandbox's start-up
+    /// cost, for the metrics; `None` when the command never started.
+    #[serde(skip)]
+    pub spawn: Option<Duration>,
     /// Set when the command did not end on its own.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub killed_by: Option<KilledBy>,
@@ -122,6 +127,15 @@ pub enum SandboxError {
     },
 }
 
+/// How long after `called_ns` the helper said it started the command.
+fn started_after(status: &str, called_ns: u64) -> Option<Duration> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(helper::STATUS_STARTED))
+        .and_then(|n| n.trim().parse::<u64>().ok())
+        .map(|at| Duration::from_nanos(at.saturating_sub(called_ns)))
+}
+
 /// Runs commands in the sandbox, through the helper binary.
 #[derive(Debug, Clone)]
 pub struct ProcessSandbox {
@@ -160,6 +174,7 @@ impl ProcessSandbox {
         timeout: Duration,
         cancel: &crate::cancel::Cancel,
     ) -> Result<SandboxOutput, SandboxError> {
+        let called_ns = helper::monotonic_ns();
         check_workspace_reachable(
             &spec.workspace,
             (spec.uid, spec.gid),
@@ -318,6 +333,7 @@ impl ProcessSandbox {
             stderr,
             truncated: t1 || t2,
             duration_ms,
+            spawn: started_after(&status_text, called_ns),
             killed_by,
             out_of_memory,
             removed_protected: restored.removed,

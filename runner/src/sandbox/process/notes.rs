@@ -463,6 +463,7 @@ mod tests {
             stderr: stderr.into(),
             truncated: false,
             duration_ms: 1,
+            spawn: None,
             killed_by: None,
             out_of_memory: false,
             removed_protected: vec![],

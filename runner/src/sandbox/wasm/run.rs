@@ -38,6 +38,10 @@ pub struct GuestOutput {
     pub stdout_truncated: bool,
     /// Time from instantiation to exit.
     pub duration: Duration,
+    /// Time from the call to the guest instantiated (its store, WASI
+    /// context and instance): the sandbox's start-up cost, for the metrics.
+    #[serde(skip)]
+    pub spawn: Duration,
 }
 
 /// A guest call that did not run to its end, each kind with its own message.
@@ -221,6 +225,7 @@ impl WasmSandbox {
                 GuestFailure::Setup(msg)
             }
         })?;
+        let spawn = monotonic_base.elapsed();
         let start = instance
             .get_typed_func::<(), ()>(&mut store, "_start")
             .map_err(|e| GuestFailure::Setup(format!("{e:#}")))?;
@@ -257,6 +262,7 @@ impl WasmSandbox {
             stdout: out,
             stderr: stderr.contents().to_vec(),
             duration,
+            spawn,
         })
     }
 }
