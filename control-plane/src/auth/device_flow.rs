@@ -207,16 +207,22 @@ fn decide(s: &Store, f: VerificationForm) -> Response {
             Some("a code is eight letters, like BCDF-GHJK: copy it from your terminal"),
         );
     };
-    let ok = s
-        .check_password(&user, f.password.as_deref().unwrap_or_default())
-        .unwrap_or(false);
-    lockout::record(&user, ok);
-    if !ok {
-        return form_page(
-            StatusCode::UNAUTHORIZED,
-            &typed,
-            Some("wrong user name or password"),
-        );
+    match lockout::check_password(s, &user, f.password.as_deref().unwrap_or_default()) {
+        lockout::Verdict::Right => {}
+        lockout::Verdict::LockedOut => {
+            return page::page(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many attempts",
+                "<p class=err>Too many wrong passwords or codes for this user; try again in 15 minutes.</p>",
+            )
+        }
+        lockout::Verdict::Wrong => {
+            return form_page(
+                StatusCode::UNAUTHORIZED,
+                &typed,
+                Some("wrong user name or password"),
+            );
+        }
     }
     match s.decide_device_code(&code, &user, decision) {
         Ok(name) => {

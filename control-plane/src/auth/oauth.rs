@@ -285,18 +285,15 @@ pub(crate) async fn authorize_submit(
             );
         }
         let user = p.username.clone().unwrap_or_default();
-        if lockout::locked_out(&user) {
+        let verdict = lockout::check_password(&s, &user, p.password.as_deref().unwrap_or_default());
+        if verdict == lockout::Verdict::LockedOut {
             return page::page(
                 StatusCode::TOO_MANY_REQUESTS,
                 "Too many attempts",
                 "<p class=err>Too many failed sign-ins for this user; try again in 15 minutes.</p>",
             );
         }
-        let ok = s
-            .check_password(&user, p.password.as_deref().unwrap_or_default())
-            .unwrap_or(false);
-        lockout::record(&user, ok);
-        if !ok {
+        if verdict != lockout::Verdict::Right {
             let h = hidden(&c);
             let h: Vec<(&str, &str)> = h.iter().map(|(k, v)| (*k, v.as_str())).collect();
             return page::consent(&c.client.name, &h, Some("wrong user name or password"));

@@ -15,7 +15,7 @@
 
 use super::layout::{self, Page};
 use crate::api::Shared;
-use crate::auth::lockout::{locked_out, record as record_failure};
+use crate::auth::lockout::{self, Verdict};
 use crate::auth::{random_secret, secret_hash};
 use axum::extract::{Form, FromRequestParts, Query, State};
 use axum::http::request::Parts;
@@ -275,13 +275,10 @@ pub(crate) async fn login_submit(
     let s = store.clone();
     let (user, password) = (f.username.clone(), f.password.clone());
     let outcome = tokio::task::spawn_blocking(move || {
-        if locked_out(&user) {
-            return Err(StatusCode::TOO_MANY_REQUESTS);
-        }
-        let ok = s.check_password(&user, &password).unwrap_or(false);
-        record_failure(&user, ok);
-        if !ok {
-            return Err(StatusCode::UNAUTHORIZED);
+        match lockout::check_password(&s, &user, &password) {
+            Verdict::Right => {}
+            Verdict::LockedOut => return Err(StatusCode::TOO_MANY_REQUESTS),
+            Verdict::Wrong => return Err(StatusCode::UNAUTHORIZED),
         }
         let token = random_secret("cpws_");
         let csrf = random_secret("");
