@@ -100,8 +100,7 @@ pub(crate) fn login(
             code
         }
     };
-    let http = reqwest::blocking::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
+    let http = crate::trust::client_builder()
         .timeout(Duration::from_secs(30))
         .build()
         .map_err(|e| e.to_string())?;
@@ -115,7 +114,10 @@ pub(crate) fn login(
                 r.error(),
                 r.error_description().cloned().unwrap_or_default()
             ),
-            other => format!("exchanging the code failed: {other}"),
+            other => format!(
+                "exchanging the code failed: {}",
+                crate::trust::describe(&other)
+            ),
         })?;
     let lifetime = tr
         .expires_in()

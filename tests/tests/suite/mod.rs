@@ -18,6 +18,7 @@ mod sandbox_network;
 mod schedules;
 mod session_loop;
 mod stop;
+mod tls;
 mod toolchains;
 mod web_pages;
 mod webhooks;

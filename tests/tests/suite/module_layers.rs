@@ -14,20 +14,21 @@ const RUNNER: &[(&str, &[&str])] = &[
     ("activity", &[]),
     ("cancel", &[]),
     ("secret", &[]),
+    ("trust", &[]),
     ("sandbox", &["cancel"]),
     ("policy", &["activity"]),
     ("tools", &["cancel", "policy", "sandbox"]),
     ("model", &["cancel", "secret"]),
     ("repo", &["cancel", "secret"]),
     ("agent", &["activity", "cancel", "model", "policy", "tools"]),
-    ("auth", &["secret"]),
+    ("auth", &["secret", "trust"]),
     ("forge", &["secret"]),
     (
         "repository",
         &["cancel", "forge", "policy", "repo", "secret"],
     ),
     ("webhook", &["secret"]),
-    ("platform", &["auth"]),
+    ("platform", &["auth", "trust"]),
     (
         "config",
         &[
@@ -62,8 +63,8 @@ const RUNNER: &[(&str, &[&str])] = &[
     (
         "cli",
         &[
-            "activity", "auth", "config", "platform", "policy", "sandbox", "tools", "webhook",
-            "wiring", "worker",
+            "activity", "auth", "config", "platform", "policy", "sandbox", "tools", "trust",
+            "webhook", "wiring", "worker",
         ],
     ),
 ];
@@ -73,6 +74,7 @@ const RUNNER: &[(&str, &[&str])] = &[
 /// holds.
 const CONTROL_PLANE: &[(&str, &[&str])] = &[
     ("transitions", &[]),
+    ("tls", &[]),
     ("cloud_agents", &[]),
     ("agent_configs", &[]),
     ("runs", &[]),
