@@ -16,6 +16,7 @@ mod repositories;
 mod sandbox_escape;
 mod sandbox_network;
 mod schedules;
+mod service;
 mod session_loop;
 mod stop;
 mod tls;
