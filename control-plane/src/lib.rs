@@ -7,7 +7,8 @@
 //! [`auth`] is the OAuth 2.0 authorization server and says who calls;
 //! [`transitions`] is the one place session states change; [`serve`] runs
 //! the API with the lease sweeper and the schedules' ticks ([`schedules`]
-//! says what a schedule means).
+//! says what a schedule means), [`serve_tls`] the same over HTTPS
+//! ([`tls`] decides between the two and loads the certificate).
 
 #![deny(missing_docs)]
 

@@ -203,6 +203,52 @@ mod tests {
         assert!(half.contains("go together"), "{half}");
     }
 
+    /// A silent client (TCP connected, no ClientHello) does not hold up
+    /// the next client's handshake: handshakes run off the accept path.
+    #[tokio::test]
+    async fn a_silent_client_does_not_delay_the_next_handshake() {
+        use axum::serve::Listener;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let dir = tempfile::tempdir().unwrap();
+        let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+        let (cert, key) = (dir.path().join("c.pem"), dir.path().join("k.pem"));
+        std::fs::write(&cert, ck.cert.pem()).unwrap();
+        std::fs::write(&key, ck.key_pair.serialize_pem()).unwrap();
+        let cfg = load(&cert, &key).unwrap();
+        let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut l = TlsListener::new(tcp, cfg).unwrap();
+        let addr = l.local_addr().unwrap();
+
+        let _silent = TcpStream::connect(addr).await.unwrap();
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(ck.cert.der().clone()).unwrap();
+        let client = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
+        let talk = tokio::spawn(async move {
+            let tcp = TcpStream::connect(addr).await.unwrap();
+            let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+            let mut tls = connector.connect(name, tcp).await.unwrap();
+            tls.write_all(b"ping").await.unwrap();
+            let mut back = [0u8; 4];
+            tls.read_exact(&mut back).await.unwrap();
+            back
+        });
+        let (mut conn, _) = tokio::time::timeout(Duration::from_secs(5), l.accept())
+            .await
+            .expect("the second client was accepted while the first stayed silent");
+        let mut got = [0u8; 4];
+        conn.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"ping");
+        conn.write_all(b"pong").await.unwrap();
+        assert_eq!(&talk.await.unwrap(), b"pong");
+    }
+
     #[test]
     fn unreadable_or_mismatched_files_are_named() {
         let dir = tempfile::tempdir().unwrap();
