@@ -124,6 +124,19 @@ fn a_worker_runs_a_session_through_an_https_control_plane_signed_by_an_operator_
     assert!(cp.url.starts_with("https://127.0.0.1:"), "{}", cp.url);
     admin_on(&db, &["user-add", USER], Some(PASSWORD));
     let client = trusting(&ca);
+    // With TLS on, the public URL (the OAuth issuer, the base of its
+    // endpoints) is https:// by default.
+    let meta: serde_json::Value = client
+        .get(format!("{}/.well-known/oauth-authorization-server", cp.url))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(meta["issuer"], cp.url.as_str(), "{meta}");
+    assert_eq!(
+        meta["token_endpoint"],
+        format!("{}/oauth/token", cp.url).as_str()
+    );
 
     let cfg = WorkerProc::configure(
         d.path(),
