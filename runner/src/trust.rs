@@ -70,7 +70,7 @@ pub fn describe(e: &(dyn std::error::Error + 'static)) -> String {
         }
         cause = c.source();
     }
-    if looks_untrusted(&text) {
+    if untrusted(e) {
         text.push_str(
             "; the control plane's TLS certificate is not trusted: if an operator CA signed it, set [worker] ca_file (or --ca-file) to that CA's PEM file",
         );
@@ -78,10 +78,21 @@ pub fn describe(e: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
-fn looks_untrusted(text: &str) -> bool {
-    ["UnknownIssuer", "invalid peer certificate", "certificate"]
-        .iter()
-        .any(|m| text.contains(m))
+/// Whether `e` (or one of its causes) is the server's certificate failing
+/// verification: a configuration problem (`ca_file`), not an outage.
+pub fn untrusted(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        let s = c.to_string();
+        if ["UnknownIssuer", "invalid peer certificate", "certificate"]
+            .iter()
+            .any(|m| s.contains(m))
+        {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
 }
 
 #[cfg(test)]

@@ -147,6 +147,22 @@ fn a_worker_runs_a_session_through_an_https_control_plane_signed_by_an_operator_
     );
     login(&cfg, &client, &cp.url);
     let _worker = WorkerProc::spawn(&cfg);
+    // runner doctor (the unit's ExecStartPre) checks the transport too.
+    let doctor = |cfg: &Path| {
+        let out = Command::new(bin("runner"))
+            .args(["doctor", "--config", cfg.to_str().unwrap()])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let ok = doctor(&cfg);
+    assert!(ok.contains("PASS  control plane"), "{ok}");
+    let untrusting = WorkerProc::configure(d.path(), "w2", &cp.url, "", "");
+    let bad = doctor(&untrusting);
+    assert!(
+        bad.contains("FAIL  control plane") && bad.contains("fix: set [worker] ca_file"),
+        "{bad}"
+    );
 
     let key = admin_on(&db, &["api-key-add", "tls", "--user", USER], None)["api_key"]
         .as_str()
