@@ -16,11 +16,11 @@ say() { echo "demo: $*" >&2; }
 took() { say "  ... done in $(($SECONDS - $1)) s"; }
 
 if [ ! -x target/release/runner ] || [ ! -x target/release/control-plane ]; then
-  say "first run: about 15-20 min on 2 cores, almost all of it compiling (later runs take seconds):"
+  say "first run: about 18 min on 2 cores, almost all of it compiling (later runs take seconds):"
   say "  1/4 set-up: missing Debian packages, OPA's bindings, Python clients   ~1 min"
   say "  2/4 the wasm guest toolchain (Debian's rustc-web, lld-14, wasi-libc)   ~2 min, once"
   say "  3/4 the guest tools, built for wasm32-wasip1                           ~2 min"
-  say "  4/4 runner and control-plane, cargo build --release                    ~12 min"
+  say "  4/4 runner and control-plane, cargo build --release                    ~13 min"
 fi
 
 t=$SECONDS
@@ -37,7 +37,7 @@ t=$SECONDS
 if [ -x target/release/runner ] && [ -x target/release/control-plane ]; then
   say "4/4 runner and control-plane (release; rebuilt only if the sources changed)"
 else
-  say "4/4 runner and control-plane: cargo build --release, about 12 min on 2 cores the first time"
+  say "4/4 runner and control-plane: cargo build --release, about 13 min on 2 cores the first time"
 fi
 cargo build --release -p runner -p control-plane
 took $t
