@@ -27,7 +27,7 @@ if [ -n "${RUNNER_SETUP_BROWSER:-}" ] && [ ! -x /usr/bin/chromium ]; then
 fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
-  echo "setup: installing ${need_apt[*]}" >&2
+  echo "setup: installing ${need_apt[*]} with apt-get (about a minute on a fresh machine; once)" >&2
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
@@ -60,7 +60,7 @@ chmod -R go-w "$(dirname "$0")/../policies"
 opa_version=0.4.4
 opa_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/target/opa"
 if [ "$(cat "$opa_dir/.version" 2>/dev/null)" != "$opa_version" ]; then
-  echo "setup: fetching opa-golib-python-bindings $opa_version into target/opa/" >&2
+  echo "setup: fetching opa-golib-python-bindings $opa_version into target/opa/ (a few seconds; once)" >&2
   opa_tmp=$(mktemp -d)
   cat >"$opa_tmp/requirements.txt" <<EOF
 opa-golib-python-bindings==$opa_version \
@@ -89,7 +89,7 @@ py_req="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/python/requiremen
 py_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/target/pydeps"
 py_sum=$(sha256sum "$py_req" | cut -d' ' -f1)
 if [ "$(cat "$py_dir/.version" 2>/dev/null)" != "$py_sum" ]; then
-  echo "setup: installing the vendors' Python clients (tests/python/requirements.txt) into target/pydeps/" >&2
+  echo "setup: installing the vendors' Python clients (tests/python/requirements.txt) into target/pydeps/ (under a minute; once)" >&2
   rm -rf "$py_dir"
   if python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --no-deps --require-hashes \
     --only-binary=:all: --target "$py_dir" -r "$py_req"; then

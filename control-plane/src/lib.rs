@@ -7,7 +7,8 @@
 //! [`auth`] is the OAuth 2.0 authorization server and says who calls;
 //! [`transitions`] is the one place session states change; [`serve`] runs
 //! the API with the lease sweeper and the schedules' ticks ([`schedules`]
-//! says what a schedule means).
+//! says what a schedule means), [`serve_tls`] the same over HTTPS
+//! ([`tls`] decides between the two and loads the certificate).
 
 #![deny(missing_docs)]
 
@@ -20,6 +21,7 @@ mod metrics;
 mod runs;
 mod schedules;
 mod store;
+pub mod tls;
 mod transitions;
 pub mod webhooks;
 
@@ -41,6 +43,37 @@ pub async fn serve(
     sweep: Duration,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_on(no_delay(listener), store, sweep, shutdown).await
+}
+
+/// [`serve`] over HTTPS: the same API and background work, each connection
+/// a TLS one under `tls` ([`tls::load`]).
+pub async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    store: Arc<Store>,
+    sweep: Duration,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    serve_on(
+        tls::TlsListener::new(listener, tls)?,
+        store,
+        sweep,
+        shutdown,
+    )
+    .await
+}
+
+async fn serve_on<L>(
+    listener: L,
+    store: Arc<Store>,
+    sweep: Duration,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
     let sweeper = {
         let store = store.clone();
         tokio::spawn(async move {
@@ -58,7 +91,7 @@ pub async fn serve(
     };
     let delivery = tokio::spawn(webhooks::deliver(store.clone(), store.retry_schedule()));
     let schedules = tokio::spawn(fire_schedules(store.clone()));
-    let r = axum::serve(no_delay(listener), api::router(store))
+    let r = axum::serve(listener, api::router(store))
         .with_graceful_shutdown(shutdown)
         .await;
     sweeper.abort();

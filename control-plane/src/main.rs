@@ -54,6 +54,20 @@ struct Args {
     /// address it listens on.
     #[arg(long)]
     public_url: Option<String>,
+    /// Serve HTTPS with this PEM certificate chain (server certificate
+    /// first); needs `--tls-key`. Under systemd: `%d/tls.crt` with
+    /// `LoadCredential=tls.crt:…`.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of `--tls-cert`.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Serve plain HTTP on a non-loopback address: only when something
+    /// else (a TLS-terminating proxy on the same host, a VPN) encrypts the
+    /// traffic. Without TLS and without this flag, a non-loopback
+    /// `--listen` is refused.
+    #[arg(long, conflicts_with = "tls_cert")]
+    insecure_http: bool,
     /// How many live agents a team may have (its plan's limit; the default
     /// agent counts). Agents over it are listed unavailable and cannot be
     /// changed, get keys or start runs.
@@ -398,7 +412,23 @@ async fn main() {
             std::process::exit(2);
         }
     };
-    let public_url = a.public_url.unwrap_or_else(|| format!("http://{addr}"));
+    let transport = match control_plane::tls::choose(
+        a.tls_cert.as_deref(),
+        a.tls_key.as_deref(),
+        a.insecure_http,
+        addr,
+    ) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("control-plane: {e}");
+            std::process::exit(2);
+        }
+    };
+    if a.insecure_http && !addr.ip().is_loopback() {
+        tracing::warn!("serving plain HTTP on {addr} (--insecure-http): tokens and API keys cross the network in clear unless something else encrypts it");
+    }
+    let scheme = transport.scheme();
+    let public_url = a.public_url.unwrap_or_else(|| format!("{scheme}://{addr}"));
     match url::Url::parse(&public_url) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.query().is_none() => {}
         _ => {
@@ -407,19 +437,21 @@ async fn main() {
         }
     }
     let store = Arc::new(store.with_public_url(&public_url));
-    println!("listening on http://{addr}");
+    println!("listening on {scheme}://{addr}");
     tracing::info!(%addr, public_url = %store.public_url(), "serving");
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
-    if let Err(e) = control_plane::serve(
-        listener,
-        store,
-        Duration::from_millis(a.sweep_ms.max(10)),
-        shutdown,
-    )
-    .await
-    {
+    let sweep = Duration::from_millis(a.sweep_ms.max(10));
+    let served = match transport {
+        control_plane::tls::Transport::Plain => {
+            control_plane::serve(listener, store, sweep, shutdown).await
+        }
+        control_plane::tls::Transport::Tls(cfg) => {
+            control_plane::serve_tls(listener, cfg, store, sweep, shutdown).await
+        }
+    };
+    if let Err(e) = served {
         eprintln!("control-plane: {e}");
         std::process::exit(1);
     }

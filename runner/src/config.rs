@@ -66,6 +66,10 @@ pub struct WorkerSection {
     /// Base URL of the control plane.
     #[serde(default)]
     pub control_plane: Option<String>,
+    /// PEM file of CA certificates trusted for the control plane's HTTPS
+    /// certificate, besides the web PKI roots (an operator's own CA).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
     /// Workspace whose sessions this worker runs.
     #[serde(default)]
     pub workspace: Option<String>,
@@ -132,6 +136,7 @@ impl Default for WorkerSection {
     fn default() -> Self {
         WorkerSection {
             control_plane: None,
+            ca_file: None,
             workspace: None,
             agent_profile: None,
             display_name: default_display_name(),

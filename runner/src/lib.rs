@@ -29,6 +29,7 @@ pub mod repository;
 pub mod sandbox;
 pub(crate) mod secret;
 pub mod tools;
+pub mod trust;
 pub(crate) mod webhook;
 pub mod wiring;
 pub(crate) mod worker;

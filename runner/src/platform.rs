@@ -70,8 +70,7 @@ impl Platform {
     /// A client for the control plane at `base` (e.g. `http://127.0.0.1:8700`).
     pub fn new(base: &str) -> Result<Platform, PlatformError> {
         // Never follow a redirect with the bearer token.
-        let http = reqwest::blocking::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
+        let http = crate::trust::client_builder()
             .timeout(Duration::from_secs(30))
             .connect_timeout(Duration::from_secs(5))
             .user_agent(concat!("runner/", env!("CARGO_PKG_VERSION")))
@@ -121,7 +120,7 @@ impl Platform {
                 (auth(&token).send(), Some(token))
             }
         };
-        let mut resp = resp.map_err(|e| PlatformError::Transport(e.to_string()))?;
+        let mut resp = resp.map_err(|e| PlatformError::Transport(crate::trust::describe(&e)))?;
         if resp.status() == reqwest::StatusCode::UNAUTHORIZED {
             if let (Some(t), Some(token)) = (&self.tokens, token) {
                 // Refresh (once, whoever comes first) and try again.
@@ -131,7 +130,7 @@ impl Platform {
                 })?;
                 resp = auth(&fresh)
                     .send()
-                    .map_err(|e| PlatformError::Transport(e.to_string()))?;
+                    .map_err(|e| PlatformError::Transport(crate::trust::describe(&e)))?;
             }
         }
         let status = resp.status();

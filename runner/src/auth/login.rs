@@ -69,7 +69,7 @@ pub(crate) fn login(
     }
     file.check_permissions()?;
     let secret = auth.client_secret()?;
-    let http = reqwest::blocking::Client::builder()
+    let http = crate::trust::client_builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(30))
         .build()

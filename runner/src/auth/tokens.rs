@@ -65,8 +65,7 @@ impl TokenManager {
         client_secret: Option<String>,
         refresh_when_left: f64,
     ) -> Result<TokenManager, String> {
-        let http = reqwest::blocking::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
+        let http = crate::trust::client_builder()
             .timeout(std::time::Duration::from_secs(30))
             .build()
             .map_err(|e| e.to_string())?;

@@ -114,6 +114,60 @@ fn check_repositories(r: &mut Report, config: &crate::config::Config) {
     }
 }
 
+/// Whether the control plane answers over a transport the worker trusts.
+/// An untrusted certificate or a clear-text URL off loopback is a
+/// configuration error; an unreachable control plane is only reported (it
+/// may be down for now, and the worker retries).
+fn check_control_plane(r: &mut Report, config: &crate::config::Config) {
+    let Some(url) = config.worker.control_plane.as_deref() else {
+        return;
+    };
+    if let Err(e) = crate::auth::check_transport(url) {
+        r.fail(
+            "control plane",
+            &e,
+            "give worker.control_plane an https:// URL (plain http only to a loopback address)",
+        );
+        return;
+    }
+    let client = match crate::trust::client_builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            r.fail(
+                "control plane",
+                &format!("cannot build the HTTP client: {e}"),
+                "check worker.ca_file",
+            );
+            return;
+        }
+    };
+    let probe = format!(
+        "{}/.well-known/oauth-authorization-server",
+        url.trim_end_matches('/')
+    );
+    match client.get(&probe).send() {
+        Ok(resp) => r.pass(
+            "control plane",
+            &format!("{url} answers over a trusted transport ({})", resp.status()),
+        ),
+        Err(e) if crate::trust::untrusted(&e) => r.fail(
+            "control plane",
+            &crate::trust::describe(&e),
+            "set [worker] ca_file to the PEM file of the CA that signed the control plane's certificate",
+        ),
+        Err(e) => r.info(
+            "control plane",
+            &format!(
+                "{url} is not reachable now ({}); the worker keeps retrying",
+                crate::trust::describe(&e)
+            ),
+        ),
+    }
+}
+
 fn read(path: &str) -> Option<String> {
     std::fs::read_to_string(path)
         .ok()
@@ -199,6 +253,7 @@ pub(super) fn run(a: DoctorArgs) -> anyhow::Result<u8> {
     let (uid, gid) = sandbox_ids(config.sandbox.uid, config.sandbox.gid);
     check_reach(&mut r, &config, (uid, gid));
     check_repositories(&mut r, &config);
+    check_control_plane(&mut r, &config);
     // The real thing: build the whole sandbox and run a command in it.
     let base = PathBuf::from("/var/tmp");
     let dir = tempfile::Builder::new()

@@ -104,11 +104,17 @@ fn sandbox_helper() -> anyhow::Result<std::path::PathBuf> {
 }
 
 /// Loads the config file when one is given, else the defaults.
+/// The CA of `[worker] ca_file` is trusted for the control plane from
+/// here on.
 fn load_config(path: Option<&std::path::Path>) -> anyhow::Result<crate::config::Config> {
-    match path {
-        Some(p) => Ok(crate::config::Config::load(p)?),
-        None => Ok(crate::config::Config::default()),
+    let config = match path {
+        Some(p) => crate::config::Config::load(p)?,
+        None => crate::config::Config::default(),
+    };
+    if let Some(ca) = &config.worker.ca_file {
+        crate::trust::trust_ca_file(ca).map_err(anyhow::Error::msg)?;
     }
+    Ok(config)
 }
 
 /// Reads a JSON file with an error naming it.

@@ -67,6 +67,10 @@ pub(super) struct RunArgs {
     /// The control plane's URL (instead of `worker.control_plane`).
     #[arg(long)]
     control_plane: Option<String>,
+    /// PEM file of the CA that signs the control plane's certificate
+    /// (instead of `worker.ca_file`), trusted besides the web PKI roots.
+    #[arg(long, value_name = "FILE")]
+    ca_file: Option<std::path::PathBuf>,
     /// The environment variable holding an API key.
     #[arg(long, value_name = "VAR")]
     api_key_env: Option<String>,
@@ -134,6 +138,10 @@ fn start(a: RunArgs) -> Result<u8, Fail> {
         .or_else(|| config.worker.control_plane.clone())
         .ok_or_else(|| usage("no control plane: give --control-plane URL, or --config FILE with [worker] control_plane"))?;
     crate::auth::check_transport(&url).map_err(usage)?;
+    if let Some(ca) = &a.ca_file {
+        crate::trust::trust_ca_file(ca)
+            .map_err(|e| usage(e.replace("worker.ca_file", "--ca-file")))?;
+    }
     config.worker.control_plane = Some(url.clone());
     let workspace = a
         .workspace

@@ -15,20 +15,21 @@ const RUNNER: &[(&str, &[&str])] = &[
     ("cancel", &[]),
     ("secret", &[]),
     ("metrics", &[]),
+    ("trust", &[]),
     ("sandbox", &["cancel"]),
     ("policy", &["activity", "metrics"]),
     ("tools", &["cancel", "policy", "sandbox"]),
     ("model", &["cancel", "secret"]),
     ("repo", &["cancel", "secret"]),
     ("agent", &["activity", "cancel", "model", "policy", "tools"]),
-    ("auth", &["secret"]),
+    ("auth", &["secret", "trust"]),
     ("forge", &["secret"]),
     (
         "repository",
         &["cancel", "forge", "policy", "repo", "secret"],
     ),
     ("webhook", &["secret"]),
-    ("platform", &["auth"]),
+    ("platform", &["auth", "trust"]),
     (
         "config",
         &[
@@ -66,7 +67,7 @@ const RUNNER: &[(&str, &[&str])] = &[
         "cli",
         &[
             "activity", "auth", "config", "metrics", "platform", "policy", "sandbox", "tools",
-            "webhook", "wiring", "worker",
+            "trust", "webhook", "wiring", "worker",
         ],
     ),
 ];
@@ -77,6 +78,7 @@ const RUNNER: &[(&str, &[&str])] = &[
 const CONTROL_PLANE: &[(&str, &[&str])] = &[
     ("transitions", &[]),
     ("metrics", &[]),
+    ("tls", &[]),
     ("cloud_agents", &[]),
     ("agent_configs", &[]),
     ("runs", &[]),
