@@ -80,12 +80,12 @@ fn trusting(ca: &Path) -> reqwest::blocking::Client {
         .unwrap()
 }
 
-/// `runner login` (the loopback redirect) for `cfg`: the consent form is
+/// `runner login --browser` (the loopback redirect) for `cfg`: the consent form is
 /// submitted over HTTPS as [`USER`], and the redirect delivered to the
 /// runner's loopback listener.
 fn login(cfg: &Path, client: &reqwest::blocking::Client, base: &str) {
     let mut c = Command::new(bin("runner"))
-        .args(["login", "--config", cfg.to_str().unwrap()])
+        .args(["login", "--browser", "--config", cfg.to_str().unwrap()])
         .env("RUNNER_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
