@@ -284,6 +284,13 @@ pub(crate) async fn stream(
 fn stream_caller(who: &crate::auth::Principal) -> String {
     match who {
         crate::auth::Principal::ApiKey { id, .. } => format!("key {id}"),
+        // The web pages' streams (one per open session tab) count apart
+        // from the person's API clients.
+        crate::auth::Principal::User { user, client_id }
+            if client_id == super::web::STREAM_CLIENT =>
+        {
+            format!("web {user}")
+        }
         other => who_name(other),
     }
 }

@@ -239,12 +239,17 @@ impl Store {
         .map_err(OAuthError::from)?
     }
 
-    /// Signs a user out of a client: every refresh token of theirs is
+    /// Signs a user out of a client and out of the web pages: every
+    /// refresh token of theirs for the client is
     /// revoked (their workers cannot refresh, release their sessions and
     /// stop; access tokens end at their short expiry). Returns how many
     /// sign-ins were ended.
     pub fn revoke_user(&self, user: &str, client_id: &str) -> Result<usize, StoreError> {
-        self.tx(|tx| db::revoke_user_refresh(tx, user, client_id))
+        let n = self.tx(|tx| db::revoke_user_refresh(tx, user, client_id))?;
+        // And the person's web sign-ins: a sign-out that left a browser
+        // signed in would not end a compromised account's access.
+        self.end_web_sessions_of(user)?;
+        Ok(n)
     }
 
     /// Issues a token pair for a user directly, without the browser flow:

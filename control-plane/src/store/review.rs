@@ -43,6 +43,10 @@ pub(crate) struct ReviewedSession {
     pub(crate) asks: u32,
 }
 
+/// How far back the decisions search looks when it is given no time:
+/// a week (a search over everything scans every decision ever recorded).
+pub(crate) const DEFAULT_WINDOW_MS: i64 = 7 * 24 * 3600 * 1000;
+
 /// Which decisions the search finds.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct DecisionFilter {
@@ -109,57 +113,54 @@ fn viewer_args(tx: &Tx<'_>, viewer: &str) -> Result<Vec<Value>, StoreError> {
 const RESULT: &str = "json_extract(a.body, '$.record.result')";
 
 impl Store {
-    /// The sessions `viewer` may see that pass `f`, newest first.
+    /// The sessions `viewer` may see that pass `f`, newest first. The
+    /// page is chosen first (an index walk), and only its sessions'
+    /// decisions are counted.
     pub(crate) fn review_sessions(
         &self,
         viewer: &str,
         f: &SessionFilter,
     ) -> Result<Vec<ReviewedSession>, StoreError> {
         self.tx(|tx| {
-            let count = |result: &str| {
-                format!(
-                    "(SELECT COUNT(*) FROM activities a WHERE a.session_id = s.id \
-                     AND a.body LIKE '{{\"type\":\"policy_decision\"%' AND {RESULT} = '{result}')"
-                )
-            };
-            let mut inner = format!(
-                "SELECT s.id AS id, s.created_at AS created_at, {} AS denials, {} AS asks \
-                 FROM sessions s WHERE {VISIBLE}",
-                count("deny"),
-                count("ask")
-            );
+            let mut sql = format!("SELECT s.id FROM sessions s WHERE {VISIBLE}");
             let mut args = viewer_args(tx, viewer)?;
             if let Some(st) = f.state {
-                inner.push_str(" AND s.state = ?");
+                sql.push_str(" AND s.state = ?");
                 args.push(Value::Text(st.as_str().into()));
             }
             if let Some(a) = &f.agent {
-                inner.push_str(" AND s.agent_id = ?");
+                sql.push_str(" AND s.agent_id = ?");
                 args.push(Value::Text(a.clone()));
             }
             if let Some(t) = f.source {
-                inner.push_str(" AND s.trigger = ?");
+                sql.push_str(" AND s.trigger = ?");
                 args.push(Value::Text(t.as_str().into()));
             }
-            let sql = format!(
-                "SELECT id, denials, asks FROM ({inner}) WHERE (? = 0 OR denials > 0) \
-                 ORDER BY created_at DESC, id LIMIT ?"
-            );
-            args.push(Value::Integer(i64::from(f.has_denials)));
+            if f.has_denials {
+                sql.push_str(&format!(
+                    " AND EXISTS (SELECT 1 FROM activities a WHERE a.session_id = s.id \
+                     AND a.body LIKE '{{\"type\":\"policy_decision\"%' AND {RESULT} = 'deny')"
+                ));
+            }
+            sql.push_str(" ORDER BY s.created_at DESC, s.id LIMIT ?");
             args.push(Value::Integer(i64::from(f.limit)));
-            let rows: Vec<(String, u32, u32)> = {
+            let ids: Vec<String> = {
                 let mut st = tx.sql.prepare(&sql)?;
                 let v = st
-                    .query_map(params_from_iter(args), |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                    })?
+                    .query_map(params_from_iter(args), |r| r.get(0))?
                     .collect::<Result<_, _>>()?;
                 v
             };
-            rows.into_iter()
-                .map(|(id, denials, asks)| {
+            let mut count = tx.sql.prepare(&format!(
+                "SELECT COALESCE(SUM({RESULT} = 'deny'), 0), COALESCE(SUM({RESULT} = 'ask'), 0) \
+                 FROM activities a WHERE a.session_id = ?1 AND a.body LIKE '{{\"type\":\"policy_decision\"%'"
+            ))?;
+            ids.iter()
+                .map(|id| {
+                    let (denials, asks) =
+                        count.query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))?;
                     Ok(ReviewedSession {
-                        session: load_session(tx, &id)?,
+                        session: load_session(tx, id)?,
                         denials,
                         asks,
                     })
@@ -196,7 +197,12 @@ impl Store {
                 sql.push_str(" AND s.agent_id = ?");
                 args.push(Value::Text(a.clone()));
             }
-            if let Some(t) = f.since_ms {
+            // No time given: the last week (see DEFAULT_WINDOW_MS).
+            let since = match (f.since_ms, f.until_ms) {
+                (None, None) => Some(now_ms() - DEFAULT_WINDOW_MS),
+                (s, _) => s,
+            };
+            if let Some(t) = since {
                 sql.push_str(" AND a.at >= ?");
                 args.push(Value::Integer(t));
             }

@@ -229,12 +229,14 @@ CREATE TABLE IF NOT EXISTS schedule_ticks (
 
 /// Sign-ins of the web pages: the SHA-256 of the cookie's token, the
 /// user, the CSRF token of its forms, and when it ends; and one-time
-/// sign-in links (`admin web-link`), by the SHA-256 of their code.
+/// sign-in links (`admin web-link`), by the SHA-256 of their code; and
+/// activities by time, which the decisions search walks.
 const WEB: &str = "
 CREATE TABLE IF NOT EXISTS web_sessions (
   token_hash TEXT PRIMARY KEY, user_name TEXT NOT NULL, csrf TEXT NOT NULL,
   created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL
 );
+CREATE INDEX IF NOT EXISTS activities_at ON activities (at);
 CREATE TABLE IF NOT EXISTS web_links (
   token_hash TEXT PRIMARY KEY, user_name TEXT NOT NULL, expires_at INTEGER NOT NULL
 );

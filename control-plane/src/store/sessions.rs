@@ -70,36 +70,14 @@ impl Store {
 
     /// A session with its activities and transitions.
     pub(crate) fn get(&self, id: &str) -> Result<SessionView, StoreError> {
-        self.tx(|tx| {
-            let session = load_session(tx, id)?;
-            let mut st = tx.sql.prepare(
-                "SELECT seq, at, claim_id, body FROM activities WHERE session_id = ?1 ORDER BY seq",
-            )?;
-            let activities = st
-                .query_map(params![id], |r| {
-                    Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?))
-                })?
-                .map(|row| {
-                    let (seq, at, claim_id, body) = row?;
-                    let activity: Activity = serde_json::from_str(&body).map_err(StoreError::corrupt)?;
-                    Ok(ActivityEntry { seq: seq as u64, at: rfc3339(at), claim_id: claim_id.into(), activity })
-                })
-                .collect::<Result<Vec<_>, StoreError>>()?;
-            let mut st = tx.sql.prepare(
-                "SELECT from_state, to_state, at, reason FROM transitions WHERE session_id = ?1 ORDER BY id",
-            )?;
-            let transitions = st
-                .query_map(params![id], |r| {
-                    Ok(Transition {
-                        from: r.get(0)?,
-                        to: r.get(1)?,
-                        at: rfc3339(r.get(2)?),
-                        reason: r.get(3)?,
-                    })
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(SessionView { session, activities, transitions })
-        })
+        self.tx(|tx| view_in(tx, id, None)).map(|(v, _)| v)
+    }
+
+    /// A session with its last `last` activities (and every transition),
+    /// and how many activities it has in all: what a page shows of a
+    /// session that may have tens of thousands.
+    pub(crate) fn get_recent(&self, id: &str, last: u32) -> Result<(SessionView, u64), StoreError> {
+        self.tx(|tx| view_in(tx, id, Some(last)))
     }
 
     /// Sessions `viewer` may see (its own and everyone's: see
@@ -346,6 +324,62 @@ pub(super) fn set_state(
     }
     record(tx, id, from.as_str(), to, now, reason)?;
     super::cloud_agents::on_state_change(tx, id, to)
+}
+
+/// A session's view: its activities (the last `last` of them when
+/// given), its transitions, and its number of activities.
+fn view_in(tx: &Tx<'_>, id: &str, last: Option<u32>) -> Result<(SessionView, u64), StoreError> {
+    let session = load_session(tx, id)?;
+    let total: i64 = tx.sql.query_row(
+        "SELECT COUNT(*) FROM activities WHERE session_id = ?1",
+        params![id],
+        |r| r.get(0),
+    )?;
+    let limit = last.map_or(-1, i64::from);
+    let mut st = tx.sql.prepare(
+        "SELECT seq, at, claim_id, body FROM (SELECT seq, at, claim_id, body FROM activities WHERE session_id = ?1 ORDER BY seq DESC LIMIT ?2) ORDER BY seq",
+    )?;
+    let activities = st
+        .query_map(params![id, limit], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+            ))
+        })?
+        .map(|row| {
+            let (seq, at, claim_id, body) = row?;
+            let activity: Activity = serde_json::from_str(&body).map_err(StoreError::corrupt)?;
+            Ok(ActivityEntry {
+                seq: seq as u64,
+                at: rfc3339(at),
+                claim_id: claim_id.into(),
+                activity,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    let mut st = tx.sql.prepare(
+        "SELECT from_state, to_state, at, reason FROM transitions WHERE session_id = ?1 ORDER BY id",
+    )?;
+    let transitions = st
+        .query_map(params![id], |r| {
+            Ok(Transition {
+                from: r.get(0)?,
+                to: r.get(1)?,
+                at: rfc3339(r.get(2)?),
+                reason: r.get(3)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((
+        SessionView {
+            session,
+            activities,
+            transitions,
+        },
+        total as u64,
+    ))
 }
 
 pub(super) fn load_session(tx: &Tx<'_>, id: &str) -> Result<Session, StoreError> {

@@ -100,6 +100,17 @@ impl Store {
         })
     }
 
+    /// Ends every web sign-in of `user` (the operator's `admin sign-out`);
+    /// how many there were.
+    pub(crate) fn end_web_sessions_of(&self, user: &str) -> Result<usize, StoreError> {
+        self.tx(|tx| {
+            Ok(tx.sql.execute(
+                "DELETE FROM web_sessions WHERE user_name = ?1",
+                params![user],
+            )?)
+        })
+    }
+
     /// Signs a cookie token out (nothing when it is unknown).
     pub(crate) fn end_web_session(&self, token_hash: &str) -> Result<(), StoreError> {
         self.tx(|tx| {

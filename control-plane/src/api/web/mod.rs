@@ -27,6 +27,8 @@ use axum::Router;
 
 /// Where the pages are mounted.
 pub(crate) const MOUNT: &str = "/ui";
+/// The client the pages' event streams are counted under.
+pub(crate) const STREAM_CLIENT: &str = "web";
 
 /// The style sheet and the script, compiled in.
 const ASSETS: [(&str, &str, &str); 2] = [

@@ -25,6 +25,11 @@ use std::sync::Arc;
 
 /// Sessions listed at most.
 const LIST_LIMIT: u32 = 200;
+/// Activities a session's page shows at most (its latest): a session may
+/// have tens of thousands, and the live part is read again at each event.
+const TIMELINE_LIMIT: u32 = 500;
+/// Conversation messages a session's page shows at most (its latest).
+const CONVERSATION_LIMIT: usize = 200;
 
 /// The list's filters, as the filter form sends them.
 #[derive(Deserialize, Default)]
@@ -148,19 +153,33 @@ fn session_row(r: &ReviewedSession) -> Markup {
     }
 }
 
+/// What a session's page shows: the session with its latest activities,
+/// how many it has in all, its latest messages, and its last event.
+struct Shown {
+    view: SessionView,
+    activities: u64,
+    conversation: Vec<ConversationEntry>,
+    messages: usize,
+    last_event: u64,
+}
+
 /// Reads what a session's page shows, if `viewer` may see it.
-async fn read_session(
-    store: &Shared,
-    viewer: &Viewer,
-    id: &str,
-) -> Result<(SessionView, Vec<ConversationEntry>, u64), Response> {
+async fn read_session(store: &Shared, viewer: &Viewer, id: &str) -> Result<Shown, Response> {
     let (s, user, id) = (store.clone(), viewer.user.clone(), id.to_string());
     tokio::task::spawn_blocking(move || {
         s.check_session_access(&id, Some(&user), None)?;
-        let view = s.get(&id)?;
-        let conversation = s.conversation(&id)?;
-        let last = s.session_events(&id, 0, 1)?.last;
-        Ok((view, conversation, last))
+        let (view, activities) = s.get_recent(&id, TIMELINE_LIMIT)?;
+        let mut conversation = s.conversation(&id)?;
+        let messages = conversation.len();
+        conversation.drain(..messages.saturating_sub(CONVERSATION_LIMIT));
+        let last_event = s.session_events(&id, 0, 1)?.last;
+        Ok(Shown {
+            view,
+            activities,
+            conversation,
+            messages,
+            last_event,
+        })
     })
     .await
     .map_err(|e| ApiError::internal(e).into_response())?
@@ -173,10 +192,11 @@ pub(crate) async fn page(
     viewer: Viewer,
     Path(id): Path<String>,
 ) -> Response {
-    let (view, conversation, last) = match read_session(&store, &viewer, &id).await {
+    let shown = match read_session(&store, &viewer, &id).await {
         Ok(v) => v,
         Err(r) => return r,
     };
+    let (view, last) = (&shown.view, shown.last_event);
     let s = &view.session;
     let title = if s.source.title.trim().is_empty() {
         s.id.as_str().to_string()
@@ -196,7 +216,7 @@ pub(crate) async fn page(
             }
         }
         div #live data-live={ "/ui/sessions/" (s.id.as_str()) "/live" } data-events={ "/ui/sessions/" (s.id.as_str()) "/events?after=" (last) } {
-            (live_parts(&view, &conversation, &viewer))
+            (live_parts(&shown, &viewer))
         }
     };
     layout::render(StatusCode::OK, &Page::new(title, &viewer), body)
@@ -209,10 +229,10 @@ pub(crate) async fn live(
     Path(id): Path<String>,
 ) -> Response {
     match read_session(&store, &viewer, &id).await {
-        Ok((view, conversation, _)) => {
+        Ok(shown) => {
             let mut r = (
                 StatusCode::OK,
-                Html(live_parts(&view, &conversation, &viewer).into_string()),
+                Html(live_parts(&shown, &viewer).into_string()),
             )
                 .into_response();
             layout::protect(&mut r);
@@ -235,7 +255,7 @@ pub(crate) async fn events(
     let Query(q) = q.map_err(|e| ApiError::invalid(e.body_text()))?;
     let who = Principal::User {
         user: viewer.user,
-        client_id: "web".into(),
+        client_id: super::STREAM_CLIENT.into(),
     };
     events::stream(store, who, streams, id, &headers, q).await
 }
@@ -259,7 +279,8 @@ fn pending_question(view: &SessionView) -> Option<(&str, Option<&str>)> {
 
 /// Plan, the pending question, the outcome, the timeline and the
 /// conversation.
-fn live_parts(view: &SessionView, conversation: &[ConversationEntry], viewer: &Viewer) -> Markup {
+fn live_parts(shown: &Shown, viewer: &Viewer) -> Markup {
+    let (view, conversation) = (&shown.view, &shown.conversation);
     let s = &view.session;
     // Activities and state changes, in time order (both RFC 3339 of the
     // same form, so their text orders as their times do).
@@ -298,11 +319,17 @@ fn live_parts(view: &SessionView, conversation: &[ConversationEntry], viewer: &V
         }
         section.timeline {
             h2 { "Timeline" }
+            @if shown.activities > view.activities.len() as u64 {
+                p.muted { "The latest " (view.activities.len()) " of " (shown.activities) " activities; all of them: " code { "GET /v1/sessions/" (s.id.as_str()) } "." }
+            }
             ol.timeline { @for (_, m) in &timeline { (m) } }
         }
         section.conversation {
             h2 { "Conversation" }
             @if conversation.is_empty() { p.muted { "No messages yet." } }
+            @if shown.messages > conversation.len() {
+                p.muted { "The latest " (conversation.len()) " of " (shown.messages) " messages; all of them: " code { "GET /v1/sessions/" (s.id.as_str()) "/conversation" } "." }
+            }
             ol.conversation { @for e in conversation { (message(e)) } }
         }
     }
@@ -415,7 +442,9 @@ pub(crate) async fn answer(
             "The answer form was malformed; reload the session's page and answer again.",
         );
     };
-    if let Err(r) = check_same_origin(&headers).and_then(|()| viewer.check_csrf(&f.csrf)) {
+    if let Err(r) =
+        check_same_origin(&headers, store.public_url()).and_then(|()| viewer.check_csrf(&f.csrf))
+    {
         return r.into_response();
     }
     let approve = match f.decision.as_str() {

@@ -24,10 +24,6 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
 use serde::Deserialize;
 
-/// The session cookie.
-const COOKIE: &str = "cp_web";
-/// The sign-in form's double-submit cookie.
-const LOGIN_COOKIE: &str = "cp_login";
 /// How long a sign-in lasts (12 hours): a working day, then sign in again.
 pub(crate) const SIGN_IN_TTL: std::time::Duration = std::time::Duration::from_secs(12 * 3600);
 
@@ -125,7 +121,7 @@ impl FromRequestParts<Shared> for Viewer {
             .path_and_query()
             .map(|p| format!("{}{}", super::MOUNT, p.as_str()))
             .unwrap_or_else(|| "/ui/sessions".into());
-        let Some(token) = cookie(&parts.headers, COOKIE) else {
+        let Some(token) = cookie(&parts.headers, cookie_name(store, Jar::Session)) else {
             return Err(NoViewer::SignIn(back));
         };
         let hash = secret_hash(token);
@@ -146,31 +142,83 @@ impl FromRequestParts<Shared> for Viewer {
 
 /// Refuses a POST another origin sent: a browser says where a request
 /// comes from (`Sec-Fetch-Site`, `Origin`); a client that says nothing
-/// (not a browser) is left to the CSRF token.
-pub(crate) fn check_same_origin(headers: &HeaderMap) -> Result<(), Refused> {
-    let refuse = || Err(Refused::CrossSite);
+/// (not a browser) is left to the CSRF token. The origin must be the
+/// control plane's public URL's — or, reached by an IP address or
+/// `localhost`, that address's own: a DNS name is trusted only as the
+/// public URL names it, so a site that rebinds its own name to this
+/// address gains nothing.
+pub(crate) fn check_same_origin(headers: &HeaderMap, public_url: &str) -> Result<(), Refused> {
     if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
         if site != "same-origin" && site != "none" {
-            return refuse();
+            return Err(Refused::CrossSite);
         }
     }
-    if let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
-        let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
-        let origin_host = origin.split_once("://").map(|(_, h)| h);
-        if origin_host.is_none() || origin_host != host {
-            return refuse();
-        }
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return Ok(());
+    };
+    let public = url::Url::parse(public_url)
+        .ok()
+        .map(|u| u.origin().ascii_serialization());
+    if public.as_deref() == Some(origin) {
+        return Ok(());
     }
-    Ok(())
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let literal = url::Url::parse(&format!("http://{host}/"))
+        .ok()
+        .and_then(|u| {
+            u.host().map(|h| {
+                matches!(h, url::Host::Ipv4(_) | url::Host::Ipv6(_))
+                    || h == url::Host::Domain("localhost")
+            })
+        })
+        .unwrap_or(false);
+    let origin_host = origin.split_once("://").map(|(_, h)| h);
+    if literal && origin_host == Some(host) {
+        Ok(())
+    } else {
+        Err(Refused::CrossSite)
+    }
 }
 
-/// A cookie for this control plane's pages: `Secure` when it is served
-/// over https.
-fn set_cookie(store: &Shared, name: &str, value: &str, max_age: u64, path: &str) -> HeaderValue {
-    let secure = if store.public_url().starts_with("https://") {
-        "; Secure"
+/// The two cookies of the pages.
+#[derive(Debug, Clone, Copy)]
+enum Jar {
+    /// The sign-in.
+    Session,
+    /// The sign-in form's double-submit token.
+    Login,
+}
+
+/// Whether the pages are served over https (then their cookies are
+/// `Secure` and `__Host-` prefixed).
+fn secure(store: &Shared) -> bool {
+    store.public_url().starts_with("https://")
+}
+
+/// A cookie's name. Over https the `__Host-` prefix makes the browser
+/// refuse one set by any other host or with a `Domain` or another path, so
+/// a neighbouring site cannot swap in its own sign-in.
+fn cookie_name(store: &Shared, jar: Jar) -> &'static str {
+    match (secure(store), jar) {
+        (true, Jar::Session) => "__Host-cp_web",
+        (false, Jar::Session) => "cp_web",
+        (true, Jar::Login) => "__Host-cp_login",
+        (false, Jar::Login) => "cp_login",
+    }
+}
+
+/// A cookie for this control plane's pages: over plain HTTP scoped to
+/// `path`; over https `Secure`, `__Host-` and so `Path=/` (the prefix
+/// demands it).
+fn set_cookie(store: &Shared, jar: Jar, value: &str, max_age: u64, path: &str) -> HeaderValue {
+    let name = cookie_name(store, jar);
+    let (path, secure) = if secure(store) {
+        ("/", "; Secure")
     } else {
-        ""
+        (path, "")
     };
     HeaderValue::from_str(&format!(
         "{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite=Strict{secure}"
@@ -178,11 +226,19 @@ fn set_cookie(store: &Shared, name: &str, value: &str, max_age: u64, path: &str)
     .expect("cookie values are base64url")
 }
 
-/// Where to go after signing in: a page of these web pages only (never
-/// another site, never a scheme-relative `//host`).
+/// Where to go after signing in: a page of these web pages only — never
+/// another site, a scheme-relative `//host`, a dot segment (`/ui/../v1`
+/// is `/v1` to a browser, `%2e` included) or a control character.
 fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with("/ui/") && !n.starts_with("//") && !n.contains('\\') => {
+        Some(n)
+            if n.starts_with("/ui/")
+                && !n.contains("..")
+                && !n.to_ascii_lowercase().contains("%2e")
+                && !n.contains('\\')
+                && !n.chars().any(char::is_control)
+                && n.len() <= 1024 =>
+        {
             n.to_string()
         }
         _ => "/ui/sessions".into(),
@@ -225,7 +281,7 @@ fn login_form(
     let mut r = layout::render(status, &Page::anonymous("Sign in"), body);
     r.headers_mut().append(
         header::SET_COOKIE,
-        set_cookie(store, LOGIN_COOKIE, &token, 600, "/ui/login"),
+        set_cookie(store, Jar::Login, &token, 600, "/ui/login"),
     );
     r
 }
@@ -246,7 +302,7 @@ pub(crate) async fn login_submit(
     headers: HeaderMap,
     f: Result<Form<LoginForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
-    if let Err(r) = check_same_origin(&headers) {
+    if let Err(r) = check_same_origin(&headers, store.public_url()) {
         return r.into_response();
     }
     let Ok(Form(f)) = f else {
@@ -257,7 +313,7 @@ pub(crate) async fn login_submit(
             Some("The form was malformed; sign in again."),
         );
     };
-    let matches = cookie(&headers, LOGIN_COOKIE).is_some_and(|c| {
+    let matches = cookie(&headers, cookie_name(&store, Jar::Login)).is_some_and(|c| {
         !c.is_empty()
             && bool::from(subtle::ConstantTimeEq::ct_eq(
                 c.as_bytes(),
@@ -299,11 +355,11 @@ pub(crate) async fn login_submit(
             let h = r.headers_mut();
             h.append(
                 header::SET_COOKIE,
-                set_cookie(&store, COOKIE, &token, SIGN_IN_TTL.as_secs(), "/ui"),
+                set_cookie(&store, Jar::Session, &token, SIGN_IN_TTL.as_secs(), "/ui"),
             );
             h.append(
                 header::SET_COOKIE,
-                set_cookie(&store, LOGIN_COOKIE, "", 0, "/ui/login"),
+                set_cookie(&store, Jar::Login, "", 0, "/ui/login"),
             );
             r
         }
@@ -367,7 +423,7 @@ pub(crate) async fn login_link(
     match signed {
         Ok(Ok(Some(token))) => {
             let mut r = Redirect::to("/ui/sessions").into_response();
-            r.headers_mut().append(header::SET_COOKIE, set_cookie(&store, COOKIE, &token, SIGN_IN_TTL.as_secs(), "/ui"));
+            r.headers_mut().append(header::SET_COOKIE, set_cookie(&store, Jar::Session, &token, SIGN_IN_TTL.as_secs(), "/ui"));
             layout::protect(&mut r);
             r
         }
@@ -389,16 +445,20 @@ pub(crate) async fn logout(
     headers: HeaderMap,
     Form(f): Form<LogoutForm>,
 ) -> Response {
-    if let Err(r) = check_same_origin(&headers).and_then(|()| viewer.check_csrf(&f.csrf)) {
+    if let Err(r) =
+        check_same_origin(&headers, store.public_url()).and_then(|()| viewer.check_csrf(&f.csrf))
+    {
         return r.into_response();
     }
-    if let Some(token) = cookie(&headers, COOKIE) {
+    if let Some(token) = cookie(&headers, cookie_name(&store, Jar::Session)) {
         let (s, hash) = (store.clone(), secret_hash(token));
         let _ = tokio::task::spawn_blocking(move || s.end_web_session(&hash)).await;
     }
     let mut r = Redirect::to("/ui/login").into_response();
-    r.headers_mut()
-        .append(header::SET_COOKIE, set_cookie(&store, COOKIE, "", 0, "/ui"));
+    r.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(&store, Jar::Session, "", 0, "/ui"),
+    );
     r
 }
 
@@ -415,6 +475,9 @@ mod tests {
             "/v1/sessions",
             "/ui\\x",
             "javascript:alert(1)",
+            "/ui/../v1/sessions",
+            "/ui/%2E%2e/v1",
+            "/ui/x\r\nSet-Cookie: a=b",
         ] {
             assert_eq!(safe_next(Some(bad)), "/ui/sessions", "{bad}");
         }
@@ -423,29 +486,57 @@ mod tests {
 
     #[test]
     fn a_post_from_another_site_is_refused() {
+        let public = "http://cp.example:8080";
         let mut h = HeaderMap::new();
         h.insert(header::HOST, HeaderValue::from_static("cp.example:8080"));
         assert!(
-            check_same_origin(&h).is_ok(),
+            check_same_origin(&h, public).is_ok(),
             "no browser headers: left to the token"
         );
         h.insert(
             header::ORIGIN,
             HeaderValue::from_static("http://cp.example:8080"),
         );
-        assert!(check_same_origin(&h).is_ok());
+        assert!(check_same_origin(&h, public).is_ok());
+        assert!(
+            check_same_origin(&h, "https://cp.example:8080").is_err(),
+            "the scheme counts"
+        );
         h.insert(
             header::ORIGIN,
             HeaderValue::from_static("http://evil.example"),
         );
-        assert!(check_same_origin(&h).is_err());
+        assert!(check_same_origin(&h, public).is_err());
         h.insert(header::ORIGIN, HeaderValue::from_static("null"));
-        assert!(check_same_origin(&h).is_err());
+        assert!(check_same_origin(&h, public).is_err());
         h.remove(header::ORIGIN);
         h.insert("sec-fetch-site", HeaderValue::from_static("cross-site"));
-        assert!(check_same_origin(&h).is_err());
+        assert!(check_same_origin(&h, public).is_err());
         h.insert("sec-fetch-site", HeaderValue::from_static("same-origin"));
-        assert!(check_same_origin(&h).is_ok());
+        assert!(check_same_origin(&h, public).is_ok());
+    }
+
+    #[test]
+    fn a_rebound_name_is_not_this_origin_but_an_address_is() {
+        let public = "http://127.0.0.1:8700";
+        let mut h = HeaderMap::new();
+        // evil.example resolved to 127.0.0.1 by its owner: same Host and
+        // Origin, but a name the public URL does not give.
+        h.insert(header::HOST, HeaderValue::from_static("evil.example:8700"));
+        h.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("http://evil.example:8700"),
+        );
+        assert!(check_same_origin(&h, public).is_err());
+        for (host, origin) in [
+            ("127.0.0.1:9999", "http://127.0.0.1:9999"),
+            ("localhost:8700", "http://localhost:8700"),
+            ("[::1]:8700", "http://[::1]:8700"),
+        ] {
+            h.insert(header::HOST, HeaderValue::from_str(host).unwrap());
+            h.insert(header::ORIGIN, HeaderValue::from_str(origin).unwrap());
+            assert!(check_same_origin(&h, public).is_ok(), "{host}");
+        }
     }
 
     #[test]

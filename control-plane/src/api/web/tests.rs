@@ -568,3 +568,109 @@ async fn a_sign_in_link_signs_in_once() {
     assert_eq!(again.status(), 401, "a link is good once");
     assert!(set_cookie(again.headers(), "cp_web").is_none());
 }
+
+#[tokio::test]
+async fn the_operators_sign_out_ends_web_sign_ins_too() {
+    let (r, http) = rig().await;
+    let c = sign_in(&r, &http, "ann", "ann-password-1").await;
+    assert_eq!(get(&r, &http, &c, "/ui/sessions").await.0, 200);
+    r.store
+        .revoke_user("ann", crate::auth::RUNNER_CLIENT)
+        .unwrap();
+    assert_eq!(
+        get(&r, &http, &c, "/ui/sessions").await.0,
+        303,
+        "signed out"
+    );
+}
+
+#[tokio::test]
+async fn a_long_session_shows_its_latest_activities_and_old_decisions_need_a_time() {
+    let (r, http) = rig().await;
+    let many: Vec<serde_json::Value> = (0..520)
+        .map(|i| json!({"type": "progress", "message": format!("step {i}")}))
+        .chain([decision("deny", "net.connect", "WebFetch", "an old denial")])
+        .collect();
+    let id = session_with(&r.store, "ann", "long", many);
+    let c = sign_in(&r, &http, "ann", "ann-password-1").await;
+    let (_, _, page) = get(&r, &http, &c, &format!("/ui/sessions/{id}")).await;
+    assert!(
+        page.contains("The latest 500 of 521 activities"),
+        "{}",
+        &page[..2000.min(page.len())]
+    );
+    assert!(
+        page.contains("step 519") && !page.contains("step 19<"),
+        "the latest, not the first"
+    );
+    // Ten days ago: outside the search's default week, found with a time.
+    {
+        let db = rusqlite::Connection::open(r.db_path()).unwrap();
+        let old = crate::store::now_ms() - 10 * 24 * 3600 * 1000;
+        db.execute(
+            "UPDATE activities SET at = ?1 WHERE session_id = ?2",
+            rusqlite::params![old, id],
+        )
+        .unwrap();
+    }
+    let (_, _, found) = get(&r, &http, &c, "/ui/decisions?result=deny").await;
+    assert!(
+        !found.contains("an old denial"),
+        "outside the default window"
+    );
+    let (_, _, found) = get(&r, &http, &c, "/ui/decisions?result=deny&since=2000-01-01").await;
+    assert!(found.contains("an old denial"), "{found}");
+}
+
+#[tokio::test]
+async fn over_https_the_cookies_are_host_only_and_secure() {
+    let r = Served::start(|s| s.with_public_url("https://cp.example")).await;
+    r.store.add_user("ann", "ann-password-1", None).unwrap();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let form = http
+        .get(format!("http://{}/ui/login", r.addr))
+        .send()
+        .await
+        .unwrap();
+    let set = set_cookie(form.headers(), "__Host-cp_login")
+        .expect("a __Host- login cookie")
+        .to_string();
+    assert!(set.contains("Path=/;") && set.contains("Secure"), "{set}");
+    let login = cookie_value(&set);
+    let a = http
+        .post(format!("http://{}/ui/login", r.addr))
+        .header(COOKIE, format!("__Host-cp_login={login}"))
+        .form(&[
+            ("login_token", login.as_str()),
+            ("username", "ann"),
+            ("password", "ann-password-1"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(a.status(), 303);
+    let set = set_cookie(a.headers(), "__Host-cp_web").expect("a __Host- session cookie");
+    assert!(
+        set.contains("Path=/;") && set.contains("Secure") && set.contains("HttpOnly"),
+        "{set}"
+    );
+    // The plain name is not read over https (a neighbour could set it).
+    let token = cookie_value(set);
+    let plain = http
+        .get(format!("http://{}/ui/sessions", r.addr))
+        .header(COOKIE, format!("cp_web={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(plain.status(), 303);
+    let host = http
+        .get(format!("http://{}/ui/sessions", r.addr))
+        .header(COOKIE, format!("__Host-cp_web={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(host.status(), 200);
+}
