@@ -15,7 +15,7 @@ pub use crate::store::webhooks::{
     Delivery, NewSubscription, Subscription, ALL_TEAMS, SESSION_QUEUED, SESSION_STATE_CHANGED,
 };
 
-use crate::store::webhooks::{is_private_ip, Due};
+use crate::store::webhooks::{is_private_ip, url_origin, Due};
 use crate::store::{Store, CURSOR_FORMAT};
 use base64::Engine;
 use std::sync::Arc;
@@ -69,10 +69,10 @@ pub(crate) async fn deliver(store: Arc<Store>, schedule: Vec<u64>) {
                 };
                 let outcome = match req.body(d.body.clone()).send().await {
                     Ok(r) => Ok(r.status().as_u16()),
-                    Err(e) => Err(e.to_string()),
+                    Err(e) => Err(failure_text(e)),
                 };
                 if let Err(e) = &outcome {
-                    tracing::warn!("webhook to {} failed: {e}", d.url);
+                    tracing::warn!("{}", failure_line(&d.url, e));
                 }
                 let _ = tokio::task::spawn_blocking(move || {
                     store.record_attempt(d.id, d.attempts, outcome, &schedule)
@@ -81,6 +81,33 @@ pub(crate) async fn deliver(store: Arc<Store>, schedule: Vec<u64>) {
             });
         }
     }
+}
+
+/// Why a delivery failed, for the log and the delivery's attempt log:
+/// reqwest's error and its causes (which say what went wrong: refused,
+/// timed out, a certificate), without the URL — reqwest's text repeats
+/// it whole, and a webhook's path and query are often its secret.
+fn failure_text(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(&e);
+    while let Some(c) = cause {
+        let c_text = c.to_string();
+        // hyper repeats its inner error's text in its own now and then.
+        if !text.ends_with(&c_text) {
+            text.push_str(": ");
+            text.push_str(&c_text);
+        }
+        cause = c.source();
+    }
+    text
+}
+
+/// The warning a failed delivery logs: where it went as
+/// `scheme://host[:port]` only (never the path, query or user info of the
+/// URL) and why.
+fn failure_line(url: &str, why: &str) -> String {
+    format!("webhook to {} failed: {why}", url_origin(url))
 }
 
 /// A resolver that keeps only public addresses: the webhook sender's, so
@@ -181,8 +208,39 @@ fn sign(secret: &str, id: &str, ts: i64, body: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{cursor_signature, PublicOnly};
+    use super::{cursor_signature, failure_line, failure_text, PublicOnly};
     use reqwest::dns::Resolve;
+
+    /// A failed delivery's log line names the target by scheme, host and
+    /// port only: the path and query (often the webhook's secret) and a
+    /// user:password are never written, neither by the line itself nor by
+    /// reqwest's error, which repeats the whole URL.
+    #[tokio::test]
+    async fn a_failed_deliverys_log_line_has_no_path_query_or_password() {
+        // Nothing listens on port 9 (discard) here: the connection is
+        // refused at once.
+        let url = "http://user:hunter2@127.0.0.1:9/hooks/s3cr3t-path?token=s3cr3t-query";
+        let e = reqwest::Client::new()
+            .post(url)
+            .send()
+            .await
+            .expect_err("nothing listens on port 9");
+        assert!(e.to_string().contains("s3cr3t"), "reqwest's own text: {e}");
+        let why = failure_text(e);
+        let line = failure_line(url, &why);
+        assert!(
+            line.starts_with("webhook to http://127.0.0.1:9 failed: "),
+            "{line}"
+        );
+        for secret in ["s3cr3t", "hunter2", "user", "/hooks"] {
+            assert!(!line.contains(secret), "{secret} in {line}");
+        }
+        assert!(why.contains("onnect"), "the cause is kept: {why}");
+        // A URL that is not one (a row older than the check) is not
+        // repeated either.
+        let line = failure_line("not a url\nFORGED line", "x");
+        assert!(!line.contains("FORGED"), "{line}");
+    }
 
     #[tokio::test]
     async fn names_of_private_addresses_do_not_resolve_for_the_sender() {

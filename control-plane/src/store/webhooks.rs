@@ -199,36 +199,71 @@ pub(crate) fn is_private_ip(ip: std::net::IpAddr) -> bool {
 }
 
 /// Refuses a webhook URL the control plane must not POST to: not http(s),
-/// longer than 2048 characters, or — unless `allow_private` — a loopback,
-/// private, link-local or otherwise local address (a webhook is a request
-/// the control plane makes on the caller's behalf).
-pub(crate) fn check_target(url: &str, allow_private: bool) -> Result<(), StoreError> {
+/// longer than 2048 characters, holding a control character, or — unless
+/// `allow_private` — a loopback, private, link-local or otherwise local
+/// address (a webhook is a request the control plane makes on the
+/// caller's behalf). Answers the URL to store: the parsed one
+/// (`Url::as_str`), so what is kept, shown and sent is what was checked —
+/// the parser drops tabs and newlines the raw text may still hold.
+pub(crate) fn check_target(url: &str, allow_private: bool) -> Result<String, StoreError> {
+    // Refused rather than cleaned: a URL with a line break or an escape
+    // in it is a mistake or an attempt to forge log lines.
+    if let Some(c) = url.chars().find(|c| c.is_control()) {
+        return Err(StoreError::invalid(format!(
+            "url holds the control character {:?}; send the URL without control characters (percent-encode them in the path or query)",
+            c
+        )));
+    }
     let u = url::Url::parse(url)
         .map_err(|_| StoreError::invalid(format!("url {url:?} is not a URL")))?;
-    if !matches!(u.scheme(), "http" | "https") || url.len() > 2048 {
+    if !matches!(u.scheme(), "http" | "https") || url.len() > 2048 || u.as_str().len() > 2048 {
         return Err(StoreError::invalid(
             "url must be http(s), at most 2048 characters",
         ));
     }
-    if allow_private {
-        return Ok(());
-    }
-    let private = match u.host() {
-        Some(url::Host::Ipv4(a)) => is_private_ip(a.into()),
-        Some(url::Host::Ipv6(a)) => is_private_ip(a.into()),
-        Some(url::Host::Domain(d)) => {
-            // `localhost.` is `localhost`: the root's dot changes nothing.
-            let d = d.trim_end_matches('.').to_ascii_lowercase();
-            d == "localhost" || d.ends_with(".localhost")
+    if !allow_private {
+        let private = match u.host() {
+            Some(url::Host::Ipv4(a)) => is_private_ip(a.into()),
+            Some(url::Host::Ipv6(a)) => is_private_ip(a.into()),
+            Some(url::Host::Domain(d)) => {
+                // `localhost.` is `localhost`: the root's dot changes nothing.
+                let d = d.trim_end_matches('.').to_ascii_lowercase();
+                d == "localhost" || d.ends_with(".localhost")
+            }
+            None => true,
+        };
+        if private {
+            return Err(StoreError::invalid(format!(
+                "url {} points at a loopback or private address; start the control plane with --allow-private-webhooks to allow that",
+                origin(&u)
+            )));
         }
-        None => true,
-    };
-    if private {
-        return Err(StoreError::invalid(format!(
-            "url {url} points at a loopback or private address; start the control plane with --allow-private-webhooks to allow that"
-        )));
     }
-    Ok(())
+    Ok(u.as_str().to_string())
+}
+
+/// What of a webhook URL may be logged or repeated: `scheme://host[:port]`.
+/// The path and query of a webhook often are its secret (a token in the
+/// path, `?key=`), and the user name and password of `https://u:p@host/`
+/// are one; none of them is written anywhere but the database.
+pub(crate) fn origin(u: &url::Url) -> String {
+    let host = match u.host() {
+        Some(url::Host::Ipv6(a)) => format!("[{a}]"),
+        Some(h) => h.to_string(),
+        None => String::new(),
+    };
+    match u.port() {
+        Some(p) => format!("{}://{host}:{p}", u.scheme()),
+        None => format!("{}://{host}", u.scheme()),
+    }
+}
+
+/// [`origin`] of a stored webhook URL (one [`check_target`] answered);
+/// a URL that no longer parses is shown as `<a webhook URL>`, never raw.
+pub(crate) fn url_origin(url: &str) -> String {
+    url::Url::parse(url)
+        .map(|u| origin(&u))
+        .unwrap_or_else(|_| "<a webhook URL>".into())
 }
 
 impl Store {
@@ -239,7 +274,7 @@ impl Store {
         n: NewSubscription,
         team: Option<&str>,
     ) -> Result<Subscription, StoreError> {
-        check_target(&n.url, self.private_webhooks())?;
+        let url = check_target(&n.url, self.private_webhooks())?;
         if n.key.is_empty() || n.key.len() > 256 {
             return Err(StoreError::invalid(
                 "key is 1–256 characters (sent as X-One-Webhook-Key)",
@@ -267,13 +302,13 @@ impl Store {
         self.tx(|tx| {
             tx.sql.execute(
                 "INSERT INTO subscriptions (id, url, key, signing_secret, event_types, created_at, team) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![id, n.url, n.key, secret, types, now_ms(), team],
+                params![id, url, n.key, secret, types, now_ms(), team],
             )?;
             Ok(())
         })?;
         Ok(Subscription {
             id,
-            url: n.url,
+            url,
             event_types: n.event_types,
             signed: secret.is_some(),
             signing_secret: secret,
@@ -495,5 +530,55 @@ mod address_tests {
             assert!(check_target(u, false).is_err(), "{u}");
         }
         assert!(check_target("https://hooks.example.com./x", false).is_ok());
+    }
+
+    /// A URL with a control character is refused naming the field: the
+    /// URL parser would drop a tab or a line break, but the text stored
+    /// and logged used to be the raw one (a forged log line after a
+    /// newline; a carriage return passed as is).
+    #[test]
+    fn control_characters_in_a_webhook_url_are_refused() {
+        for u in [
+            "https://hooks.example/x\n2026-01-01T00:00:00Z  INFO forged",
+            "https://hooks.example/x\rforged",
+            "https://hooks.example/\tx",
+            "https://hooks.example/x\u{1b}[31m",
+            "https://hooks.example/x\u{85}",
+        ] {
+            let e = check_target(u, true).expect_err(u).to_string();
+            assert!(
+                e.starts_with("url holds the control character"),
+                "{u:?}: {e}"
+            );
+        }
+    }
+
+    /// What is stored is the parsed URL, the one that was checked.
+    #[test]
+    fn the_stored_url_is_the_parsed_one() {
+        let (_d, store) = crate::store::testing::store();
+        let sub = store
+            .add_subscription(
+                super::NewSubscription {
+                    url: "HTTPS://Hooks.Example:443/a b?q=1".into(),
+                    key: "k".into(),
+                    event_types: vec!["*".into()],
+                    sign: false,
+                },
+                None,
+            )
+            .unwrap();
+        assert_eq!(sub.url, "https://hooks.example/a%20b?q=1");
+        assert_eq!(store.subscriptions(None).unwrap()[0].url, sub.url);
+    }
+
+    /// A refused private target is named by scheme, host and port only.
+    #[test]
+    fn a_refused_private_url_is_not_repeated_whole() {
+        let e = check_target("http://u:pw@127.0.0.1:8080/secret?token=t", false)
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("url http://127.0.0.1:8080 points at"), "{e}");
+        assert!(!e.contains("secret") && !e.contains("pw"), "{e}");
     }
 }

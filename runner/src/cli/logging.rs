@@ -6,6 +6,7 @@
 //! [`notice`]: a plain `runner: …` line in text, a JSON line like every
 //! other in JSON — so a JSON log never has a line a JSON reader chokes on.
 
+use std::io::IsTerminal;
 use std::sync::OnceLock;
 use tracing_subscriber::EnvFilter;
 
@@ -30,7 +31,11 @@ const NOTICE: &str = "runner::notice";
 pub(super) fn init(format: LogFormat) {
     let _ = FORMAT.set(format);
     let filter = EnvFilter::try_from_env("RUNNER_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
-    let builder = tracing_subscriber::fmt().with_writer(std::io::stderr);
+    // Colours only for a person at a terminal: journald and files keep
+    // the escape codes as text.
+    let builder = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     let _ = match format {
         LogFormat::Text => builder.with_env_filter(filter).try_init(),
         LogFormat::Json => builder

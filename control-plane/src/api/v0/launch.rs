@@ -127,7 +127,7 @@ pub(super) fn new_agent(
     let webhook = match l.webhook {
         None => None,
         Some(w) => {
-            crate::store::webhooks::check_target(&w.url, allow_private)
+            let url = crate::store::webhooks::check_target(&w.url, allow_private)
                 .map_err(|e| ApiError::invalid(format!("webhook.{}", e)))?;
             if let Some(s) = &w.secret {
                 let n = s.chars().count();
@@ -138,7 +138,7 @@ pub(super) fn new_agent(
                 }
             }
             Some(AgentWebhook {
-                url: w.url,
+                url,
                 secret: w.secret,
             })
         }

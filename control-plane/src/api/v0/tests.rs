@@ -337,6 +337,12 @@ async fn every_bad_launch_is_refused_with_a_message_naming_the_field_and_changes
             "webhook.url",
         ),
         (
+            // A line break (a forged log line after it) is refused, not
+            // dropped by the URL parser and kept in the stored text.
+            json!({"prompt": {"text": "x"}, "source": repo, "webhook": {"url": "https://hooks.example/x\n2026-01-01T00:00:00Z  INFO forged"}}),
+            "webhook.url holds the control character",
+        ),
+        (
             json!({"prompt": {"text": "x"}, "source": repo, "webhook": {}}),
             "url",
         ),
