@@ -130,8 +130,11 @@ if [ "$1" = configure ]; then
   elif ! getent passwd control-plane >/dev/null; then
     adduser --system --group --home /var/lib/control-plane --no-create-home control-plane
   fi
-  install -d -m 0755 /etc/runner /etc/control-plane
-  install -d -m 0700 /etc/runner/credentials
+  # Created when missing, never changed: an operator's tighter mode (or
+  # owner) on an existing directory stays as it is on every upgrade.
+  for d in /etc/runner:0755 /etc/control-plane:0755 /etc/runner/credentials:0700; do
+    [ -d "${d%:*}" ] || install -d -m "${d#*:}" "${d%:*}"
+  done
   if [ -d /run/systemd/system ]; then
     systemctl daemon-reload || true
   fi

@@ -29,6 +29,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use metrics::read_token_file as read_metrics_token_file;
 pub use schedules::ScheduleClock;
 pub use store::{
     ClaimProblem, ConflictKind, Missing, Store, StoreError, DEFAULT_MAX_AGENTS, LINK_TTL_MS,

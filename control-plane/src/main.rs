@@ -2,7 +2,7 @@
 //! admin commands (users, OAuth clients, API keys).
 
 use clap::{Parser, Subcommand};
-use std::io::BufRead;
+use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -84,7 +84,8 @@ struct Args {
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
     /// A file holding the bearer token a scrape of `GET /metrics` must
-    /// send (`Authorization: Bearer …`; one line, 0600). Without it
+    /// send (`Authorization: Bearer …`; one line of at least 16 bytes;
+    /// refused unless only its owner may read it: 0600 or 0400). Without it
     /// `/metrics` is open: it carries counts only, never an id or a name.
     #[arg(long, value_name = "FILE")]
     metrics_token_file: Option<PathBuf>,
@@ -108,7 +109,10 @@ fn init_logs(format: LogFormat) {
         .unwrap_or_else(|_| "info".into());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // Colours only for a person at a terminal: journald and files
+        // keep the escape codes as text.
+        .with_ansi(std::io::stderr().is_terminal());
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder
@@ -353,20 +357,10 @@ async fn main() {
     };
     let metrics_token = match &a.metrics_token_file {
         None => None,
-        Some(p) => match std::fs::read_to_string(p) {
-            Ok(t) if !t.trim().is_empty() => Some(t.trim().to_string()),
-            Ok(_) => {
-                eprintln!(
-                    "control-plane: --metrics-token-file {} is empty; write the token scrapes will send on its first line",
-                    p.display()
-                );
-                std::process::exit(2);
-            }
+        Some(p) => match control_plane::read_metrics_token_file(p) {
+            Ok(t) => Some(t),
             Err(e) => {
-                eprintln!(
-                    "control-plane: cannot read --metrics-token-file {}: {e}",
-                    p.display()
-                );
+                eprintln!("control-plane: {e}");
                 std::process::exit(2);
             }
         },

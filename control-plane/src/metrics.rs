@@ -156,6 +156,119 @@ impl Metrics {
     }
 }
 
+/// The shortest metrics token [`read_token_file`] takes, in bytes: a
+/// shorter one can be guessed by whoever reaches `/metrics`.
+pub const MIN_TOKEN_BYTES: usize = 16;
+
+/// Reads `--metrics-token-file`: the bearer token a scrape of `/metrics`
+/// must send, on the file's one line. Refused, with what to do: a file
+/// group or others may read or write (the token is a credential, and the
+/// runner refuses its secret files on the same rule; systemd's
+/// `LoadCredential` copies are 0400), an empty one, a token shorter than
+/// [`MIN_TOKEN_BYTES`], and one of several lines or with control
+/// characters (no header could carry it).
+pub fn read_token_file(path: &std::path::Path) -> Result<String, String> {
+    use std::os::unix::fs::PermissionsExt;
+    let shown = path.display();
+    let make = format!("write one with `openssl rand -hex 32 > {shown} && chmod 600 {shown}`");
+    let meta = std::fs::metadata(path)
+        .map_err(|e| format!("cannot read --metrics-token-file {shown}: {e}"))?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(format!(
+            "--metrics-token-file {shown} is accessible by group or others (mode {mode:o}); run chmod 600 {shown}"
+        ));
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read --metrics-token-file {shown}: {e}"))?;
+    let token = text.trim();
+    if token.is_empty() {
+        return Err(format!("--metrics-token-file {shown} is empty; {make}"));
+    }
+    if token.chars().any(char::is_control) {
+        return Err(format!(
+            "--metrics-token-file {shown} holds more than one line or a control character; the token is its one line: {make}"
+        ));
+    }
+    if token.len() < MIN_TOKEN_BYTES {
+        return Err(format!(
+            "the token in --metrics-token-file {shown} is {} bytes; use at least {MIN_TOKEN_BYTES}: {make}",
+            token.len()
+        ));
+    }
+    Ok(token.to_string())
+}
+
+/// Whether a scrape's bearer `given` is the metrics token `want`, in time
+/// that depends on neither: the SHA-256 of each is compared (32 bytes,
+/// constant time), so not even the token's length shows.
+pub(crate) fn token_matches(given: &str, want: &str) -> bool {
+    use sha2::Digest;
+    let (g, w) = (
+        sha2::Sha256::digest(given.as_bytes()),
+        sha2::Sha256::digest(want.as_bytes()),
+    );
+    subtle::ConstantTimeEq::ct_eq(g.as_slice(), w.as_slice()).into()
+}
+
+#[cfg(test)]
+mod token_tests {
+    use super::{read_token_file, token_matches};
+    use std::os::unix::fs::PermissionsExt;
+
+    fn file(dir: &std::path::Path, text: &str, mode: u32) -> std::path::PathBuf {
+        let p = dir.join("metrics.token");
+        std::fs::write(&p, text).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+        p
+    }
+
+    #[test]
+    fn a_token_file_others_may_read_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        for mode in [0o644, 0o640, 0o604, 0o620] {
+            let p = file(d.path(), "0123456789abcdef0123\n", mode);
+            let e = read_token_file(&p).unwrap_err();
+            assert!(e.contains("chmod 600"), "{mode:o}: {e}");
+        }
+        for mode in [0o600, 0o400] {
+            let p = file(d.path(), "0123456789abcdef0123\n", mode);
+            assert_eq!(read_token_file(&p).unwrap(), "0123456789abcdef0123");
+        }
+    }
+
+    #[test]
+    fn an_empty_short_or_multi_line_token_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        for (text, says) in [
+            ("", "is empty"),
+            ("  \n", "is empty"),
+            ("0123456789abcde\n", "is 15 bytes; use at least 16"),
+            ("0123456789abcdef\nsecond line\n", "more than one line"),
+        ] {
+            let p = file(d.path(), text, 0o600);
+            let e = read_token_file(&p).unwrap_err();
+            assert!(
+                e.contains(says) && e.contains("openssl rand"),
+                "{text:?}: {e}"
+            );
+        }
+        let p = file(d.path(), "0123456789abcdef", 0o600);
+        assert_eq!(read_token_file(&p).unwrap(), "0123456789abcdef");
+        let e = read_token_file(&d.path().join("missing")).unwrap_err();
+        assert!(e.starts_with("cannot read --metrics-token-file"), "{e}");
+    }
+
+    #[test]
+    fn tokens_of_any_length_compare_by_their_hashes() {
+        let want = "0123456789abcdef0123";
+        assert!(token_matches(want, want));
+        for given in ["", "0", "0123456789abcdef012", "0123456789abcdef01234", "x"] {
+            assert!(!token_matches(given, want), "{given:?}");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -23,8 +23,7 @@ pub(crate) async fn metrics(
             .and_then(|v| v.split_once(' '))
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
             .map(|(_, token)| token.trim());
-        let ok = given
-            .is_some_and(|g| subtle::ConstantTimeEq::ct_eq(g.as_bytes(), want.as_bytes()).into());
+        let ok = given.is_some_and(|g| crate::metrics::token_matches(g, want));
         if !ok {
             return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,

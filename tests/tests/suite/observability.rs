@@ -412,9 +412,25 @@ fn metrics_move_as_a_session_runs_and_the_json_log_carries_its_ids_and_no_secret
 #[test]
 fn the_control_planes_metrics_can_ask_for_a_token_and_its_log_is_json() {
     let d = tempfile::tempdir().unwrap();
-    let token = "mt-3f9a0c51d2e8";
+    let token = "mt-3f9a0c51d2e8b4a7";
     let token_file = d.path().join("metrics.token");
     std::fs::write(&token_file, format!("{token}\n")).unwrap();
+    // A token others may read is refused, saying what to run.
+    let out = std::process::Command::new(bin("control-plane"))
+        .args(["--listen", "127.0.0.1:0", "--db"])
+        .arg(d.path().join("cp.db"))
+        .arg("--metrics-token-file")
+        .arg(&token_file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("chmod 600"), "{err}");
+    std::fs::set_permissions(
+        &token_file,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
     let log = d.path().join("cp.log");
     let mut child = std::process::Command::new(bin("control-plane"))
         .args(["--log-format", "json", "--listen", "127.0.0.1:0", "--db"])
@@ -485,6 +501,50 @@ fn the_control_planes_metrics_can_ask_for_a_token_and_its_log_is_json() {
         assert!(v["level"].is_string() && v["timestamp"].is_string(), "{l}");
     }
     assert!(!text.contains(token), "the metrics token was logged");
+}
+
+/// The text log has no colour codes when stderr is not a terminal
+/// (journald, a file): they would be stored as text.
+#[test]
+fn the_text_log_has_no_colour_codes_off_a_terminal() {
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("cp.log");
+    let mut child = std::process::Command::new(bin("control-plane"))
+        .args(["--listen", "127.0.0.1:0", "--db"])
+        .arg(d.path().join("cp.db"))
+        .env("CONTROL_PLANE_LOG", "debug")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let base = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_string();
+    let _ = ureq::get(&format!("{base}/healthz")).call();
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(!text.trim().is_empty(), "nothing was logged at debug");
+    assert!(!text.contains('\u{1b}'), "colour codes in a file:\n{text}");
+    // The runner's text log too.
+    let out = std::process::Command::new(bin("runner"))
+        .args(["tools", "list"])
+        .env("RUNNER_LOG", "debug")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !err.contains('\u{1b}'),
+        "colour codes in the runner's log:\n{err}"
+    );
 }
 
 #[test]
