@@ -764,3 +764,52 @@ async fn every_4xx_of_every_route_has_its_mounts_json_error_body() {
     // 400), and were re-said as JSON.
     assert!(refused_encoding > 10, "{refused_encoding}");
 }
+
+/// The token and revocation endpoints answer a body their form extractor
+/// refuses with its real status, in RFC 6749's shape: 413 for one over
+/// the limit (it was a 400 saying the content type was wrong), 415 for
+/// another content type, 400 for a form that does not parse.
+#[tokio::test]
+async fn a_refused_form_keeps_its_status_on_the_oauth_endpoints() {
+    let srv = Served::start(|s| s).await;
+    let big = format!(
+        "grant_type=refresh_token&refresh_token={}",
+        "a".repeat(2 << 20)
+    );
+    for path in ["/oauth/token", "/oauth/revoke"] {
+        for (ct, body, want, says) in [
+            (
+                "application/x-www-form-urlencoded",
+                big.clone(),
+                413,
+                "too large",
+            ),
+            (
+                "application/json",
+                "{}".to_string(),
+                415,
+                "x-www-form-urlencoded",
+            ),
+            (
+                "application/x-www-form-urlencoded",
+                "client_id=a&client_id=b".to_string(),
+                400,
+                "form",
+            ),
+        ] {
+            let r = srv
+                .http
+                .post(format!("http://{}{path}", srv.addr))
+                .header("content-type", ct)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status().as_u16(), want, "{path} {ct}");
+            let b: serde_json::Value = r.json().await.unwrap();
+            assert_eq!(b["error"], "invalid_request", "{path}: {b}");
+            let d = b["error_description"].as_str().unwrap();
+            assert!(d.contains(says), "{path} {want}: {d}");
+        }
+    }
+}

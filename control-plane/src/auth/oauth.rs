@@ -401,6 +401,38 @@ fn tokens_response(t: IssuedTokens) -> Response {
     r
 }
 
+/// The RFC 6749 error for a body the form extractor refused, with the
+/// status that says what is wrong: 413 for a body over the limit (a
+/// client that sends it again unchanged fails again), 415 for another
+/// content type, 400 for a form that does not parse.
+fn form_refused(r: &FormRejection) -> OAuthError {
+    let (status, description) = match r.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the body is too large ({}); a token or revocation request is a few hundred bytes",
+                r.body_text()
+            ),
+        ),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "the body must be application/x-www-form-urlencoded (send that Content-Type)".into(),
+        ),
+        _ => (
+            StatusCode::BAD_REQUEST,
+            format!(
+                "the body is not an application/x-www-form-urlencoded form this endpoint reads: {}",
+                r.body_text()
+            ),
+        ),
+    };
+    OAuthError {
+        status,
+        error: "invalid_request",
+        description,
+    }
+}
+
 /// Runs `f` for an authenticated client of a form endpoint (token,
 /// revocation) off the async runtime; every failure is an RFC 6749 error
 /// body.
@@ -411,12 +443,9 @@ pub(super) async fn client_endpoint<F: Send + 'static>(
     ids: impl FnOnce(&F) -> (Option<String>, Option<String>) + Send + 'static,
     then: impl FnOnce(&Store, &Client, F) -> Result<Response, OAuthError> + Send + 'static,
 ) -> Response {
-    let Ok(Form(f)) = f else {
-        return OAuthError::new(
-            "invalid_request",
-            "the body must be application/x-www-form-urlencoded",
-        )
-        .into_response();
+    let f = match f {
+        Ok(Form(f)) => f,
+        Err(r) => return form_refused(&r).into_response(),
     };
     tokio::task::spawn_blocking(move || -> Result<Response, OAuthError> {
         let (id, secret) = ids(&f);
