@@ -37,14 +37,23 @@ pub use store::{
 
 /// Serves the API on `listener`, sweeps expired leases every `sweep` and
 /// fires due schedules every [`Store::schedule_tick`] until `shutdown`
-/// resolves.
+/// resolves. The listener's caps and timeouts are [`tls::Limits`]'
+/// defaults.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     store: Arc<Store>,
     sweep: Duration,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    serve_on(no_delay(listener), store, sweep, shutdown).await
+    serve_with(
+        listener,
+        None,
+        tls::Limits::default(),
+        store,
+        sweep,
+        shutdown,
+    )
+    .await
 }
 
 /// [`serve`] over HTTPS: the same API and background work, each connection
@@ -56,8 +65,10 @@ pub async fn serve_tls(
     sweep: Duration,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    serve_on(
-        tls::TlsListener::new(listener, tls)?,
+    serve_with(
+        listener,
+        Some(tls),
+        tls::Limits::default(),
         store,
         sweep,
         shutdown,
@@ -65,16 +76,16 @@ pub async fn serve_tls(
     .await
 }
 
-async fn serve_on<L>(
-    listener: L,
+/// [`serve`] or [`serve_tls`] (`tls` given) under other listener
+/// `limits`: tests shorten the timeouts, an operator may change the caps.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    limits: tls::Limits,
     store: Arc<Store>,
     sweep: Duration,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()>
-where
-    L: axum::serve::Listener,
-    L::Addr: std::fmt::Debug,
-{
+) -> std::io::Result<()> {
     let sweeper = {
         let store = store.clone();
         tokio::spawn(async move {
@@ -92,9 +103,7 @@ where
     };
     let delivery = tokio::spawn(webhooks::deliver(store.clone(), store.retry_schedule()));
     let schedules = tokio::spawn(fire_schedules(store.clone()));
-    let r = axum::serve(listener, api::router(store))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let r = tls::serve(listener, tls, api::router(store), limits, shutdown).await;
     sweeper.abort();
     delivery.abort();
     schedules.abort();
@@ -124,38 +133,9 @@ async fn fire_schedules(store: Arc<Store>) {
     }
 }
 
-/// The listener with `TCP_NODELAY` on every accepted connection: without
-/// it an event stream's second small write waits for the client's delayed
-/// ACK of the first (~40 ms on Linux, Nagle's algorithm), and every
-/// `state` event after the first arrives that late.
-fn no_delay(
-    listener: tokio::net::TcpListener,
-) -> axum::serve::TapIo<tokio::net::TcpListener, fn(&mut tokio::net::TcpStream)> {
-    use axum::serve::ListenerExt;
-    fn set(tcp: &mut tokio::net::TcpStream) {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!("TCP_NODELAY could not be set: {e}");
-        }
-    }
-    listener.tap_io(set as fn(&mut tokio::net::TcpStream))
-}
-
 /// Binds `addr` (port 0 picks one) and returns the listener with its address.
 pub async fn bind(addr: &str) -> std::io::Result<(tokio::net::TcpListener, SocketAddr)> {
     let l = tokio::net::TcpListener::bind(addr).await?;
     let a = l.local_addr()?;
     Ok((l, a))
-}
-
-#[cfg(test)]
-mod tests {
-    #[tokio::test]
-    async fn accepted_connections_send_small_writes_at_once() {
-        use axum::serve::Listener;
-        let (l, addr) = super::bind("127.0.0.1:0").await.unwrap();
-        let mut l = super::no_delay(l);
-        let _client = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let (conn, _) = l.accept().await;
-        assert!(conn.nodelay().unwrap(), "TCP_NODELAY is off");
-    }
 }
