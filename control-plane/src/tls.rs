@@ -118,16 +118,43 @@ pub struct Limits {
 }
 
 impl Default for Limits {
+    /// Caps that fit the process's descriptor limit: the connections take
+    /// at most all but [`RESERVED_DESCRIPTORS`] of it (16384 at most),
+    /// one address at most a quarter of that (512 at most), so a low
+    /// `ulimit -n` degrades into refused connections, not into `EMFILE`
+    /// for everyone.
     fn default() -> Limits {
+        let room = descriptor_limit()
+            .saturating_sub(RESERVED_DESCRIPTORS)
+            .max(16);
+        let max_connections = room.min(16_384);
         Limits {
-            max_connections: 16_384,
-            max_connections_per_ip: 512,
-            max_handshakes: 1024,
+            max_connections,
+            max_connections_per_ip: (max_connections / 4).clamp(4, 512),
+            max_handshakes: 1024.min(max_connections),
             max_handshakes_per_ip: 32,
             first_byte_timeout: Duration::from_secs(3),
             handshake_timeout: Duration::from_secs(10),
             header_timeout: Duration::from_secs(30),
         }
+    }
+}
+
+/// Descriptors kept out of the connection cap: the database and its
+/// WAL, outgoing webhook connections, logs.
+pub const RESERVED_DESCRIPTORS: usize = 128;
+
+/// The soft `RLIMIT_NOFILE` (1024 when it cannot be read).
+fn descriptor_limit() -> usize {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit into the struct we own.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) } == 0 {
+        usize::try_from(r.rlim_cur).unwrap_or(usize::MAX)
+    } else {
+        1024
     }
 }
 
@@ -252,20 +279,8 @@ impl RareWarn {
 fn resource_exhausted(e: &std::io::Error) -> bool {
     matches!(
         e.raw_os_error(),
-        Some(libc_errno::EMFILE | libc_errno::ENFILE | libc_errno::ENOBUFS | libc_errno::ENOMEM)
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
     )
-}
-
-/// The errno values [`resource_exhausted`] looks for (Linux and the BSDs
-/// agree on these four).
-mod libc_errno {
-    pub const ENOMEM: i32 = 12;
-    pub const ENFILE: i32 = 23;
-    pub const EMFILE: i32 = 24;
-    #[cfg(target_os = "linux")]
-    pub const ENOBUFS: i32 = 105;
-    #[cfg(not(target_os = "linux"))]
-    pub const ENOBUFS: i32 = 55;
 }
 
 /// Sets what every accepted connection needs: `TCP_NODELAY`, without
