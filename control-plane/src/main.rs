@@ -68,6 +68,12 @@ struct Args {
     /// `--listen` is refused.
     #[arg(long, conflicts_with = "tls_cert")]
     insecure_http: bool,
+    /// Open connections from one address (an IPv6 /64) at most; beyond it
+    /// new ones are closed. Default: a quarter of the connection cap (all
+    /// but 128 of the descriptor limit), 512 at most. Behind a proxy on
+    /// the same host every client is the proxy's address: raise it there.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections_per_address: Option<u32>,
     /// How many live agents a team may have (its plan's limit; the default
     /// agent counts). Agents over it are listed unavailable and cannot be
     /// changed, get keys or start runs.
@@ -437,14 +443,15 @@ async fn main() {
         let _ = tokio::signal::ctrl_c().await;
     };
     let sweep = Duration::from_millis(a.sweep_ms.max(10));
-    let served = match transport {
-        control_plane::tls::Transport::Plain => {
-            control_plane::serve(listener, store, sweep, shutdown).await
-        }
-        control_plane::tls::Transport::Tls(cfg) => {
-            control_plane::serve_tls(listener, cfg, store, sweep, shutdown).await
-        }
+    let mut limits = control_plane::tls::Limits::default();
+    if let Some(n) = a.max_connections_per_address {
+        limits.max_connections_per_ip = n as usize;
+    }
+    let tls = match transport {
+        control_plane::tls::Transport::Plain => None,
+        control_plane::tls::Transport::Tls(cfg) => Some(cfg),
     };
+    let served = control_plane::serve_with(listener, tls, limits, store, sweep, shutdown).await;
     if let Err(e) = served {
         eprintln!("control-plane: {e}");
         std::process::exit(1);
