@@ -636,6 +636,21 @@ mod tests {
         assert!(get(&mut again, "/").await.ends_with("ok"));
     }
 
+    /// Out of descriptors or memory backs off; a connection reset
+    /// before it was accepted does not.
+    #[test]
+    fn only_exhaustion_backs_off_and_defaults_fit_the_descriptor_limit() {
+        for e in [libc::EMFILE, libc::ENFILE, libc::ENOBUFS, libc::ENOMEM] {
+            assert!(resource_exhausted(&std::io::Error::from_raw_os_error(e)));
+        }
+        assert!(!resource_exhausted(&std::io::Error::from_raw_os_error(
+            libc::ECONNABORTED
+        )));
+        let l = Limits::default();
+        assert!(l.max_connections + RESERVED_DESCRIPTORS <= descriptor_limit().max(144));
+        assert!(l.max_connections_per_ip <= l.max_connections);
+    }
+
     #[test]
     fn a_v6_host_counts_by_its_64_and_mapped_v4_as_v4() {
         let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
