@@ -513,12 +513,18 @@ async fn the_verification_page_is_inert_and_wrong_codes_lock_the_user_out() {
         "BCDF-GHJK",
         "ZZZZ-ZZZZ",
         "XXXX-XXXX",
-        "not a code",
+        "CCCC-CCCC",
         "BBBB-BBBB",
     ] {
         let s = decide(&srv, wrong, "guesser", "guesser-password", "allow").await;
         assert_eq!(s, 400, "{wrong}");
     }
+    // A malformed code is no guess: refused, counted against nobody (but
+    // the user is locked out by now).
+    assert_eq!(
+        decide(&srv, "not a code", "guesser", "guesser-password", "allow").await,
+        400
+    );
     assert_eq!(
         decide(&srv, &user_code, "guesser", "guesser-password", "allow").await,
         429

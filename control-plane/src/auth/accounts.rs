@@ -56,6 +56,17 @@ impl Client {
     }
 }
 
+/// Whether `password` matches the PHC-format Argon2 `hash` (a malformed
+/// hash matches nothing). Slow and ~19 MiB on purpose: call it only from
+/// [`super::lockout`]'s verification threads.
+pub(crate) fn verify_password(hash: &str, password: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|parsed| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok()
+    })
+}
+
 fn hash_password(password: &str) -> Result<String, StoreError> {
     let mut salt = [0u8; 16];
     getrandom::fill(&mut salt).map_err(StoreError::corrupt)?;
@@ -129,23 +140,22 @@ impl Store {
         }
     }
 
-    /// Whether `password` is the user's. An unknown user costs the same
-    /// time (a dummy hash is verified), so names cannot be probed.
-    pub(crate) fn check_password(&self, name: &str, password: &str) -> Result<bool, StoreError> {
+    /// The hash `name`'s password is checked against, and whether the user
+    /// exists. An unknown user gets a dummy hash, verified all the same
+    /// (see [`verify_password`]), so the time taken does not tell which
+    /// names exist. Split from the verification so that the slow part runs
+    /// on [`super::lockout`]'s few threads while the store read stays here.
+    pub(crate) fn password_hash_to_check(&self, name: &str) -> Result<(String, bool), StoreError> {
         static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-        let stored = self.tx(|tx| db::password_hash(tx, name))?;
-        let known = stored.is_some();
-        let hash = match stored {
-            Some(h) => h,
-            None => DUMMY
-                .get_or_init(|| hash_password("not anyone's password").unwrap_or_default())
-                .clone(),
-        };
-        let parsed = PasswordHash::new(&hash).map_err(StoreError::corrupt)?;
-        let ok = Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok();
-        Ok(ok && known)
+        Ok(match self.tx(|tx| db::password_hash(tx, name))? {
+            Some(h) => (h, true),
+            None => (
+                DUMMY
+                    .get_or_init(|| hash_password("not anyone's password").unwrap_or_default())
+                    .clone(),
+                false,
+            ),
+        })
     }
 
     /// Registers a client; returns its secret when confidential (shown once).

@@ -11,7 +11,7 @@ use super::device::{self, CodeRefused, Decision};
 use super::error::{OAuthError, OAuthErrorBody};
 use super::{lockout, oauth, page};
 use crate::error::ApiError;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -57,7 +57,7 @@ pub(crate) struct DeviceAuthorization {
 
 /// Starts a device grant: a device code for the client and a user code
 /// for the person.
-#[utoipa::path(post, path = "/oauth/device_authorization", tag = "oauth", security(("client" = []), ()), request_body(content = DeviceAuthorizationForm, content_type = "application/x-www-form-urlencoded"), responses((status = 200, description = "The codes and where the person enters the user code (never cached).", body = DeviceAuthorization), (status = 400, description = "`invalid_request` (a malformed form), `invalid_scope`: see error_description.", body = OAuthErrorBody), (status = 401, description = "`invalid_client`: unknown client, or its authentication failed.", body = OAuthErrorBody)))]
+#[utoipa::path(post, path = "/oauth/device_authorization", tag = "oauth", security(("client" = []), ()), request_body(content = DeviceAuthorizationForm, content_type = "application/x-www-form-urlencoded"), responses((status = 200, description = "The codes and where the person enters the user code (never cached).", body = DeviceAuthorization), (status = 400, description = "`invalid_request` (a malformed form), `invalid_scope`: see error_description.", body = OAuthErrorBody), (status = 401, description = "`invalid_client`: unknown client, or its authentication failed.", body = OAuthErrorBody), (status = 429, description = "`slow_down`: this client has too many codes waiting for a person (1000); wait `Retry-After` seconds.", body = OAuthErrorBody)))]
 pub(crate) async fn device_authorization(
     State(s): State<Shared>,
     headers: HeaderMap,
@@ -75,7 +75,26 @@ pub(crate) async fn device_authorization(
                 "the only scope is `agent`",
             ));
         }
-        let d = s.create_device_code(client, &scope)?;
+        let d = match s.create_device_code(client, &scope) {
+            Ok(d) => d,
+            // Too many codes wait for a person: RFC 8628's `slow_down`, as
+            // a 429 the client can wait out.
+            Err(StoreError::RateLimited {
+                message,
+                retry_after_seconds,
+            }) => {
+                let mut r = OAuthError {
+                    status: StatusCode::TOO_MANY_REQUESTS,
+                    error: "slow_down",
+                    description: message,
+                }
+                .into_response();
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_seconds));
+                return Ok(r);
+            }
+            Err(e) => return Err(e.into()),
+        };
         let verification_uri = format!("{}{VERIFICATION_PATH}", s.public_url());
         let complete = format!("{verification_uri}?user_code={}", d.user_code);
         let mut r = Json(DeviceAuthorization {
@@ -165,7 +184,7 @@ fn code_key(user: &str) -> String {
 }
 
 /// A person's decision on the verification page.
-#[utoipa::path(post, path = "/oauth/device", tag = "oauth", request_body(content = VerificationForm, content_type = "application/x-www-form-urlencoded", description = "The code, the sign-in and the decision."), responses((status = 200, description = "Done: the device is signed in (allow) or refused (deny); the person returns to it.", content_type = "text/html", body = String), (status = 400, description = "The page again: a malformed form, or a code that is mistyped, already decided or expired.", content_type = "text/html", body = String), (status = 401, description = "The page again: wrong user name or password.", content_type = "text/html", body = String), (status = 429, description = "Too many wrong passwords or codes for this user; try again in 15 minutes.", content_type = "text/html", body = String)))]
+#[utoipa::path(post, path = "/oauth/device", tag = "oauth", request_body(content = VerificationForm, content_type = "application/x-www-form-urlencoded", description = "The code, the sign-in and the decision."), responses((status = 200, description = "Done: the device is signed in (allow) or refused (deny); the person returns to it.", content_type = "text/html", body = String), (status = 400, description = "The page again: a malformed form, or a code that is mistyped, already decided or expired.", content_type = "text/html", body = String), (status = 401, description = "The page again: wrong user name or password.", content_type = "text/html", body = String), (status = 429, description = "Too many wrong passwords or codes for this user; try again in 15 minutes.", content_type = "text/html", body = String), (status = 503, description = "The page again: too many password checks waiting; try again after `Retry-After` seconds.", content_type = "text/html", body = String)))]
 pub(crate) async fn verification_submit(
     State(s): State<Shared>,
     f: Result<Form<VerificationForm>, FormRejection>,
@@ -178,16 +197,36 @@ pub(crate) async fn verification_submit(
         .unwrap_or_else(|_| ApiError::internal("the verification page failed").into_response())
 }
 
+/// The page saying the user is locked out.
+fn locked_out_page() -> Response {
+    page::page(
+        StatusCode::TOO_MANY_REQUESTS,
+        "Too many attempts",
+        "<p class=err>Too many wrong passwords or codes for this user; try again in 15 minutes.</p>",
+    )
+}
+
+/// The form again, 503 with `Retry-After`: the password checks are busy.
+fn busy_page(typed: &str) -> Response {
+    let mut r = form_page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        typed,
+        Some("the control plane is busy checking other sign-ins; try again in a few seconds"),
+    );
+    r.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(lockout::BUSY_RETRY_SECONDS),
+    );
+    r
+}
+
+/// The decision. A code is looked up only after the right password, and
+/// only then can a wrong one count against the user (no one without the
+/// password can lock them out); the count is [`lockout::reserve`]d before
+/// the lookup, so parallel wrong codes get no more than five looks.
 fn decide(s: &Store, f: VerificationForm) -> Response {
     let typed = f.user_code.unwrap_or_default();
     let user = f.username.unwrap_or_default();
-    if lockout::locked_out(&user) || lockout::locked_out(&code_key(&user)) {
-        return page::page(
-            StatusCode::TOO_MANY_REQUESTS,
-            "Too many attempts",
-            "<p class=err>Too many wrong passwords or codes for this user; try again in 15 minutes.</p>",
-        );
-    }
     let decision = match f.decision.as_deref() {
         Some("allow") => Decision::Allow,
         Some("deny") => Decision::Deny,
@@ -200,7 +239,7 @@ fn decide(s: &Store, f: VerificationForm) -> Response {
         }
     };
     let Some(code) = device::normalise(&typed) else {
-        lockout::record(&code_key(&user), false);
+        // Not a guess at any code: counted against nobody.
         return form_page(
             StatusCode::BAD_REQUEST,
             &typed,
@@ -209,13 +248,8 @@ fn decide(s: &Store, f: VerificationForm) -> Response {
     };
     match lockout::check_password(s, &user, f.password.as_deref().unwrap_or_default()) {
         lockout::Verdict::Right => {}
-        lockout::Verdict::LockedOut => {
-            return page::page(
-                StatusCode::TOO_MANY_REQUESTS,
-                "Too many attempts",
-                "<p class=err>Too many wrong passwords or codes for this user; try again in 15 minutes.</p>",
-            )
-        }
+        lockout::Verdict::LockedOut => return locked_out_page(),
+        lockout::Verdict::Busy => return busy_page(&typed),
         lockout::Verdict::Wrong => {
             return form_page(
                 StatusCode::UNAUTHORIZED,
@@ -224,9 +258,15 @@ fn decide(s: &Store, f: VerificationForm) -> Response {
             );
         }
     }
+    let key = code_key(&user);
+    match lockout::reserve(&key) {
+        lockout::Reserved::Yes => {}
+        lockout::Reserved::LockedOut => return locked_out_page(),
+        lockout::Reserved::Full => return busy_page(&typed),
+    }
     match s.decide_device_code(&code, &user, decision) {
         Ok(name) => {
-            lockout::record(&code_key(&user), true);
+            lockout::forget(&key);
             let (title, what) = match decision {
                 Decision::Allow => ("Device signed in", "is signed in as you"),
                 Decision::Deny => ("Device refused", "was refused"),
@@ -242,7 +282,7 @@ fn decide(s: &Store, f: VerificationForm) -> Response {
             )
         }
         Err(CodeRefused::Unknown) => {
-            lockout::record(&code_key(&user), false);
+            // The reserved failure stands.
             form_page(
                 StatusCode::BAD_REQUEST,
                 &typed,
@@ -250,6 +290,7 @@ fn decide(s: &Store, f: VerificationForm) -> Response {
             )
         }
         Err(CodeRefused::Store(e)) => {
+            lockout::release(&key);
             let e = ApiError::from(e);
             page::page(
                 e.status,
@@ -257,5 +298,85 @@ fn decide(s: &Store, f: VerificationForm) -> Response {
                 &format!("<p class=err>{}</p>", page::esc(&e.message)),
             )
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form(code: &str, user: &str, password: Option<&str>) -> VerificationForm {
+        VerificationForm {
+            user_code: Some(code.into()),
+            username: Some(user.into()),
+            password: password.map(Into::into),
+            decision: Some("allow".into()),
+        }
+    }
+
+    fn new_code(s: &Store) -> String {
+        s.add_client("dev", "Dev", false, &["http://127.0.0.1/cb".into()])
+            .ok();
+        let client = s.client("dev").unwrap().unwrap();
+        s.create_device_code(&client, "agent").unwrap().user_code
+    }
+
+    #[test]
+    fn parallel_wrong_codes_get_no_more_than_the_allowed_looks() {
+        let (_d, s) = crate::store::testing::store();
+        s.add_user("coder", "the-right-password", None).unwrap();
+        let s = Arc::new(s);
+        // Rounds of four at once: fewer than the password lockout's five,
+        // so only the code count limits them; a count checked before the
+        // slow password check and recorded after lets whole rounds through.
+        let mut statuses = Vec::new();
+        for round in 0..6 {
+            let rounds: Vec<_> = (0..4)
+                .map(|i| {
+                    let s = s.clone();
+                    // Distinct, well-formed, wrong codes.
+                    let code = format!(
+                        "BCDF-GH{}{}",
+                        ["J", "K", "L", "M"][i],
+                        ["N", "P", "Q", "R", "S", "T"][round]
+                    );
+                    std::thread::spawn(move || {
+                        decide(&s, form(&code, "coder", Some("the-right-password"))).status()
+                    })
+                })
+                .collect();
+            statuses.extend(rounds.into_iter().map(|t| t.join().unwrap()));
+        }
+        let looked = statuses
+            .iter()
+            .filter(|c| **c == StatusCode::BAD_REQUEST)
+            .count();
+        assert_eq!(looked, lockout::MAX_FAILURES as usize, "{statuses:?}");
+        assert!(statuses
+            .iter()
+            .all(|c| *c == StatusCode::BAD_REQUEST || *c == StatusCode::TOO_MANY_REQUESTS));
+    }
+
+    #[test]
+    fn codes_without_the_password_lock_nobody_out() {
+        let (_d, s) = crate::store::testing::store();
+        s.add_user("erin", "erins-password", None).unwrap();
+        let code = new_code(&s);
+        for bad in ["x", "", "BCDF-GHJ", "BCDF-GHJKA", "AEIO-UAEI"] {
+            for pw in [None, Some("")] {
+                let st = decide(&s, form(bad, "erin", pw)).status();
+                assert_eq!(st, StatusCode::BAD_REQUEST);
+            }
+        }
+        // Wrong passwords count as such (four of five), never as codes.
+        for _ in 0..4 {
+            let st = decide(&s, form("BCDF-GHJK", "erin", Some("guess"))).status();
+            assert_eq!(st, StatusCode::UNAUTHORIZED);
+        }
+        assert_eq!(
+            decide(&s, form(&code, "erin", Some("erins-password"))).status(),
+            StatusCode::OK,
+            "malformed or unchecked codes without the password count against nobody"
+        );
     }
 }

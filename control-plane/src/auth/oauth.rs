@@ -261,7 +261,7 @@ pub(crate) async fn authorize_page(
 }
 
 /// The consent decision: sign-in plus allow or deny.
-#[utoipa::path(post, path = "/oauth/authorize", tag = "oauth", request_body(content = AuthorizeParams, content_type = "application/x-www-form-urlencoded", description = "The authorization request's parameters (hidden fields of the consent page) and the person's decision."), responses((status = 303, description = "Back to the redirect URI: with `code` and `state` when allowed, with `error` and `state` when refused or denied."), (status = 400, description = "A page saying why the request cannot be trusted (missing or unknown client, unregistered redirect URI — the paste-the-code `urn:ietf:wg:oauth:2.0:oob` among them: use the device grant —, malformed parameters).", content_type = "text/html", body = String), (status = 401, description = "The consent page again: wrong user name or password.", content_type = "text/html", body = String), (status = 429, description = "Too many failed sign-ins for this user; try again in 15 minutes.", content_type = "text/html", body = String)))]
+#[utoipa::path(post, path = "/oauth/authorize", tag = "oauth", request_body(content = AuthorizeParams, content_type = "application/x-www-form-urlencoded", description = "The authorization request's parameters (hidden fields of the consent page) and the person's decision."), responses((status = 303, description = "Back to the redirect URI: with `code` and `state` when allowed, with `error` and `state` when refused or denied."), (status = 400, description = "A page saying why the request cannot be trusted (missing or unknown client, unregistered redirect URI — the paste-the-code `urn:ietf:wg:oauth:2.0:oob` among them: use the device grant —, malformed parameters).", content_type = "text/html", body = String), (status = 401, description = "The consent page again: wrong user name or password.", content_type = "text/html", body = String), (status = 429, description = "Too many failed sign-ins for this user; try again in 15 minutes.", content_type = "text/html", body = String), (status = 503, description = "The consent page again: too many password checks waiting; try again after `Retry-After` seconds.", content_type = "text/html", body = String)))]
 pub(crate) async fn authorize_submit(
     State(s): State<Shared>,
     f: Result<Form<AuthorizeParams>, FormRejection>,
@@ -296,6 +296,20 @@ pub(crate) async fn authorize_submit(
         if verdict != lockout::Verdict::Right {
             let h = hidden(&c);
             let h: Vec<(&str, &str)> = h.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            if verdict == lockout::Verdict::Busy {
+                // Not checked: too many checks wait. The form again, 503.
+                let mut r = page::consent(
+                    &c.client.name,
+                    &h,
+                    Some("the control plane is busy checking other sign-ins; try again in a few seconds"),
+                );
+                *r.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+                r.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    lockout::BUSY_RETRY_SECONDS.into(),
+                );
+                return r;
+            }
             return page::consent(&c.client.name, &h, Some("wrong user name or password"));
         }
         let challenge = c.challenge.as_deref().map(|ch| (ch, "S256"));

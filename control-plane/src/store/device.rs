@@ -50,15 +50,37 @@ pub(crate) struct NewDevice<'a> {
     pub(crate) expires_at: i64,
 }
 
-/// Stores a device code, forgetting those that expired over an hour ago;
-/// `false` when a live code already has this user code (the caller draws
-/// another).
+/// Codes of one client waiting for a person (pending, unexpired), at most.
+/// The endpoint is unauthenticated for a public client: without a cap a
+/// flood fills the database (32k codes, 11 MB, in 40 s); beyond it the
+/// client gets `slow_down` until codes are decided or expire.
+pub(crate) const MAX_PENDING_PER_CLIENT: i64 = 1000;
+/// The wait a refused client is told: codes expire on their own.
+const FULL_RETRY_SECONDS: u64 = 60;
+
+/// Stores a device code, forgetting those that expired over an hour ago
+/// (by the `expires_at` index); `false` when a live code already has this
+/// user code (the caller draws another); [`StoreError::RateLimited`] when
+/// the client has [`MAX_PENDING_PER_CLIENT`] codes waiting.
 pub(crate) fn insert(tx: &Tx<'_>, d: &NewDevice<'_>) -> Result<bool, StoreError> {
     let now = now_ms();
     tx.sql.execute(
         "DELETE FROM device_codes WHERE expires_at < ?1",
         params![now - 3_600_000],
     )?;
+    let pending: i64 = tx.sql.query_row(
+        "SELECT COUNT(*) FROM device_codes WHERE client_id = ?1 AND state = 'pending' AND expires_at > ?2",
+        params![d.client_id, now],
+        |r| r.get(0),
+    )?;
+    if pending >= MAX_PENDING_PER_CLIENT {
+        return Err(StoreError::RateLimited {
+            message: format!(
+                "{pending} sign-ins of this client already wait for a person; finish or abandon one (codes expire on their own), then try again"
+            ),
+            retry_after_seconds: FULL_RETRY_SECONDS,
+        });
+    }
     let n = tx.sql.execute(
         "INSERT INTO device_codes (device_hash, user_code_hash, client_id, scope, state, interval_s, expires_at, created_at) VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7) ON CONFLICT DO NOTHING",
         params![d.device_hash, d.user_code_hash, d.client_id, d.scope, d.interval_s as i64, d.expires_at, now],
@@ -164,4 +186,55 @@ pub(crate) fn redeemed(tx: &Tx<'_>, device_hash: &str, family: &str) -> Result<(
         params![device_hash, family],
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_client_gets_no_more_than_the_pending_codes_allowed() {
+        let (_d, store) = crate::store::testing::store();
+        let hashes: Vec<String> = (0..=MAX_PENDING_PER_CLIENT)
+            .map(|i| format!("h{i}"))
+            .collect();
+        let new = |i: usize, client: &'static str| NewDevice {
+            device_hash: &hashes[i],
+            user_code_hash: &hashes[i],
+            client_id: client,
+            scope: "agent",
+            interval_s: 5,
+            expires_at: now_ms() + 600_000,
+        };
+        store
+            .tx(|tx| {
+                for i in 0..MAX_PENDING_PER_CLIENT as usize {
+                    assert!(insert(tx, &new(i, "flooder"))?);
+                }
+                Ok(())
+            })
+            .unwrap();
+        let last = MAX_PENDING_PER_CLIENT as usize;
+        let full = store.tx(|tx| insert(tx, &new(last, "flooder")));
+        assert!(
+            matches!(full, Err(StoreError::RateLimited { retry_after_seconds, .. }) if retry_after_seconds > 0),
+            "{:?}",
+            full.err()
+        );
+        // A decided code no longer counts; another client is not affected.
+        store
+            .tx(|tx| decide(tx, "h0", DeviceState::Denied, "someone"))
+            .unwrap();
+        assert!(store.tx(|tx| insert(tx, &new(last, "flooder"))).unwrap());
+        let plan: String = store
+            .tx(|tx| {
+                Ok(tx.sql.query_row(
+                    "EXPLAIN QUERY PLAN DELETE FROM device_codes WHERE expires_at < 0",
+                    [],
+                    |r| r.get::<_, String>(3),
+                )?)
+            })
+            .unwrap();
+        assert!(plan.contains("INDEX"), "the purge uses an index: {plan}");
+    }
 }

@@ -137,7 +137,9 @@ CREATE TABLE IF NOT EXISTS api_keys (
 /// code only as hashes; `state` is `pending`, `approved` (by `user_name`),
 /// `denied` or `redeemed` (it issued the token family `family`);
 /// `interval_s` grows by 5 at every `slow_down`; `last_poll_at` is when
-/// the client last asked.
+/// the client last asked. Indexed by `expires_at` (every insert purges
+/// codes expired an hour ago) and by client and state (the cap on a
+/// client's pending codes counts them at every insert).
 const DEVICE: &str = "
 CREATE TABLE IF NOT EXISTS device_codes (
   device_hash TEXT PRIMARY KEY, user_code_hash TEXT NOT NULL UNIQUE,
@@ -145,6 +147,8 @@ CREATE TABLE IF NOT EXISTS device_codes (
   user_name TEXT, family TEXT, interval_s INTEGER NOT NULL, last_poll_at INTEGER,
   expires_at INTEGER NOT NULL, created_at INTEGER NOT NULL
 );
+CREATE INDEX IF NOT EXISTS device_codes_expires ON device_codes (expires_at);
+CREATE INDEX IF NOT EXISTS device_codes_pending ON device_codes (client_id, state, expires_at);
 ";
 
 /// Indexes over the columns [`own_keys`] gives older files first.

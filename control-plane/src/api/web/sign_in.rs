@@ -335,6 +335,7 @@ pub(crate) async fn login_submit(
             Verdict::Right => {}
             Verdict::LockedOut => return Err(StatusCode::TOO_MANY_REQUESTS),
             Verdict::Wrong => return Err(StatusCode::UNAUTHORIZED),
+            Verdict::Busy => return Err(StatusCode::SERVICE_UNAVAILABLE),
         }
         let token = random_secret("cpws_");
         let csrf = random_secret("");
@@ -375,6 +376,18 @@ pub(crate) async fn login_submit(
             StatusCode::UNAUTHORIZED,
             Some("Wrong user name or password."),
         ),
+        Err(StatusCode::SERVICE_UNAVAILABLE) => {
+            // Too many password checks waiting, or the store failed.
+            let mut r = login_form(
+                &store,
+                f.next.as_deref(),
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some("The control plane is busy and could not sign you in just now; try again in a few seconds."),
+            );
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, lockout::BUSY_RETRY_SECONDS.into());
+            r
+        }
         Err(_) => login_form(
             &store,
             f.next.as_deref(),
