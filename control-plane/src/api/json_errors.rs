@@ -98,23 +98,12 @@ fn default_message(status: StatusCode) -> &'static str {
 /// Whether an answer's body is already fit for a client: JSON of any
 /// kind, or a page for a person.
 fn keeps_its_body(r: &Response) -> bool {
-    let Some(ct) = r
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return false;
-    };
-    let essence = ct
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    essence == "application/json"
-        || essence.ends_with("+json")
-        || essence == "text/html"
-        || essence == "text/event-stream"
+    super::media_type(r.headers()).is_some_and(|essence| {
+        essence == "application/json"
+            || essence.ends_with("+json")
+            || essence == "text/html"
+            || essence == "text/event-stream"
+    })
 }
 
 /// The largest body of axum's own that is read back as the message.

@@ -58,23 +58,29 @@ type ApiResult<T> = Result<Json<T>, ApiError>;
 /// so a route that takes images says so in its signature.
 pub(crate) struct Body<T, const LIMIT: usize = MAX_BODY_BYTES>(pub(crate) T);
 
+/// The media type of a `Content-Type` (its essence: no parameters,
+/// lower case), if the headers have one.
+pub(crate) fn media_type(headers: &axum::http::HeaderMap) -> Option<String> {
+    let ct = headers
+        .get(axum::http::header::CONTENT_TYPE)?
+        .to_str()
+        .ok()?;
+    Some(
+        ct.split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase(),
+    )
+}
+
 /// Whether the request says its body is JSON (`application/json` or an
 /// `application/…+json` type), as axum's `Json` asks.
 fn is_json(headers: &axum::http::HeaderMap) -> bool {
-    let Some(ct) = headers
-        .get(axum::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return false;
-    };
-    let essence = ct
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    essence == "application/json"
-        || (essence.starts_with("application/") && essence.ends_with("+json"))
+    media_type(headers).is_some_and(|essence| {
+        essence == "application/json"
+            || (essence.starts_with("application/") && essence.ends_with("+json"))
+    })
 }
 
 impl<S: Send + Sync, T: serde::de::DeserializeOwned, const LIMIT: usize>
