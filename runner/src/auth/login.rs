@@ -147,7 +147,10 @@ fn loopback(
                 r.error(),
                 r.error_description().cloned().unwrap_or_default()
             ),
-            other => format!("exchanging the code failed: {other}"),
+            other => format!(
+                "exchanging the code failed: {}",
+                crate::trust::describe(&other)
+            ),
         })
 }
 
@@ -183,7 +186,10 @@ fn device(
                 r.error(),
                 r.error_description().cloned().unwrap_or_default()
             ),
-            other => format!("cannot start a device sign-in at {base}: {other}"),
+            other => format!(
+                "cannot start a device sign-in at {base}: {}",
+                crate::trust::describe(&other)
+            ),
         })?;
     let page = details.verification_uri().as_str();
     let code = details.user_code().secret();
@@ -218,7 +224,10 @@ fn device(
                     r.error_description().cloned().unwrap_or_default()
                 ),
             },
-            other => format!("polling {base}/oauth/token failed: {other}"),
+            other => format!(
+                "polling {base}/oauth/token failed: {}",
+                crate::trust::describe(&other)
+            ),
         })
 }
 
