@@ -56,12 +56,18 @@ kind_deny := fs_deny if {
 	kind == "net.connect"
 } else := platform_deny if {
 	kind in platform_kinds
+} else := mcp_deny if {
+	kind == "mcp.call"
+} else := search_deny if {
+	kind == "web.search"
 } else := set()
 
 kind_ask := fs_ask if {
 	kind in fs_kinds
 } else := platform_ask if {
 	kind in platform_kinds
+} else := mcp_ask if {
+	kind == "mcp.call"
 } else := set()
 
 kind_allow := fs_allow if {
@@ -72,6 +78,10 @@ kind_allow := fs_allow if {
 	kind == "net.connect"
 } else := platform_allow if {
 	kind in platform_kinds
+} else := mcp_allow if {
+	kind == "mcp.call"
+} else := search_allow if {
+	kind == "web.search"
 } else := set()
 
 platform_kinds := {"workspace.write", "external"}
@@ -81,7 +91,7 @@ default confinement := {}
 
 confinement := {"confine": c} if c := confine
 
-known_kinds := {"fs.read", "fs.write", "shell.exec", "net.connect", "workspace.write", "external"}
+known_kinds := {"fs.read", "fs.write", "shell.exec", "net.connect", "workspace.write", "external", "mcp.call", "web.search"}
 
 deny contains msg if {
 	not kind in known_kinds
@@ -98,6 +108,7 @@ enabled_tools := t if {
 deny contains msg if {
 	not tool in enabled_tools
 	not runner_acting
+	not mcp_tool_offered
 	msg := sprintf("tool %v is not enabled by the pinned agent version", [object.get(input, ["action", "tool"], "(none)")])
 }
 
@@ -166,6 +177,8 @@ kind_settings := fs_settings if {
 	kind == "shell.exec"
 } else := net_settings if {
 	kind == "net.connect"
+} else := mcp_settings if {
+	kind == "mcp.call"
 } else := []
 
 setting_types := {"object": "an object", "array": "a list"}

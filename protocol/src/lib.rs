@@ -13,7 +13,8 @@
 //!   activity carries;
 //! - [`normalized`]: the action as the policy saw it and the tool acts on it;
 //! - [`repository`]: the repository a session checks out and delivers to;
-//! - [`repo_list`]: the repositories a worker reports it can work on.
+//! - [`repo_list`]: the repositories a worker reports it can work on;
+//! - [`toolset`]: skill bundles and delivered artifacts on the wire.
 
 #![deny(missing_docs)]
 
@@ -27,3 +28,4 @@ pub mod policy;
 pub mod repo_list;
 pub mod repository;
 pub mod session;
+pub mod toolset;

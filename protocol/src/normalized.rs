@@ -33,6 +33,12 @@ pub enum NormalizedAction {
     /// A side effect outside both the sandbox and the platform.
     #[serde(rename = "external")]
     External(NormalizedOperation),
+    /// A call to a tool of an MCP server.
+    #[serde(rename = "mcp.call")]
+    McpCall(NormalizedMcpCall),
+    /// A query to the search provider.
+    #[serde(rename = "web.search")]
+    WebSearch(NormalizedSearch),
     /// A call the runner refused before any action existed (a tool the
     /// session does not offer); recorded, never performed.
     #[serde(rename = "tool.call")]
@@ -50,6 +56,8 @@ impl NormalizedAction {
             NormalizedAction::ShellExec(s) => &s.tool,
             NormalizedAction::NetConnect(c) => &c.tool,
             NormalizedAction::WorkspaceWrite(o) | NormalizedAction::External(o) => &o.tool,
+            NormalizedAction::McpCall(m) => &m.tool,
+            NormalizedAction::WebSearch(w) => &w.tool,
             NormalizedAction::ToolCall { tool } => tool,
         }
     }
@@ -63,6 +71,8 @@ impl NormalizedAction {
             NormalizedAction::NetConnect(_) => "net.connect",
             NormalizedAction::WorkspaceWrite(_) => "workspace.write",
             NormalizedAction::External(_) => "external",
+            NormalizedAction::McpCall(_) => "mcp.call",
+            NormalizedAction::WebSearch(_) => "web.search",
             NormalizedAction::ToolCall { .. } => "tool.call",
         }
     }
@@ -94,6 +104,10 @@ pub struct NormalizedFile {
     pub path_components: Vec<String>,
     /// Whether the path lies inside a git directory of any name.
     pub git_state: bool,
+    /// Which of the session's places the resolved path lies in:
+    /// `workspace`, `skills` (read-only), `artifacts` (`/data`), or `""`
+    /// (outside all of them).
+    pub root: String,
 }
 
 /// A shell command after normalisation.
@@ -154,4 +168,38 @@ pub struct NormalizedOperation {
     /// A repository operation's details (`external` only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub git: Option<crate::policy::GitOperation>,
+    /// The file an `artifact.deliver` delivers (`workspace.write` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact: Option<crate::policy::ArtifactFile>,
+}
+
+/// An MCP tool call after normalisation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NormalizedMcpCall {
+    /// The tool that asked (`mcp__<server>__<tool>`).
+    pub tool: String,
+    /// The server's name in the pinned agent version.
+    pub server: String,
+    /// The server's URL.
+    pub url: String,
+    /// The URL's host, lower case, without a trailing dot or port.
+    pub host: String,
+    /// The tool's name on the server.
+    pub tool_name: String,
+    /// The arguments sent.
+    pub arguments: serde_json::Value,
+}
+
+/// A search query after normalisation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NormalizedSearch {
+    /// The tool that asked.
+    pub tool: String,
+    /// The provider's name.
+    pub provider: String,
+    /// The query, trimmed.
+    pub query: String,
+    /// Results asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u32>,
 }

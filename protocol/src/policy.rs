@@ -84,6 +84,35 @@ pub enum ActionDetail {
         /// What it is written to, when there is one.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         target: Option<String>,
+        /// `artifact.deliver`: the file delivered, as the runner read it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        artifact: Option<ArtifactFile>,
+    },
+    /// A call to a tool of one of the agent's MCP servers. The server's
+    /// host is decided again as a `net.connect` when the runner connects.
+    #[serde(rename = "mcp.call")]
+    McpCall {
+        /// The server's name in the pinned agent version.
+        server: String,
+        /// The server's URL in the pinned agent version.
+        url: String,
+        /// The tool's name on that server (without the `mcp__` prefix).
+        tool_name: String,
+        /// The arguments the model gave, sent to the server as they are.
+        #[serde(default)]
+        arguments: serde_json::Value,
+    },
+    /// A query sent to the worker's search provider (WebSearch). The
+    /// provider's host is decided again as a `net.connect`.
+    #[serde(rename = "web.search")]
+    WebSearch {
+        /// The provider's name (`searxng`, `brave`).
+        provider: String,
+        /// The query as the model wrote it.
+        query: String,
+        /// Results asked for.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        count: Option<u32>,
     },
     /// A side effect outside both the sandbox and the platform.
     #[serde(rename = "external")]
@@ -135,6 +164,22 @@ pub struct GitOperation {
     pub draft: Option<bool>,
 }
 
+/// A file the runner delivers from the session's artifacts directory
+/// (`/data` in the sandbox), as it measured it: policies compare these and
+/// the bytes uploaded are exactly the ones hashed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArtifactFile {
+    /// The path inside the sandbox (`/data/report.md`).
+    pub path: String,
+    /// Its size in bytes.
+    pub size_bytes: u64,
+    /// Lower-case hex SHA-256 of its bytes.
+    pub sha256: String,
+    /// The media type guessed from its name (`application/octet-stream` when unknown).
+    pub media_type: String,
+}
+
 fn dot() -> String {
     ".".to_string()
 }
@@ -149,6 +194,8 @@ impl ActionDetail {
             ActionDetail::NetConnect { .. } => "net.connect",
             ActionDetail::WorkspaceWrite { .. } => "workspace.write",
             ActionDetail::External { .. } => "external",
+            ActionDetail::McpCall { .. } => "mcp.call",
+            ActionDetail::WebSearch { .. } => "web.search",
         }
     }
 }

@@ -115,6 +115,121 @@ pub struct AgentVersion {
     /// Grants the policy reads (network hosts, platform operations).
     #[serde(default)]
     pub grants: serde_json::Map<String, serde_json::Value>,
+    /// MCP servers the agent may use (Streamable HTTP only). Their
+    /// credentials are never here: the worker adds them from its secrets.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mcp_servers: Vec<McpServerRef>,
+    /// Per MCP server name, which of its tools are offered and with which
+    /// permission policy. A server without an entry offers nothing.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub mcp_toolsets: std::collections::BTreeMap<String, McpToolset>,
+    /// The skills of the registry this version uses, each pinned to one
+    /// version and its content hash when the session was queued.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pinned_skills: Vec<PinnedSkill>,
+}
+
+impl AgentVersion {
+    /// The permission policy of tool `tool` of MCP server `server`
+    /// (`always_allow` or `always_ask`), or `None` when the tool is not
+    /// offered (no toolset for the server, the toolset or the tool
+    /// disabled). The runner offers exactly the tools this names, and the
+    /// default policy reads the same fields.
+    pub fn mcp_tool_permission(&self, server: &str, tool: &str) -> Option<&str> {
+        if !self.mcp_servers.iter().any(|s| s.name == server) {
+            return None;
+        }
+        let set = self.mcp_toolsets.get(server)?;
+        let per_tool = set.configs.get(tool);
+        let enabled = per_tool.and_then(|c| c.enabled).unwrap_or(set.enabled);
+        if !enabled {
+            return None;
+        }
+        Some(
+            per_tool
+                .and_then(|c| c.permission_policy.as_deref())
+                .unwrap_or(&set.permission_policy),
+        )
+    }
+}
+
+/// One MCP server of an agent version: `{type: "url", name, url}` as the
+/// agent configuration gives it, without headers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct McpServerRef {
+    /// Name, unique in the version: the `<server>` of `mcp__<server>__<tool>`.
+    pub name: String,
+    /// The Streamable HTTP endpoint.
+    pub url: String,
+}
+
+/// An `mcp_toolset` entry of the agent's `tools`, resolved per server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct McpToolset {
+    /// Whether the server's tools are offered unless a tool's config says otherwise.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// `always_ask` (the vendors' default for MCP) or `always_allow`.
+    #[serde(default = "always_ask")]
+    pub permission_policy: String,
+    /// Per tool name on the server.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub configs: std::collections::BTreeMap<String, McpToolConfig>,
+}
+
+impl Default for McpToolset {
+    fn default() -> Self {
+        McpToolset {
+            enabled: true,
+            permission_policy: always_ask(),
+            configs: Default::default(),
+        }
+    }
+}
+
+/// One tool's override within an [`McpToolset`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct McpToolConfig {
+    /// Offered or not, overriding the toolset's `enabled`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// Overrides the toolset's `permission_policy`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permission_policy: Option<String>,
+}
+
+/// A skill of the registry pinned into a version: the worker fetches
+/// exactly this version and checks its hash before placing it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PinnedSkill {
+    /// The registry's id (`skill_…`).
+    pub skill_id: String,
+    /// The version pinned.
+    pub version: String,
+    /// `name` from its SKILL.md front matter: its directory under `/skills`.
+    pub name: String,
+    /// `description` from its front matter, listed in the system prompt.
+    pub description: String,
+    /// SHA-256 of the version's bundle (see `protocol::platform::SkillBundle::digest`).
+    pub sha256: String,
+    /// Total bytes of its files.
+    pub size_bytes: u64,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn always_ask() -> String {
+    "always_ask".to_string()
 }
 
 fn one() -> u32 {
@@ -130,6 +245,9 @@ fn one() -> u32 {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(untagged)]
+// A request's agent lives for one request; boxing the inline version would
+// only add an allocation to every session queued with one.
+#[allow(clippy::large_enum_variant)]
 pub enum AgentRef {
     /// The agent's latest version, by id.
     Latest(String),

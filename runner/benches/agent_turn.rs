@@ -211,6 +211,7 @@ fn main() {
                 model: model.as_ref(),
                 settings: &s,
                 worker_instructions: None,
+                session_instructions: &[],
                 host: &NullHost,
                 cancel: &Cancel::never(),
             };

@@ -87,6 +87,8 @@ fn vary(a: &Action, i: usize) -> Action {
         ActionDetail::WorkspaceWrite { target, .. } | ActionDetail::External { target, .. } => {
             *target = Some(format!("t{i}"))
         }
+        ActionDetail::McpCall { arguments, .. } => *arguments = serde_json::json!({ "i": i }),
+        ActionDetail::WebSearch { query, .. } => query.push_str(&format!(" {i}")),
     }
     a
 }

@@ -57,6 +57,15 @@ pub struct Config {
     /// Where the worker serves its metrics (`GET /metrics`); off by default.
     #[serde(default)]
     pub metrics: crate::metrics::MetricsSection,
+    /// MCP servers: credentials by server URL, limits.
+    #[serde(default)]
+    pub mcp: crate::tools::mcp::McpSection,
+    /// The WebSearch tool's provider.
+    #[serde(default)]
+    pub websearch: crate::tools::websearch::WebSearchSection,
+    /// Limits of the artifacts a session delivers from `/data`.
+    #[serde(default)]
+    pub artifacts: crate::artifacts::ArtifactsSection,
 }
 
 /// `[worker]`: which control plane, which sessions, how many at once.
@@ -343,6 +352,7 @@ impl Config {
             "network": self.network,
             "repositories": self.repositories.trusted_view(),
             "sandbox": self.sandbox.trusted_view(),
+            "websearch": self.websearch.trusted_view(),
         })
     }
 }

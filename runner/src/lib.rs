@@ -15,6 +15,7 @@
 
 pub mod activity;
 pub mod agent;
+pub mod artifacts;
 pub mod auth;
 pub mod cancel;
 pub mod cli;
@@ -28,6 +29,7 @@ pub mod repo;
 pub mod repository;
 pub mod sandbox;
 pub(crate) mod secret;
+pub mod skills;
 pub mod tools;
 pub mod trust;
 pub(crate) mod webhook;

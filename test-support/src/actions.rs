@@ -91,6 +91,7 @@ pub fn every_kind() -> Vec<Action> {
             ActionDetail::WorkspaceWrite {
                 operation: "comment".into(),
                 target: None,
+                artifact: None,
             },
         ),
     ]

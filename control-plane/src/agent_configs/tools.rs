@@ -79,10 +79,8 @@ struct Toolset {
 struct McpToolset {
     mcp_server_name: String,
     #[serde(default)]
-    #[allow(dead_code)]
     default_config: Option<ToolConfig>,
     #[serde(default)]
-    #[allow(dead_code)]
     configs: Option<Vec<NamedConfig>>,
 }
 
@@ -258,7 +256,53 @@ pub(crate) fn agent_version(config: &AgentConfig, version: u32) -> AgentVersion 
             }
         }
     }
+    let mut mcp_toolsets: BTreeMap<String, protocol::session::McpToolset> = BTreeMap::new();
+    for (i, v) in config.tools.iter().enumerate() {
+        let Ok(Tool::Mcp(m)) = parse(i, v) else {
+            continue;
+        };
+        let default = m.default_config.unwrap_or_default();
+        let set = protocol::session::McpToolset {
+            enabled: default.enabled.unwrap_or(true),
+            // The vendors' default for an MCP server's tools is to ask.
+            permission_policy: default
+                .permission_policy
+                .map_or(Policy::AlwaysAsk, |p| p.kind)
+                .as_str()
+                .to_string(),
+            configs: m
+                .configs
+                .iter()
+                .flatten()
+                .map(|c| {
+                    (
+                        c.name.clone(),
+                        protocol::session::McpToolConfig {
+                            enabled: c.enabled,
+                            permission_policy: c
+                                .permission_policy
+                                .map(|p| p.kind.as_str().to_string()),
+                        },
+                    )
+                })
+                .collect(),
+        };
+        mcp_toolsets.insert(m.mcp_server_name, set);
+    }
+    let mcp_servers = config
+        .mcp_servers
+        .iter()
+        .filter_map(|s| {
+            Some(protocol::session::McpServerRef {
+                name: s.get("name")?.as_str()?.to_string(),
+                url: s.get("url")?.as_str()?.to_string(),
+            })
+        })
+        .collect();
     AgentVersion {
+        mcp_servers,
+        mcp_toolsets,
+        pinned_skills: Vec::new(),
         name: config.name.clone(),
         version,
         model: config.model.id().unwrap_or_default().to_string(),

@@ -25,11 +25,17 @@ pub fn offered_tools(
         .filter(|s| !s.operator_only)
         // The loop's own tools keep their names.
         .filter(|s| s.name != UPDATE_PLAN && s.name != ASK_USER)
-        .filter(|s| agent.enabled_tools.iter().any(|t| t == &s.name))
-        .filter(|s| !agent.disallowed_tools.iter().any(|t| t == &s.name))
-        .filter(|s| {
-            s.source == ToolSource::Builtin
-                || custom_allowed.iter().any(|c| c == "*" || c == &s.name)
+        .filter(|s| match s.source {
+            // An MCP server's tool is offered exactly as the version's
+            // `mcp_toolsets` say (the default policy reads the same).
+            ToolSource::Mcp => crate::tools::mcp_name_parts(&s.name)
+                .is_some_and(|(server, tool)| agent.mcp_tool_permission(server, tool).is_some()),
+            ToolSource::Builtin | ToolSource::Custom => {
+                agent.enabled_tools.iter().any(|t| t == &s.name)
+                    && !agent.disallowed_tools.iter().any(|t| t == &s.name)
+                    && (s.source == ToolSource::Builtin
+                        || custom_allowed.iter().any(|c| c == "*" || c == &s.name))
+            }
         })
         .map(|s| OfferedTool {
             name: s.name.clone(),

@@ -27,6 +27,7 @@ pub(crate) fn system_prompt(
     agent: &AgentVersion,
     platform_instructions: Option<&str>,
     worker_instructions: Option<&str>,
+    session_instructions: &[String],
 ) -> String {
     let mut s = String::new();
     s.push_str(&format!(
@@ -46,6 +47,9 @@ pub(crate) fn system_prompt(
     }
     if let Some(w) = worker_instructions.filter(|w| !w.trim().is_empty()) {
         s.push_str(&format!("\n## Operator instructions\n\n{}\n", w.trim()));
+    }
+    for section in session_instructions.iter().filter(|t| !t.trim().is_empty()) {
+        s.push_str(&format!("\n{}\n", section.trim()));
     }
     s.push_str(&format!("\n## Untrusted content\n\n{DATA_STATEMENT}\n"));
     s
@@ -119,11 +123,11 @@ mod tests {
             prompt: "please".into(),
             images: vec![],
         };
-        let sys = system_prompt(&agent, None, Some("Be brief."));
+        let sys = system_prompt(&agent, None, Some("Be brief."), &[]);
         assert!(sys.contains("Write tests first.") && sys.contains("Be brief."));
         // The sandbox paragraph stays when the operator replaces the
         // platform rules.
-        for sys in [&sys, &system_prompt(&agent, Some("Our rules."), None)] {
+        for sys in [&sys, &system_prompt(&agent, Some("Our rules."), None, &[])] {
             assert!(
                 sys.contains(&format!("## Sandbox\n\n{SANDBOX_STATEMENT}")),
                 "{sys}"

@@ -29,6 +29,10 @@ pub struct Agent<'a> {
     pub settings: &'a AgentSettings,
     /// The worker's custom instructions (trusted).
     pub worker_instructions: Option<&'a str>,
+    /// Trusted sections this session adds to the system prompt (its
+    /// skills, its MCP servers, its artifacts directory), each a heading
+    /// and its text, written by the runner from the pinned version.
+    pub session_instructions: &'a [String],
     /// Reports and questions go here.
     pub host: &'a dyn Host,
     /// Set when the session must stop.
@@ -78,6 +82,7 @@ impl Agent<'_> {
             self.agent,
             self.settings.platform_instructions.as_deref(),
             self.worker_instructions,
+            self.session_instructions,
         );
         let tools = offered_tools(self.registry, self.agent, &self.settings.custom_tools);
         // A conversation cut off after a model turn whose calls never ran

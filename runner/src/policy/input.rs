@@ -9,7 +9,8 @@
 use super::mask::{mask_shared, MaskedShared};
 use super::paths::{normalize, NormalizedPath};
 use protocol::normalized::{
-    NormalizedAction, NormalizedConnect, NormalizedFile, NormalizedOperation, NormalizedShell,
+    NormalizedAction, NormalizedConnect, NormalizedFile, NormalizedMcpCall, NormalizedOperation,
+    NormalizedSearch, NormalizedShell,
 };
 use protocol::policy::{Action, ActionDetail};
 use protocol::session::SourceWork;
@@ -45,8 +46,36 @@ pub struct SessionContext {
     pub trusted: Trusted,
     /// The session's work (title, prompt, comments): data to decide about, never instructions.
     pub untrusted: SourceWork,
+    /// Places besides the workspace the session's tools may reach at fixed
+    /// sandbox paths (`/skills`, `/data`); empty unless the session has them.
+    pub roots: Vec<SessionRoot>,
     base: OnceLock<InputBase>,
     cache_id: u64,
+}
+
+/// A session root: a host directory the runner made for this session and
+/// maps at a fixed path in both sandboxes. Paths under `at` are normalised
+/// against `host`, never against the workspace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRoot {
+    /// `skills` or `artifacts`: the `root` of a normalised file there.
+    pub name: &'static str,
+    /// The path inside the sandbox (`/skills`, `/data`).
+    pub at: PathBuf,
+    /// The canonical host directory.
+    pub host: PathBuf,
+    /// Whether tools may write there (never for skills).
+    pub writable: bool,
+}
+
+impl SessionRoot {
+    /// The policy input's `session` key naming this root's host directory.
+    pub fn input_key(&self) -> String {
+        match self.name {
+            "artifacts" => "artifacts_dir".to_string(),
+            other => format!("{other}_dir"),
+        }
+    }
 }
 
 static NEXT_CONTEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -70,9 +99,23 @@ impl SessionContext {
             workspace,
             trusted,
             untrusted,
+            roots: Vec::new(),
             base: OnceLock::new(),
             cache_id: NEXT_CONTEXT_ID.fetch_add(1, Ordering::Relaxed),
         }
+    }
+
+    /// Adds the session's roots (builder style; before the first decision).
+    pub fn with_roots(mut self, roots: Vec<SessionRoot>) -> Self {
+        self.roots = roots;
+        self.base = OnceLock::new();
+        self.cache_id = NEXT_CONTEXT_ID.fetch_add(1, Ordering::Relaxed);
+        self
+    }
+
+    /// The root named `name`, when the session has it.
+    pub fn root(&self, name: &str) -> Option<&SessionRoot> {
+        self.roots.iter().find(|r| r.name == name)
     }
 
     /// Sets the session and claim ids (builder style).
@@ -98,12 +141,16 @@ impl SessionContext {
 
     pub(crate) fn base(&self) -> &InputBase {
         self.base.get_or_init(|| {
+            let mut session = json!({
+                "id": self.session_id,
+                "attempt": self.attempt,
+                "workspace_dir": self.workspace.to_string_lossy(),
+            });
+            for r in &self.roots {
+                session[r.input_key()] = Value::from(r.host.to_string_lossy().into_owned());
+            }
             let json = json!({
-                "session": {
-                    "id": self.session_id,
-                    "attempt": self.attempt,
-                    "workspace_dir": self.workspace.to_string_lossy(),
-                },
+                "session": session,
                 "trusted": {
                     "agent": self.trusted.agent,
                     "worker": self.trusted.worker,
@@ -209,12 +256,44 @@ pub(crate) fn normalize_action(
                 resolved: *resolved,
             })
         }
-        ActionDetail::WorkspaceWrite { operation, target } => {
-            NormalizedAction::WorkspaceWrite(NormalizedOperation {
+        ActionDetail::WorkspaceWrite {
+            operation,
+            target,
+            artifact,
+        } => NormalizedAction::WorkspaceWrite(NormalizedOperation {
+            tool,
+            operation: operation.clone(),
+            target: target.clone(),
+            git: None,
+            artifact: artifact.clone(),
+        }),
+        ActionDetail::McpCall {
+            server,
+            url,
+            tool_name,
+            arguments,
+        } => NormalizedAction::McpCall(NormalizedMcpCall {
+            tool,
+            server: server.clone(),
+            host: url_host(url)?,
+            url: url.clone(),
+            tool_name: tool_name.clone(),
+            arguments: arguments.clone(),
+        }),
+        ActionDetail::WebSearch {
+            provider,
+            query,
+            count,
+        } => {
+            let query = query.trim();
+            if query.is_empty() {
+                return Err("the search has no query".into());
+            }
+            NormalizedAction::WebSearch(NormalizedSearch {
                 tool,
-                operation: operation.clone(),
-                target: target.clone(),
-                git: None,
+                provider: provider.clone(),
+                query: query.to_string(),
+                count: *count,
             })
         }
         ActionDetail::External {
@@ -226,8 +305,33 @@ pub(crate) fn normalize_action(
             operation: operation.clone(),
             target: target.clone(),
             git: git.clone(),
+            artifact: None,
         }),
     })
+}
+
+/// The host of an `http(s)` URL, lower case, without a trailing dot; a URL
+/// with credentials, another scheme or no host is refused (it is denied
+/// before the policy sees it).
+fn url_host(raw: &str) -> Result<String, String> {
+    let u = url::Url::parse(raw).map_err(|e| format!("the URL {raw:?} is not valid: {e}"))?;
+    if u.scheme() != "http" && u.scheme() != "https" {
+        return Err(format!("the URL {raw:?} is not http(s)"));
+    }
+    if !u.username().is_empty() || u.password().is_some() {
+        return Err("the URL carries credentials; give them to the worker as a secret".into());
+    }
+    let host = u
+        .host_str()
+        .ok_or_else(|| format!("the URL {raw:?} has no host"))?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .trim_end_matches('.')
+        .to_ascii_lowercase();
+    if host.is_empty() {
+        return Err(format!("the URL {raw:?} has no host"));
+    }
+    Ok(host)
 }
 
 fn normalize_path(ctx: &SessionContext, requested: &str) -> Result<NormalizedPath, String> {
@@ -253,6 +357,11 @@ fn file(ctx: &SessionContext, tool: String, requested: &str) -> Result<Normalize
         in_workspace: n.in_workspace(),
         path_components,
         git_state: n.rel.is_some() && inside_git_dir(&n.abs, &ctx.workspace),
+        root: if n.in_workspace() {
+            "workspace".to_string()
+        } else {
+            String::new()
+        },
         path,
     })
 }
@@ -395,6 +504,7 @@ mod tests {
                 "path_abs",
                 "path_components",
                 "path_requested",
+                "root",
                 "tool"
             ]
         );
@@ -437,6 +547,65 @@ mod tests {
             })),
             ["kind", "operation", "tool"]
         );
+    }
+
+    /// The toolset's kinds: an MCP call names its server's host (lower
+    /// case); a URL with credentials or another scheme, and an empty query,
+    /// are refused before any policy sees them.
+    #[test]
+    fn mcp_calls_and_searches_normalise_or_are_refused() {
+        let (_d, c) = ctx();
+        let mcp = |url: &str| Action {
+            tool: "mcp__docs__search".into(),
+            detail: ActionDetail::McpCall {
+                server: "docs".into(),
+                url: url.into(),
+                tool_name: "search".into(),
+                arguments: json!({"q": 1}),
+            },
+        };
+        let v = serde_json::to_value(
+            normalize_action(&mcp("https://MCP.Example.:8443/mcp"), &c).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            v,
+            json!({"kind": "mcp.call", "tool": "mcp__docs__search", "server": "docs", "url": "https://MCP.Example.:8443/mcp",
+                   "host": "mcp.example", "tool_name": "search", "arguments": {"q": 1}})
+        );
+        for bad in ["https://u:p@h/mcp", "file:///etc/passwd", "not a url"] {
+            assert!(normalize_action(&mcp(bad), &c).is_err(), "{bad}");
+        }
+        let search = |q: &str| Action {
+            tool: "WebSearch".into(),
+            detail: ActionDetail::WebSearch {
+                provider: "searxng".into(),
+                query: q.into(),
+                count: Some(5),
+            },
+        };
+        let v = serde_json::to_value(normalize_action(&search("  rust  "), &c).unwrap()).unwrap();
+        assert_eq!(
+            v,
+            json!({"kind": "web.search", "tool": "WebSearch", "provider": "searxng", "query": "rust", "count": 5})
+        );
+        assert!(normalize_action(&search(" \n "), &c).is_err());
+    }
+
+    /// The session's roots appear in `input.session` under their keys.
+    #[test]
+    fn roots_are_named_in_the_session_part() {
+        let (_d, c) = ctx();
+        let c = c.with_roots(vec![SessionRoot {
+            name: "artifacts",
+            at: "/data".into(),
+            host: "/w/s.data".into(),
+            writable: true,
+        }]);
+        let (json, _, _) =
+            super::super::mask::mask_record(&c.masked_shared(&[]), json!({"kind": "fs.read"}), &[]);
+        assert_eq!(json["session"]["artifacts_dir"], "/w/s.data");
+        assert!(json["session"].get("skills_dir").is_none());
     }
 
     /// The optional fields, when present, are in the document exactly as

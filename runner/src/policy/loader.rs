@@ -48,6 +48,8 @@ const EMBEDDED: &[(&str, &str)] = &[
         "platform.rego",
         include_str!("../../../policies/platform.rego"),
     ),
+    ("mcp.rego", include_str!("../../../policies/mcp.rego")),
+    ("search.rego", include_str!("../../../policies/search.rego")),
     (
         "decision_test.rego",
         include_str!("../../../policies/decision_test.rego"),
@@ -67,6 +69,14 @@ const EMBEDDED: &[(&str, &str)] = &[
     (
         "platform_test.rego",
         include_str!("../../../policies/platform_test.rego"),
+    ),
+    (
+        "mcp_test.rego",
+        include_str!("../../../policies/mcp_test.rego"),
+    ),
+    (
+        "search_test.rego",
+        include_str!("../../../policies/search_test.rego"),
     ),
     (
         "repository_test.rego",

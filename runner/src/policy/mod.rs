@@ -31,6 +31,6 @@ pub(crate) mod set;
 
 pub use engine::{EngineSettings, PolicyEngine, ReloadError};
 pub use gate::{Decided, GateBuilder, PolicyGate};
-pub use input::{SessionContext, Trusted};
+pub use input::{SessionContext, SessionRoot, Trusted};
 pub use section::PolicySection;
 pub use set::PolicySet;

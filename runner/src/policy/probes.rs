@@ -9,7 +9,9 @@ fn with_action(action: Value, worker: Value, grants: Value) -> Value {
         "action": action,
         "session": {"id": "probe", "attempt": 1, "workspace_dir": "/probe/ws"},
         "trusted": {
-            "agent": {"name": "probe", "enabled_tools": ["Bash", "Read", "Write", "Edit", "Glob", "Grep", "List", "WebFetch"], "grants": grants},
+            "agent": {"name": "probe", "enabled_tools": ["Bash", "Read", "Write", "Edit", "Glob", "Grep", "List", "WebFetch", "WebSearch"], "grants": grants,
+                      "mcp_servers": [{"name": "docs", "url": "https://mcp.example/mcp"}],
+                      "mcp_toolsets": {"docs": {"configs": {"search": {"permission_policy": "always_allow"}}}}},
             "worker": worker,
             "platform": {},
         },
@@ -31,6 +33,7 @@ fn net(host: &str, addr: &str) -> Value {
 /// The probe documents.
 pub fn inputs() -> Vec<Value> {
     let worker = json!({"protected_paths": ["deploy/**", "Makefile"], "hidden_paths": ["secrets/*"],
+                        "websearch": {"provider": "searxng", "host": "search.example"},
                         "network": {"allow_hosts": ["*.github.com", "docs.rs"], "deny_hosts": ["bad.github.com"], "allow_cidrs": ["127.0.0.1/32"]}});
     let grants = json!({"workspace_write": ["comment"], "external": ["pull_request.open"], "network": {"allow_hosts": ["pypi.org"]}});
     let none = json!({});
@@ -59,6 +62,20 @@ pub fn inputs() -> Vec<Value> {
         json!({"kind": "workspace.write", "tool": "Bash", "operation": "status"}),
         json!({"kind": "external", "tool": "Bash", "operation": "git.push"}),
         json!({"kind": "external", "tool": "Bash", "operation": "pull_request.open"}),
+        json!({"kind": "mcp.call", "tool": "mcp__docs__search", "server": "docs", "url": "https://mcp.example/mcp",
+               "host": "mcp.example", "tool_name": "search", "arguments": {"q": "x"}}),
+        json!({"kind": "mcp.call", "tool": "mcp__docs__write", "server": "docs", "url": "https://mcp.example/mcp",
+               "host": "mcp.example", "tool_name": "write", "arguments": {}}),
+        json!({"kind": "mcp.call", "tool": "mcp__other__x", "server": "other", "url": "https://other.example/",
+               "host": "other.example", "tool_name": "x", "arguments": {}}),
+        json!({"kind": "net.connect", "tool": "mcp__docs__search", "host": "mcp.example", "port": 443, "scheme": "https",
+               "addresses": ["93.184.216.35"], "host_is_ip": false, "resolved": true}),
+        json!({"kind": "web.search", "tool": "WebSearch", "provider": "searxng", "query": "rust regex"}),
+        json!({"kind": "web.search", "tool": "WebSearch", "provider": "brave", "query": "rust"}),
+        json!({"kind": "net.connect", "tool": "WebSearch", "host": "search.example", "port": 443, "scheme": "https",
+               "addresses": ["93.184.216.36"], "host_is_ip": false, "resolved": true}),
+        json!({"kind": "workspace.write", "tool": "runner", "operation": "artifact.deliver", "target": "/data/report.md",
+               "artifact": {"path": "/data/report.md", "size_bytes": 12, "sha256": "00", "media_type": "text/markdown"}}),
         json!({"kind": "fs.delete", "tool": "Edit", "path": "x"}),
         json!({"kind": "fs.read", "tool": "NotEnabled", "path": "a", "in_workspace": true, "path_components": ["a"]}),
     ];

@@ -123,7 +123,7 @@ impl GuestTool {
             .get(&manifest.name)
             .or_else(|| match source {
                 ToolSource::Custom => grants.get("*"),
-                ToolSource::Builtin => None,
+                ToolSource::Builtin | ToolSource::Mcp => None,
             })
             .cloned()
             .unwrap_or_default();

@@ -9,8 +9,10 @@
 mod bash;
 mod decide;
 pub(crate) mod guest;
+pub mod mcp;
 mod section;
 mod webfetch;
+pub mod websearch;
 
 pub use bash::{Bash, BashSettings, PolicyConnect};
 pub use decide::Decide;
@@ -33,6 +35,21 @@ pub enum ToolSource {
     Builtin,
     /// A guest module from a configured tool directory.
     Custom,
+    /// A tool of one of the session's MCP servers (`mcp__<server>__<tool>`),
+    /// offered only as the pinned agent version's `mcp_toolsets` say.
+    Mcp,
+}
+
+/// The prefix of every MCP tool's name; reserved for them.
+pub const MCP_PREFIX: &str = "mcp__";
+
+/// The server and the server's tool an MCP tool's name stands for
+/// (`mcp__docs__search` → `("docs", "search")`); server names never
+/// contain `__`, tool names may.
+pub fn mcp_name_parts(name: &str) -> Option<(&str, &str)> {
+    let rest = name.strip_prefix(MCP_PREFIX)?;
+    let (server, tool) = rest.split_once("__")?;
+    (!server.is_empty() && !tool.is_empty()).then_some((server, tool))
 }
 
 /// A tool's description, as listed and as offered to a model.
@@ -134,6 +151,15 @@ impl Registry {
                 "the tool name runner is reserved for the runner's own actions; rename the custom tool"
                     .into(),
             );
+        }
+        // The policy gives `mcp__<server>__<tool>` the rules of that MCP
+        // server's tool: only the runner's own MCP tools may carry it.
+        if name.to_ascii_lowercase().starts_with(MCP_PREFIX)
+            && tool.spec().source != ToolSource::Mcp
+        {
+            return Err(format!(
+                "tool names starting with {MCP_PREFIX} are reserved for MCP servers' tools; rename the custom tool {name}"
+            ));
         }
         if self.tools.contains_key(&name) {
             return Err(format!(

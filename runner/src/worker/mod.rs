@@ -13,6 +13,7 @@
 //! more is sent under it.
 
 mod agent_host;
+mod extras;
 mod identity;
 mod repositories;
 mod session;

@@ -348,15 +348,19 @@ fn work(
         worker: shared.config.trusted_view(),
         platform: serde_json::json!({}),
     };
-    let ctx = SessionContext::new(workspace, trusted, s.source.clone()).with_session(
-        Some(s.id.to_string()),
-        Some(claim.claim_id.to_string()),
-        s.attempt,
-    );
+    let mut extras = super::extras::prepare(shared, claim, &sink, &workspace)?;
+    let ctx = SessionContext::new(workspace, trusted, s.source.clone())
+        .with_session(
+            Some(s.id.to_string()),
+            Some(claim.claim_id.to_string()),
+            s.attempt,
+        )
+        .with_roots(extras.roots.clone());
     let gate = PolicyGate::builder(shared.engine.clone(), sink.clone())
         .degraded(crate::wiring::degraded_note(&shared.config))
         .metrics(shared.metrics.clone())
         .audit(shared.audit.clone());
+    let registry = super::extras::session_tools(shared, claim, &gate, &ctx, &mut extras);
     let host = model
         .as_ref()
         .map(|_| super::agent_host::ClaimHost::new(shared, claim, sink.clone(), cancel));
@@ -383,13 +387,14 @@ fn work(
     let summary = match (model, host, resumed) {
         (Some(model), Some(host), Some((history, new_turns))) => {
             let agent = crate::agent::Agent {
-                registry: &shared.registry,
+                registry: &registry,
                 gate: &gate,
                 ctx: &ctx,
                 agent: &s.agent,
                 model: model.as_ref(),
                 settings: &shared.config.agent,
                 worker_instructions: shared.config.worker.custom_instructions.as_deref(),
+                session_instructions: &extras.instructions,
                 host: &host,
                 cancel,
             };
@@ -398,7 +403,11 @@ fn work(
                 .result
                 .map_err(|e| e.to_string())?
         }
-        _ => scripted(shared, claim, &sink, &gate, &ctx, cancel)?,
+        _ => scripted(shared, claim, &sink, &gate, &ctx, &registry, cancel)?,
+    };
+    let summary = match super::extras::finish(shared, claim, &sink, &gate, &ctx, &extras)? {
+        Some(more) => format!("{summary}\n\n{more}"),
+        None => summary,
     };
     let Some(repo) = repo else {
         return Ok(summary);
@@ -493,12 +502,14 @@ fn private_dir(dir: &std::path::Path) -> Result<(), String> {
 }
 
 /// A scripted session (`model = "script"`): its steps, in order.
+#[allow(clippy::too_many_arguments)]
 fn scripted(
     shared: &WorkerShared,
     claim: &Claim,
     sink: &Arc<ClaimSink>,
     gate: &PolicyGate,
     ctx: &SessionContext,
+    registry: &crate::tools::Registry,
     cancel: &Cancel,
 ) -> Result<String, String> {
     let s = &claim.session;
@@ -537,7 +548,7 @@ fn scripted(
             )
         } else {
             let out = tools::call_cancellable(
-                &shared.registry,
+                registry,
                 gate,
                 ctx,
                 &step.tool,

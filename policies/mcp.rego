@@ -1,0 +1,132 @@
+# MCP servers: a tool of an MCP server is called `mcp__<server>__<tool>`
+# (server names never contain `__`). It may act only if the pinned agent
+# version names the server (`mcp_servers`) and offers the tool
+# (`mcp_toolsets`); its call then asks a person unless the tool's
+# permission policy is `always_allow` (the vendors' default for MCP is to
+# ask). The call's connection to the server is decided as a `net.connect`
+# like any other: the server's own host is allowed for its own tools, and
+# the address guard of net.rego still applies to every address.
+package runner
+
+import rego.v1
+
+mcp_servers := v if {
+	v := input.trusted.agent.mcp_servers
+	is_array(v)
+} else := []
+
+mcp_toolsets := v if {
+	v := input.trusted.agent.mcp_toolsets
+	is_object(v)
+} else := {}
+
+# A malformed toolset map denies rather than reading as "nothing offered"
+# (which would deny anyway, with a less useful reason).
+mcp_settings := [[["trusted", "agent", "mcp_toolsets"], "object", {}]]
+
+# The tool name split into its server and the server's tool name; for any
+# other tool both are "".
+mcp_parts := p if {
+	is_string(tool)
+	startswith(tool, "mcp__")
+	p := split(tool, "__")
+	count(p) >= 3
+} else := []
+
+mcp_server := s if {
+	count(mcp_parts) >= 3
+	s := mcp_parts[1]
+} else := ""
+
+mcp_tool_name := n if {
+	count(mcp_parts) >= 3
+	n := concat("__", array.slice(mcp_parts, 2, count(mcp_parts)))
+} else := ""
+
+# The pinned URL of the tool's server ("" when the version does not name it).
+mcp_server_urls := [u |
+	some s in mcp_servers
+	is_object(s)
+	object.get(s, "name", "") == mcp_server
+	u := object.get(s, "url", "")
+	is_string(u)
+]
+
+mcp_server_url := u if {
+	mcp_server != ""
+	count(mcp_server_urls) == 1
+	u := mcp_server_urls[0]
+} else := ""
+
+# The URL's host, lower case, without port or brackets.
+mcp_url_host(u) := h if {
+	m := regex.find_all_string_submatch_n(`^[hH][tT][tT][pP][sS]?://(\[[^\]]+\]|[^/?#:@\[\]]+)`, u, 1)
+	count(m) == 1
+	h := trim_right(lower(trim(m[0][1], "[]")), ".")
+} else := ""
+
+mcp_server_host := mcp_url_host(mcp_server_url)
+
+# The tool's permission policy, or "" when the version does not offer it.
+mcp_permission := p if {
+	mcp_server_url != ""
+	set := mcp_toolsets[mcp_server]
+	is_object(set)
+	configs := object.get(set, "configs", {})
+	is_object(configs)
+	cfg := object.get(configs, mcp_tool_name, {})
+	is_object(cfg)
+	object.get(cfg, "enabled", object.get(set, "enabled", true)) == true
+	p := object.get(cfg, "permission_policy", object.get(set, "permission_policy", "always_ask"))
+	is_string(p)
+} else := ""
+
+default mcp_tool_offered := false
+
+mcp_tool_offered if mcp_permission != ""
+
+mcp_deny contains msg if {
+	mcp_server_url == ""
+	msg := sprintf("MCP server %v is not among the pinned agent version's mcp_servers", [object.get(input, ["action", "server"], "(none)")])
+}
+
+mcp_deny contains msg if {
+	mcp_server_url != ""
+	mcp_permission == ""
+	msg := sprintf("tool %v of MCP server %v is not offered by the agent's mcp_toolset", [mcp_tool_name, mcp_server])
+}
+
+# The action must be the call of the tool it is named after, to the URL
+# the version pins: the runner builds it that way, and a policy that
+# allows `mcp__a__x` never lets it reach another server or tool.
+mcp_deny contains "the MCP call does not match its tool's server, URL and name" if {
+	mcp_permission != ""
+	not mcp_call_matches
+}
+
+default mcp_call_matches := false
+
+mcp_call_matches if {
+	input.action.server == mcp_server
+	input.action.url == mcp_server_url
+	input.action.tool_name == mcp_tool_name
+}
+
+mcp_allow contains msg if {
+	mcp_permission != ""
+	msg := sprintf("tool %v of MCP server %v is offered by the agent's mcp_toolset", [mcp_tool_name, mcp_server])
+}
+
+mcp_ask contains msg if {
+	mcp_permission != ""
+	mcp_permission != "always_allow"
+	msg := sprintf("the permission policy of MCP tool %v is %v: a person approves each call", [tool, mcp_permission])
+}
+
+# Its own server's host, for the connection an MCP tool makes.
+host_allowed if {
+	kind == "net.connect"
+	mcp_permission != ""
+	mcp_server_host != ""
+	host == mcp_server_host
+}

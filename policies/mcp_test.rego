@@ -1,0 +1,57 @@
+# Tests of mcp.call and an MCP tool's connection.
+package runner_test
+
+import data.runner
+import rego.v1
+
+mcp_agent(toolsets) := object.union(base, {"trusted": {"agent": {
+	"mcp_servers": [{"name": "docs", "url": "https://mcp.example:8443/mcp"}],
+	"mcp_toolsets": toolsets,
+}}})
+
+mcp_call(t, toolsets) := object.union(mcp_agent(toolsets), {"action": {
+	"kind": "mcp.call", "tool": concat("__", ["mcp", "docs", t]), "server": "docs",
+	"url": "https://mcp.example:8443/mcp", "host": "mcp.example", "tool_name": t, "arguments": {},
+}})
+
+test_mcp_call_asks_by_default if {
+	d := runner.decision with input as mcp_call("search", {"docs": {}})
+	d.result == "ask"
+}
+
+test_mcp_call_allowed_when_always_allow if {
+	d := runner.decision with input as mcp_call("search", {"docs": {"configs": {"search": {"permission_policy": "always_allow"}}}})
+	d.result == "allow"
+}
+
+test_mcp_call_denied_without_toolset if {
+	d := runner.decision with input as mcp_call("search", {})
+	d.result == "deny"
+}
+
+test_mcp_call_denied_when_tool_disabled if {
+	d := runner.decision with input as mcp_call("search", {"docs": {"configs": {"search": {"enabled": false}}}})
+	d.result == "deny"
+}
+
+test_mcp_call_to_another_url_denied if {
+	i := object.union(mcp_call("search", {"docs": {"permission_policy": "always_allow"}}), {"action": {"url": "https://evil.example/mcp"}})
+	runner.decision.result == "deny" with input as i
+}
+
+mcp_connect(host, addr) := object.union(mcp_agent({"docs": {"permission_policy": "always_allow"}}), {"action": {
+	"kind": "net.connect", "tool": "mcp__docs__search", "host": host, "host_is_ip": false, "port": 8443,
+	"scheme": "https", "addresses": [addr], "resolved": true,
+}})
+
+test_mcp_tool_connects_to_its_server if {
+	runner.decision.result == "allow" with input as mcp_connect("mcp.example", "93.184.216.34")
+}
+
+test_mcp_tool_connects_nowhere_else if {
+	runner.decision.result == "deny" with input as mcp_connect("other.example", "93.184.216.34")
+}
+
+test_mcp_server_behind_a_private_address_denied if {
+	runner.decision.result == "deny" with input as mcp_connect("mcp.example", "127.0.0.2")
+}
