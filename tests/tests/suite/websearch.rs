@@ -14,6 +14,10 @@ use std::path::Path;
 
 const KEY: &str = "sk-fake-websearch-0123";
 
+/// The worker's address guard exempts 127.0.0.1 only (where the fakes of
+/// an allowed search listen).
+const EXEMPT_LOOPBACK: &str = "allow_cidrs = [\"127.0.0.1/32\"]";
+
 fn decisions(v: &Value) -> Vec<Value> {
     v["activities"]
         .as_array()
@@ -37,9 +41,9 @@ fn provider(dir: &Path, fake: &FakeModel) -> String {
 }
 
 /// One session whose model calls WebSearch once, on a worker whose
-/// `[websearch]` points at `search_url` and whose address guard exempts
-/// only `allow_cidr`: the session's view and the model's fake.
-fn search_session(search_url: &str, allow_cidr: &str, query: &str) -> (Value, FakeModel) {
+/// `[websearch]` points at `search_url` and whose `[network]` section is
+/// `network`: the session's view and the model's fake.
+fn search_session(search_url: &str, network: &str, query: &str) -> (Value, FakeModel) {
     let d = tempfile::tempdir().unwrap();
     let cp = ControlPlane::start(&d.path().join("cp.db"));
     let fake = FakeModel::start(
@@ -54,7 +58,7 @@ fn search_session(search_url: &str, allow_cidr: &str, query: &str) -> (Value, Fa
         ],
     );
     let cfg = format!(
-        "{}\n[network]\nallow_cidrs = [{allow_cidr:?}]\n\n[websearch]\nprovider = \"searxng\"\nurl = {search_url:?}\n",
+        "{}\n[network]\n{network}\n\n[websearch]\nprovider = \"searxng\"\nurl = {search_url:?}\n",
         provider(d.path(), &fake)
     );
     let _w = WorkerProc::start(d.path(), "w1", &cp, &cfg);
@@ -66,7 +70,7 @@ fn search_session(search_url: &str, allow_cidr: &str, query: &str) -> (Value, Fa
 #[test]
 fn a_model_searches_through_searxng_and_gets_the_results_as_untrusted_output() {
     let search = FakeSearch::start("127.0.0.1");
-    let (v, model) = search_session(&search.url(), "127.0.0.1/32", "rust sandbox");
+    let (v, model) = search_session(&search.url(), EXEMPT_LOOPBACK, "rust sandbox");
     assert_eq!(v["session"]["state"], "complete", "{v}");
 
     // The fake got exactly the decided query, in SearXNG's JSON format.
@@ -121,7 +125,7 @@ fn a_model_searches_through_searxng_and_gets_the_results_as_untrusted_output() {
 fn a_provider_the_address_guard_refuses_is_denied_recorded_and_never_contacted() {
     // The provider listens on 127.0.0.2; the worker exempts only 127.0.0.1.
     let search = FakeSearch::start("127.0.0.2");
-    let (v, model) = search_session(&search.url(), "127.0.0.1/32", "rust sandbox");
+    let (v, model) = search_session(&search.url(), EXEMPT_LOOPBACK, "rust sandbox");
     assert_eq!(v["session"]["state"], "complete", "{v}");
     assert_eq!(
         search.connections(),
@@ -144,6 +148,47 @@ fn a_provider_the_address_guard_refuses_is_denied_recorded_and_never_contacted()
     let (result, _) = &model.last_results(&reqs[1])[0];
     assert!(result.contains("denied"), "{result}");
     assert!(!result.contains("landlock"), "{result}");
+}
+
+#[test]
+fn a_deny_listed_provider_host_is_denied_and_never_contacted() {
+    let search = FakeSearch::start("127.0.0.1");
+    let network = format!("{EXEMPT_LOOPBACK}\ndeny_hosts = [\"127.0.0.1\"]");
+    let (v, model) = search_session(&search.url(), &network, "rust sandbox");
+    assert_eq!(v["session"]["state"], "complete", "{v}");
+    assert_eq!(
+        search.connections(),
+        0,
+        "the deny-listed provider was contacted"
+    );
+    let ds = decisions(&v);
+    let c = ds
+        .iter()
+        .find(|d| d["action"]["kind"] == "net.connect" && d["action"]["tool"] == "WebSearch")
+        .unwrap_or_else(|| panic!("no connect decision: {ds:?}"));
+    assert_eq!(c["result"], "deny", "{c}");
+    assert!(c["reasons"].to_string().contains("deny list"), "{c}");
+    let (result, _) = &model.last_results(&model.requests()[1])[0];
+    assert!(result.contains("denied"), "{result}");
+}
+
+#[test]
+fn a_provider_error_is_a_tool_error_saying_what_failed() {
+    // A base URL under which the instance has no search endpoint: 404.
+    let search = FakeSearch::start("127.0.0.1");
+    let url = format!("{}nope/", search.url());
+    let (v, model) = search_session(&url, EXEMPT_LOOPBACK, "rust sandbox");
+    assert_eq!(v["session"]["state"], "complete", "{v}");
+    assert_eq!(
+        search.queries().len(),
+        0,
+        "the request went to /nope/search"
+    );
+    let (result, _) = &model.last_results(&model.requests()[1])[0];
+    assert!(
+        result.contains("searxng") && result.contains("HTTP 404"),
+        "{result}"
+    );
 }
 
 #[test]
