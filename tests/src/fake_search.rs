@@ -11,12 +11,15 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+/// The query parameters of each `/search` request, in order.
+type Queries = Arc<Mutex<Vec<Vec<(String, String)>>>>;
+
 /// A running fake; its thread ends with the test process.
 pub struct FakeSearch {
     /// Where it listens.
     pub addr: SocketAddr,
     connections: Arc<AtomicUsize>,
-    queries: Arc<Mutex<Vec<Vec<(String, String)>>>>,
+    queries: Queries,
 }
 
 impl FakeSearch {
@@ -26,7 +29,7 @@ impl FakeSearch {
         let l = TcpListener::bind(format!("{ip}:0")).unwrap();
         let addr = l.local_addr().unwrap();
         let connections = Arc::new(AtomicUsize::new(0));
-        let queries = Arc::new(Mutex::new(Vec::new()));
+        let queries: Queries = Arc::new(Mutex::new(Vec::new()));
         let (c, q) = (connections.clone(), queries.clone());
         std::thread::spawn(move || {
             for s in l.incoming() {
