@@ -3,7 +3,9 @@
 //! in `X-Subscription-Token`; results in `web.results[]`, descriptions
 //! carrying `<strong>` markup (stripped by the tool).
 
-use super::{status_error, Endpoint, HttpCall, SearchHit, SearchProvider, SearchQuery};
+use super::{
+    status_error, Endpoint, HeaderValue, HttpCall, SearchHit, SearchProvider, SearchQuery,
+};
 use crate::secret::Secret;
 use serde::Deserialize;
 
@@ -64,8 +66,11 @@ impl SearchProvider for Brave {
             method: "GET",
             url,
             headers: vec![
-                ("Accept", Secret::new("application/json")),
-                ("X-Subscription-Token", self.key.clone()),
+                ("Accept", HeaderValue::Plain("application/json".into())),
+                (
+                    "X-Subscription-Token",
+                    HeaderValue::Secret(self.key.clone()),
+                ),
             ],
         }
     }

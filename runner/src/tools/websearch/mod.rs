@@ -261,8 +261,27 @@ pub struct SearchHit {
     pub snippet: String,
 }
 
-/// The one request a search makes. Header values travel as [`Secret`]s so
-/// a key never shows up in a `Debug` print or an error.
+/// A request header's value: a key travels as a [`Secret`], so it never
+/// shows up in a `Debug` print, and is scrubbed from every error message.
+#[derive(Debug)]
+pub enum HeaderValue {
+    /// An ordinary value (`Accept: application/json`).
+    Plain(String),
+    /// A credential (`X-Subscription-Token`).
+    Secret(Secret),
+}
+
+impl HeaderValue {
+    /// The value, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        match self {
+            HeaderValue::Plain(s) => s,
+            HeaderValue::Secret(s) => s.expose(),
+        }
+    }
+}
+
+/// The one request a search makes.
 #[derive(Debug)]
 pub struct HttpCall {
     /// Always `GET` for the providers here.
@@ -270,7 +289,7 @@ pub struct HttpCall {
     /// The full request URL (on the provider's endpoint).
     pub url: url::Url,
     /// Request headers.
-    pub headers: Vec<(&'static str, Secret)>,
+    pub headers: Vec<(&'static str, HeaderValue)>,
 }
 
 /// A search API: builds the request and parses the answer, with no I/O of
@@ -393,12 +412,9 @@ impl WebSearch {
 
     /// Says what failed without ever showing a header value (the key).
     fn redact(&self, call: &HttpCall, message: String) -> String {
-        call.headers.iter().fold(message, |m, (_, v)| {
-            if v.expose().len() >= 4 {
-                m.replace(v.expose(), "[redacted]")
-            } else {
-                m
-            }
+        call.headers.iter().fold(message, |m, (_, v)| match v {
+            HeaderValue::Secret(s) if !s.expose().is_empty() => m.replace(s.expose(), "[redacted]"),
+            _ => m,
         })
     }
 }
@@ -643,14 +659,18 @@ mod tests {
             serde_json::json!({"provider": "brave", "host": "api.search.brave.com"})
         );
         let t = WebSearch::from_section(&s).unwrap().unwrap();
-        assert!(!format!(
-            "{:?}",
-            t.provider.request(&SearchQuery {
-                query: "q".into(),
-                count: 3
-            })
-        )
-        .contains("very-secret"));
+        let call = t.provider.request(&SearchQuery {
+            query: "q".into(),
+            count: 3,
+        });
+        assert!(!format!("{call:?}").contains("very-secret"));
+        assert_eq!(
+            t.redact(
+                &call,
+                "echoed BSA-very-secret-key as application/json".into()
+            ),
+            "echoed [redacted] as application/json"
+        );
         let s = section("provider = \"searxng\"\nurl = \"http://127.0.0.1:8888\"").unwrap();
         assert_eq!(
             s.trusted_view(),

@@ -3,8 +3,9 @@
 //! the instance's `settings.yml` (`search.formats`), else it answers 403.
 //! There is no count parameter: results (about 20 a page) are cut here.
 
-use super::{status_error, Endpoint, HttpCall, SearchHit, SearchProvider, SearchQuery};
-use crate::secret::Secret;
+use super::{
+    status_error, Endpoint, HeaderValue, HttpCall, SearchHit, SearchProvider, SearchQuery,
+};
 use serde::Deserialize;
 
 /// A SearXNG instance.
@@ -59,7 +60,7 @@ impl SearchProvider for Searxng {
         HttpCall {
             method: "GET",
             url,
-            headers: vec![("Accept", Secret::new("application/json"))],
+            headers: vec![("Accept", HeaderValue::Plain("application/json".into()))],
         }
     }
 
