@@ -130,3 +130,55 @@ host_allowed if {
 	mcp_server_host != ""
 	host == mcp_server_host
 }
+
+# The runner's own connection at session start, listing a server's tools:
+# tool `mcp__<server>` (no tool part). It is offered only when the version
+# names the server and has a toolset for it that is not disabled as a
+# whole, and only as a `net.connect` to the server's own host (the address
+# guard of net.rego still judges every address).
+mcp_listing_server := s if {
+	kind == "net.connect"
+	is_string(tool)
+	startswith(tool, "mcp__")
+	p := split(tool, "__")
+	count(p) == 2
+	s := p[1]
+	s != ""
+} else := ""
+
+mcp_listing_urls := [u |
+	mcp_listing_server != ""
+	some s in mcp_servers
+	is_object(s)
+	object.get(s, "name", "") == mcp_listing_server
+	u := object.get(s, "url", "")
+	is_string(u)
+]
+
+default mcp_listing_offered := false
+
+mcp_listing_offered if {
+	count(mcp_listing_urls) == 1
+	set := mcp_toolsets[mcp_listing_server]
+	is_object(set)
+	mcp_listing_enabled(set)
+}
+
+mcp_listing_enabled(set) if object.get(set, "enabled", true) == true
+
+mcp_listing_enabled(set) if {
+	configs := object.get(set, "configs", {})
+	is_object(configs)
+	some c in configs
+	is_object(c)
+	object.get(c, "enabled", false) == true
+}
+
+mcp_tool_offered if mcp_listing_offered
+
+host_allowed if {
+	mcp_listing_offered
+	h := mcp_url_host(mcp_listing_urls[0])
+	h != ""
+	host == h
+}

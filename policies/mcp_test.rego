@@ -55,3 +55,57 @@ test_mcp_tool_connects_nowhere_else if {
 test_mcp_server_behind_a_private_address_denied if {
 	runner.decision.result == "deny" with input as mcp_connect("mcp.example", "127.0.0.2")
 }
+
+mcp_listing(tool, host, addr, toolsets) := object.union(mcp_agent(toolsets), {"action": {
+	"kind": "net.connect", "tool": tool, "host": host, "host_is_ip": false, "port": 8443,
+	"scheme": "https", "addresses": [addr], "resolved": true,
+}})
+
+test_mcp_listing_connects_to_its_server if {
+	runner.decision.result == "allow" with input as mcp_listing("mcp__docs", "mcp.example", "93.184.216.34", {"docs": {}})
+}
+
+test_mcp_listing_needs_a_toolset if {
+	runner.decision.result == "deny" with input as mcp_listing("mcp__docs", "mcp.example", "93.184.216.34", {})
+}
+
+test_mcp_listing_of_a_disabled_toolset_denied if {
+	runner.decision.result == "deny" with input as mcp_listing("mcp__docs", "mcp.example", "93.184.216.34", {"docs": {"enabled": false}})
+}
+
+test_mcp_listing_of_a_disabled_toolset_with_one_enabled_tool if {
+	ts := {"docs": {"enabled": false, "configs": {"search": {"enabled": true}}}}
+	runner.decision.result == "allow" with input as mcp_listing("mcp__docs", "mcp.example", "93.184.216.34", ts)
+}
+
+test_mcp_listing_connects_nowhere_else if {
+	runner.decision.result == "deny" with input as mcp_listing("mcp__docs", "other.example", "93.184.216.34", {"docs": {}})
+}
+
+test_mcp_listing_of_an_unknown_server_denied if {
+	runner.decision.result == "deny" with input as mcp_listing("mcp__other", "mcp.example", "93.184.216.34", {"docs": {}, "other": {}})
+}
+
+test_mcp_listing_behind_a_loopback_address_denied if {
+	runner.decision.result == "deny" with input as mcp_listing("mcp__docs", "mcp.example", "127.0.0.2", {"docs": {}})
+}
+
+test_mcp_listing_is_only_a_connection if {
+	i := object.union(mcp_agent({"docs": {}}), {"action": {"kind": "fs.read", "tool": "mcp__docs", "path": "/workspace/x"}})
+	runner.decision.result == "deny" with input as i
+}
+
+test_mcp_call_of_unknown_server_denied if {
+	i := object.union(mcp_call("search", {"docs": {"permission_policy": "always_allow"}}), {"action": {"tool": "mcp__evil__search", "server": "evil"}})
+	runner.decision.result == "deny" with input as i
+}
+
+test_mcp_call_with_another_tool_name_denied if {
+	i := object.union(mcp_call("search", {"docs": {"permission_policy": "always_allow"}}), {"action": {"tool_name": "delete"}})
+	runner.decision.result == "deny" with input as i
+}
+
+test_mcp_toolset_level_always_allow if {
+	d := runner.decision with input as mcp_call("search", {"docs": {"permission_policy": "always_allow"}})
+	d.result == "allow"
+}

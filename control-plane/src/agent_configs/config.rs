@@ -328,6 +328,12 @@ pub(crate) fn check_mcp_servers(servers: &[Value]) -> Result<(), String> {
                 "mcp_servers[{i}].name must be 1–64 letters, digits, '-' or '_'"
             ));
         }
+        // `mcp__<server>__<tool>` must split one way only.
+        if name.contains("__") {
+            return Err(format!(
+                "mcp_servers[{i}].name {name:?} must not contain \"__\" (tools are named mcp__<server>__<tool>)"
+            ));
+        }
         if names.contains(&name) {
             return Err(format!("mcp_servers[{i}].name {name:?} is given twice"));
         }

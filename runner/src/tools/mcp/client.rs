@@ -1,0 +1,282 @@
+//! A small blocking MCP client over Streamable HTTP (JSON-RPC by hand), on
+//! the runner's existing HTTP stack (`ureq`, as WebFetch uses it).
+//!
+//! Every wire detail of MCP lives in this file behind [`McpClient`], so it
+//! can be replaced by an SDK in one place. The design named `rmcp` (async,
+//! reqwest 0.13); this build uses the documented fallback instead: no
+//! second HTTP stack, no async runtime, and the same pinning as WebFetch —
+//! the client dials only the addresses the policy decided (its resolver
+//! returns them whatever name is asked), follows no redirect and uses no
+//! proxy.
+
+use crate::secret::Secret;
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// The protocol revision asked for at `initialize` (the handshake era:
+/// sessions with `Mcp-Session-Id`, before the stateless 2026 revision).
+const PROTOCOL_VERSION: &str = "2025-11-25";
+
+/// How a client connects: where, with what, within which limits.
+pub(crate) struct Connection<'a> {
+    /// The server's endpoint, exactly as the agent version pins it.
+    pub url: &'a str,
+    /// The decided addresses: the only ones ever dialled.
+    pub addrs: &'a [SocketAddr],
+    /// The header and its value (already `Bearer …` when it is Authorization).
+    pub auth: Option<(&'a str, &'a Secret)>,
+    /// Connect timeout.
+    pub connect_timeout: Duration,
+    /// Per-read timeout of an answer.
+    pub read_timeout: Duration,
+    /// Largest answer read.
+    pub max_bytes: usize,
+}
+
+/// One MCP session with one server.
+pub(crate) struct McpClient {
+    agent: ureq::Agent,
+    url: String,
+    auth: Option<(String, Secret)>,
+    session: Option<String>,
+    protocol: String,
+    next_id: u64,
+    max_bytes: usize,
+}
+
+impl McpClient {
+    /// Connects and completes the handshake (`initialize`, then
+    /// `notifications/initialized`).
+    pub(crate) fn connect(c: &Connection<'_>) -> Result<McpClient, String> {
+        if c.addrs.is_empty() {
+            return Err("the server's host resolved to no address".into());
+        }
+        let pinned = c.addrs.to_vec();
+        let agent = ureq::AgentBuilder::new()
+            .redirects(0)
+            .timeout_connect(c.connect_timeout)
+            .timeout_read(c.read_timeout)
+            .user_agent(concat!("runner-mcp/", env!("CARGO_PKG_VERSION")))
+            // Only the decided addresses are ever dialled.
+            .resolver(move |_netloc: &str| Ok(pinned.clone()))
+            .build();
+        let mut client = McpClient {
+            agent,
+            url: c.url.to_string(),
+            auth: c.auth.map(|(h, v)| (h.to_string(), v.clone())),
+            session: None,
+            protocol: PROTOCOL_VERSION.into(),
+            next_id: 1,
+            max_bytes: c.max_bytes,
+        };
+        let info = client.request(
+            "initialize",
+            json!({
+                "protocolVersion": PROTOCOL_VERSION,
+                "capabilities": {},
+                "clientInfo": {"name": "runner", "version": env!("CARGO_PKG_VERSION")},
+            }),
+        )?;
+        if let Some(v) = info.get("protocolVersion").and_then(Value::as_str) {
+            client.protocol = v.to_string();
+        }
+        client.notify("notifications/initialized")?;
+        Ok(client)
+    }
+
+    /// Every tool the server lists (all pages), up to `max` + 1 so the
+    /// caller can tell the list was cut.
+    pub(crate) fn list_tools(&mut self, max: usize) -> Result<Vec<Value>, String> {
+        let mut tools = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..100 {
+            let params = match &cursor {
+                Some(c) => json!({"cursor": c}),
+                None => json!({}),
+            };
+            let page = self.request("tools/list", params)?;
+            let list = page
+                .get("tools")
+                .and_then(Value::as_array)
+                .ok_or("tools/list answered without a tools list")?;
+            tools.extend(list.iter().cloned());
+            if tools.len() > max {
+                tools.truncate(max + 1);
+                return Ok(tools);
+            }
+            match page.get("nextCursor").and_then(Value::as_str) {
+                Some(c) if !c.is_empty() => cursor = Some(c.to_string()),
+                _ => return Ok(tools),
+            }
+        }
+        Ok(tools)
+    }
+
+    /// Calls one tool with these arguments; the `CallToolResult` as sent.
+    pub(crate) fn call_tool(&mut self, name: &str, arguments: &Value) -> Result<Value, String> {
+        self.request(
+            "tools/call",
+            json!({"name": name, "arguments": arguments}),
+        )
+    }
+
+    /// Ends the session (`DELETE`); failures are ignored (the server
+    /// expires it anyway).
+    pub(crate) fn close(self) {
+        if self.session.is_some() {
+            let _ = self.with_headers(self.agent.delete(&self.url)).call();
+        }
+    }
+
+    fn with_headers(&self, mut r: ureq::Request) -> ureq::Request {
+        r = r.set("Accept", "application/json, text/event-stream");
+        if let Some(s) = &self.session {
+            r = r.set("Mcp-Session-Id", s);
+        }
+        if self.session.is_some() {
+            r = r.set("MCP-Protocol-Version", &self.protocol);
+        }
+        if let Some((h, v)) = &self.auth {
+            r = r.set(h, v.expose());
+        }
+        r
+    }
+
+    fn post(&self, body: &Value) -> Result<ureq::Response, String> {
+        let r = self
+            .with_headers(self.agent.post(&self.url))
+            .set("Content-Type", "application/json");
+        match r.send_string(&body.to_string()) {
+            Ok(r) => Ok(r),
+            Err(ureq::Error::Status(code, r)) => {
+                let mut text = String::new();
+                let _ = r.into_reader().take(300).read_to_string(&mut text);
+                Err(format!("the server answered HTTP {code}: {}", text.trim()))
+            }
+            Err(ureq::Error::Transport(e)) => Err(format!("connecting failed: {e}")),
+        }
+    }
+
+    fn notify(&mut self, method: &str) -> Result<(), String> {
+        let r = self.post(&json!({"jsonrpc": "2.0", "method": method}))?;
+        if r.status() >= 300 {
+            return Err(format!("{method}: the server answered HTTP {}", r.status()));
+        }
+        Ok(())
+    }
+
+    fn request(&mut self, method: &str, params: Value) -> Result<Value, String> {
+        let id = self.next_id;
+        self.next_id += 1;
+        let r = self.post(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))?;
+        if (300..400).contains(&r.status()) {
+            return Err(format!(
+                "{method}: the server answered a redirect (HTTP {}); redirects are not followed",
+                r.status()
+            ));
+        }
+        if let Some(s) = r.header("mcp-session-id") {
+            if self.session.is_none() {
+                self.session = Some(s.to_string());
+            }
+        }
+        let sse = r.content_type().starts_with("text/event-stream");
+        let reader = r.into_reader().take(self.max_bytes as u64 + 1);
+        let message = if sse {
+            sse_response(reader, id, self.max_bytes)?
+        } else {
+            let mut body = Vec::new();
+            BufReader::new(reader)
+                .read_to_end(&mut body)
+                .map_err(|e| format!("{method}: reading the answer failed: {e}"))?;
+            if body.len() > self.max_bytes {
+                return Err(format!(
+                    "{method}: the answer is larger than {} bytes",
+                    self.max_bytes
+                ));
+            }
+            serde_json::from_slice(&body)
+                .map_err(|e| format!("{method}: the answer is not JSON: {e}"))?
+        };
+        answer(method, id, message)
+    }
+}
+
+/// The result of the JSON-RPC answer to request `id`, or its error.
+fn answer(method: &str, id: u64, m: Value) -> Result<Value, String> {
+    if m.get("id").and_then(Value::as_u64) != Some(id) {
+        return Err(format!("{method}: the answer is not for this request"));
+    }
+    if let Some(e) = m.get("error") {
+        let msg = e.get("message").and_then(Value::as_str).unwrap_or("");
+        let code = e.get("code").and_then(Value::as_i64).unwrap_or(0);
+        return Err(format!("{method}: the server returned error {code}: {msg}"));
+    }
+    m.get("result")
+        .cloned()
+        .ok_or_else(|| format!("{method}: the answer has no result"))
+}
+
+/// Reads an SSE stream until the message answering `id` (notifications and
+/// server requests before it are skipped).
+fn sse_response(reader: impl Read, id: u64, max: usize) -> Result<Value, String> {
+    let mut data = String::new();
+    let mut read = 0usize;
+    for line in BufReader::new(reader).lines() {
+        let line = line.map_err(|e| format!("reading the event stream failed: {e}"))?;
+        read += line.len() + 1;
+        if read > max {
+            return Err(format!("the answer is larger than {max} bytes"));
+        }
+        if line.is_empty() {
+            if !data.is_empty() {
+                let m: Value = serde_json::from_str(&data)
+                    .map_err(|e| format!("an event of the stream is not JSON: {e}"))?;
+                if m.get("id").and_then(Value::as_u64) == Some(id)
+                    && (m.get("result").is_some() || m.get("error").is_some())
+                {
+                    return Ok(m);
+                }
+                data.clear();
+            }
+            continue;
+        }
+        if let Some(d) = line.strip_prefix("data:") {
+            if !data.is_empty() {
+                data.push('\n');
+            }
+            data.push_str(d.strip_prefix(' ').unwrap_or(d));
+        }
+    }
+    Err("the event stream ended without an answer".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_sse_answer_skips_notifications_and_reads_multi_line_data() {
+        let body = "event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\"}\n\nevent: message\ndata: {\"jsonrpc\":\"2.0\",\n data: \"id\":7,\"result\":{\"x\":1}}\n\n";
+        // "data: " continuation lines keep their JSON.
+        let body = body.replace("\n data:", "\ndata:");
+        let m = sse_response(body.as_bytes(), 7, 1 << 20).unwrap();
+        assert_eq!(answer("m", 7, m).unwrap(), json!({"x": 1}));
+        assert!(sse_response(body.as_bytes(), 8, 1 << 20).is_err());
+        assert!(sse_response(body.as_bytes(), 7, 20).is_err(), "over the cap");
+    }
+
+    #[test]
+    fn a_json_rpc_error_is_an_error() {
+        let e = answer(
+            "tools/call",
+            1,
+            json!({"jsonrpc": "2.0", "id": 1, "error": {"code": -32602, "message": "bad"}}),
+        )
+        .unwrap_err();
+        assert!(e.contains("-32602") && e.contains("bad"), "{e}");
+        assert!(answer("m", 2, json!({"id": 1, "result": {}})).is_err());
+    }
+}
