@@ -9,6 +9,7 @@ mod cli_tools;
 mod cli_up;
 mod cloud_agents;
 mod images;
+mod mcp;
 mod module_layers;
 mod oauth;
 mod observability;

@@ -116,10 +116,7 @@ impl McpClient {
 
     /// Calls one tool with these arguments; the `CallToolResult` as sent.
     pub(crate) fn call_tool(&mut self, name: &str, arguments: &Value) -> Result<Value, String> {
-        self.request(
-            "tools/call",
-            json!({"name": name, "arguments": arguments}),
-        )
+        self.request("tools/call", json!({"name": name, "arguments": arguments}))
     }
 
     /// Ends the session (`DELETE`); failures are ignored (the server
@@ -170,7 +167,8 @@ impl McpClient {
     fn request(&mut self, method: &str, params: Value) -> Result<Value, String> {
         let id = self.next_id;
         self.next_id += 1;
-        let r = self.post(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))?;
+        let r =
+            self.post(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))?;
         if (300..400).contains(&r.status()) {
             return Err(format!(
                 "{method}: the server answered a redirect (HTTP {}); redirects are not followed",
@@ -265,7 +263,10 @@ mod tests {
         let m = sse_response(body.as_bytes(), 7, 1 << 20).unwrap();
         assert_eq!(answer("m", 7, m).unwrap(), json!({"x": 1}));
         assert!(sse_response(body.as_bytes(), 8, 1 << 20).is_err());
-        assert!(sse_response(body.as_bytes(), 7, 20).is_err(), "over the cap");
+        assert!(
+            sse_response(body.as_bytes(), 7, 20).is_err(),
+            "over the cap"
+        );
     }
 
     #[test]

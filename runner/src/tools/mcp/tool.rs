@@ -156,9 +156,8 @@ impl Tool for McpTool {
             .map(|ip| SocketAddr::new(ip, resolved.port))
             .collect();
         let server = &self.link.name;
-        let fail = |e: String| {
-            ToolError::Failed(self.link.redact(&format!("MCP server {server}: {e}")))
-        };
+        let fail =
+            |e: String| ToolError::Failed(self.link.redact(&format!("MCP server {server}: {e}")));
         let mut client = self.link.connect(&addrs).map_err(fail)?;
         let result = client.call_tool(&self.tool_name, &call.arguments);
         client.close();
@@ -178,8 +177,7 @@ impl Tool for McpTool {
         });
         if let Some(s) = result.get("structuredContent").filter(|s| !s.is_null()) {
             let s = self.link.redact(&s.to_string());
-            out["structured"] =
-                serde_json::from_str(&s).unwrap_or(Value::String(s));
+            out["structured"] = serde_json::from_str(&s).unwrap_or(Value::String(s));
         }
         Ok(out)
     }
@@ -202,7 +200,9 @@ fn result_text(r: &Value) -> (String, bool) {
                         .to_string(),
                     Some(kind) => format!(
                         "({kind} {} omitted)",
-                        p.get("mimeType").and_then(Value::as_str).unwrap_or("content")
+                        p.get("mimeType")
+                            .and_then(Value::as_str)
+                            .unwrap_or("content")
                     ),
                     None => "(untyped content omitted)".into(),
                 })
@@ -224,7 +224,10 @@ mod tests {
             host: "127.0.0.1".into(),
             port: 1,
             scheme: "http".into(),
-            auth: Some(("Authorization".into(), Secret::new(format!("Bearer {secret}")))),
+            auth: Some((
+                "Authorization".into(),
+                Secret::new(format!("Bearer {secret}")),
+            )),
             secrets: vec![Secret::new(secret)],
             limits: McpSection::default(),
         }
@@ -281,7 +284,9 @@ mod tests {
 
     #[test]
     fn results_keep_text_and_name_other_parts() {
-        let (t, e) = result_text(&json!({"content": [{"type": "text", "text": "42"}, {"type": "image", "mimeType": "image/png", "data": "AAA"}], "isError": false}));
+        let (t, e) = result_text(
+            &json!({"content": [{"type": "text", "text": "42"}, {"type": "image", "mimeType": "image/png", "data": "AAA"}], "isError": false}),
+        );
         assert_eq!(t, "42\n(image image/png omitted)");
         assert!(!e);
         assert!(result_text(&json!({"content": [], "isError": true})).1);
