@@ -160,3 +160,12 @@ fn an_update_replaces_what_it_sends_and_keeps_the_rest() {
     let model: ModelRef = serde_json::from_value(json!({"id": "m", "speed": "fast"})).unwrap();
     assert_eq!(model.id(), Some("m"));
 }
+
+#[test]
+fn mcp_server_names_split_one_way_only() {
+    let s = |name: &str| json!([{"type": "url", "name": name, "url": "https://mcp.example/mcp"}]);
+    assert!(super::config::check_mcp_servers(s("docs_v2").as_array().unwrap()).is_ok());
+    // `mcp__a__b__c` could be server `a` tool `b__c` or server `a__b` tool `c`.
+    let e = super::config::check_mcp_servers(s("a__b").as_array().unwrap()).unwrap_err();
+    assert!(e.contains("mcp_servers[0].name") && e.contains("__"), "{e}");
+}

@@ -280,4 +280,96 @@ mod tests {
         assert!(e.contains("-32602") && e.contains("bad"), "{e}");
         assert!(answer("m", 2, json!({"id": 1, "result": {}})).is_err());
     }
+
+    /// A one-purpose HTTP server: answers each request with the next
+    /// canned response and records what it got.
+    fn serve(answers: Vec<String>) -> (SocketAddr, std::sync::mpsc::Receiver<String>) {
+        use std::io::Write;
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for answer in answers {
+                let Ok((mut c, _)) = l.accept() else { return };
+                let mut r = BufReader::new(c.try_clone().unwrap());
+                let mut head = String::new();
+                let mut len = 0usize;
+                loop {
+                    let mut line = String::new();
+                    if r.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        len = v.trim().parse().unwrap_or(0);
+                    }
+                    head.push_str(&line);
+                }
+                let mut body = vec![0u8; len];
+                let _ = r.read_exact(&mut body);
+                tx.send(format!("{head}\n{}", String::from_utf8_lossy(&body)))
+                    .unwrap();
+                let _ = c.write_all(answer.as_bytes());
+            }
+        });
+        (addr, rx)
+    }
+
+    fn http(status: &str, headers: &str, body: &str) -> String {
+        format!(
+            "HTTP/1.1 {status}\r\nConnection: close\r\nContent-Length: {}\r\n{headers}\r\n{body}",
+            body.len()
+        )
+    }
+
+    #[test]
+    fn the_client_dials_only_the_decided_address_and_follows_no_redirect() {
+        let init = r#"{"jsonrpc":"2.0","id":1,"result":{"protocolVersion":"2025-06-18","capabilities":{}}}"#;
+        let (addr, got) = serve(vec![
+            http(
+                "200 OK",
+                "Content-Type: application/json\r\nMcp-Session-Id: s1\r\n",
+                init,
+            ),
+            http("202 Accepted", "", ""),
+            http(
+                "307 Temporary Redirect",
+                "Location: http://elsewhere.invalid/mcp\r\n",
+                "",
+            ),
+        ]);
+        let secret = Secret::new("Bearer tok");
+        // A name that resolves nowhere: the connection still reaches the
+        // decided address, and only it.
+        let mut c = McpClient::connect(&Connection {
+            url: "http://mcp.invalid:9/mcp",
+            addrs: &[addr],
+            auth: Some(("Authorization", &secret)),
+            connect_timeout: Duration::from_secs(5),
+            read_timeout: Duration::from_secs(5),
+            max_bytes: 1 << 20,
+        })
+        .unwrap();
+        let first = got.recv().unwrap().to_ascii_lowercase();
+        assert!(first.starts_with("post /mcp "), "{first}");
+        assert!(first.contains("host: mcp.invalid:9"), "{first}");
+        assert!(first.contains("authorization: bearer tok"), "{first}");
+        assert!(first.contains("\"initialize\""), "{first}");
+        let second = got.recv().unwrap().to_ascii_lowercase();
+        assert!(
+            second.contains("mcp-session-id: s1")
+                && second.contains("mcp-protocol-version: 2025-06-18"),
+            "{second}"
+        );
+        let e = c.list_tools(10).unwrap_err();
+        assert!(e.contains("redirect"), "{e}");
+        assert!(McpClient::connect(&Connection {
+            url: "http://mcp.invalid:9/mcp",
+            addrs: &[],
+            auth: None,
+            connect_timeout: Duration::from_secs(1),
+            read_timeout: Duration::from_secs(1),
+            max_bytes: 1 << 20,
+        })
+        .is_err());
+    }
 }
