@@ -4,7 +4,8 @@
 //! servers; the worker's address guard allows only 127.0.0.1, so the far
 //! server (127.0.0.2) is refused at session start and its tools are never
 //! offered. The near server's `lookup` is `always_allow`, its `write_note`
-//! asks (the MCP default): one call approved, one refused. The bearer
+//! asks (the MCP default): one call approved, one refused. A third server
+//! that nobody answers on is left out the same way. The bearer
 //! token lives only in the worker config and reaches only the MCP server.
 
 use e2e::fake_model::{FakeModel, Step, Wire};
@@ -121,6 +122,15 @@ fn mcp_tools_are_offered_decided_and_called_with_the_token_kept_from_the_model()
     let d = tempfile::tempdir().unwrap();
     let a = McpServer::start(d.path(), "a", "127.0.0.1", TOKEN);
     let far = McpServer::start(d.path(), "far", "127.0.0.2", "far-token");
+    // A server the policy allows but nobody answers on.
+    let gone = format!(
+        "http://127.0.0.1:{}/mcp",
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    );
     let cp = ControlPlane::start(&d.path().join("cp.db"));
     let fake = FakeModel::start(
         Wire::Anthropic,
@@ -155,10 +165,11 @@ fn mcp_tools_are_offered_decided_and_called_with_the_token_kept_from_the_model()
             "workspace": "w", "agent_profile": "p",
             "agent": {
                 "name": "mcp-user", "model": "m-mcp", "enabled_tools": ["Read"],
-                "mcp_servers": [{"name": "a", "url": a.url}, {"name": "far", "url": far.url}],
+                "mcp_servers": [{"name": "a", "url": a.url}, {"name": "far", "url": far.url}, {"name": "gone", "url": gone}],
                 "mcp_toolsets": {
                     "a": {"configs": {"lookup": {"permission_policy": "always_allow"}}},
                     "far": {"permission_policy": "always_allow"},
+                    "gone": {},
                 },
             },
             "source": {"title": "use the catalogue"},
@@ -252,6 +263,17 @@ fn mcp_tools_are_offered_decided_and_called_with_the_token_kept_from_the_model()
             .iter()
             .any(|m| m.contains("MCP server far") && m.contains("not allowed by policy")),
         "{progress:?}"
+    );
+    // Unreachable: left out, said so, the session went on.
+    assert!(
+        progress.iter().any(
+            |m| m.contains("MCP server gone: not connected") && m.contains("connecting failed")
+        ),
+        "{progress:?}"
+    );
+    assert!(
+        !tools.iter().any(|t| t.starts_with("mcp__gone")),
+        "{tools:?}"
     );
     assert!(
         progress.iter().any(|m| m.contains("bad.name")),
