@@ -251,6 +251,14 @@ fn mcp_tools_are_offered_decided_and_called_with_the_token_kept_from_the_model()
             .any(|d| d["result"] == "deny" && d["action"]["addresses"] == json!(["127.0.0.2"])),
         "{far_d:#?}"
     );
+    let far_deny = far_d.iter().find(|d| d["result"] == "deny").unwrap();
+    assert!(
+        far_deny["reasons"][0]
+            .as_str()
+            .unwrap()
+            .contains("127.0.0.2 resolves to 127.0.0.2, a loopback"),
+        "{far_deny}"
+    );
     let progress: Vec<&str> = v["activities"]
         .as_array()
         .unwrap()
@@ -341,4 +349,29 @@ fn mcp_tools_are_offered_decided_and_called_with_the_token_kept_from_the_model()
         );
     }
     assert!(!v.to_string().contains(TOKEN), "token in the session view");
+    // Nor in anything the worker or the control plane stored (audit log,
+    // conversation, workspace, database).
+    let mut stack = vec![d.path().join("w1")];
+    let mut files = 0;
+    while let Some(p) = stack.pop() {
+        if p.is_dir() {
+            stack.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
+        } else if let Ok(bytes) = std::fs::read(&p) {
+            files += 1;
+            assert!(
+                !bytes.windows(TOKEN.len()).any(|w| w == TOKEN.as_bytes()),
+                "token stored in {}",
+                p.display()
+            );
+        }
+    }
+    assert!(files > 0);
+    for name in ["cp.db", "cp.db-wal"] {
+        if let Ok(bytes) = std::fs::read(d.path().join(name)) {
+            assert!(
+                !bytes.windows(TOKEN.len()).any(|w| w == TOKEN.as_bytes()),
+                "token stored in {name}"
+            );
+        }
+    }
 }

@@ -155,6 +155,9 @@ impl Tool for McpTool {
             .filter_map(|a| a.parse().ok())
             .map(|ip| SocketAddr::new(ip, resolved.port))
             .collect();
+        if run.cancel.is_cancelled() {
+            return Err(ToolError::Failed("cancelled; nothing was sent".into()));
+        }
         let server = &self.link.name;
         let fail =
             |e: String| ToolError::Failed(self.link.redact(&format!("MCP server {server}: {e}")));
