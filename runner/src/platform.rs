@@ -449,6 +449,70 @@ impl Platform {
         self.send_bytes(|| self.http.get(&url).query(&[("claimId", claim.as_str())]))
     }
 
+    /// A URL of this control plane: `segments` appended to `/v1/sessions`
+    /// as path segments (percent-encoded, so an id can never add a segment
+    /// of its own), with `query`.
+    fn session_url(
+        &self,
+        segments: &[&str],
+        query: &[(&str, &str)],
+    ) -> Result<url::Url, PlatformError> {
+        let mut u = url::Url::parse(&self.base).map_err(|e| {
+            PlatformError::Transport(format!("the control plane URL is not valid: {e}"))
+        })?;
+        u.path_segments_mut()
+            .map_err(|()| {
+                PlatformError::Transport("the control plane URL cannot have a path".into())
+            })?
+            .pop_if_empty()
+            .extend(["v1", "sessions"])
+            .extend(segments);
+        u.query_pairs_mut().extend_pairs(query);
+        Ok(u)
+    }
+
+    /// One skill pinned in the session's agent version, whole, read under
+    /// the claim (`GET /v1/sessions/{session}/skills/{skill_id}/{version}`):
+    /// the worker checks it against the pin's digest before placing it. A
+    /// pair the session does not pin is a 404.
+    pub fn skill_bundle(
+        &self,
+        session: &SessionId,
+        claim: &ClaimId,
+        skill_id: &str,
+        version: &str,
+    ) -> Result<protocol::toolset::SkillBundle, PlatformError> {
+        let url = self.session_url(
+            &[session.as_str(), "skills", skill_id, version],
+            &[("claimId", claim.as_str())],
+        )?;
+        self.send(|| self.http.get(url.clone()))
+    }
+
+    /// Uploads one artifact of the session under the claim (`PUT
+    /// /v1/sessions/{session}/artifacts?claimId=…&path=/data/…`, the body
+    /// exactly the bytes the policy decided about). A 413 is a limit of the
+    /// control plane's.
+    pub fn put_artifact(
+        &self,
+        session: &SessionId,
+        claim: &ClaimId,
+        path: &str,
+        media_type: &str,
+        bytes: &[u8],
+    ) -> Result<protocol::toolset::ArtifactInfo, PlatformError> {
+        let url = self.session_url(
+            &[session.as_str(), "artifacts"],
+            &[("claimId", claim.as_str()), ("path", path)],
+        )?;
+        self.send(|| {
+            self.http
+                .put(url.clone())
+                .header(reqwest::header::CONTENT_TYPE, media_type)
+                .body(bytes.to_vec())
+        })
+    }
+
     /// The session's stored conversation (to resume it), read under the
     /// worker's claim (the session may be another user's).
     pub fn conversation(

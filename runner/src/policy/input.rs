@@ -653,24 +653,29 @@ mod tests {
     fn rooted() -> (tempfile::TempDir, SessionContext, PathBuf, PathBuf) {
         let d = tempfile::tempdir().unwrap();
         let base = std::fs::canonicalize(d.path()).unwrap();
-        let (ws, skills, data) = (base.join("s1"), base.join("s1.skills"), base.join("s1.data"));
+        let (ws, skills, data) = (
+            base.join("s1"),
+            base.join("s1.skills"),
+            base.join("s1.data"),
+        );
         for p in [&ws, &skills, &data] {
             std::fs::create_dir(p).unwrap();
         }
-        let c = SessionContext::new(ws, Trusted::default(), SourceWork::default()).with_roots(vec![
-            SessionRoot {
-                name: "skills",
-                at: "/skills".into(),
-                host: skills.clone(),
-                writable: false,
-            },
-            SessionRoot {
-                name: "artifacts",
-                at: "/data".into(),
-                host: data.clone(),
-                writable: true,
-            },
-        ]);
+        let c =
+            SessionContext::new(ws, Trusted::default(), SourceWork::default()).with_roots(vec![
+                SessionRoot {
+                    name: "skills",
+                    at: "/skills".into(),
+                    host: skills.clone(),
+                    writable: false,
+                },
+                SessionRoot {
+                    name: "artifacts",
+                    at: "/data".into(),
+                    host: data.clone(),
+                    writable: true,
+                },
+            ]);
         (d, c, skills, data)
     }
 
@@ -695,7 +700,10 @@ mod tests {
         assert_eq!(v["in_workspace"], false);
         assert_eq!(v["path_components"], json!(["data", "out", "r.md"]));
         let v = serde_json::to_value(normalize_action(&fs_read("/skills"), &c).unwrap()).unwrap();
-        assert_eq!((v["root"].as_str(), v["path"].as_str()), (Some("skills"), Some("/skills")));
+        assert_eq!(
+            (v["root"].as_str(), v["path"].as_str()),
+            (Some("skills"), Some("/skills"))
+        );
         assert_eq!(v["path_abs"], skills.to_str().unwrap());
         // `/database` is not under `/data`.
         let v = serde_json::to_value(normalize_action(&fs_read("/database"), &c).unwrap()).unwrap();
@@ -712,7 +720,10 @@ mod tests {
         std::os::unix::fs::symlink("../s1", data.join("ws")).unwrap();
         std::os::unix::fs::symlink("/data/x", data.join("abs")).unwrap();
         for (req, abs) in [
-            ("/data/../etc/passwd", data.parent().unwrap().join("etc/passwd")),
+            (
+                "/data/../etc/passwd",
+                data.parent().unwrap().join("etc/passwd"),
+            ),
             ("/data/pw", PathBuf::from("/etc/passwd")),
             ("/data/ws/src", data.parent().unwrap().join("s1/src")),
             ("/skills/../s1.data/x", data.join("x")),
@@ -729,11 +740,17 @@ mod tests {
         }
         // An absolute link target is a host path, not a sandbox one.
         let v = serde_json::to_value(normalize_action(&fs_read("/data/abs"), &c).unwrap()).unwrap();
-        assert_eq!((v["root"].as_str(), v["path_abs"].as_str()), (Some(""), Some("/data/x")));
+        assert_eq!(
+            (v["root"].as_str(), v["path_abs"].as_str()),
+            (Some(""), Some("/data/x"))
+        );
         // A relative link staying inside is followed and stays in the root.
         std::os::unix::fs::symlink("out", data.join("o")).unwrap();
         let v = serde_json::to_value(normalize_action(&fs_read("/data/o/x"), &c).unwrap()).unwrap();
-        assert_eq!((v["root"].as_str(), v["path"].as_str()), (Some("artifacts"), Some("/data/out/x")));
+        assert_eq!(
+            (v["root"].as_str(), v["path"].as_str()),
+            (Some("artifacts"), Some("/data/out/x"))
+        );
     }
 
     /// Without the root in the session, `/data/x` is just an absolute path
@@ -742,7 +759,10 @@ mod tests {
     fn without_the_root_data_is_an_ordinary_absolute_path() {
         let (_d, c) = ctx();
         let v = serde_json::to_value(normalize_action(&fs_read("/data/x"), &c).unwrap()).unwrap();
-        assert_eq!((v["root"].as_str(), v["path"].as_str()), (Some(""), Some("/data/x")));
+        assert_eq!(
+            (v["root"].as_str(), v["path"].as_str()),
+            (Some(""), Some("/data/x"))
+        );
         assert_eq!(v["in_workspace"], false);
     }
 

@@ -97,12 +97,42 @@ pub fn inputs() -> Vec<Value> {
                "path_requested": path, "in_workspace": false, "path_components": comps})
     };
     let rooted = [
-        root("fs.read", "Read", "skills", "/skills/pdf/SKILL.md", "/probe/ws.skills/pdf/SKILL.md"),
-        root("fs.write", "Write", "skills", "/skills/pdf/SKILL.md", "/probe/ws.skills/pdf/SKILL.md"),
-        root("fs.read", "Read", "artifacts", "/data/r.md", "/probe/ws.data/r.md"),
-        root("fs.write", "Edit", "artifacts", "/data/r.md", "/probe/ws.data/r.md"),
+        root(
+            "fs.read",
+            "Read",
+            "skills",
+            "/skills/pdf/SKILL.md",
+            "/probe/ws.skills/pdf/SKILL.md",
+        ),
+        root(
+            "fs.write",
+            "Write",
+            "skills",
+            "/skills/pdf/SKILL.md",
+            "/probe/ws.skills/pdf/SKILL.md",
+        ),
+        root(
+            "fs.read",
+            "Read",
+            "artifacts",
+            "/data/r.md",
+            "/probe/ws.data/r.md",
+        ),
+        root(
+            "fs.write",
+            "Edit",
+            "artifacts",
+            "/data/r.md",
+            "/probe/ws.data/r.md",
+        ),
         root("fs.write", "Write", "artifacts", "/data/x", "/etc/passwd"),
-        root("fs.read", "Read", "", "/probe/etc/passwd", "/probe/etc/passwd"),
+        root(
+            "fs.read",
+            "Read",
+            "",
+            "/probe/etc/passwd",
+            "/probe/etc/passwd",
+        ),
         json!({"kind": "shell.exec", "tool": "Bash", "command": "ls /skills", "cwd": ".", "cwd_in_workspace": true, "network": "none"}),
         json!({"kind": "workspace.write", "tool": "runner", "operation": "artifact.deliver", "target": "/data/r.md",
                "artifact": {"path": "/data/r.md", "size_bytes": 1, "sha256": "a".repeat(64), "media_type": "text/markdown"}}),
