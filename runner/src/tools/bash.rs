@@ -128,6 +128,18 @@ impl Tool for Bash {
             process::sandbox_ids(self.settings.uid, self.settings.gid),
             self.settings.limits.clone(),
         )
+        .with_roots(
+            confine,
+            &run.ctx
+                .roots
+                .iter()
+                .map(|r| process::Bind {
+                    host: r.host.clone(),
+                    at: r.at.clone(),
+                    writable: r.writable,
+                })
+                .collect::<Vec<_>>(),
+        )
         .allow_degraded(self.settings.degraded)
         .with_env(self.settings.env.clone());
         let timeout_ms = i

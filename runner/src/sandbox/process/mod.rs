@@ -27,7 +27,7 @@ pub mod proxy;
 pub(crate) mod seccomp;
 pub(crate) mod spec;
 
-pub use spec::{Limits, SandboxSpec};
+pub use spec::{Bind, Limits, SandboxSpec};
 
 use crate::sandbox::beneath::Beneath;
 use crate::sandbox::git_guard;

@@ -1,0 +1,183 @@
+//! The session roots in the process sandbox, through the real Bash tool
+//! (the `runner-sandbox` helper, the shipped default policy): `/skills`
+//! is there read-only whatever the command tries, `/data` is writable, and
+//! neither exists in a session without it. Every refused attempt sits
+//! beside work that must succeed, so a sandbox that breaks everything
+//! fails too.
+
+use protocol::session::SourceWork;
+use runner::policy::{PolicyGate, SessionContext, SessionRoot, Trusted};
+use runner::tools::{self, CallStatus, Registry, WebFetchSettings};
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+
+struct Rig {
+    _tmp: tempfile::TempDir,
+    ws: PathBuf,
+    skills: PathBuf,
+    data: PathBuf,
+    registry: Registry,
+    gate: PolicyGate,
+    ctx: SessionContext,
+}
+
+fn rig(with_roots: bool) -> Rig {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = std::fs::canonicalize(tmp.path()).unwrap();
+    let (ws, skills, data) = (
+        base.join("s1"),
+        base.join("s1.skills"),
+        base.join("s1.data"),
+    );
+    std::fs::create_dir_all(&ws).unwrap();
+    std::fs::create_dir_all(skills.join("pdf")).unwrap();
+    std::fs::write(
+        skills.join("pdf/SKILL.md"),
+        "---\nname: pdf\n---\nUse pdftotext.\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        skills.join("pdf/SKILL.md"),
+        std::fs::Permissions::from_mode(0o444),
+    )
+    .unwrap();
+    for d in [skills.join("pdf"), skills.clone()] {
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o555)).unwrap();
+    }
+    let mut config = runner::config::Config::default();
+    // Made and given to the sandbox user as the worker does.
+    let data =
+        runner::artifacts::prepare_dir(&data, config.sandbox.uid, config.sandbox.gid).unwrap();
+    config.sandbox.limits.default_timeout_ms = 20_000;
+    let registry = Registry::builtin(
+        runner::wiring::bash_settings(&config, PathBuf::from(env!("CARGO_BIN_EXE_runner-sandbox"))),
+        WebFetchSettings::default(),
+    );
+    let (gate, _sink) = test_support::gate(test_support::default_engine(), None);
+    let trusted = Trusted {
+        agent: serde_json::json!({"name": "t", "enabled_tools": ["Bash"], "grants": {}}),
+        ..test_support::trusted()
+    };
+    let mut ctx = SessionContext::new(ws.clone(), trusted, SourceWork::default());
+    if with_roots {
+        ctx = ctx.with_roots(vec![
+            SessionRoot {
+                name: "skills",
+                at: "/skills".into(),
+                host: skills.clone(),
+                writable: false,
+            },
+            SessionRoot {
+                name: "artifacts",
+                at: "/data".into(),
+                host: data.clone(),
+                writable: true,
+            },
+        ]);
+    }
+    Rig {
+        _tmp: tmp,
+        ws,
+        skills,
+        data,
+        registry,
+        gate,
+        ctx,
+    }
+}
+
+impl Rig {
+    fn bash(&self, command: &str) -> serde_json::Value {
+        let o = tools::call(
+            &self.registry,
+            &self.gate,
+            &self.ctx,
+            "Bash",
+            &serde_json::json!({ "command": command }),
+            false,
+        );
+        assert_eq!(o.status, CallStatus::Ok, "{}", o.output);
+        o.output
+    }
+}
+
+const SKILL: &str = "---\nname: pdf\n---\nUse pdftotext.\n";
+
+#[test]
+fn skills_are_read_only_in_bash_and_data_is_writable() {
+    let r = rig(true);
+    let out = r.bash(
+        "cat /skills/pdf/SKILL.md; \
+         echo x > /skills/pdf/SKILL.md; echo x >> /skills/pdf/SKILL.md; echo x > /skills/pdf/new; \
+         rm -f /skills/pdf/SKILL.md; chmod 777 /skills/pdf/SKILL.md; mv /skills/pdf /skills/gone; \
+         mkdir /skills/new; touch /skills/pdf; \
+         echo report > /data/out.txt; mkdir -p /data/sub && echo b > /data/sub/b.md; \
+         printf '#!/bin/sh\\necho ran\\n' > /data/run.sh; chmod +x /data/run.sh; /data/run.sh; \
+         echo done",
+    );
+    let stdout = out["stdout"].as_str().unwrap();
+    assert!(stdout.starts_with(SKILL), "{out}");
+    assert!(stdout.ends_with("done\n"), "{out}");
+    // /data is noexec: the script was written but did not run.
+    assert!(!stdout.contains("ran\n"), "{out}");
+    assert!(
+        out["stderr"]
+            .as_str()
+            .unwrap()
+            .contains("Read-only file system"),
+        "{out}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(r.skills.join("pdf/SKILL.md")).unwrap(),
+        SKILL
+    );
+    let mut names: Vec<String> = std::fs::read_dir(&r.skills)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["pdf"]);
+    assert!(!r.skills.join("pdf/new").exists());
+    assert_eq!(
+        std::fs::metadata(r.skills.join("pdf/SKILL.md"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o444
+    );
+    assert_eq!(
+        std::fs::read_to_string(r.data.join("out.txt"))
+            .map_err(|e| format!("{e}: {out}"))
+            .unwrap(),
+        "report\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(r.data.join("sub/b.md")).unwrap(),
+        "b\n"
+    );
+    // The workspace is still the workspace.
+    r.bash("echo w > w.txt");
+    assert_eq!(std::fs::read_to_string(r.ws.join("w.txt")).unwrap(), "w\n");
+}
+
+#[test]
+fn a_symlink_placed_in_data_does_not_lead_out_of_the_sandbox() {
+    let r = rig(true);
+    let out = r.bash(
+        "ln -s /etc/shadow /data/sh; cat /data/sh 2>&1; ln /etc/passwd /data/pw 2>&1; echo done",
+    );
+    assert!(out["stdout"].as_str().unwrap().ends_with("done\n"), "{out}");
+    assert!(!out["stdout"].as_str().unwrap().contains("root:"), "{out}");
+    assert!(!r.data.join("pw").exists());
+}
+
+#[test]
+fn without_the_roots_neither_path_exists_in_the_sandbox() {
+    let r = rig(false);
+    let out = r.bash("ls /skills 2>&1; echo x > /data/x 2>&1; echo done");
+    let stdout = out["stdout"].as_str().unwrap();
+    assert!(stdout.contains("No such file or directory"), "{out}");
+    assert!(stdout.ends_with("done\n"), "{out}");
+    assert!(!r.data.join("x").exists());
+}
