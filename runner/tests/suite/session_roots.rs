@@ -49,6 +49,7 @@ fn rig(with_roots: bool) -> Rig {
     let data =
         runner::artifacts::prepare_dir(&data, config.sandbox.uid, config.sandbox.gid).unwrap();
     config.sandbox.limits.default_timeout_ms = 20_000;
+    config.artifacts.max_total_mb = 1;
     let registry = Registry::builtin(
         runner::wiring::bash_settings(&config, PathBuf::from(env!("CARGO_BIN_EXE_runner-sandbox"))),
         WebFetchSettings::default(),
@@ -180,4 +181,31 @@ fn without_the_roots_neither_path_exists_in_the_sandbox() {
     assert!(stdout.contains("No such file or directory"), "{out}");
     assert!(stdout.ends_with("done\n"), "{out}");
     assert!(!r.data.join("x").exists());
+}
+
+/// `/data` is held to `artifacts.max_total_mb`: a command that fills it
+/// past the limit fails saying so, and the next one does not run until it
+/// is emptied.
+#[test]
+fn data_past_its_limit_fails_the_command_saying_so() {
+    let r = rig(true);
+    let call = |command: &str| {
+        tools::call(
+            &r.registry,
+            &r.gate,
+            &r.ctx,
+            "Bash",
+            &serde_json::json!({ "command": command }),
+            false,
+        )
+    };
+    r.bash("head -c 500000 /dev/zero > /data/small.bin");
+    let o = call("head -c 2000000 /dev/zero > /data/big.bin");
+    assert_eq!(o.status, CallStatus::Error, "{}", o.output);
+    assert!(o.output.to_string().contains("/data uses"), "{}", o.output);
+    let o = call("echo again > w.txt");
+    assert_eq!(o.status, CallStatus::Error, "{}", o.output);
+    assert!(!r.ws.join("w.txt").exists());
+    std::fs::remove_file(r.data.join("big.bin")).unwrap();
+    r.bash("echo again > w.txt");
 }

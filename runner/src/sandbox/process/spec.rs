@@ -256,6 +256,10 @@ pub struct Bind {
     pub at: PathBuf,
     /// Whether the command may write it.
     pub writable: bool,
+    /// Most MiB a writable root may hold, checked before and after each
+    /// command (0: no limit of its own).
+    #[serde(default)]
+    pub limit_mb: u64,
 }
 
 /// Devices and directories every confined command may write besides its
@@ -342,6 +346,7 @@ impl SandboxSpec {
                     host: r.host.clone(),
                     at: r.at.clone(),
                     writable,
+                    limit_mb: r.limit_mb,
                 });
             }
         }
