@@ -377,7 +377,7 @@ mod tests {
         std::fs::hard_link(d.path().join("secret"), data.join("hl")).unwrap();
         rustix::fs::mknodat(
             rustix::fs::CWD,
-            &data.join("fifo"),
+            data.join("fifo"),
             rustix::fs::FileType::Fifo,
             rustix::fs::Mode::from_raw_mode(0o600),
             0,

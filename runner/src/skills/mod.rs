@@ -347,7 +347,7 @@ mod tests {
         b2.name = "../x".into();
         assert!(check(&bad, &b2).is_err());
         let d = tempfile::tempdir().unwrap();
-        let e = place(&d.path().join("s.skills"), &[p.clone()], |_| {
+        let e = place(&d.path().join("s.skills"), std::slice::from_ref(&p), |_| {
             Err("404: not pinned".into())
         })
         .unwrap_err();

@@ -1060,9 +1060,11 @@ fn rooted_rig() -> (Rig, PathBuf, PathBuf) {
         "---\nname: pdf\n---\nUse pdftotext.\n",
     )
     .unwrap();
-    for p in ["pdf/SKILL.md"] {
-        std::fs::set_permissions(skills.join(p), std::fs::Permissions::from_mode(0o444)).unwrap();
-    }
+    std::fs::set_permissions(
+        skills.join("pdf/SKILL.md"),
+        std::fs::Permissions::from_mode(0o444),
+    )
+    .unwrap();
     for p in ["pdf", ""] {
         std::fs::set_permissions(skills.join(p), std::fs::Permissions::from_mode(0o555)).unwrap();
     }
