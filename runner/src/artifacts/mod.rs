@@ -217,6 +217,21 @@ pub fn media_type(path: &str) -> &'static str {
     }
 }
 
+/// The action the runner decides before delivering `file`: a
+/// `workspace.write` of operation `artifact.deliver` by tool `runner`,
+/// naming the file's sandbox path, size, digest and media type (the
+/// default policy allows it only when the agent enables DeliverArtifacts).
+pub fn deliver_action(file: &ArtifactFile) -> protocol::policy::Action {
+    protocol::policy::Action {
+        tool: "runner".into(),
+        detail: protocol::policy::ActionDetail::WorkspaceWrite {
+            operation: "artifact.deliver".into(),
+            target: Some(file.path.clone()),
+            artifact: Some(file.clone()),
+        },
+    }
+}
+
 /// Walks `dir` (the session's artifacts directory, host side) and
 /// delivers its regular files in path order within `limits`; `at` is the
 /// sandbox path (`/data`) the delivered paths are named under. A file the

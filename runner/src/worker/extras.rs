@@ -167,14 +167,7 @@ struct Delivery<'a> {
 
 impl crate::artifacts::Deliver for Delivery<'_> {
     fn decide(&mut self, file: &protocol::policy::ArtifactFile) -> Result<(), String> {
-        let action = protocol::policy::Action {
-            tool: "runner".into(),
-            detail: protocol::policy::ActionDetail::WorkspaceWrite {
-                operation: "artifact.deliver".into(),
-                target: Some(file.path.clone()),
-                artifact: Some(file.clone()),
-            },
-        };
+        let action = crate::artifacts::deliver_action(file);
         let record = self.gate.check(&action, self.ctx);
         match record.result {
             protocol::policy::DecisionResult::Allow => Ok(()),

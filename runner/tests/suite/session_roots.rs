@@ -209,3 +209,71 @@ fn data_past_its_limit_fails_the_command_saying_so() {
     std::fs::remove_file(r.data.join("big.bin")).unwrap();
     r.bash("echo again > w.txt");
 }
+
+/// The delivery the worker decides for each file of /data is allowed by
+/// the shipped policy exactly when the agent enables DeliverArtifacts,
+/// and the collection uploads only what was allowed, byte for byte.
+#[test]
+fn artifact_delivery_is_decided_by_the_default_policy() {
+    struct ThroughGate<'a> {
+        gate: &'a PolicyGate,
+        ctx: &'a SessionContext,
+        uploaded: Vec<(String, Vec<u8>)>,
+    }
+    impl runner::artifacts::Deliver for ThroughGate<'_> {
+        fn decide(&mut self, f: &protocol::policy::ArtifactFile) -> Result<(), String> {
+            let r = self
+                .gate
+                .check(&runner::artifacts::deliver_action(f), self.ctx);
+            match r.result {
+                protocol::policy::DecisionResult::Allow => Ok(()),
+                _ => Err(r.reasons.join("; ")),
+            }
+        }
+        fn upload(&mut self, f: &protocol::policy::ArtifactFile, b: &[u8]) -> Result<(), String> {
+            self.uploaded.push((f.path.clone(), b.to_vec()));
+            Ok(())
+        }
+    }
+    let r = rig(true);
+    std::fs::write(r.data.join("r.md"), "# report\n").unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", r.data.join("pw")).unwrap();
+    for (enabled, delivered) in [
+        (vec!["Bash", "DeliverArtifacts"], 1usize),
+        (vec!["Bash"], 0),
+    ] {
+        let trusted = Trusted {
+            agent: serde_json::json!({"name": "t", "enabled_tools": enabled, "grants": {}}),
+            ..test_support::trusted()
+        };
+        let ctx = SessionContext::new(r.ws.clone(), trusted, SourceWork::default())
+            .with_roots(r.ctx.roots.clone());
+        let mut out = ThroughGate {
+            gate: &r.gate,
+            ctx: &ctx,
+            uploaded: vec![],
+        };
+        let got =
+            runner::artifacts::collect(&r.data, "/data", &Default::default(), &mut out).unwrap();
+        assert_eq!(got.delivered.len(), delivered, "{got:?}");
+        assert_eq!(out.uploaded.len(), delivered);
+        if delivered == 1 {
+            assert_eq!(
+                out.uploaded[0],
+                ("/data/r.md".to_string(), b"# report\n".to_vec())
+            );
+        } else {
+            let why = &got
+                .left_out
+                .iter()
+                .find(|(p, _)| p == "/data/r.md")
+                .unwrap()
+                .1;
+            assert!(why.contains("DeliverArtifacts is not enabled"), "{why}");
+        }
+        assert!(got
+            .left_out
+            .iter()
+            .any(|(p, w)| p == "/data/pw" && w.contains("symlink")));
+    }
+}
