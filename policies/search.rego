@@ -32,6 +32,16 @@ search_deny contains msg if {
 	msg := sprintf("the search must go to the worker's provider %v", [search_provider])
 }
 
+search_deny contains "the search query is empty" if {
+	q := object.get(input, ["action", "query"], "")
+	is_string(q)
+	trim_space(q) == ""
+}
+
+search_deny contains "the search query is not a string" if {
+	not is_string(object.get(input, ["action", "query"], ""))
+}
+
 search_deny contains "the search query is longer than 400 characters" if {
 	q := object.get(input, ["action", "query"], "")
 	is_string(q)

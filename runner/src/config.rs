@@ -272,6 +272,7 @@ impl Config {
         self.sandbox.validate()?;
         self.repositories.validate()?;
         self.artifacts.validate()?;
+        self.websearch.validate()?;
         let state = self.state_dir();
         let workspaces = self.workspaces_dir();
         self.sandbox.validate_roots_against(&[

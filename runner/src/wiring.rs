@@ -69,6 +69,18 @@ pub fn tool_registry(
 ) -> Result<tools::Registry, String> {
     let helper = crate::sandbox::process::helper_beside(exe);
     let mut r = tools::Registry::builtin(bash_settings(config, helper), config.webfetch.clone());
+    // WebSearch exists only where `[websearch]` names a provider; a
+    // provider that cannot be set up (a missing key) is a problem, not a
+    // silent absence.
+    match tools::websearch::WebSearch::from_section(&config.websearch) {
+        Ok(Some(t)) => {
+            if let Err(e) = r.add(std::sync::Arc::new(t)) {
+                r.note_problem(e);
+            }
+        }
+        Ok(None) => {}
+        Err(e) => r.note_problem(format!("WebSearch is not available: {e}")),
+    }
     let sandbox = crate::sandbox::wasm::WasmSandbox::new(
         config.tools.limits.clone(),
         Some(config.wasm_cache_dir()),

@@ -2,6 +2,7 @@
 //! and make workspaces and policy directories.
 
 pub mod fake_model;
+pub mod fake_search;
 pub mod repo_rig;
 
 use std::os::unix::fs::PermissionsExt;

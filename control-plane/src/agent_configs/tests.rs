@@ -117,6 +117,32 @@ fn both_spellings_name_the_same_tool() {
 }
 
 #[test]
+fn web_search_in_either_spelling_reaches_enabled_tools_as_websearch() {
+    for spelling in ["web_search", "WebSearch"] {
+        let v = agent_version(
+            &config(
+                json!([{"type": "agent_toolset_20260401", "enabled_tools": ["read", spelling]}]),
+            ),
+            1,
+        );
+        assert_eq!(v.enabled_tools, ["Read", "WebSearch"], "{spelling}");
+    }
+    let v = agent_version(
+        &config(
+            json!([{"type": "agent_toolset_20260401", "default_config": {"enabled": false},
+                         "configs": [{"name": "web_search", "enabled": true,
+                                      "permission_policy": {"type": "always_ask"}}]}]),
+        ),
+        1,
+    );
+    assert_eq!(v.enabled_tools, ["WebSearch"]);
+    assert_eq!(
+        v.tool_policies.get("WebSearch").map(String::as_str),
+        Some("always_ask")
+    );
+}
+
+#[test]
 fn an_update_replaces_what_it_sends_and_keeps_the_rest() {
     let mut c = config(json!([]));
     c.metadata.insert("k".into(), json!("v"));

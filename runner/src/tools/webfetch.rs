@@ -265,14 +265,11 @@ impl WebFetch {
         if addrs.is_empty() {
             return Err(ToolError::Failed(format!("{} did not resolve", t.host)));
         }
-        let pinned = addrs.to_vec();
-        let agent = ureq::AgentBuilder::new()
-            .redirects(0)
-            .timeout(Duration::from_millis(self.settings.timeout_ms))
-            .user_agent(concat!("runner-webfetch/", env!("CARGO_PKG_VERSION")))
-            // Only the decided addresses are ever dialled.
-            .resolver(move |_netloc: &str| Ok(pinned.clone()))
-            .build();
+        let agent = pinned_agent(
+            addrs,
+            self.settings.timeout_ms,
+            concat!("runner-webfetch/", env!("CARGO_PKG_VERSION")),
+        );
         match agent.request(method, t.url.as_str()).call() {
             Ok(r) => Ok(r),
             Err(ureq::Error::Status(_, r)) => Ok(r),
@@ -322,6 +319,23 @@ impl WebFetch {
             "redirects": redirects,
         }))
     }
+}
+
+/// An HTTP agent that dials only `addrs` — the addresses a resolved
+/// `net.connect` decision allowed — whatever name the URL carries (the
+/// resolver is pinned, so a name that re-resolves elsewhere after the
+/// decision gains nothing), follows no redirect (each hop must be decided
+/// by its caller) and gives up after `timeout_ms`. Shared by every host
+/// tool that speaks HTTP (WebFetch, WebSearch).
+pub(super) fn pinned_agent(addrs: &[SocketAddr], timeout_ms: u64, user_agent: &str) -> ureq::Agent {
+    let pinned = addrs.to_vec();
+    ureq::AgentBuilder::new()
+        .redirects(0)
+        .timeout(Duration::from_millis(timeout_ms))
+        .user_agent(user_agent)
+        // Only the decided addresses are ever dialled.
+        .resolver(move |_netloc: &str| Ok(pinned.clone()))
+        .build()
 }
 
 /// HTML reduced to readable text: scripts, styles and tags dropped, block

@@ -24,3 +24,4 @@ mod tls;
 mod toolchains;
 mod web_pages;
 mod webhooks;
+mod websearch;
