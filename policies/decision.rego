@@ -153,6 +153,13 @@ runner_acting if {
 	kind in {"net.connect", "external"}
 }
 
+# ...and it delivers the session's artifacts at its end (platform.rego).
+runner_acting if {
+	tool == "runner"
+	kind == "workspace.write"
+	object.get(input, ["action", "operation"], "") == "artifact.deliver"
+}
+
 # Trusted settings, with empty defaults so a missing section never errors.
 worker := w if {
 	w := input.trusted.worker

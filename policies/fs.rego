@@ -207,9 +207,73 @@ root_only_and_nested(m, rel) if {
 
 fs_kinds := {"fs.read", "fs.write"}
 
+# The session's roots (toolset.md §3): host directories the runner made for
+# this session and maps at fixed sandbox paths — `skills` (`/skills`, read
+# only: the pinned skills) and `artifacts` (`/data`, writable: what the
+# session delivers). A file there arrives with `root` naming it, `path` its
+# sandbox path and `path_abs` its host path under the root's directory
+# (the runner resolved symlinks; a path that left the directory arrives
+# with `root: ""` and is outside everything). A root the session lacks,
+# or a host path not under its directory, is not a root.
+session_root_dir(name) := d if {
+	name == "skills"
+	d := input.session.skills_dir
+	is_string(d)
+	startswith(d, "/")
+	d != "/"
+} else := d if {
+	name == "artifacts"
+	d := input.session.artifacts_dir
+	is_string(d)
+	startswith(d, "/")
+	d != "/"
+} else := ""
+
+file_root := r if {
+	r := input.action.root
+	is_string(r)
+} else := ""
+
+default in_session_root := false
+
+in_session_root if {
+	file_root in {"skills", "artifacts"}
+	object.get(input, ["action", "in_workspace"], false) == false
+	dir := session_root_dir(file_root)
+	dir != ""
+	abs := object.get(input, ["action", "path_abs"], "")
+	is_string(abs)
+	under_dir(abs, dir)
+}
+
+under_dir(abs, dir) if abs == dir
+
+under_dir(abs, dir) if startswith(abs, concat("", [dir, "/"]))
+
 fs_deny contains msg if {
 	object.get(input, ["action", "in_workspace"], false) != true
+	not in_session_root
 	msg := sprintf("%v is outside the workspace", [path])
+}
+
+fs_deny contains msg if {
+	kind == "fs.write"
+	in_session_root
+	file_root == "skills"
+	msg := sprintf("%v is in /skills: skills are read-only", [path])
+}
+
+fs_allow contains msg if {
+	kind == "fs.read"
+	in_session_root
+	msg := sprintf("read of %v in the session's %v root", [path, file_root])
+}
+
+fs_allow contains msg if {
+	kind == "fs.write"
+	in_session_root
+	file_root == "artifacts"
+	msg := sprintf("write of %v in the session's artifacts (delivered at the end)", [path])
 }
 
 fs_deny contains "the action names no path" if path == ""
@@ -317,7 +381,10 @@ confine := {
 	"read_only_paths": [],
 	"hidden_paths": hidden_globs,
 	"network": "none",
-} if kind == "fs.read"
+} if {
+	kind == "fs.read"
+	not in_session_root
+}
 
 confine := {
 	"readable_roots": [workspace_dir],
@@ -325,4 +392,32 @@ confine := {
 	"read_only_paths": read_only_paths,
 	"hidden_paths": hidden_globs,
 	"network": "none",
-} if kind == "fs.write"
+} if {
+	kind == "fs.write"
+	not in_session_root
+}
+
+# A file in a session root is confined to that root alone: the guest sees
+# only its directory, writable only for a write in the artifacts root.
+confine := {
+	"readable_roots": [session_root_dir(file_root)],
+	"writable_roots": [],
+	"read_only_paths": [],
+	"hidden_paths": [],
+	"network": "none",
+} if {
+	kind == "fs.read"
+	in_session_root
+}
+
+confine := {
+	"readable_roots": [session_root_dir(file_root)],
+	"writable_roots": [session_root_dir(file_root)],
+	"read_only_paths": [],
+	"hidden_paths": [],
+	"network": "none",
+} if {
+	kind == "fs.write"
+	in_session_root
+	file_root == "artifacts"
+}

@@ -314,3 +314,61 @@ test_read_ci_workflow_allowed if {
 test_write_elsewhere_under_github_allowed if {
 	runner.decision.result == "allow" with input as fs("fs.write", ".github/CODEOWNERS", true)
 }
+
+# Session roots (toolset.md §3.4): /skills readable, never writable;
+# /data readable and writable; only when the session has them, and only
+# for a host path under the root's directory.
+skills_dir := "/srv/s1.skills"
+
+data_dir := "/srv/s1.data"
+
+with_roots(a) := object.union(with_action(a), {"session": {"id": "s1", "attempt": 1, "workspace_dir": ws, "skills_dir": skills_dir, "artifacts_dir": data_dir}})
+
+in_root(kind, tool, root, sandbox, host) := {"kind": kind, "tool": tool, "path": sandbox, "path_abs": host, "in_workspace": false, "root": root, "path_components": [c | some c in split(sandbox, "/"); c != ""]}
+
+test_read_in_skills_allowed_and_confined_to_them if {
+	d := runner.decision with input as with_roots(in_root("fs.read", "Read", "skills", "/skills/pdf/SKILL.md", "/srv/s1.skills/pdf/SKILL.md"))
+	d.result == "allow"
+	d.confine.readable_roots == [skills_dir]
+	d.confine.writable_roots == []
+}
+
+test_write_in_skills_denied if {
+	every t in ["Write", "Edit"] {
+		d := runner.decision with input as with_roots(in_root("fs.write", t, "skills", "/skills/pdf/SKILL.md", "/srv/s1.skills/pdf/SKILL.md"))
+		d.result == "deny"
+		some r in d.reasons
+		contains(r, "skills are read-only")
+	}
+}
+
+test_write_in_data_allowed_and_confined_to_it if {
+	d := runner.decision with input as with_roots(in_root("fs.write", "Write", "artifacts", "/data/r.md", "/srv/s1.data/r.md"))
+	d.result == "allow"
+	d.confine.writable_roots == [data_dir]
+	d.confine.readable_roots == [data_dir]
+}
+
+test_write_in_data_without_the_root_denied if {
+	d := runner.decision with input as with_action(in_root("fs.write", "Write", "artifacts", "/data/r.md", "/srv/s1.data/r.md"))
+	d.result == "deny"
+	some r in d.reasons
+	contains(r, "outside the workspace")
+}
+
+test_root_file_whose_host_path_left_the_root_denied if {
+	every host in ["/etc/passwd", "/srv/s1.data2/x", "/srv/s1.skills/../x", "/srv"] {
+		runner.decision.result == "deny" with input as with_roots(in_root("fs.read", "Read", "artifacts", "/data/x", host))
+	}
+}
+
+test_data_dotdot_normalised_outside_denied if {
+	# The runner resolves /data/../etc/passwd against the root's host
+	# directory; it leaves it, so it arrives outside everything.
+	d := runner.decision with input as with_roots({"kind": "fs.read", "tool": "Read", "path": "/srv/etc/passwd", "path_abs": "/srv/etc/passwd", "in_workspace": false, "root": "", "path_components": ["srv", "etc", "passwd"]})
+	d.result == "deny"
+}
+
+test_unknown_root_name_denied if {
+	runner.decision.result == "deny" with input as with_roots(in_root("fs.read", "Read", "workspace2", "/data/x", "/srv/s1.data/x"))
+}

@@ -31,14 +31,66 @@ platform_deny contains "the action names no operation" if operation == ""
 
 platform_deny contains msg if {
 	kind == "workspace.write"
+	operation != "artifact.deliver"
 	not operation in granted_workspace_writes
 	msg := sprintf("workspace write %v is not granted to this agent", [operation])
 }
 
 platform_allow contains msg if {
 	kind == "workspace.write"
+	operation != "artifact.deliver"
 	operation in granted_workspace_writes
 	msg := sprintf("workspace write %v is granted to this agent", [operation])
+}
+
+# DeliverArtifacts: at the session's end the runner (never an agent's
+# tool, whatever it is granted) uploads each file the session left under
+# /data, allowed only when the pinned agent version enables the tool and
+# the `artifact` names a file under /data with its size and digest.
+artifact := a if {
+	a := input.action.artifact
+	is_object(a)
+} else := {}
+
+default artifact_well_formed := false
+
+artifact_well_formed if {
+	p := artifact.path
+	is_string(p)
+	startswith(p, "/data/")
+	not contains(p, "/../")
+	not endswith(p, "/..")
+	is_number(artifact.size_bytes)
+	artifact.size_bytes >= 0
+	is_string(artifact.sha256)
+	count(artifact.sha256) == 64
+	is_string(artifact.media_type)
+}
+
+platform_deny contains "only the runner delivers artifacts, at the session's end" if {
+	kind == "workspace.write"
+	operation == "artifact.deliver"
+	not runner_acting
+}
+
+platform_deny contains "DeliverArtifacts is not enabled by the pinned agent version" if {
+	runner_acting
+	operation == "artifact.deliver"
+	not "DeliverArtifacts" in enabled_tools
+}
+
+platform_deny contains "the artifact names no file under /data with its size, sha256 and media type" if {
+	runner_acting
+	operation == "artifact.deliver"
+	not artifact_well_formed
+}
+
+platform_allow contains msg if {
+	runner_acting
+	operation == "artifact.deliver"
+	"DeliverArtifacts" in enabled_tools
+	artifact_well_formed
+	msg := sprintf("delivery of artifact %v (DeliverArtifacts is enabled)", [artifact.path])
 }
 
 platform_ask contains msg if {

@@ -51,3 +51,40 @@ test_malformed_grants_grant_nothing if {
 	runner.decision.result == "deny" with input as grant(op("workspace.write", "comment"), {"workspace_write": "comment"})
 	runner.decision.result == "ask" with input as grant(op("external", "git.push"), {"external": {"git.push": true}})
 }
+
+deliver(tool, art) := {"kind": "workspace.write", "tool": tool, "operation": "artifact.deliver", "target": "session", "artifact": art}
+
+good_artifact := {"path": "/data/report.md", "size_bytes": 12, "sha256": "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", "media_type": "text/markdown"}
+
+with_deliver(a) := object.union(with_action(a), {"trusted": {"agent": {"enabled_tools": ["Read", "DeliverArtifacts"], "grants": {}}}})
+
+test_runner_delivers_an_artifact_when_enabled if {
+	runner.decision.result == "allow" with input as with_deliver(deliver("runner", good_artifact))
+}
+
+test_artifact_delivery_denied_without_the_tool if {
+	d := runner.decision with input as with_action(deliver("runner", good_artifact))
+	d.result == "deny"
+	some r in d.reasons
+	contains(r, "DeliverArtifacts is not enabled")
+}
+
+test_an_agent_tool_cannot_deliver_artifacts if {
+	every t in ["Write", "DeliverArtifacts", "Bash"] {
+		i := object.union(with_deliver(deliver(t, good_artifact)), {"trusted": {"agent": {"enabled_tools": ["Write", "Bash", "DeliverArtifacts"], "grants": {"workspace_write": ["artifact.deliver"]}}}})
+		runner.decision.result == "deny" with input as i
+	}
+}
+
+test_artifact_delivery_needs_a_file_under_data if {
+	every a in [
+		{},
+		object.union(good_artifact, {"path": "/etc/passwd"}),
+		object.union(good_artifact, {"path": "/data/../etc/passwd"}),
+		object.union(good_artifact, {"sha256": "x"}),
+		object.union(good_artifact, {"size_bytes": "12"}),
+		json.remove(good_artifact, ["media_type"]),
+	] {
+		runner.decision.result == "deny" with input as with_deliver(deliver("runner", a))
+	}
+}

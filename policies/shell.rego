@@ -53,9 +53,15 @@ operator_roots := [r |
 	r != "/"
 ]
 
+# The session's roots, when it has them: the skills readable (bound read
+# only at /skills), the artifacts directory writable (bound at /data).
+shell_skills_roots := [d | d := session_root_dir("skills"); d != ""]
+
+shell_artifacts_roots := [d | d := session_root_dir("artifacts"); d != ""]
+
 confine := {
-	"readable_roots": array.concat(array.concat(system_roots, operator_roots), [workspace_dir]),
-	"writable_roots": [workspace_dir],
+	"readable_roots": array.concat(array.concat(array.concat(system_roots, operator_roots), [workspace_dir]), array.concat(shell_skills_roots, shell_artifacts_roots)),
+	"writable_roots": array.concat([workspace_dir], shell_artifacts_roots),
 	"read_only_paths": read_only_paths,
 	"hidden_paths": hidden_globs,
 	"network": shell_network,

@@ -107,3 +107,18 @@ test_shell_malformed_worker_lists_deny if {
 		contains(r, "is not a list")
 	}
 }
+
+test_shell_confinement_names_the_session_roots if {
+	i := object.union(with_action({"kind": "shell.exec", "tool": "Bash", "command": "ls", "cwd": ".", "cwd_in_workspace": true}), {"session": {"id": "s1", "attempt": 1, "workspace_dir": ws, "skills_dir": "/srv/s1.skills", "artifacts_dir": "/srv/s1.data"}})
+	d := runner.decision with input as i
+	d.result == "allow"
+	"/srv/s1.skills" in d.confine.readable_roots
+	"/srv/s1.data" in d.confine.readable_roots
+	d.confine.writable_roots == [ws, "/srv/s1.data"]
+	not "/srv/s1.skills" in d.confine.writable_roots
+}
+
+test_shell_confinement_without_roots_is_the_workspace if {
+	d := runner.decision with input as with_action({"kind": "shell.exec", "tool": "Bash", "command": "ls", "cwd": ".", "cwd_in_workspace": true})
+	d.confine.writable_roots == [ws]
+}

@@ -271,6 +271,7 @@ impl Config {
         self.policy.validate()?;
         self.sandbox.validate()?;
         self.repositories.validate()?;
+        self.artifacts.validate()?;
         self.websearch.validate()?;
         let state = self.state_dir();
         let workspaces = self.workspaces_dir();

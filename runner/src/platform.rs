@@ -449,6 +449,70 @@ impl Platform {
         self.send_bytes(|| self.http.get(&url).query(&[("claimId", claim.as_str())]))
     }
 
+    /// A URL of this control plane: `segments` appended to `/v1/sessions`
+    /// as path segments (percent-encoded, so an id can never add a segment
+    /// of its own), with `query`.
+    fn session_url(
+        &self,
+        segments: &[&str],
+        query: &[(&str, &str)],
+    ) -> Result<url::Url, PlatformError> {
+        let mut u = url::Url::parse(&self.base).map_err(|e| {
+            PlatformError::Transport(format!("the control plane URL is not valid: {e}"))
+        })?;
+        u.path_segments_mut()
+            .map_err(|()| {
+                PlatformError::Transport("the control plane URL cannot have a path".into())
+            })?
+            .pop_if_empty()
+            .extend(["v1", "sessions"])
+            .extend(segments);
+        u.query_pairs_mut().extend_pairs(query);
+        Ok(u)
+    }
+
+    /// One skill pinned in the session's agent version, whole, read under
+    /// the claim (`GET /v1/sessions/{session}/skills/{skill_id}/{version}`):
+    /// the worker checks it against the pin's digest before placing it. A
+    /// pair the session does not pin is a 404.
+    pub fn skill_bundle(
+        &self,
+        session: &SessionId,
+        claim: &ClaimId,
+        skill_id: &str,
+        version: &str,
+    ) -> Result<protocol::toolset::SkillBundle, PlatformError> {
+        let url = self.session_url(
+            &[session.as_str(), "skills", skill_id, version],
+            &[("claimId", claim.as_str())],
+        )?;
+        self.send(|| self.http.get(url.clone()))
+    }
+
+    /// Uploads one artifact of the session under the claim (`PUT
+    /// /v1/sessions/{session}/artifacts?claimId=…&path=/data/…`, the body
+    /// exactly the bytes the policy decided about). A 413 is a limit of the
+    /// control plane's.
+    pub fn put_artifact(
+        &self,
+        session: &SessionId,
+        claim: &ClaimId,
+        path: &str,
+        media_type: &str,
+        bytes: &[u8],
+    ) -> Result<protocol::toolset::ArtifactInfo, PlatformError> {
+        let url = self.session_url(
+            &[session.as_str(), "artifacts"],
+            &[("claimId", claim.as_str()), ("path", path)],
+        )?;
+        self.send(|| {
+            self.http
+                .put(url.clone())
+                .header(reqwest::header::CONTENT_TYPE, media_type)
+                .body(bytes.to_vec())
+        })
+    }
+
     /// The session's stored conversation (to resume it), read under the
     /// worker's claim (the session may be another user's).
     pub fn conversation(
@@ -549,5 +613,142 @@ mod tests {
             Err(PlatformError::Transport(m)) => assert!(m.contains("larger than 64 MiB"), "{m}"),
             other => panic!("{other:?}"),
         }
+    }
+
+    /// Serves one request on loopback, answering `status` with `body`;
+    /// hands back the request as received (head and body).
+    fn serve_once(status: &str, body: &str) -> (String, std::thread::JoinHandle<Vec<u8>>) {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", l.local_addr().unwrap());
+        let (status, body) = (status.to_string(), body.to_string());
+        let h = std::thread::spawn(move || {
+            let (mut c, _) = l.accept().unwrap();
+            let mut got = Vec::new();
+            let mut buf = [0u8; 65536];
+            loop {
+                let n = c.read(&mut buf).unwrap();
+                got.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&got).to_string();
+                if let Some(end) = text.find("\r\n\r\n") {
+                    let len = text[..end]
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length: ")
+                                .map(|v| v.trim().parse::<usize>().unwrap())
+                        })
+                        .unwrap_or(0);
+                    if got.len() >= end + 4 + len {
+                        break;
+                    }
+                }
+                if n == 0 {
+                    break;
+                }
+            }
+            let _ = write!(
+                c,
+                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            got
+        });
+        (base, h)
+    }
+
+    /// The skill is fetched at its route under the claim, ids encoded as
+    /// path segments; a 404 (not pinned) is an error naming it.
+    #[test]
+    fn skill_bundle_asks_for_the_pinned_pair_under_the_claim() {
+        let (base, h) = serve_once(
+            "200 OK",
+            r#"{"skill_id":"skill_1","version":"17","name":"pdf","files":[{"path":"SKILL.md","content_base64":"aGk=","executable":false}]}"#,
+        );
+        let p = Platform::new(&base).unwrap();
+        let b = p
+            .skill_bundle(
+                &"ses_1".to_string().into(),
+                &"clm_1".to_string().into(),
+                "skill_1",
+                "17",
+            )
+            .unwrap();
+        assert_eq!(
+            (b.name.as_str(), b.files[0].bytes().unwrap()),
+            ("pdf", b"hi".to_vec())
+        );
+        let req = String::from_utf8(h.join().unwrap()).unwrap();
+        assert!(
+            req.starts_with("GET /v1/sessions/ses_1/skills/skill_1/17?claimId=clm_1 "),
+            "{req}"
+        );
+        let (base, h) = serve_once(
+            "404 Not Found",
+            r#"{"error":{"kind":"not_found","message":"not pinned"}}"#,
+        );
+        let p = Platform::new(&base).unwrap();
+        let e = p
+            .skill_bundle(
+                &"ses_1".to_string().into(),
+                &"clm_1".to_string().into(),
+                "../x",
+                "1",
+            )
+            .unwrap_err();
+        assert!(matches!(e, PlatformError::Api { status: 404, .. }), "{e:?}");
+        let req = String::from_utf8(h.join().unwrap()).unwrap();
+        assert!(
+            req.starts_with("GET /v1/sessions/ses_1/skills/..%2Fx/1?"),
+            "{req}"
+        );
+    }
+
+    /// An artifact goes up as its bytes with its media type and its path
+    /// in the query; a 413 comes back as the API error it is.
+    #[test]
+    fn put_artifact_sends_exactly_the_bytes() {
+        let (base, h) = serve_once(
+            "200 OK",
+            r#"{"path":"/data/r.md","size_bytes":3,"sha256":"x","media_type":"text/markdown","created_at":"2026-01-01T00:00:00Z"}"#,
+        );
+        let p = Platform::new(&base).unwrap();
+        let info = p
+            .put_artifact(
+                &"ses_1".to_string().into(),
+                &"clm_1".to_string().into(),
+                "/data/r.md",
+                "text/markdown",
+                b"a\0b",
+            )
+            .unwrap();
+        assert_eq!(info.path, "/data/r.md");
+        let req = h.join().unwrap();
+        let text = String::from_utf8_lossy(&req).to_string();
+        assert!(
+            text.starts_with("PUT /v1/sessions/ses_1/artifacts?claimId=clm_1&path=%2Fdata%2Fr.md "),
+            "{text}"
+        );
+        assert!(
+            text.to_ascii_lowercase()
+                .contains("content-type: text/markdown"),
+            "{text}"
+        );
+        assert!(req.ends_with(b"\r\n\r\na\0b"), "{text}");
+        let (base, h) = serve_once(
+            "413 Payload Too Large",
+            r#"{"error":{"kind":"too_large","message":"over 25 MiB"}}"#,
+        );
+        let p = Platform::new(&base).unwrap();
+        let e = p
+            .put_artifact(
+                &"ses_1".to_string().into(),
+                &"clm_1".to_string().into(),
+                "/data/r.md",
+                "text/plain",
+                b"x",
+            )
+            .unwrap_err();
+        assert!(matches!(e, PlatformError::Api { status: 413, .. }), "{e:?}");
+        h.join().unwrap();
     }
 }

@@ -19,6 +19,7 @@ pub fn bash_settings(config: &Config, helper: PathBuf) -> BashSettings {
         limits: config.sandbox.limits.clone(),
         degraded: config.sandbox.degraded,
         env: config.sandbox.command_env(),
+        data_mb: config.artifacts.max_total_mb,
     }
 }
 

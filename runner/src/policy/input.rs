@@ -339,8 +339,64 @@ fn normalize_path(ctx: &SessionContext, requested: &str) -> Result<NormalizedPat
         .map_err(|e| format!("path `{requested}` cannot be normalised: {e}"))
 }
 
+/// A path under one of the session's roots, resolved against the root's
+/// host directory: `(root, sandbox path, host path)`. `None` when the
+/// request does not start with a root's sandbox path (`/data`, `/skills`).
+/// A result that leaves the root's directory (a `..`, a symlink pointing
+/// elsewhere) is `Some` with root `""`: outside everything, whatever it
+/// names on the host.
+fn in_root(
+    ctx: &SessionContext,
+    requested: &str,
+) -> Result<Option<(&'static str, String, PathBuf)>, String> {
+    let req = std::path::Path::new(requested);
+    for r in &ctx.roots {
+        let Ok(rest) = req.strip_prefix(&r.at) else {
+            continue;
+        };
+        // `/data` itself, or `/data/…`: resolved with the same
+        // symlink-following resolver, the host directory as its base.
+        let rest = match rest.to_str() {
+            Some("") => ".",
+            Some(s) => s,
+            None => return Err(format!("path `{requested}` is not valid UTF-8")),
+        };
+        let n = normalize(&r.host, rest)
+            .map_err(|e| format!("path `{requested}` cannot be normalised: {e}"))?;
+        return Ok(Some(match n.rel {
+            Some(rel) => {
+                let sandbox = if rel == "." {
+                    r.at.to_string_lossy().into_owned()
+                } else {
+                    format!("{}/{rel}", r.at.to_string_lossy())
+                };
+                (r.name, sandbox, n.abs)
+            }
+            None => ("", n.abs.to_string_lossy().into_owned(), n.abs),
+        }));
+    }
+    Ok(None)
+}
+
 /// The normalised form of a path-carrying action's path.
 fn file(ctx: &SessionContext, tool: String, requested: &str) -> Result<NormalizedFile, String> {
+    if let Some((root, path, abs)) = in_root(ctx, requested)? {
+        let path_components = path
+            .split('/')
+            .filter(|c| !c.is_empty())
+            .map(str::to_string)
+            .collect();
+        return Ok(NormalizedFile {
+            tool,
+            path_abs: abs.to_string_lossy().into_owned(),
+            path_requested: requested.to_string(),
+            in_workspace: false,
+            path_components,
+            git_state: false,
+            root: root.to_string(),
+            path,
+        });
+    }
     let n = normalize_path(ctx, requested)?;
     let path = n.policy_path();
     // Components let policies check names with set lookups instead of
@@ -590,6 +646,124 @@ mod tests {
             json!({"kind": "web.search", "tool": "WebSearch", "provider": "searxng", "query": "rust", "count": 5})
         );
         assert!(normalize_action(&search(" \n "), &c).is_err());
+    }
+
+    /// A context whose workspace and roots are fresh directories beside
+    /// each other, as the worker lays them out.
+    fn rooted() -> (tempfile::TempDir, SessionContext, PathBuf, PathBuf) {
+        let d = tempfile::tempdir().unwrap();
+        let base = std::fs::canonicalize(d.path()).unwrap();
+        let (ws, skills, data) = (
+            base.join("s1"),
+            base.join("s1.skills"),
+            base.join("s1.data"),
+        );
+        for p in [&ws, &skills, &data] {
+            std::fs::create_dir(p).unwrap();
+        }
+        let c =
+            SessionContext::new(ws, Trusted::default(), SourceWork::default()).with_roots(vec![
+                SessionRoot {
+                    name: "skills",
+                    at: "/skills".into(),
+                    host: skills.clone(),
+                    writable: false,
+                },
+                SessionRoot {
+                    name: "artifacts",
+                    at: "/data".into(),
+                    host: data.clone(),
+                    writable: true,
+                },
+            ]);
+        (d, c, skills, data)
+    }
+
+    fn fs_read(path: &str) -> Action {
+        Action {
+            tool: "Read".into(),
+            detail: ActionDetail::FsRead { path: path.into() },
+        }
+    }
+
+    /// `/data/...` and `/skills/...` resolve against their host
+    /// directories: the policy sees the sandbox path, the tool gets the
+    /// host path, and neither is in the workspace.
+    #[test]
+    fn root_paths_normalise_against_their_host_dirs() {
+        let (_d, c, skills, data) = rooted();
+        let v = serde_json::to_value(normalize_action(&fs_read("/data/out/r.md"), &c).unwrap())
+            .unwrap();
+        assert_eq!(v["root"], "artifacts");
+        assert_eq!(v["path"], "/data/out/r.md");
+        assert_eq!(v["path_abs"], data.join("out/r.md").to_str().unwrap());
+        assert_eq!(v["in_workspace"], false);
+        assert_eq!(v["path_components"], json!(["data", "out", "r.md"]));
+        let v = serde_json::to_value(normalize_action(&fs_read("/skills"), &c).unwrap()).unwrap();
+        assert_eq!(
+            (v["root"].as_str(), v["path"].as_str()),
+            (Some("skills"), Some("/skills"))
+        );
+        assert_eq!(v["path_abs"], skills.to_str().unwrap());
+        // `/database` is not under `/data`.
+        let v = serde_json::to_value(normalize_action(&fs_read("/database"), &c).unwrap()).unwrap();
+        assert_eq!(v["root"], "");
+    }
+
+    /// Leaving a root — by `..` or by a symlink to anywhere else, the
+    /// workspace included — lands outside everything (`root: ""`, the host
+    /// path), so the policy denies it.
+    #[test]
+    fn escapes_from_a_root_are_outside_everything() {
+        let (_d, c, _skills, data) = rooted();
+        std::os::unix::fs::symlink("/etc/passwd", data.join("pw")).unwrap();
+        std::os::unix::fs::symlink("../s1", data.join("ws")).unwrap();
+        std::os::unix::fs::symlink("/data/x", data.join("abs")).unwrap();
+        for (req, abs) in [
+            (
+                "/data/../etc/passwd",
+                data.parent().unwrap().join("etc/passwd"),
+            ),
+            ("/data/pw", PathBuf::from("/etc/passwd")),
+            ("/data/ws/src", data.parent().unwrap().join("s1/src")),
+            ("/skills/../s1.data/x", data.join("x")),
+        ] {
+            let v = serde_json::to_value(normalize_action(&fs_read(req), &c).unwrap()).unwrap();
+            if req.starts_with("/skills/..") {
+                // Back into a root by a lexical `..`: not the skills root.
+                assert_ne!(v["root"], "skills", "{req}");
+                continue;
+            }
+            assert_eq!(v["root"], "", "{req}");
+            assert_eq!(v["in_workspace"], false, "{req}");
+            assert_eq!(v["path_abs"], abs.to_str().unwrap(), "{req}");
+        }
+        // An absolute link target is a host path, not a sandbox one.
+        let v = serde_json::to_value(normalize_action(&fs_read("/data/abs"), &c).unwrap()).unwrap();
+        assert_eq!(
+            (v["root"].as_str(), v["path_abs"].as_str()),
+            (Some(""), Some("/data/x"))
+        );
+        // A relative link staying inside is followed and stays in the root.
+        std::os::unix::fs::symlink("out", data.join("o")).unwrap();
+        let v = serde_json::to_value(normalize_action(&fs_read("/data/o/x"), &c).unwrap()).unwrap();
+        assert_eq!(
+            (v["root"].as_str(), v["path"].as_str()),
+            (Some("artifacts"), Some("/data/out/x"))
+        );
+    }
+
+    /// Without the root in the session, `/data/x` is just an absolute path
+    /// outside the workspace.
+    #[test]
+    fn without_the_root_data_is_an_ordinary_absolute_path() {
+        let (_d, c) = ctx();
+        let v = serde_json::to_value(normalize_action(&fs_read("/data/x"), &c).unwrap()).unwrap();
+        assert_eq!(
+            (v["root"].as_str(), v["path"].as_str()),
+            (Some(""), Some("/data/x"))
+        );
+        assert_eq!(v["in_workspace"], false);
     }
 
     /// The session's roots appear in `input.session` under their keys.

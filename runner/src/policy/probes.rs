@@ -94,6 +94,70 @@ pub fn inputs() -> Vec<Value> {
         })
         .collect();
     out.push(json!({}));
+    // The session roots (/skills read-only, /data writable): the same
+    // actions in a session that has both, with DeliverArtifacts enabled.
+    let root = |kind: &str, tool: &str, root: &str, path: &str, abs: &str| {
+        let comps: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
+        json!({"kind": kind, "tool": tool, "root": root, "path": path, "path_abs": abs,
+               "path_requested": path, "in_workspace": false, "path_components": comps})
+    };
+    let rooted = [
+        root(
+            "fs.read",
+            "Read",
+            "skills",
+            "/skills/pdf/SKILL.md",
+            "/probe/ws.skills/pdf/SKILL.md",
+        ),
+        root(
+            "fs.write",
+            "Write",
+            "skills",
+            "/skills/pdf/SKILL.md",
+            "/probe/ws.skills/pdf/SKILL.md",
+        ),
+        root(
+            "fs.read",
+            "Read",
+            "artifacts",
+            "/data/r.md",
+            "/probe/ws.data/r.md",
+        ),
+        root(
+            "fs.write",
+            "Edit",
+            "artifacts",
+            "/data/r.md",
+            "/probe/ws.data/r.md",
+        ),
+        root("fs.write", "Write", "artifacts", "/data/x", "/etc/passwd"),
+        root(
+            "fs.read",
+            "Read",
+            "",
+            "/probe/etc/passwd",
+            "/probe/etc/passwd",
+        ),
+        json!({"kind": "shell.exec", "tool": "Bash", "command": "ls /skills", "cwd": ".", "cwd_in_workspace": true, "network": "none"}),
+        json!({"kind": "workspace.write", "tool": "runner", "operation": "artifact.deliver", "target": "/data/r.md",
+               "artifact": {"path": "/data/r.md", "size_bytes": 1, "sha256": "a".repeat(64), "media_type": "text/markdown"}}),
+        json!({"kind": "workspace.write", "tool": "Write", "operation": "artifact.deliver", "target": "/data/r.md",
+               "artifact": {"path": "/data/r.md", "size_bytes": 1, "sha256": "a".repeat(64), "media_type": "text/markdown"}}),
+    ];
+    for a in rooted {
+        for deliver in [true, false] {
+            let mut doc = with_action(a.clone(), worker.clone(), grants.clone());
+            doc["session"]["skills_dir"] = json!("/probe/ws.skills");
+            doc["session"]["artifacts_dir"] = json!("/probe/ws.data");
+            if deliver {
+                doc["trusted"]["agent"]["enabled_tools"]
+                    .as_array_mut()
+                    .expect("a list")
+                    .push(json!("DeliverArtifacts"));
+            }
+            out.push(doc);
+        }
+    }
     actions.clear();
     out
 }

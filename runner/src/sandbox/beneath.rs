@@ -143,6 +143,32 @@ impl Beneath {
         Ok(out)
     }
 
+    /// Reads the regular file at `rel` (at most `max` bytes) with what
+    /// `fstat` says of the very file opened — its link count among it, for
+    /// a caller that must refuse a hard link.
+    pub(crate) fn read_with_entry(&self, rel: &Path, max: u64) -> io::Result<(Vec<u8>, Entry)> {
+        use std::io::Read;
+        let fd = rustix::fs::openat2(
+            self.root.as_fd(),
+            rel,
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK,
+            Mode::empty(),
+            RESOLVE,
+        )
+        .map_err(err)?;
+        let st = rustix::fs::fstat(&fd).map_err(err)?;
+        let entry = Entry::of(&st);
+        if entry.kind != FileType::RegularFile {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{} is not a regular file", rel.display()),
+            ));
+        }
+        let mut out = Vec::new();
+        std::fs::File::from(fd).take(max).read_to_end(&mut out)?;
+        Ok((out, entry))
+    }
+
     /// Writes `bytes` as the regular file at `rel` with `mode`, replacing
     /// whatever is there (a directory, a symlink, a file with other links)
     /// and creating missing parent directories.

@@ -33,6 +33,9 @@ pub struct BashSettings {
     pub degraded: bool,
     /// Fixed variables of every command (`sandbox.env`, git identity).
     pub env: Vec<(String, String)>,
+    /// Most MiB the session's `/data` may hold (`artifacts.max_total_mb`):
+    /// more is never delivered, so a command is not let fill the disk.
+    pub data_mb: u64,
 }
 
 /// The `Bash` tool.
@@ -127,6 +130,19 @@ impl Tool for Bash {
             confine,
             process::sandbox_ids(self.settings.uid, self.settings.gid),
             self.settings.limits.clone(),
+        )
+        .with_roots(
+            confine,
+            &run.ctx
+                .roots
+                .iter()
+                .map(|r| process::Bind {
+                    host: r.host.clone(),
+                    at: r.at.clone(),
+                    writable: r.writable,
+                    limit_mb: if r.writable { self.settings.data_mb } else { 0 },
+                })
+                .collect::<Vec<_>>(),
         )
         .allow_degraded(self.settings.degraded)
         .with_env(self.settings.env.clone());

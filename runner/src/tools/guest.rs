@@ -237,13 +237,23 @@ impl GuestTool {
     }
 }
 
+/// Where a call's decided path lies.
+enum DecidedPath {
+    /// Workspace-relative.
+    Workspace(String),
+    /// In the session root named first; the second is its sandbox path
+    /// (`/data/r.md`).
+    Root(String, String),
+}
+
 impl GuestTool {
-    /// The workspace-relative path the decisions named for the call's
-    /// path argument (all of a call's decisions name the same one).
+    /// The path the decisions named for the call's path argument (all of
+    /// a call's decisions name the same one): workspace-relative, or
+    /// relative to the session root it lies in.
     fn decided_path(
         &self,
         decisions: &[crate::policy::Decided],
-    ) -> Result<Option<String>, ToolError> {
+    ) -> Result<Option<DecidedPath>, ToolError> {
         if self.manifest.path_arg.is_none() {
             return Ok(None);
         }
@@ -254,13 +264,95 @@ impl GuestTool {
             return Err(ToolError::Failed("the decision names no file".into()));
         };
         let path = &file.path;
-        if !file.in_workspace {
+        if file.in_workspace {
+            return Ok(Some(DecidedPath::Workspace(path.to_string())));
+        }
+        if file.root == "skills" || file.root == "artifacts" {
+            return Ok(Some(DecidedPath::Root(file.root.clone(), path.to_string())));
+        }
+        Err(ToolError::Failed(format!(
+            "{}: {path} resolves outside the workspace and the session's /skills and /data; file tools reach only those",
+            self.spec.name
+        )))
+    }
+
+    /// A call whose decided path lies in a session root (toolset.md §3.2):
+    /// the root's host directory is the guest's `/workspace`, the path is
+    /// root-relative, and paths in the output get the root's sandbox path
+    /// back. Writable only in a writable root (never `/skills`) and only
+    /// when an allowed fs.write's confinement names its directory. The
+    /// workspace's git and hidden-path checks do not apply (neither lives
+    /// there); a file with more than one link is refused, since it may be
+    /// another file under a second name.
+    fn run_in_root(
+        &self,
+        run: &ToolRun<'_>,
+        root: &str,
+        path: &str,
+    ) -> Result<serde_json::Value, ToolError> {
+        let Some(r) = run.ctx.root(root) else {
             return Err(ToolError::Failed(format!(
-                "{}: {path} resolves outside the workspace; file tools reach only the workspace",
+                "{}: {path} is in a session root this session does not have",
                 self.spec.name
             )));
+        };
+        let at = r.at.to_string_lossy().into_owned();
+        let rel = match Path::new(path).strip_prefix(&r.at) {
+            Ok(p) if p.as_os_str().is_empty() => ".".to_string(),
+            Ok(p) => p.to_string_lossy().into_owned(),
+            Err(_) => {
+                return Err(ToolError::Failed(format!(
+                    "{}: {path} is not under {at}",
+                    self.spec.name
+                )))
+            }
+        };
+        let writable = r.writable
+            && run.decisions.iter().any(|d| {
+                matches!(d.action, Some(NormalizedAction::FsWrite(_)))
+                    && d.record
+                        .confine
+                        .as_ref()
+                        .is_some_and(|c| c.writable_roots.iter().any(|w| Path::new(w) == r.host))
+            });
+        if rel != "." {
+            let b = Beneath::open(&r.host)
+                .map_err(|e| ToolError::Failed(format!("cannot open {at}: {e}")))?;
+            if let Ok(Some(e)) = b.lstat(Path::new(&rel)) {
+                if e.nlink > 1 && e.kind == rustix::fs::FileType::RegularFile {
+                    return Err(ToolError::Failed(format!(
+                        "{}: {path} has more than one link (it may be another file under a second name); file tools do not use it",
+                        self.spec.name
+                    )));
+                }
+            }
         }
-        Ok(Some(path.to_string()))
+        let mut input = run.input.clone();
+        if let Some(arg) = &self.manifest.path_arg {
+            input[arg.as_str()] = serde_json::Value::String(rel);
+        }
+        let limit = self.sandbox.limits().timeout_ms;
+        let timeout = Duration::from_millis(self.manifest.timeout_ms.unwrap_or(limit).min(limit));
+        let module = self
+            .module()
+            .map_err(|e| ToolError::Failed(format!("{}: {e}", self.spec.name)))?;
+        let out = self
+            .sandbox
+            .run(
+                module,
+                GuestCall {
+                    stdin: serde_json::to_vec(&input).unwrap_or_default(),
+                    workspace: r.host.clone(),
+                    writable,
+                    env: vec![(HIDDEN_ENV.to_string(), "[]".to_string())],
+                    timeout,
+                },
+            )
+            .map_err(|e| ToolError::Failed(format!("{}: {e}", self.spec.name)))?;
+        run.gate.metrics().sandbox_spawn("wasm", out.spawn);
+        let mut value = parse_output(&self.spec.name, &out)?;
+        prefix_paths(&mut value, &at);
+        Ok(value)
     }
 
     fn matcher(&self, patterns: &[String]) -> Result<Arc<HiddenMatcher>, ToolError> {
@@ -299,6 +391,9 @@ impl Tool for GuestTool {
     }
 
     fn run(&self, run: ToolRun<'_>) -> Result<serde_json::Value, ToolError> {
+        if let Some(DecidedPath::Root(root, path)) = self.decided_path(run.decisions)? {
+            return self.run_in_root(&run, &root, &path);
+        }
         let workspace = run.ctx.workspace.clone();
         // A write is granted only by an allowed fs.write whose confinement
         // makes the workspace writable (roots compared by components).
@@ -313,7 +408,10 @@ impl Tool for GuestTool {
         // The guest acts on the path that was decided — resolved and
         // workspace-relative — never on the raw input to resolve again.
         let mut input = run.input.clone();
-        let decided = self.decided_path(run.decisions)?;
+        let decided = match self.decided_path(run.decisions)? {
+            Some(DecidedPath::Workspace(rel)) => Some(rel),
+            _ => None,
+        };
         if let (Some(arg), Some(rel)) = (&self.manifest.path_arg, &decided) {
             input[arg.as_str()] = serde_json::Value::String(rel.clone());
         }
@@ -398,6 +496,43 @@ impl Tool for GuestTool {
             matcher.filter_aliases(&workspace, &mut value);
         }
         Ok(value)
+    }
+}
+
+/// Gives root-relative paths in a guest's output their sandbox prefix
+/// (`SKILL.md` → `/skills/pdf/SKILL.md` for a root at `/skills`): the
+/// top-level `path`, and the items of top-level arrays that are paths or
+/// carry one in `path` (the convention the hidden-path filter relies on).
+fn prefix_paths(value: &mut serde_json::Value, at: &str) {
+    let join = |p: &str| {
+        let p = p.trim_start_matches("./");
+        if p.is_empty() || p == "." {
+            at.to_string()
+        } else {
+            format!("{at}/{p}")
+        }
+    };
+    let Some(obj) = value.as_object_mut() else {
+        return;
+    };
+    for (k, v) in obj.iter_mut() {
+        match v {
+            serde_json::Value::String(p) if k == "path" => *p = join(p),
+            serde_json::Value::Array(items) => {
+                for item in items {
+                    match item {
+                        serde_json::Value::String(p) => *p = join(p),
+                        serde_json::Value::Object(o) => {
+                            if let Some(serde_json::Value::String(p)) = o.get_mut("path") {
+                                *p = join(p);
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
     }
 }
 

@@ -11,4 +11,5 @@ mod policy_trust;
 mod policy_vm;
 mod repo;
 mod repo_attacks;
+mod session_roots;
 mod wasm_tools;

@@ -1045,3 +1045,161 @@ fn file_tools_cannot_assemble_a_repository_with_a_config() {
     );
     assert_eq!(o.status, CallStatus::Denied, "{}", o.output);
 }
+
+// ---- session roots: /skills (read-only) and /data (writable) ----
+
+/// The rig with both session roots beside the workspace, as the worker
+/// lays them out: a skill placed read-only, an empty data directory.
+fn rooted_rig() -> (Rig, PathBuf, PathBuf) {
+    let mut r = rig();
+    let base = r.ws.parent().unwrap().to_path_buf();
+    let (skills, data) = (base.join("ws.skills"), base.join("ws.data"));
+    std::fs::create_dir_all(skills.join("pdf")).unwrap();
+    std::fs::write(
+        skills.join("pdf/SKILL.md"),
+        "---\nname: pdf\n---\nUse pdftotext.\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        skills.join("pdf/SKILL.md"),
+        std::fs::Permissions::from_mode(0o444),
+    )
+    .unwrap();
+    for p in ["pdf", ""] {
+        std::fs::set_permissions(skills.join(p), std::fs::Permissions::from_mode(0o555)).unwrap();
+    }
+    std::fs::create_dir(&data).unwrap();
+    let trusted = Trusted {
+        agent: serde_json::json!({"name": "t", "enabled_tools": TOOLS, "grants": {}}),
+        ..test_support::trusted()
+    };
+    r.ctx = SessionContext::new(r.ws.clone(), trusted, SourceWork::default()).with_roots(vec![
+        runner::policy::SessionRoot {
+            name: "skills",
+            at: "/skills".into(),
+            host: skills.clone(),
+            writable: false,
+        },
+        runner::policy::SessionRoot {
+            name: "artifacts",
+            at: "/data".into(),
+            host: data.clone(),
+            writable: true,
+        },
+    ]);
+    (r, skills, data)
+}
+
+#[test]
+fn skills_are_readable_and_never_writable_by_file_tools() {
+    let (r, skills, _) = rooted_rig();
+    let out = r.ok("Read", serde_json::json!({"path": "/skills/pdf/SKILL.md"}));
+    assert_eq!(out["content"], "---\nname: pdf\n---\nUse pdftotext.\n");
+    let files = r.ok(
+        "Glob",
+        serde_json::json!({"path": "/skills", "pattern": "**/*.md"}),
+    )["files"]
+        .clone();
+    assert_eq!(files, serde_json::json!(["/skills/pdf/SKILL.md"]));
+    for (tool, input) in [
+        (
+            "Write",
+            serde_json::json!({"path": "/skills/pdf/SKILL.md", "content": "pwned"}),
+        ),
+        (
+            "Write",
+            serde_json::json!({"path": "/skills/pdf/new.md", "content": "pwned"}),
+        ),
+        (
+            "Edit",
+            serde_json::json!({"path": "/skills/pdf/SKILL.md", "old": "Use", "new": "Ignore"}),
+        ),
+    ] {
+        let o = r.call(tool, input);
+        assert_eq!(o.status, CallStatus::Denied, "{tool}: {}", o.output);
+        assert!(
+            o.output.to_string().contains("skills are read-only"),
+            "{}",
+            o.output
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(skills.join("pdf/SKILL.md")).unwrap(),
+        "---\nname: pdf\n---\nUse pdftotext.\n"
+    );
+    assert!(!skills.join("pdf/new.md").exists());
+}
+
+#[test]
+fn data_is_writable_and_its_escapes_are_denied() {
+    let (r, _, data) = rooted_rig();
+    let out = r.ok(
+        "Write",
+        serde_json::json!({"path": "/data/out/r.md", "content": "# report\n"}),
+    );
+    assert_eq!(out["created"], true);
+    assert_eq!(
+        std::fs::read_to_string(data.join("out/r.md")).unwrap(),
+        "# report\n"
+    );
+    r.ok(
+        "Edit",
+        serde_json::json!({"path": "/data/out/r.md", "old": "report", "new": "Report"}),
+    );
+    assert_eq!(
+        std::fs::read_to_string(data.join("out/r.md")).unwrap(),
+        "# Report\n"
+    );
+    let l = r.ok("List", serde_json::json!({"path": "/data"}));
+    assert_eq!(l["entries"][0]["path"], "/data/out");
+    // A symlink in /data to a file outside, and `..` out of it: denied,
+    // nothing read or written.
+    std::os::unix::fs::symlink("/etc/passwd", data.join("pw")).unwrap();
+    std::os::unix::fs::symlink("../ws/.env", data.join("env")).unwrap();
+    for (tool, input) in [
+        ("Read", serde_json::json!({"path": "/data/pw"})),
+        ("Read", serde_json::json!({"path": "/data/env"})),
+        ("Read", serde_json::json!({"path": "/data/../ws/README.md"})),
+        (
+            "Write",
+            serde_json::json!({"path": "/data/pw", "content": "x"}),
+        ),
+        (
+            "Write",
+            serde_json::json!({"path": "/data/../ws.skills/pdf/SKILL.md", "content": "x"}),
+        ),
+    ] {
+        let o = r.call(tool, input.clone());
+        assert_eq!(o.status, CallStatus::Denied, "{tool} {input}: {}", o.output);
+        assert!(!o.output.to_string().contains("root:"), "{}", o.output);
+        assert!(
+            !o.output.to_string().contains("secret-value"),
+            "{}",
+            o.output
+        );
+    }
+    // A hard link into /data (a file under a second name) is refused.
+    std::fs::hard_link(r.ws.join("README.md"), data.join("hl")).unwrap();
+    let e = r.error("Read", serde_json::json!({"path": "/data/hl"}));
+    assert!(e.contains("more than one link"), "{e}");
+}
+
+#[test]
+fn without_the_roots_data_and_skills_are_outside_the_workspace() {
+    let r = rig();
+    for (tool, input) in [
+        ("Read", serde_json::json!({"path": "/skills/pdf/SKILL.md"})),
+        (
+            "Write",
+            serde_json::json!({"path": "/data/r.md", "content": "x"}),
+        ),
+    ] {
+        let o = r.call(tool, input);
+        assert_eq!(o.status, CallStatus::Denied, "{tool}: {}", o.output);
+        assert!(
+            o.output.to_string().contains("outside the workspace"),
+            "{}",
+            o.output
+        );
+    }
+}

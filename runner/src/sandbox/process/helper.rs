@@ -338,8 +338,9 @@ fn exec_command(spec: &SandboxSpec) -> ! {
     check(nix::unistd::chdir(&spec.cwd), "working directory");
     check(privileges::apply_limits(&spec.limits), "rlimits");
     let proxy_port = spec.proxy_socket.as_ref().map(|_| PROXY_PORT);
+    let (readable, writable) = spec.landlock_lists();
     let enforcement = check(
-        landlock::restrict_self(&spec.readable, &spec.writable, proxy_port),
+        landlock::restrict_self(&readable, &writable, proxy_port),
         "landlock",
     );
     if enforcement == landlock::Enforcement::None && !spec.allow_degraded {

@@ -27,7 +27,7 @@ pub mod proxy;
 pub(crate) mod seccomp;
 pub(crate) mod spec;
 
-pub use spec::{Limits, SandboxSpec};
+pub use spec::{Bind, Limits, SandboxSpec};
 
 use crate::sandbox::beneath::Beneath;
 use crate::sandbox::git_guard;
@@ -125,6 +125,16 @@ pub enum SandboxError {
         /// The limit, MiB.
         limit_mb: u64,
     },
+    /// A writable session root (`/data`) holds more than its limit.
+    #[error("{at} uses {used_mb} MiB, more than its limit of {limit_mb} MiB (artifacts.max_total_mb); remove files from it before writing more")]
+    RootFull {
+        /// The root's inside path.
+        at: String,
+        /// MiB in use.
+        used_mb: u64,
+        /// The limit, MiB.
+        limit_mb: u64,
+    },
 }
 
 /// How long after `called_ns` the helper said it started the command.
@@ -193,6 +203,7 @@ impl ProcessSandbox {
         // A workspace already past its size limit runs nothing more.
         let limit = spec.limits.workspace_mb.saturating_mul(1 << 20);
         check_size(&beneath, &spec.limits)?;
+        check_binds_size(spec)?;
         // What git's state and the protected paths are before the command:
         // afterwards they are made so again, whatever the command did.
         let hidden = hidden_set(&spec.hidden_globs)?;
@@ -327,6 +338,7 @@ impl ProcessSandbox {
             )));
         }
         check_size(&beneath, &spec.limits)?;
+        check_binds_size(spec)?;
         let mut out = SandboxOutput {
             exit_code,
             stdout,
@@ -351,6 +363,24 @@ impl ProcessSandbox {
         out.sandbox_notes = notes::for_run(&facts, &out);
         Ok(out)
     }
+}
+
+/// Fails when a writable session root holds more than its limit (measured
+/// through descriptors, like the workspace).
+fn check_binds_size(spec: &SandboxSpec) -> Result<(), SandboxError> {
+    for b in spec.binds.iter().filter(|b| b.writable && b.limit_mb > 0) {
+        let used = Beneath::open(&b.host)
+            .and_then(|r| r.usage())
+            .map_err(|e| SandboxError::Setup(format!("cannot measure {}: {e}", b.at.display())))?;
+        if used > b.limit_mb.saturating_mul(1 << 20) {
+            return Err(SandboxError::RootFull {
+                at: b.at.display().to_string(),
+                used_mb: used >> 20,
+                limit_mb: b.limit_mb,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Fails when the workspace is larger than `sandbox.limits.workspace_mb`.

@@ -236,15 +236,31 @@ fn make_mount_point(target: &str, dir: bool) -> Result<(), MountError> {
 
 /// Where the helper, still root on the host, puts the workspace for the
 /// sandbox's init to find: in the helper's own private mount namespace,
-/// the workspace is bound over `/tmp`.
+/// the workspace is bound over `/tmp` — or, when session roots are bound
+/// too, a small tmpfs is `/tmp` and the workspace is `/tmp/ws`, root `i`
+/// `/tmp/root<i>`.
 const STAGED: &str = "/tmp";
 
+fn staged_workspace(spec: &SandboxSpec) -> String {
+    if spec.binds.is_empty() {
+        STAGED.to_string()
+    } else {
+        format!("{STAGED}/ws")
+    }
+}
+
+fn staged_root(i: usize) -> String {
+    format!("{STAGED}/root{i}")
+}
+
 /// Run by the helper before it creates the user namespace, in a mount
-/// namespace of its own: binds the workspace where the sandbox user can
-/// reach it. The sandbox user may not be able to pass through the
-/// directories above the workspace (a 0700 temporary directory), and need
-/// not; and a mount can only be bound from the caller's own namespace, so
-/// the helper's descriptor could not simply be handed down.
+/// namespace of its own: binds the workspace (and the session roots)
+/// where the sandbox user can reach them. The sandbox user may not be
+/// able to pass through the directories above the workspace (a 0700
+/// temporary directory), and need not; and a mount can only be bound from
+/// the caller's own namespace, so the helper's descriptor could not
+/// simply be handed down. Every source is opened (never following a final
+/// symlink) before anything covers `/tmp`, where it may live.
 pub(crate) fn stage_workspace(spec: &SandboxSpec) -> Result<(), MountError> {
     // SAFETY: unshare with a constant flag in a single-threaded process.
     if unsafe { libc::unshare(libc::CLONE_NEWNS) } != 0 {
@@ -258,10 +274,50 @@ pub(crate) fn stage_workspace(spec: &SandboxSpec) -> Result<(), MountError> {
         open_path(&spec.workspace, OFlags::DIRECTORY),
         "open the workspace",
     )?;
+    let roots = spec
+        .binds
+        .iter()
+        .map(|b| {
+            rx_step(
+                open_path(&b.host, OFlags::DIRECTORY),
+                &format!("open the session root for {}", b.at.display()),
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if !roots.is_empty() {
+        step(
+            mount(
+                Some("tmpfs"),
+                STAGED,
+                Some("tmpfs"),
+                MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+                Some("mode=0755,size=64k"),
+            ),
+            "tmpfs for staging",
+        )?;
+        for (i, fd) in roots.iter().enumerate() {
+            let at = staged_root(i);
+            io_step(std::fs::create_dir(&at), "mkdir a staged root")?;
+            step(
+                mount(
+                    Some(via(fd.as_raw_fd()).as_str()),
+                    at.as_str(),
+                    NONE,
+                    MsFlags::MS_BIND,
+                    NONE,
+                ),
+                "stage a session root",
+            )?;
+        }
+        io_step(
+            std::fs::create_dir(staged_workspace(spec)),
+            "mkdir the staged workspace",
+        )?;
+    }
     step(
         mount(
             Some(via(ws.as_raw_fd()).as_str()),
-            STAGED,
+            staged_workspace(spec).as_str(),
             NONE,
             MsFlags::MS_BIND | MsFlags::MS_REC,
             NONE,
@@ -270,15 +326,56 @@ pub(crate) fn stage_workspace(spec: &SandboxSpec) -> Result<(), MountError> {
     )
 }
 
+/// Refuses a session root whose inside path overlaps the workspace's or a
+/// readable root's (a workspaces directory under `/data`, say): one bind
+/// would cover the other, or be created inside it.
+fn check_binds(spec: &SandboxSpec) -> Result<(), MountError> {
+    for b in &spec.binds {
+        let clash = spec
+            .readable
+            .iter()
+            .chain(std::iter::once(&spec.workspace))
+            .find(|p| p.starts_with(&b.at) || b.at.starts_with(p.as_path()));
+        let bad = !b.at.is_absolute()
+            || b.at == Path::new("/")
+            || b.at.components().any(|c| {
+                !matches!(
+                    c,
+                    std::path::Component::RootDir | std::path::Component::Normal(_)
+                )
+            });
+        if bad || clash.is_some() {
+            return Err(MountError {
+                step: format!(
+                    "bind the session root at {}: it overlaps {} (move worker.workspaces_dir or the readable root elsewhere)",
+                    b.at.display(),
+                    clash.map(|p| p.display().to_string()).unwrap_or_else(|| "/".into())
+                ),
+                source: std::io::Error::from(std::io::ErrorKind::InvalidInput),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Builds the sandbox's root from `spec` and pivots into it (the workspace
 /// staged by [`stage_workspace`]). Afterwards the process's working
 /// directory is `/`.
 pub(crate) fn fresh_root(spec: &SandboxSpec) -> Result<(), MountError> {
     // Everything to bind is opened while the host's tree is still visible.
+    check_binds(spec)?;
     let ws = rx_step(
-        open_path(Path::new(STAGED), OFlags::DIRECTORY),
+        open_path(Path::new(&staged_workspace(spec)), OFlags::DIRECTORY),
         "open the staged workspace",
     )?;
+    let bind_fds = (0..spec.binds.len())
+        .map(|i| {
+            rx_step(
+                open_path(Path::new(&staged_root(i)), OFlags::DIRECTORY),
+                "open a staged session root",
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let mut roots = Vec::new();
     for r in expand_roots(&spec.readable) {
         let r = &r;
@@ -382,6 +479,37 @@ pub(crate) fn fresh_root(spec: &SandboxSpec) -> Result<(), MountError> {
             let target = via(fd.as_raw_fd());
             bind_ro_beneath(&ws_new, rel, &target, &target)?;
         }
+    }
+    // The session roots at their fixed paths: /skills read-only, /data
+    // writable but never executable; neither honours set-id bits or
+    // device files.
+    for (b, fd) in spec.binds.iter().zip(&bind_fds) {
+        let at = inside(nr, &b.at);
+        make_mount_point(&at, true)?;
+        step(
+            mount(
+                Some(via(fd.as_raw_fd()).as_str()),
+                at.as_str(),
+                NONE,
+                MsFlags::MS_BIND,
+                NONE,
+            ),
+            &format!("bind {}", b.at.display()),
+        )?;
+        let mut flags = MsFlags::MS_BIND
+            | MsFlags::MS_REMOUNT
+            | MsFlags::MS_NOSUID
+            | MsFlags::MS_NODEV
+            | locked_flags(Path::new(&at))?;
+        if b.writable {
+            flags |= MsFlags::MS_NOEXEC;
+        } else {
+            flags |= MsFlags::MS_RDONLY;
+        }
+        step(
+            mount(NONE, at.as_str(), NONE, flags, NONE),
+            &format!("remount {}", b.at.display()),
+        )?;
     }
     let empty = format!("{nr}/{EMPTY_FILE}");
     io_step(std::fs::write(&empty, b""), "create the mask file")?;

@@ -3,7 +3,7 @@
 //! (`runner-sandbox`) receives it as JSON and applies it.
 
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Resource limits of one sandboxed process tree.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -238,6 +238,28 @@ pub struct SandboxSpec {
     /// sandbox at 127.0.0.1:3128. `None` is network mode `none`.
     #[serde(default)]
     pub(crate) proxy_socket: Option<PathBuf>,
+    /// The session roots bound in at their fixed paths (`/skills` read
+    /// only, `/data` writable), as the confinement names them.
+    #[serde(default)]
+    pub(crate) binds: Vec<Bind>,
+}
+
+/// A session root as the sandbox binds it: the host directory `host` at
+/// `at` inside, read-write only when `writable` (and then `noexec`), else
+/// read-only; both `nosuid,nodev`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bind {
+    /// The canonical host directory.
+    pub host: PathBuf,
+    /// The absolute path inside the sandbox.
+    pub at: PathBuf,
+    /// Whether the command may write it.
+    pub writable: bool,
+    /// Most MiB a writable root may hold, checked before and after each
+    /// command (0: no limit of its own).
+    #[serde(default)]
+    pub limit_mb: u64,
 }
 
 /// Devices and directories every confined command may write besides its
@@ -303,7 +325,46 @@ impl SandboxSpec {
             env: Vec::new(),
             allow_degraded: false,
             proxy_socket: None,
+            binds: Vec::new(),
         }
+    }
+
+    /// Binds the session's roots (`roots`, what the session has) that the
+    /// decision's confinement names: a root in `readable_roots` read-only,
+    /// a writable root in `writable_roots` read-write. A root's host path
+    /// is never bound at its own path (it is taken out of the readable
+    /// roots); one the confinement leaves out is not there at all (policy
+    /// decides, sandbox contains). Landlock grants the inside paths.
+    pub fn with_roots(mut self, confine: &protocol::policy::Confinement, roots: &[Bind]) -> Self {
+        let named = |list: &[String], host: &PathBuf| list.iter().any(|r| Path::new(r) == host);
+        for r in roots {
+            self.readable.retain(|p| p != &r.host);
+            self.writable.retain(|p| p != &r.host);
+            let writable = r.writable && named(&confine.writable_roots, &r.host);
+            if writable || named(&confine.readable_roots, &r.host) {
+                self.binds.push(Bind {
+                    host: r.host.clone(),
+                    at: r.at.clone(),
+                    writable,
+                    limit_mb: r.limit_mb,
+                });
+            }
+        }
+        self
+    }
+
+    /// The Landlock read and write lists: the spec's own plus the bound
+    /// roots' inside paths.
+    pub(crate) fn landlock_lists(&self) -> (Vec<PathBuf>, Vec<PathBuf>) {
+        let mut readable = self.readable.clone();
+        let mut writable = self.writable.clone();
+        for b in &self.binds {
+            readable.push(b.at.clone());
+            if b.writable {
+                writable.push(b.at.clone());
+            }
+        }
+        (readable, writable)
     }
 
     /// The operator's fixed variables (`sandbox.env`, the git identity),
@@ -369,6 +430,7 @@ impl SandboxSpec {
             env: Vec::new(),
             allow_degraded: false,
             proxy_socket: None,
+            binds: Vec::new(),
         }
     }
 }
