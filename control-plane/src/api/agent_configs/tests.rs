@@ -693,8 +693,10 @@ async fn models_are_what_registered_workers_serve() {
 
 /// Qoder's own Python client (`qca-sdk` from PyPI, unchanged) creates,
 /// reads, updates (POST, and PUT by hand) and meets the 409 and the 400s,
-/// races two updates, lists and pages, reads versions, archives — and
-/// another team's key gets 404 everywhere (tests/python/qca_conformance.py).
+/// races two updates, lists and pages, reads versions, archives, uploads
+/// a skill and its versions (multipart), lists, pins and deletes them —
+/// and another team's key gets 404 everywhere
+/// (tests/python/qca_conformance.py).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn qoders_own_python_client_drives_create_update_conflict_list_versions_archive() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -724,7 +726,17 @@ async fn qoders_own_python_client_drives_create_update_conflict_list_versions_ar
         "the client's run failed:\n{stdout}\n{stderr}"
     );
     let passed: u32 = last.split(' ').next().unwrap().parse().unwrap();
-    assert!(passed >= 130, "{last}");
+    assert!(passed >= 170, "{last}");
+    // The skills registry, through the client's own multipart upload.
+    for step in [
+        "ok   skills create: 201",
+        "ok   skills version: name, description, directory from SKILL.md",
+        "ok   skills versions: newest first",
+        "ok   skills other team: get: 404",
+        "ok   skills delete: gone: 404",
+    ] {
+        assert!(stdout.contains(step), "{step} missing:\n{stdout}");
+    }
     eprintln!("qca-sdk: {last}");
 }
 
