@@ -258,8 +258,11 @@ pub(crate) fn routes() -> OpenApiRouter<Shared> {
                 .routes(routes!(v0::get_agent, v0::delete_agent))
                 .routes(routes!(v0::conversation))
                 .routes(routes!(v0::followup))
-                .routes(routes!(v0::stop_agent)),
+                .routes(routes!(v0::stop_agent))
+                .routes(routes!(v0::artifacts::list_artifacts))
+                .routes(routes!(v0::artifacts::download_link)),
         )
+        .routes(routes!(v0::artifacts::redeem))
         .routes(routes!(repositories::report_repositories))
         .routes(routes!(repositories::list_repositories))
 }
