@@ -39,8 +39,6 @@ pub(crate) struct UploadFile {
 /// An upload checked against every rule, ready to store.
 #[derive(Debug, Clone)]
 pub(crate) struct CheckedSkill {
-    /// The top directory of the upload (the front matter's `name`).
-    pub(crate) directory: String,
     /// `name` of the front matter.
     pub(crate) name: String,
     /// `description` of the front matter.
@@ -288,7 +286,6 @@ pub(crate) fn check_upload(files: Vec<UploadFile>) -> Result<CheckedSkill, Store
     };
     let sha256 = bundle.digest().map_err(StoreError::corrupt)?;
     Ok(CheckedSkill {
-        directory: name.clone(),
         name,
         description,
         front_matter: fm,
@@ -834,7 +831,7 @@ mod tests {
     #[test]
     fn an_upload_is_checked_and_its_digest_is_the_bundles() {
         let c = check_upload(upload("pdf", "Use it.")).unwrap();
-        assert_eq!((c.name.as_str(), c.directory.as_str()), ("pdf", "pdf"));
+        assert_eq!(c.name, "pdf");
         assert_eq!(c.description, "Does pdf things.");
         assert_eq!(
             c.files
@@ -856,7 +853,7 @@ mod tests {
             "---\nname: flat\ndescription: d\n---\n",
         )]))
         .unwrap();
-        assert_eq!(flat.directory, "flat");
+        assert_eq!(flat.name, "flat");
     }
 
     #[test]

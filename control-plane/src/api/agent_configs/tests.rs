@@ -1065,3 +1065,68 @@ async fn of_two_processes_updating_one_version_exactly_one_wins() {
     let now = r.ok("GET", &format!("agents/{id}"), &r.alice, None).await;
     assert_eq!(now["version"], 11);
 }
+
+/// A session queued from an agent pins the skills it names: the newest
+/// live version at that moment (a later upload does not change a queued
+/// session), or the version named; an unknown one is a 400 naming the
+/// entry and queues nothing; another team cannot name ours; built-in
+/// (`qoder`) skills are refused on create.
+#[tokio::test]
+async fn a_queued_session_pins_the_agents_skills_from_the_teams_registry() {
+    use crate::store::skills::testing::upload;
+    let r = rig().await;
+    let sk = r
+        .store
+        .create_skill("a", "alice", None, Default::default(), upload("pdf", "v1"))
+        .unwrap();
+    let v1 = sk.latest_version.clone().unwrap();
+    let a = r
+        .create(
+            &r.alice,
+            json!({"name": "pinner", "model": "fake-coder",
+                   "skills": [{"type": "custom", "skill_id": sk.id}]}),
+        )
+        .await;
+    let id = a["id"].as_str().unwrap().to_string();
+    let (st, s1) = queue(&r, &r.alice, json!(id)).await;
+    assert_eq!(st, 200, "{s1}");
+    let pins = &s1["agent"]["pinned_skills"];
+    assert_eq!(pins[0]["skill_id"], sk.id.as_str());
+    assert_eq!(pins[0]["version"], v1.as_str());
+    assert_eq!(pins[0]["name"], "pdf");
+    assert_eq!(pins[0]["sha256"].as_str().unwrap().len(), 64);
+    let v2 = r
+        .store
+        .create_skill_version("a", &sk.id, upload("pdf", "v2"))
+        .unwrap();
+    let (_, s2) = queue(&r, &r.alice, json!(id)).await;
+    assert_eq!(
+        s2["agent"]["pinned_skills"][0]["version"],
+        v2.version.as_str()
+    );
+    assert_ne!(s2["agent"]["pinned_skills"][0]["sha256"], pins[0]["sha256"]);
+    let first = r.store.get(s1["id"].as_str().unwrap()).unwrap().session;
+    assert_eq!(
+        first.agent.pinned_skills[0].version, v1,
+        "a queued session keeps its pin"
+    );
+    // The skill gone: the agent queues nothing, naming the entry.
+    r.store.delete_skill("a", &sk.id).unwrap();
+    let before = r.store.list(None, 100, None).unwrap().len();
+    let (st, b) = queue(&r, &r.alice, json!(id)).await;
+    assert_eq!(st, 400, "{b}");
+    assert!(b.to_string().contains("skills[0]"), "{b}");
+    assert_eq!(r.store.list(None, 100, None).unwrap().len(), before);
+    // Built-in skills: refused when the agent is made.
+    let (st, _, b) = r
+        .call(
+            "POST",
+            "agents",
+            &r.alice,
+            Some(json!({"name": "builtin", "model": "fake-coder",
+                        "skills": [{"type": "qoder", "skill_id": "pdf"}]})),
+        )
+        .await;
+    assert_eq!(st, 400, "{b}");
+    assert!(b.to_string().contains("no built-in skills"), "{b}");
+}

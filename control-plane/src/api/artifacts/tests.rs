@@ -340,3 +340,26 @@ async fn the_worker_fetches_only_pinned_skills_under_its_claim() {
     assert_eq!(st, 400, "{}", String::from_utf8_lossy(&b));
     assert!(String::from_utf8_lossy(&b).contains("pinned_skills[0]"));
 }
+
+#[tokio::test]
+async fn the_routes_are_in_the_openapi_document() {
+    let r = rig().await;
+    let (st, _, b) = r
+        .send(reqwest::Method::GET, "/openapi.json", &r.alice, vec![])
+        .await;
+    assert_eq!(st, 200);
+    let doc: Value = serde_json::from_slice(&b).unwrap();
+    for (path, method) in [
+        ("/v1/sessions/{session}/artifacts", "put"),
+        ("/v1/sessions/{session}/artifacts", "get"),
+        ("/v1/sessions/{session}/artifacts/content", "get"),
+        ("/v1/sessions/{session}/skills/{skill_id}/{version}", "get"),
+        ("/v0/agents/{id}/artifacts", "get"),
+        ("/v0/agents/{id}/artifacts/download", "get"),
+        ("/v0/artifact-downloads/{token}", "get"),
+    ] {
+        assert!(doc["paths"][path][method].is_object(), "{method} {path}");
+    }
+    assert!(doc["components"]["schemas"]["SkillBundle"].is_object());
+    assert!(doc["components"]["schemas"]["ArtifactInfo"].is_object());
+}
