@@ -1130,3 +1130,92 @@ async fn a_queued_session_pins_the_agents_skills_from_the_teams_registry() {
     assert_eq!(st, 400, "{b}");
     assert!(b.to_string().contains("no built-in skills"), "{b}");
 }
+
+/// A multipart body of `parts` (`(name, filename, bytes)`).
+fn multipart(parts: &[(&str, Option<&str>, &[u8])]) -> (String, Vec<u8>) {
+    let boundary = "cpstore-boundary-7d1f";
+    let mut body = Vec::new();
+    for (name, file, data) in parts {
+        body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+        match file {
+            Some(f) => body.extend_from_slice(
+                format!("Content-Disposition: form-data; name=\"{name}\"; filename=\"{f}\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes(),
+            ),
+            None => body.extend_from_slice(
+                format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes(),
+            ),
+        }
+        body.extend_from_slice(data);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+/// Uploads are for people (an agent's key: 403), within the size limit
+/// (413 in the envelope), with known parts only (400), and another
+/// team's skill is a 404 on every route.
+#[tokio::test]
+async fn skill_uploads_are_checked_before_anything_is_stored() {
+    let r = rig().await;
+    let skill_md: &[u8] = b"---\nname: pdf\ndescription: d\n---\n";
+    let post = |auth: String, ct: String, body: Vec<u8>| {
+        let http = r.http.clone();
+        let url = format!("http://{}/api/v1/cloud/skills", r.addr);
+        async move {
+            let a = http
+                .post(url)
+                .header("Authorization", auth)
+                .header("Content-Type", ct)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            let st = a.status().as_u16();
+            (st, a.json::<Value>().await.unwrap())
+        }
+    };
+    let (ct, body) = multipart(&[("files", Some("pdf/SKILL.md"), skill_md)]);
+    let (st, ok) = post(r.alice.clone(), ct.clone(), body.clone()).await;
+    assert_eq!(st, 201, "{ok}");
+    let id = ok["id"].as_str().unwrap().to_string();
+    let agent = r
+        .create(&r.alice, json!({"name": "bot", "model": "fake-coder"}))
+        .await;
+    let key = format!(
+        "Bearer {}",
+        r.store
+            .add_agent_api_key("bot", "alice", agent["id"].as_str().unwrap())
+            .unwrap()
+            .key
+    );
+    let (st, e) = post(key, ct.clone(), body).await;
+    assert_eq!(st, 403, "{e}");
+    let big = vec![b'x'; (protocol::toolset::SKILL_MAX_BYTES as usize) + (2 << 20)];
+    let (ct2, body) = multipart(&[
+        ("files", Some("pdf/SKILL.md"), skill_md),
+        ("files", Some("pdf/big"), &big),
+    ]);
+    let (st, e) = post(r.alice.clone(), ct2, body).await;
+    assert_eq!((st, e["type"].as_str()), (413, Some("error")), "{e}");
+    let (ct3, body) = multipart(&[
+        ("files", Some("pdf/SKILL.md"), skill_md),
+        ("evil", None, b"x"),
+    ]);
+    let (st, e) = post(r.alice.clone(), ct3, body).await;
+    assert_eq!(st, 400, "{e}");
+    assert!(e.to_string().contains("unknown part"), "{e}");
+    let (st, _, listed) = r.call("GET", "skills", &r.alice, None).await;
+    assert_eq!(st, 200);
+    assert_eq!(listed["data"].as_array().unwrap().len(), 1, "{listed}");
+    for (method, path) in [
+        ("GET", format!("skills/{id}")),
+        ("DELETE", format!("skills/{id}")),
+        ("GET", format!("skills/{id}/versions")),
+        ("GET", format!("skills/{id}/versions/latest")),
+    ] {
+        let (st, _, _) = r.call(method, &path, &r.bob, None).await;
+        assert_eq!(st, 404, "{method} {path}");
+    }
+    assert!(r.store.skill("a", &id).is_ok());
+}
