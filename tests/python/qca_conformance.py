@@ -258,6 +258,13 @@ def main():
     check("skills version create: a newer version", (v2.version or "") > (v1.version or ""), repr((v1.version, v2.version)))
     check("skills version: latest resolves", c.skills.versions.retrieve("latest", skill_id=sk.id).version == v2.version)
     check("skills versions: newest first", [x.version for x in c.skills.versions.list(sk.id)] == [v2.version, v1.version])
+    import io
+    import zipfile
+    z = zipfile.ZipFile(io.BytesIO(c.skills.versions.download(v1.version, skill_id=sk.id).read()))
+    check("skills download: the files as a zip", z.testzip() is None
+          and sorted(z.namelist()) == [f"{sname}/SKILL.md", f"{sname}/scripts/go.sh"]
+          and z.read(f"{sname}/SKILL.md") == skill_md, repr(z.namelist()))
+    check("skills download: scripts executable", (z.getinfo(f"{sname}/scripts/go.sh").external_attr >> 16) & 0o111 != 0)
     expect_error("skills create: no SKILL.md", 400, "invalid_request_error",
                  lambda: c.skills.create(files=[("x/README.md", b"hi")]), contains="SKILL.md")
     expect_error("skills create: a path escaping", 400, "invalid_request_error",

@@ -711,6 +711,22 @@ impl Store {
         })
     }
 
+    /// Version `version` (`latest` allowed) of `team`'s skill `id` with
+    /// its files, sorted by path.
+    pub(crate) fn skill_files(
+        &self,
+        team: &str,
+        id: &str,
+        version: &str,
+    ) -> Result<(SkillVersionView, Vec<SkillFile>), StoreError> {
+        self.tx(|tx| {
+            skill_view(tx, team, id)?;
+            let v = version_view(tx, id, version)?;
+            let files = files_of(tx, id, &v.version)?;
+            Ok((v, files))
+        })
+    }
+
     /// The bundle of a skill pinned in `session`'s agent version, for the
     /// worker holding `claim`. A skill the session does not pin is not
     /// found, whoever's it is; deleted ones still are (pins are content).

@@ -39,6 +39,10 @@ pub(super) fn routes() -> Router<Arc<Store>> {
             "/skills/{id}/versions/{version}",
             get(get_version).delete(delete_version),
         )
+        .route(
+            "/skills/{id}/versions/{version}/content",
+            get(version_content),
+        )
         .route_layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES))
 }
 
@@ -268,4 +272,92 @@ async fn delete_version(
     m.person()?;
     let vid = blocking(s, move |st| st.delete_skill_version(&m.team, &id, &version)).await?;
     Ok(Json(json!({"id": vid, "type": "skill_version_deleted"})))
+}
+
+/// `GET skills/{id}/versions/{version}/content`: the version's files as
+/// one zip, under the skill's directory (`pdf/SKILL.md`, …).
+async fn version_content(
+    State(s): State<Arc<Store>>,
+    Caller(m): Caller,
+    Path((id, version)): Path<(String, String)>,
+) -> Result<Response, QoderError> {
+    use axum::http::header;
+    let (v, files) = blocking(s, move |st| st.skill_files(&m.team, &id, &version)).await?;
+    let mut entries = Vec::with_capacity(files.len());
+    for f in files {
+        let data = f.bytes().map_err(ApiError::internal)?;
+        entries.push((format!("{}/{}", v.directory, f.path), f.executable, data));
+    }
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/zip".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{}-{}.zip\"", v.directory, v.version),
+            ),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
+        ],
+        zip_stored(&entries),
+    )
+        .into_response())
+}
+
+/// A zip archive of `entries` (path, executable, bytes), each stored
+/// (not compressed): what a skill's files need, and nothing to inflate on
+/// the way out. UTF-8 names; Unix modes 0644/0755.
+fn zip_stored(entries: &[(String, bool, Vec<u8>)]) -> Vec<u8> {
+    let mut out: Vec<u8> = Vec::new();
+    let mut central: Vec<u8> = Vec::new();
+    let u16le = |v: &mut Vec<u8>, n: u16| v.extend_from_slice(&n.to_le_bytes());
+    let u32le = |v: &mut Vec<u8>, n: u32| v.extend_from_slice(&n.to_le_bytes());
+    for (name, exec, data) in entries {
+        let crc = crc32fast::hash(data);
+        let offset = out.len() as u32;
+        let (size, name_len) = (data.len() as u32, name.len() as u16);
+        // Local file header.
+        u32le(&mut out, 0x0403_4b50);
+        u16le(&mut out, 20);
+        u16le(&mut out, 0x0800);
+        u16le(&mut out, 0);
+        u16le(&mut out, 0);
+        u16le(&mut out, 0x21);
+        u32le(&mut out, crc);
+        u32le(&mut out, size);
+        u32le(&mut out, size);
+        u16le(&mut out, name_len);
+        u16le(&mut out, 0);
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(data);
+        // Its central directory entry.
+        let mode: u32 = if *exec { 0o100755 } else { 0o100644 };
+        u32le(&mut central, 0x0201_4b50);
+        u16le(&mut central, (3 << 8) | 20);
+        u16le(&mut central, 20);
+        u16le(&mut central, 0x0800);
+        u16le(&mut central, 0);
+        u16le(&mut central, 0);
+        u16le(&mut central, 0x21);
+        u32le(&mut central, crc);
+        u32le(&mut central, size);
+        u32le(&mut central, size);
+        u16le(&mut central, name_len);
+        u16le(&mut central, 0);
+        u16le(&mut central, 0);
+        u16le(&mut central, 0);
+        u16le(&mut central, 0);
+        u32le(&mut central, mode << 16);
+        u32le(&mut central, offset);
+        central.extend_from_slice(name.as_bytes());
+    }
+    let (cd_offset, cd_size) = (out.len() as u32, central.len() as u32);
+    out.extend_from_slice(&central);
+    u32le(&mut out, 0x0605_4b50);
+    u16le(&mut out, 0);
+    u16le(&mut out, 0);
+    u16le(&mut out, entries.len() as u16);
+    u16le(&mut out, entries.len() as u16);
+    u32le(&mut out, cd_size);
+    u32le(&mut out, cd_offset);
+    u16le(&mut out, 0);
+    out
 }

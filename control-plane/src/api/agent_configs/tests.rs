@@ -732,6 +732,7 @@ async fn qoders_own_python_client_drives_create_update_conflict_list_versions_ar
         "ok   skills create: 201",
         "ok   skills version: name, description, directory from SKILL.md",
         "ok   skills versions: newest first",
+        "ok   skills download: the files as a zip",
         "ok   skills other team: get: 404",
         "ok   skills delete: gone: 404",
     ] {
