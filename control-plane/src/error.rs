@@ -69,6 +69,8 @@ impl From<StoreError> for ApiError {
                     | Missing::Subscription
                     | Missing::ApiKey
                     | Missing::Schedule
+                    | Missing::Artifact
+                    | Missing::Skill
                     | Missing::AgentConfig => "not_found",
                 },
                 message,
@@ -96,6 +98,9 @@ impl From<StoreError> for ApiError {
             },
             StoreError::Forbidden { kind, message } => {
                 ApiError::new(StatusCode::FORBIDDEN, kind, message)
+            }
+            StoreError::TooLarge(m) => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", m)
             }
             StoreError::Busy => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -236,6 +236,57 @@ def main():
     expect_error("archive: an archived agent cannot be updated", 400, "invalid_request_error",
                  lambda: c.agents.update(minimal.id, version=minimal.version, system="x"))
 
+    # -- skills: upload with the client's multipart files, list, versions, pin, delete
+    sname = "conf-skill-" + secrets.token_hex(3)
+    skill_md = f"---\nname: {sname}\ndescription: Checks conformance.\n---\nRun scripts/go.sh.\n".encode()
+    files = [(f"{sname}/SKILL.md", skill_md), (f"{sname}/scripts/go.sh", b"#!/bin/sh\necho go\n")]
+    raw = c.skills.with_raw_response.create(files=files, display_title="Conformance", metadata={"k": "v"})
+    check("skills create: 201", raw.status_code == 201, f"got {raw.status_code}")
+    sk = raw.parse()
+    check("skills create: type skill, source custom", sk.type == "skill" and sk.source == "custom", repr(sk.to_dict()))
+    check("skills create: id skill_", (sk.id or "").startswith("skill_"), repr(sk.id))
+    check("skills create: display_title, metadata echoed", sk.display_title == "Conformance" and sk.metadata == {"k": "v"},
+          repr(sk.to_dict()))
+    check("skills create: a latest_version", bool(sk.latest_version), repr(sk.latest_version))
+    check("skills list: listed", sk.id in [x.id for x in c.skills.list(limit=100)])
+    check("skills list: by name", [x.id for x in c.skills.list(name=sname)] == [sk.id])
+    v1 = c.skills.versions.retrieve(sk.latest_version, skill_id=sk.id)
+    check("skills version: name, description, directory from SKILL.md",
+          v1.type == "skill_version" and v1.name == sname and v1.description == "Checks conformance."
+          and v1.directory == sname and v1.skill_id == sk.id, repr(v1.to_dict()))
+    v2 = c.skills.versions.create(sk.id, files=[(f"{sname}/SKILL.md", skill_md + b"More.\n")])
+    check("skills version create: a newer version", (v2.version or "") > (v1.version or ""), repr((v1.version, v2.version)))
+    check("skills version: latest resolves", c.skills.versions.retrieve("latest", skill_id=sk.id).version == v2.version)
+    check("skills versions: newest first", [x.version for x in c.skills.versions.list(sk.id)] == [v2.version, v1.version])
+    import io
+    import zipfile
+    z = zipfile.ZipFile(io.BytesIO(c.skills.versions.download(v1.version, skill_id=sk.id).read()))
+    check("skills download: the files as a zip", z.testzip() is None
+          and sorted(z.namelist()) == [f"{sname}/SKILL.md", f"{sname}/scripts/go.sh"]
+          and z.read(f"{sname}/SKILL.md") == skill_md, repr(z.namelist()))
+    check("skills download: scripts executable", (z.getinfo(f"{sname}/scripts/go.sh").external_attr >> 16) & 0o111 != 0)
+    expect_error("skills create: no SKILL.md", 400, "invalid_request_error",
+                 lambda: c.skills.create(files=[("x/README.md", b"hi")]), contains="SKILL.md")
+    expect_error("skills create: a path escaping", 400, "invalid_request_error",
+                 lambda: c.skills.create(files=[("x/SKILL.md", skill_md), ("x/../y", b"hi")]), contains="../y")
+    expect_error("skills version: a new name", 400, "invalid_request_error",
+                 lambda: c.skills.versions.create(sk.id, files=[("other/SKILL.md", b"---\nname: other\ndescription: d\n---\n")]),
+                 contains="keeps the name")
+    pinned = c.agents.create(name=name + "-skills", model=model, skills=[{"type": "custom", "skill_id": sk.id}])
+    check("skills: an agent names the skill", [s.skill_id for s in (pinned.skills or [])] == [sk.id], repr(pinned.skills))
+    if other:
+        o = qca.Managed(access_token=other, base_url=base, max_retries=0)
+        expect_error("skills other team: get", 404, "not_found_error", lambda: o.skills.retrieve(sk.id))
+        expect_error("skills other team: version", 404, "not_found_error",
+                     lambda: o.skills.versions.retrieve(v1.version, skill_id=sk.id))
+        check("skills other team: not listed", sk.id not in [x.id for x in o.skills.list(limit=100)])
+    dv = c.skills.versions.delete(v2.version, skill_id=sk.id)
+    check("skills version delete", dv.type == "skill_version_deleted", repr(dv.to_dict()))
+    check("skills version delete: latest is the older", c.skills.retrieve(sk.id).latest_version == v1.version)
+    ds = c.skills.delete(sk.id)
+    check("skills delete", ds.type == "skill_deleted" and ds.id == sk.id, repr(ds.to_dict()))
+    expect_error("skills delete: gone", 404, "not_found_error", lambda: c.skills.retrieve(sk.id))
+
     # -- auth and cross-team isolation
     bad = qca.Managed(access_token="cpk_not_a_key_" + secrets.token_hex(8), base_url=base, max_retries=0)
     expect_error("auth: a wrong key", 401, "authentication_error", lambda: bad.agents.list())

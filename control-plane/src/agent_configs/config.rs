@@ -292,6 +292,11 @@ fn check_skills(skills: &[Value]) -> Result<(), String> {
     for (i, s) in skills.iter().enumerate() {
         let kind = s.get("type").and_then(Value::as_str);
         let id = s.get("skill_id").and_then(Value::as_str);
+        if kind == Some("qoder") {
+            return Err(format!(
+                "skills[{i}]: no built-in skills on this control plane; upload it as a custom skill (POST /api/v1/cloud/skills) and name it with type \"custom\""
+            ));
+        }
         if !matches!(kind, Some("custom" | "qoder")) || id.is_none_or(str::is_empty) {
             return Err(format!(
                 "skills[{i}] must be {{\"type\": \"custom\" or \"qoder\", \"skill_id\": \"…\", \"version\"?}}"

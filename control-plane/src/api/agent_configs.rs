@@ -21,6 +21,8 @@ use axum::{Json, Router};
 use base64::Engine;
 use std::sync::Arc;
 
+mod skills;
+
 /// Where this API is mounted.
 pub(crate) const MOUNT: &str = "/api/v1/cloud";
 
@@ -38,10 +40,11 @@ pub(crate) fn router() -> Router<Shared> {
         .route("/agents/{id}/versions", get(list_versions))
         .route("/agents/{id}/archive", post(archive_agent))
         .route("/models", get(list_models))
+        .merge(skills::routes())
         .fallback(|| async {
             QoderError(ApiError::not_found(
                 "not_found",
-                "no such route; this API serves agents, agents/{id}, agents/{id}/versions, agents/{id}/archive and models",
+                "no such route; this API serves agents, agents/{id}, agents/{id}/versions, agents/{id}/archive, models, skills, skills/{id}, skills/{id}/versions and skills/{id}/versions/{version}",
             ))
         })
         .method_not_allowed_fallback(|| async {

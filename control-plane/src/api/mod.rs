@@ -4,6 +4,7 @@
 
 mod agent_api;
 mod agent_configs;
+mod artifacts;
 mod attachments;
 mod events;
 mod json_errors;
@@ -225,6 +226,9 @@ pub(crate) fn routes() -> OpenApiRouter<Shared> {
         .routes(routes!(answer))
         .routes(routes!(follow_up))
         .routes(routes!(attachments::attachment))
+        .routes(routes!(artifacts::put_artifact, artifacts::list_artifacts))
+        .routes(routes!(artifacts::artifact_content))
+        .routes(routes!(artifacts::skill_bundle))
         .routes(routes!(next_input))
         .routes(routes!(ack_input))
         .routes(routes!(oauth::authorize_page, oauth::authorize_submit))
@@ -254,8 +258,11 @@ pub(crate) fn routes() -> OpenApiRouter<Shared> {
                 .routes(routes!(v0::get_agent, v0::delete_agent))
                 .routes(routes!(v0::conversation))
                 .routes(routes!(v0::followup))
-                .routes(routes!(v0::stop_agent)),
+                .routes(routes!(v0::stop_agent))
+                .routes(routes!(v0::artifacts::list_artifacts))
+                .routes(routes!(v0::artifacts::download_link)),
         )
+        .routes(routes!(v0::artifacts::redeem))
         .routes(routes!(repositories::report_repositories))
         .routes(routes!(repositories::list_repositories))
 }

@@ -263,7 +263,11 @@ pub(super) fn resolve(
     };
     let team = super::teams::team_of_user(tx, user)?.ok_or_else(|| not_found(id))?;
     let r = runnable(tx, &team, id, version)?;
-    Ok((agent_version(&r.config, r.version), Some((r.id, r.version))))
+    let mut v = agent_version(&r.config, r.version);
+    // The skills it names, each pinned now to one version and its digest:
+    // what the worker fetches and checks, whatever is uploaded later.
+    v.pinned_skills = super::skills::pin(tx, Some(&team), &r.config.skills)?;
+    Ok((v, Some((r.id, r.version))))
 }
 
 /// The agent `id` of `team` (at `version`, or its latest) if it may start

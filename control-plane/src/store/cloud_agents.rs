@@ -406,6 +406,7 @@ impl Store {
 /// are woken, find it gone, and end.
 fn purge_session(tx: &Tx<'_>, id: &str) -> Result<(), StoreError> {
     super::attachments::delete_attachments(tx, id)?;
+    super::artifacts::delete_artifacts(tx, id)?;
     for table in ["activities", "transitions", "messages", "inputs", "claims"] {
         tx.sql.execute(
             &format!("DELETE FROM {table} WHERE session_id = ?1"),

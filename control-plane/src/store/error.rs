@@ -52,6 +52,10 @@ pub enum StoreError {
         /// For a person, with what to do next.
         message: String,
     },
+    /// The input is over a size or count limit (413): the message names
+    /// the limit.
+    #[error("{0}")]
+    TooLarge(String),
     /// Another process holds the write lock longer than the busy timeout.
     #[error("the database is busy; retry shortly")]
     Busy,
@@ -98,6 +102,10 @@ pub enum Missing {
     ApiKey,
     /// A schedule, or one of another team's (the same answer).
     Schedule,
+    /// An artifact a session delivered (or one of another session's).
+    Artifact,
+    /// A skill or skill version, or one of another team's (the same answer).
+    Skill,
 }
 
 /// Which clash a [`StoreError::Conflict`] is.

@@ -34,6 +34,7 @@
 mod access;
 mod activities;
 mod agent_configs;
+pub(crate) mod artifacts;
 pub(crate) mod attachments;
 pub(crate) mod auth;
 mod claims;
@@ -51,6 +52,7 @@ mod runs;
 mod schedules;
 mod schema;
 mod sessions;
+pub(crate) mod skills;
 mod teams;
 mod web_sessions;
 pub(crate) mod webhooks;

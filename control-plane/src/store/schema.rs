@@ -64,6 +64,47 @@ CREATE TABLE IF NOT EXISTS attachments (
 CREATE INDEX IF NOT EXISTS attachments_session ON attachments (session_id);
 ";
 
+/// Files a session delivered from its `/data` (`PUT
+/// /v1/sessions/{id}/artifacts`): blobs, so that one database file holds
+/// everything; a re-delivery of a path replaces it. `artifact_links` are
+/// the one-time download URLs of the Cloud Agents API (the token's hash
+/// only).
+const ARTIFACTS: &str = "
+CREATE TABLE IF NOT EXISTS artifacts (
+  id TEXT PRIMARY KEY, session_id TEXT NOT NULL, path TEXT NOT NULL,
+  size_bytes INTEGER NOT NULL, sha256 TEXT NOT NULL, media_type TEXT NOT NULL,
+  data BLOB NOT NULL, claim_id TEXT NOT NULL, created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL, UNIQUE (session_id, path)
+);
+CREATE TABLE IF NOT EXISTS artifact_links (
+  token_sha256 TEXT PRIMARY KEY, artifact_id TEXT NOT NULL, expires_at INTEGER NOT NULL
+);
+";
+
+/// The skills registry (`/api/v1/cloud/skills`): a team's skills, their
+/// versions (immutable once uploaded) and each version's files as blobs.
+/// A deleted skill or version is hidden (`deleted_at`), its rows kept, so
+/// a session that pinned it still runs what it pinned.
+const SKILLS: &str = "
+CREATE TABLE IF NOT EXISTS skills (
+  id TEXT PRIMARY KEY, team TEXT NOT NULL, display_title TEXT,
+  metadata TEXT NOT NULL DEFAULT '{}', created_by TEXT NOT NULL,
+  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, deleted_at INTEGER
+);
+CREATE INDEX IF NOT EXISTS skills_team ON skills (team, created_at);
+CREATE TABLE IF NOT EXISTS skill_versions (
+  skill_id TEXT NOT NULL, version TEXT NOT NULL, name TEXT NOT NULL,
+  description TEXT NOT NULL, front_matter TEXT NOT NULL, sha256 TEXT NOT NULL,
+  size_bytes INTEGER NOT NULL, created_at INTEGER NOT NULL, deleted_at INTEGER,
+  PRIMARY KEY (skill_id, version)
+);
+CREATE TABLE IF NOT EXISTS skill_files (
+  skill_id TEXT NOT NULL, version TEXT NOT NULL, path TEXT NOT NULL,
+  executable INTEGER NOT NULL, data BLOB NOT NULL,
+  PRIMARY KEY (skill_id, version, path)
+);
+";
+
 /// The event numbers of a session's stream (`GET /v1/sessions/{id}/events`):
 /// every activity and every transition of a session takes the next number
 /// of that session, shared by both tables, when it is written. Created
@@ -262,6 +303,8 @@ pub(super) fn create(conn: &Connection) -> rusqlite::Result<()> {
         AGENTS,
         SCHEDULES,
         WEB,
+        ARTIFACTS,
+        SKILLS,
     ] {
         conn.execute_batch(tables)?;
     }

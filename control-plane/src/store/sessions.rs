@@ -195,7 +195,18 @@ pub(super) fn queue_with(
     // A reference is resolved here, in the queue's own transaction: the
     // version copied is the one that was latest (or pinned) at this moment.
     let (mut agent, pin) = match new.agent {
-        AgentRef::Inline(v) => (v, None),
+        AgentRef::Inline(mut v) => {
+            // Pins sent inline are the caller's word: only their ids and
+            // versions count, looked up in the caller's team's registry.
+            if !v.pinned_skills.is_empty() {
+                let team = match owner {
+                    Some(u) => super::teams::team_of_user(tx, u)?,
+                    None => None,
+                };
+                v.pinned_skills = super::skills::repin(tx, team.as_deref(), &v.pinned_skills)?;
+            }
+            (v, None)
+        }
         AgentRef::Latest(id) => super::agent_configs::resolve(tx, owner, &id, None)?,
         AgentRef::Pinned(AgentPin { id, version, .. }) => {
             super::agent_configs::resolve(tx, owner, &id, version)?

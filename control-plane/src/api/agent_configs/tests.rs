@@ -693,8 +693,10 @@ async fn models_are_what_registered_workers_serve() {
 
 /// Qoder's own Python client (`qca-sdk` from PyPI, unchanged) creates,
 /// reads, updates (POST, and PUT by hand) and meets the 409 and the 400s,
-/// races two updates, lists and pages, reads versions, archives — and
-/// another team's key gets 404 everywhere (tests/python/qca_conformance.py).
+/// races two updates, lists and pages, reads versions, archives, uploads
+/// a skill and its versions (multipart), lists, pins and deletes them —
+/// and another team's key gets 404 everywhere
+/// (tests/python/qca_conformance.py).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn qoders_own_python_client_drives_create_update_conflict_list_versions_archive() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -724,7 +726,18 @@ async fn qoders_own_python_client_drives_create_update_conflict_list_versions_ar
         "the client's run failed:\n{stdout}\n{stderr}"
     );
     let passed: u32 = last.split(' ').next().unwrap().parse().unwrap();
-    assert!(passed >= 130, "{last}");
+    assert!(passed >= 170, "{last}");
+    // The skills registry, through the client's own multipart upload.
+    for step in [
+        "ok   skills create: 201",
+        "ok   skills version: name, description, directory from SKILL.md",
+        "ok   skills versions: newest first",
+        "ok   skills download: the files as a zip",
+        "ok   skills other team: get: 404",
+        "ok   skills delete: gone: 404",
+    ] {
+        assert!(stdout.contains(step), "{step} missing:\n{stdout}");
+    }
     eprintln!("qca-sdk: {last}");
 }
 
@@ -1052,4 +1065,158 @@ async fn of_two_processes_updating_one_version_exactly_one_wins() {
     }
     let now = r.ok("GET", &format!("agents/{id}"), &r.alice, None).await;
     assert_eq!(now["version"], 11);
+}
+
+/// A session queued from an agent pins the skills it names: the newest
+/// live version at that moment (a later upload does not change a queued
+/// session), or the version named; an unknown one is a 400 naming the
+/// entry and queues nothing; another team cannot name ours; built-in
+/// (`qoder`) skills are refused on create.
+#[tokio::test]
+async fn a_queued_session_pins_the_agents_skills_from_the_teams_registry() {
+    use crate::store::skills::testing::upload;
+    let r = rig().await;
+    let sk = r
+        .store
+        .create_skill("a", "alice", None, Default::default(), upload("pdf", "v1"))
+        .unwrap();
+    let v1 = sk.latest_version.clone().unwrap();
+    let a = r
+        .create(
+            &r.alice,
+            json!({"name": "pinner", "model": "fake-coder",
+                   "skills": [{"type": "custom", "skill_id": sk.id}]}),
+        )
+        .await;
+    let id = a["id"].as_str().unwrap().to_string();
+    let (st, s1) = queue(&r, &r.alice, json!(id)).await;
+    assert_eq!(st, 200, "{s1}");
+    let pins = &s1["agent"]["pinned_skills"];
+    assert_eq!(pins[0]["skill_id"], sk.id.as_str());
+    assert_eq!(pins[0]["version"], v1.as_str());
+    assert_eq!(pins[0]["name"], "pdf");
+    assert_eq!(pins[0]["sha256"].as_str().unwrap().len(), 64);
+    let v2 = r
+        .store
+        .create_skill_version("a", &sk.id, upload("pdf", "v2"))
+        .unwrap();
+    let (_, s2) = queue(&r, &r.alice, json!(id)).await;
+    assert_eq!(
+        s2["agent"]["pinned_skills"][0]["version"],
+        v2.version.as_str()
+    );
+    assert_ne!(s2["agent"]["pinned_skills"][0]["sha256"], pins[0]["sha256"]);
+    let first = r.store.get(s1["id"].as_str().unwrap()).unwrap().session;
+    assert_eq!(
+        first.agent.pinned_skills[0].version, v1,
+        "a queued session keeps its pin"
+    );
+    // The skill gone: the agent queues nothing, naming the entry.
+    r.store.delete_skill("a", &sk.id).unwrap();
+    let before = r.store.list(None, 100, None).unwrap().len();
+    let (st, b) = queue(&r, &r.alice, json!(id)).await;
+    assert_eq!(st, 400, "{b}");
+    assert!(b.to_string().contains("skills[0]"), "{b}");
+    assert_eq!(r.store.list(None, 100, None).unwrap().len(), before);
+    // Built-in skills: refused when the agent is made.
+    let (st, _, b) = r
+        .call(
+            "POST",
+            "agents",
+            &r.alice,
+            Some(json!({"name": "builtin", "model": "fake-coder",
+                        "skills": [{"type": "qoder", "skill_id": "pdf"}]})),
+        )
+        .await;
+    assert_eq!(st, 400, "{b}");
+    assert!(b.to_string().contains("no built-in skills"), "{b}");
+}
+
+/// A multipart body of `parts` (`(name, filename, bytes)`).
+fn multipart(parts: &[(&str, Option<&str>, &[u8])]) -> (String, Vec<u8>) {
+    let boundary = "cpstore-boundary-7d1f";
+    let mut body = Vec::new();
+    for (name, file, data) in parts {
+        body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+        match file {
+            Some(f) => body.extend_from_slice(
+                format!("Content-Disposition: form-data; name=\"{name}\"; filename=\"{f}\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes(),
+            ),
+            None => body.extend_from_slice(
+                format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes(),
+            ),
+        }
+        body.extend_from_slice(data);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+/// Uploads are for people (an agent's key: 403), within the size limit
+/// (413 in the envelope), with known parts only (400), and another
+/// team's skill is a 404 on every route.
+#[tokio::test]
+async fn skill_uploads_are_checked_before_anything_is_stored() {
+    let r = rig().await;
+    let skill_md: &[u8] = b"---\nname: pdf\ndescription: d\n---\n";
+    let post = |auth: String, ct: String, body: Vec<u8>| {
+        let http = r.http.clone();
+        let url = format!("http://{}/api/v1/cloud/skills", r.addr);
+        async move {
+            let a = http
+                .post(url)
+                .header("Authorization", auth)
+                .header("Content-Type", ct)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            let st = a.status().as_u16();
+            (st, a.json::<Value>().await.unwrap())
+        }
+    };
+    let (ct, body) = multipart(&[("files", Some("pdf/SKILL.md"), skill_md)]);
+    let (st, ok) = post(r.alice.clone(), ct.clone(), body.clone()).await;
+    assert_eq!(st, 201, "{ok}");
+    let id = ok["id"].as_str().unwrap().to_string();
+    let agent = r
+        .create(&r.alice, json!({"name": "bot", "model": "fake-coder"}))
+        .await;
+    let key = format!(
+        "Bearer {}",
+        r.store
+            .add_agent_api_key("bot", "alice", agent["id"].as_str().unwrap())
+            .unwrap()
+            .key
+    );
+    let (st, e) = post(key, ct.clone(), body).await;
+    assert_eq!(st, 403, "{e}");
+    let big = vec![b'x'; (protocol::toolset::SKILL_MAX_BYTES as usize) + (2 << 20)];
+    let (ct2, body) = multipart(&[
+        ("files", Some("pdf/SKILL.md"), skill_md),
+        ("files", Some("pdf/big"), &big),
+    ]);
+    let (st, e) = post(r.alice.clone(), ct2, body).await;
+    assert_eq!((st, e["type"].as_str()), (413, Some("error")), "{e}");
+    let (ct3, body) = multipart(&[
+        ("files", Some("pdf/SKILL.md"), skill_md),
+        ("evil", None, b"x"),
+    ]);
+    let (st, e) = post(r.alice.clone(), ct3, body).await;
+    assert_eq!(st, 400, "{e}");
+    assert!(e.to_string().contains("unknown part"), "{e}");
+    let (st, _, listed) = r.call("GET", "skills", &r.alice, None).await;
+    assert_eq!(st, 200);
+    assert_eq!(listed["data"].as_array().unwrap().len(), 1, "{listed}");
+    for (method, path) in [
+        ("GET", format!("skills/{id}")),
+        ("DELETE", format!("skills/{id}")),
+        ("GET", format!("skills/{id}/versions")),
+        ("GET", format!("skills/{id}/versions/latest")),
+    ] {
+        let (st, _, _) = r.call(method, &path, &r.bob, None).await;
+        assert_eq!(st, 404, "{method} {path}");
+    }
+    assert!(r.store.skill("a", &id).is_ok());
 }

@@ -5,6 +5,7 @@
 //! ([`V0Error`]). Each agent is one session ([`crate::cloud_agents`]); a
 //! caller sees only its user's agents.
 
+pub(crate) mod artifacts;
 mod launch;
 #[cfg(test)]
 mod tests;

@@ -1154,3 +1154,87 @@ async fn launches_are_rate_limited_and_stored_images_have_a_quota_per_user() {
     // Without images it still launches.
     assert_eq!(post(task("no image")).await.unwrap().status(), 200);
 }
+
+/// The agent's artifacts in this API's shape, and a download URL that
+/// works once, without credentials, and not after it expires; another
+/// user's agent is a 404.
+#[tokio::test]
+async fn artifacts_are_listed_and_downloaded_once_by_a_url_that_expires() {
+    let r = rig().await;
+    let id = r.launch(&r.alice, task("Write a report")).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let session = format!("ses_{}", id.trim_start_matches("bc_"));
+    let c = r.store.claim(&r.worker, &session, Some(60)).unwrap();
+    r.store
+        .put_artifact(
+            &session,
+            &c.claim_id,
+            "/data/report.md",
+            b"# Report".to_vec(),
+        )
+        .unwrap();
+    let (st, list) = r
+        .call("GET", &format!("/v0/agents/{id}/artifacts"), &r.alice, None)
+        .await;
+    assert_eq!(st, 200, "{list}");
+    let a = &list["artifacts"][0];
+    assert_eq!(a["absolutePath"], "/data/report.md");
+    assert_eq!(a["sizeBytes"], 8);
+    assert!(a["updatedAt"].as_str().unwrap().ends_with('Z'), "{a}");
+    let (st, _) = r
+        .call("GET", &format!("/v0/agents/{id}/artifacts"), &r.bob, None)
+        .await;
+    assert_eq!(st, 404);
+    let link = |path: &str| format!("/v0/agents/{id}/artifacts/download?path={path}");
+    let (st, d) = r.call("GET", &link("/data/nope"), &r.alice, None).await;
+    assert_eq!((st, d["error"].is_object()), (404, true), "{d}");
+    let (st, _) = r.call("GET", &link("/data/report.md"), &r.bob, None).await;
+    assert_eq!(st, 404);
+    let (st, d) = r
+        .call("GET", &link("/data/report.md"), &r.alice, None)
+        .await;
+    assert_eq!(st, 200, "{d}");
+    let url = d["url"].as_str().unwrap();
+    let local = url.replace("https://agents.example", &format!("http://{}", r.addr));
+    assert!(
+        url.starts_with("https://agents.example/v0/artifact-downloads/"),
+        "{url}"
+    );
+    let exp = chrono::DateTime::parse_from_rfc3339(d["expiresAt"].as_str().unwrap()).unwrap();
+    let left = exp.timestamp_millis() - chrono::Utc::now().timestamp_millis();
+    assert!((14 * 60_000..=15 * 60_000).contains(&left), "{left}");
+    let got = reqwest::get(&local).await.unwrap();
+    assert_eq!(got.status().as_u16(), 200);
+    assert_eq!(got.headers()["x-content-type-options"], "nosniff");
+    assert!(got.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .starts_with("attachment; filename=\"report.md\""));
+    assert_eq!(got.bytes().await.unwrap().as_ref(), b"# Report");
+    assert_eq!(
+        reqwest::get(&local).await.unwrap().status().as_u16(),
+        404,
+        "used once"
+    );
+    let (_, d) = r
+        .call("GET", &link("/data/report.md"), &r.alice, None)
+        .await;
+    let local = d["url"]
+        .as_str()
+        .unwrap()
+        .replace("https://agents.example", &format!("http://{}", r.addr));
+    crate::store::artifacts::testing::expire_links(&r.store);
+    assert_eq!(
+        reqwest::get(&local).await.unwrap().status().as_u16(),
+        404,
+        "expired"
+    );
+    // Deleting the agent deletes its artifacts.
+    let (st, _) = r
+        .call("DELETE", &format!("/v0/agents/{id}"), &r.alice, None)
+        .await;
+    assert_eq!(st, 200);
+    assert!(r.store.artifacts(&session).unwrap().is_empty());
+}

@@ -59,6 +59,7 @@ pub(crate) fn router() -> Router<Shared> {
         .route("/sessions/{id}/live", get(sessions::live))
         .route("/sessions/{id}/events", get(sessions::events))
         .route("/sessions/{id}/answer", post(sessions::answer))
+        .route("/sessions/{id}/artifact", get(sessions::artifact))
         .route("/decisions", get(decisions::search))
         .route("/agents", get(agents::list))
         .route("/agents/{id}", get(agents::page))

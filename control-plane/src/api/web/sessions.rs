@@ -161,6 +161,7 @@ struct Shown {
     conversation: Vec<ConversationEntry>,
     messages: usize,
     last_event: u64,
+    artifacts: Vec<protocol::toolset::ArtifactInfo>,
 }
 
 /// Reads what a session's page shows, if `viewer` may see it.
@@ -173,12 +174,14 @@ async fn read_session(store: &Shared, viewer: &Viewer, id: &str) -> Result<Shown
         let messages = conversation.len();
         conversation.drain(..messages.saturating_sub(CONVERSATION_LIMIT));
         let last_event = s.session_events(&id, 0, 1)?.last;
+        let artifacts = s.artifacts(&id)?;
         Ok(Shown {
             view,
             activities,
             conversation,
             messages,
             last_event,
+            artifacts,
         })
     })
     .await
@@ -260,6 +263,44 @@ pub(crate) async fn events(
     events::stream(store, who, streams, id, &headers, q).await
 }
 
+/// Query of the artifact download.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ArtifactQuery {
+    /// The artifact's path, `/data/…`.
+    path: String,
+}
+
+/// `GET /ui/sessions/{id}/artifact?path=`: one artifact's bytes for the
+/// signed-in person who may read the session, served as the API serves
+/// them (an attachment, `nosniff`, a sandboxing CSP: never a page of this
+/// origin).
+pub(crate) async fn artifact(
+    State(store): State<Shared>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    q: Result<Query<ArtifactQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Ok(Query(q)) = q else {
+        return layout::error_page(
+            StatusCode::BAD_REQUEST,
+            "Bad request",
+            "give the artifact's path: ?path=/data/…",
+        );
+    };
+    let user = viewer.user.clone();
+    let got = tokio::task::spawn_blocking(move || {
+        store.check_session_access(&id, Some(&user), None)?;
+        store.artifact(&id, &q.path)
+    })
+    .await;
+    match got {
+        Ok(Ok(a)) => crate::api::artifacts::download(a),
+        Ok(Err(e)) => layout::store_error(e),
+        Err(e) => ApiError::internal(e).into_response(),
+    }
+}
+
 /// The question a session awaits an answer to now, if it does.
 fn pending_question(view: &SessionView) -> Option<(&str, Option<&str>)> {
     if view.session.state != SessionState::AwaitingInput {
@@ -323,6 +364,24 @@ fn live_parts(shown: &Shown, viewer: &Viewer) -> Markup {
                 p.muted { "The latest " (view.activities.len()) " of " (shown.activities) " activities; all of them: " code { "GET /v1/sessions/" (s.id.as_str()) } "." }
             }
             ol.timeline { @for (_, m) in &timeline { (m) } }
+        }
+        @if !shown.artifacts.is_empty() {
+            section.artifacts {
+                h2 { "Artifacts" }
+                table.artifacts {
+                    thead { tr { th { "Path" } th { "Size" } th { "Delivered" } th {} } }
+                    tbody {
+                        @for a in &shown.artifacts {
+                            tr {
+                                td.mono { (a.path) }
+                                td.mono { (a.size_bytes) " bytes" }
+                                td.mono { (a.created_at) }
+                                td { a href={ "/ui/sessions/" (s.id.as_str()) "/artifact?path=" (url::form_urlencoded::byte_serialize(a.path.as_bytes()).collect::<String>()) } download { "Download" } }
+                            }
+                        }
+                    }
+                }
+            }
         }
         section.conversation {
             h2 { "Conversation" }

@@ -674,3 +674,49 @@ async fn over_https_the_cookies_are_host_only_and_secure() {
         .unwrap();
     assert_eq!(host.status(), 200);
 }
+
+/// A session's page lists its artifacts with a download link through the
+/// web sign-in; the download is an attachment (never HTML of this origin),
+/// and another user's session's artifact is not found.
+#[tokio::test]
+async fn the_session_page_lists_artifacts_and_downloads_them_as_attachments() {
+    let (r, http) = rig().await;
+    let s = r.store.queue_as(new_session(), Some("ann")).unwrap();
+    let id = s.id.as_str().to_string();
+    let w = worker_of(&r.store, "r-art", Some("ann"));
+    let c = r.store.claim(&w.worker_id, &id, Some(300)).unwrap();
+    r.store
+        .put_artifact(
+            &id,
+            &c.claim_id,
+            "/data/out/x ss.html",
+            XSS.as_bytes().to_vec(),
+        )
+        .unwrap();
+    let ann = sign_in(&r, &http, "ann", "ann-password-1").await;
+    let (st, _, page) = get(&r, &http, &ann, &format!("/ui/sessions/{id}")).await;
+    assert_eq!(st, 200);
+    assert!(
+        page.contains("Artifacts") && page.contains("/data/out/x ss.html"),
+        "{page}"
+    );
+    let link = format!("/ui/sessions/{id}/artifact?path=%2Fdata%2Fout%2Fx+ss.html");
+    assert!(page.contains(&link.replace('&', "&amp;")), "{page}");
+    let (st, h, body) = get(&r, &http, &ann, &link).await;
+    assert_eq!(st, 200);
+    assert_eq!(body, XSS);
+    assert_eq!(h["content-type"], "application/octet-stream");
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    assert_eq!(
+        h["content-disposition"],
+        "attachment; filename=\"x_ss.html\"; filename*=UTF-8''x%20ss.html"
+    );
+    let bob = sign_in(&r, &http, "bob", "bob-password-1").await;
+    let (st, _, body) = get(&r, &http, &bob, &link).await;
+    assert_eq!(st, 404);
+    assert!(!body.contains("alert(1)"));
+    // Not signed in: no bytes.
+    let (st, _, body) = get(&r, &http, "stale", &link).await;
+    assert_ne!(st, 200);
+    assert!(!body.contains("alert(1)"));
+}
