@@ -23,6 +23,7 @@ mod session_loop;
 mod stop;
 mod tls;
 mod toolchains;
+mod toolset;
 mod web_pages;
 mod webhooks;
 mod websearch;
