@@ -273,6 +273,7 @@ impl Config {
         self.repositories.validate()?;
         self.artifacts.validate()?;
         self.websearch.validate()?;
+        self.mcp.validate()?;
         let state = self.state_dir();
         let workspaces = self.workspaces_dir();
         self.sandbox.validate_roots_against(&[

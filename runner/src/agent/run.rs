@@ -270,7 +270,7 @@ impl Agent<'_> {
                     &format!(
                         "{} {}{}: {status}{}",
                         call.name,
-                        target(&call.arguments),
+                        target(&call.name, &call.arguments),
                         "",
                         detail
                     ),
@@ -331,7 +331,7 @@ impl Agent<'_> {
             let question = format!(
                 "Approve {} {}? {} (answer with approve true or false)",
                 call.name,
-                target(&call.arguments),
+                target(&call.name, &call.arguments),
                 d.reasons.join("; ")
             );
             let began = Instant::now();
@@ -364,7 +364,7 @@ impl Agent<'_> {
                         "nobody answered within {} s whether to approve {} {}; the action was not performed (send a follow-up to continue)",
                         self.settings.await_input_seconds,
                         call.name,
-                        target(&call.arguments)
+                        target(&call.name, &call.arguments)
                     )))
                 }
                 Reply::Cancelled => return Err(AgentError::Cancelled),
@@ -519,7 +519,17 @@ fn unanswered_calls(messages: &[Message]) -> Vec<ToolCall> {
 }
 
 /// What a call is about, for one-line summaries.
-fn target(args: &Value) -> String {
+/// What a call acts on, for a progress line and an approval question. An
+/// MCP tool's arguments are free-form (no `path` or `command` to show), so
+/// the person approving sees its server, its tool and every argument (as
+/// compact JSON, clipped): approving a call they cannot see is no decision.
+fn target(name: &str, args: &Value) -> String {
+    if let Some((server, tool)) = tools::mcp_name_parts(name) {
+        return format!(
+            "(MCP server {server}, tool {tool}, arguments {})",
+            clip_chars(&args.to_string(), 300)
+        );
+    }
     ["path", "command", "url", "pattern", "question"]
         .iter()
         .find_map(|k| args.get(*k).and_then(|v| v.as_str()))
@@ -539,5 +549,27 @@ fn clip_chars(s: &str, n: usize) -> String {
         )
     } else {
         s.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_mcp_call_is_shown_with_its_server_tool_and_arguments() {
+        let t = target(
+            "mcp__docs__delete_page",
+            &json!({"page": "home", "force": true}),
+        );
+        assert!(t.contains("MCP server docs"), "{t}");
+        assert!(t.contains("tool delete_page"), "{t}");
+        assert!(t.contains(r#"{"force":true,"page":"home"}"#), "{t}");
+        let long = target("mcp__docs__put", &json!({"body": "x".repeat(1000)}));
+        let args = long.split("arguments ").nth(1).unwrap();
+        assert!(args.chars().count() <= 301, "{}", args.chars().count());
+        assert!(args.contains('…'));
+        // Built-in tools keep showing their one target.
+        assert_eq!(target("Read", &json!({"path": "a.txt"})), "a.txt");
     }
 }

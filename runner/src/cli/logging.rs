@@ -30,7 +30,7 @@ const NOTICE: &str = "runner::notice";
 /// Installs the subscriber (once per process; a second call is a no-op).
 pub(super) fn init(format: LogFormat) {
     let _ = FORMAT.set(format);
-    let filter = EnvFilter::try_from_env("RUNNER_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
+    let filter = filter_from(std::env::var("RUNNER_LOG").ok().as_deref());
     // Colours only for a person at a terminal: journald and files keep
     // the escape codes as text.
     let builder = tracing_subscriber::fmt()
@@ -57,6 +57,45 @@ pub(super) fn init(format: LogFormat) {
     };
 }
 
+/// Crates whose debug lines are the wire itself: ureq's "writing prelude"
+/// prints every request header (an MCP server's `X-Api-Key`, Brave's
+/// `X-Subscription-Token`) in clear, and the others can do likewise.
+const WIRE_TARGETS: &[&str] = &[
+    "ureq",
+    "reqwest",
+    "hyper",
+    "hyper_util",
+    "h2",
+    "rustls",
+    "tower_http",
+    "axum",
+];
+
+/// The filter `RUNNER_LOG` (default `warn`) asks for, with the wire-level
+/// targets held to `info` whatever it says: the user's directives naming
+/// one of them are dropped and `<crate>=info` added after the rest, so
+/// `RUNNER_LOG=debug` (or `ureq::unit=trace`) never logs a secret header.
+fn filter_from(env: Option<&str>) -> EnvFilter {
+    let wire = |d: &str| {
+        let target = d.trim().split(['=', '[']).next().unwrap_or("");
+        WIRE_TARGETS
+            .iter()
+            .any(|w| target == *w || target.starts_with(&format!("{w}::")))
+    };
+    let kept: Vec<&str> = env
+        .unwrap_or("warn")
+        .split(',')
+        .filter(|d| !d.trim().is_empty() && !wire(d))
+        .collect();
+    let mut filter = EnvFilter::try_new(kept.join(",")).unwrap_or_else(|_| EnvFilter::new("warn"));
+    for w in WIRE_TARGETS {
+        if let Ok(d) = format!("{w}=info").parse() {
+            filter = filter.add_directive(d);
+        }
+    }
+    filter
+}
+
 /// The chosen format as the flag names it, for a child that takes the
 /// same flag (the control plane `runner up` starts).
 pub(super) fn format_name() -> &'static str {
@@ -71,5 +110,59 @@ pub(super) fn notice(message: &str) {
     match FORMAT.get() {
         Some(LogFormat::Json) => tracing::info!(target: NOTICE, "{message}"),
         _ => eprintln!("runner: {message}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    /// Writes every line into a shared buffer.
+    #[derive(Clone, Default)]
+    struct Buf(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn logged(env: &str) -> String {
+        let buf = Buf::default();
+        let w = buf.clone();
+        let sub = tracing_subscriber::fmt()
+            .with_writer(move || w.clone())
+            .with_env_filter(filter_from(Some(env)))
+            .finish();
+        tracing::subscriber::with_default(sub, || {
+            tracing::debug!(target: "ureq::unit", "writing prelude: X-Api-Key: sekrit-123");
+            tracing::trace!(target: "hyper::proto", "headers: X-Subscription-Token: sekrit-456");
+            tracing::info!(target: "ureq::pool", "pool-info-line");
+            tracing::debug!(target: "runner::tools", "runner-debug-line");
+        });
+        let out = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        out
+    }
+
+    #[test]
+    fn debug_logging_never_writes_the_wire_of_an_http_client() {
+        for env in [
+            "debug",
+            "trace",
+            "debug,ureq=trace",
+            "ureq::unit=debug,debug",
+            "ureq[x]=trace,hyper=trace,debug",
+        ] {
+            let out = logged(env);
+            assert!(!out.contains("sekrit"), "{env}: {out}");
+            assert!(out.contains("runner-debug-line"), "{env}: {out}");
+            assert!(out.contains("pool-info-line"), "{env}: {out}");
+        }
+        assert!(!logged("warn").contains("runner-debug-line"));
     }
 }

@@ -120,12 +120,14 @@ pub(super) fn session_tools(
     gate: &PolicyGate,
     ctx: &SessionContext,
     extras: &mut SessionExtras,
+    cancel: &crate::cancel::Cancel,
 ) -> Registry {
     let agent = &claim.session.agent;
     if agent.mcp_servers.is_empty() {
         return shared.registry.clone();
     }
-    let connected = crate::tools::mcp::connect_servers(&shared.config.mcp, gate, ctx, agent);
+    let connected =
+        crate::tools::mcp::connect_servers(&shared.config.mcp, gate, ctx, agent, cancel);
     let mut registry = shared.registry.clone();
     let mut notes = connected.notes;
     let mut offered = false;

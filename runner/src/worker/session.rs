@@ -360,7 +360,8 @@ fn work(
         .degraded(crate::wiring::degraded_note(&shared.config))
         .metrics(shared.metrics.clone())
         .audit(shared.audit.clone());
-    let registry = super::extras::session_tools(shared, claim, &sink, &gate, &ctx, &mut extras);
+    let registry =
+        super::extras::session_tools(shared, claim, &sink, &gate, &ctx, &mut extras, cancel);
     let host = model
         .as_ref()
         .map(|_| super::agent_host::ClaimHost::new(shared, claim, sink.clone(), cancel));

@@ -9,11 +9,12 @@
 //! returns them whatever name is asked), follows no redirect and uses no
 //! proxy.
 
+use crate::cancel::Cancel;
 use crate::secret::Secret;
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The protocol revision asked for at `initialize` (the handshake era:
 /// sessions with `Mcp-Session-Id`, before the stateless 2026 revision).
@@ -29,8 +30,16 @@ pub(crate) struct Connection<'a> {
     pub auth: Option<(&'a str, &'a Secret)>,
     /// Connect timeout.
     pub connect_timeout: Duration,
-    /// Per-read timeout of an answer.
-    pub read_timeout: Duration,
+    /// Total time one request may take, answer read to its end included
+    /// (a per-read timeout alone lets a server that drips keep-alive lines
+    /// hold a call, and the session, forever).
+    pub call_timeout: Duration,
+    /// When every request of this client must be done by: the whole
+    /// listing phase of a server at session start is bounded by it.
+    pub deadline: Instant,
+    /// Checked between reads of an answer: a cancelled session stops a
+    /// call at the next line a server sends, not when the server is done.
+    pub cancel: &'a Cancel,
     /// Largest answer read.
     pub max_bytes: usize,
 }
@@ -44,6 +53,9 @@ pub(crate) struct McpClient {
     protocol: String,
     next_id: u64,
     max_bytes: usize,
+    call_timeout: Duration,
+    deadline: Instant,
+    cancel: Cancel,
 }
 
 impl McpClient {
@@ -57,7 +69,7 @@ impl McpClient {
         let agent = ureq::AgentBuilder::new()
             .redirects(0)
             .timeout_connect(c.connect_timeout)
-            .timeout_read(c.read_timeout)
+            .timeout_read(c.call_timeout)
             .user_agent(concat!("runner-mcp/", env!("CARGO_PKG_VERSION")))
             // Only the decided addresses are ever dialled.
             .resolver(move |_netloc: &str| Ok(pinned.clone()))
@@ -70,6 +82,9 @@ impl McpClient {
             protocol: PROTOCOL_VERSION.into(),
             next_id: 1,
             max_bytes: c.max_bytes,
+            call_timeout: c.call_timeout,
+            deadline: c.deadline,
+            cancel: c.cancel.clone(),
         };
         let info = client.request(
             "initialize",
@@ -141,9 +156,25 @@ impl McpClient {
         r
     }
 
-    fn post(&self, body: &Value) -> Result<ureq::Response, String> {
+    /// When the request starting now must be done by: its own timeout, or
+    /// the client's deadline when that comes first.
+    fn request_deadline(&self) -> Result<Instant, String> {
+        if self.cancel.is_cancelled() {
+            return Err("cancelled".into());
+        }
+        let end = (Instant::now() + self.call_timeout).min(self.deadline);
+        if end <= Instant::now() {
+            return Err("timed out: the server's time is used up".into());
+        }
+        Ok(end)
+    }
+
+    fn post(&self, body: &Value, end: Instant) -> Result<ureq::Response, String> {
         let r = self
             .with_headers(self.agent.post(&self.url))
+            // The whole request, answer body included (ureq checks it on
+            // every read).
+            .timeout(end.saturating_duration_since(Instant::now()))
             .set("Content-Type", "application/json");
         match r.send_string(&body.to_string()) {
             Ok(r) => Ok(r),
@@ -157,7 +188,8 @@ impl McpClient {
     }
 
     fn notify(&mut self, method: &str) -> Result<(), String> {
-        let r = self.post(&json!({"jsonrpc": "2.0", "method": method}))?;
+        let end = self.request_deadline()?;
+        let r = self.post(&json!({"jsonrpc": "2.0", "method": method}), end)?;
         if r.status() >= 300 {
             return Err(format!("{method}: the server answered HTTP {}", r.status()));
         }
@@ -167,8 +199,11 @@ impl McpClient {
     fn request(&mut self, method: &str, params: Value) -> Result<Value, String> {
         let id = self.next_id;
         self.next_id += 1;
-        let r =
-            self.post(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))?;
+        let end = self.request_deadline()?;
+        let r = self.post(
+            &json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}),
+            end,
+        )?;
         if (300..400).contains(&r.status()) {
             return Err(format!(
                 "{method}: the server answered a redirect (HTTP {}); redirects are not followed",
@@ -182,13 +217,26 @@ impl McpClient {
         }
         let sse = r.content_type().starts_with("text/event-stream");
         let reader = r.into_reader().take(self.max_bytes as u64 + 1);
+        let stop = Stop {
+            cancel: &self.cancel,
+            end,
+        };
         let message = if sse {
-            sse_response(reader, id, self.max_bytes)?
+            sse_response(reader, id, self.max_bytes, &stop).map_err(|e| format!("{method}: {e}"))?
         } else {
             let mut body = Vec::new();
-            BufReader::new(reader)
-                .read_to_end(&mut body)
-                .map_err(|e| format!("{method}: reading the answer failed: {e}"))?;
+            let mut reader = reader;
+            let mut chunk = [0u8; 8192];
+            loop {
+                stop.check().map_err(|e| format!("{method}: {e}"))?;
+                let n = reader
+                    .read(&mut chunk)
+                    .map_err(|e| format!("{method}: reading the answer failed: {e}"))?;
+                if n == 0 {
+                    break;
+                }
+                body.extend_from_slice(&chunk[..n]);
+            }
             if body.len() > self.max_bytes {
                 return Err(format!(
                     "{method}: the answer is larger than {} bytes",
@@ -217,12 +265,32 @@ fn answer(method: &str, id: u64, m: Value) -> Result<Value, String> {
         .ok_or_else(|| format!("{method}: the answer has no result"))
 }
 
+/// What stops reading an answer early: the session's cancellation, and
+/// the request's deadline.
+struct Stop<'a> {
+    cancel: &'a Cancel,
+    end: Instant,
+}
+
+impl Stop<'_> {
+    fn check(&self) -> Result<(), String> {
+        if self.cancel.is_cancelled() {
+            return Err("cancelled while the server was answering".into());
+        }
+        if Instant::now() >= self.end {
+            return Err("timed out: the server did not finish its answer in time".into());
+        }
+        Ok(())
+    }
+}
+
 /// Reads an SSE stream until the message answering `id` (notifications and
-/// server requests before it are skipped).
-fn sse_response(reader: impl Read, id: u64, max: usize) -> Result<Value, String> {
+/// server requests before it are skipped), checking `stop` at every line.
+fn sse_response(reader: impl Read, id: u64, max: usize, stop: &Stop<'_>) -> Result<Value, String> {
     let mut data = String::new();
     let mut read = 0usize;
     for line in BufReader::new(reader).lines() {
+        stop.check()?;
         let line = line.map_err(|e| format!("reading the event stream failed: {e}"))?;
         read += line.len() + 1;
         if read > max {
@@ -260,11 +328,16 @@ mod tests {
         let body = "event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\"}\n\nevent: message\ndata: {\"jsonrpc\":\"2.0\",\n data: \"id\":7,\"result\":{\"x\":1}}\n\n";
         // "data: " continuation lines keep their JSON.
         let body = body.replace("\n data:", "\ndata:");
-        let m = sse_response(body.as_bytes(), 7, 1 << 20).unwrap();
+        let never = Cancel::never();
+        let stop = Stop {
+            cancel: &never,
+            end: Instant::now() + Duration::from_secs(60),
+        };
+        let m = sse_response(body.as_bytes(), 7, 1 << 20, &stop).unwrap();
         assert_eq!(answer("m", 7, m).unwrap(), json!({"x": 1}));
-        assert!(sse_response(body.as_bytes(), 8, 1 << 20).is_err());
+        assert!(sse_response(body.as_bytes(), 8, 1 << 20, &stop).is_err());
         assert!(
-            sse_response(body.as_bytes(), 7, 20).is_err(),
+            sse_response(body.as_bytes(), 7, 20, &stop).is_err(),
             "over the cap"
         );
     }
@@ -345,7 +418,9 @@ mod tests {
             addrs: &[addr],
             auth: Some(("Authorization", &secret)),
             connect_timeout: Duration::from_secs(5),
-            read_timeout: Duration::from_secs(5),
+            call_timeout: Duration::from_secs(5),
+            deadline: Instant::now() + Duration::from_secs(60),
+            cancel: &Cancel::never(),
             max_bytes: 1 << 20,
         })
         .unwrap();
@@ -367,9 +442,122 @@ mod tests {
             addrs: &[],
             auth: None,
             connect_timeout: Duration::from_secs(1),
-            read_timeout: Duration::from_secs(1),
+            call_timeout: Duration::from_secs(1),
+            deadline: Instant::now() + Duration::from_secs(60),
+            cancel: &Cancel::never(),
             max_bytes: 1 << 20,
         })
         .is_err());
+    }
+
+    /// A server that answers `initialize` and then, to every later POST,
+    /// an SSE stream that only ever drips keep-alive comments.
+    fn dripping_server() -> SocketAddr {
+        use std::io::Write;
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let mut n = 0;
+            while let Ok((mut c, _)) = l.accept() {
+                n += 1;
+                let first = n == 1;
+                std::thread::spawn(move || {
+                    let mut r = BufReader::new(c.try_clone().unwrap());
+                    let mut len = 0usize;
+                    loop {
+                        let mut line = String::new();
+                        if r.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                            break;
+                        }
+                        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                            len = v.trim().parse().unwrap_or(0);
+                        }
+                    }
+                    let mut body = vec![0u8; len];
+                    let _ = r.read_exact(&mut body);
+                    if first {
+                        let b =
+                            r#"{"jsonrpc":"2.0","id":1,"result":{"protocolVersion":"2025-11-25"}}"#;
+                        let _ = c.write_all(
+                            http("200 OK", "Content-Type: application/json\r\n", b).as_bytes(),
+                        );
+                        return;
+                    }
+                    if String::from_utf8_lossy(&body).contains("notifications/") {
+                        let _ = c.write_all(http("202 Accepted", "", "").as_bytes());
+                        return;
+                    }
+                    let _ = c.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n");
+                    for _ in 0..600 {
+                        if c.write_all(b": keep-alive\n").is_err() {
+                            return;
+                        }
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    fn drip_client(addr: SocketAddr, call: Duration, cancel: &Cancel) -> McpClient {
+        McpClient::connect(&Connection {
+            url: "http://mcp.invalid/mcp",
+            addrs: &[addr],
+            auth: None,
+            connect_timeout: Duration::from_secs(5),
+            call_timeout: call,
+            deadline: Instant::now() + Duration::from_secs(60),
+            cancel,
+            max_bytes: 1 << 20,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn a_dripping_server_does_not_outlast_the_call_timeout() {
+        let addr = dripping_server();
+        let never = Cancel::never();
+        let mut c = drip_client(addr, Duration::from_millis(1500), &never);
+        let t = Instant::now();
+        let e = c.call_tool("slow", &json!({})).unwrap_err();
+        assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+        assert!(e.contains("tools/call"), "{e}");
+    }
+
+    #[test]
+    fn a_cancelled_call_stops_while_the_server_drips() {
+        let addr = dripping_server();
+        let cancel = Cancel::default();
+        let mut c = drip_client(addr, Duration::from_secs(60), &cancel);
+        let flag = cancel.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(500));
+            flag.cancel();
+        });
+        let t = Instant::now();
+        let e = c.call_tool("slow", &json!({})).unwrap_err();
+        assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+        assert!(e.contains("cancelled"), "{e}");
+    }
+
+    #[test]
+    fn the_client_deadline_bounds_every_request() {
+        let addr = dripping_server();
+        let never = Cancel::never();
+        let mut c = McpClient::connect(&Connection {
+            url: "http://mcp.invalid/mcp",
+            addrs: &[addr],
+            auth: None,
+            connect_timeout: Duration::from_secs(5),
+            call_timeout: Duration::from_secs(60),
+            deadline: Instant::now() + Duration::from_millis(1500),
+            cancel: &never,
+            max_bytes: 1 << 20,
+        })
+        .unwrap();
+        let t = Instant::now();
+        assert!(c.list_tools(10).is_err());
+        assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
     }
 }

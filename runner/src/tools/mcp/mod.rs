@@ -81,15 +81,20 @@ fn default_max_result_bytes() -> usize {
 }
 
 /// `[[mcp.servers]]`: the secret the worker sends to one MCP server. An
-/// agent's server matches by `name`, or by `url` (same scheme, host and
-/// port, and a path under this one); the first match wins.
+/// agent's server matches by `url` (same scheme, host and port, and a path
+/// at or under this one, whole segments), narrowed by `name` when it is
+/// set; the first match wins. `url` is required: the agent version (which
+/// may be inline, written by whoever starts the session) chooses the URL
+/// behind a name, so a name alone would send the operator's token anywhere.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct McpServerCredential {
-    /// The agent version's server name this credential is for.
+    /// The agent version's server name this credential is for (optional:
+    /// it only narrows the `url` match further).
     #[serde(default)]
     pub name: Option<String>,
-    /// The server URL (or a prefix of it) this credential is for.
+    /// The server URL (or a prefix of it, whole path segments) this
+    /// credential is for; required.
     #[serde(default)]
     pub url: Option<String>,
     /// The header it is sent in; `Authorization` sends `Bearer <secret>`.
@@ -103,9 +108,40 @@ fn default_header() -> String {
     "Authorization".into()
 }
 
+impl McpSection {
+    /// Refuses a credential that could go to an origin the operator did
+    /// not name: every `[[mcp.servers]]` entry needs a parseable http(s)
+    /// `url`. The message names the key.
+    pub fn validate(&self) -> Result<(), String> {
+        for (i, c) in self.servers.iter().enumerate() {
+            let key = match &c.name {
+                Some(n) => format!("mcp.servers[{i}] (name = {n:?})"),
+                None => format!("mcp.servers[{i}]"),
+            };
+            let Some(u) = &c.url else {
+                return Err(format!(
+                    "{key} has no url: a credential is sent only to the server URL it names; add url = \"https://…\" (name alone would let an agent version send it to any URL)"
+                ));
+            };
+            match url::Url::parse(u) {
+                Ok(p)
+                    if (p.scheme() == "http" || p.scheme() == "https")
+                        && p.host_str().is_some() => {}
+                _ => {
+                    return Err(format!(
+                        "{key}.url `{u}` must be an absolute http:// or https:// URL"
+                    ))
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 impl McpServerCredential {
     /// Whether this entry is the credential of the agent's server `name`
-    /// at `url`: a `url` entry matches only its own origin, so a secret is
+    /// at `url`: an entry matches only its own origin and path (whole
+    /// segments: `/tenantA` is not a prefix of `/tenantAB`), so a secret is
     /// never sent to another host whatever the agent's config names.
     pub(crate) fn matches(&self, name: &str, url: &url::Url) -> bool {
         if let Some(n) = &self.name {
@@ -113,17 +149,23 @@ impl McpServerCredential {
                 return false;
             }
         }
-        match self.url.as_deref().map(url::Url::parse) {
-            None => self.name.is_some(),
-            Some(Err(_)) => false,
-            Some(Ok(u)) => {
-                u.scheme() == url.scheme()
-                    && u.host_str().map(str::to_ascii_lowercase)
-                        == url.host_str().map(str::to_ascii_lowercase)
-                    && u.port_or_known_default() == url.port_or_known_default()
-                    && url.path().starts_with(u.path().trim_end_matches('/'))
-            }
-        }
+        let Some(Ok(u)) = self.url.as_deref().map(url::Url::parse) else {
+            return false;
+        };
+        u.scheme() == url.scheme()
+            && u.host_str().map(str::to_ascii_lowercase)
+                == url.host_str().map(str::to_ascii_lowercase)
+            && u.port_or_known_default() == url.port_or_known_default()
+            && path_under(url.path(), u.path())
+    }
+}
+
+/// Whether `path` is `prefix` or below it, comparing whole segments.
+fn path_under(path: &str, prefix: &str) -> bool {
+    let prefix = prefix.trim_end_matches('/');
+    match path.strip_prefix(prefix) {
+        Some(rest) => rest.is_empty() || rest.starts_with('/'),
+        None => false,
     }
 }
 
@@ -144,13 +186,50 @@ mod tests {
     fn a_credential_matches_only_its_own_origin() {
         let u = url::Url::parse("https://mcp.example:8443/mcp").unwrap();
         assert!(cred(None, Some("https://mcp.example:8443/")).matches("a", &u));
-        assert!(cred(Some("a"), None).matches("a", &u));
-        assert!(!cred(Some("b"), None).matches("a", &u));
+        assert!(cred(Some("a"), Some("https://mcp.example:8443/mcp")).matches("a", &u));
+        assert!(!cred(Some("b"), Some("https://mcp.example:8443/mcp")).matches("a", &u));
+        // A known name pointed at another origin gets no token.
+        assert!(!cred(Some("a"), None).matches("a", &u));
         assert!(!cred(None, Some("https://mcp.example/mcp")).matches("a", &u));
         assert!(!cred(None, Some("http://mcp.example:8443/mcp")).matches("a", &u));
         assert!(!cred(None, Some("https://evil.example:8443/mcp")).matches("a", &u));
         assert!(!cred(None, Some("https://mcp.example:8443/other")).matches("a", &u));
         assert!(!cred(Some("a"), Some("https://evil.example/")).matches("a", &u));
         assert!(!cred(None, None).matches("a", &u));
+    }
+
+    #[test]
+    fn a_credential_path_matches_whole_segments() {
+        let c = cred(None, Some("https://mcp.example/tenantA"));
+        let m = |p: &str| c.matches("a", &url::Url::parse(p).unwrap());
+        assert!(m("https://mcp.example/tenantA"));
+        assert!(m("https://mcp.example/tenantA/"));
+        assert!(m("https://mcp.example/tenantA/mcp"));
+        assert!(!m("https://mcp.example/tenantAB-other"));
+        assert!(!m("https://mcp.example/tenant"));
+        let slash = cred(None, Some("https://mcp.example/tenantA/"));
+        assert!(slash.matches(
+            "a",
+            &url::Url::parse("https://mcp.example/tenantA/mcp").unwrap()
+        ));
+        assert!(!slash.matches(
+            "a",
+            &url::Url::parse("https://mcp.example/tenantAB").unwrap()
+        ));
+    }
+
+    #[test]
+    fn a_name_only_credential_is_refused_at_config_load() {
+        let mut s = McpSection::default();
+        s.servers.push(cred(Some("docs"), None));
+        let e = s.validate().unwrap_err();
+        assert!(
+            e.contains("mcp.servers[0]") && e.contains("docs") && e.contains("add url"),
+            "{e}"
+        );
+        s.servers[0].url = Some("ftp://x/".into());
+        assert!(s.validate().unwrap_err().contains("mcp.servers[0]"));
+        s.servers[0].url = Some("https://mcp.example/mcp".into());
+        s.validate().unwrap();
     }
 }

@@ -7,12 +7,14 @@
 
 use super::tool::{McpTool, ServerLink};
 use super::McpSection;
+use crate::cancel::Cancel;
 use crate::policy::{connect, PolicyGate, SessionContext};
 use crate::secret::Secret;
 use crate::tools::{Tool, ToolSource, ToolSpec, MCP_PREFIX};
 use protocol::session::{AgentVersion, McpServerRef};
 use serde_json::Value;
 use std::sync::Arc;
+use std::time::Instant;
 
 /// What connecting a session's MCP servers gave: the tools to offer, and
 /// notes (a refused server, a dropped tool) for progress activities.
@@ -31,6 +33,7 @@ pub(crate) fn connect_servers(
     gate: &PolicyGate,
     ctx: &SessionContext,
     agent: &AgentVersion,
+    cancel: &Cancel,
 ) -> Connected {
     let mut out = Connected {
         tools: Vec::new(),
@@ -43,7 +46,10 @@ pub(crate) fn connect_servers(
         if !set.enabled && !set.configs.values().any(|c| c.enabled == Some(true)) {
             continue;
         }
-        if let Err(e) = connect_one(cfg, gate, ctx, agent, server, &mut out) {
+        if cancel.is_cancelled() {
+            break;
+        }
+        if let Err(e) = connect_one(cfg, gate, ctx, agent, server, cancel, &mut out) {
             out.notes.push(format!(
                 "MCP server {}: not connected, its tools are not offered: {e}",
                 server.name
@@ -59,6 +65,7 @@ fn connect_one(
     ctx: &SessionContext,
     agent: &AgentVersion,
     server: &McpServerRef,
+    cancel: &Cancel,
     out: &mut Connected,
 ) -> Result<(), String> {
     let link = link(cfg, server)?;
@@ -70,7 +77,11 @@ fn connect_one(
             r.0.reasons.join("; ")
         )
     })?;
-    let mut client = link.connect(&addrs)?;
+    // The whole listing phase of one server (handshake, every page) is
+    // bounded by one call's time: a slow server delays the session's
+    // start by that much at most.
+    let deadline = Instant::now() + link.call_timeout();
+    let mut client = link.connect(&addrs, deadline, cancel)?;
     let listed = client.list_tools(cfg.max_tools_per_server);
     client.close();
     let listed = listed.map_err(|e| link.redact(&e))?;
@@ -107,6 +118,13 @@ fn connect_one(
             ));
             continue;
         }
+        if let Err(why) = offerable_schema(&schema) {
+            out.notes.push(format!(
+                "MCP server {}: tool {tool_name} left out: {why}",
+                server.name
+            ));
+            continue;
+        }
         if let Err(e) = jsonschema::validator_for(&schema) {
             out.notes.push(format!(
                 "MCP server {}: tool {tool_name} left out: its input schema is invalid: {}",
@@ -139,6 +157,27 @@ fn connect_one(
             tool_name.to_string(),
         )));
         kept += 1;
+    }
+    Ok(())
+}
+
+/// Whether the model APIs accept `schema` as a tool's input schema: an
+/// object schema (`"type": "object"`) without a top-level `allOf`, `anyOf`
+/// or `oneOf`. Anthropic refuses the whole request otherwise, so one such
+/// tool would fail every turn of the session; it is left out instead.
+fn offerable_schema(schema: &Value) -> Result<(), String> {
+    let Some(o) = schema.as_object() else {
+        return Err("its input schema is not a JSON object".into());
+    };
+    if o.get("type").and_then(Value::as_str) != Some("object") {
+        return Err("its input schema is not of \"type\": \"object\"".into());
+    }
+    for k in ["allOf", "anyOf", "oneOf"] {
+        if o.contains_key(k) {
+            return Err(format!(
+                "its input schema has a top-level {k}, which the model APIs refuse"
+            ));
+        }
     }
     Ok(())
 }
@@ -203,5 +242,27 @@ mod tests {
         assert!(valid_name("mcp__a__lookup"));
         assert!(!valid_name("mcp__a__bad.name"));
         assert!(!valid_name(&format!("mcp__a__{}", "x".repeat(60))));
+    }
+
+    #[test]
+    fn only_object_schemas_without_top_level_combinators_are_offered() {
+        use serde_json::json;
+        assert!(offerable_schema(&json!({"type": "object"})).is_ok());
+        assert!(offerable_schema(
+            &json!({"type": "object", "properties": {"q": {"anyOf": [{"type": "string"}]}}})
+        )
+        .is_ok());
+        for bad in [
+            json!(true),
+            json!("object"),
+            json!({}),
+            json!({"type": "string"}),
+            json!({"type": ["object", "null"]}),
+            json!({"type": "object", "anyOf": [{"required": ["a"]}]}),
+            json!({"type": "object", "oneOf": []}),
+            json!({"type": "object", "allOf": []}),
+        ] {
+            assert!(offerable_schema(&bad).is_err(), "{bad}");
+        }
     }
 }

@@ -6,6 +6,7 @@
 
 use super::client::{Connection, McpClient};
 use super::McpSection;
+use crate::cancel::Cancel;
 use crate::policy::connect;
 use crate::secret::Secret;
 use crate::tools::{Tool, ToolError, ToolRun, ToolSpec};
@@ -13,7 +14,7 @@ use protocol::normalized::NormalizedAction;
 use protocol::policy::{Action, ActionDetail};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Where an MCP server is and what the worker sends it.
 #[derive(Clone)]
@@ -46,17 +47,31 @@ impl ServerLink {
         }
     }
 
-    /// Connects to exactly `addrs` and completes the MCP handshake.
-    pub(crate) fn connect(&self, addrs: &[SocketAddr]) -> Result<McpClient, String> {
+    /// Connects to exactly `addrs` and completes the MCP handshake; every
+    /// request of the client is bounded by `call_timeout_ms`, and all of
+    /// them together by `deadline`; `cancel` stops one between reads.
+    pub(crate) fn connect(
+        &self,
+        addrs: &[SocketAddr],
+        deadline: Instant,
+        cancel: &Cancel,
+    ) -> Result<McpClient, String> {
         McpClient::connect(&Connection {
             url: &self.url,
             addrs,
             auth: self.auth.as_ref().map(|(h, v)| (h.as_str(), v)),
             connect_timeout: Duration::from_millis(self.limits.connect_timeout_ms),
-            read_timeout: Duration::from_millis(self.limits.call_timeout_ms),
+            call_timeout: self.call_timeout(),
+            deadline,
+            cancel,
             max_bytes: self.limits.max_result_bytes,
         })
         .map_err(|e| self.redact(&e))
+    }
+
+    /// The time one request to the server may take in all.
+    pub(crate) fn call_timeout(&self) -> Duration {
+        Duration::from_millis(self.limits.call_timeout_ms)
     }
 
     /// `text` with every secret value of this server replaced.
@@ -161,7 +176,12 @@ impl Tool for McpTool {
         let server = &self.link.name;
         let fail =
             |e: String| ToolError::Failed(self.link.redact(&format!("MCP server {server}: {e}")));
-        let mut client = self.link.connect(&addrs).map_err(fail)?;
+        // Handshake and call: one call's time, twice over at most.
+        let deadline = Instant::now() + 2 * self.link.call_timeout();
+        let mut client = self
+            .link
+            .connect(&addrs, deadline, run.cancel)
+            .map_err(fail)?;
         let result = client.call_tool(&self.tool_name, &call.arguments);
         client.close();
         let result = result.map_err(fail)?;
