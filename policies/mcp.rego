@@ -67,6 +67,18 @@ mcp_url_host(u) := h if {
 
 mcp_server_host := mcp_url_host(mcp_server_url)
 
+# The URL's port: the one it names, else 443 for https and 80 for http
+# (0 when the URL is not http(s)).
+mcp_url_port(u) := p if {
+	m := regex.find_all_string_submatch_n(`^[hH][tT][tT][pP][sS]?://(\[[^\]]+\]|[^/?#:@\[\]]+):([0-9]+)`, u, 1)
+	count(m) == 1
+	p := to_number(m[0][2])
+} else := 443 if {
+	regex.match(`^[hH][tT][tT][pP][sS]://`, u)
+} else := 80 if {
+	regex.match(`^[hH][tT][tT][pP]://`, u)
+} else := 0
+
 # The tool's permission policy, or "" when the version does not offer it.
 mcp_permission := p if {
 	mcp_server_url != ""
@@ -117,11 +129,42 @@ mcp_allow contains msg if {
 	msg := sprintf("tool %v of MCP server %v is offered by the agent's mcp_toolset", [mcp_tool_name, mcp_server])
 }
 
+# Only the two documented values: a typo (`always-allow`, `allow`) or an
+# unknown value denies, naming it, rather than silently asking.
+mcp_permission_values := {"always_allow", "always_ask"}
+
+mcp_deny contains msg if {
+	mcp_permission != ""
+	not mcp_permission in mcp_permission_values
+	msg := sprintf("the permission policy of MCP tool %v is %v, which is neither always_allow nor always_ask", [tool, mcp_permission])
+}
+
 mcp_ask contains msg if {
 	mcp_permission != ""
-	mcp_permission != "always_allow"
+	mcp_permission == "always_ask"
 	msg := sprintf("the permission policy of MCP tool %v is %v: a person approves each call", [tool, mcp_permission])
 }
+
+# An MCP tool's connection (its calls, or the listing at session start)
+# goes only to the port of its server's URL: the server's host may run
+# other services on other ports, and the policy that allowed the host
+# allowed it for this server only.
+mcp_connect_url := mcp_server_url if {
+	mcp_permission != ""
+} else := mcp_listing_urls[0] if {
+	mcp_listing_offered
+} else := ""
+
+net_deny contains msg if {
+	kind == "net.connect"
+	mcp_connect_url != ""
+	object.get(input, ["action", "port"], null) != mcp_url_port(mcp_connect_url)
+	msg := sprintf("MCP server %v listens on port %v; a connection to port %v is not its own", [mcp_connect_server, mcp_url_port(mcp_connect_url), object.get(input, ["action", "port"], "(none)")])
+}
+
+mcp_connect_server := mcp_server if {
+	mcp_server != ""
+} else := mcp_listing_server
 
 # Its own server's host, for the connection an MCP tool makes.
 host_allowed if {

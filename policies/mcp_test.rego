@@ -109,3 +109,43 @@ test_mcp_toolset_level_always_allow if {
 	d := runner.decision with input as mcp_call("search", {"docs": {"permission_policy": "always_allow"}})
 	d.result == "allow"
 }
+
+test_mcp_unknown_permission_policy_denied_naming_it if {
+	every p in ["always-allow", "allow", "", "ALWAYS_ALLOW", "never"] {
+		d := runner.decision with input as mcp_call("search", {"docs": {"configs": {"search": {"permission_policy": p}}}})
+		d.result == "deny"
+	}
+	d := runner.decision with input as mcp_call("search", {"docs": {"permission_policy": "always-allow"}})
+	d.result == "deny"
+	some r in d.reasons
+	contains(r, "always-allow")
+}
+
+test_mcp_always_ask_asks if {
+	d := runner.decision with input as mcp_call("search", {"docs": {"permission_policy": "always_ask"}})
+	d.result == "ask"
+}
+
+test_mcp_tool_connects_only_to_its_servers_port if {
+	i := object.union(mcp_connect("mcp.example", "93.184.216.34"), {"action": {"port": 22}})
+	d := runner.decision with input as i
+	d.result == "deny"
+	some r in d.reasons
+	contains(r, "8443")
+}
+
+test_mcp_listing_connects_only_to_its_servers_port if {
+	i := object.union(mcp_listing("mcp__docs", "mcp.example", "93.184.216.34", {"docs": {}}), {"action": {"port": 443}})
+	runner.decision.result == "deny" with input as i
+}
+
+test_mcp_server_port_defaults_by_scheme if {
+	a := {"trusted": {"agent": {"mcp_servers": [{"name": "docs", "url": "https://mcp.example/mcp"}]}}}
+	ok := object.union(mcp_connect("mcp.example", "93.184.216.34"), object.union(a, {"action": {"port": 443}}))
+	runner.decision.result == "allow" with input as ok
+	bad := object.union(ok, {"action": {"port": 80}})
+	runner.decision.result == "deny" with input as bad
+	h := {"trusted": {"agent": {"mcp_servers": [{"name": "docs", "url": "http://mcp.example/mcp"}]}}}
+	plain := object.union(mcp_connect("mcp.example", "93.184.216.34"), object.union(h, {"action": {"port": 80, "scheme": "http"}}))
+	runner.decision.result == "allow" with input as plain
+}

@@ -34,7 +34,29 @@ blocked_v4 := [
 
 # `::ffff:0:0/96`: an IPv4-mapped address the runner did not unwrap (it
 # does, so a mapped address is never checked against the IPv4 ranges).
-blocked_v6 := ["::/128", "::1/128", "::ffff:0:0/96", "fc00::/7", "fe80::/10", "ff00::/8"]
+#
+# The others embed or reach an address the guard cannot see as such, or
+# are not globally routed: `::/96` (IPv4-compatible, deprecated: `::a.b.c.d`
+# can reach an IPv4 host, 127.0.0.1 among them), `64:ff9b::/96` and
+# `64:ff9b:1::/48` (NAT64: a gateway turns them into the IPv4 address they
+# embed, private ones too), `2002::/16` (6to4: the same through a relay),
+# `fec0::/10` (deprecated site-local, still routed inside some networks),
+# `100::/64` (discard-only). A deployment that needs one adds it to
+# `network.allow_cidrs`.
+blocked_v6 := [
+	"::/128",
+	"::1/128",
+	"::/96",
+	"::ffff:0:0/96",
+	"64:ff9b::/96",
+	"64:ff9b:1::/48",
+	"100::/64",
+	"2002::/16",
+	"fc00::/7",
+	"fe80::/10",
+	"fec0::/10",
+	"ff00::/8",
+]
 
 metadata_hosts := {"metadata.google.internal", "metadata.goog", "metadata", "instance-data"}
 

@@ -233,3 +233,19 @@ test_net_ipv4_mapped_address_denied if {
 		runner.decision.result == "deny" with input as allow_hosts(conn("h.example", [a]), ["h.example"])
 	}
 }
+
+# Ranges that embed or reach an address the guard would not see as such
+# (IPv4-compatible, NAT64, 6to4), or are not globally routed (site-local,
+# discard): denied like a private address; a public IPv6 one next to them
+# still passes (test_net_public_ipv6_allowed).
+test_net_ipv6_embedding_and_unrouted_ranges_denied if {
+	every a in ["::7f00:1", "::a00:5", "64:ff9b::7f00:1", "64:ff9b:1::a00:1", "2002:7f00:1::1", "2002:a9fe:a9fe::1", "fec0::1", "100::1"] {
+		runner.decision.result == "deny" with input as allow_hosts(conn("h.example", [a]), ["h.example"])
+	}
+}
+
+test_net_ipv6_neighbours_of_the_new_ranges_allowed if {
+	every a in ["64:ff9c::1", "2003::1", "2001:db9::1"] {
+		runner.decision.result == "allow" with input as allow_hosts(conn("h.example", [a]), ["h.example"])
+	}
+}
