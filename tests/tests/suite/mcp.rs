@@ -185,6 +185,22 @@ fn mcp_tools_are_offered_decided_and_called_with_the_token_kept_from_the_model()
         "write_note ran before approval: {:?}",
         a.records()
     );
+    // The person approving sees the server, the tool and its arguments.
+    let asked = v["activities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|a| a["activity"]["type"] == "awaiting_input")
+        .and_then(|a| a["activity"]["question"].as_str())
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        asked.contains("MCP server a")
+            && asked.contains("tool write_note")
+            && asked.contains(r#"{"text":"approved-note"}"#),
+        "{asked}"
+    );
     let (s, b) = cp.post(
         &format!("/v1/sessions/{id}/answer"),
         &json!({"approve": true, "question_id": question_id(&v)}),
