@@ -70,6 +70,15 @@ pub fn inputs() -> Vec<Value> {
                "host": "other.example", "tool_name": "x", "arguments": {}}),
         json!({"kind": "net.connect", "tool": "mcp__docs__search", "host": "mcp.example", "port": 443, "scheme": "https",
                "addresses": ["93.184.216.35"], "host_is_ip": false, "resolved": true}),
+        // An MCP tool's connection on another port than its server's URL.
+        json!({"kind": "net.connect", "tool": "mcp__docs__search", "host": "mcp.example", "port": 22, "scheme": "https",
+               "addresses": ["93.184.216.35"], "host_is_ip": false, "resolved": true}),
+        json!({"kind": "net.connect", "tool": "mcp__docs", "host": "mcp.example", "port": 443, "scheme": "https",
+               "addresses": ["93.184.216.35"], "host_is_ip": false, "resolved": true}),
+        net("example.org", "64:ff9b::7f00:1"),
+        net("example.org", "2002:a9fe:a9fe::1"),
+        net("example.org", "::7f00:1"),
+        net("example.org", "2606:2800:220:1::1"),
         json!({"kind": "web.search", "tool": "WebSearch", "provider": "searxng", "query": "rust regex"}),
         json!({"kind": "web.search", "tool": "WebSearch", "provider": "brave", "query": "rust"}),
         json!({"kind": "web.search", "tool": "WebSearch", "provider": "searxng", "query": "  "}),
@@ -94,6 +103,16 @@ pub fn inputs() -> Vec<Value> {
         })
         .collect();
     out.push(json!({}));
+    // A permission policy that is neither always_allow nor always_ask.
+    let mut typo = with_action(
+        json!({"kind": "mcp.call", "tool": "mcp__docs__search", "server": "docs", "url": "https://mcp.example/mcp",
+               "host": "mcp.example", "tool_name": "search", "arguments": {}}),
+        worker.clone(),
+        grants.clone(),
+    );
+    typo["trusted"]["agent"]["mcp_toolsets"] =
+        json!({"docs": {"configs": {"search": {"permission_policy": "always-allow"}}}});
+    out.push(typo);
     // The session roots (/skills read-only, /data writable): the same
     // actions in a session that has both, with DeliverArtifacts enabled.
     let root = |kind: &str, tool: &str, root: &str, path: &str, abs: &str| {
