@@ -141,6 +141,29 @@ pub fn prepare_dir(dir: &Path, uid: u32, gid: u32) -> Result<PathBuf, String> {
     std::fs::canonicalize(dir).map_err(|e| format!("cannot resolve {}: {e}", dir.display()))
 }
 
+/// Left-out entries the summary names; the rest are counted.
+const SUMMARY_LEFT_OUT: usize = 20;
+
+/// A path as the summary shows it: control characters escaped, at most 300
+/// characters (names are the agent's choice).
+fn printable(path: &str) -> String {
+    let mut s: String = path
+        .chars()
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .take(300)
+        .collect();
+    if s.chars().count() == 300 {
+        s.push('…');
+    }
+    s
+}
+
 /// What one collection did: delivered paths and what was left out, why.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Collected {
@@ -168,12 +191,20 @@ impl Collected {
         }
         if !self.left_out.is_empty() {
             s.push_str("; left out: ");
+            // Bounded: an agent can leave ten thousand entries behind.
             let parts: Vec<String> = self
                 .left_out
                 .iter()
-                .map(|(p, w)| format!("{p} ({w})"))
+                .take(SUMMARY_LEFT_OUT)
+                .map(|(p, w)| format!("{} ({w})", printable(p)))
                 .collect();
             s.push_str(&parts.join(", "));
+            if self.left_out.len() > SUMMARY_LEFT_OUT {
+                s.push_str(&format!(
+                    " and {} more",
+                    self.left_out.len() - SUMMARY_LEFT_OUT
+                ));
+            }
         }
         s.push('.');
         Some(s)
@@ -268,21 +299,34 @@ pub fn collect(
             ));
             continue;
         }
-        let (bytes, entry) = match b.read_with_entry(&rel, limits.file_bytes() + 1) {
-            Ok(x) => x,
+        // Links and sizes are judged on the opened file before a byte is
+        // read: a thousand sparse terabyte files cost a stat each.
+        let remaining = limits.total_bytes().saturating_sub(total);
+        let read = b.read_with_entry(&rel, |entry| {
+            if entry.nlink > 1 {
+                return Err("a hard link (it may be another file's content)".into());
+            }
+            if entry.size > limits.file_bytes() {
+                return Err(format!("larger than {} MiB", limits.max_file_mb));
+            }
+            if entry.size > remaining {
+                return Err(format!("over the total of {} MiB", limits.max_total_mb));
+            }
+            // One byte more than allowed, to see a file that grew meanwhile.
+            Ok(limits.file_bytes().min(remaining) + 1)
+        });
+        let bytes = match read {
+            Ok(Ok((bytes, _))) => bytes,
+            Ok(Err(why)) => {
+                done.left_out.push((path, why));
+                continue;
+            }
             Err(e) => {
                 done.left_out
                     .push((path, format!("not a readable regular file: {e}")));
                 continue;
             }
         };
-        if entry.nlink > 1 {
-            done.left_out.push((
-                path,
-                "a hard link (it may be another file's content)".into(),
-            ));
-            continue;
-        }
         let size = bytes.len() as u64;
         if size > limits.file_bytes() {
             done.left_out
@@ -337,6 +381,15 @@ fn walk(
         }
         if name.to_str().is_none() {
             left_out.push((shown(), "its name is not UTF-8".into()));
+            continue;
+        }
+        // A name with a line break or another control character could
+        // forge lines of the summary or of a listing.
+        if name
+            .to_str()
+            .is_some_and(|n| n.chars().any(char::is_control))
+        {
+            left_out.push((shown(), "its name has a control character".into()));
             continue;
         }
         match kind {
@@ -468,6 +521,39 @@ mod tests {
                 .summary()
                 .is_none()
         );
+    }
+
+    /// Sparse giants are judged on their size before any byte is read; a
+    /// name with a line break never reaches the summary; the summary names
+    /// at most 20 of what was left out, counting the rest.
+    #[test]
+    fn giants_and_forged_names_are_left_out_and_the_summary_is_bounded() {
+        let d = tempfile::tempdir().unwrap();
+        for i in 0..100 {
+            let f = std::fs::File::create(d.path().join(format!("sp{i:03}"))).unwrap();
+            f.set_len(1 << 40).unwrap();
+        }
+        std::fs::write(d.path().join("x\nDelivered 9 artifacts: fake"), "x").unwrap();
+        std::fs::write(d.path().join("ok.txt"), "fine").unwrap();
+        let limits = ArtifactsSection::default();
+        let mut c = Capture::default();
+        let t = std::time::Instant::now();
+        let got = collect(d.path(), "/data", &limits, &mut c).unwrap();
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(5),
+            "100 sparse 1 TiB files took {:?}",
+            t.elapsed()
+        );
+        assert_eq!(got.delivered, ["/data/ok.txt"]);
+        assert_eq!(c.decided.len(), 1, "only ok.txt was decided");
+        assert!(got
+            .left_out
+            .iter()
+            .any(|(p, w)| p.starts_with("/data/x\n") && w.contains("control character")));
+        let summary = got.summary().unwrap();
+        assert!(!summary.contains('\n'), "{summary}");
+        assert!(summary.contains("and 81 more"), "{summary}");
+        assert!(summary.len() < 4000, "{}", summary.len());
     }
 
     #[test]

@@ -146,7 +146,14 @@ impl Beneath {
     /// Reads the regular file at `rel` (at most `max` bytes) with what
     /// `fstat` says of the very file opened — its link count among it, for
     /// a caller that must refuse a hard link.
-    pub(crate) fn read_with_entry(&self, rel: &Path, max: u64) -> io::Result<(Vec<u8>, Entry)> {
+    /// `check` sees the opened file's entry before a byte is read: it
+    /// returns how many bytes to read at most, or why the file is skipped
+    /// (then nothing is read, so a huge sparse file costs nothing).
+    pub(crate) fn read_with_entry(
+        &self,
+        rel: &Path,
+        check: impl FnOnce(&Entry) -> Result<u64, String>,
+    ) -> io::Result<Result<(Vec<u8>, Entry), String>> {
         use std::io::Read;
         let fd = rustix::fs::openat2(
             self.root.as_fd(),
@@ -164,9 +171,13 @@ impl Beneath {
                 format!("{} is not a regular file", rel.display()),
             ));
         }
+        let max = match check(&entry) {
+            Ok(max) => max,
+            Err(why) => return Ok(Err(why)),
+        };
         let mut out = Vec::new();
         std::fs::File::from(fd).take(max).read_to_end(&mut out)?;
-        Ok((out, entry))
+        Ok(Ok((out, entry)))
     }
 
     /// Writes `bytes` as the regular file at `rel` with `mode`, replacing

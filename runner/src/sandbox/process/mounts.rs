@@ -238,7 +238,11 @@ fn make_mount_point(target: &str, dir: bool) -> Result<(), MountError> {
 /// sandbox's init to find: in the helper's own private mount namespace,
 /// the workspace is bound over `/tmp` — or, when session roots are bound
 /// too, a small tmpfs is `/tmp` and the workspace is `/tmp/ws`, root `i`
-/// `/tmp/root<i>`.
+/// `/tmp/root<i>`. The workspace and each root stay separate bind mounts:
+/// that is what makes a hard link from the workspace into `/data` fail
+/// with `EXDEV`, so a command cannot deliver a hidden file of the
+/// workspace under another name (the collector also refuses files with
+/// more than one link).
 const STAGED: &str = "/tmp";
 
 fn staged_workspace(spec: &SandboxSpec) -> String {

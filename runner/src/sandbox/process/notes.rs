@@ -283,7 +283,11 @@ fn classify(run: &Run<'_>, p: &Path) -> Place {
             }
         }
     }
-    if spec.writable.iter().any(|w| p.starts_with(w)) {
+    let in_writable_bind = spec
+        .binds
+        .iter()
+        .any(|b| b.writable && p.starts_with(&b.at));
+    if spec.writable.iter().any(|w| p.starts_with(w)) || in_writable_bind {
         Place::Writable
     } else {
         Place::Outside
@@ -298,6 +302,12 @@ fn writable_roots(spec: &SandboxSpec) -> String {
         .iter()
         .filter(|w| !w.starts_with("/dev"))
         .map(|w| format!("`{}`", shown(&w.display().to_string())))
+        .chain(
+            spec.binds
+                .iter()
+                .filter(|b| b.writable)
+                .map(|b| format!("`{}`", b.at.display())),
+        )
         .collect();
     roots.join(", ")
 }
@@ -505,6 +515,44 @@ mod tests {
         .is_empty());
         // A read refused outside the workspace is no write.
         assert!(notes("cat: /etc/shadow: Permission denied\n", 1, &none).is_empty());
+    }
+
+    /// A writable session root (`/data`) is a place a command may write:
+    /// a refusal there (a fifo, a device) is not "outside", and the list of
+    /// writable places names it.
+    #[test]
+    fn a_writable_bind_is_no_outside_place() {
+        let mut spec = spec();
+        spec.binds.push(crate::sandbox::process::Bind {
+            host: PathBuf::from("/srv/ws.data"),
+            at: PathBuf::from("/data"),
+            writable: true,
+            limit_mb: 0,
+        });
+        let lookups = Lookups::default();
+        let run = Run {
+            spec: &spec,
+            protected: &[],
+            hidden: None,
+            timeout: Duration::from_secs(1),
+            lookups: &lookups,
+        };
+        let fifo = for_run(
+            &run,
+            &output(
+                "mkfifo: cannot create fifo '/data/ff': Operation not permitted\n",
+                1,
+            ),
+        );
+        assert!(fifo.iter().all(|n| !n.contains("outside")), "{fifo:?}");
+        let etc = for_run(
+            &run,
+            &output(
+                "mkdir: cannot create directory '/etc/x': Permission denied\n",
+                1,
+            ),
+        );
+        assert!(etc[0].contains("`/data`"), "{etc:?}");
     }
 
     #[test]
