@@ -40,6 +40,23 @@ pub enum ToolSource {
     Mcp,
 }
 
+/// The allowed, resolved `net.connect` among a call's decisions: the
+/// addresses a network tool may dial, and only those. Its absence is a
+/// failure naming `what` (`the provider's addresses`), never a fallback to
+/// resolving again.
+pub(crate) fn resolved_connect<'a>(
+    decisions: &'a [Decided],
+    what: &str,
+) -> Result<&'a protocol::normalized::NormalizedConnect, ToolError> {
+    decisions
+        .iter()
+        .find_map(|d| match &d.action {
+            Some(protocol::normalized::NormalizedAction::NetConnect(c)) if c.resolved => Some(c),
+            _ => None,
+        })
+        .ok_or_else(|| ToolError::Failed(format!("no decision on {what} was made")))
+}
+
 /// The prefix of every MCP tool's name; reserved for them.
 pub const MCP_PREFIX: &str = "mcp__";
 

@@ -13,7 +13,6 @@
 
 use super::{Tool, ToolError, ToolRun, ToolSource, ToolSpec};
 use crate::policy::connect;
-use protocol::normalized::NormalizedAction;
 use protocol::policy::{Action, ActionDetail};
 use serde::{Deserialize, Serialize};
 use std::io::Read;
@@ -206,16 +205,7 @@ impl Tool for WebFetch {
         // The first hop dials exactly the addresses that were decided (the
         // second, resolved decision of the call).
         let mut t = target(&i.url)?;
-        let resolved = run
-            .decisions
-            .iter()
-            .find_map(|d| match &d.action {
-                Some(NormalizedAction::NetConnect(c)) if c.resolved => Some(c),
-                _ => None,
-            })
-            .ok_or_else(|| {
-                ToolError::Failed("no decision on the resolved addresses was made".into())
-            })?;
+        let resolved = super::resolved_connect(run.decisions, "the resolved addresses")?;
         if resolved.port != t.port {
             return Err(ToolError::Failed(format!(
                 "the decided connection is to port {}, the request to {}; nothing was sent",

@@ -149,16 +149,7 @@ impl Tool for McpTool {
                 "the decided MCP call is not this tool's; nothing was sent".into(),
             ));
         }
-        let resolved = run
-            .decisions
-            .iter()
-            .find_map(|d| match &d.action {
-                Some(NormalizedAction::NetConnect(c)) if c.resolved => Some(c),
-                _ => None,
-            })
-            .ok_or_else(|| {
-                ToolError::Failed("no decision on the server's addresses was made".into())
-            })?;
+        let resolved = crate::tools::resolved_connect(run.decisions, "the server's addresses")?;
         if resolved.port != self.link.port {
             return Err(ToolError::Failed(
                 "the decided connection is to another port; nothing was sent".into(),

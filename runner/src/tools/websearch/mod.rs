@@ -470,16 +470,7 @@ impl Tool for WebSearch {
             )));
         }
         let e = self.provider.endpoint();
-        let resolved = run
-            .decisions
-            .iter()
-            .find_map(|d| match &d.action {
-                Some(NormalizedAction::NetConnect(c)) if c.resolved => Some(c),
-                _ => None,
-            })
-            .ok_or_else(|| {
-                ToolError::Failed("no decision on the provider's addresses was made".into())
-            })?;
+        let resolved = crate::tools::resolved_connect(run.decisions, "the provider's addresses")?;
         if resolved.host != e.host || resolved.port != e.port {
             return Err(ToolError::Failed(format!(
                 "the decided connection is to {}:{}, the provider is at {}:{}; nothing was sent",
